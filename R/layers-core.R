@@ -1,0 +1,97 @@
+#' Densely connected layer
+#'
+#' `output = activation(input %*% kernel + bias)`.
+#'
+#' Input and output shapes: input `(batch, in_features)`, output `(batch, units)`.
+#' @param object A model to add the layer to; when missing, the layer is returned.
+#' @param units Number of output units.
+#' @param activation Activation name (`"relu"`, `"softmax"`, `"sigmoid"`, `"tanh"`,
+#'   `"linear"`, `"elu"`, `"selu"`, `"softplus"`, `"softsign"`, `"swish"`, `"gelu"`), an
+#'   `activation_*` function, or `NULL` for linear.
+#' @param use_bias Whether the layer adds a bias vector.
+#' @param kernel_initializer,bias_initializer Initializer names or `initializer_*()` objects.
+#' @param kernel_regularizer `NULL` or a `regularizer_*()` object.
+#' @param bias_regularizer,activity_regularizer,kernel_constraint,bias_constraint Not supported; must be `NULL`.
+#' @param input_shape Shape of one sample (first layer only), e.g. `784` or `c(784)`.
+#' @param batch_input_shape,batch_size,dtype,trainable,weights Accepted for compatibility.
+#' @param name Layer name; default `dense`, `dense_1`, ...
+#' @param ... Unused.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family core layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential()
+#' model %>% layer_dense(units = 8, activation = "relu", input_shape = 4)
+layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
+                        kernel_initializer = "glorot_uniform", bias_initializer = "zeros",
+                        kernel_regularizer = NULL, bias_regularizer = NULL,
+                        activity_regularizer = NULL, kernel_constraint = NULL,
+                        bias_constraint = NULL, input_shape = NULL, batch_input_shape = NULL,
+                        batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                        weights = NULL, ...) {
+  check_unsupported(bias_regularizer = bias_regularizer, activity_regularizer = activity_regularizer,
+                    kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
+  spec <- list(type = "dense", prefix = "dense",
+    units = check_count(units, "units", max = 2^24),
+    activation = check_activation(activation),
+    use_bias = check_flag(use_bias, "use_bias"),
+    kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer"),
+    bias_initializer = as_initializer(bias_initializer, "bias_initializer"),
+    regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
+    input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
+    name = check_string(name, "name", allow_null = TRUE),
+    seed = draw_seed())
+  compose_layer(object, spec)
+}
+
+#' Apply an activation function to an output
+#'
+#' Input and output shapes: unchanged.
+#' @inheritParams layer_dense
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family core layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_dense(4, input_shape = 3) %>%
+#'   layer_activation("softmax")
+layer_activation <- function(object, activation, input_shape = NULL, batch_input_shape = NULL,
+                             batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                             weights = NULL, ...) {
+  spec <- list(type = "activation", prefix = "activation",
+               activation = check_activation(activation),
+               input_shape = check_shape(input_shape, "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
+}
+
+#' Flatten each sample
+#'
+#' Flattens all but the first (sample) axis in row-major order, as Keras does.
+#' Input and output shapes: `(batch, d1, d2, ...)` to `(batch, d1 * d2 * ...)`.
+#' @inheritParams layer_dense
+#' @param data_format Ignored.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family core layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_flatten(input_shape = c(28, 28)) %>%
+#'   layer_dense(10, activation = "softmax")
+layer_flatten <- function(object, data_format = NULL, input_shape = NULL, dtype = NULL,
+                          name = NULL, trainable = NULL, weights = NULL) {
+  spec <- list(type = "flatten", prefix = "flatten",
+               input_shape = check_shape(input_shape, "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
+}
+
+check_unsupported <- function(..., call = rlang::caller_env()) {
+  args <- list(...)
+  for (nm in names(args)) {
+    if (!is.null(args[[nm]])) {
+      rk_abort(sprintf("`%s` is not supported by rkeras yet; leave it NULL.", nm), "unsupported", call)
+    }
+  }
+  invisible(NULL)
+}

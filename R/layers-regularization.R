@@ -1,0 +1,60 @@
+#' Dropout layer
+#'
+#' During training, sets a fraction `rate` of its inputs to zero and scales the rest by
+#' `1 / (1 - rate)` (inverted dropout); in prediction and evaluation it passes inputs
+#' through unchanged. Input and output shapes: unchanged.
+#' @inheritParams layer_dense
+#' @param rate Fraction of the inputs to drop, in `[0, 1)`.
+#' @param noise_shape,seed Not supported; must be `NULL`.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family regularization layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_dense(16, activation = "relu", input_shape = 8) %>%
+#'   layer_dropout(rate = 0.4)
+layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, input_shape = NULL,
+                          batch_input_shape = NULL, batch_size = NULL, name = NULL,
+                          trainable = NULL, weights = NULL) {
+  check_unsupported(noise_shape = noise_shape)
+  spec <- list(type = "dropout", prefix = "dropout", rate = check_rate(rate, "rate"),
+               input_shape = check_shape(input_shape, "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
+}
+
+#' Weight regularizers
+#'
+#' Add `l1 * sum(abs(w))` and/or `l2 * sum(w^2)` of a layer's kernel to the loss.
+#' @param l,l1,l2 Penalty factors.
+#' @returns A regularizer object for `kernel_regularizer`.
+#' @family regularization layers
+#' @export
+#' @examples
+#' keras_model_sequential() %>%
+#'   layer_dense(4, input_shape = 3, kernel_regularizer = regularizer_l2(0.001))
+regularizer_l2 <- function(l = 0.01) {
+  structure(list(l1 = 0, l2 = check_number(l, "l", min = 0)), class = "rkeras_regularizer")
+}
+
+#' @rdname regularizer_l2
+#' @export
+regularizer_l1 <- function(l = 0.01) {
+  structure(list(l1 = check_number(l, "l", min = 0), l2 = 0), class = "rkeras_regularizer")
+}
+
+#' @rdname regularizer_l2
+#' @export
+regularizer_l1_l2 <- function(l1 = 0.01, l2 = 0.01) {
+  structure(list(l1 = check_number(l1, "l1", min = 0), l2 = check_number(l2, "l2", min = 0)),
+            class = "rkeras_regularizer")
+}
+
+as_regularizer <- function(x, arg, call = rlang::caller_env()) {
+  if (is.null(x)) return(NULL)
+  if (!inherits(x, "rkeras_regularizer")) {
+    rk_abort(sprintf("`%s` must be NULL or a regularizer from regularizer_l1()/regularizer_l2(), not %s.",
+                     arg, show_value(x)), "type", call)
+  }
+  unclass(x)
+}

@@ -1,0 +1,147 @@
+#' Evaluate a model
+#'
+#' Loss and metrics on data, in inference mode (dropout off).
+#' @inheritParams fit.rkeras_model
+#' @param steps For generators: number of batches.
+#' @returns A named list: `loss` then each metric (`score$loss`, `score[[2]]` and
+#'   `c(loss, acc) %<-% score` all work).
+#' @family model functions
+#' @export
+#' @examples
+#' x <- matrix(rnorm(20), 10)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+#' evaluate(model, x, rowSums(x), verbose = 0)
+evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, verbose = "auto",
+                                  sample_weight = NULL, steps = NULL, callbacks = NULL, ...) {
+  check_model(object)
+  if (is.function(x)) {
+    return(evaluate_generator(object, x, steps = steps, callbacks = callbacks))
+  }
+  compiled <- require_compiled(object)
+  batch_size <- check_count(batch_size %||% 32L, "batch_size")
+  verbose <- check_verbose(verbose)
+  callbacks <- as_callbacks(callbacks)
+  x <- prepare_x(object, x)
+  n <- nrow(x)
+  y <- prepare_y(object, y, n)
+  w <- prepare_weights(y, sample_weight, NULL, n, compiled$loss)
+  data <- new_dataset(x, y, w)
+  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  fire(callbacks, "on_test_begin", list())
+  steps <- as.integer(ceiling(n / batch_size))
+  pb <- new_progbar(steps, verbose)
+  rk_call(rk_tracker(object$ptr, FALSE, TRUE))
+  chunked_rows(n, batch_size, function(from, to) {
+    rk_call(rk_data_run(object$ptr, data, FALSE, batch_size, from, to))
+    progbar_update(pb, as.integer(ceiling(to / batch_size)), tracker_logs(object, FALSE, prefix = ""))
+  })
+  logs <- tracker_logs(object, FALSE, reset = TRUE, prefix = "")
+  progbar_update(pb, steps, logs, finalize = TRUE)
+  fire(callbacks, "on_test_end", logs)
+  logs
+}
+
+#' @rdname evaluate.rkeras_model
+#' @export
+evaluate <- function(object, ...) UseMethod("evaluate")
+
+#' Process rows in chunks of up to 64 batches so R regains control between them
+#' @noRd
+chunked_rows <- function(n, batch_size, f) {
+  per <- batch_size * 64
+  from <- 0
+  while (from < n) {
+    to <- min(n, from + per)
+    f(from, to)
+    from <- to
+  }
+}
+
+#' Predict with a model
+#'
+#' Outputs for `x` in inference mode (dropout off), batch by batch.
+#' @inheritParams evaluate.rkeras_model
+#' @returns A numeric matrix with one row per sample and one column per output unit.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(3, activation = "softmax", input_shape = 2)
+#' predict(model, matrix(rnorm(4), 2), verbose = 0)
+predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto", steps = NULL,
+                                 callbacks = NULL, ...) {
+  check_model(object)
+  if (is.function(x)) return(predict_generator(object, x, steps = steps, callbacks = callbacks))
+  batch_size <- check_count(batch_size %||% 32L, "batch_size")
+  verbose <- check_verbose(verbose)
+  callbacks <- as_callbacks(callbacks)
+  x <- prepare_x(object, x)
+  n <- nrow(x)
+  data <- new_dataset(x)
+  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  units <- output_units(object)
+  steps <- as.integer(ceiling(n / batch_size))
+  pb <- new_progbar(steps, verbose)
+  fire(callbacks, "on_predict_begin", list())
+  parts <- list()
+  chunked_rows(n, batch_size, function(from, to) {
+    v <- rk_call(rk_data_run(object$ptr, data, TRUE, batch_size, from, to))
+    dim(v) <- c(to - from, units)
+    parts[[length(parts) + 1L]] <<- v
+    progbar_update(pb, as.integer(ceiling(to / batch_size)))
+  })
+  progbar_update(pb, steps, finalize = TRUE)
+  fire(callbacks, "on_predict_end", list())
+  if (length(parts) == 1) parts[[1]] else do.call(rbind, parts)
+}
+
+#' Single-batch training, evaluation and prediction
+#'
+#' One gradient step (`train_on_batch()`), one evaluation (`test_on_batch()`) or one
+#' forward pass (`predict_on_batch()`) on exactly the data given.
+#' @inheritParams fit.rkeras_model
+#' @returns `train_on_batch()`/`test_on_batch()`: numeric `c(loss, metrics...)` (a scalar
+#'   without metrics); `predict_on_batch()`: a matrix.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = "sgd", loss = "mse")
+#' train_on_batch(model, matrix(1:4, 2), c(1, 2))
+train_on_batch <- function(object, x, y, class_weight = NULL, sample_weight = NULL) {
+  one_batch(object, "train", x, y, class_weight, sample_weight)
+}
+
+#' @rdname train_on_batch
+#' @export
+test_on_batch <- function(object, x, y, sample_weight = NULL) {
+  one_batch(object, "test", x, y, NULL, sample_weight)
+}
+
+#' @rdname train_on_batch
+#' @export
+predict_on_batch <- function(object, x) {
+  check_model(object)
+  x <- prepare_x(object, x)
+  v <- rk_call(rk_batch(object$ptr, "predict", to_double(x), nrow(x), ncol(x), NULL, 0, NULL, FALSE))
+  dim(v) <- c(nrow(x), output_units(object))
+  v
+}
+
+to_double <- function(x) {
+  if (!is.integer(x) && !is.double(x)) storage.mode(x) <- "double"
+  x
+}
+
+one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rlang::caller_env()) {
+  check_model(object, call = call)
+  compiled <- require_compiled(object, call)
+  x <- prepare_x(object, x, call = call)
+  y <- prepare_y(object, y, nrow(x), call = call)
+  w <- prepare_weights(y, sample_weight, class_weight, nrow(x), compiled$loss, call)
+  training <- mode == "train"
+  rk_call(rk_tracker(object$ptr, training, TRUE), call = call)
+  rk_call(rk_batch(object$ptr, mode, to_double(x), nrow(x), ncol(x), to_double(y), ncol(y), w, FALSE), call = call)
+  v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))
+  unname(v)
+}

@@ -1,0 +1,177 @@
+#' Train a model
+#'
+#' Trains for a number of epochs on in-memory data (or on a generator function, see
+#' [fit_generator()]). Follows Keras: `validation_split` takes the *last* rows before
+#' shuffling; the last partial batch is kept; epoch metrics are sample-weighted means over
+#' the epoch's batches in training mode; validation metrics are computed at epoch end.
+#' @param object A compiled model.
+#' @param x Input data: a numeric matrix or array with samples in the first dimension
+#'   (arrays are flattened per sample in row-major order), or a generator function.
+#' @param y Targets: one-hot matrix, vector of class ids, or numeric matrix.
+#' @param batch_size Samples per gradient step (default 32).
+#' @param epochs Index of the final epoch (training runs from `initial_epoch`).
+#' @param verbose 0 silent, 1 progress bar, 2 one line per epoch; `"auto"` is 1.
+#' @param callbacks A callback or list of callbacks.
+#' @param view_metrics Accepted for compatibility (no live plot).
+#' @param validation_split Fraction of the data, taken from the end, used for validation.
+#' @param validation_data `list(x_val, y_val)` or `list(x_val, y_val, sample_weight)`, or a
+#'   generator function (with `validation_steps`).
+#' @param shuffle Reshuffle the training rows every epoch.
+#' @param class_weight Named list mapping class ids to loss weights.
+#' @param sample_weight Per-sample loss weights.
+#' @param initial_epoch Epoch at which to start (for resuming).
+#' @param steps_per_epoch,validation_steps For generators: batches per epoch / per validation.
+#' @param ... Unused.
+#' @returns A `keras_training_history`, invisibly.
+#' @family model functions
+#' @export
+#' @examples
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' history <- model %>% fit(x, y, epochs = 2, verbose = 0)
+#' history
+fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epochs = 10,
+                             verbose = getOption("keras.fit_verbose", default = "auto"),
+                             callbacks = NULL, view_metrics = getOption("keras.view_metrics", default = "auto"),
+                             validation_split = 0, validation_data = NULL, shuffle = TRUE,
+                             class_weight = NULL, sample_weight = NULL, initial_epoch = 0,
+                             steps_per_epoch = NULL, validation_steps = NULL, ...) {
+  check_model(object)
+  if (is.function(x)) {
+    return(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
+                         verbose = verbose, callbacks = callbacks, validation_data = validation_data,
+                         validation_steps = validation_steps, class_weight = class_weight,
+                         initial_epoch = initial_epoch))
+  }
+  compiled <- require_compiled(object)
+  epochs <- check_count(epochs, "epochs", min = 0)
+  batch_size <- check_count(batch_size %||% 32L, "batch_size")
+  verbose <- check_verbose(verbose)
+  initial_epoch <- check_count(initial_epoch, "initial_epoch", min = 0)
+  validation_split <- check_number(validation_split, "validation_split", min = 0, max = 0.999999)
+  shuffle <- if (identical(shuffle, "batch")) TRUE else check_flag(shuffle, "shuffle")
+  callbacks <- as_callbacks(callbacks)
+  if (is.null(x)) rk_abort("`x` must be given: a numeric matrix or array, or a generator function.", "value")
+  x <- prepare_x(object, x)
+  n <- nrow(x)
+  y <- prepare_y(object, y, n)
+  w <- prepare_weights(y, sample_weight, class_weight, n, compiled$loss)
+  val <- NULL
+  n_train <- n
+  if (!is.null(validation_data)) {
+    val <- prepare_validation(object, validation_data, batch_size)
+  } else if (validation_split > 0) {
+    n_train <- as.integer(floor(n * (1 - validation_split)))
+    if (n_train < 1 || n_train >= n) {
+      rk_abort(sprintf("`validation_split` = %s leaves no training or no validation samples out of %d.",
+                       format(validation_split), n), "value")
+    }
+  }
+  data <- new_dataset(x, y, w)
+  rm(x, y)
+  if (validation_split > 0 && is.null(val)) {
+    val <- function() eval_rows(object, data, batch_size, n_train, n)
+  }
+  steps <- as.integer(ceiling(n_train / batch_size))
+  train_epoch <- function(epoch, pb, batch_cbs) {
+    order <- if (shuffle) sample.int(n_train) - 1L else seq_len(n_train) - 1L
+    run_steps(object, pb, steps, batch_cbs, function(from, k) {
+      rk_call(rk_fit_steps(object$ptr, data, order, batch_size, from, k))
+    }, size = function(s) min(batch_size, n_train - s * batch_size))
+  }
+  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, val)
+}
+
+#' Run an epoch's steps in chunks sized to ~0.2 s (single steps when callbacks listen to
+#' batches), updating the progress bar between chunks; R regains control after each chunk,
+#' so an interrupt stops training within a chunk.
+#' @noRd
+run_steps <- function(model, pb, steps, batch_cbs, step_fn, size) {
+  s <- 0L
+  chunk <- 1L
+  while (s < steps) {
+    k <- if (is.null(batch_cbs)) min(chunk, steps - s) else 1L
+    if (!is.null(batch_cbs)) fire_batch(batch_cbs, "begin", s, list(batch = s, size = size(s)))
+    t0 <- proc.time()[["elapsed"]]
+    step_fn(s, k)
+    dt <- proc.time()[["elapsed"]] - t0
+    s <- s + k
+    logs <- tracker_logs(model, training = TRUE)
+    if (!is.null(batch_cbs)) {
+      fire_batch(batch_cbs, "end", s - 1L, logs)
+      if (isTRUE(model$stop_training)) break
+    }
+    progbar_update(pb, s, logs)
+    chunk <- as.integer(max(1, min(1e4, round(k * 0.2 / max(dt, 1e-3)))))
+  }
+  list(logs = tracker_logs(model, training = TRUE, reset = TRUE), steps = s)
+}
+
+tracker_logs <- function(model, training, reset = FALSE, prefix = if (training) "" else "val_") {
+  v <- rk_call(rk_tracker(model$ptr, training, reset))
+  names(v) <- paste0(prefix, c("loss", model$compiled$metric_names))
+  as.list(v)
+}
+
+#' Evaluate rows `from..to-1` (0-based) of an engine dataset; returns val_* logs
+#' @noRd
+eval_rows <- function(model, data, batch_size, from, to, prefix = "val_") {
+  rk_call(rk_tracker(model$ptr, FALSE, TRUE))
+  rk_call(rk_data_run(model$ptr, data, FALSE, batch_size, from, to))
+  tracker_logs(model, training = FALSE, reset = TRUE, prefix = prefix)
+}
+
+prepare_validation <- function(model, validation_data, batch_size, call = rlang::caller_env()) {
+  if (is.function(validation_data)) {
+    rk_abort("A generator as `validation_data` needs fit_generator() or fit() with a generator `x`.", "value", call)
+  }
+  if (!is.list(validation_data) || !length(validation_data) %in% 2:3) {
+    rk_abort(sprintf("`validation_data` must be list(x_val, y_val) or list(x_val, y_val, sample_weight), not %s.",
+                     show_value(validation_data)), "value", call)
+  }
+  vx <- prepare_x(model, validation_data[[1]], "validation_data[[1]]", call)
+  vy <- prepare_y(model, validation_data[[2]], nrow(vx), "validation_data[[2]]", call)
+  vw <- if (length(validation_data) == 3) prepare_weights(vy, validation_data[[3]], NULL, nrow(vx), model$compiled$loss, call)
+  vdata <- new_dataset(vx, vy, vw, call)
+  nv <- nrow(vx)
+  function() eval_rows(model, vdata, batch_size, 0, nv)
+}
+
+#' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history
+#' @noRd
+run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate) {
+  params <- list(verbose = verbose, epochs = epochs, steps = steps)
+  for (cb in callbacks) cb$set_context(params, model)
+  model$stop_training <- FALSE
+  rk_call(rk_model_set(model$ptr, "threads", num_threads()))
+  rk_call(rk_model_set(model$ptr, "fit_seed", draw_seed()))
+  rk_call(rk_tracker(model$ptr, TRUE, TRUE))
+  batch_cbs <- if (any(vapply(callbacks, overrides, logical(1), hooks = batch_hooks))) callbacks
+  metrics <- list()
+  n_done <- 0L
+  fire(callbacks, "on_train_begin", list())
+  epoch <- initial_epoch
+  while (epoch < epochs && !isTRUE(model$stop_training)) {
+    if (verbose > 0) cat(sprintf("Epoch %d/%d\n", epoch + 1L, epochs))
+    fire(callbacks, "on_epoch_begin", epoch, list())
+    pb <- new_progbar(steps, verbose)
+    res <- train_epoch(epoch, pb, batch_cbs)
+    logs <- res$logs
+    if (!is.null(validate) && !isTRUE(model$stop_training && res$steps < steps)) {
+      fire(callbacks, "on_test_begin", list())
+      logs <- c(logs, validate())
+      fire(callbacks, "on_test_end", list())
+    }
+    logs <- fire_epoch_end(callbacks, epoch, logs)
+    progbar_update(pb, res$steps, logs, finalize = TRUE)
+    for (k in union(names(metrics), names(logs))) {
+      metrics[[k]] <- c(metrics[[k]] %||% rep(NA_real_, n_done), logs[[k]] %||% NA_real_)
+    }
+    n_done <- n_done + 1L
+    epoch <- epoch + 1L
+  }
+  fire(callbacks, "on_train_end", list())
+  invisible(new_history(params, lapply(metrics, as.numeric)))
+}

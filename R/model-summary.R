@@ -1,0 +1,65 @@
+#' Print a summary of a model
+#'
+#' Keras's table: layer name and class, output shape and parameter count, then totals.
+#' @param object,x A model.
+#' @param line_length Total width; default `getOption("width")`.
+#' @param ... Unused.
+#' @returns `summary()`: the lines, invisibly; `print()`: the model, invisibly.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_dense(units = 4, activation = "relu", input_shape = 3) %>%
+#'   layer_dense(units = 1)
+#' summary(model)
+summary.rkeras_model <- function(object, line_length = getOption("width"), ...) {
+  lines <- format(object, line_length = line_length)
+  cat(lines, sep = "\n")
+  invisible(lines)
+}
+
+#' @rdname summary.rkeras_model
+#' @export
+format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
+  if (rk_ptr_dead(get("ptr", x))) return("<rkeras model restored from disk: its engine state no longer exists>")
+  info <- model_layers(x)
+  if (!info$built) return("Model: <no summary available, model was not built>")
+  width <- max(40L, as.integer(line_length %||% 80L))
+  edges <- as.integer(floor(width * c(0.45, 0.85, 1)))
+  cell <- function(values) {
+    out <- character()
+    start <- 0L
+    for (i in seq_along(values)) {
+      w <- edges[[i]] - start
+      v <- values[[i]]
+      v <- if (nchar(v) > w - 1L) substr(v, 1L, w - 1L) else v
+      out <- c(out, formatC(v, width = -w))
+      start <- edges[[i]]
+    }
+    sub("\\s+$", "", paste0(out, collapse = ""))
+  }
+  rows <- vapply(seq_along(info$name), function(i) {
+    cell(c(paste0(" ", info$name[[i]], " (", info$class[[i]], ")"),
+           paste0("(None, ", info$units[[i]], ")"),
+           format(info$params[[i]], scientific = FALSE)))
+  }, "")
+  total <- sum(info$params)
+  big <- function(n) format(n, big.mark = ",", scientific = FALSE)
+  c(sprintf("Model: \"%s\"", get("name", x)),
+    strrep("_", width),
+    cell(c(" Layer (type)", "Output Shape", "Param #")),
+    strrep("=", width),
+    rows,
+    strrep("=", width),
+    paste0("Total params: ", big(total)),
+    paste0("Trainable params: ", big(total)),
+    "Non-trainable params: 0",
+    strrep("_", width))
+}
+
+#' @rdname summary.rkeras_model
+#' @export
+print.rkeras_model <- function(x, ...) {
+  cat(format(x, ...), sep = "\n")
+  invisible(x)
+}

@@ -1,0 +1,45 @@
+#' rkeras: Keras for R on a native Rust engine
+#'
+#' Write the code you write for Keras for R, with `library(rkeras)`: sequential
+#' models, dense and dropout layers, `compile()`, `fit()`, generators, callbacks and
+#' datasets, trained by a multi-threaded single-precision engine written in Rust.
+#' No Python or TensorFlow is involved.
+#'
+#' Options: `rkeras.num_threads` (threads used by the engine; default all cores, 2
+#' under `R CMD check`), `rkeras.verify_datasets` (check dataset hashes, default TRUE),
+#' `keras.fit_verbose` (default `verbose` of [fit()]).
+#' @keywords internal
+#' @importFrom generics compile fit
+#' @importFrom stats predict
+#' @importFrom magrittr %>%
+#' @importFrom zeallot %<-%
+#' @importFrom rlang .data
+"_PACKAGE"
+
+# Session-wide counters for Keras-style unique names (dense, dense_1, ...).
+rk_names <- new.env(parent = emptyenv())
+
+unique_name <- function(prefix) {
+  n <- rk_names[[prefix]]
+  rk_names[[prefix]] <- if (is.null(n)) 1L else n + 1L
+  if (is.null(n)) prefix else paste0(prefix, "_", n)
+}
+
+#' A seed for the engine drawn from R's RNG, so that `set.seed()` reproduces runs
+#' @noRd
+draw_seed <- function() {
+  as.double(sample.int(.Machine$integer.max, 1L)) * 2^21 + sample.int(2^21, 1L)
+}
+
+num_threads <- function() {
+  n <- getOption("rkeras.num_threads")
+  if (!is.null(n)) return(check_count(n, "rkeras.num_threads", max = 1024))
+  if (nzchar(Sys.getenv("_R_CHECK_LIMIT_CORES_")) || nzchar(Sys.getenv("OMP_THREAD_LIMIT"))) return(2L)
+  n <- parallel_cores()
+  max(1L, n)
+}
+
+parallel_cores <- function() {
+  n <- parallel::detectCores(logical = TRUE)
+  if (length(n) != 1 || is.na(n)) 2L else as.integer(n)
+}

@@ -1,0 +1,3 @@
+//! File formats: TensorBoard event files.
+pub mod crc32c;
+pub mod tfevents;

@@ -1,0 +1,185 @@
+//! Layers of a sequential model. Every layer maps `[batch, in_dim]` to `[batch, out_dim]`
+//! row-major buffers; the engine (`model.rs`) owns the buffers and calls these kernels.
+//!
+//! - dense: `a = act(x W + b)`, `W [in, units]`, `b [units]`; backward
+//!   `dW = x' dz`, `db = colsum(dz)`, `dx = dz W'`.
+//! - dropout: training `a = x * m`, `m_ij ∈ {0, 1 / (1 - rate)}`; identity in inference.
+//! - activation: `a = act(x)`; flatten: identity on row-major samples.
+
+use crate::activations::Act;
+use crate::error::{RkError, RkResult};
+use crate::initializers::Init;
+use crate::rng::Rng;
+use crate::tensor::{matmul, Trans};
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Dense { units: usize, act: Act, use_bias: bool, kernel_init: Init, bias_init: Init, l1: f32, l2: f32 },
+    Dropout { rate: f32 },
+    Activation { act: Act },
+    Flatten,
+}
+
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub name: String,
+    pub kind: Kind,
+    pub seed: u64,
+    pub in_dim: usize,
+    pub kernel: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub grad_kernel: Vec<f32>,
+    pub grad_bias: Vec<f32>,
+}
+
+impl Layer {
+    pub fn new(name: String, kind: Kind, seed: u64) -> Layer {
+        Layer { name, kind, seed, in_dim: 0, kernel: vec![], bias: vec![], grad_kernel: vec![], grad_bias: vec![] }
+    }
+
+    pub fn class_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Dense { .. } => "Dense",
+            Kind::Dropout { .. } => "Dropout",
+            Kind::Activation { .. } => "Activation",
+            Kind::Flatten => "Flatten",
+        }
+    }
+
+    pub fn out_dim(&self) -> usize {
+        match self.kind {
+            Kind::Dense { units, .. } => units,
+            _ => self.in_dim,
+        }
+    }
+
+    /// The activation applied at the end of this layer, if any.
+    pub fn activation(&self) -> Option<Act> {
+        match self.kind {
+            Kind::Dense { act, .. } | Kind::Activation { act } => Some(act),
+            _ => None,
+        }
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.kernel.len() + self.bias.len()
+    }
+
+    /// Allocate and initialise weights for an input of `in_dim` features.
+    pub fn build(&mut self, in_dim: usize) -> RkResult<()> {
+        self.in_dim = in_dim;
+        if let Kind::Dense { units, use_bias, ref kernel_init, ref bias_init, .. } = self.kind {
+            let n = in_dim.checked_mul(units).filter(|&n| n <= (1usize << 31)).ok_or_else(|| {
+                RkError::Value(format!("layer '{}' would need {} x {} weights, more than rkeras supports", self.name, in_dim, units))
+            })?;
+            let mut rng = Rng::new(self.seed);
+            self.kernel = vec![0.0; n];
+            kernel_init.fill(&mut self.kernel, in_dim, units, &mut rng);
+            self.grad_kernel = vec![0.0; n];
+            if use_bias {
+                self.bias = vec![0.0; units];
+                bias_init.fill(&mut self.bias, in_dim, units, &mut rng);
+                self.grad_bias = vec![0.0; units];
+            } else {
+                self.bias.clear();
+                self.grad_bias.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Regularisation penalty `l1 sum|W| + l2 sum W^2`.
+    pub fn penalty(&self) -> f64 {
+        match self.kind {
+            Kind::Dense { l1, l2, .. } if l1 != 0.0 || l2 != 0.0 => self
+                .kernel
+                .iter()
+                .map(|&w| l1 as f64 * (w as f64).abs() + l2 as f64 * (w as f64) * (w as f64))
+                .sum(),
+            _ => 0.0,
+        }
+    }
+
+    /// Forward pass of `rows` samples: `x [rows, in]` to `z` (pre-activation, dense only)
+    /// and `a [rows, out]`. `mask` holds the dropout mask of this step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(&self, x: &[f32], z: &mut [f32], a: &mut [f32], mask: &mut [f32], rows: usize, training: bool, rng: &mut Rng, threads: usize) {
+        let (inp, out) = (self.in_dim, self.out_dim());
+        match self.kind {
+            Kind::Dense { act, use_bias, .. } => {
+                matmul(rows, out, inp, x, Trans::N, &self.kernel, Trans::N, z, false, threads);
+                if use_bias {
+                    for zr in z[..rows * out].chunks_exact_mut(out) {
+                        zr.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
+                    }
+                }
+                act.forward(&z[..rows * out], &mut a[..rows * out], out);
+            }
+            Kind::Dropout { rate } => {
+                let n = rows * out;
+                if training && rate > 0.0 {
+                    let keep = 1.0 - rate;
+                    let scale = 1.0 / keep;
+                    for ((ai, &xi), mi) in a[..n].iter_mut().zip(&x[..n]).zip(mask[..n].iter_mut()) {
+                        *mi = if rng.uniform_f32() < keep { scale } else { 0.0 };
+                        *ai = xi * *mi;
+                    }
+                } else {
+                    a[..n].copy_from_slice(&x[..n]);
+                }
+            }
+            Kind::Activation { act } => act.forward(&x[..rows * out], &mut a[..rows * out], out),
+            Kind::Flatten => a[..rows * out].copy_from_slice(&x[..rows * out]),
+        }
+    }
+
+    /// Backward pass. `g_out` holds dL/da (or dL/dz when `fused`) and is used as
+    /// scratch; writes parameter gradients and, when `g_in` is given, dL/dx.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(&mut self, x: &[f32], z: &[f32], a: &[f32], mask: &[f32], g_out: &mut [f32], g_in: Option<&mut [f32]>, rows: usize, fused: bool, threads: usize) {
+        let (inp, out) = (self.in_dim, self.out_dim());
+        let n = rows * out;
+        match self.kind {
+            Kind::Dense { act, use_bias, l1, l2, .. } => {
+                if !fused {
+                    act.backward(&z[..n], &a[..n], &mut g_out[..n], out);
+                }
+                matmul(inp, out, rows, x, Trans::T, g_out, Trans::N, &mut self.grad_kernel, false, threads);
+                if l1 != 0.0 || l2 != 0.0 {
+                    for (g, &w) in self.grad_kernel.iter_mut().zip(&self.kernel) {
+                        *g += l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * l2 * w;
+                    }
+                }
+                if use_bias {
+                    self.grad_bias.fill(0.0);
+                    for gr in g_out[..n].chunks_exact(out) {
+                        self.grad_bias.iter_mut().zip(gr).for_each(|(b, g)| *b += g);
+                    }
+                }
+                if let Some(gi) = g_in {
+                    matmul(rows, inp, out, g_out, Trans::N, &self.kernel, Trans::T, gi, false, threads);
+                }
+            }
+            Kind::Dropout { .. } => {
+                if let Some(gi) = g_in {
+                    for ((d, &g), &m) in gi[..n].iter_mut().zip(&g_out[..n]).zip(&mask[..n]) {
+                        *d = g * m;
+                    }
+                }
+            }
+            Kind::Activation { act } => {
+                if !fused {
+                    act.backward(&x[..n], &a[..n], &mut g_out[..n], out);
+                }
+                if let Some(gi) = g_in {
+                    gi[..n].copy_from_slice(&g_out[..n]);
+                }
+            }
+            Kind::Flatten => {
+                if let Some(gi) = g_in {
+                    gi[..n].copy_from_slice(&g_out[..n]);
+                }
+            }
+        }
+    }
+}

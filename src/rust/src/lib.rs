@@ -1,0 +1,28 @@
+//! rkeras: a Keras-compatible deep-learning engine for R.
+
+pub mod activations;
+pub mod data;
+pub mod error;
+pub mod initializers;
+pub mod io;
+pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod optimizers;
+pub mod r_api;
+pub mod rng;
+pub mod tensor;
+pub mod threads;
+#[cfg(test)]
+pub mod testing;
+
+use extendr_api::prelude::*;
+use r_api::model as rk_model_api;
+use r_api::tensorboard as rk_tensorboard_api;
+
+extendr_module! {
+    mod rkeras;
+    use rk_model_api;
+    use rk_tensorboard_api;
+}

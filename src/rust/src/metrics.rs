@@ -1,0 +1,96 @@
+//! Epoch metrics as sample-weighted running means (Keras's MeanMetricWrapper).
+
+use crate::error::{RkError, RkResult};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MetricKind {
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    BinaryAccuracy,
+    MeanAbsoluteError,
+    MeanSquaredError,
+}
+
+impl MetricKind {
+    pub fn parse(name: &str) -> RkResult<MetricKind> {
+        Ok(match name {
+            "categorical_accuracy" => MetricKind::CategoricalAccuracy,
+            "sparse_categorical_accuracy" => MetricKind::SparseCategoricalAccuracy,
+            "binary_accuracy" => MetricKind::BinaryAccuracy,
+            "mean_absolute_error" => MetricKind::MeanAbsoluteError,
+            "mean_squared_error" => MetricKind::MeanSquaredError,
+            other => return Err(RkError::Spec(format!("unknown metric '{other}'"))),
+        })
+    }
+
+    /// Value of the metric for one sample.
+    pub fn sample(self, p: &[f32], y: &[f32]) -> f32 {
+        let cols = p.len() as f32;
+        match self {
+            MetricKind::CategoricalAccuracy => (argmax(p) == argmax(y)) as u8 as f32,
+            MetricKind::SparseCategoricalAccuracy => (argmax(p) == y[0] as usize) as u8 as f32,
+            MetricKind::BinaryAccuracy => {
+                p.iter().zip(y).filter(|(&a, &b)| (a > 0.5) == (b > 0.5)).count() as f32 / cols
+            }
+            MetricKind::MeanAbsoluteError => p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols,
+            MetricKind::MeanSquaredError => p.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / cols,
+        }
+    }
+}
+
+/// Index of the first maximum, as argmax does.
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Running sums for the loss and each metric over an epoch (f64 for stable means).
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    pub loss_sum: f64,
+    pub loss_count: f64,
+    pub metric_sums: Vec<f64>,
+    pub weight_sum: f64,
+    pub last_loss: f64,
+}
+
+impl Tracker {
+    pub fn new(n_metrics: usize) -> Self {
+        Tracker { metric_sums: vec![0.0; n_metrics], ..Default::default() }
+    }
+    pub fn reset(&mut self) {
+        let n = self.metric_sums.len();
+        *self = Tracker::new(n);
+    }
+    pub fn loss(&self) -> f64 {
+        if self.loss_count > 0.0 {
+            self.loss_sum / self.loss_count
+        } else {
+            f64::NAN
+        }
+    }
+    pub fn metric(&self, i: usize) -> f64 {
+        if self.weight_sum > 0.0 {
+            self.metric_sums[i] / self.weight_sum
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn accuracies_follow_keras() {
+        assert_eq!(MetricKind::CategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[0.0, 1.0, 0.0]), 1.0);
+        assert_eq!(MetricKind::SparseCategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[2.0]), 0.0);
+        assert_eq!(MetricKind::BinaryAccuracy.sample(&[0.6, 0.4], &[1.0, 1.0]), 0.5);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
+}

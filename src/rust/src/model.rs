@@ -1,0 +1,262 @@
+//! A sequential model: layers, compiled loss/metrics/optimizer, and the step buffers
+//! (allocated once per batch capacity, reused by every step).
+
+use crate::activations::Act;
+use crate::error::{RkError, RkResult};
+use crate::layers::{Kind, Layer};
+use crate::losses::Loss;
+use crate::metrics::{MetricKind, Tracker};
+use crate::optimizers::Optimizer;
+use crate::rng::Rng;
+
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub loss: Loss,
+    pub metrics: Vec<MetricKind>,
+    pub optimizer: Optimizer,
+}
+
+/// A batch of samples in row-major f32: `x [rows, x_cols]`, `y [rows, y_cols]`, optional weights.
+pub struct Batch<'a> {
+    pub x: &'a [f32],
+    pub y: &'a [f32],
+    pub w: Option<&'a [f32]>,
+    pub rows: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub layers: Vec<Layer>,
+    pub input_dim: Option<usize>,
+    pub compiled: Option<Compiled>,
+    pub threads: usize,
+    pub train: Tracker,
+    pub test: Tracker,
+    /// Seed for dropout masks of the current fit, and the step counter that keys them.
+    pub fit_seed: u64,
+    pub step: u64,
+    cap: usize,
+    z: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    g: Vec<Vec<f32>>,
+    masks: Vec<Vec<f32>>,
+}
+
+impl Model {
+    pub fn new() -> Model {
+        Model { threads: 1, ..Default::default() }
+    }
+
+    pub fn built(&self) -> bool {
+        self.input_dim.is_some()
+    }
+
+    pub fn output_dim(&self) -> Option<usize> {
+        self.input_dim?;
+        self.layers.last().map(|l| l.out_dim()).or(self.input_dim)
+    }
+
+    /// Add a layer; builds it at once when the input size is known.
+    pub fn add(&mut self, mut layer: Layer) -> RkResult<()> {
+        if self.layers.iter().any(|l| l.name == layer.name) {
+            return Err(RkError::Value(format!("a layer named '{}' is already in the model; layer names must be unique", layer.name)));
+        }
+        if let Some(d) = self.output_dim() {
+            layer.build(d)?;
+        }
+        self.layers.push(layer);
+        self.cap = 0;
+        Ok(())
+    }
+
+    /// Fix the input size and build every layer (first use of data, or `input_shape`).
+    pub fn build(&mut self, input_dim: usize) -> RkResult<()> {
+        if let Some(d) = self.input_dim {
+            if d != input_dim {
+                let name = self.layers.first().map(|l| l.name.as_str()).unwrap_or("input");
+                return Err(RkError::Shape(format!("layer '{name}' expects {d} input features, got {input_dim}")));
+            }
+            return Ok(());
+        }
+        if input_dim == 0 {
+            return Err(RkError::Shape("a model input needs at least one feature".into()));
+        }
+        let mut d = input_dim;
+        for l in self.layers.iter_mut() {
+            l.build(d)?;
+            d = l.out_dim();
+        }
+        self.input_dim = Some(input_dim);
+        Ok(())
+    }
+
+    pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
+        self.train = Tracker::new(metrics.len());
+        self.test = Tracker::new(metrics.len());
+        self.compiled = Some(Compiled { loss, metrics, optimizer });
+    }
+
+    pub fn count_params(&self) -> usize {
+        self.layers.iter().map(|l| l.n_params()).sum()
+    }
+
+    fn ensure_capacity(&mut self, rows: usize) {
+        if rows <= self.cap && self.a.len() == self.layers.len() + 1 {
+            return;
+        }
+        let cap = rows.max(self.cap);
+        let mut dims = vec![self.input_dim.unwrap_or(0)];
+        dims.extend(self.layers.iter().map(|l| l.out_dim()));
+        self.a = dims.iter().map(|d| vec![0.0; cap * d]).collect();
+        self.g = dims.iter().map(|d| vec![0.0; cap * d]).collect();
+        self.z = self
+            .layers
+            .iter()
+            .map(|l| if matches!(l.kind, Kind::Dense { .. }) { vec![0.0; cap * l.out_dim()] } else { vec![] })
+            .collect();
+        self.masks = self
+            .layers
+            .iter()
+            .map(|l| if matches!(l.kind, Kind::Dropout { .. }) { vec![0.0; cap * l.out_dim()] } else { vec![] })
+            .collect();
+        self.cap = cap;
+    }
+
+    fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
+        let d = self.input_dim.ok_or_else(|| RkError::State("the model is not built".into()))?;
+        if b.x.len() != b.rows * d {
+            let name = self.layers.first().map(|l| l.name.as_str()).unwrap_or("input");
+            return Err(RkError::Shape(format!("layer '{name}' expects {d} input features, got {}", b.x.len() / b.rows.max(1))));
+        }
+        if y_needed {
+            let c = self.compiled.as_ref().ok_or_else(|| RkError::State("the model must be compiled before training or evaluation; call compile() first".into()))?;
+            let out = self.output_dim().unwrap_or(0);
+            let yc = c.loss.target_cols(out);
+            if b.y.len() != b.rows * yc {
+                return Err(RkError::Shape(format!(
+                    "targets have {} columns but the model's output '{}' has {} units (loss expects {} columns)",
+                    b.y.len() / b.rows.max(1),
+                    self.layers.last().map(|l| l.name.as_str()).unwrap_or("output"),
+                    out,
+                    yc
+                )));
+            }
+            if c.loss == Loss::SparseCategoricalCrossentropy {
+                if let Some(bad) = b.y.iter().position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0) {
+                    return Err(RkError::Value(format!("label {} at row {} is not a class id in 0..{}", b.y[bad], bad + 1, out.saturating_sub(1))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward `b.x` through every layer into the buffers; returns the output slice.
+    fn forward(&mut self, x: &[f32], rows: usize, training: bool) -> &[f32] {
+        self.ensure_capacity(rows);
+        let d0 = self.input_dim.unwrap_or(0);
+        self.a[0][..rows * d0].copy_from_slice(&x[..rows * d0]);
+        let threads = self.threads;
+        for i in 0..self.layers.len() {
+            let (lo, hi) = self.a.split_at_mut(i + 1);
+            let mut rng = Rng::keyed(&[self.fit_seed, self.step, i as u64]);
+            self.layers[i].forward(&lo[i], &mut self.z[i], &mut hi[0], &mut self.masks[i], rows, training, &mut rng, threads);
+        }
+        let out = self.output_dim().unwrap_or(0);
+        &self.a[self.layers.len()][..rows * out]
+    }
+
+    /// Loss for each row of the current output (with penalties added once), and
+    /// accumulate it with the metrics into the tracker; optionally fill the output gradient.
+    fn loss_and_metrics(&mut self, b: &Batch, want_grad: bool, training: bool) -> f64 {
+        let compiled = self.compiled.as_ref().expect("checked by check_batch");
+        let nl = self.layers.len();
+        let out = self.output_dim().unwrap_or(0);
+        let yc = compiled.loss.target_cols(out);
+        let fused = self.layers.last().and_then(|l| l.activation()).map(|a| compiled.loss.fuses_with(a)).unwrap_or(false);
+        let scale_base = 1.0 / b.rows as f32;
+        let mut loss_sum = 0.0f64;
+        let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
+        let mut wsum = 0.0f64;
+        let (a_out, g_out) = (&self.a[nl], &mut self.g[nl]);
+        for r in 0..b.rows {
+            let p = &a_out[r * out..(r + 1) * out];
+            let y = &b.y[r * yc..(r + 1) * yc];
+            let w = b.w.map(|w| w[r]).unwrap_or(1.0);
+            loss_sum += (w * compiled.loss.sample(p, y)) as f64;
+            for (s, m) in metric_sums.iter_mut().zip(&compiled.metrics) {
+                *s += (w * m.sample(p, y)) as f64;
+            }
+            wsum += w as f64;
+            if want_grad {
+                compiled.loss.sample_grad(p, y, w * scale_base, fused, &mut g_out[r * out..(r + 1) * out]);
+            }
+        }
+        let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
+        let batch_loss = loss_sum / b.rows as f64 + penalty;
+        let t = if training { &mut self.train } else { &mut self.test };
+        t.loss_sum += batch_loss * b.rows as f64;
+        t.loss_count += b.rows as f64;
+        for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
+            *acc += s;
+        }
+        t.weight_sum += wsum;
+        t.last_loss = batch_loss;
+        batch_loss
+    }
+
+    /// One training step on a batch: forward, loss, backward, optimizer update.
+    pub fn train_step(&mut self, b: &Batch) -> RkResult<f64> {
+        self.check_batch(b, true)?;
+        self.forward(b.x, b.rows, true);
+        let loss = self.loss_and_metrics(b, true, true);
+        let nl = self.layers.len();
+        let compiled = self.compiled.as_ref().expect("checked");
+        let fused = self.layers.last().and_then(|l| l.activation()).map(|a| compiled.loss.fuses_with(a)).unwrap_or(false);
+        // The first layer with parameters needs no input gradient.
+        let first_param = self.layers.iter().position(|l| l.n_params() > 0).unwrap_or(nl);
+        let threads = self.threads;
+        for i in (0..nl).rev() {
+            let (g_lo, g_hi) = self.g.split_at_mut(i + 1);
+            let g_in = if i > first_param { Some(&mut g_lo[i][..]) } else { None };
+            self.layers[i].backward(&self.a[i], &self.z[i], &self.a[i + 1], &self.masks[i], &mut g_hi[0], g_in, b.rows, fused && i == nl - 1, threads);
+            if i <= first_param {
+                break;
+            }
+        }
+        let compiled = self.compiled.as_mut().expect("checked");
+        compiled.optimizer.begin_step();
+        let mut k = 0;
+        for l in self.layers.iter_mut() {
+            if !l.kernel.is_empty() {
+                compiled.optimizer.update(k, &mut l.kernel, &l.grad_kernel);
+                k += 1;
+            }
+            if !l.bias.is_empty() {
+                compiled.optimizer.update(k, &mut l.bias, &l.grad_bias);
+                k += 1;
+            }
+        }
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Evaluate a batch in inference mode, accumulating into the test tracker.
+    pub fn test_step(&mut self, b: &Batch) -> RkResult<f64> {
+        self.check_batch(b, true)?;
+        self.forward(b.x, b.rows, false);
+        Ok(self.loss_and_metrics(b, false, false))
+    }
+
+    /// Predict a batch in inference mode; appends the outputs to `out`.
+    pub fn predict_into(&mut self, x: &[f32], rows: usize, out: &mut Vec<f32>) -> RkResult<()> {
+        let b = Batch { x, y: &[], w: None, rows };
+        self.check_batch(&b, false)?;
+        out.extend_from_slice(self.forward(x, rows, false));
+        Ok(())
+    }
+
+    /// Whether the last layer's activation is fused with the loss (for tests).
+    pub fn output_activation(&self) -> Option<Act> {
+        self.layers.last().and_then(|l| l.activation())
+    }
+}

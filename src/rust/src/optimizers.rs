@@ -1,0 +1,198 @@
+//! Optimizers with Keras's update rules and defaults (Keras >= 2.11 / Keras 3):
+//! - SGD: `v = momentum * v - lr * g`; `w += v` (nesterov: `w += momentum * v - lr * g`); plain `w -= lr * g`.
+//! - RMSprop: `s = rho * s + (1 - rho) g^2`; `w -= lr * g / (sqrt(s) + eps)`
+//!   (momentum > 0: `m = momentum * m + lr * g / (sqrt(s) + eps)`; `w -= m`; centered subtracts the mean square).
+//! - Adam: `m = b1 m + (1 - b1) g`; `v = b2 v + (1 - b2) g^2`;
+//!   `w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`; AdamW first `w -= lr * wd * w`.
+//! - Adagrad: `a += g^2` (a starts at 0.1); `w -= lr * g / (sqrt(a) + eps)`.
+//!
+//! Slot state is kept per parameter, in the model's fixed parameter order.
+
+use crate::error::{RkError, RkResult};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Sgd { momentum: f32, nesterov: bool },
+    RmsProp { rho: f32, momentum: f32, epsilon: f32, centered: bool },
+    Adam { beta_1: f32, beta_2: f32, epsilon: f32, amsgrad: bool, weight_decay: f32 },
+    Adagrad { initial_accumulator_value: f32, epsilon: f32 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    pub kind: Kind,
+    pub learning_rate: f64,
+    pub iterations: u64,
+    /// Up to three slot vectors per parameter.
+    slots: Vec<[Vec<f32>; 3]>,
+}
+
+impl Optimizer {
+    /// `p` holds the numeric hyper-parameters in a fixed order per name (see R's `optimizer_*()`).
+    pub fn new(name: &str, learning_rate: f64, p: &[f64]) -> RkResult<Optimizer> {
+        let g = |i: usize, d: f64| p.get(i).copied().unwrap_or(d) as f32;
+        let kind = match name {
+            "sgd" => Kind::Sgd { momentum: g(0, 0.0), nesterov: g(1, 0.0) != 0.0 },
+            "rmsprop" => Kind::RmsProp { rho: g(0, 0.9), momentum: g(1, 0.0), epsilon: g(2, 1e-7), centered: g(3, 0.0) != 0.0 },
+            "adam" | "adamw" => Kind::Adam {
+                beta_1: g(0, 0.9),
+                beta_2: g(1, 0.999),
+                epsilon: g(2, 1e-7),
+                amsgrad: g(3, 0.0) != 0.0,
+                weight_decay: g(4, if name == "adamw" { 0.004 } else { 0.0 }),
+            },
+            "adagrad" => Kind::Adagrad { initial_accumulator_value: g(0, 0.1), epsilon: g(1, 1e-7) },
+            other => return Err(RkError::Spec(format!("unknown optimizer '{other}'"))),
+        };
+        if !(learning_rate.is_finite() && learning_rate >= 0.0) {
+            return Err(RkError::Value(format!("learning rate must be a non-negative number, not {learning_rate}")));
+        }
+        Ok(Optimizer { kind, learning_rate, iterations: 0, slots: Vec::new() })
+    }
+
+    /// Make sure slot `i` exists for a parameter of `len` values.
+    fn ensure(&mut self, i: usize, len: usize) {
+        while self.slots.len() <= i {
+            self.slots.push([Vec::new(), Vec::new(), Vec::new()]);
+        }
+        if self.slots[i][0].len() != len {
+            let init = match self.kind {
+                Kind::Adagrad { initial_accumulator_value, .. } => initial_accumulator_value,
+                _ => 0.0,
+            };
+            self.slots[i] = [vec![init; len], vec![0.0; len], vec![0.0; len]];
+        }
+    }
+
+    /// Count one step (call once per batch, before updating the parameters).
+    pub fn begin_step(&mut self) {
+        self.iterations += 1;
+    }
+
+    /// Update parameter `i` (values `w`, gradient `g`).
+    pub fn update(&mut self, i: usize, w: &mut [f32], g: &[f32]) {
+        self.ensure(i, w.len());
+        let lr = self.learning_rate as f32;
+        let t = self.iterations.max(1) as i32;
+        let [s0, s1, s2] = &mut self.slots[i];
+        match self.kind {
+            Kind::Sgd { momentum, nesterov } => {
+                if momentum == 0.0 {
+                    w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
+                } else {
+                    for ((w, g), v) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                        *v = momentum * *v - lr * g;
+                        *w += if nesterov { momentum * *v - lr * g } else { *v };
+                    }
+                }
+            }
+            Kind::RmsProp { rho, momentum, epsilon, centered } => {
+                for j in 0..w.len() {
+                    let gj = g[j];
+                    s0[j] = rho * s0[j] + (1.0 - rho) * gj * gj;
+                    let mut denom = s0[j];
+                    if centered {
+                        s2[j] = rho * s2[j] + (1.0 - rho) * gj;
+                        denom -= s2[j] * s2[j];
+                    }
+                    let inc = lr * gj / (denom.sqrt() + epsilon);
+                    if momentum > 0.0 {
+                        s1[j] = momentum * s1[j] + inc;
+                        w[j] -= s1[j];
+                    } else {
+                        w[j] -= inc;
+                    }
+                }
+            }
+            Kind::Adam { beta_1, beta_2, epsilon, amsgrad, weight_decay } => {
+                let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
+                for j in 0..w.len() {
+                    if weight_decay != 0.0 {
+                        w[j] -= lr * weight_decay * w[j];
+                    }
+                    let gj = g[j];
+                    s0[j] += (gj - s0[j]) * (1.0 - beta_1);
+                    s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
+                    let v = if amsgrad {
+                        s2[j] = s2[j].max(s1[j]);
+                        s2[j]
+                    } else {
+                        s1[j]
+                    };
+                    w[j] -= alpha * s0[j] / (v.sqrt() + epsilon);
+                }
+            }
+            Kind::Adagrad { epsilon, .. } => {
+                for j in 0..w.len() {
+                    s0[j] += g[j] * g[j];
+                    w[j] -= lr * g[j] / (s0[j].sqrt() + epsilon);
+                }
+            }
+        }
+    }
+
+    /// Forget all slot state (a recompile does this).
+    pub fn reset(&mut self) {
+        self.slots.clear();
+        self.iterations = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_step(name: &str, lr: f64, p: &[f64], steps: usize) -> f32 {
+        let mut o = Optimizer::new(name, lr, p).unwrap();
+        let mut w = [1.0f32];
+        for _ in 0..steps {
+            o.begin_step();
+            let g = [2.0 * w[0]]; // gradient of w^2
+            o.update(0, &mut w, &g);
+        }
+        w[0]
+    }
+
+    #[test]
+    fn one_hand_computed_step_of_each_optimizer_matches_keras() {
+        // w = 1, g = 2.
+        // SGD lr 0.1: 1 - 0.2 = 0.8.
+        assert!((one_step("sgd", 0.1, &[], 1) - 0.8).abs() < 1e-6);
+        // SGD momentum 0.9: v = -0.2, w = 0.8; step 2: g = 1.6, v = -0.18 - 0.16 = -0.34, w = 0.46.
+        assert!((one_step("sgd", 0.1, &[0.9, 0.0], 2) - 0.46).abs() < 1e-6);
+        // Nesterov: v = -0.2; w = 1 + 0.9 * -0.2 - 0.2 = 0.62.
+        assert!((one_step("sgd", 0.1, &[0.9, 1.0], 1) - 0.62).abs() < 1e-6);
+        // RMSprop lr 0.001 rho 0.9: s = 0.1 * 4 = 0.4; w = 1 - 0.001 * 2 / (sqrt(0.4) + 1e-7).
+        let want = 1.0 - 0.001 * 2.0 / (0.4f64.sqrt() + 1e-7);
+        assert!((one_step("rmsprop", 0.001, &[], 1) as f64 - want).abs() < 1e-6);
+        // Adam lr 0.001: m = 0.2, v = 0.004, alpha = 0.001 * sqrt(0.001) / 0.1;
+        // w = 1 - alpha * 0.2 / (sqrt(0.004) + 1e-7) = 1 - 0.001 (approximately).
+        let alpha = 0.001 * 0.001f64.sqrt() / 0.1;
+        let want = 1.0 - alpha * 0.2 / (0.004f64.sqrt() + 1e-7);
+        assert!((one_step("adam", 0.001, &[], 1) as f64 - want).abs() < 1e-6);
+        // AdamW also decays: w = 1 - 0.001 * 0.004 first.
+        let want_w = (1.0 - 0.001 * 0.004) - alpha * 0.2 / (0.004f64.sqrt() + 1e-7);
+        assert!((one_step("adamw", 0.001, &[], 1) as f64 - want_w).abs() < 1e-6);
+        // Adagrad lr 0.01: a = 0.1 + 4 = 4.1; w = 1 - 0.01 * 2 / sqrt(4.1).
+        let want = 1.0 - 0.01 * 2.0 / (4.1f64.sqrt() + 1e-7);
+        assert!((one_step("adagrad", 0.01, &[], 1) as f64 - want).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sgd_and_adam_reach_the_minimum_of_a_quadratic() {
+        // Plain SGD on w^2 with lr 0.1 multiplies w by 0.8 each step: 0.8^50 ~ 1.4e-5.
+        assert!((one_step("sgd", 0.1, &[], 50) - 0.8f32.powi(50)).abs() < 1e-7);
+        assert!(one_step("adam", 0.05, &[], 500).abs() < 0.05);
+    }
+
+    #[test]
+    fn zero_gradient_leaves_weights_unchanged() {
+        for name in ["sgd", "rmsprop", "adam", "adagrad"] {
+            let mut o = Optimizer::new(name, 0.1, &[]).unwrap();
+            let mut w = [0.5f32, -2.0];
+            o.begin_step();
+            o.update(0, &mut w, &[0.0, 0.0]);
+            assert_eq!(w, [0.5, -2.0], "{name}");
+        }
+    }
+}

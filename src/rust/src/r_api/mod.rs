@@ -1,0 +1,4 @@
+//! The only code that names extendr_api: one file per R family.
+pub mod handle;
+pub mod model;
+pub mod tensorboard;

@@ -1,0 +1,368 @@
+//! `.Call` shims for models. The R API checks arguments first; these convert, call the
+//! engine, and return `Result`s that R raises as classed conditions.
+
+use crate::activations::Act;
+use crate::data::{to_col_major, to_row_major, Dataset, RValues};
+use crate::error::{RkError, RkResult};
+use crate::initializers::Init;
+use crate::layers::{Kind, Layer};
+use crate::losses::Loss;
+use crate::metrics::MetricKind;
+use crate::model::{Batch, Model};
+use crate::optimizers::Optimizer;
+use crate::r_api::handle::Handle;
+use extendr_api::prelude::*;
+
+type Ret = std::result::Result<Robj, RkError>;
+
+fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
+    ptr.try_addr_mut().map_err(|_| {
+        RkError::State("this model was restored from disk and no longer exists in memory; use save_model_weights_hdf5()/load_model_weights_hdf5() or serialize_model()/unserialize_model() to keep models across sessions".into())
+    })
+}
+
+fn dataset(ptr: &ExternalPtr<Dataset>) -> RkResult<&Dataset> {
+    ptr.try_addr().map_err(|_| RkError::State("training data is no longer in memory".into()))
+}
+
+pub fn values(x: &Robj, what: &str) -> RkResult<RValues<'static>> {
+    if let Some(s) = x.as_real_slice() {
+        // SAFETY of the lifetime: the R object outlives the `.Call` that borrows it.
+        Ok(RValues::Real(unsafe { std::mem::transmute::<&[f64], &'static [f64]>(s) }))
+    } else if let Some(s) = x.as_integer_slice() {
+        Ok(RValues::Int(s))
+    } else {
+        Err(RkError::Value(format!("`{what}` must be a numeric array")))
+    }
+}
+
+fn ok<T: Into<Robj>>(v: T) -> Ret {
+    Ok(v.into())
+}
+
+/// Whether `ptr` is a live model pointer (after `readRDS()` its address is NULL).
+#[extendr]
+fn rk_ptr_alive(ptr: Robj) -> bool {
+    match ExternalPtr::<Handle>::try_from(&ptr) {
+        Ok(p) => p.try_addr().is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[extendr]
+fn rk_model_new() -> Robj {
+    ExternalPtr::new(Handle::new(Model::new())).into()
+}
+
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn rk_model_add(
+    mut model: ExternalPtr<Handle>,
+    kind: &str,
+    name: &str,
+    units: f64,
+    activation: &str,
+    use_bias: bool,
+    kernel_init: &str,
+    kernel_args: Vec<f64>,
+    bias_init: &str,
+    bias_args: Vec<f64>,
+    l1: f64,
+    l2: f64,
+    rate: f64,
+    seed: f64,
+) -> Ret {
+    let arg = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(0.0);
+    let kind = match kind {
+        "dense" => Kind::Dense {
+            units: units as usize,
+            act: Act::parse(activation)?,
+            use_bias,
+            kernel_init: Init::parse(kernel_init, arg(&kernel_args, 0), arg(&kernel_args, 1))?,
+            bias_init: Init::parse(bias_init, arg(&bias_args, 0), arg(&bias_args, 1))?,
+            l1: l1 as f32,
+            l2: l2 as f32,
+        },
+        "dropout" => Kind::Dropout { rate: rate as f32 },
+        "activation" => Kind::Activation { act: Act::parse(activation)? },
+        "flatten" => Kind::Flatten,
+        other => return Err(RkError::Spec(format!("unknown layer type '{other}'"))),
+    };
+    let layer = Layer::new(name.to_string(), kind, seed as u64);
+    handle(&mut model)?.with(|m| m.add(layer))?;
+    ok(())
+}
+
+#[extendr]
+fn rk_model_build(mut model: ExternalPtr<Handle>, input_dim: f64) -> Ret {
+    handle(&mut model)?.with(|m| m.build(input_dim as usize))?;
+    ok(())
+}
+
+#[extendr]
+fn rk_model_compile(mut model: ExternalPtr<Handle>, loss: &str, metrics: Vec<String>, optimizer: &str, learning_rate: f64, params: Vec<f64>) -> Ret {
+    let loss = Loss::parse(loss)?;
+    let metrics = metrics.iter().map(|s| MetricKind::parse(s)).collect::<RkResult<Vec<_>>>()?;
+    let opt = Optimizer::new(optimizer, learning_rate, &params)?;
+    handle(&mut model)?.with(|m| {
+        m.compile(loss, metrics, opt);
+        Ok(())
+    })?;
+    ok(())
+}
+
+/// Layer table: names, classes, output units, parameter counts, activations, input size.
+#[extendr]
+fn rk_model_layers(mut model: ExternalPtr<Handle>) -> Ret {
+    let m = handle(&mut model)?.lock()?;
+    let names: Vec<String> = m.layers.iter().map(|l| l.name.clone()).collect();
+    let classes: Vec<String> = m.layers.iter().map(|l| l.class_name().to_string()).collect();
+    let built = m.built();
+    let out: Vec<i32> = m.layers.iter().map(|l| if built { l.out_dim() as i32 } else { match l.kind { Kind::Dense { units, .. } => units as i32, _ => -1 } }).collect();
+    let params: Vec<f64> = m.layers.iter().map(|l| l.n_params() as f64).collect();
+    let acts: Vec<String> = m.layers.iter().map(|l| l.activation().map(|a| a.name()).unwrap_or("").to_string()).collect();
+    let input = m.input_dim.map(|d| d as i32).unwrap_or(-1);
+    ok(list!(name = names, class = classes, units = out, params = params, activation = acts, input_dim = input, built = built))
+}
+
+/// Weights in Keras order: per layer kernel (column-major `in x out` for R) then bias.
+#[extendr]
+fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
+    let m = handle(&mut model)?.lock()?;
+    let mut out: Vec<Robj> = Vec::new();
+    for l in &m.layers {
+        if !l.kernel.is_empty() {
+            out.push(to_col_major(&l.kernel, l.in_dim, l.out_dim()).into());
+        }
+        if !l.bias.is_empty() {
+            out.push(l.bias.iter().map(|&v| v as f64).collect::<Vec<f64>>().into());
+        }
+    }
+    ok(List::from_values(out))
+}
+
+#[extendr]
+fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
+    let vals: Vec<Robj> = weights.values().collect();
+    let mut m = handle(&mut model)?.lock()?;
+    let expected: usize = m.layers.iter().map(|l| (!l.kernel.is_empty()) as usize + (!l.bias.is_empty()) as usize).sum();
+    if vals.len() != expected {
+        return Err(RkError::Shape(format!("`weights` must be a list of {expected} arrays, got {}", vals.len())));
+    }
+    // Convert everything first so a bad entry leaves the model unchanged.
+    let mut k = 0;
+    let mut new: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+    for l in &m.layers {
+        let mut kern = Vec::new();
+        let mut bias = Vec::new();
+        if !l.kernel.is_empty() {
+            kern = to_row_major("weights", values(&vals[k], "weights")?, l.in_dim, l.out_dim())
+                .map_err(|e| RkError::Shape(format!("weight {} (layer '{}' kernel, {} x {}): {}", k + 1, l.name, l.in_dim, l.out_dim(), e)))?;
+            k += 1;
+        }
+        if !l.bias.is_empty() {
+            bias = to_row_major("weights", values(&vals[k], "weights")?, l.out_dim(), 1)
+                .map_err(|e| RkError::Shape(format!("weight {} (layer '{}' bias, {}): {}", k + 1, l.name, l.out_dim(), e)))?;
+            k += 1;
+        }
+        new.push((kern, bias));
+    }
+    for (l, (kern, bias)) in m.layers.iter_mut().zip(new) {
+        if !kern.is_empty() {
+            l.kernel = kern;
+        }
+        if !bias.is_empty() {
+            l.bias = bias;
+        }
+    }
+    ok(())
+}
+
+#[extendr]
+fn rk_model_clone(mut model: ExternalPtr<Handle>) -> Ret {
+    let m = handle(&mut model)?.lock()?.clone();
+    ok(ExternalPtr::new(Handle::new(m)))
+}
+
+#[extendr]
+fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
+    handle(&mut model)?.with(|m| {
+        match what {
+            "threads" => m.threads = (value as usize).max(1),
+            "fit_seed" => m.fit_seed = value as u64,
+            "learning_rate" => match m.compiled.as_mut() {
+                Some(c) => c.optimizer.learning_rate = value,
+                None => return Err(RkError::State("the model has no optimizer yet; call compile() first".into())),
+            },
+            other => return Err(RkError::Internal(format!("unknown setting {other}"))),
+        }
+        Ok(())
+    })?;
+    ok(())
+}
+
+#[extendr]
+fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
+    let m = handle(&mut model)?.lock()?;
+    let v = match what {
+        "learning_rate" => m.compiled.as_ref().map(|c| c.optimizer.learning_rate).unwrap_or(f64::NAN),
+        "iterations" => m.compiled.as_ref().map(|c| c.optimizer.iterations as f64).unwrap_or(0.0),
+        "params" => m.count_params() as f64,
+        other => return Err(RkError::Internal(format!("unknown setting {other}"))),
+    };
+    ok(v)
+}
+
+#[extendr]
+fn rk_data_new(x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj) -> Ret {
+    let (n, d, yc) = (n as usize, d as usize, yc as usize);
+    let xs = to_row_major("x", values(&x, "x")?, n, d)?;
+    let ys = if y.is_null() { Vec::new() } else { to_row_major("y", values(&y, "y")?, n, yc)? };
+    let ws = if w.is_null() { None } else { Some(to_row_major("sample_weight", values(&w, "sample_weight")?, n, 1)?) };
+    ok(ExternalPtr::new(Dataset { x: xs, y: ys, w: ws, n, d, yc }))
+}
+
+/// Train `n_steps` batches of an epoch whose sample order is `order` (0-based rows),
+/// starting at step `from`. Returns the last batch loss.
+#[extendr]
+fn rk_fit_steps(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, order: Robj, batch_size: f64, from: f64, n_steps: f64) -> Ret {
+    let ds = dataset(&data)?;
+    let order: Vec<usize> = order.as_integer_slice().ok_or_else(|| RkError::Internal("order must be integer".into()))?.iter().map(|&i| i as usize).collect();
+    if order.iter().any(|&i| i >= ds.n) {
+        return Err(RkError::Internal("row index out of range".into()));
+    }
+    let bs = batch_size as usize;
+    let (mut xb, mut yb, mut wb) = (Vec::new(), Vec::new(), Vec::new());
+    let loss = handle(&mut model)?.with(|m| {
+        let mut loss = f64::NAN;
+        for s in from as usize..(from + n_steps) as usize {
+            let lo = s * bs;
+            if lo >= order.len() {
+                break;
+            }
+            let idx = &order[lo..(lo + bs).min(order.len())];
+            ds.gather(idx, &mut xb, &mut yb, &mut wb);
+            let b = Batch { x: &xb, y: &yb, w: ds.w.as_ref().map(|_| &wb[..]), rows: idx.len() };
+            loss = m.train_step(&b)?;
+        }
+        Ok(loss)
+    })?;
+    ok(loss)
+}
+
+/// Evaluate (accumulating into the test tracker) or predict rows `from..to` of `data`.
+#[extendr]
+fn rk_data_run(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, predict: bool, batch_size: f64, from: f64, to: f64) -> Ret {
+    let ds = dataset(&data)?;
+    let (bs, from, to) = ((batch_size as usize).max(1), from as usize, (to as usize).min(ds.n));
+    let mut out = Vec::new();
+    let out_dim = handle(&mut model)?.with(|m| {
+        let mut r = from;
+        while r < to {
+            let e = (r + bs).min(to);
+            let x = &ds.x[r * ds.d..e * ds.d];
+            if predict {
+                m.predict_into(x, e - r, &mut out)?;
+            } else {
+                let y = &ds.y[r * ds.yc..e * ds.yc];
+                let w = ds.w.as_ref().map(|w| &w[r..e]);
+                m.test_step(&Batch { x, y, w, rows: e - r })?;
+            }
+            r = e;
+        }
+        Ok(m.output_dim().unwrap_or(0))
+    })?;
+    if predict {
+        ok(to_col_major(&out, to.saturating_sub(from), out_dim))
+    } else {
+        ok(())
+    }
+}
+
+/// Running loss and metrics of the train (or test) tracker, optionally resetting it.
+#[extendr]
+fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Ret {
+    let v = handle(&mut model)?.with(|m| {
+        let t = if training { &mut m.train } else { &mut m.test };
+        let mut v = vec![t.loss()];
+        v.extend((0..t.metric_sums.len()).map(|i| t.metric(i)));
+        if reset {
+            t.reset();
+        }
+        Ok(v)
+    })?;
+    ok(v)
+}
+
+/// Convert one batch from R; x is `n x d`, y `n x yc` (may be NULL), w length n (may be NULL).
+fn batch_from_r(x: &Robj, n: usize, d: usize, y: &Robj, yc: usize, w: &Robj) -> RkResult<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+    let xs = to_row_major("x", values(x, "x")?, n, d)?;
+    let ys = if y.is_null() { Vec::new() } else { to_row_major("y", values(y, "y")?, n, yc)? };
+    let ws = if w.is_null() { None } else { Some(to_row_major("sample_weight", values(w, "sample_weight")?, n, 1)?) };
+    Ok((xs, ys, ws))
+}
+
+/// One batch: "train" (optionally on a worker thread, collected by `rk_model_join`),
+/// "test" (accumulates into the test tracker) or "predict" (returns the outputs).
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn rk_batch(mut model: ExternalPtr<Handle>, mode: &str, x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj, background: bool) -> Ret {
+    let (n, d, yc) = (n as usize, d as usize, yc as usize);
+    let (xs, ys, ws) = batch_from_r(&x, n, d, &y, yc, &w)?;
+    let h = handle(&mut model)?;
+    match mode {
+        "train" if background => {
+            h.spawn(move |m| m.train_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?;
+            ok(())
+        }
+        "train" => ok(h.with(|m| m.train_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?),
+        "test" => ok(h.with(|m| m.test_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?),
+        "predict" => {
+            let mut out = Vec::new();
+            let k = h.with(|m| {
+                m.predict_into(&xs, n, &mut out)?;
+                Ok(m.output_dim().unwrap_or(0))
+            })?;
+            ok(to_col_major(&out, n, k))
+        }
+        other => Err(RkError::Internal(format!("unknown batch mode {other}"))),
+    }
+}
+
+/// Wait for a background step; returns its loss, or NULL when none was running.
+#[extendr]
+fn rk_model_join(mut model: ExternalPtr<Handle>) -> Ret {
+    match handle(&mut model)?.join()? {
+        Some(l) => ok(l),
+        None => ok(()),
+    }
+}
+
+/// Test hook: a panic inside a shim must reach R as an error, never a crash.
+#[extendr]
+fn rk_test_panic(mut model: ExternalPtr<Handle>) -> Ret {
+    handle(&mut model)?.with(|_| -> RkResult<()> { panic!("deliberate test panic") })?;
+    ok(())
+}
+
+extendr_module! {
+    mod rk_model_api;
+    fn rk_ptr_alive;
+    fn rk_model_new;
+    fn rk_model_add;
+    fn rk_model_build;
+    fn rk_model_compile;
+    fn rk_model_layers;
+    fn rk_model_get_weights;
+    fn rk_model_set_weights;
+    fn rk_model_clone;
+    fn rk_model_set;
+    fn rk_model_get;
+    fn rk_data_new;
+    fn rk_fit_steps;
+    fn rk_data_run;
+    fn rk_tracker;
+    fn rk_batch;
+    fn rk_model_join;
+    fn rk_test_panic;
+}

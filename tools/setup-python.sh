@@ -1,0 +1,35 @@
+#!/bin/sh
+# Create (once) a Python venv with TensorBoard, used by tests/python/read_tfevents.py.
+#   venv:   ${RKERAS_VENV:-$HOME/.cache/rkeras/venv-tb}
+#   python: ${PYTHON:-python3} (3.9 or newer) creates it
+# Idempotent: does nothing if the venv already imports tensorboard. Progress goes to stderr;
+# stdout is only the venv's python path, so:  PY=$(tools/setup-python.sh) && "$PY" ...
+set -eu
+
+venv="${RKERAS_VENV:-${HOME}/.cache/rkeras/venv-tb}"
+py="$venv/bin/python"
+base="${PYTHON:-python3}"
+
+if [ -x "$py" ] && "$py" -c 'import tensorboard' >/dev/null 2>&1; then
+    printf '%s\n' "$py"
+    exit 0
+fi
+
+if ! command -v "$base" >/dev/null 2>&1; then
+    echo "setup-python.sh: '$base' not found; set PYTHON to a python3 interpreter" >&2
+    exit 1
+fi
+
+if [ ! -x "$py" ]; then
+    echo "setup-python.sh: creating venv at $venv" >&2
+    mkdir -p "$(dirname "$venv")"
+    if ! "$base" -m venv "$venv" >&2; then
+        echo "setup-python.sh: '$base -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+
+echo "setup-python.sh: installing tensorboard into $venv" >&2
+"$py" -m pip install --quiet --disable-pip-version-check tensorboard >&2
+"$py" -c 'import tensorboard' >&2
+printf '%s\n' "$py"
