@@ -16,6 +16,7 @@ to_json <- function(x) {
 }
 
 json_number <- function(v) {
+  if (is.na(v)) return("null")
   if (v == round(v) && abs(v) < 1e15) return(format(v, scientific = FALSE))
   python_float(v)
 }

@@ -43,3 +43,9 @@ parallel_cores <- function() {
   n <- parallel::detectCores(logical = TRUE)
   if (length(n) != 1 || is.na(n)) 2L else as.integer(n)
 }
+
+# Test hook: restart Keras-style name counters (so snapshots do not depend on test order).
+rk_names_reset <- function() {
+  rm(list = ls(rk_names), envir = rk_names)
+  invisible()
+}

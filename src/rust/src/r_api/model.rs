@@ -36,6 +36,13 @@ pub fn values(x: &Robj, what: &str) -> RkResult<RValues<'static>> {
     }
 }
 
+/// Panics are caught and returned to R as errors carrying their message; the default
+/// hook would also print a backtrace on stderr, which R users should never see.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
 fn ok<T: Into<Robj>>(v: T) -> Ret {
     Ok(v.into())
 }
@@ -51,6 +58,7 @@ fn rk_ptr_alive(ptr: Robj) -> bool {
 
 #[extendr]
 fn rk_model_new() -> Robj {
+    quiet_panics();
     ExternalPtr::new(Handle::new(Model::new())).into()
 }
 

@@ -1,0 +1,4 @@
+library(testthat)
+library(rkeras)
+
+test_check("rkeras")

@@ -1,0 +1,89 @@
+test_that("layers are added in place and the model is returned invisibly", {
+  model <- keras_model_sequential()
+  res <- withVisible(model %>% layer_dense(units = 5, input_shape = 3))
+  expect_false(res$visible)
+  expect_identical(res$value, model)
+  model %>% layer_dropout(0.5) %>% layer_dense(2, activation = "softmax")
+  expect_length(model$layers, 3)
+  expect_equal(count_params(model), 3 * 5 + 5 + 5 * 2 + 2)
+  m2 <- model
+  m2 %>% layer_dense(1)
+  expect_length(model$layers, 4)
+})
+
+test_that("get_weights and set_weights use Keras's layout", {
+  withr::local_seed(1)
+  model <- keras_model_sequential() %>% layer_dense(units = 2, input_shape = 3)
+  w <- get_weights(model)
+  expect_equal(dim(w[[1]]), c(3L, 2L))
+  expect_equal(dim(w[[2]]), 2L)
+  expect_true(all(abs(w[[1]]) <= sqrt(6 / 5)))
+  expect_equal(as.numeric(w[[2]]), c(0, 0))
+  new <- list(matrix(1:6 / 10, 3), array(c(0.5, -0.5)))
+  set_weights(model, new)
+  expect_equal(get_weights(model)[[1]], matrix(1:6 / 10, 3), tolerance = 1e-7)
+  x <- matrix(rnorm(12), 4)
+  expect_equal(predict(model, x, verbose = 0), x %*% new[[1]] + rep(new[[2]], each = 4), tolerance = 1e-6)
+})
+
+test_that("dense forward matches base R for each activation", {
+  withr::local_seed(2)
+  x <- matrix(rnorm(20), 5)
+  for (act in c("relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "swish", "gelu", "softmax", "linear")) {
+    model <- keras_model_sequential() %>% layer_dense(3, activation = act, input_shape = 4)
+    w <- get_weights(model)
+    z <- x %*% w[[1]] + rep(w[[2]], each = 5)
+    f <- get(paste0("activation_", act))
+    expect_equal(predict(model, x, verbose = 0), unname(f(z)), tolerance = 1e-5, label = act)
+  }
+})
+
+test_that("set.seed() makes initial weights reproducible", {
+  set.seed(42); a <- get_weights(tiny_model())
+  set.seed(42); b <- get_weights(tiny_model())
+  set.seed(43); c <- get_weights(tiny_model())
+  expect_identical(a, b)
+  expect_false(identical(a, c))
+})
+
+test_that("printing a model is stable", {
+  local_reproducible_output(width = 80)
+  rkeras:::rk_names_reset()
+  model <- keras_model_sequential()
+  expect_snapshot(print(model))
+  model %>%
+    layer_dense(units = 256, activation = "relu", input_shape = c(784)) %>%
+    layer_dropout(rate = 0.4) %>%
+    layer_dense(units = 128, activation = "relu") %>%
+    layer_dropout(rate = 0.3) %>%
+    layer_dense(units = 10, activation = "softmax")
+  expect_snapshot(summary(model))
+})
+
+test_that("an unbuilt model builds on first fit", {
+  model <- keras_model_sequential() %>% layer_dense(4, activation = "relu") %>% layer_dense(1)
+  expect_false(model$built)
+  model %>% compile(loss = "mse", optimizer = "adam")
+  d <- tiny_xy(d = 5)
+  model %>% fit(d$x, d$y, epochs = 1, verbose = 0)
+  expect_true(model$built)
+  expect_equal(dim(get_weights(model)[[1]]), c(5L, 4L))
+})
+
+test_that("a model restored by readRDS says how to keep models", {
+  f <- withr::local_tempfile(fileext = ".rds")
+  model <- tiny_model()
+  saveRDS(model, f)
+  old <- readRDS(f)
+  expect_error(predict(old, matrix(0, 1, 4)), class = "rkeras_error_state")
+  expect_snapshot(predict(old, matrix(0, 1, 4)), error = TRUE)
+})
+
+test_that("clone_model copies the architecture with fresh weights", {
+  model <- tiny_model()
+  copy <- clone_model(model)
+  expect_length(copy$layers, 2)
+  expect_false(identical(get_weights(copy), get_weights(model)))
+  same <- clone_model(model, keep_weights = TRUE)
+  expect_equal(get_weights(same), get_weights(model))
+})
