@@ -45,7 +45,7 @@ TensorBoard <- R6::R6Class("TensorBoard", inherit = KerasCallback,
       self[[run]]
     },
     on_train_begin = function(logs = NULL) {
-      ensure_writable(file.path(self$log_dir, "train", "x"), "log_dir")
+      ensure_writable(file.path(self$log_dir, "train", "x"), "log_dir", shown = self$log_dir)
       self$close()
       self$step <- rk_call(rk_model_get(self$model$ptr, "iterations"))
       w <- self$writer("train")

@@ -33,7 +33,8 @@ CsvLogger <- R6::R6Class("CsvLogger", inherit = KerasCallback,
     },
     on_epoch_end = function(epoch, logs = NULL) {
       if (is.null(self$keys)) self$keys <- sort(names(logs), method = "radix")
-      vals <- vapply(self$keys, function(k) python_float(logs[[k]]), "")
+      # Keras writes "NA" for a key missing from a later epoch (a run stopped mid-epoch)
+      vals <- vapply(self$keys, function(k) if (is.null(logs[[k]])) "NA" else python_float(logs[[k]]), "")
       lines <- paste(c(as.character(epoch), vals), collapse = self$separator)
       if (self$header_needed) {
         lines <- c(paste(c("epoch", self$keys), collapse = self$separator), lines)
@@ -45,32 +46,32 @@ CsvLogger <- R6::R6Class("CsvLogger", inherit = KerasCallback,
   )
 )
 
-#' Format a double as Python's repr() does: the shortest string that reads back exactly
+#' Format a double as Python's repr() does: the shortest string that reads back exactly,
+#' fixed notation for decimal exponents -4..15 (always with a `.`), scientific otherwise
 #' @noRd
 python_float <- function(v) {
   if (is.null(v) || length(v) == 0) return("")
   if (is.na(v)) return("nan")
   if (is.infinite(v)) return(if (v > 0) "inf" else "-inf")
+  if (v == 0) return(if (1 / v < 0) "-0.0" else "0.0")
   for (d in 1:17) {
-    s <- formatC(v, digits = d, format = "g")
+    s <- formatC(v, digits = d - 1, format = "e")
     if (as.numeric(s) == v) break
   }
-  s <- sub("e([+-])0?([0-9]+)$", "e\\1\\2", s)
-  s <- sub("e\\+", "e+", s)
-  if (grepl("e", s)) {
-    s <- sub("e([+-])([0-9])$", "e\\10\\2", s)
-  } else if (!grepl("[.]", s)) {
-    s <- paste0(s, ".0")
+  e <- as.integer(sub(".*e", "", s))
+  if (e >= -4 && e < 16) {
+    s <- formatC(v, digits = max(d - 1 - e, 0), format = "f")
+    if (!grepl("[.]", s)) s <- paste0(s, ".0")
   }
-  s
+  trimws(s)
 }
 
-ensure_writable <- function(path, arg, call = rlang::caller_env()) {
+ensure_writable <- function(path, arg, call = rlang::caller_env(), shown = path) {
   dir <- dirname(path)
   if (!dir.exists(dir)) dir.create(dir, recursive = TRUE, showWarnings = FALSE)
   ok <- dir.exists(dir) && file.access(dir, 2) == 0 && (!file.exists(path) || file.access(path, 2) == 0) &&
     !dir.exists(path)
-  if (!ok) rk_abort(sprintf("`%s` cannot be written: '%s'.", arg, path), "io", call)
+  if (!ok) rk_abort(sprintf("`%s` cannot be written: '%s'.", arg, shown), "io", call)
   invisible(path)
 }
 
@@ -124,18 +125,19 @@ EarlyStopping <- R6::R6Class("EarlyStopping", inherit = KerasCallback,
     },
     on_epoch_end = function(epoch, logs = NULL) {
       current <- logs[[self$monitor]]
-      if (is.null(current) || is.na(current)) {
+      if (is.null(current)) {
         warning(sprintf("Early stopping conditioned on metric `%s` which is not available. Available metrics are: %s",
                         self$monitor, paste(names(logs), collapse = ",")), call. = FALSE)
         return(invisible())
       }
       if (self$restore && is.null(self$best_weights)) self$best_weights <- get_weights(self$model)
       self$wait <- self$wait + 1
-      if (self$improves(current, self$best)) {
+      # A NaN value is never an improvement (as in Keras), so it counts towards patience.
+      if (isTRUE(self$improves(current, self$best))) {
         self$best <- current
         self$best_epoch <- epoch
         if (self$restore) self$best_weights <- get_weights(self$model)
-        if (is.null(self$baseline) || self$improves(current, self$baseline)) self$wait <- 0
+        if (is.null(self$baseline) || isTRUE(self$improves(current, self$baseline))) self$wait <- 0
       }
       if (self$wait >= self$patience && epoch > 0) {
         self$stopped_epoch <- epoch
@@ -244,6 +246,8 @@ LrScheduler <- R6::R6Class("LrScheduler", inherit = KerasCallback,
 #' learning rate by `factor` (not below `min_lr`), then waits `cooldown` epochs.
 #' Records `lr` in the epoch logs.
 #' @inheritParams callback_early_stopping
+#' @param mode `"auto"`, `"min"` or `"max"`; auto maximises a monitor whose name contains
+#'   `acc` (Keras's rule for this callback) and minimises anything else.
 #' @param factor Factor by which the rate is reduced.
 #' @param cooldown Epochs to wait after a reduction.
 #' @param min_lr Lower bound on the rate.
@@ -258,9 +262,12 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
   mode <- match.arg(mode)
   factor <- check_number(factor, "factor", min = 0)
   if (factor >= 1) rk_abort("`factor` must be below 1: ReduceLROnPlateau does not support a factor >= 1.", "value")
-  ReduceLr$new(monitor = check_string(monitor, "monitor"), factor = factor,
+  # Keras 2.12's ReduceLROnPlateau: auto maximises when the name contains "acc"
+  monitor <- check_string(monitor, "monitor")
+  maximize <- mode == "max" || (mode == "auto" && grepl("acc", monitor, fixed = TRUE))
+  ReduceLr$new(monitor = monitor, factor = factor,
                patience = check_count(patience, "patience", min = 0), verbose = check_count(verbose, "verbose", min = 0),
-               maximize = monitor_maximizes(monitor, mode), min_delta = abs(check_number(min_delta, "min_delta")),
+               maximize = maximize, min_delta = abs(check_number(min_delta, "min_delta")),
                cooldown = check_count(cooldown, "cooldown", min = 0), min_lr = check_number(min_lr, "min_lr", min = 0))
 }
 
@@ -279,16 +286,16 @@ ReduceLr <- R6::R6Class("ReduceLr", inherit = KerasCallback,
     augment_logs = function(epoch, logs) {
       logs$lr <- current_lr(self$model)
       current <- logs[[self$monitor]]
-      if (is.null(current) || is.na(current)) {
+      if (is.null(current)) {
         warning(sprintf("Learning rate reduction is conditioned on metric `%s` which is not available.", self$monitor), call. = FALSE)
         return(logs)
       }
-      in_cooldown <- self$cooldown_counter > 0
-      if (in_cooldown) { self$cooldown_counter <- self$cooldown_counter - 1; self$wait <- 0 }
+      # Keras 2.12: the cooldown counter is decremented first, then checked again.
+      if (self$cooldown_counter > 0) { self$cooldown_counter <- self$cooldown_counter - 1; self$wait <- 0 }
       better <- if (self$maximize) current > self$best + self$min_delta else current < self$best - self$min_delta
-      if (better) {
+      if (isTRUE(better)) {
         self$best <- current; self$wait <- 0
-      } else if (!in_cooldown) {
+      } else if (self$cooldown_counter <= 0) {
         self$wait <- self$wait + 1
         if (self$wait >= self$patience) {
           old <- current_lr(self$model)

@@ -4,6 +4,7 @@
 to_json <- function(x) {
   if (is.null(x)) return("null")
   if (is.list(x)) {
+    if (!length(x)) return(if (is.null(names(x))) "[]" else "{}")
     if (!is.null(names(x))) {
       return(paste0("{", paste0(json_string(names(x)), ": ", vapply(x, to_json, ""), collapse = ", "), "}"))
     }

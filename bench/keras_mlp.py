@@ -175,8 +175,8 @@ def main():
 
     with open(args.json, "w") as f:
         json.dump(out, f, indent=1)
-    print(f"{out['framework']}: first epoch {out['first_epoch_s']:.3f}s, "
-          f"median epoch {out['median_epoch_s'] if rest else float('nan'):.3f}s, "
+    med = f"{out['median_epoch_s']:.3f}s" if rest else "n/a"
+    print(f"{out['framework']}: first epoch {out['first_epoch_s']:.3f}s, median epoch {med}, "
           f"test acc {test_acc:.4f}, start-up {t_startup:.2f}s", file=sys.stderr)
 
 

@@ -67,10 +67,10 @@ EOF
 mkvenv() {
   dir=$1; shift
   say "creating $dir with $PYTHON ($*)"
-  rm -rf "$dir"
-  mkdir -p "$(dirname "$dir")"
-  "$PYTHON" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --upgrade pip
+  rm -rf "$dir" || return 1
+  mkdir -p "$(dirname "$dir")" || return 1
+  "$PYTHON" -m venv "$dir" || return 1
+  "$dir/bin/python" -m pip install --quiet --upgrade pip || return 1
   "$dir/bin/python" -m pip install --quiet "$@"
 }
 

@@ -4,6 +4,7 @@ test_that("bad arguments give classed errors that name the argument", {
   expect_snapshot(layer_dropout(rate = 1.5), error = TRUE)
   expect_snapshot(layer_dense(units = 2, activation = "nope"), error = TRUE)
   expect_error(layer_dense(units = 1e12), class = "rkeras_error")
+  rkeras:::rk_names_reset()
   model <- tiny_model()
   expect_snapshot(model %>% compile(loss = "nope", optimizer = "adam"), error = TRUE)
   expect_snapshot(model %>% fit(matrix(0, 2, 4), matrix(0, 2, 3)), error = TRUE)

@@ -35,14 +35,23 @@ impl RValues<'_> {
 /// Transpose `n x d` column-major values into row-major f32, failing on the first
 /// missing or non-finite value (reported 1-based as R users index).
 pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<f32>> {
-    let total = n.checked_mul(d).ok_or_else(|| RkError::Value(format!("`{what}` is too large")))?;
+    let total = n
+        .checked_mul(d)
+        .ok_or_else(|| RkError::Value(format!("`{what}` is too large")))?;
     if v.len() != total {
-        return Err(RkError::Shape(format!("`{what}` has {} values, expected {n} x {d}", v.len())));
+        return Err(RkError::Shape(format!(
+            "`{what}` has {} values, expected {n} x {d}",
+            v.len()
+        )));
     }
     let mut out = vec![0.0f32; total];
     let bad = |idx: usize| {
         let (r, c) = (idx % n.max(1), idx / n.max(1));
-        RkError::Value(format!("`{what}` has a missing or non-finite value at row {}, column {}", r + 1, c + 1))
+        RkError::Value(format!(
+            "`{what}` has a missing or non-finite value at row {}, column {}",
+            r + 1,
+            c + 1
+        ))
     };
     // Blocked transpose: a tile of rows stays in cache while columns stream through.
     const TILE: usize = 64;
@@ -109,7 +118,10 @@ mod tests {
     fn transpose_keeps_logical_indices_and_reports_na() {
         // R matrix(1:6, 2): rows (1,3,5), (2,4,6).
         let v: Vec<f64> = (1..=6).map(|x| x as f64).collect();
-        assert_eq!(to_row_major("x", RValues::Real(&v), 2, 3).unwrap(), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+        assert_eq!(
+            to_row_major("x", RValues::Real(&v), 2, 3).unwrap(),
+            vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
+        );
         let back = to_col_major(&[1.0, 3.0, 5.0, 2.0, 4.0, 6.0], 2, 3);
         assert_eq!(back, v);
         let mut bad = v.clone();

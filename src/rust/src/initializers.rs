@@ -9,17 +9,34 @@ pub enum Init {
     Zeros,
     Ones,
     Constant(f64),
-    RandomNormal { mean: f64, stddev: f64 },
-    RandomUniform { min: f64, max: f64 },
-    TruncatedNormal { mean: f64, stddev: f64 },
+    RandomNormal {
+        mean: f64,
+        stddev: f64,
+    },
+    RandomUniform {
+        min: f64,
+        max: f64,
+    },
+    TruncatedNormal {
+        mean: f64,
+        stddev: f64,
+    },
     /// scale, mode (0 fan_in, 1 fan_out, 2 fan_avg), distribution (0 truncated normal, 1 uniform, 2 untruncated normal)
-    VarianceScaling { scale: f64, mode: u8, distribution: u8 },
+    VarianceScaling {
+        scale: f64,
+        mode: u8,
+        distribution: u8,
+    },
 }
 
 impl Init {
     /// Parse a name with its two numeric parameters (used by the parametrised ones).
     pub fn parse(name: &str, a: f64, b: f64) -> RkResult<Init> {
-        let vs = |scale, mode, distribution| Init::VarianceScaling { scale, mode, distribution };
+        let vs = |scale, mode, distribution| Init::VarianceScaling {
+            scale,
+            mode,
+            distribution,
+        };
         Ok(match name {
             "zeros" => Init::Zeros,
             "ones" => Init::Ones,
@@ -48,12 +65,20 @@ impl Init {
             Init::Zeros => out.fill(0.0),
             Init::Ones => out.fill(1.0),
             Init::Constant(c) => out.fill(c as f32),
-            Init::RandomNormal { mean, stddev } => out.iter_mut().for_each(|v| *v = (mean + stddev * rng.normal()) as f32),
-            Init::RandomUniform { min, max } => {
-                out.iter_mut().for_each(|v| *v = (min + (max - min) * rng.uniform_f64()) as f32)
-            }
-            Init::TruncatedNormal { mean, stddev } => out.iter_mut().for_each(|v| *v = (mean + stddev * trunc(rng)) as f32),
-            Init::VarianceScaling { scale, mode, distribution } => {
+            Init::RandomNormal { mean, stddev } => out
+                .iter_mut()
+                .for_each(|v| *v = (mean + stddev * rng.normal()) as f32),
+            Init::RandomUniform { min, max } => out
+                .iter_mut()
+                .for_each(|v| *v = (min + (max - min) * rng.uniform_f64()) as f32),
+            Init::TruncatedNormal { mean, stddev } => out
+                .iter_mut()
+                .for_each(|v| *v = (mean + stddev * trunc(rng)) as f32),
+            Init::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => {
                 let fan = match mode {
                     0 => fan_in as f64,
                     1 => fan_out as f64,
@@ -64,7 +89,8 @@ impl Init {
                 match distribution {
                     1 => {
                         let limit = (3.0 * var).sqrt();
-                        out.iter_mut().for_each(|v| *v = (limit * (2.0 * rng.uniform_f64() - 1.0)) as f32)
+                        out.iter_mut()
+                            .for_each(|v| *v = (limit * (2.0 * rng.uniform_f64() - 1.0)) as f32)
                     }
                     0 => {
                         let sd = var.sqrt() / 0.879_625_661_034_239_8;
@@ -87,13 +113,17 @@ mod tests {
     fn glorot_uniform_stays_within_keras_limit_and_has_its_variance() {
         let mut rng = Rng::new(3);
         let mut w = vec![0.0f32; 784 * 256];
-        Init::parse("glorot_uniform", 0.0, 0.0).unwrap().fill(&mut w, 784, 256, &mut rng);
+        Init::parse("glorot_uniform", 0.0, 0.0)
+            .unwrap()
+            .fill(&mut w, 784, 256, &mut rng);
         let limit = (6.0f32 / (784.0 + 256.0)).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
         let var = w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
         assert!((var - 2.0 / 1040.0).abs() < 1e-4, "{var}");
         let mut h = vec![0.0f32; 20000];
-        Init::parse("he_normal", 0.0, 0.0).unwrap().fill(&mut h, 100, 200, &mut rng);
+        Init::parse("he_normal", 0.0, 0.0)
+            .unwrap()
+            .fill(&mut h, 100, 200, &mut rng);
         let var = h.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / h.len() as f64;
         assert!((var - 0.02).abs() < 0.002, "{var}");
     }

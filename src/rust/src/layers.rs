@@ -14,9 +14,21 @@ use crate::tensor::{matmul, Trans};
 
 #[derive(Clone, Debug)]
 pub enum Kind {
-    Dense { units: usize, act: Act, use_bias: bool, kernel_init: Init, bias_init: Init, l1: f32, l2: f32 },
-    Dropout { rate: f32 },
-    Activation { act: Act },
+    Dense {
+        units: usize,
+        act: Act,
+        use_bias: bool,
+        kernel_init: Init,
+        bias_init: Init,
+        l1: f32,
+        l2: f32,
+    },
+    Dropout {
+        rate: f32,
+    },
+    Activation {
+        act: Act,
+    },
     Flatten,
 }
 
@@ -34,7 +46,16 @@ pub struct Layer {
 
 impl Layer {
     pub fn new(name: String, kind: Kind, seed: u64) -> Layer {
-        Layer { name, kind, seed, in_dim: 0, kernel: vec![], bias: vec![], grad_kernel: vec![], grad_bias: vec![] }
+        Layer {
+            name,
+            kind,
+            seed,
+            in_dim: 0,
+            kernel: vec![],
+            bias: vec![],
+            grad_kernel: vec![],
+            grad_bias: vec![],
+        }
     }
 
     pub fn class_name(&self) -> &'static str {
@@ -68,10 +89,23 @@ impl Layer {
     /// Allocate and initialise weights for an input of `in_dim` features.
     pub fn build(&mut self, in_dim: usize) -> RkResult<()> {
         self.in_dim = in_dim;
-        if let Kind::Dense { units, use_bias, ref kernel_init, ref bias_init, .. } = self.kind {
-            let n = in_dim.checked_mul(units).filter(|&n| n <= (1usize << 31)).ok_or_else(|| {
-                RkError::Value(format!("layer '{}' would need {} x {} weights, more than rkeras supports", self.name, in_dim, units))
-            })?;
+        if let Kind::Dense {
+            units,
+            use_bias,
+            ref kernel_init,
+            ref bias_init,
+            ..
+        } = self.kind
+        {
+            let n = in_dim
+                .checked_mul(units)
+                .filter(|&n| n <= (1usize << 31))
+                .ok_or_else(|| {
+                    RkError::Value(format!(
+                        "layer '{}' would need {} x {} weights, more than rkeras supports",
+                        self.name, in_dim, units
+                    ))
+                })?;
             let mut rng = Rng::new(self.seed);
             self.kernel = vec![0.0; n];
             kernel_init.fill(&mut self.kernel, in_dim, units, &mut rng);
@@ -103,11 +137,32 @@ impl Layer {
     /// Forward pass of `rows` samples: `x [rows, in]` to `z` (pre-activation, dense only)
     /// and `a [rows, out]`. `mask` holds the dropout mask of this step.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, x: &[f32], z: &mut [f32], a: &mut [f32], mask: &mut [f32], rows: usize, training: bool, rng: &mut Rng, threads: usize) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        z: &mut [f32],
+        a: &mut [f32],
+        mask: &mut [f32],
+        rows: usize,
+        training: bool,
+        rng: &mut Rng,
+        threads: usize,
+    ) {
         let (inp, out) = (self.in_dim, self.out_dim());
         match self.kind {
             Kind::Dense { act, use_bias, .. } => {
-                matmul(rows, out, inp, x, Trans::N, &self.kernel, Trans::N, z, false, threads);
+                matmul(
+                    rows,
+                    out,
+                    inp,
+                    x,
+                    Trans::N,
+                    &self.kernel,
+                    Trans::N,
+                    z,
+                    false,
+                    threads,
+                );
                 if use_bias {
                     for zr in z[..rows * out].chunks_exact_mut(out) {
                         zr.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
@@ -120,7 +175,8 @@ impl Layer {
                 if training && rate > 0.0 {
                     let keep = 1.0 - rate;
                     let scale = 1.0 / keep;
-                    for ((ai, &xi), mi) in a[..n].iter_mut().zip(&x[..n]).zip(mask[..n].iter_mut()) {
+                    for ((ai, &xi), mi) in a[..n].iter_mut().zip(&x[..n]).zip(mask[..n].iter_mut())
+                    {
                         *mi = if rng.uniform_f32() < keep { scale } else { 0.0 };
                         *ai = xi * *mi;
                     }
@@ -136,15 +192,43 @@ impl Layer {
     /// Backward pass. `g_out` holds dL/da (or dL/dz when `fused`) and is used as
     /// scratch; writes parameter gradients and, when `g_in` is given, dL/dx.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward(&mut self, x: &[f32], z: &[f32], a: &[f32], mask: &[f32], g_out: &mut [f32], g_in: Option<&mut [f32]>, rows: usize, fused: bool, threads: usize) {
+    pub fn backward(
+        &mut self,
+        x: &[f32],
+        z: &[f32],
+        a: &[f32],
+        mask: &[f32],
+        g_out: &mut [f32],
+        g_in: Option<&mut [f32]>,
+        rows: usize,
+        fused: bool,
+        threads: usize,
+    ) {
         let (inp, out) = (self.in_dim, self.out_dim());
         let n = rows * out;
         match self.kind {
-            Kind::Dense { act, use_bias, l1, l2, .. } => {
+            Kind::Dense {
+                act,
+                use_bias,
+                l1,
+                l2,
+                ..
+            } => {
                 if !fused {
                     act.backward(&z[..n], &a[..n], &mut g_out[..n], out);
                 }
-                matmul(inp, out, rows, x, Trans::T, g_out, Trans::N, &mut self.grad_kernel, false, threads);
+                matmul(
+                    inp,
+                    out,
+                    rows,
+                    x,
+                    Trans::T,
+                    g_out,
+                    Trans::N,
+                    &mut self.grad_kernel,
+                    false,
+                    threads,
+                );
                 if l1 != 0.0 || l2 != 0.0 {
                     for (g, &w) in self.grad_kernel.iter_mut().zip(&self.kernel) {
                         *g += l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * l2 * w;
@@ -157,7 +241,18 @@ impl Layer {
                     }
                 }
                 if let Some(gi) = g_in {
-                    matmul(rows, inp, out, g_out, Trans::N, &self.kernel, Trans::T, gi, false, threads);
+                    matmul(
+                        rows,
+                        inp,
+                        out,
+                        g_out,
+                        Trans::N,
+                        &self.kernel,
+                        Trans::T,
+                        gi,
+                        false,
+                        threads,
+                    );
                 }
             }
             Kind::Dropout { .. } => {

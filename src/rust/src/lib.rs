@@ -13,9 +13,9 @@ pub mod optimizers;
 pub mod r_api;
 pub mod rng;
 pub mod tensor;
-pub mod threads;
 #[cfg(test)]
 pub mod testing;
+pub mod threads;
 
 use extendr_api::prelude::*;
 use r_api::model as rk_model_api;

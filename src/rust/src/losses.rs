@@ -55,7 +55,16 @@ impl Loss {
             Loss::CategoricalCrossentropy => {
                 let s: f32 = p.iter().sum();
                 let s = if s > 0.0 { s } else { 1.0 };
-                -p.iter().zip(y).map(|(&pi, &yi)| if yi != 0.0 { yi * (pi / s).clamp(EPS, 1.0 - EPS).ln() } else { 0.0 }).sum::<f32>()
+                -p.iter()
+                    .zip(y)
+                    .map(|(&pi, &yi)| {
+                        if yi != 0.0 {
+                            yi * (pi / s).clamp(EPS, 1.0 - EPS).ln()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f32>()
             }
             Loss::SparseCategoricalCrossentropy => {
                 let k = y[0] as usize;
@@ -71,8 +80,12 @@ impl Loss {
                     .sum::<f32>()
                     / cols
             }
-            Loss::MeanSquaredError => p.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / cols,
-            Loss::MeanAbsoluteError => p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols,
+            Loss::MeanSquaredError => {
+                p.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / cols
+            }
+            Loss::MeanAbsoluteError => {
+                p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols
+            }
         }
     }
 
@@ -103,7 +116,12 @@ impl Loss {
                 let s: f32 = p.iter().sum();
                 let s = if s > 0.0 { s } else { 1.0 };
                 let inside = |q: f32| (EPS..=1.0 - EPS).contains(&q);
-                let ysum: f32 = p.iter().zip(y).filter(|(&pi, _)| inside(pi / s)).map(|(_, &yi)| yi).sum();
+                let ysum: f32 = p
+                    .iter()
+                    .zip(y)
+                    .filter(|(&pi, _)| inside(pi / s))
+                    .map(|(_, &yi)| yi)
+                    .sum();
                 for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
                     let q = pi / s;
                     let own = if inside(q) { -yi / q } else { 0.0 };
@@ -113,7 +131,11 @@ impl Loss {
             (Loss::SparseCategoricalCrossentropy, false) => {
                 let k = y[0] as usize;
                 for (j, (gi, &pi)) in g.iter_mut().zip(p).enumerate() {
-                    *gi = if j == k && (EPS..=1.0 - EPS).contains(&pi) { -scale / pi } else { 0.0 };
+                    *gi = if j == k && (EPS..=1.0 - EPS).contains(&pi) {
+                        -scale / pi
+                    } else {
+                        0.0
+                    };
                 }
             }
             (Loss::BinaryCrossentropy, false) => {
@@ -133,7 +155,15 @@ impl Loss {
             (Loss::MeanAbsoluteError, _) => {
                 for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
                     let d = pi - yi;
-                    *gi = scale * if d > 0.0 { 1.0 } else if d < 0.0 { -1.0 } else { 0.0 } / cols;
+                    *gi = scale
+                        * if d > 0.0 {
+                            1.0
+                        } else if d < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        }
+                        / cols;
                 }
             }
         }
@@ -168,7 +198,10 @@ mod tests {
             let mut g = [0.0f32; 3];
             loss.sample_grad(&p, y, 0.5, false, &mut g);
             // Small step: probabilities must stay inside (0, 1).
-            check_grad(&format!("{loss:?}"), &p, &g, |pp| 0.5 * loss.sample(pp, y) as f64).unwrap();
+            check_grad(&format!("{loss:?}"), &p, &g, |pp| {
+                0.5 * loss.sample(pp, y) as f64
+            })
+            .unwrap();
         }
     }
 
@@ -182,13 +215,23 @@ mod tests {
             let p = probs(&z);
             let mut g = [0.0f32; 3];
             loss.sample_grad(&p, &y, 1.0, true, &mut g);
-            check_grad("fused softmax", &z, &g, |zz| loss.sample(&probs(zz), &y) as f64).unwrap();
+            check_grad("fused softmax", &z, &g, |zz| {
+                loss.sample(&probs(zz), &y) as f64
+            })
+            .unwrap();
         }
         let y = [1.0f32, 0.0, 1.0];
-        let sig = |zz: &[f32]| zz.iter().map(|&v| crate::activations::sigmoid(v)).collect::<Vec<_>>();
+        let sig = |zz: &[f32]| {
+            zz.iter()
+                .map(|&v| crate::activations::sigmoid(v))
+                .collect::<Vec<_>>()
+        };
         let mut g = [0.0f32; 3];
         Loss::BinaryCrossentropy.sample_grad(&sig(&z), &y, 1.0, true, &mut g);
-        check_grad("fused sigmoid", &z, &g, |zz| Loss::BinaryCrossentropy.sample(&sig(zz), &y) as f64).unwrap();
+        check_grad("fused sigmoid", &z, &g, |zz| {
+            Loss::BinaryCrossentropy.sample(&sig(zz), &y) as f64
+        })
+        .unwrap();
     }
 
     #[test]

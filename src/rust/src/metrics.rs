@@ -30,10 +30,18 @@ impl MetricKind {
             MetricKind::CategoricalAccuracy => (argmax(p) == argmax(y)) as u8 as f32,
             MetricKind::SparseCategoricalAccuracy => (argmax(p) == y[0] as usize) as u8 as f32,
             MetricKind::BinaryAccuracy => {
-                p.iter().zip(y).filter(|(&a, &b)| (a > 0.5) == (b > 0.5)).count() as f32 / cols
+                p.iter()
+                    .zip(y)
+                    .filter(|(&a, &b)| (a > 0.5) == (b > 0.5))
+                    .count() as f32
+                    / cols
             }
-            MetricKind::MeanAbsoluteError => p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols,
-            MetricKind::MeanSquaredError => p.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / cols,
+            MetricKind::MeanAbsoluteError => {
+                p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols
+            }
+            MetricKind::MeanSquaredError => {
+                p.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / cols
+            }
         }
     }
 }
@@ -61,7 +69,10 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(n_metrics: usize) -> Self {
-        Tracker { metric_sums: vec![0.0; n_metrics], ..Default::default() }
+        Tracker {
+            metric_sums: vec![0.0; n_metrics],
+            ..Default::default()
+        }
     }
     pub fn reset(&mut self) {
         let n = self.metric_sums.len();
@@ -88,9 +99,18 @@ mod tests {
     use super::*;
     #[test]
     fn accuracies_follow_keras() {
-        assert_eq!(MetricKind::CategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[0.0, 1.0, 0.0]), 1.0);
-        assert_eq!(MetricKind::SparseCategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[2.0]), 0.0);
-        assert_eq!(MetricKind::BinaryAccuracy.sample(&[0.6, 0.4], &[1.0, 1.0]), 0.5);
+        assert_eq!(
+            MetricKind::CategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[0.0, 1.0, 0.0]),
+            1.0
+        );
+        assert_eq!(
+            MetricKind::SparseCategoricalAccuracy.sample(&[0.1, 0.7, 0.2], &[2.0]),
+            0.0
+        );
+        assert_eq!(
+            MetricKind::BinaryAccuracy.sample(&[0.6, 0.4], &[1.0, 1.0]),
+            0.5
+        );
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
     }
 }

@@ -44,7 +44,10 @@ pub struct Model {
 
 impl Model {
     pub fn new() -> Model {
-        Model { threads: 1, ..Default::default() }
+        Model {
+            threads: 1,
+            ..Default::default()
+        }
     }
 
     pub fn built(&self) -> bool {
@@ -59,7 +62,10 @@ impl Model {
     /// Add a layer; builds it at once when the input size is known.
     pub fn add(&mut self, mut layer: Layer) -> RkResult<()> {
         if self.layers.iter().any(|l| l.name == layer.name) {
-            return Err(RkError::Value(format!("a layer named '{}' is already in the model; layer names must be unique", layer.name)));
+            return Err(RkError::Value(format!(
+                "a layer named '{}' is already in the model; layer names must be unique",
+                layer.name
+            )));
         }
         if let Some(d) = self.output_dim() {
             layer.build(d)?;
@@ -73,13 +79,21 @@ impl Model {
     pub fn build(&mut self, input_dim: usize) -> RkResult<()> {
         if let Some(d) = self.input_dim {
             if d != input_dim {
-                let name = self.layers.first().map(|l| l.name.as_str()).unwrap_or("input");
-                return Err(RkError::Shape(format!("layer '{name}' expects {d} input features, got {input_dim}")));
+                let name = self
+                    .layers
+                    .first()
+                    .map(|l| l.name.as_str())
+                    .unwrap_or("input");
+                return Err(RkError::Shape(format!(
+                    "layer '{name}' expects {d} input features, got {input_dim}"
+                )));
             }
             return Ok(());
         }
         if input_dim == 0 {
-            return Err(RkError::Shape("a model input needs at least one feature".into()));
+            return Err(RkError::Shape(
+                "a model input needs at least one feature".into(),
+            ));
         }
         let mut d = input_dim;
         for l in self.layers.iter_mut() {
@@ -93,7 +107,11 @@ impl Model {
     pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
         self.train = Tracker::new(metrics.len());
         self.test = Tracker::new(metrics.len());
-        self.compiled = Some(Compiled { loss, metrics, optimizer });
+        self.compiled = Some(Compiled {
+            loss,
+            metrics,
+            optimizer,
+        });
     }
 
     pub fn count_params(&self) -> usize {
@@ -112,21 +130,42 @@ impl Model {
         self.z = self
             .layers
             .iter()
-            .map(|l| if matches!(l.kind, Kind::Dense { .. }) { vec![0.0; cap * l.out_dim()] } else { vec![] })
+            .map(|l| {
+                if matches!(l.kind, Kind::Dense { .. }) {
+                    vec![0.0; cap * l.out_dim()]
+                } else {
+                    vec![]
+                }
+            })
             .collect();
         self.masks = self
             .layers
             .iter()
-            .map(|l| if matches!(l.kind, Kind::Dropout { .. }) { vec![0.0; cap * l.out_dim()] } else { vec![] })
+            .map(|l| {
+                if matches!(l.kind, Kind::Dropout { .. }) {
+                    vec![0.0; cap * l.out_dim()]
+                } else {
+                    vec![]
+                }
+            })
             .collect();
         self.cap = cap;
     }
 
     fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
-        let d = self.input_dim.ok_or_else(|| RkError::State("the model is not built".into()))?;
+        let d = self
+            .input_dim
+            .ok_or_else(|| RkError::State("the model is not built".into()))?;
         if b.x.len() != b.rows * d {
-            let name = self.layers.first().map(|l| l.name.as_str()).unwrap_or("input");
-            return Err(RkError::Shape(format!("layer '{name}' expects {d} input features, got {}", b.x.len() / b.rows.max(1))));
+            let name = self
+                .layers
+                .first()
+                .map(|l| l.name.as_str())
+                .unwrap_or("input");
+            return Err(RkError::Shape(format!(
+                "layer '{name}' expects {d} input features, got {}",
+                b.x.len() / b.rows.max(1)
+            )));
         }
         if y_needed {
             let c = self.compiled.as_ref().ok_or_else(|| RkError::State("the model must be compiled before training or evaluation; call compile() first".into()))?;
@@ -142,8 +181,16 @@ impl Model {
                 )));
             }
             if c.loss == Loss::SparseCategoricalCrossentropy {
-                if let Some(bad) = b.y.iter().position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0) {
-                    return Err(RkError::Value(format!("label {} at row {} is not a class id in 0..{}", b.y[bad], bad + 1, out.saturating_sub(1))));
+                if let Some(bad) =
+                    b.y.iter()
+                        .position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0)
+                {
+                    return Err(RkError::Value(format!(
+                        "label {} at row {} is not a class id in 0..{}",
+                        b.y[bad],
+                        bad + 1,
+                        out.saturating_sub(1)
+                    )));
                 }
             }
         }
@@ -159,7 +206,16 @@ impl Model {
         for i in 0..self.layers.len() {
             let (lo, hi) = self.a.split_at_mut(i + 1);
             let mut rng = Rng::keyed(&[self.fit_seed, self.step, i as u64]);
-            self.layers[i].forward(&lo[i], &mut self.z[i], &mut hi[0], &mut self.masks[i], rows, training, &mut rng, threads);
+            self.layers[i].forward(
+                &lo[i],
+                &mut self.z[i],
+                &mut hi[0],
+                &mut self.masks[i],
+                rows,
+                training,
+                &mut rng,
+                threads,
+            );
         }
         let out = self.output_dim().unwrap_or(0);
         &self.a[self.layers.len()][..rows * out]
@@ -172,7 +228,12 @@ impl Model {
         let nl = self.layers.len();
         let out = self.output_dim().unwrap_or(0);
         let yc = compiled.loss.target_cols(out);
-        let fused = self.layers.last().and_then(|l| l.activation()).map(|a| compiled.loss.fuses_with(a)).unwrap_or(false);
+        let fused = self
+            .layers
+            .last()
+            .and_then(|l| l.activation())
+            .map(|a| compiled.loss.fuses_with(a))
+            .unwrap_or(false);
         let scale_base = 1.0 / b.rows as f32;
         let mut loss_sum = 0.0f64;
         let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
@@ -188,12 +249,22 @@ impl Model {
             }
             wsum += w as f64;
             if want_grad {
-                compiled.loss.sample_grad(p, y, w * scale_base, fused, &mut g_out[r * out..(r + 1) * out]);
+                compiled.loss.sample_grad(
+                    p,
+                    y,
+                    w * scale_base,
+                    fused,
+                    &mut g_out[r * out..(r + 1) * out],
+                );
             }
         }
         let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
         let batch_loss = loss_sum / b.rows as f64 + penalty;
-        let t = if training { &mut self.train } else { &mut self.test };
+        let t = if training {
+            &mut self.train
+        } else {
+            &mut self.test
+        };
         t.loss_sum += batch_loss * b.rows as f64;
         t.loss_count += b.rows as f64;
         for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
@@ -211,14 +282,37 @@ impl Model {
         let loss = self.loss_and_metrics(b, true, true);
         let nl = self.layers.len();
         let compiled = self.compiled.as_ref().expect("checked");
-        let fused = self.layers.last().and_then(|l| l.activation()).map(|a| compiled.loss.fuses_with(a)).unwrap_or(false);
+        let fused = self
+            .layers
+            .last()
+            .and_then(|l| l.activation())
+            .map(|a| compiled.loss.fuses_with(a))
+            .unwrap_or(false);
         // The first layer with parameters needs no input gradient.
-        let first_param = self.layers.iter().position(|l| l.n_params() > 0).unwrap_or(nl);
+        let first_param = self
+            .layers
+            .iter()
+            .position(|l| l.n_params() > 0)
+            .unwrap_or(nl);
         let threads = self.threads;
         for i in (0..nl).rev() {
             let (g_lo, g_hi) = self.g.split_at_mut(i + 1);
-            let g_in = if i > first_param { Some(&mut g_lo[i][..]) } else { None };
-            self.layers[i].backward(&self.a[i], &self.z[i], &self.a[i + 1], &self.masks[i], &mut g_hi[0], g_in, b.rows, fused && i == nl - 1, threads);
+            let g_in = if i > first_param {
+                Some(&mut g_lo[i][..])
+            } else {
+                None
+            };
+            self.layers[i].backward(
+                &self.a[i],
+                &self.z[i],
+                &self.a[i + 1],
+                &self.masks[i],
+                &mut g_hi[0],
+                g_in,
+                b.rows,
+                fused && i == nl - 1,
+                threads,
+            );
             if i <= first_param {
                 break;
             }
@@ -249,7 +343,12 @@ impl Model {
 
     /// Predict a batch in inference mode; appends the outputs to `out`.
     pub fn predict_into(&mut self, x: &[f32], rows: usize, out: &mut Vec<f32>) -> RkResult<()> {
-        let b = Batch { x, y: &[], w: None, rows };
+        let b = Batch {
+            x,
+            y: &[],
+            w: None,
+            rows,
+        };
         self.check_batch(&b, false)?;
         out.extend_from_slice(self.forward(x, rows, false));
         Ok(())

@@ -12,10 +12,27 @@ use crate::error::{RkError, RkResult};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
-    Sgd { momentum: f32, nesterov: bool },
-    RmsProp { rho: f32, momentum: f32, epsilon: f32, centered: bool },
-    Adam { beta_1: f32, beta_2: f32, epsilon: f32, amsgrad: bool, weight_decay: f32 },
-    Adagrad { initial_accumulator_value: f32, epsilon: f32 },
+    Sgd {
+        momentum: f32,
+        nesterov: bool,
+    },
+    RmsProp {
+        rho: f32,
+        momentum: f32,
+        epsilon: f32,
+        centered: bool,
+    },
+    Adam {
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+        amsgrad: bool,
+        weight_decay: f32,
+    },
+    Adagrad {
+        initial_accumulator_value: f32,
+        epsilon: f32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -32,8 +49,16 @@ impl Optimizer {
     pub fn new(name: &str, learning_rate: f64, p: &[f64]) -> RkResult<Optimizer> {
         let g = |i: usize, d: f64| p.get(i).copied().unwrap_or(d) as f32;
         let kind = match name {
-            "sgd" => Kind::Sgd { momentum: g(0, 0.0), nesterov: g(1, 0.0) != 0.0 },
-            "rmsprop" => Kind::RmsProp { rho: g(0, 0.9), momentum: g(1, 0.0), epsilon: g(2, 1e-7), centered: g(3, 0.0) != 0.0 },
+            "sgd" => Kind::Sgd {
+                momentum: g(0, 0.0),
+                nesterov: g(1, 0.0) != 0.0,
+            },
+            "rmsprop" => Kind::RmsProp {
+                rho: g(0, 0.9),
+                momentum: g(1, 0.0),
+                epsilon: g(2, 1e-7),
+                centered: g(3, 0.0) != 0.0,
+            },
             "adam" | "adamw" => Kind::Adam {
                 beta_1: g(0, 0.9),
                 beta_2: g(1, 0.999),
@@ -41,13 +66,23 @@ impl Optimizer {
                 amsgrad: g(3, 0.0) != 0.0,
                 weight_decay: g(4, if name == "adamw" { 0.004 } else { 0.0 }),
             },
-            "adagrad" => Kind::Adagrad { initial_accumulator_value: g(0, 0.1), epsilon: g(1, 1e-7) },
+            "adagrad" => Kind::Adagrad {
+                initial_accumulator_value: g(0, 0.1),
+                epsilon: g(1, 1e-7),
+            },
             other => return Err(RkError::Spec(format!("unknown optimizer '{other}'"))),
         };
         if !(learning_rate.is_finite() && learning_rate >= 0.0) {
-            return Err(RkError::Value(format!("learning rate must be a non-negative number, not {learning_rate}")));
+            return Err(RkError::Value(format!(
+                "learning rate must be a non-negative number, not {learning_rate}"
+            )));
         }
-        Ok(Optimizer { kind, learning_rate, iterations: 0, slots: Vec::new() })
+        Ok(Optimizer {
+            kind,
+            learning_rate,
+            iterations: 0,
+            slots: Vec::new(),
+        })
     }
 
     /// Make sure slot `i` exists for a parameter of `len` values.
@@ -57,7 +92,10 @@ impl Optimizer {
         }
         if self.slots[i][0].len() != len {
             let init = match self.kind {
-                Kind::Adagrad { initial_accumulator_value, .. } => initial_accumulator_value,
+                Kind::Adagrad {
+                    initial_accumulator_value,
+                    ..
+                } => initial_accumulator_value,
                 _ => 0.0,
             };
             self.slots[i] = [vec![init; len], vec![0.0; len], vec![0.0; len]];
@@ -69,65 +107,26 @@ impl Optimizer {
         self.iterations += 1;
     }
 
-    /// Update parameter `i` (values `w`, gradient `g`).
+    /// Update parameter `i` (values `w`, gradient `g`). Large parameters are updated in
+    /// chunks on the engine's threads; every element's update is independent, so the result
+    /// does not depend on the thread count.
     pub fn update(&mut self, i: usize, w: &mut [f32], g: &[f32]) {
         self.ensure(i, w.len());
         let lr = self.learning_rate as f32;
         let t = self.iterations.max(1) as i32;
+        let kind = self.kind.clone();
         let [s0, s1, s2] = &mut self.slots[i];
-        match self.kind {
-            Kind::Sgd { momentum, nesterov } => {
-                if momentum == 0.0 {
-                    w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
-                } else {
-                    for ((w, g), v) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
-                        *v = momentum * *v - lr * g;
-                        *w += if nesterov { momentum * *v - lr * g } else { *v };
-                    }
-                }
-            }
-            Kind::RmsProp { rho, momentum, epsilon, centered } => {
-                for j in 0..w.len() {
-                    let gj = g[j];
-                    s0[j] = rho * s0[j] + (1.0 - rho) * gj * gj;
-                    let mut denom = s0[j];
-                    if centered {
-                        s2[j] = rho * s2[j] + (1.0 - rho) * gj;
-                        denom -= s2[j] * s2[j];
-                    }
-                    let inc = lr * gj / (denom.sqrt() + epsilon);
-                    if momentum > 0.0 {
-                        s1[j] = momentum * s1[j] + inc;
-                        w[j] -= s1[j];
-                    } else {
-                        w[j] -= inc;
-                    }
-                }
-            }
-            Kind::Adam { beta_1, beta_2, epsilon, amsgrad, weight_decay } => {
-                let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
-                for j in 0..w.len() {
-                    if weight_decay != 0.0 {
-                        w[j] -= lr * weight_decay * w[j];
-                    }
-                    let gj = g[j];
-                    s0[j] += (gj - s0[j]) * (1.0 - beta_1);
-                    s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
-                    let v = if amsgrad {
-                        s2[j] = s2[j].max(s1[j]);
-                        s2[j]
-                    } else {
-                        s1[j]
-                    };
-                    w[j] -= alpha * s0[j] / (v.sqrt() + epsilon);
-                }
-            }
-            Kind::Adagrad { epsilon, .. } => {
-                for j in 0..w.len() {
-                    s0[j] += g[j] * g[j];
-                    w[j] -= lr * g[j] / (s0[j].sqrt() + epsilon);
-                }
-            }
+        const CHUNK: usize = 1 << 14;
+        if w.len() >= 4 * CHUNK && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(s0.par_chunks_mut(CHUNK))
+                .zip(s1.par_chunks_mut(CHUNK))
+                .zip(s2.par_chunks_mut(CHUNK))
+                .for_each(|((((w, g), a), b), c)| update_slice(&kind, lr, t, w, g, a, b, c));
+        } else {
+            update_slice(&kind, lr, t, w, g, s0, s1, s2);
         }
     }
 
@@ -135,6 +134,95 @@ impl Optimizer {
     pub fn reset(&mut self) {
         self.slots.clear();
         self.iterations = 0;
+    }
+}
+
+/// The update rules on one slice, written as straight loops the compiler vectorises.
+#[allow(clippy::too_many_arguments)]
+fn update_slice(
+    kind: &Kind,
+    lr: f32,
+    t: i32,
+    w: &mut [f32],
+    g: &[f32],
+    s0: &mut [f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    match *kind {
+        Kind::Sgd { momentum, nesterov } => {
+            if momentum == 0.0 {
+                w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
+            } else {
+                for ((w, g), v) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                    *v = momentum * *v - lr * g;
+                    *w += if nesterov { momentum * *v - lr * g } else { *v };
+                }
+            }
+        }
+        Kind::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            centered,
+        } => {
+            if !centered && momentum == 0.0 {
+                for ((w, &g), s) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                    *s = rho * *s + (1.0 - rho) * g * g;
+                    *w -= lr * g / (s.sqrt() + epsilon);
+                }
+                return;
+            }
+            for j in 0..w.len() {
+                let gj = g[j];
+                s0[j] = rho * s0[j] + (1.0 - rho) * gj * gj;
+                let mut denom = s0[j];
+                if centered {
+                    s2[j] = rho * s2[j] + (1.0 - rho) * gj;
+                    denom -= s2[j] * s2[j];
+                }
+                let inc = lr * gj / (denom.sqrt() + epsilon);
+                if momentum > 0.0 {
+                    s1[j] = momentum * s1[j] + inc;
+                    w[j] -= s1[j];
+                } else {
+                    w[j] -= inc;
+                }
+            }
+        }
+        Kind::Adam {
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+            weight_decay,
+        } => {
+            let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
+            let decay = lr * weight_decay;
+            if !amsgrad {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                    *w -= decay * *w;
+                    *m += (g - *m) * (1.0 - beta_1);
+                    *v += (g * g - *v) * (1.0 - beta_2);
+                    *w -= alpha * *m / (v.sqrt() + epsilon);
+                }
+                return;
+            }
+            for j in 0..w.len() {
+                w[j] -= decay * w[j];
+                let gj = g[j];
+                s0[j] += (gj - s0[j]) * (1.0 - beta_1);
+                s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
+                s2[j] = s2[j].max(s1[j]);
+                w[j] -= alpha * s0[j] / (s2[j].sqrt() + epsilon);
+            }
+        }
+        Kind::Adagrad { epsilon, .. } => {
+            for ((w, &g), a) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                *a += g * g;
+                *w -= lr * g / (a.sqrt() + epsilon);
+            }
+        }
     }
 }
 

@@ -29,7 +29,10 @@ pub fn matmul(
     accumulate: bool,
     threads: usize,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul shapes");
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "matmul shapes"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -47,33 +50,119 @@ pub fn matmul(
         Trans::N => (n as isize, 1),
         Trans::T => (1, k as isize),
     };
-    let work = m * n * k;
-    let par = if threads > 1 && work >= 1 << 16 { Parallelism::Rayon(threads) } else { Parallelism::None };
-    // SAFETY: the asserts above guarantee every index m, n, k reaches stays in bounds
-    // for the strides computed from the same m, n, k.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+    let parts = if threads > 1 && m * n * k >= 1 << 18 {
+        threads
+    } else {
+        1
+    };
+    // Split the output into `parts` blocks along its larger side and compute each block
+    // with a single-threaded kernel: no reduction is split, so every thread count gives
+    // bit-identical results, and no kernel-level threads spin between products.
+    let along_n = n >= m;
+    let extent = if along_n { n } else { m };
+    let block = extent.div_ceil(parts).next_multiple_of(16).min(extent);
+    let ptrs = Ptrs {
+        a: a.as_ptr(),
+        b: b.as_ptr(),
+        c: c.as_mut_ptr(),
+    };
+    let run = |lo: usize| {
+        let hi = (lo + block).min(extent);
+        let p = &ptrs;
+        // SAFETY: blocks are disjoint ranges of c's rows or columns; a and b are only read;
+        // all offsets stay within the lengths asserted above.
+        unsafe {
+            if along_n {
+                kernel(
+                    m,
+                    hi - lo,
+                    k,
+                    p.c.add(lo),
+                    n as isize,
+                    accumulate,
+                    p.a,
+                    a_rs,
+                    a_cs,
+                    p.b.offset(lo as isize * b_cs),
+                    b_rs,
+                    b_cs,
+                );
+            } else {
+                kernel(
+                    hi - lo,
+                    n,
+                    k,
+                    p.c.add(lo * n),
+                    n as isize,
+                    accumulate,
+                    p.a.offset(lo as isize * a_rs),
+                    a_rs,
+                    a_cs,
+                    p.b,
+                    b_rs,
+                    b_cs,
+                );
+            }
+        }
+    };
+    if parts == 1 || block >= extent {
+        run(0);
+    } else {
+        use rayon::prelude::*;
+        (0..extent)
+            .step_by(block)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(run);
     }
+}
+
+/// Raw operand pointers shared by the blocks of one product.
+struct Ptrs {
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+}
+// SAFETY: each block writes a disjoint part of `c`; `a` and `b` are read-only.
+unsafe impl Sync for Ptrs {}
+
+/// Single-threaded `c[m, n] (+)= a b` with arbitrary strides (c row-major with row stride `c_rs`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    c_rs: isize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        c_rs,
+        accumulate,
+        a,
+        a_cs,
+        a_rs,
+        b,
+        b_cs,
+        b_rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
 }
 
 #[cfg(test)]
@@ -86,8 +175,16 @@ mod tests {
             for j in 0..n {
                 let mut s = 0.0f64;
                 for p in 0..k {
-                    let av = if ta == Trans::N { a[i * k + p] } else { a[p * m + i] };
-                    let bv = if tb == Trans::N { b[p * n + j] } else { b[j * k + p] };
+                    let av = if ta == Trans::N {
+                        a[i * k + p]
+                    } else {
+                        a[p * m + i]
+                    };
+                    let bv = if tb == Trans::N {
+                        b[p * n + j]
+                    } else {
+                        b[j * k + p]
+                    };
                     s += av as f64 * bv as f64;
                 }
                 c[i * n + j] = s as f32;
@@ -99,15 +196,20 @@ mod tests {
     #[test]
     fn matmul_matches_naive_for_every_transpose_and_thread_count() {
         let (m, n, k) = (37, 53, 71);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
         for ta in [Trans::N, Trans::T] {
             for tb in [Trans::N, Trans::T] {
                 let want = naive(m, n, k, &a, ta, &b, tb);
                 let mut one = vec![0.0; m * n];
                 matmul(m, n, k, &a, ta, &b, tb, &mut one, false, 1);
                 let mut two = vec![0.0; m * n];
-                crate::threads::pool(2).install(|| matmul(m, n, k, &a, ta, &b, tb, &mut two, false, 2));
+                crate::threads::pool(2)
+                    .install(|| matmul(m, n, k, &a, ta, &b, tb, &mut two, false, 2));
                 for i in 0..m * n {
                     assert!((one[i] - want[i]).abs() < 1e-3, "{ta:?}{tb:?} at {i}");
                 }

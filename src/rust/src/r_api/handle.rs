@@ -14,7 +14,10 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(model: Model) -> Handle {
-        Handle { model: Arc::new(Mutex::new(model)), pending: None }
+        Handle {
+            model: Arc::new(Mutex::new(model)),
+            pending: None,
+        }
     }
 
     /// Wait for a running step; its result (or a panic, as an error) is returned.
@@ -23,7 +26,10 @@ impl Handle {
             None => Ok(None),
             Some(h) => match h.join() {
                 Ok(r) => r.map(Some),
-                Err(p) => Err(RkError::Internal(format!("a training step failed: {}", panic_message(&p)))),
+                Err(p) => Err(RkError::Internal(format!(
+                    "a training step failed: {}",
+                    panic_message(&p)
+                ))),
             },
         }
     }
@@ -39,16 +45,27 @@ impl Handle {
     }
 
     /// Run `f` on the model inside the engine's thread pool, turning panics into errors.
-    pub fn with<T: Send>(&mut self, f: impl FnOnce(&mut Model) -> RkResult<T> + Send) -> RkResult<T> {
+    pub fn with<T: Send>(
+        &mut self,
+        f: impl FnOnce(&mut Model) -> RkResult<T> + Send,
+    ) -> RkResult<T> {
         let mut guard = self.lock()?;
         let m: &mut Model = &mut guard;
         let pool = crate::threads::pool(m.threads);
         let r = catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m))));
-        r.unwrap_or_else(|p| Err(RkError::Internal(format!("internal error in rkeras: {}", panic_message(&p)))))
+        r.unwrap_or_else(|p| {
+            Err(RkError::Internal(format!(
+                "internal error in rkeras: {}",
+                panic_message(&p)
+            )))
+        })
     }
 
     /// Start `f` on a worker thread and return at once; `join()` collects it.
-    pub fn spawn(&mut self, f: impl FnOnce(&mut Model) -> RkResult<f64> + Send + 'static) -> RkResult<()> {
+    pub fn spawn(
+        &mut self,
+        f: impl FnOnce(&mut Model) -> RkResult<f64> + Send + 'static,
+    ) -> RkResult<()> {
         self.join()?;
         let model = self.model.clone();
         let h = std::thread::Builder::new()
@@ -63,7 +80,10 @@ impl Handle {
                 crate::threads::set_flush_to_zero();
                 match catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m)))) {
                     Ok(r) => r,
-                    Err(p) => Err(RkError::Internal(format!("internal error in rkeras: {}", panic_message(&p)))),
+                    Err(p) => Err(RkError::Internal(format!(
+                        "internal error in rkeras: {}",
+                        panic_message(&p)
+                    ))),
                 }
             })
             .map_err(|e| RkError::Internal(format!("could not start a worker thread: {e}")))?;

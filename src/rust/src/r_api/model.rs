@@ -22,13 +22,16 @@ fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
 }
 
 fn dataset(ptr: &ExternalPtr<Dataset>) -> RkResult<&Dataset> {
-    ptr.try_addr().map_err(|_| RkError::State("training data is no longer in memory".into()))
+    ptr.try_addr()
+        .map_err(|_| RkError::State("training data is no longer in memory".into()))
 }
 
 pub fn values(x: &Robj, what: &str) -> RkResult<RValues<'static>> {
     if let Some(s) = x.as_real_slice() {
         // SAFETY of the lifetime: the R object outlives the `.Call` that borrows it.
-        Ok(RValues::Real(unsafe { std::mem::transmute::<&[f64], &'static [f64]>(s) }))
+        Ok(RValues::Real(unsafe {
+            std::mem::transmute::<&[f64], &'static [f64]>(s)
+        }))
     } else if let Some(s) = x.as_integer_slice() {
         Ok(RValues::Int(s))
     } else {
@@ -92,7 +95,9 @@ fn rk_model_add(
             l2: l2 as f32,
         },
         "dropout" => Kind::Dropout { rate: rate as f32 },
-        "activation" => Kind::Activation { act: Act::parse(activation)? },
+        "activation" => Kind::Activation {
+            act: Act::parse(activation)?,
+        },
         "flatten" => Kind::Flatten,
         other => return Err(RkError::Spec(format!("unknown layer type '{other}'"))),
     };
@@ -108,9 +113,19 @@ fn rk_model_build(mut model: ExternalPtr<Handle>, input_dim: f64) -> Ret {
 }
 
 #[extendr]
-fn rk_model_compile(mut model: ExternalPtr<Handle>, loss: &str, metrics: Vec<String>, optimizer: &str, learning_rate: f64, params: Vec<f64>) -> Ret {
+fn rk_model_compile(
+    mut model: ExternalPtr<Handle>,
+    loss: &str,
+    metrics: Vec<String>,
+    optimizer: &str,
+    learning_rate: f64,
+    params: Vec<f64>,
+) -> Ret {
     let loss = Loss::parse(loss)?;
-    let metrics = metrics.iter().map(|s| MetricKind::parse(s)).collect::<RkResult<Vec<_>>>()?;
+    let metrics = metrics
+        .iter()
+        .map(|s| MetricKind::parse(s))
+        .collect::<RkResult<Vec<_>>>()?;
     let opt = Optimizer::new(optimizer, learning_rate, &params)?;
     handle(&mut model)?.with(|m| {
         m.compile(loss, metrics, opt);
@@ -124,13 +139,42 @@ fn rk_model_compile(mut model: ExternalPtr<Handle>, loss: &str, metrics: Vec<Str
 fn rk_model_layers(mut model: ExternalPtr<Handle>) -> Ret {
     let m = handle(&mut model)?.lock()?;
     let names: Vec<String> = m.layers.iter().map(|l| l.name.clone()).collect();
-    let classes: Vec<String> = m.layers.iter().map(|l| l.class_name().to_string()).collect();
+    let classes: Vec<String> = m
+        .layers
+        .iter()
+        .map(|l| l.class_name().to_string())
+        .collect();
     let built = m.built();
-    let out: Vec<i32> = m.layers.iter().map(|l| if built { l.out_dim() as i32 } else { match l.kind { Kind::Dense { units, .. } => units as i32, _ => -1 } }).collect();
+    let out: Vec<i32> = m
+        .layers
+        .iter()
+        .map(|l| {
+            if built {
+                l.out_dim() as i32
+            } else {
+                match l.kind {
+                    Kind::Dense { units, .. } => units as i32,
+                    _ => -1,
+                }
+            }
+        })
+        .collect();
     let params: Vec<f64> = m.layers.iter().map(|l| l.n_params() as f64).collect();
-    let acts: Vec<String> = m.layers.iter().map(|l| l.activation().map(|a| a.name()).unwrap_or("").to_string()).collect();
+    let acts: Vec<String> = m
+        .layers
+        .iter()
+        .map(|l| l.activation().map(|a| a.name()).unwrap_or("").to_string())
+        .collect();
     let input = m.input_dim.map(|d| d as i32).unwrap_or(-1);
-    ok(list!(name = names, class = classes, units = out, params = params, activation = acts, input_dim = input, built = built))
+    ok(list!(
+        name = names,
+        class = classes,
+        units = out,
+        params = params,
+        activation = acts,
+        input_dim = input,
+        built = built
+    ))
 }
 
 /// Weights in Keras order: per layer kernel (column-major `in x out` for R) then bias.
@@ -143,7 +187,13 @@ fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
             out.push(to_col_major(&l.kernel, l.in_dim, l.out_dim()).into());
         }
         if !l.bias.is_empty() {
-            out.push(l.bias.iter().map(|&v| v as f64).collect::<Vec<f64>>().into());
+            out.push(
+                l.bias
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect::<Vec<f64>>()
+                    .into(),
+            );
         }
     }
     ok(List::from_values(out))
@@ -153,9 +203,16 @@ fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
 fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
     let vals: Vec<Robj> = weights.values().collect();
     let mut m = handle(&mut model)?.lock()?;
-    let expected: usize = m.layers.iter().map(|l| (!l.kernel.is_empty()) as usize + (!l.bias.is_empty()) as usize).sum();
+    let expected: usize = m
+        .layers
+        .iter()
+        .map(|l| (!l.kernel.is_empty()) as usize + (!l.bias.is_empty()) as usize)
+        .sum();
     if vals.len() != expected {
-        return Err(RkError::Shape(format!("`weights` must be a list of {expected} arrays, got {}", vals.len())));
+        return Err(RkError::Shape(format!(
+            "`weights` must be a list of {expected} arrays, got {}",
+            vals.len()
+        )));
     }
     // Convert everything first so a bad entry leaves the model unchanged.
     let mut k = 0;
@@ -164,13 +221,36 @@ fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
         let mut kern = Vec::new();
         let mut bias = Vec::new();
         if !l.kernel.is_empty() {
-            kern = to_row_major("weights", values(&vals[k], "weights")?, l.in_dim, l.out_dim())
-                .map_err(|e| RkError::Shape(format!("weight {} (layer '{}' kernel, {} x {}): {}", k + 1, l.name, l.in_dim, l.out_dim(), e)))?;
+            kern = to_row_major(
+                "weights",
+                values(&vals[k], "weights")?,
+                l.in_dim,
+                l.out_dim(),
+            )
+            .map_err(|e| {
+                RkError::Shape(format!(
+                    "weight {} (layer '{}' kernel, {} x {}): {}",
+                    k + 1,
+                    l.name,
+                    l.in_dim,
+                    l.out_dim(),
+                    e
+                ))
+            })?;
             k += 1;
         }
         if !l.bias.is_empty() {
-            bias = to_row_major("weights", values(&vals[k], "weights")?, l.out_dim(), 1)
-                .map_err(|e| RkError::Shape(format!("weight {} (layer '{}' bias, {}): {}", k + 1, l.name, l.out_dim(), e)))?;
+            bias = to_row_major("weights", values(&vals[k], "weights")?, l.out_dim(), 1).map_err(
+                |e| {
+                    RkError::Shape(format!(
+                        "weight {} (layer '{}' bias, {}): {}",
+                        k + 1,
+                        l.name,
+                        l.out_dim(),
+                        e
+                    ))
+                },
+            )?;
             k += 1;
         }
         new.push((kern, bias));
@@ -200,7 +280,11 @@ fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
             "fit_seed" => m.fit_seed = value as u64,
             "learning_rate" => match m.compiled.as_mut() {
                 Some(c) => c.optimizer.learning_rate = value,
-                None => return Err(RkError::State("the model has no optimizer yet; call compile() first".into())),
+                None => {
+                    return Err(RkError::State(
+                        "the model has no optimizer yet; call compile() first".into(),
+                    ))
+                }
             },
             other => return Err(RkError::Internal(format!("unknown setting {other}"))),
         }
@@ -213,8 +297,16 @@ fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
 fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
     let m = handle(&mut model)?.lock()?;
     let v = match what {
-        "learning_rate" => m.compiled.as_ref().map(|c| c.optimizer.learning_rate).unwrap_or(f64::NAN),
-        "iterations" => m.compiled.as_ref().map(|c| c.optimizer.iterations as f64).unwrap_or(0.0),
+        "learning_rate" => m
+            .compiled
+            .as_ref()
+            .map(|c| c.optimizer.learning_rate)
+            .unwrap_or(f64::NAN),
+        "iterations" => m
+            .compiled
+            .as_ref()
+            .map(|c| c.optimizer.iterations as f64)
+            .unwrap_or(0.0),
         "params" => m.count_params() as f64,
         other => return Err(RkError::Internal(format!("unknown setting {other}"))),
     };
@@ -225,17 +317,49 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
 fn rk_data_new(x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj) -> Ret {
     let (n, d, yc) = (n as usize, d as usize, yc as usize);
     let xs = to_row_major("x", values(&x, "x")?, n, d)?;
-    let ys = if y.is_null() { Vec::new() } else { to_row_major("y", values(&y, "y")?, n, yc)? };
-    let ws = if w.is_null() { None } else { Some(to_row_major("sample_weight", values(&w, "sample_weight")?, n, 1)?) };
-    ok(ExternalPtr::new(Dataset { x: xs, y: ys, w: ws, n, d, yc }))
+    let ys = if y.is_null() {
+        Vec::new()
+    } else {
+        to_row_major("y", values(&y, "y")?, n, yc)?
+    };
+    let ws = if w.is_null() {
+        None
+    } else {
+        Some(to_row_major(
+            "sample_weight",
+            values(&w, "sample_weight")?,
+            n,
+            1,
+        )?)
+    };
+    ok(ExternalPtr::new(Dataset {
+        x: xs,
+        y: ys,
+        w: ws,
+        n,
+        d,
+        yc,
+    }))
 }
 
 /// Train `n_steps` batches of an epoch whose sample order is `order` (0-based rows),
 /// starting at step `from`. Returns the last batch loss.
 #[extendr]
-fn rk_fit_steps(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, order: Robj, batch_size: f64, from: f64, n_steps: f64) -> Ret {
+fn rk_fit_steps(
+    mut model: ExternalPtr<Handle>,
+    data: ExternalPtr<Dataset>,
+    order: Robj,
+    batch_size: f64,
+    from: f64,
+    n_steps: f64,
+) -> Ret {
     let ds = dataset(&data)?;
-    let order: Vec<usize> = order.as_integer_slice().ok_or_else(|| RkError::Internal("order must be integer".into()))?.iter().map(|&i| i as usize).collect();
+    let order: Vec<usize> = order
+        .as_integer_slice()
+        .ok_or_else(|| RkError::Internal("order must be integer".into()))?
+        .iter()
+        .map(|&i| i as usize)
+        .collect();
     if order.iter().any(|&i| i >= ds.n) {
         return Err(RkError::Internal("row index out of range".into()));
     }
@@ -250,7 +374,12 @@ fn rk_fit_steps(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, orde
             }
             let idx = &order[lo..(lo + bs).min(order.len())];
             ds.gather(idx, &mut xb, &mut yb, &mut wb);
-            let b = Batch { x: &xb, y: &yb, w: ds.w.as_ref().map(|_| &wb[..]), rows: idx.len() };
+            let b = Batch {
+                x: &xb,
+                y: &yb,
+                w: ds.w.as_ref().map(|_| &wb[..]),
+                rows: idx.len(),
+            };
             loss = m.train_step(&b)?;
         }
         Ok(loss)
@@ -260,9 +389,20 @@ fn rk_fit_steps(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, orde
 
 /// Evaluate (accumulating into the test tracker) or predict rows `from..to` of `data`.
 #[extendr]
-fn rk_data_run(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, predict: bool, batch_size: f64, from: f64, to: f64) -> Ret {
+fn rk_data_run(
+    mut model: ExternalPtr<Handle>,
+    data: ExternalPtr<Dataset>,
+    predict: bool,
+    batch_size: f64,
+    from: f64,
+    to: f64,
+) -> Ret {
     let ds = dataset(&data)?;
-    let (bs, from, to) = ((batch_size as usize).max(1), from as usize, (to as usize).min(ds.n));
+    let (bs, from, to) = (
+        (batch_size as usize).max(1),
+        from as usize,
+        (to as usize).min(ds.n),
+    );
     let mut out = Vec::new();
     let out_dim = handle(&mut model)?.with(|m| {
         let mut r = from;
@@ -274,7 +414,12 @@ fn rk_data_run(mut model: ExternalPtr<Handle>, data: ExternalPtr<Dataset>, predi
             } else {
                 let y = &ds.y[r * ds.yc..e * ds.yc];
                 let w = ds.w.as_ref().map(|w| &w[r..e]);
-                m.test_step(&Batch { x, y, w, rows: e - r })?;
+                m.test_step(&Batch {
+                    x,
+                    y,
+                    w,
+                    rows: e - r,
+                })?;
             }
             r = e;
         }
@@ -303,10 +448,30 @@ fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Re
 }
 
 /// Convert one batch from R; x is `n x d`, y `n x yc` (may be NULL), w length n (may be NULL).
-fn batch_from_r(x: &Robj, n: usize, d: usize, y: &Robj, yc: usize, w: &Robj) -> RkResult<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+fn batch_from_r(
+    x: &Robj,
+    n: usize,
+    d: usize,
+    y: &Robj,
+    yc: usize,
+    w: &Robj,
+) -> RkResult<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
     let xs = to_row_major("x", values(x, "x")?, n, d)?;
-    let ys = if y.is_null() { Vec::new() } else { to_row_major("y", values(y, "y")?, n, yc)? };
-    let ws = if w.is_null() { None } else { Some(to_row_major("sample_weight", values(w, "sample_weight")?, n, 1)?) };
+    let ys = if y.is_null() {
+        Vec::new()
+    } else {
+        to_row_major("y", values(y, "y")?, n, yc)?
+    };
+    let ws = if w.is_null() {
+        None
+    } else {
+        Some(to_row_major(
+            "sample_weight",
+            values(w, "sample_weight")?,
+            n,
+            1,
+        )?)
+    };
     Ok((xs, ys, ws))
 }
 
@@ -314,17 +479,48 @@ fn batch_from_r(x: &Robj, n: usize, d: usize, y: &Robj, yc: usize, w: &Robj) -> 
 /// "test" (accumulates into the test tracker) or "predict" (returns the outputs).
 #[extendr]
 #[allow(clippy::too_many_arguments)]
-fn rk_batch(mut model: ExternalPtr<Handle>, mode: &str, x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj, background: bool) -> Ret {
+fn rk_batch(
+    mut model: ExternalPtr<Handle>,
+    mode: &str,
+    x: Robj,
+    n: f64,
+    d: f64,
+    y: Robj,
+    yc: f64,
+    w: Robj,
+    background: bool,
+) -> Ret {
     let (n, d, yc) = (n as usize, d as usize, yc as usize);
     let (xs, ys, ws) = batch_from_r(&x, n, d, &y, yc, &w)?;
     let h = handle(&mut model)?;
     match mode {
         "train" if background => {
-            h.spawn(move |m| m.train_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?;
+            h.spawn(move |m| {
+                m.train_step(&Batch {
+                    x: &xs,
+                    y: &ys,
+                    w: ws.as_deref(),
+                    rows: n,
+                })
+            })?;
             ok(())
         }
-        "train" => ok(h.with(|m| m.train_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?),
-        "test" => ok(h.with(|m| m.test_step(&Batch { x: &xs, y: &ys, w: ws.as_deref(), rows: n }))?),
+        "train" => ok(h.with(|m| {
+            m.train_step(&Batch {
+                x: &xs,
+                y: &ys,
+                w: ws.as_deref(),
+                rows: n,
+            })
+        })?),
+        "test" => ok(h.with(|m| {
+            m.test_step(&Batch {
+                x: &xs,
+                y: &ys,
+                w: ws.as_deref(),
+                rows: n,
+            })
+        })?),
         "predict" => {
             let mut out = Vec::new();
             let k = h.with(|m| {

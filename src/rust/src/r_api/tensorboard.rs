@@ -15,7 +15,11 @@ fn writer(w: &mut ExternalPtr<Option<EventWriter>>) -> Result<&mut EventWriter, 
 }
 
 fn io_err(path: &str) -> impl Fn(std::io::Error) -> RkError + '_ {
-    move |e| RkError::Io(format!("cannot write TensorBoard events under '{path}': {e}"))
+    move |e| {
+        RkError::Io(format!(
+            "cannot write TensorBoard events under '{path}': {e}"
+        ))
+    }
 }
 
 /// Open a new event file in `dir` (created if needed).
@@ -24,25 +28,39 @@ fn rk_tb_open(dir: &str, host: &str) -> Ret {
     let w = EventWriter::create(Path::new(dir), host).map_err(io_err(dir))?;
     let path = w.path().to_string_lossy().to_string();
     let mut out: Robj = ExternalPtr::new(Some(w)).into();
-    out.set_attrib("path", path).map_err(|e| RkError::Internal(e.to_string()))?;
+    out.set_attrib("path", path)
+        .map_err(|e| RkError::Internal(e.to_string()))?;
     Ok(out)
 }
 
 /// Write scalars `tags[i] = values[i]` at `step`, then flush.
 #[extendr]
-fn rk_tb_scalars(mut w: ExternalPtr<Option<EventWriter>>, tags: Vec<String>, step: f64, values: Vec<f64>) -> Ret {
+fn rk_tb_scalars(
+    mut w: ExternalPtr<Option<EventWriter>>,
+    tags: Vec<String>,
+    step: f64,
+    values: Vec<f64>,
+) -> Ret {
     let w = writer(&mut w)?;
     for (t, v) in tags.iter().zip(values) {
-        w.scalar(t, step as i64, v as f32).map_err(io_err("log_dir"))?;
+        w.scalar(t, step as i64, v as f32)
+            .map_err(io_err("log_dir"))?;
     }
     w.flush().map_err(io_err("log_dir"))?;
     Ok(().into())
 }
 
 #[extendr]
-fn rk_tb_histogram(mut w: ExternalPtr<Option<EventWriter>>, tag: &str, step: f64, values: Vec<f64>) -> Ret {
+fn rk_tb_histogram(
+    mut w: ExternalPtr<Option<EventWriter>>,
+    tag: &str,
+    step: f64,
+    values: Vec<f64>,
+) -> Ret {
     let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
-    writer(&mut w)?.histogram(tag, step as i64, &v).map_err(io_err("log_dir"))?;
+    writer(&mut w)?
+        .histogram(tag, step as i64, &v)
+        .map_err(io_err("log_dir"))?;
     Ok(().into())
 }
 

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Set up (scripts/setup.sh) plus the Python venv with TensorBoard used as an oracle by the
+# tests, then run every test: cargo test, clippy and fmt, testthat against the installed
+# package, and R CMD check --as-cran on the built tarball (0 errors, 0 warnings required).
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+sh scripts/setup.sh
+RKERAS_TARGET_DIR="${RKERAS_TARGET_DIR:-$HOME/.cache/rkeras/target}"
+export RKERAS_TARGET_DIR
+
+echo "==> Python venv with TensorBoard (test oracle for event files)"
+RKERAS_TB_PYTHON=$(sh tools/setup-python.sh)
+export RKERAS_TB_PYTHON
+
+echo "==> cargo test"
+(cd src/rust && cargo test --release --target-dir "$RKERAS_TARGET_DIR" 2>&1 | grep -E "^test |test result|panicked|error" )
+(cd src/rust && cargo fmt --check && cargo clippy --release --target-dir "$RKERAS_TARGET_DIR" -q -- -D warnings)
+
+echo "==> testthat"
+NOT_CRAN=true Rscript scripts/testthat.R
+
+echo "==> R CMD check"
+CHECKDIR=$(mktemp -d)
+cp -r "$ROOT" "$CHECKDIR/src"
+rm -rf "$CHECKDIR/src/.git"
+(cd "$CHECKDIR" && R CMD build --no-build-vignettes src >build.log 2>&1 || { cat build.log; exit 1; })
+TARBALL=$(ls "$CHECKDIR"/rkeras_*.tar.gz)
+(cd "$CHECKDIR" && _R_CHECK_CRAN_INCOMING_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
+  R CMD check --as-cran --no-manual --no-tests "$TARBALL" >check.log 2>&1) || true
+tail -n 25 "$CHECKDIR/check.log"
+status=$(grep -E "^Status:" "$CHECKDIR/check.log" || echo "Status: check did not finish")
+case "$status" in
+  *ERROR*|*WARNING*|*"did not finish"*) echo "R CMD check failed: $status"; cat "$CHECKDIR"/rkeras.Rcheck/00install.out 2>/dev/null | tail -30; exit 1 ;;
+esac
+echo "R CMD check: $status"

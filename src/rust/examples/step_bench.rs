@@ -1,0 +1,120 @@
+//! Times training steps of the seed MLP (784-256-128-10, dropout, RMSprop, batch 128)
+//! without R: `cargo run --release --example step_bench -- [threads] [steps]`.
+use rkeras::activations::Act;
+use rkeras::initializers::Init;
+use rkeras::layers::{Kind, Layer};
+use rkeras::losses::Loss;
+use rkeras::metrics::MetricKind;
+use rkeras::model::{Batch, Model};
+use rkeras::optimizers::Optimizer;
+use std::time::Instant;
+
+fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
+    let kind = Kind::Dense {
+        units,
+        act,
+        use_bias: true,
+        kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
+        bias_init: Init::Zeros,
+        l1: 0.0,
+        l2: 0.0,
+    };
+    Layer::new(name.into(), kind, seed)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(375);
+    let mut m = Model::new();
+    m.threads = threads;
+    m.add(dense("dense", 256, Act::Relu, 1)).unwrap();
+    m.add(Layer::new("dropout".into(), Kind::Dropout { rate: 0.4 }, 2))
+        .unwrap();
+    m.add(dense("dense_1", 128, Act::Relu, 3)).unwrap();
+    m.add(Layer::new(
+        "dropout_1".into(),
+        Kind::Dropout { rate: 0.3 },
+        4,
+    ))
+    .unwrap();
+    m.add(dense("dense_2", 10, Act::Softmax, 5)).unwrap();
+    m.build(784).unwrap();
+    m.compile(
+        Loss::CategoricalCrossentropy,
+        vec![MetricKind::CategoricalAccuracy],
+        Optimizer::new("rmsprop", 0.001, &[]).unwrap(),
+    );
+    let bs = 128;
+    let x: Vec<f32> = (0..bs * 784)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
+    let mut y = vec![0.0f32; bs * 10];
+    for r in 0..bs {
+        y[r * 10 + r % 10] = 1.0;
+    }
+    let pool = rkeras::threads::pool(threads);
+    pool.install(|| {
+        for _ in 0..20 {
+            m.train_step(&Batch {
+                x: &x,
+                y: &y,
+                w: None,
+                rows: bs,
+            })
+            .unwrap();
+        }
+        let t = Instant::now();
+        for _ in 0..steps {
+            m.train_step(&Batch {
+                x: &x,
+                y: &y,
+                w: None,
+                rows: bs,
+            })
+            .unwrap();
+        }
+        let dt = t.elapsed().as_secs_f64();
+        println!(
+            "threads {threads}: {:.3} ms/step, {:.3} s per {steps} steps",
+            dt / steps as f64 * 1e3,
+            dt
+        );
+        use rkeras::tensor::{matmul, Trans};
+        // The step's products with their transposes: (name, m, n, k, ta, tb).
+        let prods = [
+            ("fwd1", 128, 256, 784, Trans::N, Trans::N),
+            ("fwd2", 128, 128, 256, Trans::N, Trans::N),
+            ("fwd3", 128, 10, 128, Trans::N, Trans::N),
+            ("dW1 x'dz", 784, 256, 128, Trans::T, Trans::N),
+            ("dW2", 256, 128, 128, Trans::T, Trans::N),
+            ("dW3", 128, 10, 128, Trans::T, Trans::N),
+            ("dx2 dz W'", 128, 256, 128, Trans::N, Trans::T),
+            ("dx3", 128, 128, 10, Trans::N, Trans::T),
+        ];
+        let mut total = 0.0;
+        let mut flops = 0.0;
+        for (name, mm, nn, kk, ta, tb) in prods {
+            let a = vec![0.5f32; mm * kk];
+            let b = vec![0.25f32; kk * nn];
+            let mut c = vec![0.0f32; mm * nn];
+            let t = Instant::now();
+            for _ in 0..steps {
+                matmul(mm, nn, kk, &a, ta, &b, tb, &mut c, false, threads);
+            }
+            let dt = t.elapsed().as_secs_f64() / steps as f64;
+            total += dt;
+            flops += 2.0 * (mm * nn * kk) as f64;
+            println!(
+                "{name:>10}: {:.3} ms, {:.1} GFLOP/s",
+                dt * 1e3,
+                2.0 * (mm * nn * kk) as f64 / dt / 1e9
+            );
+        }
+        println!(
+            "gemm total: {:.3} ms/step, {:.1} GFLOP/s",
+            total * 1e3,
+            flops / total / 1e9
+        );
+    });
+}

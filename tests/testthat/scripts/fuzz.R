@@ -1,0 +1,94 @@
+# Calls the public API with many generated bad arguments; every call must fail with an
+# R error carrying a non-empty message (or succeed), never crash. Prints a summary line.
+suppressPackageStartupMessages(library(rkeras))
+options(rkeras.num_threads = 1, rkeras.dynamic_display = FALSE)
+set.seed(1)
+bad_values <- list(NULL, NA, NA_integer_, NA_real_, NA_character_, NaN, Inf, -Inf, -1, 0, 0.5, -0.5,
+                   1e12, 2^31, .Machine$integer.max, 1e308, "a", "", c(1, 2), character(), numeric(),
+                   integer(), list(), list(1, 2), TRUE, FALSE, c(TRUE, FALSE), matrix(1:4, 2), function() 1,
+                   new.env(), as.raw(1), 1i, factor("a"), data.frame(a = 1), quote(x), -1e12)
+good_model <- function() {
+  m <- keras_model_sequential() %>% layer_dense(4, activation = "relu", input_shape = 3) %>%
+    layer_dropout(0.2) %>% layer_dense(2, activation = "softmax")
+  m %>% compile(loss = "categorical_crossentropy", optimizer = "adam", metrics = "accuracy")
+  m
+}
+model <- good_model()
+x <- matrix(runif(30), 10); y <- to_categorical(rep(0:1, 5), 2)
+calls <- list(
+  layer_dense = function(v) keras_model_sequential() %>% layer_dense(units = v, input_shape = 3),
+  layer_dense_act = function(v) layer_dense(units = 2, activation = v),
+  layer_dense_shape = function(v) keras_model_sequential() %>% layer_dense(units = 2, input_shape = v),
+  layer_dense_bias = function(v) layer_dense(units = 2, use_bias = v),
+  layer_dense_init = function(v) layer_dense(units = 2, kernel_initializer = v),
+  layer_dense_name = function(v) layer_dense(units = 2, name = v),
+  layer_dense_reg = function(v) layer_dense(units = 2, kernel_regularizer = v),
+  layer_dropout = function(v) layer_dropout(rate = v),
+  layer_activation = function(v) layer_activation(activation = v),
+  compile_loss = function(v) model %>% compile(loss = v, optimizer = "adam"),
+  compile_opt = function(v) model %>% compile(loss = "categorical_crossentropy", optimizer = v),
+  compile_metrics = function(v) model %>% compile(loss = "categorical_crossentropy", optimizer = "adam", metrics = v),
+  optimizer_lr = function(v) optimizer_adam(learning_rate = v),
+  optimizer_rho = function(v) optimizer_rmsprop(rho = v),
+  optimizer_momentum = function(v) optimizer_sgd(momentum = v),
+  fit_x = function(v) model %>% fit(v, y, verbose = 0, epochs = 1),
+  fit_y = function(v) model %>% fit(x, v, verbose = 0, epochs = 1),
+  fit_epochs = function(v) model %>% fit(x, y, epochs = v, verbose = 0),
+  fit_batch = function(v) model %>% fit(x, y, batch_size = v, epochs = 1, verbose = 0),
+  fit_verbose = function(v) model %>% fit(x, y, verbose = v, epochs = 1),
+  fit_vsplit = function(v) model %>% fit(x, y, validation_split = v, epochs = 1, verbose = 0),
+  fit_vdata = function(v) model %>% fit(x, y, validation_data = v, epochs = 1, verbose = 0),
+  fit_sw = function(v) model %>% fit(x, y, sample_weight = v, epochs = 1, verbose = 0),
+  fit_cw = function(v) model %>% fit(x, y, class_weight = v, epochs = 1, verbose = 0),
+  fit_shuffle = function(v) model %>% fit(x, y, shuffle = v, epochs = 1, verbose = 0),
+  fit_callbacks = function(v) model %>% fit(x, y, callbacks = v, epochs = 1, verbose = 0),
+  fit_initial = function(v) model %>% fit(x, y, initial_epoch = v, epochs = 1, verbose = 0),
+  evaluate_x = function(v) evaluate(model, v, y, verbose = 0),
+  evaluate_batch = function(v) evaluate(model, x, y, batch_size = v, verbose = 0),
+  predict_x = function(v) predict(model, v, verbose = 0),
+  predict_batch = function(v) predict(model, x, batch_size = v, verbose = 0),
+  train_on_batch = function(v) train_on_batch(model, v, y),
+  set_weights = function(v) set_weights(model, v),
+  set_weights_item = function(v) { w <- get_weights(model); w[[1]] <- v; set_weights(model, w) },
+  gen_output = function(v) fit_generator(model, function() v, steps_per_epoch = 1, verbose = 0),
+  gen_x = function(v) fit_generator(model, function() list(v, y), steps_per_epoch = 1, verbose = 0),
+  gen_steps = function(v) fit_generator(model, function() list(x, y), steps_per_epoch = v, verbose = 0),
+  predict_gen_steps = function(v) predict_generator(model, function() list(x), steps = v),
+  to_categorical = function(v) to_categorical(v, 3),
+  to_categorical_n = function(v) to_categorical(c(0, 1), v),
+  array_reshape = function(v) array_reshape(1:6, v),
+  array_reshape_x = function(v) array_reshape(v, c(2, 3)),
+  csv_logger = function(v) callback_csv_logger(v),
+  early_stopping = function(v) callback_early_stopping(patience = v),
+  early_stopping_monitor = function(v) callback_early_stopping(monitor = v),
+  tensorboard = function(v) callback_tensorboard(log_dir = v),
+  lr_scheduler = function(v) callback_learning_rate_scheduler(v),
+  normalize = function(v) normalize(v, axis = 1),
+  count_params = function(v) count_params(v),
+  get_weights = function(v) get_weights(v),
+  summary = function(v) summary(v)
+)
+n <- 0; errors <- 0; empty <- 0; other <- 0
+for (nm in names(calls)) {
+  for (v in bad_values) {
+    n <- n + 1
+    # Valid but huge values (steps_per_epoch = 2^31 - 1) would train for ever: a time
+    # limit ends those calls, which counts as accepted input.
+    setTimeLimit(elapsed = 3, transient = TRUE)
+    res <- tryCatch({ suppressWarnings(calls[[nm]](v)); "ok" },
+                    error = function(e) {
+                      msg <- conditionMessage(e)
+                      if (grepl("time limit", msg)) "ok"
+                      else if (!nzchar(msg)) "empty" else if (inherits(e, "rkeras_error")) "rkeras" else "other"
+                    })
+    setTimeLimit()
+    if (res == "empty") { empty <- empty + 1; cat("EMPTY MESSAGE:", nm, "\n") }
+    if (res %in% c("rkeras", "other")) errors <- errors + 1
+    if (res == "other") other <- other + 1
+  }
+}
+# The model still trains and predicts.
+model <- good_model()
+h <- model %>% fit(x, y, epochs = 2, verbose = 0)
+stopifnot(all(is.finite(h$metrics$loss)), all(dim(predict(model, x, verbose = 0)) == c(10, 2)))
+cat(sprintf("FUZZ calls=%d errors=%d non_rkeras=%d empty=%d\n", n, errors, other, empty))
