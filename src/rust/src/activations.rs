@@ -146,10 +146,40 @@ impl Act {
         }
     }
 
+    /// Fused dense epilogue in one pass: `z += bias` (per row), then `a = f(z)`.
+    pub fn forward_bias(self, z: &mut [f32], a: &mut [f32], bias: Option<&[f32]>, cols: usize) {
+        match (self, bias) {
+            (Act::Relu, Some(b)) => bias_relu(z, a, b, cols),
+            (Act::Linear, Some(b)) => bias_linear(z, a, b, cols),
+            (Act::Softmax, _) => {
+                map_bias(z, a, bias, cols, |v| v);
+                for ar in a.chunks_exact_mut(cols) {
+                    softmax_in_place(ar);
+                }
+            }
+            (Act::Relu, None) => map_bias(z, a, None, cols, |v| v.max(0.0)),
+            (other, _) => map_bias(z, a, bias, cols, |v| other.scalar(v)),
+        }
+    }
+
     /// Turn `g = dL/da` into `dL/dz` in place.
     pub fn backward(self, z: &[f32], a: &[f32], g: &mut [f32], cols: usize) {
         match self {
+            Act::Relu => relu_backward(a, g),
+            _ => self.backward_inner(z, a, g, cols),
+        }
+    }
+
+    #[inline(always)]
+    fn backward_inner(self, z: &[f32], a: &[f32], g: &mut [f32], cols: usize) {
+        match self {
             Act::Linear => {}
+            Act::Relu => g
+                .iter_mut()
+                .zip(a)
+                .for_each(|(g, &a)| *g = if a > 0.0 { *g } else { 0.0 }),
+            Act::Sigmoid => g.iter_mut().zip(a).for_each(|(g, &a)| *g *= a * (1.0 - a)),
+            Act::Tanh => g.iter_mut().zip(a).for_each(|(g, &a)| *g *= 1.0 - a * a),
             Act::Softmax => {
                 for (ar, gr) in a.chunks_exact(cols).zip(g.chunks_exact_mut(cols)) {
                     let dot: f32 = ar.iter().zip(gr.iter()).map(|(p, q)| p * q).sum();
@@ -184,6 +214,76 @@ fn softplus(x: f32) -> f32 {
     } else {
         x.exp().ln_1p()
     }
+}
+
+crate::simd::multiversion! {
+    /// `z += bias` per row, `a = max(z, 0)`.
+    fn bias_relu(z: &mut [f32], a: &mut [f32], bias: &[f32], cols: usize) {
+        for (zr, ar) in z.chunks_exact_mut(cols).zip(a.chunks_exact_mut(cols)) {
+            for ((zi, ai), bi) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                let v = *zi + bi;
+                *zi = v;
+                *ai = v.max(0.0);
+            }
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// `z += bias` per row, `a = z`.
+    fn bias_linear(z: &mut [f32], a: &mut [f32], bias: &[f32], cols: usize) {
+        for (zr, ar) in z.chunks_exact_mut(cols).zip(a.chunks_exact_mut(cols)) {
+            for ((zi, ai), bi) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                let v = *zi + bi;
+                *zi = v;
+                *ai = v;
+            }
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// `g *= [a > 0]` (relu's derivative from its output).
+    fn relu_backward(a: &[f32], g: &mut [f32]) {
+        for (gi, &ai) in g.iter_mut().zip(a) {
+            *gi = if ai > 0.0 { *gi } else { 0.0 };
+        }
+    }
+}
+
+/// `z += bias` per row and `a = f(z)`, in one pass over each row.
+#[inline(always)]
+fn map_bias(
+    z: &mut [f32],
+    a: &mut [f32],
+    bias: Option<&[f32]>,
+    cols: usize,
+    f: impl Fn(f32) -> f32,
+) {
+    match bias {
+        Some(b) => {
+            for (zr, ar) in z.chunks_exact_mut(cols).zip(a.chunks_exact_mut(cols)) {
+                for ((zi, ai), bi) in zr.iter_mut().zip(ar.iter_mut()).zip(b) {
+                    let v = *zi + bi;
+                    *zi = v;
+                    *ai = f(v);
+                }
+            }
+        }
+        None => a.iter_mut().zip(z.iter()).for_each(|(ai, &zi)| *ai = f(zi)),
+    }
+}
+
+#[inline(always)]
+fn softmax_in_place(a: &mut [f32]) {
+    let mx = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0f32;
+    for v in a.iter_mut() {
+        *v = (*v - mx).exp();
+        s += *v;
+    }
+    let inv = 1.0 / s;
+    a.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Numerically stable softmax of one row.
@@ -261,6 +361,27 @@ mod tests {
             let mut g = w.clone();
             act.backward(&z, &a, &mut g, cols);
             check_grad(&format!("{act:?}"), &z, &g, |zz| loss(act, zz, &w, cols)).unwrap();
+        }
+    }
+
+    #[test]
+    fn fused_bias_forward_matches_separate_steps() {
+        let z0: Vec<f32> = (0..12).map(|i| i as f32 * 0.3 - 1.7).collect();
+        let bias = [0.1f32, -0.2, 0.3, 0.05];
+        for act in ALL {
+            let mut zb = z0.clone();
+            for r in zb.chunks_mut(4) {
+                r.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+            }
+            let mut want = vec![0.0; 12];
+            act.forward(&zb, &mut want, 4);
+            let mut z = z0.clone();
+            let mut a = vec![0.0; 12];
+            act.forward_bias(&mut z, &mut a, Some(&bias), 4);
+            assert_eq!(z, zb);
+            for (x, y) in a.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-6, "{act:?}");
+            }
         }
     }
 

@@ -163,23 +163,19 @@ impl Layer {
                     false,
                     threads,
                 );
-                if use_bias {
-                    for zr in z[..rows * out].chunks_exact_mut(out) {
-                        zr.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
-                    }
-                }
-                act.forward(&z[..rows * out], &mut a[..rows * out], out);
+                let bias = if use_bias { Some(&self.bias[..]) } else { None };
+                act.forward_bias(&mut z[..rows * out], &mut a[..rows * out], bias, out);
             }
             Kind::Dropout { rate } => {
                 let n = rows * out;
                 if training && rate > 0.0 {
-                    let keep = 1.0 - rate;
-                    let scale = 1.0 / keep;
-                    for ((ai, &xi), mi) in a[..n].iter_mut().zip(&x[..n]).zip(mask[..n].iter_mut())
-                    {
-                        *mi = if rng.uniform_f32() < keep { scale } else { 0.0 };
-                        *ai = xi * *mi;
-                    }
+                    dropout_forward(
+                        &x[..n],
+                        &mut a[..n],
+                        &mut mask[..n],
+                        1.0 - rate,
+                        rng.next_u64() as u32,
+                    );
                 } else {
                     a[..n].copy_from_slice(&x[..n]);
                 }
@@ -235,10 +231,7 @@ impl Layer {
                     }
                 }
                 if use_bias {
-                    self.grad_bias.fill(0.0);
-                    for gr in g_out[..n].chunks_exact(out) {
-                        self.grad_bias.iter_mut().zip(gr).for_each(|(b, g)| *b += g);
-                    }
+                    column_sums(&g_out[..n], out, &mut self.grad_bias);
                 }
                 if let Some(gi) = g_in {
                     matmul(
@@ -257,9 +250,7 @@ impl Layer {
             }
             Kind::Dropout { .. } => {
                 if let Some(gi) = g_in {
-                    for ((d, &g), &m) in gi[..n].iter_mut().zip(&g_out[..n]).zip(&mask[..n]) {
-                        *d = g * m;
-                    }
+                    mul_into(&mut gi[..n], &g_out[..n], &mask[..n]);
                 }
             }
             Kind::Activation { act } => {
@@ -276,5 +267,77 @@ impl Layer {
                 }
             }
         }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Inverted dropout: keep each value with probability `keep`, scaled by `1 / keep`. The
+    /// mask is a counter-based hash of (seed, position): vectorisable, and independent of how
+    /// work is split between threads.
+    pub fn dropout_forward(x: &[f32], a: &mut [f32], mask: &mut [f32], keep: f32, seed: u32) {
+        let scale = 1.0 / keep;
+        let threshold = (keep as f64 * (1u64 << 24) as f64) as u32;
+        let seed = hash32(seed ^ 0x9E37_79B9);
+        let n = a.len().min(x.len()).min(mask.len());
+        for i in 0..n {
+            let h = hash32((i as u32).wrapping_mul(0x9E37_79B9) ^ seed);
+            let m = if (h >> 8) < threshold { scale } else { 0.0 };
+            mask[i] = m;
+            a[i] = x[i] * m;
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// `out = g * m` elementwise.
+    pub fn mul_into(out: &mut [f32], g: &[f32], m: &[f32]) {
+        for ((d, &g), &m) in out.iter_mut().zip(g).zip(m) {
+            *d = g * m;
+        }
+    }
+}
+
+/// A 32-bit integer hash with good avalanche (Chris Wellons's lowbias32).
+#[inline(always)]
+pub fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+crate::simd::multiversion! {
+    /// `out[j] = sum_r g[r, j]` for a row-major `[rows, cols]` buffer.
+    pub fn column_sums(g: &[f32], cols: usize, out: &mut [f32]) {
+        out.fill(0.0);
+        for gr in g.chunks_exact(cols) {
+            out.iter_mut().zip(gr).for_each(|(b, g)| *b += g);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_keeps_the_expected_fraction_and_scales() {
+        let n = 100_000;
+        let x = vec![1.0f32; n];
+        let mut a = vec![0.0; n];
+        let mut m = vec![0.0; n];
+        dropout_forward(&x, &mut a, &mut m, 0.6, 12345);
+        let kept = m.iter().filter(|&&v| v > 0.0).count() as f64 / n as f64;
+        assert!((kept - 0.6).abs() < 0.01, "{kept}");
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        assert!(
+            (mean - 1.0).abs() < 0.02,
+            "inverted dropout keeps the mean: {mean}"
+        );
+        let mut m2 = vec![0.0; n];
+        dropout_forward(&x, &mut a, &mut m2, 0.6, 12346);
+        assert_ne!(m, m2, "a new seed gives a new mask");
     }
 }

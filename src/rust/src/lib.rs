@@ -12,6 +12,7 @@ pub mod model;
 pub mod optimizers;
 pub mod r_api;
 pub mod rng;
+pub mod simd;
 pub mod tensor;
 #[cfg(test)]
 pub mod testing;

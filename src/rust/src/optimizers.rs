@@ -137,90 +137,91 @@ impl Optimizer {
     }
 }
 
-/// The update rules on one slice, written as straight loops the compiler vectorises.
-#[allow(clippy::too_many_arguments)]
-fn update_slice(
-    kind: &Kind,
-    lr: f32,
-    t: i32,
-    w: &mut [f32],
-    g: &[f32],
-    s0: &mut [f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-) {
-    match *kind {
-        Kind::Sgd { momentum, nesterov } => {
-            if momentum == 0.0 {
-                w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
-            } else {
-                for ((w, g), v) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
-                    *v = momentum * *v - lr * g;
-                    *w += if nesterov { momentum * *v - lr * g } else { *v };
-                }
-            }
-        }
-        Kind::RmsProp {
-            rho,
-            momentum,
-            epsilon,
-            centered,
-        } => {
-            if !centered && momentum == 0.0 {
-                for ((w, &g), s) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
-                    *s = rho * *s + (1.0 - rho) * g * g;
-                    *w -= lr * g / (s.sqrt() + epsilon);
-                }
-                return;
-            }
-            for j in 0..w.len() {
-                let gj = g[j];
-                s0[j] = rho * s0[j] + (1.0 - rho) * gj * gj;
-                let mut denom = s0[j];
-                if centered {
-                    s2[j] = rho * s2[j] + (1.0 - rho) * gj;
-                    denom -= s2[j] * s2[j];
-                }
-                let inc = lr * gj / (denom.sqrt() + epsilon);
-                if momentum > 0.0 {
-                    s1[j] = momentum * s1[j] + inc;
-                    w[j] -= s1[j];
+crate::simd::multiversion! {
+    /// The update rules on one slice, written as straight loops the compiler vectorises.
+    fn update_slice(
+        kind: &Kind,
+        lr: f32,
+        t: i32,
+        w: &mut [f32],
+        g: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        s2: &mut [f32],
+    ) {
+        match *kind {
+            Kind::Sgd { momentum, nesterov } => {
+                if momentum == 0.0 {
+                    w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
                 } else {
-                    w[j] -= inc;
+                    for ((w, g), v) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                        *v = momentum * *v - lr * g;
+                        *w += if nesterov { momentum * *v - lr * g } else { *v };
+                    }
                 }
             }
-        }
-        Kind::Adam {
-            beta_1,
-            beta_2,
-            epsilon,
-            amsgrad,
-            weight_decay,
-        } => {
-            let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
-            let decay = lr * weight_decay;
-            if !amsgrad {
-                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
-                    *w -= decay * *w;
-                    *m += (g - *m) * (1.0 - beta_1);
-                    *v += (g * g - *v) * (1.0 - beta_2);
-                    *w -= alpha * *m / (v.sqrt() + epsilon);
+            Kind::RmsProp {
+                rho,
+                momentum,
+                epsilon,
+                centered,
+            } => {
+                if !centered && momentum == 0.0 {
+                    for ((w, &g), s) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                        *s = rho * *s + (1.0 - rho) * g * g;
+                        *w -= lr * g / (s.sqrt() + epsilon);
+                    }
+                    return;
                 }
-                return;
+                for j in 0..w.len() {
+                    let gj = g[j];
+                    s0[j] = rho * s0[j] + (1.0 - rho) * gj * gj;
+                    let mut denom = s0[j];
+                    if centered {
+                        s2[j] = rho * s2[j] + (1.0 - rho) * gj;
+                        denom -= s2[j] * s2[j];
+                    }
+                    let inc = lr * gj / (denom.sqrt() + epsilon);
+                    if momentum > 0.0 {
+                        s1[j] = momentum * s1[j] + inc;
+                        w[j] -= s1[j];
+                    } else {
+                        w[j] -= inc;
+                    }
+                }
             }
-            for j in 0..w.len() {
-                w[j] -= decay * w[j];
-                let gj = g[j];
-                s0[j] += (gj - s0[j]) * (1.0 - beta_1);
-                s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
-                s2[j] = s2[j].max(s1[j]);
-                w[j] -= alpha * s0[j] / (s2[j].sqrt() + epsilon);
+            Kind::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+                amsgrad,
+                weight_decay,
+            } => {
+                let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
+                let decay = lr * weight_decay;
+                if !amsgrad {
+                    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                        *w -= decay * *w;
+                        *m += (g - *m) * (1.0 - beta_1);
+                        *v += (g * g - *v) * (1.0 - beta_2);
+                        *w -= alpha * *m / (v.sqrt() + epsilon);
+                    }
+                    return;
+                }
+                for j in 0..w.len() {
+                    w[j] -= decay * w[j];
+                    let gj = g[j];
+                    s0[j] += (gj - s0[j]) * (1.0 - beta_1);
+                    s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
+                    s2[j] = s2[j].max(s1[j]);
+                    w[j] -= alpha * s0[j] / (s2[j].sqrt() + epsilon);
+                }
             }
-        }
-        Kind::Adagrad { epsilon, .. } => {
-            for ((w, &g), a) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
-                *a += g * g;
-                *w -= lr * g / (a.sqrt() + epsilon);
+            Kind::Adagrad { epsilon, .. } => {
+                for ((w, &g), a) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
+                    *a += g * g;
+                    *w -= lr * g / (a.sqrt() + epsilon);
+                }
             }
         }
     }

@@ -5,7 +5,10 @@
 use rayon::ThreadPool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-static POOL: OnceLock<Mutex<Option<(usize, Arc<ThreadPool>)>>> = OnceLock::new();
+/// The pool and the thread count it was built for.
+type SizedPool = Option<(usize, Arc<ThreadPool>)>;
+
+static POOL: OnceLock<Mutex<SizedPool>> = OnceLock::new();
 
 #[cfg(target_arch = "x86_64")]
 pub fn set_flush_to_zero() {

@@ -447,6 +447,9 @@ fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Re
     ok(v)
 }
 
+/// A batch converted from R: x, y and optional sample weights, row-major f32.
+type BatchData = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
+
 /// Convert one batch from R; x is `n x d`, y `n x yc` (may be NULL), w length n (may be NULL).
 fn batch_from_r(
     x: &Robj,
@@ -455,7 +458,7 @@ fn batch_from_r(
     y: &Robj,
     yc: usize,
     w: &Robj,
-) -> RkResult<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+) -> RkResult<BatchData> {
     let xs = to_row_major("x", values(x, "x")?, n, d)?;
     let ys = if y.is_null() {
         Vec::new()
