@@ -26,7 +26,7 @@ rk_model_set <- function(model, what, value) .Call(wrap__rk_model_set, model, wh
 
 rk_model_get <- function(model, what) .Call(wrap__rk_model_get, model, what)
 
-rk_data_new <- function(x, n, d, y, yc, w) .Call(wrap__rk_data_new, x, n, d, y, yc, w)
+rk_data_new <- function(x, n, d, y, yc, w, threads) .Call(wrap__rk_data_new, x, n, d, y, yc, w, threads)
 
 rk_fit_steps <- function(model, data, order, batch_size, from, n_steps) .Call(wrap__rk_fit_steps, model, data, order, batch_size, from, n_steps)
 
@@ -51,3 +51,7 @@ rk_tb_keras_model <- function(w, json) .Call(wrap__rk_tb_keras_model, w, json)
 rk_tb_close <- function(w) .Call(wrap__rk_tb_close, w)
 
 rk_tb_read_scalars <- function(path) .Call(wrap__rk_tb_read_scalars, path)
+rk_bench_gemm <- function(m, n, k, reps, threads) .Call(wrap__rk_bench_gemm, m, n, k, reps, threads)
+
+rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
+

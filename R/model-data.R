@@ -91,5 +91,5 @@ prepare_weights <- function(y, sample_weight, class_weight, n, loss, call = rlan
 new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
   if (is.integer(x) || is.double(x)) NULL else storage.mode(x) <- "double"
   if (!is.null(y) && !(is.integer(y) || is.double(y))) storage.mode(y) <- "double"
-  rk_call(rk_data_new(x, nrow(x), ncol(x), y, if (is.null(y)) 0 else ncol(y), w), call = call)
+  rk_call(rk_data_new(x, nrow(x), ncol(x), y, if (is.null(y)) 0 else ncol(y), w, num_threads()), call = call)
 }

@@ -49,7 +49,7 @@ evaluate <- function(object, ...) UseMethod("evaluate")
 #' Process rows in chunks of up to 64 batches so R regains control between them
 #' @noRd
 chunked_rows <- function(n, batch_size, f) {
-  per <- batch_size * 64
+  per <- max(batch_size * 64, 8192)
   from <- 0
   while (from < n) {
     to <- min(n, from + per)
@@ -75,17 +75,17 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   verbose <- check_verbose(verbose)
   callbacks <- as_callbacks(callbacks)
-  x <- prepare_x(object, x)
+  x <- to_double(prepare_x(object, x))
   n <- nrow(x)
-  data <- new_dataset(x)
   rk_call(rk_model_set(object$ptr, "threads", num_threads()))
   units <- output_units(object)
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
   fire(callbacks, "on_predict_begin", list())
   parts <- list()
+  # Rows are converted piece by piece as they are predicted: no full copy of x.
   chunked_rows(n, batch_size, function(from, to) {
-    v <- rk_call(rk_data_run(object$ptr, data, TRUE, batch_size, from, to))
+    v <- rk_call(rk_predict_rows(object$ptr, x, n, ncol(x), from, to, batch_size))
     dim(v) <- c(to - from, units)
     parts[[length(parts) + 1L]] <<- v
     progbar_update(pb, as.integer(ceiling(to / batch_size)))

@@ -141,11 +141,12 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
 
 #' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history
 #' @noRd
-run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate) {
+run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate,
+                         threads = num_threads()) {
   params <- list(verbose = verbose, epochs = epochs, steps = steps)
   for (cb in callbacks) cb$set_context(params, model)
   model$stop_training <- FALSE
-  rk_call(rk_model_set(model$ptr, "threads", num_threads()))
+  rk_call(rk_model_set(model$ptr, "threads", threads))
   rk_call(rk_model_set(model$ptr, "fit_seed", draw_seed()))
   rk_call(rk_tracker(model$ptr, TRUE, TRUE))
   batch_cbs <- if (any(vapply(callbacks, overrides, logical(1), hooks = batch_hooks))) callbacks
@@ -159,7 +160,7 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
     pb <- new_progbar(steps, verbose)
     res <- train_epoch(epoch, pb, batch_cbs)
     logs <- res$logs
-    if (!is.null(validate) && !isTRUE(model$stop_training && res$steps < steps)) {
+    if (!is.null(validate)) {
       fire(callbacks, "on_test_begin", list())
       logs <- c(logs, validate())
       fire(callbacks, "on_test_end", list())

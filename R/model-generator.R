@@ -82,7 +82,9 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
       }
     }, size = function(s) nrow(state$next_batch$x %||% matrix(0, 0, 0)))
   }
-  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate)
+  # While R runs the generator on one core, the engine keeps to the others.
+  threads <- if (overlap) max(1L, num_threads() - 1L) else num_threads()
+  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate, threads)
 }
 
 check_generator <- function(generator, arg, call = rlang::caller_env()) {
@@ -105,19 +107,27 @@ generator_batch <- function(model, generator, step, compiled, class_weight, what
   x <- out[[1]]
   if (!is.numeric(x) && !is.logical(x)) fail(sprintf("has x of type %s; x must be a numeric matrix or array.", typeof(x)))
   x <- tryCatch(prepare_x(model, x, "x"), rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
-  if (anyNA(x) || any(is.infinite(x))) {
-    i <- which(is.na(x) | is.infinite(x))[[1]]
+  if (has_nonfinite(x)) {
+    i <- which(!is.finite(x))[[1]]
     fail(sprintf("has a missing or non-finite value in x (row %d, column %d).", (i - 1) %% nrow(x) + 1, (i - 1) %/% nrow(x) + 1))
   }
   if (!need_y) return(list(x = to_double(x)))
   y <- out[[2]]
   if (!is.numeric(y) && !is.logical(y)) fail(sprintf("has y of type %s; y must be a numeric matrix or vector.", typeof(y)))
   y <- tryCatch(prepare_y(model, y, nrow(x), "y"), rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
-  if (anyNA(y) || any(is.infinite(y))) fail("has a missing or non-finite value in y.")
+  if (has_nonfinite(y)) fail("has a missing or non-finite value in y.")
   sw <- if (length(out) == 3) out[[3]]
-  w <- tryCatch(prepare_weights(y, sw, class_weight, nrow(x), compiled$loss),
-                rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
+  w <- if (is.null(sw) && is.null(class_weight)) NULL else
+    tryCatch(prepare_weights(y, sw, class_weight, nrow(x), compiled$loss),
+             rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
   list(x = to_double(x), y = to_double(y), w = w)
+}
+
+#' Any NA, NaN or Inf? For doubles one pass without allocation: the sum is finite exactly
+#' when every value is (barring overflow, which the exact check then sorts out).
+#' @noRd
+has_nonfinite <- function(x) {
+  if (is.double(x)) !is.finite(sum(x)) && !all(is.finite(x)) else anyNA(x)
 }
 
 #' Evaluate `steps` generator batches; returns logs with `prefix`

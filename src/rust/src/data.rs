@@ -33,7 +33,8 @@ impl RValues<'_> {
 }
 
 /// Transpose `n x d` column-major values into row-major f32, failing on the first
-/// missing or non-finite value (reported 1-based as R users index).
+/// missing or non-finite value (reported 1-based as R users index). Row tiles are converted
+/// in parallel on the current rayon pool.
 pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<f32>> {
     let total = n
         .checked_mul(d)
@@ -44,44 +45,124 @@ pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<
             v.len()
         )));
     }
+    check_finite(what, v, n)?;
     let mut out = vec![0.0f32; total];
-    let bad = |idx: usize| {
-        let (r, c) = (idx % n.max(1), idx / n.max(1));
-        RkError::Value(format!(
-            "`{what}` has a missing or non-finite value at row {}, column {}",
-            r + 1,
-            c + 1
-        ))
-    };
-    // Blocked transpose: a tile of rows stays in cache while columns stream through.
-    const TILE: usize = 64;
-    for r0 in (0..n).step_by(TILE) {
-        let r1 = (r0 + TILE).min(n);
-        for c in 0..d {
-            let col = c * n;
-            match v {
-                RValues::Real(s) => {
-                    for r in r0..r1 {
-                        let x = s[col + r];
-                        if !x.is_finite() {
-                            return Err(bad(col + r));
+    if total == 0 {
+        return Ok(out);
+    }
+    // Blocked transpose in 256-row x 64-column tiles: reads stream whole pages of each
+    // column, writes stay within a cache-sized block of rows.
+    const TILE: usize = 256;
+    const COLS: usize = 64;
+    let fill = |r0: usize, tile: &mut [f32]| {
+        let rows = tile.len() / d;
+        for c0 in (0..d).step_by(COLS) {
+            for c in c0..(c0 + COLS).min(d) {
+                let col = c * n + r0;
+                match v {
+                    RValues::Real(s) => {
+                        for (r, &x) in s[col..col + rows].iter().enumerate() {
+                            tile[r * d + c] = x as f32;
                         }
-                        out[r * d + c] = x as f32;
                     }
-                }
-                RValues::Int(s) => {
-                    for r in r0..r1 {
-                        let x = s[col + r];
-                        if x == i32::MIN {
-                            return Err(bad(col + r));
+                    RValues::Int(s) => {
+                        for (r, &x) in s[col..col + rows].iter().enumerate() {
+                            tile[r * d + c] = x as f32;
                         }
-                        out[r * d + c] = x as f32;
                     }
                 }
             }
         }
+    };
+    if total >= 1 << 16 && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        out.par_chunks_mut(TILE * d)
+            .enumerate()
+            .for_each(|(t, tile)| fill(t * TILE, tile));
+    } else {
+        for (t, tile) in out.chunks_mut(TILE * d).enumerate() {
+            fill(t * TILE, tile);
+        }
     }
     Ok(out)
+}
+
+crate::simd::multiversion! {
+    /// Whether every value is finite (no NA, NaN or Inf), in one vectorised pass.
+    fn all_finite_scan(s: &[f64], out: &mut bool) {
+        let mut acc = 0.0f64;
+        for &x in s {
+            acc += x * 0.0;
+        }
+        *out = acc == 0.0;
+    }
+}
+
+fn all_finite(s: &[f64]) -> bool {
+    let mut ok = true;
+    all_finite_scan(s, &mut ok);
+    ok
+}
+
+/// Rows `r0..r1` of an `n x d` column-major R matrix into row-major f32 `out`
+/// (values already checked finite by the caller).
+pub fn rows_to_row_major(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut Vec<f32>) {
+    let rows = r1 - r0;
+    out.clear();
+    out.resize(rows * d, 0.0);
+    if rows * d >= 1 << 16 && rayon::current_num_threads() > 1 {
+        // Two halves of the rows, each written by one thread.
+        let half = rows / 2;
+        let (a, b) = out.split_at_mut(half * d);
+        let va = v;
+        rayon::join(
+            || rows_block(va, n, d, r0, r0 + half, a),
+            || rows_block(v, n, d, r0 + half, r1, b),
+        );
+    } else {
+        rows_block(v, n, d, r0, r1, out);
+    }
+}
+
+fn rows_block(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut [f32]) {
+    let rows = r1 - r0;
+    for c in 0..d {
+        let col = c * n + r0;
+        match v {
+            RValues::Real(s) => {
+                for (r, &x) in s[col..col + rows].iter().enumerate() {
+                    out[r * d + c] = x as f32;
+                }
+            }
+            RValues::Int(s) => {
+                for (r, &x) in s[col..col + rows].iter().enumerate() {
+                    out[r * d + c] = x as f32;
+                }
+            }
+        }
+    }
+}
+
+/// Check that every value is finite, reporting the first bad one as R users index it.
+pub fn check_finite(what: &str, v: RValues, n: usize) -> RkResult<()> {
+    let finite = match v {
+        RValues::Real(s) => all_finite(s),
+        RValues::Int(s) => !s.contains(&i32::MIN),
+    };
+    if finite {
+        return Ok(());
+    }
+    let idx = match v {
+        RValues::Real(s) => s.iter().position(|x| !x.is_finite()),
+        RValues::Int(s) => s.iter().position(|&x| x == i32::MIN),
+    }
+    .unwrap_or(0);
+    let (r, c) = (idx % n.max(1), idx / n.max(1));
+    Err(RkError::Value(format!(
+        "`{what}` has a missing or non-finite value at row {}, column {}",
+        r + 1,
+        c + 1
+    )))
 }
 
 /// Row-major f32 `[n, d]` to R's column-major f64.

@@ -36,6 +36,7 @@ pub struct Model {
     pub fit_seed: u64,
     pub step: u64,
     cap: usize,
+    cap_train: usize,
     z: Vec<Vec<f32>>,
     a: Vec<Vec<f32>>,
     g: Vec<Vec<f32>>,
@@ -72,6 +73,7 @@ impl Model {
         }
         self.layers.push(layer);
         self.cap = 0;
+        self.cap_train = 0;
         Ok(())
     }
 
@@ -118,15 +120,16 @@ impl Model {
         self.layers.iter().map(|l| l.n_params()).sum()
     }
 
+    /// Forward buffers for `rows` samples (allocated once, grown when a larger batch comes).
     fn ensure_capacity(&mut self, rows: usize) {
         if rows <= self.cap && self.a.len() == self.layers.len() + 1 {
             return;
         }
         let cap = rows.max(self.cap);
-        let mut dims = vec![self.input_dim.unwrap_or(0)];
+        // a[0] stays empty: layer 0 reads the caller's batch directly.
+        let mut dims = vec![0];
         dims.extend(self.layers.iter().map(|l| l.out_dim()));
         self.a = dims.iter().map(|d| vec![0.0; cap * d]).collect();
-        self.g = dims.iter().map(|d| vec![0.0; cap * d]).collect();
         self.z = self
             .layers
             .iter()
@@ -138,6 +141,19 @@ impl Model {
                 }
             })
             .collect();
+        self.cap = cap;
+    }
+
+    /// Gradient and dropout-mask buffers, needed by training steps only.
+    fn ensure_train_capacity(&mut self, rows: usize) {
+        self.ensure_capacity(rows);
+        if rows <= self.cap_train && self.g.len() == self.layers.len() + 1 {
+            return;
+        }
+        let cap = rows.max(self.cap_train);
+        let mut dims = vec![self.input_dim.unwrap_or(0)];
+        dims.extend(self.layers.iter().map(|l| l.out_dim()));
+        self.g = dims.iter().map(|d| vec![0.0; cap * d]).collect();
         self.masks = self
             .layers
             .iter()
@@ -149,7 +165,7 @@ impl Model {
                 }
             })
             .collect();
-        self.cap = cap;
+        self.cap_train = cap;
     }
 
     fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
@@ -199,26 +215,52 @@ impl Model {
 
     /// Forward `b.x` through every layer into the buffers; returns the output slice.
     fn forward(&mut self, x: &[f32], rows: usize, training: bool) -> &[f32] {
-        self.ensure_capacity(rows);
-        let d0 = self.input_dim.unwrap_or(0);
-        self.a[0][..rows * d0].copy_from_slice(&x[..rows * d0]);
+        if training {
+            self.ensure_train_capacity(rows);
+        } else {
+            self.ensure_capacity(rows);
+        }
+        // Layer 0 reads `x` in place; in inference, dropout and flatten are identities and
+        // are skipped (the next layer reads their input).
+        let nl = self.layers.len();
         let threads = self.threads;
-        for i in 0..self.layers.len() {
-            let (lo, hi) = self.a.split_at_mut(i + 1);
+        let mut src: Option<usize> = None;
+        for i in 0..nl {
+            if !training && matches!(self.layers[i].kind, Kind::Dropout { .. } | Kind::Flatten) {
+                continue;
+            }
             let mut rng = Rng::keyed(&[self.fit_seed, self.step, i as u64]);
+            let (lo, hi) = self.a.split_at_mut(i + 1);
+            let input: &[f32] = match src {
+                None => x,
+                Some(k) => &lo[k],
+            };
+            let mask: &mut [f32] = match self.masks.get_mut(i) {
+                Some(m) if training => m,
+                _ => &mut [],
+            };
             self.layers[i].forward(
-                &lo[i],
+                input,
                 &mut self.z[i],
                 &mut hi[0],
-                &mut self.masks[i],
+                mask,
                 rows,
                 training,
                 &mut rng,
                 threads,
             );
+            src = Some(i + 1);
         }
         let out = self.output_dim().unwrap_or(0);
-        &self.a[self.layers.len()][..rows * out]
+        let n = rows * out;
+        if src != Some(nl) {
+            let (lo, hi) = self.a.split_at_mut(nl);
+            match src {
+                None => hi[0][..n].copy_from_slice(&x[..n]),
+                Some(k) => hi[0][..n].copy_from_slice(&lo[k][..n]),
+            }
+        }
+        &self.a[nl][..n]
     }
 
     /// Loss for each row of the current output (with penalties added once), and
@@ -238,7 +280,14 @@ impl Model {
         let mut loss_sum = 0.0f64;
         let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
         let mut wsum = 0.0f64;
-        let (a_out, g_out) = (&self.a[nl], &mut self.g[nl]);
+        let a_out = &self.a[nl];
+        // Gradient buffers exist only once training has started.
+        let mut no_grad: [f32; 0] = [];
+        let g_out: &mut [f32] = if want_grad {
+            &mut self.g[nl]
+        } else {
+            &mut no_grad
+        };
         for r in 0..b.rows {
             let p = &a_out[r * out..(r + 1) * out];
             let y = &b.y[r * yc..(r + 1) * yc];
@@ -302,8 +351,9 @@ impl Model {
             } else {
                 None
             };
+            let input: &[f32] = if i == 0 { b.x } else { &self.a[i] };
             self.layers[i].backward(
-                &self.a[i],
+                input,
                 &self.z[i],
                 &self.a[i + 1],
                 &self.masks[i],

@@ -3,6 +3,7 @@
 
 use crate::error::{RkError, RkResult};
 use crate::model::Model;
+use extendr_api::Robj;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -10,6 +11,8 @@ use std::thread::JoinHandle;
 pub struct Handle {
     pub model: Arc<Mutex<Model>>,
     pub pending: Option<JoinHandle<RkResult<f64>>>,
+    /// R objects a running step reads: kept alive (and never touched) until it is joined.
+    keep: Vec<Robj>,
 }
 
 impl Handle {
@@ -17,12 +20,14 @@ impl Handle {
         Handle {
             model: Arc::new(Mutex::new(model)),
             pending: None,
+            keep: Vec::new(),
         }
     }
 
     /// Wait for a running step; its result (or a panic, as an error) is returned.
     pub fn join(&mut self) -> RkResult<Option<f64>> {
-        match self.pending.take() {
+        let pending = self.pending.take();
+        let result = match pending {
             None => Ok(None),
             Some(h) => match h.join() {
                 Ok(r) => r.map(Some),
@@ -31,7 +36,9 @@ impl Handle {
                     panic_message(&p)
                 ))),
             },
-        }
+        };
+        self.keep.clear();
+        result
     }
 
     /// Lock the model after any running step has finished. A step that failed leaves

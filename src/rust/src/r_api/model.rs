@@ -410,7 +410,13 @@ fn rk_data_run(
             let e = (r + bs).min(to);
             let x = &ds.x[r * ds.d..e * ds.d];
             if predict {
-                m.predict_into(x, e - r, &mut out)?;
+                // Large batches run in cache-sized pieces; the rows' results do not change.
+                let mut p = r;
+                while p < e {
+                    let q = (p + 1024).min(e);
+                    m.predict_into(&ds.x[p * ds.d..q * ds.d], q - p, &mut out)?;
+                    p = q;
+                }
             } else {
                 let y = &ds.y[r * ds.yc..e * ds.yc];
                 let w = ds.w.as_ref().map(|w| &w[r..e]);
@@ -430,6 +436,55 @@ fn rk_data_run(
     } else {
         ok(())
     }
+}
+
+/// Predict rows `from..to` of the `n x d` R matrix `x`, converting it piece by piece into
+/// a reused buffer (no full copy of the data). Returns R's column-major outputs.
+#[extendr]
+fn rk_predict_rows(
+    mut model: ExternalPtr<Handle>,
+    x: Robj,
+    n: f64,
+    d: f64,
+    from: f64,
+    to: f64,
+    batch_size: f64,
+) -> Ret {
+    let (n, d) = (n as usize, d as usize);
+    let (from, to, bs) = (
+        from as usize,
+        (to as usize).min(n),
+        (batch_size as usize).max(1),
+    );
+    let xv = values(&x, "x")?;
+    if xv.len() != n * d {
+        return Err(RkError::Shape(format!(
+            "`x` has {} values, expected {n} x {d}",
+            xv.len()
+        )));
+    }
+    crate::data::check_finite("x", xv, n)?;
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    let out_dim = handle(&mut model)?.with(|m| {
+        // Convert 1024 rows at a time (whole pages of each column), then predict them in
+        // pieces of at most `batch_size` rows.
+        let piece = bs.min(1024);
+        let mut r = from;
+        while r < to {
+            let e = (r + 1024).min(to);
+            crate::data::rows_to_row_major(xv, n, d, r, e, &mut buf);
+            let mut p = r;
+            while p < e {
+                let q = (p + piece).min(e);
+                m.predict_into(&buf[(p - r) * d..(q - r) * d], q - p, &mut out)?;
+                p = q;
+            }
+            r = e;
+        }
+        Ok(m.output_dim().unwrap_or(0))
+    })?;
+    ok(to_col_major(&out, to.saturating_sub(from), out_dim))
 }
 
 /// Running loss and metrics of the train (or test) tracker, optionally resetting it.
@@ -545,6 +600,43 @@ fn rk_model_join(mut model: ExternalPtr<Handle>) -> Ret {
     }
 }
 
+/// Benchmark hook: seconds per `[m, k] x [k, n]` product on `threads` threads (median of
+/// `reps` timed calls after a warm-up), through the same kernel training uses.
+#[extendr]
+fn rk_bench_gemm(m: f64, n: f64, k: f64, reps: f64, threads: f64) -> Ret {
+    use crate::tensor::{matmul, Trans};
+    let (m, n, k, reps, threads) = (
+        m as usize,
+        n as usize,
+        k as usize,
+        (reps as usize).max(1),
+        (threads as usize).max(1),
+    );
+    if m.saturating_mul(k)
+        .max(k.saturating_mul(n))
+        .max(m.saturating_mul(n))
+        > 1 << 28
+    {
+        return Err(RkError::Value("matrix too large for the benchmark".into()));
+    }
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 / 17.0).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 / 13.0).collect();
+    let mut c = vec![0.0f32; m * n];
+    let pool = crate::threads::pool(threads);
+    let mut times: Vec<f64> = pool.install(|| {
+        matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads);
+        (0..reps)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads);
+                t.elapsed().as_secs_f64()
+            })
+            .collect()
+    });
+    times.sort_by(|x, y| x.total_cmp(y));
+    ok(times[times.len() / 2])
+}
+
 /// Test hook: a panic inside a shim must reach R as an error, never a crash.
 #[extendr]
 fn rk_test_panic(mut model: ExternalPtr<Handle>) -> Ret {
@@ -569,7 +661,9 @@ extendr_module! {
     fn rk_fit_steps;
     fn rk_data_run;
     fn rk_tracker;
+    fn rk_predict_rows;
     fn rk_batch;
     fn rk_model_join;
     fn rk_test_panic;
+    fn rk_bench_gemm;
 }
