@@ -16,6 +16,7 @@ prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   if (!length(info$name)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
   if (!info$built) {
     rk_call(rk_model_build(model$ptr, ncol(x)), call = call)
+    model_changed(model)
   } else if (info$input_dim != ncol(x)) {
     rk_abort(sprintf("layer '%s' expects %d input features, got %d (`%s` has shape (%s)).",
                      info$name[[1]], info$input_dim, ncol(x), arg,

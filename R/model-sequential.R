@@ -27,6 +27,7 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
     shape <- check_shape(dots$input_shape, "input_shape")
     model$input_shape <- shape
     rk_call(rk_model_build(model$ptr, prod(shape)))
+    model_changed(model)
   }
   for (l in layers %||% list()) compose_layer(model, l)
   model
@@ -61,23 +62,35 @@ compose_layer <- function(object, spec, call = rlang::caller_env()) {
                        spec$bias_initializer$name %||% "zeros", as.double(spec$bias_initializer$args %||% numeric()),
                        spec$regularizer$l1 %||% 0, spec$regularizer$l2 %||% 0,
                        spec$rate %||% 0, spec$seed %||% draw_seed()), call = call)
+  model_changed(object)
   if (!is.null(spec$input_shape)) rk_call(rk_model_build(object$ptr, prod(spec$input_shape)), call = call)
+  model_changed(object)
   object$specs[[length(object$specs) + 1L]] <- spec
   invisible(object)
 }
 
-#' Layers as data: one row per layer
+#' Layers as data (names, classes, units, parameter counts, input size), cached in the
+#' model: only adding a layer or building changes it (see `model_changed()`).
 #' @noRd
 model_layers <- function(model) {
-  info <- rk_call(rk_model_layers(model$ptr))
+  info <- get0("layer_info", envir = model, inherits = FALSE)
+  if (is.null(info)) {
+    info <- rk_call(rk_model_layers(get("ptr", envir = model)))
+    assign("layer_info", info, envir = model)
+  }
   info
+}
+
+model_changed <- function(model) {
+  assign("layer_info", NULL, envir = model)
+  invisible(model)
 }
 
 #' @export
 `$.rkeras_model` <- function(x, name) {
   switch(name,
     layers = lapply(seq_along(get("specs", x)), function(i) model_layer_view(x, i)),
-    built = rk_call(rk_model_layers(get("ptr", x)))$built,
+    built = model_layers(x)$built,
     optimizer = get("compiled", x)$optimizer,
     loss = get("compiled", x)$loss,
     weights = get_weights(x),
@@ -198,7 +211,10 @@ clone_model <- function(model, input_tensors = NULL, clone_function = NULL, keep
     compose_layer(new, spec)
   }
   info <- model_layers(model)
-  if (info$built && !rk_call(rk_model_layers(new$ptr))$built) rk_call(rk_model_build(new$ptr, info$input_dim))
+  if (info$built && !model_layers(new)$built) {
+    rk_call(rk_model_build(new$ptr, info$input_dim))
+    model_changed(new)
+  }
   if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
   new
 }
