@@ -71,6 +71,7 @@ layer_activation <- function(object, activation, input_shape = NULL, batch_input
 #' Input and output shapes: `(batch, d1, d2, ...)` to `(batch, d1 * d2 * ...)`.
 #' @inheritParams layer_dense
 #' @param data_format Ignored.
+#' @param dtype,trainable,weights Accepted for compatibility.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family core layers
 #' @export

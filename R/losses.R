@@ -5,8 +5,7 @@
 #' to [compile()]. Called with `y_true` and `y_pred`, they compute per-sample losses in R,
 #' with Keras's clipping of probabilities to `[1e-7, 1 - 1e-7]`.
 #' @param y_true,y_pred Targets and predictions (samples in rows).
-#' @param from_logits,label_smoothing,axis,reduction,name Only the defaults are supported.
-#' @param ... Unused.
+#' @param ... Unused (Keras's `from_logits`, `label_smoothing`, `axis` and `reduction` are not supported).
 #' @returns Per-sample losses, or a loss object when called without data.
 #' @family losses
 #' @name losses

@@ -11,6 +11,7 @@
 #' @inheritParams fit.rkeras_model
 #' @param generator A function returning a batch per call.
 #' @param steps_per_epoch Batches per epoch (required).
+#' @param validation_steps Batches drawn from a generator `validation_data` at each epoch end.
 #' @param epochs Index of the final epoch (default 1, as in Keras).
 #' @param max_queue_size,workers Accepted for compatibility: rkeras always prefetches
 #'   exactly one batch (calling the generator while the previous batch trains), on R's

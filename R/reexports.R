@@ -1,12 +1,10 @@
-#' Pipe and destructuring assignment
-#'
-#' `%>%` is re-exported from magrittr and `%<-%` from zeallot, as Keras for R does.
-#' @name reexports
-#' @keywords internal
-#' @export %>%
-#' @export %<-%
-#' @returns See [magrittr::%>%] and [zeallot::%<-%].
-NULL
+#' @importFrom magrittr %>%
+#' @export
+magrittr::`%>%`
+
+#' @importFrom zeallot %<-%
+#' @export
+zeallot::`%<-%`
 
 #' @export
 generics::compile

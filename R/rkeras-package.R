@@ -11,8 +11,7 @@
 #' @keywords internal
 #' @importFrom generics compile fit
 #' @importFrom stats predict
-#' @importFrom magrittr %>%
-#' @importFrom zeallot %<-%
+#' @importFrom R6 R6Class
 #' @importFrom rlang .data
 "_PACKAGE"
 

@@ -24,9 +24,10 @@ echo "==> R CMD check"
 CHECKDIR=$(mktemp -d)
 cp -r "$ROOT" "$CHECKDIR/src"
 rm -rf "$CHECKDIR/src/.git"
-(cd "$CHECKDIR" && R CMD build --no-build-vignettes src >build.log 2>&1 || { cat build.log; exit 1; })
+(cd "$CHECKDIR" && R CMD build src >build.log 2>&1 || { cat build.log; exit 1; })
 TARBALL=$(ls "$CHECKDIR"/rkeras_*.tar.gz)
 (cd "$CHECKDIR" && _R_CHECK_CRAN_INCOMING_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
+  _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
   R CMD check --as-cran --no-manual --no-tests "$TARBALL" >check.log 2>&1) || true
 tail -n 25 "$CHECKDIR/check.log"
 status=$(grep -E "^Status:" "$CHECKDIR/check.log" || echo "Status: check did not finish")

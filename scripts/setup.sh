@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PKGS="r-base-dev r-cran-testthat r-cran-magrittr r-cran-rlang r-cran-withr r-cran-r6 \
 r-cran-jsonlite r-cran-digest r-cran-generics r-cran-zeallot r-cran-knitr r-cran-rmarkdown \
-r-cran-ggplot2 pandoc qpdf dataset-fashion-mnist"
+r-cran-ggplot2 pandoc qpdf devscripts dataset-fashion-mnist"
 
 missing=""
 for p in $PKGS; do

@@ -68,12 +68,15 @@ impl Handle {
         })
     }
 
-    /// Start `f` on a worker thread and return at once; `join()` collects it.
+    /// Start `f` on a worker thread and return at once; `join()` collects it. `keep` holds
+    /// the R objects whose memory `f` reads, alive (and untouched by R) until then.
     pub fn spawn(
         &mut self,
+        keep: Vec<Robj>,
         f: impl FnOnce(&mut Model) -> RkResult<f64> + Send + 'static,
     ) -> RkResult<()> {
         self.join()?;
+        self.keep = keep;
         let model = self.model.clone();
         let h = std::thread::Builder::new()
             .name("rkeras-step".into())

@@ -313,33 +313,41 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
     ok(v)
 }
 
+/// Convert training or evaluation data once, on the engine's own thread pool.
 #[extendr]
-fn rk_data_new(x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj) -> Ret {
+fn rk_data_new(x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj, threads: f64) -> Ret {
     let (n, d, yc) = (n as usize, d as usize, yc as usize);
-    let xs = to_row_major("x", values(&x, "x")?, n, d)?;
-    let ys = if y.is_null() {
-        Vec::new()
-    } else {
-        to_row_major("y", values(&y, "y")?, n, yc)?
-    };
-    let ws = if w.is_null() {
+    let xv = values(&x, "x")?;
+    let yv = if y.is_null() {
         None
     } else {
-        Some(to_row_major(
-            "sample_weight",
-            values(&w, "sample_weight")?,
-            n,
-            1,
-        )?)
+        Some(values(&y, "y")?)
     };
-    ok(ExternalPtr::new(Dataset {
-        x: xs,
-        y: ys,
-        w: ws,
-        n,
-        d,
-        yc,
-    }))
+    let wv = if w.is_null() {
+        None
+    } else {
+        Some(values(&w, "sample_weight")?)
+    };
+    let ds = crate::threads::pool(threads as usize).install(|| -> RkResult<Dataset> {
+        let xs = to_row_major("x", xv, n, d)?;
+        let ys = match yv {
+            Some(v) => to_row_major("y", v, n, yc)?,
+            None => Vec::new(),
+        };
+        let ws = match wv {
+            Some(v) => Some(to_row_major("sample_weight", v, n, 1)?),
+            None => None,
+        };
+        Ok(Dataset {
+            x: xs,
+            y: ys,
+            w: ws,
+            n,
+            d,
+            yc,
+        })
+    })?;
+    ok(ExternalPtr::new(ds))
 }
 
 /// Train `n_steps` batches of an epoch whose sample order is `order` (0-based rows),
@@ -549,20 +557,35 @@ fn rk_batch(
     background: bool,
 ) -> Ret {
     let (n, d, yc) = (n as usize, d as usize, yc as usize);
+    if mode == "train" && background {
+        // The worker converts the batch itself, so R goes on at once; the R objects stay
+        // alive in the handle until the step is joined.
+        let xv = values(&x, "x")?;
+        let yv = values(&y, "y")?;
+        let wv = if w.is_null() {
+            None
+        } else {
+            Some(values(&w, "sample_weight")?)
+        };
+        handle(&mut model)?.spawn(vec![x, y, w], move |m| {
+            let xs = to_row_major("x", xv, n, d)?;
+            let ys = to_row_major("y", yv, n, yc)?;
+            let ws = match wv {
+                Some(v) => Some(to_row_major("sample_weight", v, n, 1)?),
+                None => None,
+            };
+            m.train_step(&Batch {
+                x: &xs,
+                y: &ys,
+                w: ws.as_deref(),
+                rows: n,
+            })
+        })?;
+        return ok(());
+    }
     let (xs, ys, ws) = batch_from_r(&x, n, d, &y, yc, &w)?;
     let h = handle(&mut model)?;
     match mode {
-        "train" if background => {
-            h.spawn(move |m| {
-                m.train_step(&Batch {
-                    x: &xs,
-                    y: &ys,
-                    w: ws.as_deref(),
-                    rows: n,
-                })
-            })?;
-            ok(())
-        }
         "train" => ok(h.with(|m| {
             m.train_step(&Batch {
                 x: &xs,
