@@ -18,7 +18,8 @@ echo "==> cargo test"
 (cd src/rust && cargo fmt --check && cargo clippy --release --target-dir "$RKERAS_TARGET_DIR" -q -- -D warnings)
 
 echo "==> testthat"
-NOT_CRAN=true Rscript scripts/testthat.R
+NOT_CRAN=true Rscript scripts/testthat.R | tee /tmp/rkeras-testthat.log
+summary=$(grep -E "^[0-9]+ passed, [0-9]+ failed" /tmp/rkeras-testthat.log | tail -n 1)
 
 echo "==> R CMD check"
 CHECKDIR=$(mktemp -d)
@@ -35,3 +36,4 @@ case "$status" in
   *ERROR*|*WARNING*|*"did not finish"*) echo "R CMD check failed: $status"; cat "$CHECKDIR"/rkeras.Rcheck/00install.out 2>/dev/null | tail -30; exit 1 ;;
 esac
 echo "R CMD check: $status"
+echo "$summary"
