@@ -20,6 +20,10 @@ echo "==> cargo test"
 echo "==> testthat"
 NOT_CRAN=true Rscript scripts/testthat.R | tee /tmp/rkeras-testthat.log
 summary=$(grep -E "^[0-9]+ passed, [0-9]+ failed" /tmp/rkeras-testthat.log | tail -n 1)
+case "$summary" in
+  *" 0 failed"*) ;;
+  *) echo "testthat failed: ${summary:-no summary}"; exit 1 ;;
+esac
 
 echo "==> R CMD check"
 CHECKDIR=$(mktemp -d)
