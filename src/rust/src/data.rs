@@ -50,39 +50,22 @@ pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<
     if total == 0 {
         return Ok(out);
     }
-    // Blocked transpose in 256-row x 64-column tiles: reads stream whole pages of each
-    // column, writes stay within a cache-sized block of rows.
+    // Tiles of 256 rows: each column's segment is read whole, and the tile's rows stay
+    // in cache while the columns stream through.
     const TILE: usize = 256;
-    const COLS: usize = 64;
-    let fill = |r0: usize, tile: &mut [f32]| {
-        let rows = tile.len() / d;
-        for c0 in (0..d).step_by(COLS) {
-            for c in c0..(c0 + COLS).min(d) {
-                let col = c * n + r0;
-                match v {
-                    RValues::Real(s) => {
-                        for (r, &x) in s[col..col + rows].iter().enumerate() {
-                            tile[r * d + c] = x as f32;
-                        }
-                    }
-                    RValues::Int(s) => {
-                        for (r, &x) in s[col..col + rows].iter().enumerate() {
-                            tile[r * d + c] = x as f32;
-                        }
-                    }
-                }
-            }
-        }
+    let fill = |t: usize, tile: &mut [f32]| {
+        let r0 = t * TILE;
+        rows_block(v, n, d, r0, r0 + tile.len() / d, tile)
     };
     if total >= 1 << 16 && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(TILE * d)
             .enumerate()
-            .for_each(|(t, tile)| fill(t * TILE, tile));
+            .for_each(|(t, tile)| fill(t, tile));
     } else {
-        for (t, tile) in out.chunks_mut(TILE * d).enumerate() {
-            fill(t * TILE, tile);
-        }
+        out.chunks_mut(TILE * d)
+            .enumerate()
+            .for_each(|(t, tile)| fill(t, tile));
     }
     Ok(out)
 }

@@ -320,6 +320,96 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::check_grad;
+
+    fn dense(act: Act) -> Layer {
+        let kind = Kind::Dense {
+            units: 3,
+            act,
+            use_bias: true,
+            kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
+            bias_init: Init::RandomUniform {
+                min: -0.5,
+                max: 0.5,
+            },
+            l1: 0.01,
+            l2: 0.02,
+        };
+        let mut l = Layer::new("dense".into(), kind, 9);
+        l.build(4).unwrap();
+        l
+    }
+
+    /// L = sum(w * dense(x)) + penalty, with fixed output weights w.
+    fn loss(l: &Layer, x: &[f32], w: &[f32], rows: usize) -> f64 {
+        let mut z = vec![0.0; rows * 3];
+        let mut a = vec![0.0; rows * 3];
+        l.forward(x, &mut z, &mut a, &mut [], rows, false, &mut Rng::new(0), 1);
+        a.iter()
+            .zip(w)
+            .map(|(a, w)| *a as f64 * *w as f64)
+            .sum::<f64>()
+            + l.penalty()
+    }
+
+    #[test]
+    fn dense_gradients_match_finite_differences() {
+        let rows = 5;
+        let x: Vec<f32> = (0..rows * 4)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0 + 0.01)
+            .collect();
+        let w: Vec<f32> = (0..rows * 3)
+            .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
+            .collect();
+        for act in [Act::Linear, Act::Tanh, Act::Sigmoid, Act::Softmax, Act::Elu] {
+            let mut l = dense(act);
+            let mut z = vec![0.0; rows * 3];
+            let mut a = vec![0.0; rows * 3];
+            l.forward(
+                &x,
+                &mut z,
+                &mut a,
+                &mut [],
+                rows,
+                false,
+                &mut Rng::new(0),
+                1,
+            );
+            let mut g = w.clone();
+            let mut gx = vec![0.0; rows * 4];
+            l.backward(&x, &z, &a, &[], &mut g, Some(&mut gx), rows, false, 1);
+            let name = format!("dense {act:?}");
+            check_grad(&format!("{name} input"), &x, &gx, |xx| {
+                loss(&l, xx, &w, rows)
+            })
+            .unwrap();
+            let kernel = l.kernel.clone();
+            let gk = l.grad_kernel.clone();
+            check_grad(&format!("{name} kernel"), &kernel, &gk, |k| {
+                let mut m = l.clone();
+                m.kernel = k.to_vec();
+                loss(&m, &x, &w, rows)
+            })
+            .unwrap();
+            let bias = l.bias.clone();
+            let gb = l.grad_bias.clone();
+            check_grad(&format!("{name} bias"), &bias, &gb, |b| {
+                let mut m = l.clone();
+                m.bias = b.to_vec();
+                loss(&m, &x, &w, rows)
+            })
+            .unwrap();
+            // A deliberately wrong kernel gradient fails the same check.
+            let mut wrong = gk.clone();
+            wrong[2] += 0.05;
+            assert!(check_grad("wrong", &kernel, &wrong, |k| {
+                let mut m = l.clone();
+                m.kernel = k.to_vec();
+                loss(&m, &x, &w, rows)
+            })
+            .is_err());
+        }
+    }
 
     #[test]
     fn dropout_keeps_the_expected_fraction_and_scales() {

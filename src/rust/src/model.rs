@@ -120,27 +120,36 @@ impl Model {
         self.layers.iter().map(|l| l.n_params()).sum()
     }
 
+    /// One buffer per layer output, `cap` rows each; index 0 (the input) stays empty
+    /// because layer 0 reads the caller's batch directly and no input gradient is needed.
+    fn output_buffers(&self, cap: usize) -> Vec<Vec<f32>> {
+        std::iter::once(Vec::new())
+            .chain(self.layers.iter().map(|l| vec![0.0; cap * l.out_dim()]))
+            .collect()
+    }
+
+    /// One buffer per layer (`cap` rows of its output) for the layers `want` selects.
+    fn layer_buffers(&self, cap: usize, want: impl Fn(&Kind) -> bool) -> Vec<Vec<f32>> {
+        self.layers
+            .iter()
+            .map(|l| {
+                if want(&l.kind) {
+                    vec![0.0; cap * l.out_dim()]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect()
+    }
+
     /// Forward buffers for `rows` samples (allocated once, grown when a larger batch comes).
     fn ensure_capacity(&mut self, rows: usize) {
         if rows <= self.cap && self.a.len() == self.layers.len() + 1 {
             return;
         }
         let cap = rows.max(self.cap);
-        // a[0] stays empty: layer 0 reads the caller's batch directly.
-        let mut dims = vec![0];
-        dims.extend(self.layers.iter().map(|l| l.out_dim()));
-        self.a = dims.iter().map(|d| vec![0.0; cap * d]).collect();
-        self.z = self
-            .layers
-            .iter()
-            .map(|l| {
-                if matches!(l.kind, Kind::Dense { .. }) {
-                    vec![0.0; cap * l.out_dim()]
-                } else {
-                    vec![]
-                }
-            })
-            .collect();
+        self.a = self.output_buffers(cap);
+        self.z = self.layer_buffers(cap, |k| matches!(k, Kind::Dense { .. }));
         self.cap = cap;
     }
 
@@ -151,20 +160,8 @@ impl Model {
             return;
         }
         let cap = rows.max(self.cap_train);
-        let mut dims = vec![self.input_dim.unwrap_or(0)];
-        dims.extend(self.layers.iter().map(|l| l.out_dim()));
-        self.g = dims.iter().map(|d| vec![0.0; cap * d]).collect();
-        self.masks = self
-            .layers
-            .iter()
-            .map(|l| {
-                if matches!(l.kind, Kind::Dropout { .. }) {
-                    vec![0.0; cap * l.out_dim()]
-                } else {
-                    vec![]
-                }
-            })
-            .collect();
+        self.g = self.output_buffers(cap);
+        self.masks = self.layer_buffers(cap, |k| matches!(k, Kind::Dropout { .. }));
         self.cap_train = cap;
     }
 
