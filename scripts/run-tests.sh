@@ -10,6 +10,10 @@ RKERAS_TARGET_DIR="${RKERAS_TARGET_DIR:-$HOME/.cache/rkeras/target}"
 export RKERAS_TARGET_DIR
 
 echo "==> Python venv with TensorBoard (test oracle for event files)"
+if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 RKERAS_TB_PYTHON=$(sh tools/setup-python.sh)
 export RKERAS_TB_PYTHON
 
