@@ -109,18 +109,37 @@ pub fn rows_to_row_major(v: RValues, n: usize, d: usize, r0: usize, r1: usize, o
 
 fn rows_block(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut [f32]) {
     let rows = r1 - r0;
-    for c in 0..d {
-        let col = c * n + r0;
-        match v {
-            RValues::Real(s) => {
+    match v {
+        RValues::Real(s) => real_rows_block(s, n, d, r0, rows, out),
+        RValues::Int(s) => {
+            for c in 0..d {
+                let col = c * n + r0;
                 for (r, &x) in s[col..col + rows].iter().enumerate() {
                     out[r * d + c] = x as f32;
                 }
             }
-            RValues::Int(s) => {
-                for (r, &x) in s[col..col + rows].iter().enumerate() {
-                    out[r * d + c] = x as f32;
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Doubles to f32 rows, 8 columns at a time so each row receives one contiguous write.
+    fn real_rows_block(s: &[f64], n: usize, d: usize, r0: usize, rows: usize, out: &mut [f32]) {
+        let mut c0 = 0;
+        while c0 + 8 <= d {
+            let cols: [&[f64]; 8] = std::array::from_fn(|k| &s[(c0 + k) * n + r0..(c0 + k) * n + r0 + rows]);
+            for (r, o) in out.chunks_exact_mut(d).take(rows).enumerate() {
+                let o = &mut o[c0..c0 + 8];
+                for k in 0..8 {
+                    o[k] = cols[k][r] as f32;
                 }
+            }
+            c0 += 8;
+        }
+        for c in c0..d {
+            let col = c * n + r0;
+            for (r, &x) in s[col..col + rows].iter().enumerate() {
+                out[r * d + c] = x as f32;
             }
         }
     }
