@@ -30,7 +30,7 @@ rk_data_new <- function(x, n, d, y, yc, w, threads) .Call(wrap__rk_data_new, x, 
 
 rk_fit_steps <- function(model, data, order, batch_size, from, n_steps) .Call(wrap__rk_fit_steps, model, data, order, batch_size, from, n_steps)
 
-rk_data_run <- function(model, data, predict, batch_size, from, to) .Call(wrap__rk_data_run, model, data, predict, batch_size, from, to)
+rk_data_eval <- function(model, data, batch_size, from, to) .Call(wrap__rk_data_eval, model, data, batch_size, from, to)
 
 rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
 

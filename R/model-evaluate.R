@@ -33,7 +33,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   pb <- new_progbar(steps, verbose)
   rk_call(rk_tracker(object$ptr, FALSE, TRUE))
   chunked_rows(n, batch_size, function(from, to) {
-    rk_call(rk_data_run(object$ptr, data, FALSE, batch_size, from, to))
+    rk_call(rk_data_eval(object$ptr, data, batch_size, from, to))
     progbar_update(pb, as.integer(ceiling(to / batch_size)), tracker_logs(object, FALSE, prefix = ""))
   })
   logs <- tracker_logs(object, FALSE, reset = TRUE, prefix = "")

@@ -119,7 +119,7 @@ tracker_logs <- function(model, training, reset = FALSE, prefix = if (training) 
 #' @noRd
 eval_rows <- function(model, data, batch_size, from, to, prefix = "val_") {
   rk_call(rk_tracker(model$ptr, FALSE, TRUE))
-  rk_call(rk_data_run(model$ptr, data, FALSE, batch_size, from, to))
+  rk_call(rk_data_eval(model$ptr, data, batch_size, from, to))
   tracker_logs(model, training = FALSE, reset = TRUE, prefix = prefix)
 }
 

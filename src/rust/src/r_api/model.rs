@@ -395,12 +395,11 @@ fn rk_fit_steps(
     ok(loss)
 }
 
-/// Evaluate (accumulating into the test tracker) or predict rows `from..to` of `data`.
+/// Evaluate rows `from..to` of `data` in batches, accumulating into the test tracker.
 #[extendr]
-fn rk_data_run(
+fn rk_data_eval(
     mut model: ExternalPtr<Handle>,
     data: ExternalPtr<Dataset>,
-    predict: bool,
     batch_size: f64,
     from: f64,
     to: f64,
@@ -411,39 +410,24 @@ fn rk_data_run(
         from as usize,
         (to as usize).min(ds.n),
     );
-    let mut out = Vec::new();
-    let out_dim = handle(&mut model)?.with(|m| {
+    handle(&mut model)?.with(|m| {
         let mut r = from;
         while r < to {
             let e = (r + bs).min(to);
             let x = &ds.x[r * ds.d..e * ds.d];
-            if predict {
-                // Large batches run in cache-sized pieces; the rows' results do not change.
-                let mut p = r;
-                while p < e {
-                    let q = (p + 1024).min(e);
-                    m.predict_into(&ds.x[p * ds.d..q * ds.d], q - p, &mut out)?;
-                    p = q;
-                }
-            } else {
-                let y = &ds.y[r * ds.yc..e * ds.yc];
-                let w = ds.w.as_ref().map(|w| &w[r..e]);
-                m.test_step(&Batch {
-                    x,
-                    y,
-                    w,
-                    rows: e - r,
-                })?;
-            }
+            let y = &ds.y[r * ds.yc..e * ds.yc];
+            let w = ds.w.as_ref().map(|w| &w[r..e]);
+            m.test_step(&Batch {
+                x,
+                y,
+                w,
+                rows: e - r,
+            })?;
             r = e;
         }
-        Ok(m.output_dim().unwrap_or(0))
+        Ok(())
     })?;
-    if predict {
-        ok(to_col_major(&out, to.saturating_sub(from), out_dim))
-    } else {
-        ok(())
-    }
+    ok(())
 }
 
 /// Predict rows `from..to` of the `n x d` R matrix `x`, converting it piece by piece into
@@ -682,7 +666,7 @@ extendr_module! {
     fn rk_model_get;
     fn rk_data_new;
     fn rk_fit_steps;
-    fn rk_data_run;
+    fn rk_data_eval;
     fn rk_tracker;
     fn rk_predict_rows;
     fn rk_batch;
