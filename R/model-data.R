@@ -90,7 +90,7 @@ prepare_weights <- function(y, sample_weight, class_weight, n, loss, call = rlan
 #' Hand data to the engine once (converted to row-major f32 there)
 #' @noRd
 new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
-  if (is.integer(x) || is.double(x)) NULL else storage.mode(x) <- "double"
-  if (!is.null(y) && !(is.integer(y) || is.double(y))) storage.mode(y) <- "double"
-  rk_call(rk_data_new(x, nrow(x), ncol(x), y, if (is.null(y)) 0 else ncol(y), w, num_threads()), call = call)
+  yc <- if (is.null(y)) 0 else ncol(y)
+  if (!is.null(y)) y <- to_double(y)
+  rk_call(rk_data_new(to_double(x), nrow(x), ncol(x), y, yc, w, num_threads()), call = call)
 }

@@ -1,7 +1,6 @@
 //! A sequential model: layers, compiled loss/metrics/optimizer, and the step buffers
 //! (allocated once per batch capacity, reused by every step).
 
-use crate::activations::Act;
 use crate::error::{RkError, RkResult};
 use crate::layers::{Kind, Layer};
 use crate::losses::Loss;
@@ -267,12 +266,7 @@ impl Model {
         let nl = self.layers.len();
         let out = self.output_dim().unwrap_or(0);
         let yc = compiled.loss.target_cols(out);
-        let fused = self
-            .layers
-            .last()
-            .and_then(|l| l.activation())
-            .map(|a| compiled.loss.fuses_with(a))
-            .unwrap_or(false);
+        let fused = self.loss_fused();
         let scale_base = 1.0 / b.rows as f32;
         let mut loss_sum = 0.0f64;
         let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
@@ -327,13 +321,7 @@ impl Model {
         self.forward(b.x, b.rows, true);
         let loss = self.loss_and_metrics(b, true, true);
         let nl = self.layers.len();
-        let compiled = self.compiled.as_ref().expect("checked");
-        let fused = self
-            .layers
-            .last()
-            .and_then(|l| l.activation())
-            .map(|a| compiled.loss.fuses_with(a))
-            .unwrap_or(false);
+        let fused = self.loss_fused();
         // The first layer with parameters needs no input gradient.
         let first_param = self
             .layers
@@ -401,8 +389,15 @@ impl Model {
         Ok(())
     }
 
-    /// Whether the last layer's activation is fused with the loss (for tests).
-    pub fn output_activation(&self) -> Option<Act> {
-        self.layers.last().and_then(|l| l.activation())
+    /// Whether the loss gradient is taken through the output activation in one step
+    /// (softmax or sigmoid with crossentropy).
+    fn loss_fused(&self) -> bool {
+        match (
+            &self.compiled,
+            self.layers.last().and_then(|l| l.activation()),
+        ) {
+            (Some(c), Some(a)) => c.loss.fuses_with(a),
+            _ => false,
+        }
     }
 }

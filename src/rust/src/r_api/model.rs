@@ -317,36 +317,17 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
 #[extendr]
 fn rk_data_new(x: Robj, n: f64, d: f64, y: Robj, yc: f64, w: Robj, threads: f64) -> Ret {
     let (n, d, yc) = (n as usize, d as usize, yc as usize);
-    let xv = values(&x, "x")?;
-    let yv = if y.is_null() {
-        None
-    } else {
-        Some(values(&y, "y")?)
+    let vals = batch_values(&x, &y, &w)?;
+    let (xs, ys, ws) =
+        crate::threads::pool(threads as usize).install(|| convert_batch(vals, n, d, yc))?;
+    let ds = Dataset {
+        x: xs,
+        y: ys,
+        w: ws,
+        n,
+        d,
+        yc,
     };
-    let wv = if w.is_null() {
-        None
-    } else {
-        Some(values(&w, "sample_weight")?)
-    };
-    let ds = crate::threads::pool(threads as usize).install(|| -> RkResult<Dataset> {
-        let xs = to_row_major("x", xv, n, d)?;
-        let ys = match yv {
-            Some(v) => to_row_major("y", v, n, yc)?,
-            None => Vec::new(),
-        };
-        let ws = match wv {
-            Some(v) => Some(to_row_major("sample_weight", v, n, 1)?),
-            None => None,
-        };
-        Ok(Dataset {
-            x: xs,
-            y: ys,
-            w: ws,
-            n,
-            d,
-            yc,
-        })
-    })?;
     ok(ExternalPtr::new(ds))
 }
 
@@ -497,30 +478,35 @@ fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Re
 /// A batch converted from R: x, y and optional sample weights, row-major f32.
 type BatchData = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
 
-/// Convert one batch from R; x is `n x d`, y `n x yc` (may be NULL), w length n (may be NULL).
-fn batch_from_r(
-    x: &Robj,
-    n: usize,
-    d: usize,
-    y: &Robj,
-    yc: usize,
-    w: &Robj,
-) -> RkResult<BatchData> {
-    let xs = to_row_major("x", values(x, "x")?, n, d)?;
-    let ys = if y.is_null() {
-        Vec::new()
-    } else {
-        to_row_major("y", values(y, "y")?, n, yc)?
+/// Borrow the values of x, y (NULL allowed) and sample weights (NULL allowed).
+fn batch_values(x: &Robj, y: &Robj, w: &Robj) -> RkResult<BatchValues> {
+    let opt = |r: &Robj, what: &str| {
+        if r.is_null() {
+            Ok(None)
+        } else {
+            values(r, what).map(Some)
+        }
     };
-    let ws = if w.is_null() {
-        None
-    } else {
-        Some(to_row_major(
-            "sample_weight",
-            values(w, "sample_weight")?,
-            n,
-            1,
-        )?)
+    Ok((values(x, "x")?, opt(y, "y")?, opt(w, "sample_weight")?))
+}
+
+/// Values of x, optional y and optional sample weights, borrowed from R.
+type BatchValues = (
+    RValues<'static>,
+    Option<RValues<'static>>,
+    Option<RValues<'static>>,
+);
+
+/// Convert a batch to row-major f32: x is `n x d`, y `n x yc`, weights length n.
+fn convert_batch((xv, yv, wv): BatchValues, n: usize, d: usize, yc: usize) -> RkResult<BatchData> {
+    let xs = to_row_major("x", xv, n, d)?;
+    let ys = match yv {
+        Some(v) => to_row_major("y", v, n, yc)?,
+        None => Vec::new(),
+    };
+    let ws = match wv {
+        Some(v) => Some(to_row_major("sample_weight", v, n, 1)?),
+        None => None,
     };
     Ok((xs, ys, ws))
 }
@@ -544,20 +530,9 @@ fn rk_batch(
     if mode == "train" && background {
         // The worker converts the batch itself, so R goes on at once; the R objects stay
         // alive in the handle until the step is joined.
-        let xv = values(&x, "x")?;
-        let yv = values(&y, "y")?;
-        let wv = if w.is_null() {
-            None
-        } else {
-            Some(values(&w, "sample_weight")?)
-        };
+        let vals = batch_values(&x, &y, &w)?;
         handle(&mut model)?.spawn(vec![x, y, w], move |m| {
-            let xs = to_row_major("x", xv, n, d)?;
-            let ys = to_row_major("y", yv, n, yc)?;
-            let ws = match wv {
-                Some(v) => Some(to_row_major("sample_weight", v, n, 1)?),
-                None => None,
-            };
+            let (xs, ys, ws) = convert_batch(vals, n, d, yc)?;
             m.train_step(&Batch {
                 x: &xs,
                 y: &ys,
@@ -567,7 +542,7 @@ fn rk_batch(
         })?;
         return ok(());
     }
-    let (xs, ys, ws) = batch_from_r(&x, n, d, &y, yc, &w)?;
+    let (xs, ys, ws) = convert_batch(batch_values(&x, &y, &w)?, n, d, yc)?;
     let h = handle(&mut model)?;
     match mode {
         "train" => ok(h.with(|m| {
