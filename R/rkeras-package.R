@@ -39,9 +39,15 @@ num_threads <- function() {
 }
 
 parallel_cores <- function() {
-  n <- parallel::detectCores(logical = TRUE)
-  if (length(n) != 1 || is.na(n)) 2L else as.integer(n)
+  # detectCores() starts a shell on Linux (a few ms): ask once per session.
+  if (is.null(rk_cache$cores)) {
+    n <- parallel::detectCores(logical = TRUE)
+    rk_cache$cores <- if (length(n) != 1 || is.na(n)) 2L else as.integer(n)
+  }
+  rk_cache$cores
 }
+
+rk_cache <- new.env(parent = emptyenv())
 
 # Test hook: restart Keras-style name counters (so snapshots do not depend on test order).
 rk_names_reset <- function() {

@@ -87,3 +87,50 @@ test_that("clone_model copies the architecture with fresh weights", {
   same <- clone_model(model, keep_weights = TRUE)
   expect_equal(get_weights(same), get_weights(model))
 })
+
+test_that("predict matches base R through a deep stack, whatever the batch size or thread count", {
+  withr::local_seed(3)
+  n <- 45 # not a whole number of the engine's 16-row blocks
+  x <- matrix(round(rnorm(n * 9), 2), n)
+  model <- keras_model_sequential() %>%
+    layer_dense(37, activation = "relu", input_shape = 9) %>%
+    layer_dropout(0.5) %>%
+    layer_dense(6, activation = "softmax") %>%
+    layer_dense(13, activation = "tanh") %>%
+    layer_dense(4, activation = "softmax")
+  w <- get_weights(model)
+  w[c(2, 4, 6, 8)] <- lapply(w[c(2, 4, 6, 8)], function(b) array(runif(length(b), -0.5, 0.5)))
+  set_weights(model, w)
+  dense <- function(a, i, f) f(a %*% w[[2 * i - 1]] + rep(w[[2 * i]], each = nrow(a)))
+  want <- x |>
+    dense(1, activation_relu) |>
+    dense(2, activation_softmax) |>
+    dense(3, activation_tanh) |>
+    dense(4, activation_softmax)
+  p <- predict(model, x, verbose = 0)
+  expect_equal(p, want, tolerance = 1e-5)
+  for (bs in c(1L, 7L, 16L, 32L, 1000L)) {
+    expect_identical(predict(model, x, batch_size = bs, verbose = 0), p, label = paste("batch_size", bs))
+  }
+  withr::with_options(list(rkeras.num_threads = 1), one <- predict(model, x, batch_size = 8, verbose = 0))
+  withr::with_options(list(rkeras.num_threads = 2), two <- predict(model, x, batch_size = 8, verbose = 0))
+  expect_identical(one, p)
+  expect_identical(two, p)
+  xi <- matrix(sample(-3:3, n * 9, replace = TRUE), n)
+  expect_equal(predict(model, xi, verbose = 0), predict(model, xi + 0, verbose = 0))
+  x[40, 7] <- NA
+  expect_error(predict(model, x, verbose = 0), "row 40, column 7", class = "rkeras_error_value")
+  xi[3, 2] <- NA
+  expect_error(predict(model, xi, verbose = 0), "row 3, column 2", class = "rkeras_error_value")
+  expect_identical(predict(model, x[-40, ], verbose = 0), p[-40, ])
+})
+
+test_that("predict runs models that do not start with a dense layer", {
+  withr::local_seed(4)
+  x <- matrix(rnorm(40), 10)
+  model <- keras_model_sequential() %>%
+    layer_activation("tanh", input_shape = 4) %>%
+    layer_dense(3)
+  w <- get_weights(model)
+  expect_equal(predict(model, x, batch_size = 3, verbose = 0), tanh(x) %*% w[[1]] + rep(w[[2]], each = 10), tolerance = 1e-6)
+})

@@ -1,45 +1,18 @@
 //! Times training steps of the seed MLP (784-256-128-10, dropout, RMSprop, batch 128)
 //! without R: `cargo run --release --example step_bench -- [threads] [steps]`.
-use rkeras::activations::Act;
-use rkeras::initializers::Init;
-use rkeras::layers::{Kind, Layer};
+mod common;
+
 use rkeras::losses::Loss;
 use rkeras::metrics::MetricKind;
-use rkeras::model::{Batch, Model};
+use rkeras::model::Batch;
 use rkeras::optimizers::Optimizer;
 use std::time::Instant;
-
-fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
-    let kind = Kind::Dense {
-        units,
-        act,
-        use_bias: true,
-        kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-        bias_init: Init::Zeros,
-        l1: 0.0,
-        l2: 0.0,
-    };
-    Layer::new(name.into(), kind, seed)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(375);
-    let mut m = Model::new();
-    m.threads = threads;
-    m.add(dense("dense", 256, Act::Relu, 1)).unwrap();
-    m.add(Layer::new("dropout".into(), Kind::Dropout { rate: 0.4 }, 2))
-        .unwrap();
-    m.add(dense("dense_1", 128, Act::Relu, 3)).unwrap();
-    m.add(Layer::new(
-        "dropout_1".into(),
-        Kind::Dropout { rate: 0.3 },
-        4,
-    ))
-    .unwrap();
-    m.add(dense("dense_2", 10, Act::Softmax, 5)).unwrap();
-    m.build(784).unwrap();
+    let mut m = common::seed_mlp(threads);
     m.compile(
         Loss::CategoricalCrossentropy,
         vec![MetricKind::CategoricalAccuracy],

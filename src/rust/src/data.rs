@@ -2,6 +2,8 @@
 //! into row-major f32, checked for NA/NaN/Inf on the way.
 
 use crate::error::{RkError, RkResult};
+use crate::infer::Layout;
+use crate::kernel::MR;
 
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
@@ -142,6 +144,148 @@ crate::simd::multiversion! {
                 out[r * d + c] = x as f32;
             }
         }
+    }
+}
+
+/// Rows `r0..r1` of an `n x d` column-major R matrix as f32 into `out` in `layout`, checking
+/// them on the way. Returns whether every value was finite (the caller locates a bad one
+/// with [`check_finite`]).
+#[allow(clippy::too_many_arguments)]
+pub fn fill_rows(
+    v: RValues,
+    n: usize,
+    d: usize,
+    r0: usize,
+    r1: usize,
+    layout: Layout,
+    out: &mut [f32],
+) -> bool {
+    let rows = r1 - r0;
+    let segment = |c: usize| c * n + r0..c * n + r1;
+    let mut finite = true;
+    match layout {
+        Layout::Rows => {
+            rows_block(v, n, d, r0, r1, out);
+            return (0..d).all(|c| match v {
+                RValues::Real(s) => all_finite(&s[segment(c)]),
+                RValues::Int(s) => !s[segment(c)].contains(&i32::MIN),
+            });
+        }
+        Layout::Cols => {
+            for (c, o) in out.chunks_exact_mut(rows.max(1)).take(d).enumerate() {
+                match v {
+                    RValues::Real(s) => convert_real(&s[segment(c)], o, &mut finite),
+                    RValues::Int(s) => convert_int(&s[segment(c)], o, &mut finite),
+                }
+            }
+        }
+        Layout::Panels => match v {
+            RValues::Real(s) => panels_real(s, n, d, r0, rows, out, &mut finite),
+            RValues::Int(s) => panels_int(s, n, d, r0, rows, out, &mut finite),
+        },
+    }
+    finite
+}
+
+/// How many columns ahead [`panels_real`] prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+crate::simd::multiversion! {
+    /// Rows `r0..r0 + rows` of column-major doubles into panel-major f32 (`kernel.rs`), column
+    /// by column (contiguous reads), each column's rows cut into blocks of `MR`; rows past
+    /// the end of the last block are zero.
+    fn panels_real(s: &[f64], n: usize, d: usize, r0: usize, rows: usize, out: &mut [f32], finite: &mut bool) {
+        let full = rows / MR;
+        let stride = d * MR;
+        let mut acc = [0.0f64; MR];
+        for c in 0..d {
+            let col = &s[c * n + r0..c * n + r0 + rows];
+            // Each column's segment starts a new stream (usually on a new page): ask for the
+            // segment a few columns ahead while this one converts.
+            #[cfg(target_arch = "x86_64")]
+            if c + PREFETCH_AHEAD < d {
+                let ahead = &s[(c + PREFETCH_AHEAD) * n + r0..(c + PREFETCH_AHEAD) * n + r0 + rows];
+                for line in ahead.chunks(8) {
+                    // SAFETY: a prefetch is only a hint; the address is inside `s`. (The
+                    // block is needed in the baseline copy of this function only.)
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch(line.as_ptr() as *const i8, std::arch::x86_64::_MM_HINT_T0)
+                    };
+                }
+            }
+            for b in 0..full {
+                let x = &col[b * MR..b * MR + MR];
+                let o = &mut out[b * stride + c * MR..b * stride + c * MR + MR];
+                for k in 0..MR {
+                    o[k] = x[k] as f32;
+                    acc[k] += x[k] * 0.0;
+                }
+            }
+            if full * MR < rows {
+                let x = &col[full * MR..];
+                let o = &mut out[full * stride + c * MR..full * stride + c * MR + MR];
+                for k in 0..MR {
+                    let v = x.get(k).copied().unwrap_or(0.0);
+                    o[k] = v as f32;
+                    acc[k] += v * 0.0;
+                }
+            }
+        }
+        *finite &= acc.iter().all(|a| *a == 0.0);
+    }
+}
+
+crate::simd::multiversion! {
+    /// [`panels_real`] for integers, noting whether any was `NA`.
+    fn panels_int(s: &[i32], n: usize, d: usize, r0: usize, rows: usize, out: &mut [f32], finite: &mut bool) {
+        let stride = d * MR;
+        let mut na = false;
+        for c in 0..d {
+            let col = &s[c * n + r0..c * n + r0 + rows];
+            for b in 0..rows.div_ceil(MR) {
+                let o = &mut out[b * stride + c * MR..b * stride + c * MR + MR];
+                for (k, o) in o.iter_mut().enumerate() {
+                    let v = col.get(b * MR + k).copied().unwrap_or(0);
+                    *o = v as f32;
+                    na |= v == i32::MIN;
+                }
+            }
+        }
+        *finite &= !na;
+    }
+}
+
+crate::simd::multiversion! {
+    /// Doubles to f32 in one pass, noting whether all were finite (`x * 0` is 0 for finite
+    /// `x` and NaN otherwise; eight partial sums keep the loop vectorised).
+    fn convert_real(s: &[f64], out: &mut [f32], finite: &mut bool) {
+        let mut acc = [0.0f64; 8];
+        let mut sc = s.chunks_exact(8);
+        let mut oc = out.chunks_exact_mut(8);
+        for (x, o) in (&mut sc).zip(&mut oc) {
+            for k in 0..8 {
+                o[k] = x[k] as f32;
+                acc[k] += x[k] * 0.0;
+            }
+        }
+        for (x, o) in sc.remainder().iter().zip(oc.into_remainder()) {
+            *o = *x as f32;
+            acc[0] += x * 0.0;
+        }
+        *finite &= acc.iter().all(|a| *a == 0.0);
+    }
+}
+
+crate::simd::multiversion! {
+    /// Integers to f32 in one pass, noting whether none was `NA`.
+    fn convert_int(s: &[i32], out: &mut [f32], finite: &mut bool) {
+        let mut na = false;
+        for (x, o) in s.iter().zip(out.iter_mut()) {
+            *o = *x as f32;
+            na |= *x == i32::MIN;
+        }
+        *finite &= !na;
     }
 }
 

@@ -3,8 +3,10 @@
 pub mod activations;
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod initializers;
 pub mod io;
+pub mod kernel;
 pub mod layers;
 pub mod losses;
 pub mod metrics;

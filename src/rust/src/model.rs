@@ -40,6 +40,8 @@ pub struct Model {
     a: Vec<Vec<f32>>,
     g: Vec<Vec<f32>>,
     masks: Vec<Vec<f32>>,
+    /// Per-worker buffers of tiled inference (`infer.rs`).
+    pub(crate) scratch: Vec<crate::infer::Scratch>,
 }
 
 impl Model {

@@ -436,25 +436,32 @@ fn rk_predict_rows(
             xv.len()
         )));
     }
-    crate::data::check_finite("x", xv, n)?;
     let mut out = Vec::new();
-    let mut buf = Vec::new();
     let out_dim = handle(&mut model)?.with(|m| {
-        // Convert 1024 rows at a time (whole pages of each column), then predict them in
-        // pieces of at most `batch_size` rows.
-        let piece = bs.min(1024);
-        let mut r = from;
-        while r < to {
-            let e = (r + 1024).min(to);
-            crate::data::rows_to_row_major(xv, n, d, r, e, &mut buf);
-            let mut p = r;
-            while p < e {
-                let q = (p + piece).min(e);
-                m.predict_into(&buf[(p - r) * d..(q - r) * d], q - p, &mut out)?;
-                p = q;
-            }
-            r = e;
+        // Each worker converts and checks its own tiles of rows as it predicts them.
+        let done = m.predict_tiled(
+            to.saturating_sub(from),
+            bs,
+            |r0, r1, layout, buf| match crate::data::fill_rows(
+                xv,
+                n,
+                d,
+                from + r0,
+                from + r1,
+                layout,
+                buf,
+            ) {
+                true => Ok(()),
+                false => Err(RkError::Value(
+                    "`x` has a missing or non-finite value".into(),
+                )),
+            },
+            &mut out,
+        );
+        if done.is_err() {
+            crate::data::check_finite("x", xv, n)?;
         }
+        done?;
         Ok(m.output_dim().unwrap_or(0))
     })?;
     ok(to_col_major(&out, to.saturating_sub(from), out_dim))

@@ -1,0 +1,382 @@
+//! Inference in tiles: each worker thread takes tiles of rows (never crossing a batch
+//! boundary) and runs the whole forward pass on them with single-threaded products, in
+//! buffers that stay in its cache. No thread waits on another between layers, and every
+//! thread count gives bit-identical outputs (a tile is computed the same way by any thread).
+
+use crate::activations::Act;
+use crate::error::{RkError, RkResult};
+use crate::kernel::{self, PackedWeights, MR};
+use crate::layers::{Kind, Layer};
+use crate::model::Model;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Rows per tile: the first layer's input and every activation of a tile fit in L2.
+pub const TILE: usize = 128;
+
+/// How a tile's input rows are laid out for the first layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layout {
+    /// Row-major `[rows, d]`.
+    Rows,
+    /// Column-major `[d, rows]`.
+    Cols,
+    /// Panel-major (`kernel.rs`): blocks of `MR` rows, each `[d, MR]`; rows past the tile
+    /// in its last block are zero.
+    Panels,
+}
+
+/// One worker's buffers: the tile's input, two activation buffers used in turn, and two
+/// row-major buffers (pre-activation and output).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    z: Vec<f32>,
+    r: Vec<f32>,
+    a: [Vec<f32>; 2],
+}
+
+/// Where each worker writes its tiles' outputs (disjoint row ranges of one buffer).
+struct OutPtr(*mut f32);
+// SAFETY: tiles cover disjoint row ranges, so no two workers write the same element.
+unsafe impl Sync for OutPtr {}
+
+/// Tiles `(start, end)` of `rows` rows in batches of `batch`: at most `TILE` rows each,
+/// none crossing a batch boundary.
+pub fn tiles(rows: usize, batch: usize) -> Vec<(usize, usize)> {
+    let batch = batch.max(1);
+    let mut v = Vec::with_capacity(rows / TILE.min(batch) + 2);
+    let mut b0 = 0;
+    while b0 < rows {
+        let b1 = (b0 + batch).min(rows);
+        let mut t = b0;
+        while t < b1 {
+            let e = (t + TILE).min(b1);
+            v.push((t, e));
+            t = e;
+        }
+        b0 = b1;
+    }
+    v
+}
+
+impl Model {
+    /// Inference on `rows` samples in batches of `batch`, appending `[rows, out]` to `out`.
+    /// `fill(r0, r1, layout, buf)` writes input rows `r0..r1` into `buf` as f32 in `layout`;
+    /// it may fail (bad values), and then the first failure in tile order is returned.
+    pub fn predict_tiled<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        out: &mut Vec<f32>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
+        let d = self
+            .input_dim
+            .ok_or_else(|| RkError::State("the model is not built".into()))?;
+        let od = self.output_dim().unwrap_or(d);
+        let layers: Vec<&Layer> = self
+            .layers
+            .iter()
+            .filter(|l| !matches!(l.kind, Kind::Dropout { .. } | Kind::Flatten))
+            .collect();
+        // With AVX2, dense stacks run on the panel-major kernel; otherwise the first product
+        // reads the input column-major, so the caller's conversion is a plain copy of each
+        // column (R's layout).
+        let fast = kernel::available()
+            && !layers.is_empty()
+            && layers.iter().all(|l| matches!(l.kind, Kind::Dense { .. }));
+        let packed: Vec<PackedWeights> = match fast {
+            true => layers
+                .iter()
+                .map(|l| PackedWeights::new(&l.kernel, l.in_dim, l.out_dim()))
+                .collect(),
+            false => Vec::new(),
+        };
+        let layout = match layers.first().map(|l| &l.kind) {
+            _ if fast => Layout::Panels,
+            Some(Kind::Dense { .. }) => Layout::Cols,
+            _ => Layout::Rows,
+        };
+        let width = layers
+            .iter()
+            .map(|l| l.out_dim().next_multiple_of(kernel::NR))
+            .max()
+            .unwrap_or(d)
+            .max(d);
+        let tiles = tiles(rows, batch);
+        let workers = self.threads.clamp(1, tiles.len().max(1));
+        let cap = tiles
+            .iter()
+            .map(|t| t.1 - t.0)
+            .max()
+            .unwrap_or(0)
+            .next_multiple_of(MR);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize_with(workers, Scratch::default);
+        for s in scratch.iter_mut() {
+            grow(&mut s.x, cap * d);
+            grow(&mut s.z, cap * width);
+            grow(&mut s.r, cap * width);
+            grow(&mut s.a[0], cap * width);
+            grow(&mut s.a[1], cap * width);
+        }
+        let start = out.len();
+        out.resize(start + rows * od, 0.0);
+        let dst = OutPtr(out[start..].as_mut_ptr());
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let failed: Mutex<Option<(usize, RkError)>> = Mutex::new(None);
+        let work = |s: &mut Scratch| loop {
+            let t = next.fetch_add(1, Ordering::Relaxed);
+            if t >= tiles.len() || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let (r0, r1) = tiles[t];
+            let n = r1 - r0;
+            let len = match layout {
+                Layout::Panels => n.next_multiple_of(MR) * d,
+                _ => n * d,
+            };
+            if let Err(e) = fill(r0, r1, layout, &mut s.x[..len]) {
+                let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                if f.as_ref().map_or(true, |(ft, _)| t < *ft) {
+                    *f = Some((t, e));
+                }
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            let y = match fast {
+                true => forward_panels(&layers, &packed, s, n, d),
+                false => forward_tile(&layers, s, n, layout == Layout::Cols, d),
+            };
+            let p = &dst;
+            // SAFETY: rows r0..r1 of the output belong to this tile alone, and the
+            // destination holds `rows * od` values from `start`.
+            unsafe { std::ptr::copy_nonoverlapping(y.as_ptr(), p.0.add(r0 * od), n * od) };
+        };
+        if workers == 1 {
+            work(&mut scratch[0]);
+        } else {
+            use rayon::prelude::*;
+            scratch.par_iter_mut().for_each(work);
+        }
+        self.scratch = scratch;
+        if let Some((_, e)) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            out.truncate(start);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// The forward pass of one tile of `n` rows (already in `s.x`, panel-major) through dense
+/// `layers` with the AVX2 kernel; returns the row-major output.
+fn forward_panels<'s>(
+    layers: &[&Layer],
+    packed: &[PackedWeights],
+    s: &'s mut Scratch,
+    n: usize,
+    d: usize,
+) -> &'s [f32] {
+    let blocks = n.div_ceil(MR);
+    let last = layers.len() - 1;
+    let mut in_cols = d;
+    for (i, (l, w)) in layers.iter().zip(packed).enumerate() {
+        let (a0, a1) = s.a.split_at_mut(1);
+        let (input, output): (&[f32], &mut [f32]) = match i {
+            0 => (&s.x, &mut a0[0]),
+            _ if i % 2 == 1 => (&a0[0], &mut a1[0]),
+            _ => (&a1[0], &mut a0[0]),
+        };
+        kernel::dense(blocks, input, in_cols, w, output);
+        let (act, bias) = match l.kind {
+            Kind::Dense { act, use_bias, .. } => (act, use_bias.then_some(&l.bias[..])),
+            _ => unreachable!("forward_panels is only used for dense stacks"),
+        };
+        let (o, cols) = (w.n, w.padded());
+        if i == last || act == Act::Softmax {
+            // Row-wise activations (and the output) go through row-major buffers.
+            kernel::to_rows(output, cols, n, o, &mut s.z[..n * o]);
+            act.forward_bias(&mut s.z[..n * o], &mut s.r[..n * o], bias, o);
+            if i != last {
+                kernel::from_rows(&s.r[..n * o], n, o, cols, output);
+            }
+        } else {
+            kernel::bias_act(output, blocks, cols, o, bias, act);
+        }
+        in_cols = cols;
+    }
+    &s.r[..n * layers[last].out_dim()]
+}
+
+/// The forward pass of one tile of `n` rows (already in `s.x`) through `layers`.
+fn forward_tile<'s>(
+    layers: &[&Layer],
+    s: &'s mut Scratch,
+    n: usize,
+    cols: bool,
+    d: usize,
+) -> &'s [f32] {
+    let mut cur: Option<usize> = None;
+    let mut width = d;
+    for (i, l) in layers.iter().enumerate() {
+        let o = l.out_dim();
+        let (a0, a1) = s.a.split_at_mut(1);
+        let (input, output): (&[f32], &mut [f32]) = match cur {
+            None => (&s.x[..n * width], &mut a0[0][..n * o]),
+            Some(0) => (&a0[0][..n * width], &mut a1[0][..n * o]),
+            Some(_) => (&a1[0][..n * width], &mut a0[0][..n * o]),
+        };
+        l.infer(input, i == 0 && cols, &mut s.z[..n * o], output, n);
+        cur = Some(match cur {
+            None | Some(1) => 0,
+            Some(_) => 1,
+        });
+        width = o;
+    }
+    match cur {
+        None => &s.x[..n * d],
+        Some(k) => &s.a[k][..n * width],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{fill_rows, RValues};
+    use crate::initializers::Init;
+
+    fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
+        let kind = Kind::Dense {
+            units,
+            act,
+            use_bias: true,
+            kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
+            bias_init: Init::parse("random_uniform", -0.5, 0.5).unwrap(),
+            l1: 0.0,
+            l2: 0.0,
+        };
+        Layer::new(name.into(), kind, seed)
+    }
+
+    /// Models covering the AVX2 kernel (dense stacks, a hidden softmax, widths that are not
+    /// whole panels) and the portable path (an activation layer first).
+    fn models() -> Vec<Model> {
+        let specs: Vec<Vec<Layer>> = vec![
+            vec![
+                dense("a", 37, Act::Relu, 1),
+                Layer::new("d".into(), Kind::Dropout { rate: 0.5 }, 9),
+                dense("b", 10, Act::Softmax, 2),
+            ],
+            vec![
+                dense("a", 6, Act::Softmax, 3),
+                dense("b", 13, Act::Tanh, 4),
+                dense("c", 1, Act::Sigmoid, 5),
+            ],
+            vec![
+                Layer::new("t".into(), Kind::Activation { act: Act::Tanh }, 6),
+                dense("a", 8, Act::Linear, 7),
+            ],
+        ];
+        specs
+            .into_iter()
+            .map(|layers| {
+                let mut m = Model::new();
+                for l in layers {
+                    m.add(l).unwrap();
+                }
+                m.build(21).unwrap();
+                m
+            })
+            .collect()
+    }
+
+    fn predict(
+        m: &mut Model,
+        x: &[f64],
+        n: usize,
+        batch: usize,
+        threads: usize,
+    ) -> RkResult<Vec<f32>> {
+        m.threads = threads;
+        let d = m.input_dim.unwrap();
+        let mut out = Vec::new();
+        let fill = |r0, r1, layout, buf: &mut [f32]| match fill_rows(
+            RValues::Real(x),
+            n,
+            d,
+            r0,
+            r1,
+            layout,
+            buf,
+        ) {
+            true => Ok(()),
+            false => Err(RkError::Value("bad".into())),
+        };
+        crate::threads::pool(threads).install(|| m.predict_tiled(n, batch, fill, &mut out))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn tiled_inference_matches_the_forward_pass_for_every_batch_and_thread_count() {
+        let n = 2 * TILE + 37;
+        for mut m in models() {
+            let d = m.input_dim.unwrap();
+            let x: Vec<f64> = (0..n * d)
+                .map(|i| ((i * 31 % 97) as f64 - 48.0) / 40.0)
+                .collect();
+            let mut rows = vec![0.0f32; n * d];
+            for r in 0..n {
+                for c in 0..d {
+                    rows[r * d + c] = x[c * n + r] as f32;
+                }
+            }
+            let mut want = Vec::new();
+            m.predict_into(&rows, n, &mut want).unwrap();
+            let one = predict(&mut m, &x, n, 32, 1).unwrap();
+            for (w, g) in want.iter().zip(&one) {
+                assert!((w - g).abs() <= 1e-5 * (1.0 + w.abs()), "{w} vs {g}");
+            }
+            for batch in [1, 7, 32, 1000] {
+                let a = predict(&mut m, &x, n, batch, 1).unwrap();
+                let b = predict(&mut m, &x, n, batch, 2).unwrap();
+                assert_eq!(a, b, "batch {batch}: 1 and 2 threads differ");
+                assert_eq!(a, one, "batch {batch}: results depend on the batch size");
+            }
+        }
+    }
+
+    #[test]
+    fn tiled_inference_reports_bad_values_and_predicts_again_afterwards() {
+        let mut m = models().remove(0);
+        let n = 300;
+        let mut x = vec![0.5f64; n * 21];
+        x[20 * n + 299] = f64::NAN;
+        let err = predict(&mut m, &x, n, 32, 2).unwrap_err();
+        assert_eq!(err.kind(), "value");
+        x[20 * n + 299] = 0.5;
+        assert_eq!(predict(&mut m, &x, n, 32, 2).unwrap().len(), n * 10);
+    }
+
+    #[test]
+    fn tiles_cover_rows_and_respect_batches() {
+        assert_eq!(tiles(70, 32), vec![(0, 32), (32, 64), (64, 70)]);
+        let t = tiles(300, 1000);
+        assert_eq!(t.first(), Some(&(0, TILE)));
+        assert_eq!(t.last().map(|x| x.1), Some(300));
+        let t = tiles(2 * TILE + 6, TILE + 3);
+        assert!(t.iter().all(|&(a, b)| b > a && b - a <= TILE));
+        assert!(t.contains(&(TILE, TILE + 3)));
+        assert!(tiles(0, 8).is_empty());
+    }
+}
