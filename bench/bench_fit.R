@@ -20,7 +20,7 @@ source(file.path(local({
 }), "common.R"))
 
 opts <- bench_args(list(epochs = 10L, rounds = 2L, train_rows = 0L, mem_rows = 0L,
-                        batch = 128L, seed = 1L, predict_reps = 3L, startup_reps = 3L, gemm_reps = 0L,
+                        batch = 128L, seed = 1L, predict_reps = 10L, startup_reps = 3L, gemm_reps = 0L,
                         quick = FALSE, no_python = FALSE, no_memory = FALSE, no_predict = FALSE,
                         out = "", worker = "", json = ""))
 if (opts$quick) {

@@ -78,7 +78,7 @@ def main():
     ap.add_argument("--json", required=True, help="output file")
     ap.add_argument("--predict", action="store_true",
                     help="also time predict() on the 10000 test images at batch 32 and 10000")
-    ap.add_argument("--predict-reps", type=int, default=3)
+    ap.add_argument("--predict-reps", type=int, default=10)
     ap.add_argument("--data-dir", default=os.environ.get("RKERAS_FASHION_DIR", DATA_DIR))
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
