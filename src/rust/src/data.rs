@@ -160,31 +160,23 @@ pub fn fill_rows(
     layout: Layout,
     out: &mut [f32],
 ) -> bool {
-    let rows = r1 - r0;
-    let segment = |c: usize| c * n + r0..c * n + r1;
-    let mut finite = true;
     match layout {
         Layout::Rows => {
             rows_block(v, n, d, r0, r1, out);
-            return (0..d).all(|c| match v {
-                RValues::Real(s) => all_finite(&s[segment(c)]),
-                RValues::Int(s) => !s[segment(c)].contains(&i32::MIN),
-            });
+            (0..d).all(|c| match v {
+                RValues::Real(s) => all_finite(&s[c * n + r0..c * n + r1]),
+                RValues::Int(s) => !s[c * n + r0..c * n + r1].contains(&i32::MIN),
+            })
         }
-        Layout::Cols => {
-            for (c, o) in out.chunks_exact_mut(rows.max(1)).take(d).enumerate() {
-                match v {
-                    RValues::Real(s) => convert_real(&s[segment(c)], o, &mut finite),
-                    RValues::Int(s) => convert_int(&s[segment(c)], o, &mut finite),
-                }
+        Layout::Panels => {
+            let mut finite = true;
+            match v {
+                RValues::Real(s) => panels_real(s, n, d, r0, r1 - r0, out, &mut finite),
+                RValues::Int(s) => panels_int(s, n, d, r0, r1 - r0, out, &mut finite),
             }
+            finite
         }
-        Layout::Panels => match v {
-            RValues::Real(s) => panels_real(s, n, d, r0, rows, out, &mut finite),
-            RValues::Int(s) => panels_int(s, n, d, r0, rows, out, &mut finite),
-        },
     }
-    finite
 }
 
 /// How many columns ahead [`panels_real`] prefetches.
@@ -251,39 +243,6 @@ crate::simd::multiversion! {
                     na |= v == i32::MIN;
                 }
             }
-        }
-        *finite &= !na;
-    }
-}
-
-crate::simd::multiversion! {
-    /// Doubles to f32 in one pass, noting whether all were finite (`x * 0` is 0 for finite
-    /// `x` and NaN otherwise; eight partial sums keep the loop vectorised).
-    fn convert_real(s: &[f64], out: &mut [f32], finite: &mut bool) {
-        let mut acc = [0.0f64; 8];
-        let mut sc = s.chunks_exact(8);
-        let mut oc = out.chunks_exact_mut(8);
-        for (x, o) in (&mut sc).zip(&mut oc) {
-            for k in 0..8 {
-                o[k] = x[k] as f32;
-                acc[k] += x[k] * 0.0;
-            }
-        }
-        for (x, o) in sc.remainder().iter().zip(oc.into_remainder()) {
-            *o = *x as f32;
-            acc[0] += x * 0.0;
-        }
-        *finite &= acc.iter().all(|a| *a == 0.0);
-    }
-}
-
-crate::simd::multiversion! {
-    /// Integers to f32 in one pass, noting whether none was `NA`.
-    fn convert_int(s: &[i32], out: &mut [f32], finite: &mut bool) {
-        let mut na = false;
-        for (x, o) in s.iter().zip(out.iter_mut()) {
-            *o = *x as f32;
-            na |= *x == i32::MIN;
         }
         *finite &= !na;
     }

@@ -8,6 +8,7 @@ use crate::error::{RkError, RkResult};
 use crate::kernel::{self, PackedWeights, MR};
 use crate::layers::{Kind, Layer};
 use crate::model::Model;
+use crate::rng::Rng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -19,8 +20,6 @@ pub const TILE: usize = 128;
 pub enum Layout {
     /// Row-major `[rows, d]`.
     Rows,
-    /// Column-major `[d, rows]`.
-    Cols,
     /// Panel-major (`kernel.rs`): blocks of `MR` rows, each `[d, MR]`; rows past the tile
     /// in its last block are zero.
     Panels,
@@ -74,6 +73,21 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
+        self.tiled(rows, batch, fill, out, kernel::available())
+    }
+
+    /// [`Model::predict_tiled`], with the AVX2 kernel only when `avx2` (tests run both paths).
+    fn tiled<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        out: &mut Vec<f32>,
+        avx2: bool,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
         let d = self
             .input_dim
             .ok_or_else(|| RkError::State("the model is not built".into()))?;
@@ -83,10 +97,9 @@ impl Model {
             .iter()
             .filter(|l| !matches!(l.kind, Kind::Dropout { .. } | Kind::Flatten))
             .collect();
-        // With AVX2, dense stacks run on the panel-major kernel; otherwise the first product
-        // reads the input column-major, so the caller's conversion is a plain copy of each
-        // column (R's layout).
-        let fast = kernel::available()
+        // With AVX2, dense stacks run on the panel-major kernel; otherwise the layers' own
+        // forward pass runs on row-major tiles.
+        let fast = avx2
             && !layers.is_empty()
             && layers.iter().all(|l| matches!(l.kind, Kind::Dense { .. }));
         let packed: Vec<PackedWeights> = match fast {
@@ -96,11 +109,7 @@ impl Model {
                 .collect(),
             false => Vec::new(),
         };
-        let layout = match layers.first().map(|l| &l.kind) {
-            _ if fast => Layout::Panels,
-            Some(Kind::Dense { .. }) => Layout::Cols,
-            _ => Layout::Rows,
-        };
+        let layout = if fast { Layout::Panels } else { Layout::Rows };
         let width = layers
             .iter()
             .map(|l| l.out_dim().next_multiple_of(kernel::NR))
@@ -151,7 +160,7 @@ impl Model {
             }
             let y = match fast {
                 true => forward_panels(&layers, &packed, s, n, d),
-                false => forward_tile(&layers, s, n, layout == Layout::Cols, d),
+                false => forward_tile(&layers, s, n, d),
             };
             let p = &dst;
             // SAFETY: rows r0..r1 of the output belong to this tile alone, and the
@@ -220,16 +229,11 @@ fn forward_panels<'s>(
 }
 
 /// The forward pass of one tile of `n` rows (already in `s.x`) through `layers`.
-fn forward_tile<'s>(
-    layers: &[&Layer],
-    s: &'s mut Scratch,
-    n: usize,
-    cols: bool,
-    d: usize,
-) -> &'s [f32] {
+fn forward_tile<'s>(layers: &[&Layer], s: &'s mut Scratch, n: usize, d: usize) -> &'s [f32] {
+    let mut rng = Rng::keyed(&[0]); // unused: inference draws no dropout masks
     let mut cur: Option<usize> = None;
     let mut width = d;
-    for (i, l) in layers.iter().enumerate() {
+    for l in layers {
         let o = l.out_dim();
         let (a0, a1) = s.a.split_at_mut(1);
         let (input, output): (&[f32], &mut [f32]) = match cur {
@@ -237,7 +241,8 @@ fn forward_tile<'s>(
             Some(0) => (&a0[0][..n * width], &mut a1[0][..n * o]),
             Some(_) => (&a1[0][..n * width], &mut a0[0][..n * o]),
         };
-        l.infer(input, i == 0 && cols, &mut s.z[..n * o], output, n);
+        let z = &mut s.z[..n * o];
+        l.forward(input, z, output, &mut [], n, false, &mut rng, 1);
         cur = Some(match cur {
             None | Some(1) => 0,
             Some(_) => 1,
@@ -307,6 +312,7 @@ mod tests {
         n: usize,
         batch: usize,
         threads: usize,
+        avx2: bool,
     ) -> RkResult<Vec<f32>> {
         m.threads = threads;
         let d = m.input_dim.unwrap();
@@ -323,7 +329,7 @@ mod tests {
             true => Ok(()),
             false => Err(RkError::Value("bad".into())),
         };
-        crate::threads::pool(threads).install(|| m.predict_tiled(n, batch, fill, &mut out))?;
+        crate::threads::pool(threads).install(|| m.tiled(n, batch, fill, &mut out, avx2))?;
         Ok(out)
     }
 
@@ -343,15 +349,24 @@ mod tests {
             }
             let mut want = Vec::new();
             m.predict_into(&rows, n, &mut want).unwrap();
-            let one = predict(&mut m, &x, n, 32, 1).unwrap();
-            for (w, g) in want.iter().zip(&one) {
-                assert!((w - g).abs() <= 1e-5 * (1.0 + w.abs()), "{w} vs {g}");
-            }
-            for batch in [1, 7, 32, 1000] {
-                let a = predict(&mut m, &x, n, batch, 1).unwrap();
-                let b = predict(&mut m, &x, n, batch, 2).unwrap();
-                assert_eq!(a, b, "batch {batch}: 1 and 2 threads differ");
-                assert_eq!(a, one, "batch {batch}: results depend on the batch size");
+            // The AVX2 kernel (where the CPU has it) and the portable path.
+            for avx2 in [kernel::available(), false] {
+                let one = predict(&mut m, &x, n, 32, 1, avx2).unwrap();
+                for (w, g) in want.iter().zip(&one) {
+                    assert!(
+                        (w - g).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "avx2 {avx2}: {w} vs {g}"
+                    );
+                }
+                for batch in [1, 7, 32, 1000] {
+                    let a = predict(&mut m, &x, n, batch, 1, avx2).unwrap();
+                    let b = predict(&mut m, &x, n, batch, 2, avx2).unwrap();
+                    assert_eq!(a, b, "avx2 {avx2}, batch {batch}: 1 and 2 threads differ");
+                    assert_eq!(
+                        a, one,
+                        "avx2 {avx2}, batch {batch}: results depend on the batch size"
+                    );
+                }
             }
         }
     }
@@ -362,10 +377,15 @@ mod tests {
         let n = 300;
         let mut x = vec![0.5f64; n * 21];
         x[20 * n + 299] = f64::NAN;
-        let err = predict(&mut m, &x, n, 32, 2).unwrap_err();
+        let err = predict(&mut m, &x, n, 32, 2, kernel::available()).unwrap_err();
         assert_eq!(err.kind(), "value");
         x[20 * n + 299] = 0.5;
-        assert_eq!(predict(&mut m, &x, n, 32, 2).unwrap().len(), n * 10);
+        assert_eq!(
+            predict(&mut m, &x, n, 32, 2, kernel::available())
+                .unwrap()
+                .len(),
+            n * 10
+        );
     }
 
     #[test]

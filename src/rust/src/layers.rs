@@ -185,23 +185,6 @@ impl Layer {
         }
     }
 
-    /// Inference-mode forward of `rows` samples on the calling thread. With `x_cols`, a
-    /// dense layer reads `x` column-major (`[in, rows]`).
-    pub fn infer(&self, x: &[f32], x_cols: bool, z: &mut [f32], a: &mut [f32], rows: usize) {
-        let (inp, out) = (self.in_dim, self.out_dim());
-        let n = rows * out;
-        match self.kind {
-            Kind::Dense { act, use_bias, .. } => {
-                let ta = if x_cols { Trans::T } else { Trans::N };
-                matmul(rows, out, inp, x, ta, &self.kernel, Trans::N, z, false, 1);
-                let bias = if use_bias { Some(&self.bias[..]) } else { None };
-                act.forward_bias(&mut z[..n], &mut a[..n], bias, out);
-            }
-            Kind::Activation { act } => act.forward(&x[..n], &mut a[..n], out),
-            Kind::Dropout { .. } | Kind::Flatten => a[..n].copy_from_slice(&x[..n]),
-        }
-    }
-
     /// Backward pass. `g_out` holds dL/da (or dL/dz when `fused`) and is used as
     /// scratch; writes parameter gradients and, when `g_in` is given, dL/dx.
     #[allow(clippy::too_many_arguments)]
