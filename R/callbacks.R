@@ -158,6 +158,12 @@ EarlyStopping <- R6::R6Class("EarlyStopping", inherit = KerasCallback,
 #'
 #' Each argument is `NULL` or a function: `(epoch, logs)` for epoch hooks, `(batch, logs)`
 #' for batch hooks, `(logs)` for begin/end hooks. Epochs and batches are 0-based.
+#'
+#' The test hooks fire in the validation pass of `fit()` and in `evaluate()` (batch-end
+#' `logs`: the running loss and metrics); the predict hooks in `predict()` (batch-end `logs`:
+#' `outputs`, the batch's predictions); both in the generator versions, one batch per step.
+#' Batch-begin `logs` hold `batch` and, for arrays, `size` (rows). Passing a callback with
+#' batch hooks makes the engine stop after every batch to call R.
 #' @param on_epoch_begin,on_epoch_end,on_batch_begin,on_batch_end,on_train_batch_begin,on_train_batch_end,on_train_begin,on_train_end,on_predict_batch_begin,on_predict_batch_end,on_predict_begin,on_predict_end,on_test_batch_begin,on_test_batch_end,on_test_begin,on_test_end Hook functions.
 #' @returns A callback.
 #' @family callbacks

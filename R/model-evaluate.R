@@ -34,8 +34,10 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   rk_call(rk_tracker(object$ptr, FALSE, TRUE))
   chunked_rows(n, batch_size, function(from, to) {
     rk_call(rk_data_eval(object$ptr, data, batch_size, from, to))
-    progbar_update(pb, as.integer(ceiling(to / batch_size)), tracker_logs(object, FALSE, prefix = ""))
-  })
+    logs <- tracker_logs(object, FALSE, prefix = "")
+    progbar_update(pb, as.integer(ceiling(to / batch_size)), logs)
+    logs
+  }, callbacks, "test")
   logs <- tracker_logs(object, FALSE, reset = TRUE, prefix = "")
   progbar_update(pb, steps, logs, finalize = TRUE)
   fire(callbacks, "on_test_end", logs)
@@ -46,14 +48,23 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
 #' @export
 evaluate <- function(object, ...) UseMethod("evaluate")
 
-#' Process rows in chunks of up to 64 batches so R regains control between them
+#' Process rows `0..n` with `f(from, to)` in chunks of up to 64 batches, so R regains
+#' control between them; batch by batch when a callback listens to
+#' `on_<kind>_batch_begin/end`, which are then fired around each batch (0-based), the end
+#' hook with the logs `f` returns (the begin hook with the batch's `size` in rows, when
+#' `rows`).
 #' @noRd
-chunked_rows <- function(n, batch_size, f) {
-  per <- max(batch_size * 64, 8192)
+chunked_rows <- function(n, batch_size, f, callbacks = list(), kind = NULL, rows = TRUE) {
+  hooks <- paste0("on_", kind, "_batch_", c("begin", "end"))
+  listening <- Filter(function(cb) !is.null(kind) && overrides(cb, hooks), callbacks)
+  per <- if (length(listening)) batch_size else max(batch_size * 64, 8192)
   from <- 0
   while (from < n) {
     to <- min(n, from + per)
-    f(from, to)
+    batch <- from %/% batch_size
+    if (length(listening)) fire(listening, hooks[[1]], batch, c(list(batch = batch), if (rows) list(size = to - from)))
+    logs <- f(from, to)
+    if (length(listening)) fire(listening, hooks[[2]], batch, logs)
     from <- to
   }
 }
@@ -89,7 +100,8 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
     dim(v) <- c(to - from, units)
     parts[[length(parts) + 1L]] <<- v
     progbar_update(pb, as.integer(ceiling(to / batch_size)))
-  })
+    list(outputs = v)
+  }, callbacks, "predict")
   progbar_update(pb, steps, finalize = TRUE)
   fire(callbacks, "on_predict_end", list())
   if (length(parts) == 1) parts[[1]] else do.call(rbind, parts)

@@ -72,7 +72,7 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
   data <- new_dataset(x, y, w)
   rm(x, y)
   if (validation_split > 0 && is.null(val)) {
-    val <- function() eval_rows(object, data, batch_size, n_train, n)
+    val <- function(callbacks) eval_rows(object, data, batch_size, n_train, n, callbacks = callbacks)
   }
   steps <- as.integer(ceiling(n_train / batch_size))
   train_epoch <- function(epoch, pb, batch_cbs) {
@@ -117,9 +117,12 @@ tracker_logs <- function(model, training, reset = FALSE, prefix = if (training) 
 
 #' Evaluate rows `from..to-1` (0-based) of an engine dataset; returns val_* logs
 #' @noRd
-eval_rows <- function(model, data, batch_size, from, to, prefix = "val_") {
+eval_rows <- function(model, data, batch_size, from, to, prefix = "val_", callbacks = list()) {
   rk_call(rk_tracker(model$ptr, FALSE, TRUE))
-  rk_call(rk_data_eval(model$ptr, data, batch_size, from, to))
+  chunked_rows(to - from, batch_size, function(a, b) {
+    rk_call(rk_data_eval(model$ptr, data, batch_size, from + a, from + b))
+    tracker_logs(model, training = FALSE, prefix = "")
+  }, callbacks, "test")
   tracker_logs(model, training = FALSE, reset = TRUE, prefix = prefix)
 }
 
@@ -136,7 +139,7 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
   vw <- if (length(validation_data) == 3) prepare_weights(vy, validation_data[[3]], NULL, nrow(vx), model$compiled$loss, call)
   vdata <- new_dataset(vx, vy, vw, call)
   nv <- nrow(vx)
-  function() eval_rows(model, vdata, batch_size, 0, nv)
+  function(callbacks) eval_rows(model, vdata, batch_size, 0, nv, callbacks = callbacks)
 }
 
 #' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history
@@ -162,7 +165,7 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
     logs <- res$logs
     if (!is.null(validate)) {
       fire(callbacks, "on_test_begin", list())
-      logs <- c(logs, validate())
+      logs <- c(logs, validate(callbacks))
       fire(callbacks, "on_test_end", list())
     }
     logs <- fire_epoch_end(callbacks, epoch, logs)

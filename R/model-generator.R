@@ -49,7 +49,9 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   if (is.function(validation_data)) {
     vsteps <- check_count(validation_steps %||% rk_abort("`validation_steps` must be given when `validation_data` is a generator.", "value"),
                           "validation_steps")
-    validate <- function() generator_eval(object, validation_data, vsteps, "validation_data", prefix = "val_")
+    validate <- function(callbacks) {
+      generator_eval(object, validation_data, vsteps, "validation_data", prefix = "val_", callbacks = callbacks)
+    }
   } else if (!is.null(validation_data)) {
     validate <- prepare_validation(object, validation_data, 32L)
   }
@@ -133,13 +135,17 @@ has_nonfinite <- function(x) {
 
 #' Evaluate `steps` generator batches; returns logs with `prefix`
 #' @noRd
-generator_eval <- function(model, generator, steps, what, prefix = "") {
+generator_eval <- function(model, generator, steps, what, prefix = "", callbacks = list()) {
   compiled <- require_compiled(model)
   rk_call(rk_tracker(model$ptr, FALSE, TRUE))
-  for (s in seq_len(steps)) {
-    b <- generator_batch(model, generator, s, compiled, NULL, what)
-    rk_call(rk_batch(model$ptr, "test", b$x, nrow(b$x), ncol(b$x), b$y, ncol(b$y), b$w, FALSE))
-  }
+  # Steps are the units here (a generator's batch size is known only once it is drawn).
+  chunked_rows(steps, 1L, function(from, to) {
+    for (s in seq(from + 1L, to)) {
+      b <- generator_batch(model, generator, s, compiled, NULL, what)
+      rk_call(rk_batch(model$ptr, "test", b$x, nrow(b$x), ncol(b$x), b$y, ncol(b$y), b$w, FALSE))
+    }
+    tracker_logs(model, FALSE, prefix = "")
+  }, callbacks, "test", rows = FALSE)
   tracker_logs(model, FALSE, reset = TRUE, prefix = prefix)
 }
 
@@ -152,7 +158,7 @@ evaluate_generator <- function(object, generator, steps, max_queue_size = 10, wo
   callbacks <- as_callbacks(callbacks)
   rk_call(rk_model_set(object$ptr, "threads", num_threads()))
   fire(callbacks, "on_test_begin", list())
-  logs <- generator_eval(object, generator, steps, "evaluation")
+  logs <- generator_eval(object, generator, steps, "evaluation", callbacks = callbacks)
   fire(callbacks, "on_test_end", logs)
   logs
 }
@@ -169,12 +175,15 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   units <- output_units(object)
   fire(callbacks, "on_predict_begin", list())
   parts <- vector("list", steps)
-  for (s in seq_len(steps)) {
-    b <- generator_batch(object, generator, s, NULL, NULL, "prediction", need_y = FALSE)
-    v <- rk_call(rk_batch(object$ptr, "predict", b$x, nrow(b$x), ncol(b$x), NULL, 0, NULL, FALSE))
-    dim(v) <- c(nrow(b$x), units)
-    parts[[s]] <- v
-  }
+  chunked_rows(steps, 1L, function(from, to) {
+    for (s in seq(from + 1L, to)) {
+      b <- generator_batch(object, generator, s, NULL, NULL, "prediction", need_y = FALSE)
+      v <- rk_call(rk_batch(object$ptr, "predict", b$x, nrow(b$x), ncol(b$x), NULL, 0, NULL, FALSE))
+      dim(v) <- c(nrow(b$x), units)
+      parts[[s]] <<- v
+    }
+    list(outputs = v)
+  }, callbacks, "predict", rows = FALSE)
   fire(callbacks, "on_predict_end", list())
   do.call(rbind, parts)
 }

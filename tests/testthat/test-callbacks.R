@@ -666,3 +666,51 @@ test_that("the seed's CSV logger + early stopping + TensorBoard list works with 
   expect_equal(tr$value[tr$tag == "epoch_loss"], h$metrics$loss, tolerance = 1e-6)
   expect_equal(va$value[va$tag == "epoch_accuracy"], h$metrics$val_accuracy, tolerance = 1e-6)
 })
+
+test_that("test and predict batch hooks fire around each batch of fit, evaluate, predict and generators", {
+  d <- tiny_xy(n = 50)
+  model <- tiny_model()
+  model %>% compile(loss = "categorical_crossentropy", optimizer = "sgd", metrics = "accuracy")
+  seen <- list()
+  rec <- function(tag) function(batch, logs) seen[[length(seen) + 1L]] <<- list(tag = tag, batch = batch, logs = logs)
+  cb <- callback_lambda(on_test_batch_begin = rec("tb"), on_test_batch_end = rec("te"),
+                        on_predict_batch_begin = rec("pb"), on_predict_batch_end = rec("pe"))
+  tags <- function() vapply(seen, `[[`, "", "tag")
+  batches <- function() vapply(seen, `[[`, 0, "batch")
+
+  plain <- evaluate(model, d$x, d$onehot, batch_size = 16, verbose = 0)
+  score <- evaluate(model, d$x, d$onehot, batch_size = 16, verbose = 0, callbacks = list(cb))
+  expect_equal(score, plain)
+  expect_equal(tags(), rep(c("tb", "te"), 4))
+  expect_equal(batches(), rep(0:3, each = 2))
+  expect_equal(seen[[1]]$logs, list(batch = 0L, size = 16))
+  expect_equal(seen[[7]]$logs$size, 2)
+  expect_equal(seen[[8]]$logs$loss, score$loss, tolerance = 1e-6) # the running mean ends at the result
+
+  seen <- list()
+  p <- predict(model, d$x, batch_size = 16, verbose = 0, callbacks = cb)
+  expect_equal(tags(), rep(c("pb", "pe"), 4))
+  expect_identical(seen[[8]]$logs$outputs, p[49:50, , drop = FALSE])
+  expect_identical(p, predict(model, d$x, batch_size = 16, verbose = 0))
+
+  seen <- list()
+  h <- fit(model, d$x, d$onehot, epochs = 2, batch_size = 16, validation_split = 0.4, verbose = 0, callbacks = cb)
+  expect_equal(tags(), rep(c("tb", "te"), 4)) # 20 validation rows: batches of 16 and 4, each epoch
+  expect_equal(batches(), rep(c(0, 0, 1, 1), 2))
+  expect_equal(names(seen[[2]]$logs), c("loss", "accuracy"))
+  expect_equal(seen[[4]]$logs$loss, h$metrics$val_loss[[1]], tolerance = 1e-6)
+
+  gen <- function() list(d$x[1:8, ], d$onehot[1:8, ])
+  seen <- list()
+  evaluate_generator(model, gen, steps = 3, callbacks = list(cb))
+  expect_equal(batches(), rep(0:2, each = 2))
+  expect_equal(seen[[1]]$logs, list(batch = 0L))
+  seen <- list()
+  fit_generator(model, gen, steps_per_epoch = 2, epochs = 1, verbose = 0, callbacks = list(cb),
+                validation_data = gen, validation_steps = 2)
+  expect_equal(tags(), rep(c("tb", "te"), 2))
+  seen <- list()
+  predict_generator(model, gen, steps = 2, callbacks = list(cb))
+  expect_equal(tags(), rep(c("pb", "pe"), 2))
+  expect_equal(dim(seen[[4]]$logs$outputs), c(8L, 3L))
+})
