@@ -34,11 +34,15 @@ rk_data_eval <- function(model, data, batch_size, from, to) .Call(wrap__rk_data_
 
 rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
 
+rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
+
 rk_batch <- function(model, mode, x, n, d, y, yc, w, background) .Call(wrap__rk_batch, model, mode, x, n, d, y, yc, w, background)
 
 rk_model_join <- function(model) .Call(wrap__rk_model_join, model)
 
 rk_test_panic <- function(model) .Call(wrap__rk_test_panic, model)
+
+rk_bench_gemm <- function(m, n, k, reps, threads) .Call(wrap__rk_bench_gemm, m, n, k, reps, threads)
 
 rk_tb_open <- function(dir, host) .Call(wrap__rk_tb_open, dir, host)
 
@@ -51,7 +55,3 @@ rk_tb_keras_model <- function(w, json) .Call(wrap__rk_tb_keras_model, w, json)
 rk_tb_close <- function(w) .Call(wrap__rk_tb_close, w)
 
 rk_tb_read_scalars <- function(path) .Call(wrap__rk_tb_read_scalars, path)
-rk_bench_gemm <- function(m, n, k, reps, threads) .Call(wrap__rk_bench_gemm, m, n, k, reps, threads)
-
-rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
-
