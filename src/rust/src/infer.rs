@@ -110,12 +110,12 @@ impl Model {
             false => Vec::new(),
         };
         let layout = if fast { Layout::Panels } else { Layout::Rows };
+        // The widest layer output (in whole weight panels): the activation buffers' width.
         let width = layers
             .iter()
             .map(|l| l.out_dim().next_multiple_of(kernel::NR))
             .max()
-            .unwrap_or(d)
-            .max(d);
+            .unwrap_or(0);
         let tiles = tiles(rows, batch);
         let workers = self.threads.clamp(1, tiles.len().max(1));
         let cap = tiles
