@@ -32,6 +32,8 @@ rk_fit_steps <- function(model, data, order, batch_size, from, n_steps) .Call(wr
 
 rk_data_eval <- function(model, data, batch_size, from, to) .Call(wrap__rk_data_eval, model, data, batch_size, from, to)
 
+rk_evaluate_rows <- function(model, x, n, d, targets, from, to, batch_size) .Call(wrap__rk_evaluate_rows, model, x, n, d, targets, from, to, batch_size)
+
 rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
 
 rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)

@@ -22,18 +22,19 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   verbose <- check_verbose(verbose)
   callbacks <- as_callbacks(callbacks)
-  x <- prepare_x(object, x)
+  x <- to_double(prepare_x(object, x))
   n <- nrow(x)
   y <- prepare_y(object, y, n)
   w <- prepare_weights(y, sample_weight, NULL, n, compiled$loss)
-  data <- new_dataset(x, y, w)
+  # The engine keeps the targets; x is converted tile by tile as it is evaluated.
+  targets <- new_dataset(matrix(0, n, 0), y, w)
   rk_call(rk_model_set(object$ptr, "threads", num_threads()))
   fire(callbacks, "on_test_begin", list())
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
   rk_call(rk_tracker(object$ptr, FALSE, TRUE))
   chunked_rows(n, batch_size, function(from, to) {
-    rk_call(rk_data_eval(object$ptr, data, batch_size, from, to))
+    rk_call(rk_evaluate_rows(object$ptr, x, n, ncol(x), targets, from, to, batch_size))
     logs <- tracker_logs(object, FALSE, prefix = "")
     progbar_update(pb, as.integer(ceiling(to / batch_size)), logs)
     logs

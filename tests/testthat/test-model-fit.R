@@ -189,3 +189,25 @@ test_that("train_on_batch, predict_on_batch and evaluate return Keras's shapes",
   c(loss, acc) %<-% evaluate(model, d$x, d$onehot, verbose = 0)
   expect_true(is.numeric(loss) && is.numeric(acc))
 })
+
+test_that("evaluate reads x as given: integers, batch sizes and thread counts agree; NA is located", {
+  d <- tiny_xy(n = 70)
+  model <- tiny_model()
+  model %>% compile(loss = "categorical_crossentropy", optimizer = "sgd", metrics = "accuracy")
+  xi <- round(d$x * 2)
+  storage.mode(xi) <- "integer"
+  ref <- evaluate(model, xi + 0, d$onehot, batch_size = 16, verbose = 0)
+  expect_equal(evaluate(model, xi, d$onehot, batch_size = 16, verbose = 0), ref)
+  p <- predict(model, xi, verbose = 0)
+  expect_equal(ref$loss, mean(-log(rowSums(p * d$onehot))), tolerance = 1e-6)
+  for (bs in c(1L, 7L, 70L)) {
+    expect_equal(evaluate(model, xi, d$onehot, batch_size = bs, verbose = 0), ref, tolerance = 1e-6)
+  }
+  withr::with_options(list(rkeras.num_threads = 1), one <- evaluate(model, d$x, d$onehot, verbose = 0))
+  withr::with_options(list(rkeras.num_threads = 2), two <- evaluate(model, d$x, d$onehot, verbose = 0))
+  expect_identical(one, two)
+  x <- d$x
+  x[65, 3] <- NaN
+  expect_error(evaluate(model, x, d$onehot, verbose = 0), "row 65, column 3", class = "rkeras_error_value")
+  expect_identical(evaluate(model, d$x, d$onehot, verbose = 0), one) # still usable
+})

@@ -179,6 +179,29 @@ pub fn fill_rows(
     }
 }
 
+/// Rows `from..` of an `n x d` column-major R matrix as the input of tiled inference: each
+/// tile is converted and checked when a worker needs it. A bad value fails the tile (the
+/// caller locates it with [`check_finite`]).
+pub struct RowSource<'a> {
+    pub v: RValues<'a>,
+    pub n: usize,
+    pub d: usize,
+    pub from: usize,
+}
+
+impl RowSource<'_> {
+    /// Rows `r0..r1` (relative to `from`) into `buf` in `layout`.
+    pub fn fill(&self, r0: usize, r1: usize, layout: Layout, buf: &mut [f32]) -> RkResult<()> {
+        let (a, b) = (self.from + r0, self.from + r1);
+        match fill_rows(self.v, self.n, self.d, a, b, layout, buf) {
+            true => Ok(()),
+            false => Err(RkError::Value(
+                "`x` has a missing or non-finite value".into(),
+            )),
+        }
+    }
+}
+
 /// How many columns ahead [`panels_real`] prefetches.
 const PREFETCH_AHEAD: usize = 4;
 

@@ -7,7 +7,7 @@ use crate::activations::Act;
 use crate::error::{RkError, RkResult};
 use crate::kernel::{self, PackedWeights, MR};
 use crate::layers::{Kind, Layer};
-use crate::model::Model;
+use crate::model::{Batch, Model};
 use crate::rng::Rng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -74,6 +74,40 @@ impl Model {
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
         self.tiled(rows, batch, fill, out, kernel::available())
+    }
+
+    /// Evaluate `rows` samples in batches of `batch`: outputs by [`Model::predict_tiled`],
+    /// then loss and metrics batch by batch, in order, into the test tracker. `y` holds the
+    /// targets row-major, `w` optional sample weights.
+    pub fn evaluate_tiled<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        y: &[f32],
+        w: Option<&[f32]>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
+        let all = Batch { x: &[], y, w, rows };
+        self.check_targets(&all)?;
+        let yc = y.len() / rows.max(1);
+        let mut out = Vec::new();
+        self.predict_tiled(rows, batch, fill, &mut out)?;
+        let od = out.len() / rows.max(1);
+        let batch = batch.max(1);
+        for b0 in (0..rows).step_by(batch) {
+            let b1 = (b0 + batch).min(rows);
+            let b = Batch {
+                x: &[],
+                y: &y[b0 * yc..b1 * yc],
+                w: w.map(|w| &w[b0..b1]),
+                rows: b1 - b0,
+            };
+            self.score_outputs(&out[b0 * od..b1 * od], &b);
+        }
+        Ok(())
     }
 
     /// [`Model::predict_tiled`], with the AVX2 kernel only when `avx2` (tests run both paths).
@@ -369,6 +403,80 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tiled_evaluation_matches_batch_steps_and_thread_counts() {
+        use crate::losses::Loss;
+        use crate::metrics::MetricKind;
+        use crate::optimizers::Optimizer;
+        let n = TILE + 45;
+        let mut m = models().remove(0);
+        let metrics = vec![MetricKind::CategoricalAccuracy];
+        m.compile(
+            Loss::CategoricalCrossentropy,
+            metrics,
+            Optimizer::new("sgd", 0.01, &[]).unwrap(),
+        );
+        let d = m.input_dim.unwrap();
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 13 % 89) as f64 - 44.0) / 30.0)
+            .collect();
+        let mut rows = vec![0.0f32; n * d];
+        for r in 0..n {
+            for c in 0..d {
+                rows[r * d + c] = x[c * n + r] as f32;
+            }
+        }
+        let mut y = vec![0.0f32; n * 10];
+        for r in 0..n {
+            y[r * 10 + r % 10] = 1.0;
+        }
+        let w: Vec<f32> = (0..n).map(|r| 0.5 + (r % 3) as f32).collect();
+        let logs = |m: &Model| (m.test.loss(), m.test.metric(0));
+        let bs = 32;
+        m.test.reset();
+        for b0 in (0..n).step_by(bs) {
+            let b1 = (b0 + bs).min(n);
+            let b = Batch {
+                x: &rows[b0 * d..b1 * d],
+                y: &y[b0 * 10..b1 * 10],
+                w: Some(&w[b0..b1]),
+                rows: b1 - b0,
+            };
+            m.test_step(&b).unwrap();
+        }
+        let want = logs(&m);
+        let mut got = Vec::new();
+        for threads in [1, 2] {
+            m.threads = threads;
+            m.test.reset();
+            let fill = |r0, r1, layout, buf: &mut [f32]| match fill_rows(
+                RValues::Real(&x),
+                n,
+                d,
+                r0,
+                r1,
+                layout,
+                buf,
+            ) {
+                true => Ok(()),
+                false => Err(RkError::Value("bad".into())),
+            };
+            crate::threads::pool(threads)
+                .install(|| m.evaluate_tiled(n, bs, fill, &y, Some(&w)))
+                .unwrap();
+            got.push(logs(&m));
+        }
+        assert_eq!(got[0], got[1], "1 and 2 threads differ");
+        assert!(
+            (got[0].0 - want.0).abs() < 1e-5 * (1.0 + want.0.abs()),
+            "{got:?} vs {want:?}"
+        );
+        assert_eq!(got[0].1, want.1);
+        // Targets that do not fit the loss are refused before anything runs.
+        let err = m.evaluate_tiled(n, bs, |_, _, _, _: &mut [f32]| Ok(()), &y[..n * 9], None);
+        assert_eq!(err.unwrap_err().kind(), "shape");
     }
 
     #[test]

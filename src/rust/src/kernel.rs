@@ -126,11 +126,21 @@ pub fn to_rows(c: &[f32], cols: usize, rows: usize, n: usize, out: &mut [f32]) {
     }
 }
 
-/// Row-major `src` (`rows x n`) into the first `n` columns of a panel-major buffer.
-pub fn from_rows(src: &[f32], rows: usize, n: usize, cols: usize, c: &mut [f32]) {
-    for (r, s) in src.chunks_exact(n).take(rows).enumerate() {
-        for (col, &x) in s.iter().enumerate() {
-            c[at(r, col, cols)] = x;
+crate::simd::multiversion! {
+    /// Row-major `src` (`rows x n`) into the first `n` columns of a panel-major buffer with
+    /// `cols` columns per block; rows past `rows` in the last block are zero.
+    pub fn from_rows(src: &[f32], rows: usize, n: usize, cols: usize, c: &mut [f32]) {
+        for (b, blk) in c.chunks_exact_mut(cols * MR).take(rows.div_ceil(MR)).enumerate() {
+            for r in 0..MR {
+                let row = b * MR + r;
+                if row < rows {
+                    for (col, &x) in src[row * n..row * n + n].iter().enumerate() {
+                        blk[col * MR + r] = x;
+                    }
+                } else {
+                    (0..n).for_each(|col| blk[col * MR + r] = 0.0);
+                }
+            }
         }
     }
 }

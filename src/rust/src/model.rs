@@ -167,6 +167,15 @@ impl Model {
     }
 
     fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
+        self.check_x(b)?;
+        if y_needed {
+            self.check_targets(b)?;
+        }
+        Ok(())
+    }
+
+    /// The batch's inputs have the model's input width.
+    pub(crate) fn check_x(&self, b: &Batch) -> RkResult<()> {
         let d = self
             .input_dim
             .ok_or_else(|| RkError::State("the model is not built".into()))?;
@@ -181,31 +190,39 @@ impl Model {
                 b.x.len() / b.rows.max(1)
             )));
         }
-        if y_needed {
-            let c = self.compiled.as_ref().ok_or_else(|| RkError::State("the model must be compiled before training or evaluation; call compile() first".into()))?;
-            let out = self.output_dim().unwrap_or(0);
-            let yc = c.loss.target_cols(out);
-            if b.y.len() != b.rows * yc {
-                return Err(RkError::Shape(format!(
-                    "targets have {} columns but the model's output '{}' has {} units (loss expects {} columns)",
-                    b.y.len() / b.rows.max(1),
-                    self.layers.last().map(|l| l.name.as_str()).unwrap_or("output"),
-                    out,
-                    yc
+        Ok(())
+    }
+
+    /// Targets (and, for sparse labels, their values) fit the compiled loss.
+    pub(crate) fn check_targets(&self, b: &Batch) -> RkResult<()> {
+        let c = self.compiled.as_ref().ok_or_else(|| {
+            RkError::State(
+                "the model must be compiled before training or evaluation; call compile() first"
+                    .into(),
+            )
+        })?;
+        let out = self.output_dim().unwrap_or(0);
+        let yc = c.loss.target_cols(out);
+        if b.y.len() != b.rows * yc {
+            return Err(RkError::Shape(format!(
+                "targets have {} columns but the model's output '{}' has {} units (loss expects {} columns)",
+                b.y.len() / b.rows.max(1),
+                self.layers.last().map(|l| l.name.as_str()).unwrap_or("output"),
+                out,
+                yc
+            )));
+        }
+        if c.loss == Loss::SparseCategoricalCrossentropy {
+            if let Some(bad) =
+                b.y.iter()
+                    .position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0)
+            {
+                return Err(RkError::Value(format!(
+                    "label {} at row {} is not a class id in 0..{}",
+                    b.y[bad],
+                    bad + 1,
+                    out.saturating_sub(1)
                 )));
-            }
-            if c.loss == Loss::SparseCategoricalCrossentropy {
-                if let Some(bad) =
-                    b.y.iter()
-                        .position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0)
-                {
-                    return Err(RkError::Value(format!(
-                        "label {} at row {} is not a class id in 0..{}",
-                        b.y[bad],
-                        bad + 1,
-                        out.saturating_sub(1)
-                    )));
-                }
             }
         }
         Ok(())
@@ -264,57 +281,31 @@ impl Model {
     /// Loss for each row of the current output (with penalties added once), and
     /// accumulate it with the metrics into the tracker; optionally fill the output gradient.
     fn loss_and_metrics(&mut self, b: &Batch, want_grad: bool, training: bool) -> f64 {
-        let compiled = self.compiled.as_ref().expect("checked by check_batch");
         let nl = self.layers.len();
-        let out = self.output_dim().unwrap_or(0);
-        let yc = compiled.loss.target_cols(out);
-        let fused = self.loss_fused();
-        let scale_base = 1.0 / b.rows as f32;
-        let mut loss_sum = 0.0f64;
-        let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
-        let mut wsum = 0.0f64;
-        let a_out = &self.a[nl];
-        // Gradient buffers exist only once training has started.
-        let mut no_grad: [f32; 0] = [];
-        let g_out: &mut [f32] = if want_grad {
-            &mut self.g[nl]
-        } else {
-            &mut no_grad
-        };
-        for r in 0..b.rows {
-            let p = &a_out[r * out..(r + 1) * out];
-            let y = &b.y[r * yc..(r + 1) * yc];
-            let w = b.w.map(|w| w[r]).unwrap_or(1.0);
-            loss_sum += (w * compiled.loss.sample(p, y)) as f64;
-            for (s, m) in metric_sums.iter_mut().zip(&compiled.metrics) {
-                *s += (w * m.sample(p, y)) as f64;
-            }
-            wsum += w as f64;
-            if want_grad {
-                compiled.loss.sample_grad(
-                    p,
-                    y,
-                    w * scale_base,
-                    fused,
-                    &mut g_out[r * out..(r + 1) * out],
-                );
-            }
-        }
         let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
-        let batch_loss = loss_sum / b.rows as f64 + penalty;
+        let fused = self.loss_fused();
+        let out = self.output_dim().unwrap_or(0);
+        let compiled = self.compiled.as_ref().expect("checked by check_batch");
+        let g = if want_grad {
+            Some(&mut self.g[nl][..])
+        } else {
+            None
+        };
         let t = if training {
             &mut self.train
         } else {
             &mut self.test
         };
-        t.loss_sum += batch_loss * b.rows as f64;
-        t.loss_count += b.rows as f64;
-        for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
-            *acc += s;
-        }
-        t.weight_sum += wsum;
-        t.last_loss = batch_loss;
-        batch_loss
+        score(compiled, out, fused, penalty, &self.a[nl], b, g, t)
+    }
+
+    /// Loss and metrics of outputs `p` (`[b.rows, out]`, computed elsewhere) for the
+    /// targets of `b`, accumulated into the test tracker.
+    pub(crate) fn score_outputs(&mut self, p: &[f32], b: &Batch) -> f64 {
+        let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
+        let out = self.output_dim().unwrap_or(0);
+        let compiled = self.compiled.as_ref().expect("checked by check_targets");
+        score(compiled, out, false, penalty, p, b, None, &mut self.test)
     }
 
     /// One training step on a batch: forward, loss, backward, optimizer update.
@@ -402,4 +393,48 @@ impl Model {
             _ => false,
         }
     }
+}
+
+/// Loss for each row of outputs `p` (with penalties added once) and the metrics, accumulated
+/// into `t`; with `g`, also dL/d(output) (or dL/dz when `fused`). Returns the batch loss.
+#[allow(clippy::too_many_arguments)]
+fn score(
+    compiled: &Compiled,
+    out: usize,
+    fused: bool,
+    penalty: f64,
+    p: &[f32],
+    b: &Batch,
+    mut g: Option<&mut [f32]>,
+    t: &mut Tracker,
+) -> f64 {
+    let yc = compiled.loss.target_cols(out);
+    let scale_base = 1.0 / b.rows as f32;
+    let mut loss_sum = 0.0f64;
+    let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
+    let mut wsum = 0.0f64;
+    for r in 0..b.rows {
+        let pr = &p[r * out..(r + 1) * out];
+        let y = &b.y[r * yc..(r + 1) * yc];
+        let w = b.w.map(|w| w[r]).unwrap_or(1.0);
+        loss_sum += (w * compiled.loss.sample(pr, y)) as f64;
+        for (s, m) in metric_sums.iter_mut().zip(&compiled.metrics) {
+            *s += (w * m.sample(pr, y)) as f64;
+        }
+        wsum += w as f64;
+        if let Some(g) = g.as_deref_mut() {
+            compiled
+                .loss
+                .sample_grad(pr, y, w * scale_base, fused, &mut g[r * out..(r + 1) * out]);
+        }
+    }
+    let batch_loss = loss_sum / b.rows as f64 + penalty;
+    t.loss_sum += batch_loss * b.rows as f64;
+    t.loss_count += b.rows as f64;
+    for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
+        *acc += s;
+    }
+    t.weight_sum += wsum;
+    t.last_loss = batch_loss;
+    batch_loss
 }

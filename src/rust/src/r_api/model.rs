@@ -2,8 +2,9 @@
 //! engine, and return `Result`s that R raises as classed conditions.
 
 use crate::activations::Act;
-use crate::data::{to_col_major, to_row_major, Dataset, RValues};
+use crate::data::{to_col_major, to_row_major, Dataset, RValues, RowSource};
 use crate::error::{RkError, RkResult};
+use crate::infer::Layout;
 use crate::initializers::Init;
 use crate::layers::{Kind, Layer};
 use crate::losses::Loss;
@@ -386,27 +387,66 @@ fn rk_data_eval(
     to: f64,
 ) -> Ret {
     let ds = dataset(&data)?;
-    let (bs, from, to) = (
-        (batch_size as usize).max(1),
-        from as usize,
-        (to as usize).min(ds.n),
-    );
+    let bs = (batch_size as usize).max(1);
+    let from = (from as usize).min(ds.n);
+    let to = (to as usize).min(ds.n).max(from);
     handle(&mut model)?.with(|m| {
-        let mut r = from;
-        while r < to {
-            let e = (r + bs).min(to);
-            let x = &ds.x[r * ds.d..e * ds.d];
-            let y = &ds.y[r * ds.yc..e * ds.yc];
-            let w = ds.w.as_ref().map(|w| &w[r..e]);
-            m.test_step(&Batch {
-                x,
-                y,
-                w,
-                rows: e - r,
-            })?;
-            r = e;
+        let d = ds.d;
+        let (x, y) = (&ds.x[from * d..to * d], &ds.y[from * ds.yc..to * ds.yc]);
+        let w = ds.w.as_ref().map(|w| &w[from..to]);
+        let rows = to.saturating_sub(from);
+        m.check_x(&Batch { x, y, w, rows })?;
+        // Whole tiles of the stored rows, then loss and metrics batch by batch.
+        let fill = |r0: usize, r1: usize, layout: Layout, buf: &mut [f32]| {
+            let src = &ds.x[(from + r0) * d..(from + r1) * d];
+            match layout {
+                Layout::Rows => buf[..src.len()].copy_from_slice(src),
+                Layout::Panels => crate::kernel::from_rows(src, r1 - r0, d, d, buf),
+            }
+            Ok(())
+        };
+        m.evaluate_tiled(rows, bs, fill, y, w)
+    })?;
+    ok(())
+}
+
+/// Evaluate rows `from..to` of the `n x d` R matrix `x` against the targets (and weights)
+/// held in `targets` (a dataset of the same rows without inputs): `x` is converted tile by
+/// tile as it is predicted, as in `rk_predict_rows`.
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn rk_evaluate_rows(
+    mut model: ExternalPtr<Handle>,
+    x: Robj,
+    n: f64,
+    d: f64,
+    targets: ExternalPtr<Dataset>,
+    from: f64,
+    to: f64,
+    batch_size: f64,
+) -> Ret {
+    let ds = dataset(&targets)?;
+    let (n, d, bs) = (n as usize, d as usize, (batch_size as usize).max(1));
+    let xv = values(&x, "x")?;
+    if xv.len() != n * d || ds.n != n {
+        return Err(RkError::Shape(format!(
+            "`x` has {} values and the targets {} rows, expected {n} x {d} and {n}",
+            xv.len(),
+            ds.n
+        )));
+    }
+    let from = (from as usize).min(n);
+    let to = (to as usize).min(n).max(from);
+    let y = &ds.y[from * ds.yc..to * ds.yc];
+    let w = ds.w.as_ref().map(|w| &w[from..to]);
+    handle(&mut model)?.with(|m| {
+        let src = RowSource { v: xv, n, d, from };
+        let fill = |r0, r1, layout, buf: &mut [f32]| src.fill(r0, r1, layout, buf);
+        let done = m.evaluate_tiled(to - from, bs, fill, y, w);
+        if done.is_err() {
+            crate::data::check_finite("x", xv, n)?;
         }
-        Ok(())
+        done
     })?;
     ok(())
 }
@@ -439,25 +479,9 @@ fn rk_predict_rows(
     let mut out = Vec::new();
     let out_dim = handle(&mut model)?.with(|m| {
         // Each worker converts and checks its own tiles of rows as it predicts them.
-        let done = m.predict_tiled(
-            to.saturating_sub(from),
-            bs,
-            |r0, r1, layout, buf| match crate::data::fill_rows(
-                xv,
-                n,
-                d,
-                from + r0,
-                from + r1,
-                layout,
-                buf,
-            ) {
-                true => Ok(()),
-                false => Err(RkError::Value(
-                    "`x` has a missing or non-finite value".into(),
-                )),
-            },
-            &mut out,
-        );
+        let src = RowSource { v: xv, n, d, from };
+        let fill = |r0, r1, layout, buf: &mut [f32]| src.fill(r0, r1, layout, buf);
+        let done = m.predict_tiled(to.saturating_sub(from), bs, fill, &mut out);
         if done.is_err() {
             crate::data::check_finite("x", xv, n)?;
         }
@@ -649,6 +673,7 @@ extendr_module! {
     fn rk_data_new;
     fn rk_fit_steps;
     fn rk_data_eval;
+    fn rk_evaluate_rows;
     fn rk_tracker;
     fn rk_predict_rows;
     fn rk_batch;
