@@ -340,6 +340,33 @@ mod tests {
             .collect()
     }
 
+    /// Test inputs: `n x d` values as R holds them (column-major doubles) and row-major f32.
+    fn inputs(n: usize, d: usize, mul: usize, modulo: usize) -> (Vec<f64>, Vec<f32>) {
+        let h = modulo as f64 / 2.0;
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| ((i * mul % modulo) as f64 - h) / 40.0)
+            .collect();
+        let mut rows = vec![0.0f32; n * d];
+        for r in 0..n {
+            for c in 0..d {
+                rows[r * d + c] = x[c * n + r] as f32;
+            }
+        }
+        (x, rows)
+    }
+
+    /// A tile source over column-major doubles.
+    fn source(
+        x: &[f64],
+        n: usize,
+        d: usize,
+    ) -> impl Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync + '_ {
+        move |r0, r1, layout, buf| match fill_rows(RValues::Real(x), n, d, r0, r1, layout, buf) {
+            true => Ok(()),
+            false => Err(RkError::Value("bad".into())),
+        }
+    }
+
     fn predict(
         m: &mut Model,
         x: &[f64],
@@ -351,18 +378,7 @@ mod tests {
         m.threads = threads;
         let d = m.input_dim.unwrap();
         let mut out = Vec::new();
-        let fill = |r0, r1, layout, buf: &mut [f32]| match fill_rows(
-            RValues::Real(x),
-            n,
-            d,
-            r0,
-            r1,
-            layout,
-            buf,
-        ) {
-            true => Ok(()),
-            false => Err(RkError::Value("bad".into())),
-        };
+        let fill = source(x, n, d);
         crate::threads::pool(threads).install(|| m.tiled(n, batch, fill, &mut out, avx2))?;
         Ok(out)
     }
@@ -372,15 +388,7 @@ mod tests {
         let n = 2 * TILE + 37;
         for mut m in models() {
             let d = m.input_dim.unwrap();
-            let x: Vec<f64> = (0..n * d)
-                .map(|i| ((i * 31 % 97) as f64 - 48.0) / 40.0)
-                .collect();
-            let mut rows = vec![0.0f32; n * d];
-            for r in 0..n {
-                for c in 0..d {
-                    rows[r * d + c] = x[c * n + r] as f32;
-                }
-            }
+            let (x, rows) = inputs(n, d, 31, 97);
             let mut want = Vec::new();
             m.predict_into(&rows, n, &mut want).unwrap();
             // The AVX2 kernel (where the CPU has it) and the portable path.
@@ -419,15 +427,7 @@ mod tests {
             Optimizer::new("sgd", 0.01, &[]).unwrap(),
         );
         let d = m.input_dim.unwrap();
-        let x: Vec<f64> = (0..n * d)
-            .map(|i| ((i * 13 % 89) as f64 - 44.0) / 30.0)
-            .collect();
-        let mut rows = vec![0.0f32; n * d];
-        for r in 0..n {
-            for c in 0..d {
-                rows[r * d + c] = x[c * n + r] as f32;
-            }
-        }
+        let (x, rows) = inputs(n, d, 13, 89);
         let mut y = vec![0.0f32; n * 10];
         for r in 0..n {
             y[r * 10 + r % 10] = 1.0;
@@ -451,18 +451,7 @@ mod tests {
         for threads in [1, 2] {
             m.threads = threads;
             m.test.reset();
-            let fill = |r0, r1, layout, buf: &mut [f32]| match fill_rows(
-                RValues::Real(&x),
-                n,
-                d,
-                r0,
-                r1,
-                layout,
-                buf,
-            ) {
-                true => Ok(()),
-                false => Err(RkError::Value("bad".into())),
-            };
+            let fill = source(&x, n, d);
             crate::threads::pool(threads)
                 .install(|| m.evaluate_tiled(n, bs, fill, &y, Some(&w)))
                 .unwrap();
