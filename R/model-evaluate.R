@@ -90,15 +90,13 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
   x <- to_double(prepare_x(object, x))
   n <- nrow(x)
   rk_call(rk_model_set(object$ptr, "threads", num_threads()))
-  units <- output_units(object)
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
   fire(callbacks, "on_predict_begin", list())
   parts <- list()
   # Rows are converted piece by piece as they are predicted: no full copy of x.
   chunked_rows(n, batch_size, function(from, to) {
-    v <- rk_call(rk_predict_rows(object$ptr, x, n, ncol(x), from, to, batch_size))
-    dim(v) <- c(to - from, units)
+    v <- predict_rows(object, x, from, to, batch_size)
     parts[[length(parts) + 1L]] <<- v
     progbar_update(pb, as.integer(ceiling(to / batch_size)))
     list(outputs = v)
@@ -135,9 +133,16 @@ test_on_batch <- function(object, x, y, sample_weight = NULL) {
 #' @export
 predict_on_batch <- function(object, x) {
   check_model(object)
-  x <- prepare_x(object, x)
-  v <- rk_call(rk_batch(object$ptr, "predict", to_double(x), nrow(x), ncol(x), NULL, 0, NULL, FALSE))
-  dim(v) <- c(nrow(x), output_units(object))
+  x <- to_double(prepare_x(object, x))
+  predict_rows(object, x, 0, nrow(x), nrow(x))
+}
+
+#' Outputs for rows `from..to-1` (0-based) of the matrix `x`, in batches of `batch_size`
+#' (converted tile by tile in the engine: no copy of `x`)
+#' @noRd
+predict_rows <- function(object, x, from, to, batch_size) {
+  v <- rk_call(rk_predict_rows(object$ptr, x, nrow(x), ncol(x), from, to, batch_size))
+  dim(v) <- c(to - from, output_units(object))
   v
 }
 

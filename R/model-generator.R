@@ -172,14 +172,12 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   steps <- check_count(steps, "steps")
   callbacks <- as_callbacks(callbacks)
   rk_call(rk_model_set(object$ptr, "threads", num_threads()))
-  units <- output_units(object)
   fire(callbacks, "on_predict_begin", list())
   parts <- vector("list", steps)
   chunked_rows(steps, 1L, function(from, to) {
     for (s in seq(from + 1L, to)) {
       b <- generator_batch(object, generator, s, NULL, NULL, "prediction", need_y = FALSE)
-      v <- rk_call(rk_batch(object$ptr, "predict", b$x, nrow(b$x), ncol(b$x), NULL, 0, NULL, FALSE))
-      dim(v) <- c(nrow(b$x), units)
+      v <- predict_rows(object, b$x, 0, nrow(b$x), nrow(b$x))
       parts[[s]] <<- v
     }
     list(outputs = v)

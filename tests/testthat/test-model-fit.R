@@ -186,6 +186,9 @@ test_that("train_on_batch, predict_on_batch and evaluate return Keras's shapes",
   expect_type(r, "double")
   expect_length(r, 2)
   expect_equal(dim(predict_on_batch(model, d$x)), c(12L, 3L))
+  expect_identical(predict_on_batch(model, d$x), predict(model, d$x, verbose = 0))
+  expect_identical(predict_generator(model, function() list(d$x), steps = 2),
+                   rbind(predict(model, d$x, verbose = 0), predict(model, d$x, verbose = 0)))
   c(loss, acc) %<-% evaluate(model, d$x, d$onehot, verbose = 0)
   expect_true(is.numeric(loss) && is.numeric(acc))
 })
