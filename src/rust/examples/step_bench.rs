@@ -27,25 +27,19 @@ fn main() {
         y[r * 10 + r % 10] = 1.0;
     }
     let pool = rkeras::threads::pool(threads);
+    let batch = Batch {
+        x: &x,
+        y: &y,
+        w: None,
+        rows: bs,
+    };
     pool.install(|| {
         for _ in 0..20 {
-            m.train_step(&Batch {
-                x: &x,
-                y: &y,
-                w: None,
-                rows: bs,
-            })
-            .unwrap();
+            m.train_step(&batch).unwrap();
         }
         let t = Instant::now();
         for _ in 0..steps {
-            m.train_step(&Batch {
-                x: &x,
-                y: &y,
-                w: None,
-                rows: bs,
-            })
-            .unwrap();
+            m.train_step(&batch).unwrap();
         }
         let dt = t.elapsed().as_secs_f64();
         println!(

@@ -369,7 +369,9 @@ impl Model {
         Ok(self.loss_and_metrics(b, false, false))
     }
 
-    /// Predict a batch in inference mode; appends the outputs to `out`.
+    /// Predict a batch in inference mode through the step buffers; appends the outputs to
+    /// `out`. (The reference the tiled inference of `infer.rs` is tested against.)
+    #[cfg(test)]
     pub fn predict_into(&mut self, x: &[f32], rows: usize, out: &mut Vec<f32>) -> RkResult<()> {
         let b = Batch {
             x,

@@ -542,8 +542,8 @@ fn convert_batch((xv, yv, wv): BatchValues, n: usize, d: usize, yc: usize) -> Rk
     Ok((xs, ys, ws))
 }
 
-/// One batch: "train" (optionally on a worker thread, collected by `rk_model_join`),
-/// "test" (accumulates into the test tracker) or "predict" (returns the outputs).
+/// One batch: "train" (optionally on a worker thread, collected by `rk_model_join`) or
+/// "test" (accumulates into the test tracker). Predictions go through `rk_predict_rows`.
 #[extendr]
 #[allow(clippy::too_many_arguments)]
 fn rk_batch(
@@ -592,14 +592,6 @@ fn rk_batch(
                 rows: n,
             })
         })?),
-        "predict" => {
-            let mut out = Vec::new();
-            let k = h.with(|m| {
-                m.predict_into(&xs, n, &mut out)?;
-                Ok(m.output_dim().unwrap_or(0))
-            })?;
-            ok(to_col_major(&out, n, k))
-        }
         other => Err(RkError::Internal(format!("unknown batch mode {other}"))),
     }
 }
