@@ -17,7 +17,7 @@ pub const MR: usize = 16;
 /// Columns per weight panel (broadcast one at a time).
 pub const NR: usize = 6;
 /// Depth of one pass over the weights (a weight panel of `KC x NR` stays in L1).
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 
 /// Whether this CPU runs the kernel (otherwise callers use the portable path).
 pub fn available() -> bool {
@@ -146,7 +146,7 @@ crate::simd::multiversion! {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::{MR, NR};
     use std::arch::x86_64::*;
 
@@ -154,27 +154,199 @@ mod avx2 {
     /// `kc x NR`, `c` is `NR` columns of `MR` rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn micro(kc: usize, a: *const f32, w: *const f32, c: *mut f32, accumulate: bool) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; NR];
+        tile::<NR>(kc, a, w, NR, 1, c, MR, MR, accumulate);
+    }
+
+    /// One `16 x N` tile of `C (+)= A B` over `kc` steps of depth, each output a sequential
+    /// sum of fused multiply-adds in the order of `p`:
+    /// - `A(i, p)` at `a[p * 16 + i]` (a packed panel, zero-padded to 16 values);
+    /// - `B(p, j)` at `b[p * sbk + j * sbj]` (any layout: its values are broadcast);
+    /// - `C(i, j)` at `c[j * scj + i]`; only `i < m` is read or written.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub unsafe fn tile<const N: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        sbk: usize,
+        sbj: usize,
+        c: *mut f32,
+        scj: usize,
+        m: usize,
+        accumulate: bool,
+    ) {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let m = m.min(MR) as i32;
+        let mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane);
+        let mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m - 8), lane);
+        let full = m == MR as i32;
+        let mut acc = [[_mm256_setzero_ps(); 2]; N];
         if accumulate {
             for (j, v) in acc.iter_mut().enumerate() {
-                v[0] = _mm256_loadu_ps(c.add(j * MR));
-                v[1] = _mm256_loadu_ps(c.add(j * MR + 8));
+                let cj = c.add(j * scj);
+                if full {
+                    v[0] = _mm256_loadu_ps(cj);
+                    v[1] = _mm256_loadu_ps(cj.add(8));
+                } else {
+                    v[0] = _mm256_maskload_ps(cj, mask0);
+                    v[1] = _mm256_maskload_ps(cj.add(8), mask1);
+                }
             }
+        }
+        let mut bp = [b; N];
+        for (j, p) in bp.iter_mut().enumerate() {
+            *p = b.add(j * sbj);
         }
         for p in 0..kc {
             let a0 = _mm256_loadu_ps(a.add(p * MR));
             let a1 = _mm256_loadu_ps(a.add(p * MR + 8));
-            let wp = w.add(p * NR);
+            let off = p * sbk;
             for (j, v) in acc.iter_mut().enumerate() {
-                let b = _mm256_broadcast_ss(&*wp.add(j));
-                v[0] = _mm256_fmadd_ps(a0, b, v[0]);
-                v[1] = _mm256_fmadd_ps(a1, b, v[1]);
+                let bb = _mm256_broadcast_ss(&*bp[j].add(off));
+                v[0] = _mm256_fmadd_ps(a0, bb, v[0]);
+                v[1] = _mm256_fmadd_ps(a1, bb, v[1]);
             }
         }
         for (j, v) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(j * MR), v[0]);
-            _mm256_storeu_ps(c.add(j * MR + 8), v[1]);
+            let cj = c.add(j * scj);
+            if full {
+                _mm256_storeu_ps(cj, v[0]);
+                _mm256_storeu_ps(cj.add(8), v[1]);
+            } else {
+                _mm256_maskstore_ps(cj, mask0, v[0]);
+                _mm256_maskstore_ps(cj.add(8), mask1, v[1]);
+            }
         }
+    }
+
+    /// `dst[o * 16 + t] = w[t * ld + o]` for `o < n`, `t < rows` (at most 16), and zero for
+    /// `rows <= t < 16`: 16 rows of a row-major matrix into one column-interleaved panel.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn transpose_panel(w: *const f32, ld: usize, rows: usize, n: usize, dst: *mut f32) {
+        let mut o0 = 0;
+        while o0 + 8 <= n {
+            for h in 0..2 {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (t, v) in r.iter_mut().enumerate() {
+                    if h * 8 + t < rows {
+                        *v = _mm256_loadu_ps(w.add((h * 8 + t) * ld + o0));
+                    }
+                }
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let cols = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (u, c) in cols.iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((o0 + u) * MR + h * 8), *c);
+                }
+            }
+            o0 += 8;
+        }
+        for o in o0..n {
+            for t in 0..MR {
+                *dst.add(o * MR + t) = if t < rows { *w.add(t * ld + o) } else { 0.0 };
+            }
+        }
+    }
+
+    /// [`tile`] with `B` packed (`B(p, j)` at `b[p * NR + j]`), for `n` (1 to 6) columns.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_packed(
+        n: usize,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        scj: usize,
+        m: usize,
+        accumulate: bool,
+    ) {
+        if n == NR {
+            tile::<NR>(kc, a, b, NR, 1, c, scj, m, accumulate);
+        } else {
+            tile_n(n, kc, a, b, NR, 1, c, scj, m, accumulate);
+        }
+    }
+
+    /// [`tile`] for `n` (1 to 6) columns of `B` and `C`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_n(
+        n: usize,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        sbk: usize,
+        sbj: usize,
+        c: *mut f32,
+        scj: usize,
+        m: usize,
+        accumulate: bool,
+    ) {
+        match n {
+            6 => tile::<6>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            5 => tile::<5>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            4 => tile::<4>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            3 => tile::<3>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            2 => tile::<2>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            1 => tile::<1>(kc, a, b, sbk, sbj, c, scj, m, accumulate),
+            _ => {}
+        }
+    }
+}
+
+/// Off x86-64 the kernel is never called ([`available`] is false): empty stand-ins.
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments, clippy::missing_safety_doc)]
+pub(crate) mod avx2 {
+    pub unsafe fn transpose_panel(_: *const f32, _: usize, _: usize, _: usize, _: *mut f32) {}
+    pub unsafe fn tile_packed(
+        _: usize,
+        _: usize,
+        _: *const f32,
+        _: *const f32,
+        _: *mut f32,
+        _: usize,
+        _: usize,
+        _: bool,
+    ) {
+    }
+    pub unsafe fn tile_n(
+        _: usize,
+        _: usize,
+        _: *const f32,
+        _: *const f32,
+        _: usize,
+        _: usize,
+        _: *mut f32,
+        _: usize,
+        _: usize,
+        _: bool,
+    ) {
     }
 }
 

@@ -175,6 +175,7 @@ impl Layer {
                         &mut mask[..n],
                         1.0 - rate,
                         rng.next_u64() as u32,
+                        0,
                     );
                 } else {
                     a[..n].copy_from_slice(&x[..n]);
@@ -273,14 +274,21 @@ impl Layer {
 crate::simd::multiversion! {
     /// Inverted dropout: keep each value with probability `keep`, scaled by `1 / keep`. The
     /// mask is a counter-based hash of (seed, position): vectorisable, and independent of how
-    /// work is split between threads.
-    pub fn dropout_forward(x: &[f32], a: &mut [f32], mask: &mut [f32], keep: f32, seed: u32) {
+    /// work is split between threads. `start` is the position of `x[0]` in the whole batch.
+    pub fn dropout_forward(
+        x: &[f32],
+        a: &mut [f32],
+        mask: &mut [f32],
+        keep: f32,
+        seed: u32,
+        start: usize,
+    ) {
         let scale = 1.0 / keep;
         let threshold = (keep as f64 * (1u64 << 24) as f64) as u32;
         let seed = hash32(seed ^ 0x9E37_79B9);
         let n = a.len().min(x.len()).min(mask.len());
         for i in 0..n {
-            let h = hash32((i as u32).wrapping_mul(0x9E37_79B9) ^ seed);
+            let h = hash32(((start + i) as u32).wrapping_mul(0x9E37_79B9) ^ seed);
             let m = if (h >> 8) < threshold { scale } else { 0.0 };
             mask[i] = m;
             a[i] = x[i] * m;
@@ -417,7 +425,7 @@ mod tests {
         let x = vec![1.0f32; n];
         let mut a = vec![0.0; n];
         let mut m = vec![0.0; n];
-        dropout_forward(&x, &mut a, &mut m, 0.6, 12345);
+        dropout_forward(&x, &mut a, &mut m, 0.6, 12345, 0);
         let kept = m.iter().filter(|&&v| v > 0.0).count() as f64 / n as f64;
         assert!((kept - 0.6).abs() < 0.01, "{kept}");
         assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
@@ -427,7 +435,7 @@ mod tests {
             "inverted dropout keeps the mean: {mean}"
         );
         let mut m2 = vec![0.0; n];
-        dropout_forward(&x, &mut a, &mut m2, 0.6, 12346);
+        dropout_forward(&x, &mut a, &mut m2, 0.6, 12346, 0);
         assert_ne!(m, m2, "a new seed gives a new mask");
     }
 }

@@ -19,6 +19,7 @@ pub mod tensor;
 #[cfg(test)]
 pub mod testing;
 pub mod threads;
+pub mod train;
 
 use extendr_api::prelude::*;
 use r_api::model as rk_model_api;

@@ -36,10 +36,12 @@ pub struct Model {
     pub step: u64,
     cap: usize,
     cap_train: usize,
-    z: Vec<Vec<f32>>,
-    a: Vec<Vec<f32>>,
-    g: Vec<Vec<f32>>,
-    masks: Vec<Vec<f32>>,
+    pub(crate) z: Vec<Vec<f32>>,
+    pub(crate) a: Vec<Vec<f32>>,
+    pub(crate) g: Vec<Vec<f32>>,
+    pub(crate) masks: Vec<Vec<f32>>,
+    /// Packed weights of the training kernel (`train.rs`).
+    pub(crate) packs: crate::train::TrainPacks,
     /// Per-worker buffers of tiled inference (`infer.rs`).
     pub(crate) scratch: Vec<crate::infer::Scratch>,
 }
@@ -73,6 +75,7 @@ impl Model {
             layer.build(d)?;
         }
         self.layers.push(layer);
+        self.packs.invalidate();
         self.cap = 0;
         self.cap_train = 0;
         Ok(())
@@ -104,6 +107,7 @@ impl Model {
             d = l.out_dim();
         }
         self.input_dim = Some(input_dim);
+        self.packs.invalidate();
         Ok(())
     }
 
@@ -155,7 +159,7 @@ impl Model {
     }
 
     /// Gradient and dropout-mask buffers, needed by training steps only.
-    fn ensure_train_capacity(&mut self, rows: usize) {
+    pub(crate) fn ensure_train_capacity(&mut self, rows: usize) {
         self.ensure_capacity(rows);
         if rows <= self.cap_train && self.g.len() == self.layers.len() + 1 {
             return;
@@ -280,7 +284,7 @@ impl Model {
 
     /// Loss for each row of the current output (with penalties added once), and
     /// accumulate it with the metrics into the tracker; optionally fill the output gradient.
-    fn loss_and_metrics(&mut self, b: &Batch, want_grad: bool, training: bool) -> f64 {
+    pub(crate) fn loss_and_metrics(&mut self, b: &Batch, want_grad: bool, training: bool) -> f64 {
         let nl = self.layers.len();
         let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
         let fused = self.loss_fused();
@@ -308,9 +312,19 @@ impl Model {
         score(compiled, out, false, penalty, p, b, None, &mut self.test)
     }
 
-    /// One training step on a batch: forward, loss, backward, optimizer update.
+    /// One training step on a batch: forward, loss, backward, optimizer update. With AVX2
+    /// it runs on the kernel in phases (`train.rs`); otherwise layer by layer through `gemm`.
     pub fn train_step(&mut self, b: &Batch) -> RkResult<f64> {
+        self.train_step_with(b, crate::kernel::available())
+    }
+
+    /// [`Model::train_step`], on the kernel only when `avx2` (tests run both paths).
+    pub(crate) fn train_step_with(&mut self, b: &Batch, avx2: bool) -> RkResult<f64> {
         self.check_batch(b, true)?;
+        if avx2 && b.rows > 0 {
+            return Ok(self.train_step_kernel(b));
+        }
+        self.packs.invalidate();
         self.forward(b.x, b.rows, true);
         let loss = self.loss_and_metrics(b, true, true);
         let nl = self.layers.len();
@@ -386,7 +400,7 @@ impl Model {
 
     /// Whether the loss gradient is taken through the output activation in one step
     /// (softmax or sigmoid with crossentropy).
-    fn loss_fused(&self) -> bool {
+    pub(crate) fn loss_fused(&self) -> bool {
         match (
             &self.compiled,
             self.layers.last().and_then(|l| l.activation()),

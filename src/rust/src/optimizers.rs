@@ -130,10 +130,54 @@ impl Optimizer {
         }
     }
 
+    /// A handle for updating parameter `i` (of `len` values) in disjoint parts from several
+    /// threads at once (see [`Parts::update`]).
+    pub(crate) fn parts(&mut self, i: usize, len: usize) -> Parts {
+        self.ensure(i, len);
+        let [s0, s1, s2] = &mut self.slots[i];
+        Parts {
+            kind: self.kind.clone(),
+            lr: self.learning_rate as f32,
+            t: self.iterations.max(1) as i32,
+            len,
+            s: [s0.as_mut_ptr(), s1.as_mut_ptr(), s2.as_mut_ptr()],
+        }
+    }
+
     /// Forget all slot state (a recompile does this).
     pub fn reset(&mut self) {
         self.slots.clear();
         self.iterations = 0;
+    }
+}
+
+/// One parameter's update rule and slot state, to update disjoint ranges of it in parallel.
+pub(crate) struct Parts {
+    kind: Kind,
+    lr: f32,
+    t: i32,
+    len: usize,
+    s: [*mut f32; 3],
+}
+
+// SAFETY: callers of `Parts::update` promise disjoint ranges, so threads never share a slot value.
+unsafe impl Sync for Parts {}
+unsafe impl Send for Parts {}
+
+impl Parts {
+    /// Update values `off..off + w.len()` of the parameter (`g` their gradient). Every
+    /// element's update is independent, so any split gives the same result as one call.
+    ///
+    /// # Safety
+    /// The optimizer this came from must be alive and otherwise untouched, and no two calls
+    /// running at the same time may overlap in their ranges.
+    pub(crate) unsafe fn update(&self, off: usize, w: &mut [f32], g: &[f32]) {
+        let n = w.len();
+        assert!(off + n <= self.len && g.len() == n, "optimizer range");
+        let [s0, s1, s2] = self
+            .s
+            .map(|p| std::slice::from_raw_parts_mut(p.add(off), n));
+        update_slice(&self.kind, self.lr, self.t, w, g, s0, s1, s2);
     }
 }
 

@@ -256,6 +256,7 @@ fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
         }
         new.push((kern, bias));
     }
+    m.packs.invalidate();
     for (l, (kern, bias)) in m.layers.iter_mut().zip(new) {
         if !kern.is_empty() {
             l.kernel = kern;
