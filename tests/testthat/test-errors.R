@@ -34,3 +34,11 @@ test_that("a panic in the engine becomes an R error", {
   expect_error(rkeras:::rk_call(rkeras:::rk_test_panic(model$ptr)), "deliberate test panic", class = "rkeras_error_internal")
   expect_equal(dim(predict(model, matrix(0, 2, 4), verbose = 0)), c(2L, 3L))
 })
+
+test_that("the benchmark's product timer times the gemm crate and the kernel, and refuses bad shapes", {
+  t <- rkeras:::rk_call(rkeras:::rk_bench_gemm(64, 32, 48, 3, 2))
+  expect_length(t, 2)
+  expect_true(t[1] > 0)
+  expect_true(is.nan(t[2]) || t[2] > 0)
+  expect_error(rkeras:::rk_call(rkeras:::rk_bench_gemm(0, 32, 48, 3, 2)), "empty or too large")
+})

@@ -1,5 +1,6 @@
 //! Times training steps of the seed MLP (784-256-128-10, dropout, RMSprop, batch 128)
-//! without R: `cargo run --release --example step_bench -- [threads] [steps]`.
+//! without R: `cargo run --release --example step_bench -- [threads] [steps] [steps]` (a third
+//! argument `steps` skips timing the products alone).
 mod common;
 
 use rkeras::losses::Loss;
@@ -47,6 +48,9 @@ fn main() {
             dt / steps as f64 * 1e3,
             dt
         );
+        if args.get(3).map(String::as_str) == Some("steps") {
+            return;
+        }
         use rkeras::tensor::{matmul, Trans};
         // The step's products with their transposes: (name, m, n, k, ta, tb).
         let prods = [

@@ -175,34 +175,34 @@ pub fn weight_grad(
         m1 - m0 <= BLOCK,
         "weight_grad works on blocks of at most BLOCK features"
     );
-    let mut panels = [0.0f32; KC * BLOCK];
+    // Every value the kernel reads is written first (a group of `nj < 6` columns is read
+    // as `nj` columns), so the buffer needs no zeroing.
+    let mut buf = std::mem::MaybeUninit::<[f32; KC * BLOCK]>::uninit();
+    let panels = buf.as_mut_ptr() as *mut f32;
     let mut k0 = 0;
     while k0 < rows {
         let kc = KC.min(rows - k0);
         for p in 0..kc {
             let row = &x[(k0 + p) * inp + m0..(k0 + p) * inp + m1];
             for (g, src) in row.chunks(NR).enumerate() {
-                let d = &mut panels[(g * KC + p) * NR..(g * KC + p + 1) * NR];
-                if let (Ok(d), Ok(src)) = (
-                    <&mut [f32; NR]>::try_from(&mut d[..]),
-                    <&[f32; NR]>::try_from(src),
-                ) {
-                    *d = *src;
-                } else {
-                    d[..src.len()].copy_from_slice(src);
+                // SAFETY: `g < BLOCK / NR` and `p < KC`: inside the buffer.
+                unsafe {
+                    let d = panels.add((g * KC + p) * NR);
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), d, src.len());
                 }
             }
         }
         for q in 0..out.div_ceil(MR) {
             for (g, j0) in (m0..m1).step_by(NR).enumerate() {
                 // SAFETY: as in `dense_forward`: `kc` steps of a `cap * MR` panel of `dzt` and
-                // of a `KC x NR` panel, and rows `j0..j0 + 6` (at most `m1`) of the block `dw`.
+                // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
+                // of the block `dw`.
                 unsafe {
                     avx2::tile_packed(
                         NR.min(m1 - j0),
                         kc,
                         dzt.as_ptr().add((q * cap + k0) * MR),
-                        panels.as_ptr().add(g * KC * NR),
+                        panels.add(g * KC * NR),
                         dw.as_mut_ptr().add((j0 - m0) * out + q * MR),
                         out,
                         out - q * MR,
@@ -213,6 +213,34 @@ pub fn weight_grad(
         }
         k0 += kc;
     }
+}
+
+/// `c = a b` on the kernel (`a [m, k]`, `b [k, n]`, `c [m, n]`, row-major), for benchmarks:
+/// `b` packed into `packed` (a block of its rows per worker), then `a`'s rows in shards.
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    packed: &mut Vec<f32>,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n && n > 0 && k > 0);
+    packed.resize(n.div_ceil(MR) * k * MR, 0.0);
+    let dst = Buf::of(packed);
+    let threads = rayon::current_num_threads().max(1);
+    let kb = k.div_ceil(threads);
+    let blocks: Vec<usize> = (0..k).step_by(kb).collect();
+    blocks
+        .par_iter()
+        .for_each(|&k0| pack_fwd(&b[k0 * n..(k0 + kb).min(k) * n], k, n, k0, dst));
+    let shard = m.div_ceil(threads).next_multiple_of(NR).max(NR);
+    let packed = &packed[..];
+    c[..m * n]
+        .par_chunks_mut(shard * n)
+        .zip(a[..m * k].par_chunks(shard * k))
+        .for_each(|(c, a)| dense_forward(a, a.len() / k, k, n, packed, c));
 }
 
 /// `d = src` padded with zeros: one row of a 16-wide panel.
@@ -790,6 +818,42 @@ mod tests {
                 one.0.iter().step_by(2).cloned().collect::<Vec<_>>(),
                 "{opt}: training changed nothing"
             );
+        }
+    }
+
+    #[test]
+    fn sgemm_matches_a_naive_product_on_any_thread_count() {
+        if !kernel::available() {
+            return;
+        }
+        for &(m, n, k) in &[(37usize, 13usize, 300usize), (128, 10, 128), (5, 16, 1)] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 31.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 9.0)
+                .collect();
+            let run = |threads| {
+                let mut c = vec![f32::NAN; m * n];
+                let mut packed = Vec::new();
+                crate::threads::pool(threads)
+                    .install(|| sgemm(m, n, k, &a, &b, &mut c, &mut packed));
+                c
+            };
+            let c = run(1);
+            assert_eq!(c, run(2), "{m}x{n}x{k}: 1 and 2 threads differ");
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                        .sum();
+                    let got = c[i * n + j] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{m}x{n}x{k} [{i},{j}]: {got} vs {want}"
+                    );
+                }
+            }
         }
     }
 

@@ -607,7 +607,8 @@ fn rk_model_join(mut model: ExternalPtr<Handle>) -> Ret {
 }
 
 /// Benchmark hook: seconds per `[m, k] x [k, n]` product on `threads` threads (median of
-/// `reps` timed calls after a warm-up), through the same kernel training uses.
+/// `reps` timed calls after a warm-up), through the `gemm` crate (split as `tensor::matmul`
+/// splits it) and through the engine's AVX2 kernel (`NA` without AVX2).
 #[extendr]
 fn rk_bench_gemm(m: f64, n: f64, k: f64, reps: f64, threads: f64) -> Ret {
     use crate::tensor::{matmul, Trans};
@@ -622,25 +623,42 @@ fn rk_bench_gemm(m: f64, n: f64, k: f64, reps: f64, threads: f64) -> Ret {
         .max(k.saturating_mul(n))
         .max(m.saturating_mul(n))
         > 1 << 28
+        || m == 0
+        || n == 0
+        || k == 0
     {
-        return Err(RkError::Value("matrix too large for the benchmark".into()));
+        return Err(RkError::Value(
+            "matrix empty or too large for the benchmark".into(),
+        ));
     }
     let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 / 17.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 / 13.0).collect();
     let mut c = vec![0.0f32; m * n];
-    let pool = crate::threads::pool(threads);
-    let mut times: Vec<f64> = pool.install(|| {
-        matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads);
-        (0..reps)
+    let mut packed = Vec::new();
+    let median = |f: &mut dyn FnMut()| {
+        f();
+        let mut t: Vec<f64> = (0..reps)
             .map(|_| {
                 let t = std::time::Instant::now();
-                matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads);
+                f();
                 t.elapsed().as_secs_f64()
             })
-            .collect()
+            .collect();
+        t.sort_by(|x, y| x.total_cmp(y));
+        t[t.len() / 2]
+    };
+    let pool = crate::threads::pool(threads);
+    let (crate_s, kernel_s) = pool.install(|| {
+        let crate_s =
+            median(&mut || matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads));
+        let kernel_s = if crate::kernel::available() {
+            median(&mut || crate::train::sgemm(m, n, k, &a, &b, &mut c, &mut packed))
+        } else {
+            f64::NAN
+        };
+        (crate_s, kernel_s)
     });
-    times.sort_by(|x, y| x.total_cmp(y));
-    ok(times[times.len() / 2])
+    ok(vec![crate_s, kernel_s])
 }
 
 /// Test hook: a panic inside a shim must reach R as an error, never a crash.
