@@ -34,6 +34,32 @@ fn main() {
         w: None,
         rows: bs,
     };
+    if args.get(3).map(String::as_str) == Some("calls") {
+        // One `install` per step with a gap between (as when R hands over each batch).
+        let gap = std::time::Duration::from_micros(300);
+        let mut run = |spawn: bool| {
+            let t = Instant::now();
+            for _ in 0..steps {
+                let spin = Instant::now();
+                while spin.elapsed() < gap {}
+                if spawn {
+                    std::thread::scope(|s| {
+                        s.spawn(|| pool.install(|| m.train_step(&batch).unwrap()));
+                    });
+                } else {
+                    pool.install(|| m.train_step(&batch).unwrap());
+                }
+            }
+            (t.elapsed().as_secs_f64() / steps as f64 - gap.as_secs_f64()) * 1e3
+        };
+        run(false);
+        let a = run(false);
+        let b = run(true);
+        println!(
+            "threads {threads}: one install per step {a:.3} ms/step, from a new thread {b:.3}"
+        );
+        return;
+    }
     pool.install(|| {
         for _ in 0..20 {
             m.train_step(&batch).unwrap();
