@@ -321,7 +321,7 @@ impl Model {
     /// [`Model::train_step`], on the kernel only when `avx2` (tests run both paths).
     pub(crate) fn train_step_with(&mut self, b: &Batch, avx2: bool) -> RkResult<f64> {
         self.check_batch(b, true)?;
-        if avx2 && b.rows > 0 {
+        if avx2 && b.rows > 0 && !self.layers.is_empty() {
             return Ok(self.train_step_kernel(b));
         }
         self.packs.invalidate();
