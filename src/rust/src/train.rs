@@ -426,6 +426,7 @@ struct Params {
     grad_bias: Buf,
     fwd: Buf,
     bwd: Buf,
+    bwd_needed: bool,
     kernel_parts: Option<Parts>,
     bias_parts: Option<Parts>,
     l1: f32,
@@ -433,6 +434,14 @@ struct Params {
 }
 
 impl Model {
+    /// The first layer with parameters (the backward pass stops there).
+    fn first_param(&self) -> usize {
+        self.layers
+            .iter()
+            .position(|l| l.n_params() > 0)
+            .unwrap_or(self.layers.len())
+    }
+
     /// Packs sized for the layers and `rows` rows; packs the weights when they are stale.
     fn ensure_packs(&mut self, rows: usize) {
         let same = self.packs.layers.len() == self.layers.len()
@@ -446,15 +455,21 @@ impl Model {
                     }
             });
         if !same {
+            // The first layer with parameters passes no gradient down: no `bwd` copy.
+            let first_param = self.first_param();
             self.packs.layers = self
                 .layers
                 .iter()
-                .map(|l| match l.kind {
+                .enumerate()
+                .map(|(i, l)| match l.kind {
                     Kind::Dense { units, .. } => DensePack {
                         in_dim: l.in_dim,
                         out_dim: units,
                         fwd: vec![0.0; units.div_ceil(MR) * l.in_dim * MR],
-                        bwd: vec![0.0; l.in_dim.div_ceil(MR) * units * MR],
+                        bwd: match i > first_param {
+                            true => vec![0.0; l.in_dim.div_ceil(MR) * units * MR],
+                            false => Vec::new(),
+                        },
                         dzt: Vec::new(),
                     },
                     _ => DensePack::default(),
@@ -474,7 +489,9 @@ impl Model {
                 if p.out_dim > 0 {
                     let (inp, out) = (p.in_dim, p.out_dim);
                     pack_fwd(&l.kernel, inp, out, 0, Buf::of(&mut p.fwd));
-                    pack_bwd(&l.kernel, inp, out, 0, Buf::of(&mut p.bwd));
+                    if !p.bwd.is_empty() {
+                        pack_bwd(&l.kernel, inp, out, 0, Buf::of(&mut p.bwd));
+                    }
                 }
             }
             self.packs.fresh = true;
@@ -489,11 +506,7 @@ impl Model {
         self.ensure_packs(rows);
         let nl = self.layers.len();
         let fused = self.loss_fused();
-        let first_param = self
-            .layers
-            .iter()
-            .position(|l| l.n_params() > 0)
-            .unwrap_or(nl);
+        let first_param = self.first_param();
         let loss = self.compiled.as_ref().expect("checked by check_batch").loss;
         let seeds = (0..nl)
             .map(|i| Rng::keyed(&[self.fit_seed, self.step, i as u64]).next_u64() as u32)
@@ -585,6 +598,7 @@ impl Model {
                 bias: Buf::of(&mut l.bias),
                 grad_bias: Buf::of(&mut l.grad_bias),
                 fwd: Buf::of(&mut p.fwd),
+                bwd_needed: !p.bwd.is_empty(),
                 bwd: Buf::of(&mut p.bwd),
                 kernel_parts,
                 bias_parts,
@@ -619,7 +633,9 @@ impl Model {
                             parts.update(m0 * out, w, gk);
                         }
                         pack_fwd(w, inp, out, m0, p.fwd);
-                        pack_bwd(w, inp, out, m0, p.bwd);
+                        if p.bwd_needed {
+                            pack_bwd(w, inp, out, m0, p.bwd);
+                        }
                     }
                     Job::Bias { .. } => {
                         let gb = p.grad_bias.rows(out, 0, 1);
