@@ -82,6 +82,9 @@ test_that("losses reported by the engine match base R", {
   p <- predict(model, d$x, verbose = 0)
   got <- test_on_batch(model, d$x, d$onehot)
   expect_equal(got[[1]], mean(-rowSums(d$onehot * log(p))), tolerance = 1e-5)
+  # test_on_batch() computes its outputs as evaluate() does.
+  ev <- evaluate(model, d$x, d$onehot, batch_size = 20, verbose = 0)
+  expect_equal(unname(unlist(ev)), unname(unlist(got)), tolerance = 1e-12)
   expect_equal(got[[2]], mean(max.col(p, "first") == max.col(d$onehot, "first")))
   expect_equal(got[[3]], mean(abs(p - d$onehot)), tolerance = 1e-6)
   model %>% compile(loss = "sparse_categorical_crossentropy", optimizer = "sgd", metrics = "accuracy")

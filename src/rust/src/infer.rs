@@ -40,6 +40,21 @@ struct OutPtr(*mut f32);
 // SAFETY: tiles cover disjoint row ranges, so no two workers write the same element.
 unsafe impl Sync for OutPtr {}
 
+/// A tile source over row-major rows of width `d` (a batch, or rows of a stored dataset).
+pub fn row_source(
+    x: &[f32],
+    d: usize,
+) -> impl Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync + '_ {
+    move |r0, r1, layout, buf| {
+        let src = &x[r0 * d..r1 * d];
+        match layout {
+            Layout::Rows => buf[..src.len()].copy_from_slice(src),
+            Layout::Panels => kernel::from_rows(src, r1 - r0, d, d, buf),
+        }
+        Ok(())
+    }
+}
+
 /// Tiles `(start, end)` of `rows` rows in batches of `batch`: at most `TILE` rows each,
 /// none crossing a batch boundary.
 pub fn tiles(rows: usize, batch: usize) -> Vec<(usize, usize)> {
@@ -444,7 +459,7 @@ mod tests {
                 w: Some(&w[b0..b1]),
                 rows: b1 - b0,
             };
-            m.test_step(&b).unwrap();
+            m.test_step_layers(&b).unwrap();
         }
         let want = logs(&m);
         let mut got = Vec::new();

@@ -376,8 +376,22 @@ impl Model {
         Ok(loss)
     }
 
-    /// Evaluate a batch in inference mode, accumulating into the test tracker.
+    /// Evaluate a batch in inference mode, accumulating into the test tracker. The outputs
+    /// are computed on tiles as `evaluate()` computes them, so both give the same figures.
     pub fn test_step(&mut self, b: &Batch) -> RkResult<f64> {
+        self.check_batch(b, true)?;
+        if b.rows == 0 {
+            return Ok(self.score_outputs(&[], b));
+        }
+        let d = self.input_dim.unwrap_or(0);
+        let fill = crate::infer::row_source(b.x, d);
+        self.evaluate_tiled(b.rows, b.rows, fill, b.y, b.w)?;
+        Ok(self.test.last_loss)
+    }
+
+    /// [`Model::test_step`] through the layers' own forward pass (the tests' reference).
+    #[cfg(test)]
+    pub fn test_step_layers(&mut self, b: &Batch) -> RkResult<f64> {
         self.check_batch(b, true)?;
         self.forward(b.x, b.rows, false);
         Ok(self.loss_and_metrics(b, false, false))

@@ -4,7 +4,6 @@
 use crate::activations::Act;
 use crate::data::{to_col_major, to_row_major, Dataset, RValues, RowSource};
 use crate::error::{RkError, RkResult};
-use crate::infer::Layout;
 use crate::initializers::Init;
 use crate::layers::{Kind, Layer};
 use crate::losses::Loss;
@@ -398,15 +397,7 @@ fn rk_data_eval(
         let rows = to.saturating_sub(from);
         m.check_x(&Batch { x, y, w, rows })?;
         // Whole tiles of the stored rows, then loss and metrics batch by batch.
-        let fill = |r0: usize, r1: usize, layout: Layout, buf: &mut [f32]| {
-            let src = &ds.x[(from + r0) * d..(from + r1) * d];
-            match layout {
-                Layout::Rows => buf[..src.len()].copy_from_slice(src),
-                Layout::Panels => crate::kernel::from_rows(src, r1 - r0, d, d, buf),
-            }
-            Ok(())
-        };
-        m.evaluate_tiled(rows, bs, fill, y, w)
+        m.evaluate_tiled(rows, bs, crate::infer::row_source(x, d), y, w)
     })?;
     ok(())
 }
