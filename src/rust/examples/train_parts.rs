@@ -34,12 +34,12 @@ fn main() {
         let x: Vec<f32> = (0..cap * inp).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut fwd = vec![0.0; out.div_ceil(16) * inp * 16];
         let mut bwd = vec![0.0; inp.div_ceil(16) * out * 16];
-        pack_fwd(&w, inp, out, 0, Buf::of(&mut fwd));
+        pack_panels(&w, out, 0, inp, Buf::of(&mut fwd));
         pack_bwd(&w, inp, out, 0, Buf::of(&mut bwd));
         let mut z = vec![0.0; cap * out];
         let mut dx = vec![0.0; cap * inp];
         let mut dzt = vec![0.0; out.div_ceil(16) * cap * 16];
-        pack_dz(&z[..cap * out], out, 0, cap, cap, Buf::of(&mut dzt));
+        pack_panels(&z[..cap * out], out, 0, cap, Buf::of(&mut dzt));
         let mut dw = vec![0.0; inp * out];
         let mut a = vec![0.0f32; 4 * inp * 16];
         from_rows(&x, rows, inp, inp, &mut a);
@@ -50,11 +50,11 @@ fn main() {
         let mut reference = || dense(4, &a, inp, &pw, &mut c);
         println!("{inp} x {out} (64 rows; dW over 128), GFLOP/s: inference kernel vs part");
         let (r, t) = versus(&mut reference, || {
-            dense_forward(&x, rows, inp, out, &fwd, &mut z)
+            rows_by_panels(&x, rows, inp, out, &fwd, &mut z)
         });
         println!("  forward   {:6.1} {:6.1}", gf(r, flops), gf(t, flops));
         let (r, t) = versus(&mut reference, || {
-            dense_backward(&z, rows, out, inp, &bwd, &mut dx)
+            rows_by_panels(&z, rows, out, inp, &bwd, &mut dx)
         });
         println!("  backward  {:6.1} {:6.1}", gf(r, flops), gf(t, flops));
         let (r, t) = versus(&mut reference, || {
@@ -81,9 +81,9 @@ fn main() {
             gf(t, 2.0 * flops)
         );
         let (r, t) = versus(&mut reference, || {
-            pack_fwd(&w, inp, out, 0, Buf::of(&mut fwd))
+            pack_panels(&w, out, 0, inp, Buf::of(&mut fwd))
         });
-        println!("  pack_fwd  ms {:.3} vs {:.3}", r * 1e3, t * 1e3);
+        println!("  pack fwd  ms {:.3} vs {:.3}", r * 1e3, t * 1e3);
         let (r, t) = versus(&mut reference, || {
             pack_bwd(&w, inp, out, 0, Buf::of(&mut bwd))
         });

@@ -77,66 +77,33 @@ impl Buf {
     }
 }
 
-/// `z = x W` for `n` rows: `x [n, inp]` row-major, `W` packed as `fwd`, `z [n, out]` row-major.
-pub fn dense_forward(x: &[f32], n: usize, inp: usize, out: usize, fwd: &[f32], z: &mut [f32]) {
+/// `c = x P` for `n` rows: `x [n, k]` and `c [n, m]` row-major, `P [k, m]` packed in panels
+/// of 16 columns (`p[(q * k + t) * 16 + i] = P[t, 16 q + i]`, zero past `m`). With `W` as
+/// `fwd` this is a dense layer's `z = x W`; with `W` as `bwd`, its `dx = dz W'`.
+pub fn rows_by_panels(x: &[f32], n: usize, k: usize, m: usize, p: &[f32], c: &mut [f32]) {
     assert!(
         kernel::available(),
         "the training kernel needs AVX2 and FMA"
     );
-    assert!(x.len() >= n * inp && z.len() >= n * out && fwd.len() >= out.div_ceil(MR) * inp * MR);
-    // SAFETY: the kernel's features are checked by the caller (`kernel::available`); every
-    // tile reads `kc` steps inside a panel of `inp * MR` values and the rows asserted above.
+    assert!(x.len() >= n * k && c.len() >= n * m && p.len() >= m.div_ceil(MR) * k * MR);
+    // SAFETY: AVX2 was checked just above; every tile reads `kc` steps inside a panel of
+    // `k * MR` values and rows `j0..j0 + 6` (at most `n`) of `x` and `c`, asserted above.
     unsafe {
         let mut k0 = 0;
-        while k0 < inp {
-            let kc = KC.min(inp - k0);
+        while k0 < k {
+            let kc = KC.min(k - k0);
             for j0 in (0..n).step_by(NR) {
-                for q in 0..out.div_ceil(MR) {
-                    let a = fwd.as_ptr().add((q * inp + k0) * MR);
+                for q in 0..m.div_ceil(MR) {
                     avx2::tile_n(
                         NR.min(n - j0),
                         kc,
-                        a,
-                        x.as_ptr().add(j0 * inp + k0),
+                        p.as_ptr().add((q * k + k0) * MR),
+                        x.as_ptr().add(j0 * k + k0),
                         1,
-                        inp,
-                        z.as_mut_ptr().add(j0 * out + q * MR),
-                        out,
-                        out - q * MR,
-                        k0 > 0,
-                    );
-                }
-            }
-            k0 += kc;
-        }
-    }
-}
-
-/// `dx = dz W'` for `n` rows: `dz [n, out]` row-major, `W` packed as `bwd`, `dx [n, inp]`.
-pub fn dense_backward(dz: &[f32], n: usize, out: usize, inp: usize, bwd: &[f32], dx: &mut [f32]) {
-    assert!(
-        kernel::available(),
-        "the training kernel needs AVX2 and FMA"
-    );
-    assert!(dz.len() >= n * out && dx.len() >= n * inp && bwd.len() >= inp.div_ceil(MR) * out * MR);
-    // SAFETY: as in `dense_forward`, with the roles of `inp` and `out` exchanged.
-    unsafe {
-        let mut k0 = 0;
-        while k0 < out {
-            let kc = KC.min(out - k0);
-            for q in 0..inp.div_ceil(MR) {
-                let a = bwd.as_ptr().add((q * out + k0) * MR);
-                for j0 in (0..n).step_by(NR) {
-                    avx2::tile_n(
-                        NR.min(n - j0),
-                        kc,
-                        a,
-                        dz.as_ptr().add(j0 * out + k0),
-                        1,
-                        out,
-                        dx.as_mut_ptr().add(j0 * inp + q * MR),
-                        inp,
-                        inp - q * MR,
+                        k,
+                        c.as_mut_ptr().add(j0 * m + q * MR),
+                        m,
+                        m - q * MR,
                         k0 > 0,
                     );
                 }
@@ -194,7 +161,7 @@ pub fn weight_grad(
         }
         for q in 0..out.div_ceil(MR) {
             for (g, j0) in (m0..m1).step_by(NR).enumerate() {
-                // SAFETY: as in `dense_forward`: `kc` steps of a `cap * MR` panel of `dzt` and
+                // SAFETY: as in `rows_by_panels`: `kc` steps of a `cap * MR` panel of `dzt` and
                 // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
                 // of the block `dw`.
                 unsafe {
@@ -234,13 +201,13 @@ pub fn sgemm(
     let blocks: Vec<usize> = (0..k).step_by(kb).collect();
     blocks
         .par_iter()
-        .for_each(|&k0| pack_fwd(&b[k0 * n..(k0 + kb).min(k) * n], k, n, k0, dst));
+        .for_each(|&k0| pack_panels(&b[k0 * n..(k0 + kb).min(k) * n], n, k0, k, dst));
     let shard = m.div_ceil(threads).next_multiple_of(NR).max(NR);
     let packed = &packed[..];
     c[..m * n]
         .par_chunks_mut(shard * n)
         .zip(a[..m * k].par_chunks(shard * k))
-        .for_each(|(c, a)| dense_forward(a, a.len() / k, k, n, packed, c));
+        .for_each(|(c, a)| rows_by_panels(a, a.len() / k, k, n, packed, c));
 }
 
 /// `d = src` padded with zeros: one row of a 16-wide panel.
@@ -258,16 +225,19 @@ fn put(d: &mut [f32], src: &[f32]) {
     }
 }
 
-/// Rows `m0..` of `w [inp, out]` (given as those rows) into the `fwd` layout.
-pub fn pack_fwd(w: &[f32], inp: usize, out: usize, m0: usize, fwd: Buf) {
-    let m1 = m0 + w.len() / out;
-    for q in 0..out.div_ceil(MR) {
-        let o0 = q * MR;
-        let n = (out - o0).min(MR);
-        // SAFETY: rows m0..m1 of panel q (`inp * MR` values each) belong to this block.
-        let dst = unsafe { Buf(fwd.0.add(q * inp * MR)).rows(MR, m0, m1) };
-        for (src, d) in w.chunks_exact(out).zip(dst.chunks_exact_mut(MR)) {
-            put(d, &src[o0..o0 + n]);
+/// Rows `r0..` of a row-major matrix with `cols` columns (given as those rows, `src`) into
+/// panels of 16 columns holding `stride` rows each: `dst[(q * stride + r) * 16 + i] =
+/// M[r, 16 q + i]`, zero past `cols`. Weights `[inp, out]` with `stride = inp` give the `fwd`
+/// layout; a batch's dL/dz with `stride = cap` gives `dzt`.
+pub fn pack_panels(src: &[f32], cols: usize, r0: usize, stride: usize, dst: Buf) {
+    let r1 = r0 + src.len() / cols;
+    for q in 0..cols.div_ceil(MR) {
+        let c0 = q * MR;
+        let n = (cols - c0).min(MR);
+        // SAFETY: rows r0..r1 of panel q (`stride * MR` values) belong to this caller.
+        let d = unsafe { Buf(dst.0.add(q * stride * MR)).rows(MR, r0, r1) };
+        for (row, d) in src.chunks_exact(cols).zip(d.chunks_exact_mut(MR)) {
+            put(d, &row[c0..c0 + n]);
         }
     }
 }
@@ -289,19 +259,6 @@ pub fn pack_bwd(w: &[f32], inp: usize, out: usize, m0: usize, bwd: Buf) {
         // SAFETY: `transpose_panel` reads `rows` rows of `out` values (the slice `src`) and
         // writes `out * MR` values (the slice `panel`); AVX2 was checked above.
         unsafe { avx2::transpose_panel(src.as_ptr(), out, rows, out, panel.as_mut_ptr()) };
-    }
-}
-
-/// Rows `r0..r1` of `dz [*, out]` (given as those rows) into the `dzt` layout.
-pub fn pack_dz(dz: &[f32], out: usize, r0: usize, r1: usize, cap: usize, dzt: Buf) {
-    for q in 0..out.div_ceil(MR) {
-        let o0 = q * MR;
-        let n = (out - o0).min(MR);
-        // SAFETY: rows r0..r1 of panel q (`cap * MR` values) belong to this shard.
-        let dst = unsafe { Buf(dzt.0.add(q * cap * MR)).rows(MR, r0, r1) };
-        for (src, d) in dz.chunks_exact(out).zip(dst.chunks_exact_mut(MR)) {
-            put(d, &src[o0..o0 + n]);
-        }
     }
 }
 
@@ -343,7 +300,7 @@ impl Rows<'_> {
             match l.kind {
                 Kind::Dense { act, use_bias, .. } => {
                     let z = unsafe { self.z[i].rows(out, r0, r1) };
-                    dense_forward(x, n, inp, out, &self.packs[i].fwd, z);
+                    rows_by_panels(x, n, inp, out, &self.packs[i].fwd, z);
                     act.forward_bias(z, a, use_bias.then_some(&l.bias[..]), out);
                 }
                 Kind::Dropout { rate } if rate > 0.0 => {
@@ -379,9 +336,9 @@ impl Rows<'_> {
                         let a = unsafe { self.a[i + 1].rows(out, r0, r1) };
                         act.backward(z, a, g, out);
                     }
-                    pack_dz(g, out, r0, r1, self.cap, self.dzt[i]);
+                    pack_panels(g, out, r0, self.cap, self.dzt[i]);
                     if let Some(gi) = g_in {
-                        dense_backward(g, n, out, inp, &self.packs[i].bwd, gi);
+                        rows_by_panels(g, n, out, inp, &self.packs[i].bwd, gi);
                     }
                 }
                 Kind::Dropout { rate } if rate > 0.0 => {
@@ -488,7 +445,7 @@ impl Model {
             for (l, p) in self.layers.iter().zip(self.packs.layers.iter_mut()) {
                 if p.out_dim > 0 {
                     let (inp, out) = (p.in_dim, p.out_dim);
-                    pack_fwd(&l.kernel, inp, out, 0, Buf::of(&mut p.fwd));
+                    pack_panels(&l.kernel, out, 0, inp, Buf::of(&mut p.fwd));
                     if !p.bwd.is_empty() {
                         pack_bwd(&l.kernel, inp, out, 0, Buf::of(&mut p.bwd));
                     }
@@ -632,7 +589,7 @@ impl Model {
                         if let Some(parts) = &p.kernel_parts {
                             parts.update(m0 * out, w, gk);
                         }
-                        pack_fwd(w, inp, out, m0, p.fwd);
+                        pack_panels(w, out, m0, inp, p.fwd);
                         if p.bwd_needed {
                             pack_bwd(w, inp, out, m0, p.bwd);
                         }
