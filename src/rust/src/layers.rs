@@ -226,11 +226,7 @@ impl Layer {
                     false,
                     threads,
                 );
-                if l1 != 0.0 || l2 != 0.0 {
-                    for (g, &w) in self.grad_kernel.iter_mut().zip(&self.kernel) {
-                        *g += l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * l2 * w;
-                    }
-                }
+                add_penalty_grad(&mut self.grad_kernel, &self.kernel, l1, l2);
                 if use_bias {
                     column_sums(&g_out[..n], out, &mut self.grad_bias);
                 }
@@ -267,6 +263,15 @@ impl Layer {
                     gi[..n].copy_from_slice(&g_out[..n]);
                 }
             }
+        }
+    }
+}
+
+/// Add the gradient of the penalty `l1 sum|w| + l2 sum w^2` to `g` (nothing when both are 0).
+pub fn add_penalty_grad(g: &mut [f32], w: &[f32], l1: f32, l2: f32) {
+    if l1 != 0.0 || l2 != 0.0 {
+        for (g, &w) in g.iter_mut().zip(w) {
+            *g += l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * l2 * w;
         }
     }
 }

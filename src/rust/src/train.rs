@@ -19,7 +19,7 @@
 //! and `dz` packed as panels of 16 units (`dzt[(q * cap + r) * 16 + t] = dz[r, 16q + t]`) for `dW`.
 
 use crate::kernel::{self, avx2, KC, MR, NR};
-use crate::layers::{column_sums, dropout_forward, mul_into, Kind, Layer};
+use crate::layers::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
 use crate::losses::Loss;
 use crate::model::{Batch, Model};
 use crate::optimizers::Parts;
@@ -581,11 +581,7 @@ impl Model {
                         let gk = p.grad_kernel.rows(out, m0, m1);
                         weight_grad(x, rows, inp, out, dzt, cap, m0, m1, gk);
                         let w = p.kernel.rows(out, m0, m1);
-                        if p.l1 != 0.0 || p.l2 != 0.0 {
-                            for (g, &w) in gk.iter_mut().zip(w.iter()) {
-                                *g += p.l1 * w.signum() * (w != 0.0) as u8 as f32 + 2.0 * p.l2 * w;
-                            }
-                        }
+                        add_penalty_grad(gk, w, p.l1, p.l2);
                         if let Some(parts) = &p.kernel_parts {
                             parts.update(m0 * out, w, gk);
                         }
