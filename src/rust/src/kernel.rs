@@ -272,26 +272,6 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// [`tile`] with `B` packed (`B(p, j)` at `b[p * NR + j]`), for `n` (1 to 6) columns.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_packed(
-        n: usize,
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        scj: usize,
-        m: usize,
-        accumulate: bool,
-    ) {
-        if n == NR {
-            tile::<NR>(kc, a, b, NR, 1, c, scj, m, accumulate);
-        } else {
-            tile_n(n, kc, a, b, NR, 1, c, scj, m, accumulate);
-        }
-    }
-
     /// [`tile`] for `n` (1 to 6) columns of `B` and `C`.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -324,17 +304,6 @@ pub(crate) mod avx2 {
 #[allow(clippy::too_many_arguments, clippy::missing_safety_doc)]
 pub(crate) mod avx2 {
     pub unsafe fn transpose_panel(_: *const f32, _: usize, _: usize, _: usize, _: *mut f32) {}
-    pub unsafe fn tile_packed(
-        _: usize,
-        _: usize,
-        _: *const f32,
-        _: *const f32,
-        _: *mut f32,
-        _: usize,
-        _: usize,
-        _: bool,
-    ) {
-    }
     pub unsafe fn tile_n(
         _: usize,
         _: usize,

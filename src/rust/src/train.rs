@@ -165,11 +165,13 @@ pub fn weight_grad(
                 // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
                 // of the block `dw`.
                 unsafe {
-                    avx2::tile_packed(
+                    avx2::tile_n(
                         NR.min(m1 - j0),
                         kc,
                         dzt.as_ptr().add((q * cap + k0) * MR),
                         panels.add(g * KC * NR),
+                        NR,
+                        1,
                         dw.as_mut_ptr().add((j0 - m0) * out + q * MR),
                         out,
                         out - q * MR,
