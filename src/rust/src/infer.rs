@@ -308,19 +308,9 @@ fn forward_tile<'s>(layers: &[&Layer], s: &'s mut Scratch, n: usize, d: usize) -
 mod tests {
     use super::*;
     use crate::data::{fill_rows, RValues};
-    use crate::initializers::Init;
 
     fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
-        let kind = Kind::Dense {
-            units,
-            act,
-            use_bias: true,
-            kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-            bias_init: Init::parse("random_uniform", -0.5, 0.5).unwrap(),
-            l1: 0.0,
-            l2: 0.0,
-        };
-        Layer::new(name.into(), kind, seed)
+        crate::testing::dense(name, units, act, true, 0.0, 0.0, seed)
     }
 
     /// Models covering the AVX2 kernel (dense stacks, a hidden softmax, widths that are not

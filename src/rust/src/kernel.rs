@@ -330,12 +330,7 @@ mod tests {
         }
         for &(rows, k, n) in &[(37usize, 300usize, 13usize), (16, 5, 6), (3, 784, 10)] {
             let blocks = rows.div_ceil(MR);
-            let x: Vec<f32> = (0..rows * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 31.0)
-                .collect();
-            let w: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 9.0)
-                .collect();
+            let (x, w) = crate::testing::operands(rows, k, n);
             let mut a = vec![0.0f32; blocks * k * MR];
             from_rows(&x, rows, k, k, &mut a);
             let pw = PackedWeights::new(&w, k, n);
@@ -343,18 +338,7 @@ mod tests {
             dense(blocks, &a, k, &pw, &mut c);
             let mut got = vec![0.0f32; rows * n];
             to_rows(&c, pw.padded(), rows, n, &mut got);
-            for r in 0..rows {
-                for j in 0..n {
-                    let want: f64 = (0..k)
-                        .map(|p| x[r * k + p] as f64 * w[p * n + j] as f64)
-                        .sum();
-                    let g = got[r * n + j] as f64;
-                    assert!(
-                        (g - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{rows}x{k}x{n} [{r},{j}]: {g} vs {want}"
-                    );
-                }
-            }
+            crate::testing::assert_product(&x, &w, rows, k, n, &got);
         }
     }
 

@@ -1,4 +1,9 @@
-//! Test helpers: central finite differences in f64 around an f32 point.
+//! Test helpers: central finite differences in f64 around an f32 point, a dense layer, and
+//! matrix operands with a check of a product against a naive one.
+
+use crate::activations::Act;
+use crate::initializers::Init;
+use crate::layers::{Kind, Layer};
 
 /// Compare an analytic gradient `grad` of `f` at `x` with central differences.
 /// Relative tolerance fits f32 forward passes evaluated in f64 sums.
@@ -27,4 +32,53 @@ pub fn check_grad<F: Fn(&[f32]) -> f64>(
         }
     }
     Ok(())
+}
+
+/// A dense layer with Glorot-uniform weights and uniform(-0.5, 0.5) biases.
+pub fn dense(
+    name: &str,
+    units: usize,
+    act: Act,
+    use_bias: bool,
+    l1: f32,
+    l2: f32,
+    seed: u64,
+) -> Layer {
+    let kind = Kind::Dense {
+        units,
+        act,
+        use_bias,
+        kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
+        bias_init: Init::parse("random_uniform", -0.5, 0.5).unwrap(),
+        l1,
+        l2,
+    };
+    Layer::new(name.into(), kind, seed)
+}
+
+/// Operands `a [m, k]` and `b [k, n]` (row-major) of varied values.
+pub fn operands(m: usize, k: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let a = (0..m * k)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 31.0)
+        .collect();
+    let b = (0..k * n)
+        .map(|i| ((i * 13 % 29) as f32 - 14.0) / 9.0)
+        .collect();
+    (a, b)
+}
+
+/// `c` (row-major `[m, n]`) is `a b` within f32 rounding of a depth-`k` sum.
+pub fn assert_product(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &[f32]) {
+    for i in 0..m {
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                .sum();
+            let got = c[i * n + j] as f64;
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{m}x{k}x{n} [{i},{j}]: {got} vs {want}"
+            );
+        }
+    }
 }

@@ -617,21 +617,12 @@ impl Model {
 mod tests {
     use super::*;
     use crate::activations::Act;
-    use crate::initializers::Init;
     use crate::metrics::MetricKind;
     use crate::optimizers::Optimizer;
 
     fn dense(name: &str, units: usize, act: Act, use_bias: bool, l1: f32, l2: f32) -> Layer {
-        let kind = Kind::Dense {
-            units,
-            act,
-            use_bias,
-            kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-            bias_init: Init::parse("random_uniform", -0.5, 0.5).unwrap(),
-            l1,
-            l2,
-        };
-        Layer::new(name.into(), kind, name.len() as u64 * 7 + units as u64)
+        let seed = name.len() as u64 * 7 + units as u64;
+        crate::testing::dense(name, units, act, use_bias, l1, l2, seed)
     }
 
     /// A model, its loss, optimizer, input width and batch size: widths that are not whole
@@ -798,12 +789,7 @@ mod tests {
             return;
         }
         for &(m, n, k) in &[(37usize, 13usize, 300usize), (128, 10, 128), (5, 16, 1)] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 31.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 9.0)
-                .collect();
+            let (a, b) = crate::testing::operands(m, k, n);
             let run = |threads| {
                 let mut c = vec![f32::NAN; m * n];
                 let mut packed = Vec::new();
@@ -813,18 +799,7 @@ mod tests {
             };
             let c = run(1);
             assert_eq!(c, run(2), "{m}x{n}x{k}: 1 and 2 threads differ");
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f64 = (0..k)
-                        .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
-                        .sum();
-                    let got = c[i * n + j] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{m}x{n}x{k} [{i},{j}]: {got} vs {want}"
-                    );
-                }
-            }
+            crate::testing::assert_product(&a, &b, m, k, n, &c);
         }
     }
 
