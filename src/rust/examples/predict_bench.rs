@@ -37,6 +37,21 @@ fn main() {
             flop_per_row * n as f64 / t / 1e9
         );
     }
+    // The same predict with the conversion left out (each tile keeps what its buffer held):
+    // the engine's compute alone.
+    let mut out = Vec::with_capacity(n * 10);
+    let t = pool.install(|| {
+        common::best_of(7, || {
+            out.clear();
+            let keep = |_, _, _, _: &mut [f32]| Ok(());
+            m.predict_tiled(n, 10000, keep, &mut out).unwrap();
+        })
+    });
+    println!(
+        "predict without conversion, batch 10000: {:.2} ms, {:.0} GFLOP/s",
+        t * 1e3,
+        flop_per_row * n as f64 / t / 1e9
+    );
     // Conversion alone (one thread), tiles of 128 rows into the kernel's layout.
     let mut buf = vec![0.0f32; 128 * d];
     let t = common::best_of(5, || {
