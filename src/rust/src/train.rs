@@ -151,12 +151,18 @@ pub fn weight_grad(
         let kc = KC.min(rows - k0);
         for p in 0..kc {
             let row = &x[(k0 + p) * inp + m0..(k0 + p) * inp + m1];
-            for (g, src) in row.chunks(NR).enumerate() {
+            // Whole groups as fixed-size moves (a copy of variable length is a call to
+            // `memmove` per group), then the last partial group value by value.
+            let mut groups = row.chunks_exact(NR);
+            let full = groups.len();
+            for (g, src) in (&mut groups).enumerate() {
+                let src: [f32; NR] = src.try_into().expect("chunks_exact gives whole groups");
                 // SAFETY: `g < BLOCK / NR` and `p < KC`: inside the buffer.
-                unsafe {
-                    let d = panels.add((g * KC + p) * NR);
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), d, src.len());
-                }
+                unsafe { (panels.add((g * KC + p) * NR) as *mut [f32; NR]).write_unaligned(src) };
+            }
+            for (j, &v) in groups.remainder().iter().enumerate() {
+                // SAFETY: as above, for the group after the whole ones (`j < NR`).
+                unsafe { panels.add((full * KC + p) * NR + j).write(v) };
             }
         }
         for q in 0..out.div_ceil(MR) {
