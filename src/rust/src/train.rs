@@ -165,8 +165,9 @@ pub fn weight_grad(
                 unsafe { panels.add((full * KC + p) * NR + j).write(v) };
             }
         }
-        for q in 0..out.div_ceil(MR) {
-            for (g, j0) in (m0..m1).step_by(NR).enumerate() {
+        // Each group of six columns stays in L1 while the panels of dz stream past it.
+        for (g, j0) in (m0..m1).step_by(NR).enumerate() {
+            for q in 0..out.div_ceil(MR) {
                 // SAFETY: as in `rows_by_panels`: `kc` steps of a `cap * MR` panel of `dzt` and
                 // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
                 // of the block `dw`.
