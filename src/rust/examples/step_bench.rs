@@ -1,6 +1,7 @@
 //! Times training steps of the seed MLP (784-256-128-10, dropout, RMSprop, batch 128)
-//! without R: `cargo run --release --example step_bench -- [threads] [steps] [steps]` (a third
-//! argument `steps` skips timing the products alone).
+//! without R, and the kernel's three phases within them:
+//! `cargo run --release --example step_bench -- [threads] [steps] [steps]` (a third argument
+//! `steps` skips timing the products alone).
 mod common;
 
 use rkeras::losses::Loss;
@@ -73,6 +74,14 @@ fn main() {
             "threads {threads}: {:.3} ms/step, {:.3} s per {steps} steps",
             dt / steps as f64 * 1e3,
             dt
+        );
+        let ph = m.train_phase_secs();
+        let per_step = |x: f64| x / (steps + 20) as f64 * 1e6;
+        println!(
+            "phases, us/step: rows {:.0}, loss {:.0}, weights {:.0}",
+            per_step(ph[0]),
+            per_step(ph[1]),
+            per_step(ph[2])
         );
         if args.get(3).map(String::as_str) == Some("steps") {
             return;

@@ -45,6 +45,8 @@ pub struct TrainPacks {
     layers: Vec<DensePack>,
     cap: usize,
     fresh: bool,
+    /// Seconds spent in each of the three phases by the kernel's steps so far (profiling).
+    phase_secs: [f64; 3],
 }
 
 impl TrainPacks {
@@ -464,6 +466,12 @@ impl Model {
         }
     }
 
+    /// Seconds spent so far in each phase of the kernel's training steps: the rows' forward
+    /// and backward passes, loss and metrics, and the weight blocks (for profiling).
+    pub fn train_phase_secs(&self) -> [f64; 3] {
+        self.packs.phase_secs
+    }
+
     /// A training step on the kernel (the caller checked the batch and the CPU); returns
     /// the batch loss. Runs its phases on the current rayon pool.
     pub(crate) fn train_step_kernel(&mut self, b: &Batch) -> f64 {
@@ -491,6 +499,12 @@ impl Model {
             .iter_mut()
             .map(|p| Buf::of(&mut p.dzt))
             .collect();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |packs: &mut TrainPacks, phase: usize| {
+            let now = std::time::Instant::now();
+            packs.phase_secs[phase] += (now - clock).as_secs_f64();
+            clock = now;
+        };
         // Phase 1: shards of whole micro-tiles of rows, one per thread.
         let threads = rayon::current_num_threads().max(1);
         let shard = rows.div_ceil(threads).next_multiple_of(NR).max(NR);
@@ -519,8 +533,10 @@ impl Model {
                     .for_each(|&r0| job.run(r0, (r0 + shard).min(rows)));
             }
         }
+        lap(&mut self.packs, 0);
         // Phase 2: loss and metrics in row order (penalties of the weights before the update).
         let batch_loss = self.loss_and_metrics(b, false, true);
+        lap(&mut self.packs, 1);
         // Phase 3: weight gradients, updates and repacking, in blocks.
         let compiled = self.compiled.as_mut().expect("checked");
         compiled.optimizer.begin_step();
@@ -615,6 +631,7 @@ impl Model {
             jobs.iter().for_each(run);
         }
         self.packs.fresh = true;
+        lap(&mut self.packs, 2);
         self.step += 1;
         batch_loss
     }
