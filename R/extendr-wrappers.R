@@ -6,6 +6,8 @@ NULL
 
 rk_ptr_alive <- function(ptr) .Call(wrap__rk_ptr_alive, ptr)
 
+rk_any_nonfinite <- function(x) .Call(wrap__rk_any_nonfinite, x)
+
 rk_model_new <- function() .Call(wrap__rk_model_new)
 
 rk_model_add <- function(model, kind, name, units, activation, use_bias, kernel_init, kernel_args, bias_init, bias_args, l1, l2, rate, seed) .Call(wrap__rk_model_add, model, kind, name, units, activation, use_bias, kernel_init, kernel_args, bias_init, bias_args, l1, l2, rate, seed)

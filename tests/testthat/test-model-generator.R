@@ -81,6 +81,17 @@ test_that("bad generator output stops training with an error naming the step", {
     expect_match(conditionMessage(err), "step 3", label = nm)
     expect_equal(dim(predict(model, good()[[1]], verbose = 0)), c(8L, 3L))
   }
+  # Where the bad value is, in x; and bad values in y or in integer x.
+  model <- gen_model()
+  na_at <- function() { b <- good(); b[[1]][7, 30] <- NaN; b }
+  expect_error(model %>% fit_generator(na_at, steps_per_epoch = 2, verbose = 0),
+               "non-finite value in x \\(row 7, column 30\\)", class = "rkeras_error_generator")
+  bad_y <- function() { b <- good(); b[[2]][8, 3] <- -Inf; b }
+  expect_error(model %>% fit_generator(bad_y, steps_per_epoch = 2, verbose = 0),
+               "non-finite value in y", class = "rkeras_error_generator")
+  int_na <- function() { b <- good(); x <- matrix(1L, 8, 36); x[8, 36] <- NA; list(x, b[[2]]) }
+  expect_error(model %>% fit_generator(int_na, steps_per_epoch = 2, verbose = 0),
+               "row 8, column 36", class = "rkeras_error_generator")
   sparse <- keras_model_sequential() %>% layer_dense(3, activation = "softmax", input_shape = 36)
   sparse %>% compile(loss = "sparse_categorical_crossentropy", optimizer = "sgd")
   bad_label <- function() list(good()[[1]], rep(7, 8))
@@ -132,4 +143,22 @@ test_that("steps_per_epoch is required and workers are accepted", {
   g <- sampling_generator(make_raw()$x, make_raw()$y, 8)
   expect_error(fit_generator(model, g), class = "rkeras_error")
   expect_silent(fit_generator(model, g, steps_per_epoch = 1, workers = 4, max_queue_size = 3, verbose = 0))
+})
+
+test_that("the non-finite check finds a bad value anywhere and only then", {
+  for (n in c(1, 15, 16, 17, 40)) {
+    for (i in seq_len(n)) {
+      for (bad in list(NA_real_, NaN, Inf, -Inf)) {
+        x <- seq_len(n) / 3
+        x[i] <- bad
+        expect_true(rkeras:::has_nonfinite(x), label = sprintf("n %d, position %d", n, i))
+      }
+    }
+    expect_false(rkeras:::has_nonfinite(seq_len(n) / 3 - 1e300))
+  }
+  expect_false(rkeras:::has_nonfinite(c(.Machine$double.xmax, .Machine$double.xmax)))
+  expect_true(rkeras:::has_nonfinite(c(1L, NA)))
+  expect_false(rkeras:::has_nonfinite(1:40))
+  expect_true(rkeras:::has_nonfinite(c(TRUE, NA)))
+  expect_false(rkeras:::has_nonfinite(numeric(0)))
 })

@@ -47,86 +47,90 @@ pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<
             v.len()
         )));
     }
-    check_finite(what, v, n)?;
     let mut out = vec![0.0f32; total];
     if total == 0 {
         return Ok(out);
     }
     // Tiles of 256 rows: each column's segment is read whole, and the tile's rows stay
-    // in cache while the columns stream through.
+    // in cache while the columns stream through. Each tile checks its values as it converts
+    // them; only when one fails is the whole input scanned for the first bad value.
     const TILE: usize = 256;
     let fill = |t: usize, tile: &mut [f32]| {
         let r0 = t * TILE;
         rows_block(v, n, d, r0, r0 + tile.len() / d, tile)
     };
-    if total >= 1 << 16 && rayon::current_num_threads() > 1 {
+    let finite = if total >= 1 << 16 && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(TILE * d)
             .enumerate()
-            .for_each(|(t, tile)| fill(t, tile));
+            .map(|(t, tile)| fill(t, tile))
+            .reduce(|| true, |a, b| a && b)
     } else {
         out.chunks_mut(TILE * d)
             .enumerate()
-            .for_each(|(t, tile)| fill(t, tile));
+            .fold(true, |ok, (t, tile)| fill(t, tile) && ok)
+    };
+    if !finite {
+        check_finite(what, v, n)?;
     }
     Ok(out)
 }
 
 crate::simd::multiversion! {
-    /// Whether every value is finite (no NA, NaN or Inf), in one vectorised pass.
+    /// Whether every value is finite (no NA, NaN or Inf), in one vectorised pass: `x * 0` is
+    /// zero exactly for finite `x`, summed in 16 independent lanes (one running sum would
+    /// wait on each addition).
     fn all_finite_scan(s: &[f64], out: &mut bool) {
-        let mut acc = 0.0f64;
-        for &x in s {
-            acc += x * 0.0;
+        let mut acc = [0.0f64; 16];
+        let mut chunks = s.chunks_exact(16);
+        for c in &mut chunks {
+            for k in 0..16 {
+                acc[k] += c[k] * 0.0;
+            }
         }
-        *out = acc == 0.0;
+        for (k, &x) in chunks.remainder().iter().enumerate() {
+            acc[k] += x * 0.0;
+        }
+        *out = acc.iter().all(|&a| a == 0.0);
     }
 }
 
-fn all_finite(s: &[f64]) -> bool {
+/// Whether every value is finite (no NA, NaN or Inf).
+pub fn all_finite(s: &[f64]) -> bool {
     let mut ok = true;
     all_finite_scan(s, &mut ok);
     ok
 }
 
-/// Rows `r0..r1` of an `n x d` column-major R matrix into row-major f32 `out`
-/// (values already checked finite by the caller).
-pub fn rows_to_row_major(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut Vec<f32>) {
-    let rows = r1 - r0;
-    out.clear();
-    out.resize(rows * d, 0.0);
-    if rows * d >= 1 << 16 && rayon::current_num_threads() > 1 {
-        // Two halves of the rows, each written by one thread.
-        let half = rows / 2;
-        let (a, b) = out.split_at_mut(half * d);
-        let va = v;
-        rayon::join(
-            || rows_block(va, n, d, r0, r0 + half, a),
-            || rows_block(v, n, d, r0 + half, r1, b),
-        );
-    } else {
-        rows_block(v, n, d, r0, r1, out);
-    }
-}
-
-fn rows_block(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut [f32]) {
+/// Rows `r0..r1` of an `n x d` column-major R matrix into row-major f32 `out`; returns
+/// whether every value was finite (not NA for integers).
+fn rows_block(v: RValues, n: usize, d: usize, r0: usize, r1: usize, out: &mut [f32]) -> bool {
     let rows = r1 - r0;
     match v {
-        RValues::Real(s) => real_rows_block(s, n, d, r0, rows, out),
+        RValues::Real(s) => {
+            let mut finite = true;
+            real_rows_block(s, n, d, r0, rows, out, &mut finite);
+            finite
+        }
         RValues::Int(s) => {
+            let mut na = false;
             for c in 0..d {
                 let col = c * n + r0;
                 for (r, &x) in s[col..col + rows].iter().enumerate() {
                     out[r * d + c] = x as f32;
+                    na |= x == i32::MIN;
                 }
             }
+            !na
         }
     }
 }
 
 crate::simd::multiversion! {
-    /// Doubles to f32 rows, 8 columns at a time so each row receives one contiguous write.
-    fn real_rows_block(s: &[f64], n: usize, d: usize, r0: usize, rows: usize, out: &mut [f32]) {
+    /// Doubles to f32 rows, 8 columns at a time so each row receives one contiguous write,
+    /// noting whether every value was finite (`x * 0` is zero exactly for finite `x`).
+    fn real_rows_block(s: &[f64], n: usize, d: usize, r0: usize, rows: usize, out: &mut [f32], finite: &mut bool) {
+        let mut acc = [0.0f64; 8];
         let mut c0 = 0;
         while c0 + 8 <= d {
             let cols: [&[f64]; 8] = std::array::from_fn(|k| &s[(c0 + k) * n + r0..(c0 + k) * n + r0 + rows]);
@@ -134,6 +138,7 @@ crate::simd::multiversion! {
                 let o = &mut o[c0..c0 + 8];
                 for k in 0..8 {
                     o[k] = cols[k][r] as f32;
+                    acc[k] += cols[k][r] * 0.0;
                 }
             }
             c0 += 8;
@@ -142,8 +147,10 @@ crate::simd::multiversion! {
             let col = c * n + r0;
             for (r, &x) in s[col..col + rows].iter().enumerate() {
                 out[r * d + c] = x as f32;
+                acc[0] += x * 0.0;
             }
         }
+        *finite &= acc.iter().all(|&a| a == 0.0);
     }
 }
 
@@ -161,13 +168,7 @@ pub fn fill_rows(
     out: &mut [f32],
 ) -> bool {
     match layout {
-        Layout::Rows => {
-            rows_block(v, n, d, r0, r1, out);
-            (0..d).all(|c| match v {
-                RValues::Real(s) => all_finite(&s[c * n + r0..c * n + r1]),
-                RValues::Int(s) => !s[c * n + r0..c * n + r1].contains(&i32::MIN),
-            })
-        }
+        Layout::Rows => rows_block(v, n, d, r0, r1, out),
         Layout::Panels => {
             let mut finite = true;
             match v {
@@ -323,6 +324,55 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conversion_checks_every_tile_and_column_on_any_thread_count() {
+        // 300 x 250: two tiles of rows, 31 groups of 8 columns and 2 columns left over.
+        let (n, d) = (300usize, 250usize);
+        let v: Vec<f64> = (0..n * d).map(|i| (i % 97) as f64 - 48.0).collect();
+        for threads in [1, 2] {
+            let pool = crate::threads::pool(threads);
+            let ok = pool
+                .install(|| to_row_major("x", RValues::Real(&v), n, d))
+                .unwrap();
+            assert_eq!(ok[299 * d + 249], v[249 * n + 299] as f32);
+            for (r, c, bad) in [
+                (0, 0, f64::NAN),
+                (299, 249, f64::INFINITY),
+                (257, 100, f64::NEG_INFINITY),
+            ] {
+                let mut w = v.clone();
+                w[c * n + r] = bad;
+                let e = pool
+                    .install(|| to_row_major("x", RValues::Real(&w), n, d))
+                    .unwrap_err();
+                let want = format!("row {}, column {}", r + 1, c + 1);
+                assert!(
+                    e.message().contains(&want),
+                    "{threads} threads: {e} (want {want})"
+                );
+            }
+        }
+        let mut ints: Vec<i32> = (0..n as i32 * 3).collect();
+        ints[2 * n + 5] = i32::MIN;
+        let e = to_row_major("x", RValues::Int(&ints), n, 3).unwrap_err();
+        assert!(e.message().contains("row 6, column 3"), "{e}");
+    }
+
+    #[test]
+    fn all_finite_finds_a_bad_value_in_any_lane_and_the_tail() {
+        for n in [0usize, 1, 15, 16, 17, 33, 40] {
+            let good: Vec<f64> = (0..n).map(|i| i as f64 * 1e300).collect();
+            assert!(all_finite(&good), "n {n}");
+            for i in 0..n {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut v = good.clone();
+                    v[i] = bad;
+                    assert!(!all_finite(&v), "n {n}, position {i}, {bad}");
+                }
+            }
+        }
+    }
     #[test]
     fn transpose_keeps_logical_indices_and_reports_na() {
         // R matrix(1:6, 2): rows (1,3,5), (2,4,6).

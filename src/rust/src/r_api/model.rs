@@ -59,6 +59,21 @@ fn rk_ptr_alive(ptr: Robj) -> bool {
     }
 }
 
+/// Whether a numeric vector holds a missing or non-finite value (NA, NaN, Inf; NA for
+/// integers and logicals), in one vectorised pass.
+#[extendr]
+fn rk_any_nonfinite(x: Robj) -> bool {
+    if let Some(s) = x.as_real_slice() {
+        !crate::data::all_finite(s)
+    } else if let Some(s) = x.as_integer_slice() {
+        s.contains(&i32::MIN)
+    } else if let Some(s) = x.as_logical_slice() {
+        s.iter().any(|l| l.is_na())
+    } else {
+        false
+    }
+}
+
 #[extendr]
 fn rk_model_new() -> Robj {
     quiet_panics();
@@ -565,27 +580,27 @@ fn rk_batch(
         })?;
         return ok(());
     }
-    let (xs, ys, ws) = convert_batch(batch_values(&x, &y, &w)?, n, d, yc)?;
-    let h = handle(&mut model)?;
-    match mode {
-        "train" => ok(h.with(|m| {
-            m.train_step(&Batch {
-                x: &xs,
-                y: &ys,
-                w: ws.as_deref(),
-                rows: n,
-            })
-        })?),
-        "test" => ok(h.with(|m| {
-            m.test_step(&Batch {
-                x: &xs,
-                y: &ys,
-                w: ws.as_deref(),
-                rows: n,
-            })
-        })?),
-        other => Err(RkError::Internal(format!("unknown batch mode {other}"))),
-    }
+    let vals = batch_values(&x, &y, &w)?;
+    let train = match mode {
+        "train" => true,
+        "test" => false,
+        other => return Err(RkError::Internal(format!("unknown batch mode {other}"))),
+    };
+    // Converted inside the engine's pool (its parallel parts must not wake rayon's global
+    // pool, whose threads would then compete with the step's).
+    ok(handle(&mut model)?.with(|m| {
+        let (xs, ys, ws) = convert_batch(vals, n, d, yc)?;
+        let b = Batch {
+            x: &xs,
+            y: &ys,
+            w: ws.as_deref(),
+            rows: n,
+        };
+        match train {
+            true => m.train_step(&b),
+            false => m.test_step(&b),
+        }
+    })?)
 }
 
 /// Wait for a background step; returns its loss, or NULL when none was running.
@@ -662,6 +677,7 @@ fn rk_test_panic(mut model: ExternalPtr<Handle>) -> Ret {
 extendr_module! {
     mod rk_model_api;
     fn rk_ptr_alive;
+    fn rk_any_nonfinite;
     fn rk_model_new;
     fn rk_model_add;
     fn rk_model_build;
