@@ -134,6 +134,7 @@ test_on_batch <- function(object, x, y, sample_weight = NULL) {
 predict_on_batch <- function(object, x) {
   check_model(object)
   x <- to_double(prepare_x(object, x))
+  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
   predict_rows(object, x, 0, nrow(x), nrow(x))
 }
 
@@ -158,6 +159,7 @@ one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rl
   y <- prepare_y(object, y, nrow(x), call = call)
   w <- prepare_weights(y, sample_weight, class_weight, nrow(x), compiled$loss, call)
   training <- mode == "train"
+  rk_call(rk_model_set(object$ptr, "threads", num_threads()), call = call)
   rk_call(rk_tracker(object$ptr, training, TRUE), call = call)
   rk_call(rk_batch(object$ptr, mode, to_double(x), nrow(x), ncol(x), to_double(y), ncol(y), w, FALSE), call = call)
   v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))

@@ -154,6 +154,28 @@ test_that("results do not depend on the thread count and set.seed reproduces fit
   expect_identical(one, run(1))
 })
 
+test_that("single-batch calls follow rkeras.num_threads, with the same results", {
+  d <- tiny_xy(n = 200, d = 50)
+  run <- function(threads) {
+    withr::local_options(rkeras.num_threads = threads)
+    set.seed(3)
+    model <- keras_model_sequential() %>%
+      layer_dense(32, activation = "relu", input_shape = 50) %>%
+      layer_dropout(0.3) %>%
+      layer_dense(3, activation = "softmax")
+    model %>% compile(loss = "categorical_crossentropy", optimizer = "rmsprop", metrics = "accuracy")
+    losses <- vapply(1:3, function(i) train_on_batch(model, d$x, d$onehot)[[1]], 0)
+    used <- rkeras:::rk_call(rkeras:::rk_model_get(model$ptr, "threads"))
+    list(losses = losses, test = test_on_batch(model, d$x, d$onehot),
+         p = predict_on_batch(model, d$x), w = get_weights(model), used = used)
+  }
+  one <- run(1)
+  two <- run(2)
+  expect_equal(c(one$used, two$used), c(1, 2))
+  one$used <- two$used <- NULL
+  expect_identical(one, two)
+})
+
 test_that("training output follows Keras's formats", {
   d <- tiny_xy(n = 40)
   model <- tiny_model()

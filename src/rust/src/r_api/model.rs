@@ -324,6 +324,7 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
             .map(|c| c.optimizer.iterations as f64)
             .unwrap_or(0.0),
         "params" => m.count_params() as f64,
+        "threads" => m.threads as f64,
         other => return Err(RkError::Internal(format!("unknown setting {other}"))),
     };
     ok(v)
