@@ -19,11 +19,18 @@ test_that("get_weights and set_weights use Keras's layout", {
   expect_equal(dim(w[[2]]), 2L)
   expect_true(all(abs(w[[1]]) <= sqrt(6 / 5)))
   expect_equal(as.numeric(w[[2]]), c(0, 0))
+  x <- matrix(rnorm(12), 4)
+  before <- predict(model, x, verbose = 0)  # (packs the weights for inference)
   new <- list(matrix(1:6 / 10, 3), array(c(0.5, -0.5)))
   set_weights(model, new)
   expect_equal(get_weights(model)[[1]], matrix(1:6 / 10, 3), tolerance = 1e-7)
-  x <- matrix(rnorm(12), 4)
   expect_equal(predict(model, x, verbose = 0), x %*% new[[1]] + rep(new[[2]], each = 4), tolerance = 1e-6)
+  # Predictions follow training steps too.
+  model %>% compile(loss = "mse", optimizer = "sgd")
+  y <- matrix(rnorm(8), 4)
+  train_on_batch(model, x, y)
+  w <- get_weights(model)
+  expect_equal(predict_on_batch(model, x), x %*% w[[1]] + rep(w[[2]], each = 4), tolerance = 1e-6)
 })
 
 test_that("dense forward matches base R for each activation", {

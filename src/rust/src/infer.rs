@@ -55,17 +55,17 @@ pub fn row_source(
     }
 }
 
-/// Tiles `(start, end)` of `rows` rows in batches of `batch`: at most `TILE` rows each,
+/// Tiles `(start, end)` of `rows` rows in batches of `batch`: at most `tile` rows each,
 /// none crossing a batch boundary.
-pub fn tiles(rows: usize, batch: usize) -> Vec<(usize, usize)> {
-    let batch = batch.max(1);
-    let mut v = Vec::with_capacity(rows / TILE.min(batch) + 2);
+pub fn tiles(rows: usize, batch: usize, tile: usize) -> Vec<(usize, usize)> {
+    let (batch, tile) = (batch.max(1), tile.max(1));
+    let mut v = Vec::with_capacity(rows / tile.min(batch) + 2);
     let mut b0 = 0;
     while b0 < rows {
         let b1 = (b0 + batch).min(rows);
         let mut t = b0;
         while t < b1 {
-            let e = (t + TILE).min(b1);
+            let e = (t + tile).min(b1);
             v.push((t, e));
             t = e;
         }
@@ -151,12 +151,16 @@ impl Model {
         let fast = avx2
             && !layers.is_empty()
             && layers.iter().all(|l| matches!(l.kind, Kind::Dense { .. }));
-        let packed: Vec<PackedWeights> = match fast {
-            true => layers
+        // The packed weights are kept until the weights change (a training step, set_weights,
+        // a rebuild): repeated calls on small inputs need not pack them again.
+        let generation = self.packs.generation();
+        let packed: Vec<PackedWeights> = match (fast, self.infer_packs.take()) {
+            (false, _) => Vec::new(),
+            (true, Some((g, p))) if g == generation && p.len() == layers.len() => p,
+            (true, _) => layers
                 .iter()
                 .map(|l| PackedWeights::new(&l.kernel, l.in_dim, l.out_dim()))
                 .collect(),
-            false => Vec::new(),
         };
         let layout = if fast { Layout::Panels } else { Layout::Rows };
         // The widest layer output (in whole weight panels): the activation buffers' width.
@@ -165,7 +169,14 @@ impl Model {
             .map(|l| l.out_dim().next_multiple_of(kernel::NR))
             .max()
             .unwrap_or(0);
-        let tiles = tiles(rows, batch);
+        // Fewer rows than a tile per thread (a small batch or `predict_on_batch()`): smaller
+        // tiles, in whole blocks of rows, so that every thread has one.
+        let threads = self.threads.max(1);
+        let tile = match tiles(rows, batch, TILE).len() < threads {
+            true => rows.div_ceil(threads).next_multiple_of(MR).min(TILE),
+            false => TILE,
+        };
+        let tiles = tiles(rows, batch, tile);
         let workers = self.threads.clamp(1, tiles.len().max(1));
         let cap = tiles
             .iter()
@@ -223,6 +234,9 @@ impl Model {
             scratch.par_iter_mut().for_each(work);
         }
         self.scratch = scratch;
+        if fast {
+            self.infer_packs = Some((generation, packed));
+        }
         if let Some((_, e)) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
             out.truncate(start);
             return Err(e);
@@ -390,7 +404,13 @@ mod tests {
 
     #[test]
     fn tiled_inference_matches_the_forward_pass_for_every_batch_and_thread_count() {
-        let n = 2 * TILE + 37;
+        // Three tiles, and one batch of fewer rows than a tile (split between the threads).
+        for n in [2 * TILE + 37, TILE - 21] {
+            check_tiled_inference(n);
+        }
+    }
+
+    fn check_tiled_inference(n: usize) {
         for mut m in models() {
             let d = m.input_dim.unwrap();
             let (x, rows) = inputs(n, d, 31, 97);
@@ -491,14 +511,56 @@ mod tests {
     }
 
     #[test]
+    fn packed_weights_are_reused_only_while_the_weights_are_unchanged() {
+        use crate::losses::Loss;
+        use crate::optimizers::Optimizer;
+        let n = 40;
+        let mut m = models().remove(0);
+        m.compile(
+            Loss::CategoricalCrossentropy,
+            vec![],
+            Optimizer::new("adam", 0.01, &[]).unwrap(),
+        );
+        let d = m.input_dim.unwrap();
+        let (x, rows) = inputs(n, d, 7, 61);
+        let avx2 = kernel::available();
+        // What a model with the same weights and nothing cached predicts.
+        let fresh = |m: &Model| {
+            let mut c = m.clone();
+            c.infer_packs = None;
+            predict(&mut c, &x, n, 16, 1, avx2).unwrap()
+        };
+        let first = predict(&mut m, &x, n, 16, 1, avx2).unwrap();
+        assert_eq!(predict(&mut m, &x, n, 16, 2, avx2).unwrap(), first);
+        // A training step changes the weights.
+        let mut y = vec![0.0f32; n * 10];
+        (0..n).for_each(|r| y[r * 10 + r % 10] = 1.0);
+        let b = Batch {
+            x: &rows,
+            y: &y,
+            w: None,
+            rows: n,
+        };
+        m.train_step(&b).unwrap();
+        let after_step = predict(&mut m, &x, n, 16, 1, avx2).unwrap();
+        assert_ne!(after_step, first);
+        assert_eq!(after_step, fresh(&m));
+        // So does setting them (`set_weights()` marks the packs stale).
+        m.layers[0].kernel.iter_mut().for_each(|w| *w *= -1.0);
+        m.packs.invalidate();
+        assert_eq!(predict(&mut m, &x, n, 16, 1, avx2).unwrap(), fresh(&m));
+    }
+
+    #[test]
     fn tiles_cover_rows_and_respect_batches() {
-        assert_eq!(tiles(70, 32), vec![(0, 32), (32, 64), (64, 70)]);
-        let t = tiles(300, 1000);
+        assert_eq!(tiles(70, 32, TILE), vec![(0, 32), (32, 64), (64, 70)]);
+        let t = tiles(300, 1000, TILE);
         assert_eq!(t.first(), Some(&(0, TILE)));
         assert_eq!(t.last().map(|x| x.1), Some(300));
-        let t = tiles(2 * TILE + 6, TILE + 3);
+        let t = tiles(2 * TILE + 6, TILE + 3, TILE);
         assert!(t.iter().all(|&(a, b)| b > a && b - a <= TILE));
         assert!(t.contains(&(TILE, TILE + 3)));
-        assert!(tiles(0, 8).is_empty());
+        assert!(tiles(0, 8, TILE).is_empty());
+        assert_eq!(tiles(100, 100, 64), vec![(0, 64), (64, 100)]);
     }
 }

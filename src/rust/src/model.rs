@@ -44,6 +44,8 @@ pub struct Model {
     pub(crate) packs: crate::train::TrainPacks,
     /// Per-worker buffers of tiled inference (`infer.rs`).
     pub(crate) scratch: Vec<crate::infer::Scratch>,
+    /// The weights packed for inference, with the weights' generation they were packed from.
+    pub(crate) infer_packs: Option<(u64, Vec<crate::kernel::PackedWeights>)>,
 }
 
 impl Model {

@@ -47,12 +47,22 @@ pub struct TrainPacks {
     fresh: bool,
     /// Seconds spent in each of the three phases by the kernel's steps so far (profiling).
     phase_secs: [f64; 3],
+    /// Counts changes of the weights (steps, `invalidate()`): other packed copies of the
+    /// weights (inference's) are current while it is unchanged.
+    generation: u64,
 }
 
 impl TrainPacks {
-    /// Forget the packed weights (they are rebuilt from the layers at the next step).
+    /// Forget the packed weights (they are rebuilt from the layers at the next step). Every
+    /// change of the weights outside a kernel step must call this.
     pub fn invalidate(&mut self) {
         self.fresh = false;
+        self.generation += 1;
+    }
+
+    /// The weights' generation (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
@@ -588,8 +598,10 @@ impl Model {
                 l2,
             });
         }
-        // The packs change block by block from here: stale until every block is done.
+        // The weights and packs change block by block from here: stale until every block is
+        // done (and inference's packed copy from now on, whatever happens next).
         self.packs.fresh = false;
+        self.packs.generation += 1;
         let run = |job: &Job| {
             let (i, p) = match *job {
                 Job::Kernel { i, .. } | Job::Bias { i } => (i, &params[i]),
