@@ -307,12 +307,25 @@ pub fn to_col_major(v: &[f32], n: usize, d: usize) -> Vec<f64> {
 
 impl Dataset {
     /// Gather the rows `idx` into `x`, `y`, `w` buffers (reused between steps).
+    /// Large batches of `x` are copied by two threads of the current pool, half each.
     pub fn gather(&self, idx: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>, w: &mut Vec<f32>) {
-        x.clear();
+        let d = self.d;
+        x.resize(idx.len() * d, 0.0);
+        let copy = |rows: &[usize], out: &mut [f32]| {
+            for (&i, o) in rows.iter().zip(out.chunks_exact_mut(d.max(1))) {
+                o.copy_from_slice(&self.x[i * d..(i + 1) * d]);
+            }
+        };
+        if idx.len() * d >= 1 << 16 && rayon::current_num_threads() > 1 {
+            let half = idx.len() / 2;
+            let (a, b) = x.split_at_mut(half * d);
+            rayon::join(|| copy(&idx[..half], a), || copy(&idx[half..], b));
+        } else {
+            copy(idx, x);
+        }
         y.clear();
         w.clear();
         for &i in idx {
-            x.extend_from_slice(&self.x[i * self.d..(i + 1) * self.d]);
             y.extend_from_slice(&self.y[i * self.yc..(i + 1) * self.yc]);
             if let Some(sw) = &self.w {
                 w.push(sw[i]);
@@ -357,6 +370,31 @@ mod tests {
         ints[2 * n + 5] = i32::MIN;
         let e = to_row_major("x", RValues::Int(&ints), n, 3).unwrap_err();
         assert!(e.message().contains("row 6, column 3"), "{e}");
+    }
+
+    #[test]
+    fn gather_copies_the_rows_in_order_on_any_thread_count() {
+        let (n, d) = (500usize, 300usize);
+        let ds = Dataset {
+            x: (0..n * d).map(|i| i as f32).collect(),
+            y: (0..n * 2).map(|i| -(i as f32)).collect(),
+            w: Some((0..n).map(|i| i as f32 / 2.0).collect()),
+            n,
+            d,
+            yc: 2,
+        };
+        for idx in [vec![3usize, 499, 0, 7], (0..n).rev().step_by(2).collect()] {
+            for threads in [1, 2] {
+                let (mut x, mut y, mut w) = (vec![9.0; 5], Vec::new(), Vec::new());
+                crate::threads::pool(threads).install(|| ds.gather(&idx, &mut x, &mut y, &mut w));
+                assert_eq!(x.len(), idx.len() * d);
+                for (k, &i) in idx.iter().enumerate() {
+                    assert_eq!(&x[k * d..(k + 1) * d], &ds.x[i * d..(i + 1) * d]);
+                    assert_eq!(&y[k * 2..k * 2 + 2], &ds.y[i * 2..i * 2 + 2]);
+                    assert_eq!(w[k], i as f32 / 2.0);
+                }
+            }
+        }
     }
 
     #[test]
