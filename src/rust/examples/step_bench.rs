@@ -61,8 +61,10 @@ fn main() {
         );
         return;
     }
+    // Steps before the timed ones (they count in the phase times too).
+    const WARMUP: usize = 20;
     pool.install(|| {
-        for _ in 0..20 {
+        for _ in 0..WARMUP {
             m.train_step(&batch).unwrap();
         }
         let t = Instant::now();
@@ -76,7 +78,7 @@ fn main() {
             dt
         );
         let ph = m.train_phase_secs();
-        let per_step = |x: f64| x / (steps + 20) as f64 * 1e6;
+        let per_step = |x: f64| x / (steps + WARMUP) as f64 * 1e6;
         println!(
             "phases, us/step: rows {:.0}, loss {:.0}, weights {:.0}",
             per_step(ph[0]),

@@ -32,6 +32,19 @@ impl RValues<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether every value is finite (no NA, NaN or Inf; no NA for integers).
+    pub fn all_finite(&self) -> bool {
+        match self {
+            RValues::Real(s) => all_finite(s),
+            RValues::Int(s) => !s.contains(&i32::MIN),
+        }
+    }
+}
+
+/// Whether `values` values are worth splitting between two threads of the current pool.
+fn worth_splitting(values: usize) -> bool {
+    values >= 1 << 16 && rayon::current_num_threads() > 1
 }
 
 /// Transpose `n x d` column-major values into row-major f32, failing on the first
@@ -59,7 +72,7 @@ pub fn to_row_major(what: &str, v: RValues, n: usize, d: usize) -> RkResult<Vec<
         let r0 = t * TILE;
         rows_block(v, n, d, r0, r0 + tile.len() / d, tile)
     };
-    let finite = if total >= 1 << 16 && rayon::current_num_threads() > 1 {
+    let finite = if worth_splitting(total) {
         use rayon::prelude::*;
         out.par_chunks_mut(TILE * d)
             .enumerate()
@@ -274,11 +287,7 @@ crate::simd::multiversion! {
 
 /// Check that every value is finite, reporting the first bad one as R users index it.
 pub fn check_finite(what: &str, v: RValues, n: usize) -> RkResult<()> {
-    let finite = match v {
-        RValues::Real(s) => all_finite(s),
-        RValues::Int(s) => !s.contains(&i32::MIN),
-    };
-    if finite {
+    if v.all_finite() {
         return Ok(());
     }
     let idx = match v {
@@ -316,7 +325,7 @@ impl Dataset {
                 o.copy_from_slice(&self.x[i * d..(i + 1) * d]);
             }
         };
-        if idx.len() * d >= 1 << 16 && rayon::current_num_threads() > 1 {
+        if worth_splitting(idx.len() * d) {
             let half = idx.len() / 2;
             let (a, b) = x.split_at_mut(half * d);
             rayon::join(|| copy(&idx[..half], a), || copy(&idx[half..], b));

@@ -172,11 +172,10 @@ impl Model {
         // Fewer rows than a tile per thread (a small batch or `predict_on_batch()`): smaller
         // tiles, in whole blocks of rows, so that every thread has one.
         let threads = self.threads.max(1);
-        let tile = match tiles(rows, batch, TILE).len() < threads {
-            true => rows.div_ceil(threads).next_multiple_of(MR).min(TILE),
-            false => TILE,
-        };
-        let tiles = tiles(rows, batch, tile);
+        let mut tiles = tiles(rows, batch, TILE);
+        if tiles.len() < threads {
+            tiles = self::tiles(rows, batch, rows.div_ceil(threads).next_multiple_of(MR));
+        }
         let workers = self.threads.clamp(1, tiles.len().max(1));
         let cap = tiles
             .iter()

@@ -63,10 +63,8 @@ fn rk_ptr_alive(ptr: Robj) -> bool {
 /// integers and logicals), in one vectorised pass.
 #[extendr]
 fn rk_any_nonfinite(x: Robj) -> bool {
-    if let Some(s) = x.as_real_slice() {
-        !crate::data::all_finite(s)
-    } else if let Some(s) = x.as_integer_slice() {
-        s.contains(&i32::MIN)
+    if let Ok(v) = values(&x, "x") {
+        !v.all_finite()
     } else if let Some(s) = x.as_logical_slice() {
         s.iter().any(|l| l.is_na())
     } else {
