@@ -28,7 +28,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   w <- prepare_weights(y, sample_weight, NULL, n, compiled$loss)
   # The engine keeps the targets; x is converted tile by tile as it is evaluated.
   targets <- new_dataset(matrix(0, n, 0), y, w)
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  use_threads(object)
   fire(callbacks, "on_test_begin", list())
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
@@ -89,7 +89,7 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
   callbacks <- as_callbacks(callbacks)
   x <- to_double(prepare_x(object, x))
   n <- nrow(x)
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  use_threads(object)
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
   fire(callbacks, "on_predict_begin", list())
@@ -134,7 +134,7 @@ test_on_batch <- function(object, x, y, sample_weight = NULL) {
 predict_on_batch <- function(object, x) {
   check_model(object)
   x <- to_double(prepare_x(object, x))
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  use_threads(object)
   predict_rows(object, x, 0, nrow(x), nrow(x))
 }
 
@@ -159,7 +159,7 @@ one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rl
   y <- prepare_y(object, y, nrow(x), call = call)
   w <- prepare_weights(y, sample_weight, class_weight, nrow(x), compiled$loss, call)
   training <- mode == "train"
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()), call = call)
+  use_threads(object, call = call)
   rk_call(rk_tracker(object$ptr, training, TRUE), call = call)
   rk_call(rk_batch(object$ptr, mode, to_double(x), nrow(x), ncol(x), to_double(y), ncol(y), w, FALSE), call = call)
   v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))

@@ -149,7 +149,7 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
   params <- list(verbose = verbose, epochs = epochs, steps = steps)
   for (cb in callbacks) cb$set_context(params, model)
   model$stop_training <- FALSE
-  rk_call(rk_model_set(model$ptr, "threads", threads))
+  use_threads(model, threads)
   rk_call(rk_model_set(model$ptr, "fit_seed", draw_seed()))
   rk_call(rk_tracker(model$ptr, TRUE, TRUE))
   batch_cbs <- if (any(vapply(callbacks, overrides, logical(1), hooks = batch_hooks))) callbacks

@@ -154,7 +154,7 @@ evaluate_generator <- function(object, generator, steps, max_queue_size = 10, wo
   check_generator(generator, "generator")
   steps <- check_count(steps, "steps")
   callbacks <- as_callbacks(callbacks)
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  use_threads(object)
   fire(callbacks, "on_test_begin", list())
   logs <- generator_eval(object, generator, steps, "evaluation", callbacks = callbacks)
   fire(callbacks, "on_test_end", logs)
@@ -169,7 +169,7 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   check_generator(generator, "generator")
   steps <- check_count(steps, "steps")
   callbacks <- as_callbacks(callbacks)
-  rk_call(rk_model_set(object$ptr, "threads", num_threads()))
+  use_threads(object)
   fire(callbacks, "on_predict_begin", list())
   parts <- vector("list", steps)
   chunked_rows(steps, 1L, function(from, to) {

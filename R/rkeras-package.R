@@ -38,6 +38,13 @@ num_threads <- function() {
   max(1L, n)
 }
 
+#' Tell the engine how many threads `model`'s next calls use (`options(rkeras.num_threads)`
+#' by default).
+#' @noRd
+use_threads <- function(model, threads = num_threads(), call = rlang::caller_env()) {
+  rk_call(rk_model_set(model$ptr, "threads", threads), call = call)
+}
+
 parallel_cores <- function() {
   # detectCores() starts a shell on Linux (a few ms): ask once per session.
   if (is.null(rk_cache$cores)) {
