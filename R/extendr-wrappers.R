@@ -4,6 +4,16 @@
 #' @useDynLib rkeras, .registration = TRUE
 NULL
 
+rk_model_set_graph <- function(model, json) .Call(wrap__rk_model_set_graph, model, json)
+
+rk_model_build_shapes <- function(model, shapes) .Call(wrap__rk_model_build_shapes, model, shapes)
+
+rk_graph_info <- function(model) .Call(wrap__rk_graph_info, model)
+
+rk_graph_set_trainable <- function(model, names, trainable) .Call(wrap__rk_graph_set_trainable, model, names, trainable)
+
+rk_layer_output_shape <- function(json, name, shapes) .Call(wrap__rk_layer_output_shape, json, name, shapes)
+
 rk_ptr_alive <- function(ptr) .Call(wrap__rk_ptr_alive, ptr)
 
 rk_any_nonfinite <- function(x) .Call(wrap__rk_any_nonfinite, x)
@@ -14,7 +24,7 @@ rk_model_add <- function(model, kind, name, units, activation, use_bias, kernel_
 
 rk_model_build <- function(model, input_dim) .Call(wrap__rk_model_build, model, input_dim)
 
-rk_model_compile <- function(model, loss, metrics, optimizer, learning_rate, params) .Call(wrap__rk_model_compile, model, loss, metrics, optimizer, learning_rate, params)
+rk_model_compile <- function(model, losses, loss_weights, metrics, optimizer, learning_rate, params) .Call(wrap__rk_model_compile, model, losses, loss_weights, metrics, optimizer, learning_rate, params)
 
 rk_model_layers <- function(model) .Call(wrap__rk_model_layers, model)
 

@@ -18,7 +18,7 @@ to_json <- function(x) {
 
 json_number <- function(v) {
   if (is.na(v)) return("null")
-  if (v == round(v) && abs(v) < 1e15) return(format(v, scientific = FALSE))
+  if (v == round(v) && abs(v) < 2^53) return(sprintf("%.0f", v))
   python_float(v)
 }
 

@@ -15,7 +15,7 @@
 #' @param input_shape Shape of one sample (first layer only), e.g. `784` or `c(784)`.
 #' @param batch_input_shape,batch_size,dtype,trainable,weights Accepted for compatibility.
 #' @param name Layer name; default `dense`, `dense_1`, ...
-#' @param ... Unused.
+#' @param ... Not used; an unknown argument is an error.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family core layers
 #' @export
@@ -29,6 +29,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
                         bias_constraint = NULL, input_shape = NULL, batch_input_shape = NULL,
                         batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                         weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_dense()")
   check_unsupported(bias_regularizer = bias_regularizer, activity_regularizer = activity_regularizer,
                     kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
   spec <- list(type = "dense", prefix = "dense",
@@ -58,6 +59,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
 layer_activation <- function(object, activation, input_shape = NULL, batch_input_shape = NULL,
                              batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                              weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_activation()")
   spec <- list(type = "activation", prefix = "activation",
                activation = check_activation(activation),
                input_shape = check_shape(input_shape, "input_shape"),
@@ -70,7 +72,7 @@ layer_activation <- function(object, activation, input_shape = NULL, batch_input
 #' Flattens all but the first (sample) axis in row-major order, as Keras does.
 #' Input and output shapes: `(batch, d1, d2, ...)` to `(batch, d1 * d2 * ...)`.
 #' @inheritParams layer_dense
-#' @param data_format Ignored.
+#' @param data_format `NULL` or `"channels_last"` (the only layout rkeras uses).
 #' @param dtype,trainable,weights Accepted for compatibility.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family core layers
@@ -81,6 +83,9 @@ layer_activation <- function(object, activation, input_shape = NULL, batch_input
 #'   layer_dense(10, activation = "softmax")
 layer_flatten <- function(object, data_format = NULL, input_shape = NULL, dtype = NULL,
                           name = NULL, trainable = NULL, weights = NULL) {
+  if (!is.null(data_format) && !identical(data_format, "channels_last")) {
+    rk_abort("`data_format` must be NULL or \"channels_last\": rkeras lays samples out channels-last.", "unsupported")
+  }
   spec <- list(type = "flatten", prefix = "flatten",
                input_shape = check_shape(input_shape, "input_shape"),
                name = check_string(name, "name", allow_null = TRUE))
@@ -95,4 +100,70 @@ check_unsupported <- function(..., call = rlang::caller_env()) {
     }
   }
   invisible(NULL)
+}
+
+#' Reshape, permute and repeat layers
+#'
+#' `layer_reshape()` gives each sample the shape `target_shape` (one size may be `-1`,
+#' inferred), reading values in row-major order as Keras does. `layer_permute()` reorders
+#' the axes of each sample (`dims`, 1-based, e.g. `c(2, 1)` swaps the two axes of a
+#' matrix sample). `layer_repeat_vector()` repeats a `(batch, d)` input `n` times, giving
+#' `(batch, n, d)`.
+#'
+#' Input and output shapes: `(batch, ...)` to `(batch, target_shape)`;
+#' `(batch, d1, ..., dk)` to `(batch, d_dims[1], ..., d_dims[k])`; `(batch, d)` to
+#' `(batch, n, d)`.
+#' @inheritParams layer_dense
+#' @param target_shape Shape of one sample after reshaping.
+#' @param dims Permutation of the sample axes, 1-based.
+#' @param n Number of repetitions.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family core layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_reshape(c(2, 3), input_shape = 6) %>%
+#'   layer_permute(c(2, 1))
+layer_reshape <- function(object, target_shape, input_shape = NULL, batch_input_shape = NULL,
+                          batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_reshape()")
+  target <- as.integer(unlist(lapply(target_shape, function(v) if (is.null(v) || is.na(v)) -1L else v)))
+  if (!length(target) || any(target == 0 | target < -1) || sum(target == -1) > 1) {
+    rk_abort(sprintf("`target_shape` must be positive whole numbers with at most one -1, not %s.",
+                     show_value(target_shape)), "value")
+  }
+  spec <- list(type = "reshape", prefix = "reshape", target_shape = target,
+               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_reshape
+#' @export
+layer_permute <- function(object, dims, input_shape = NULL, batch_input_shape = NULL,
+                          batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_permute()")
+  dims <- check_shape(dims, "dims", allow_null = FALSE)
+  if (!setequal(dims, seq_along(dims)) || anyDuplicated(dims)) {
+    rk_abort(sprintf("`dims` must be a permutation of 1..%d, not %s.", length(dims), show_value(dims)), "value")
+  }
+  spec <- list(type = "permute", prefix = "permute", dims = dims,
+               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_reshape
+#' @export
+layer_repeat_vector <- function(object, n, input_shape = NULL, batch_input_shape = NULL,
+                                batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                                weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_repeat_vector()")
+  spec <- list(type = "repeat_vector", prefix = "repeat_vector", n = check_count(n, "n"),
+               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
+               name = check_string(name, "name", allow_null = TRUE))
+  compose_layer(object, spec)
 }

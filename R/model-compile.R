@@ -7,7 +7,9 @@
 #'   or an `optimizer_*()` object.
 #' @param loss Loss name or `loss_*()` function or object (see [losses]).
 #' @param metrics Character vector or list of metrics (see [metrics]).
-#' @param loss_weights,weighted_metrics,run_eagerly,steps_per_execution,target_tensors,sample_weight_mode
+#' @param loss_weights Weights of the outputs' losses in the total loss: a number per output,
+#'   in output order or named by output layer.
+#' @param weighted_metrics,run_eagerly,steps_per_execution,target_tensors,sample_weight_mode
 #'   Accepted for compatibility; only their defaults are supported.
 #' @param ... Unused.
 #' @returns The model, invisibly.
@@ -21,16 +23,64 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
                                  steps_per_execution = NULL, ..., target_tensors = NULL,
                                  sample_weight_mode = NULL) {
   check_model(object)
+  check_no_dots(..., fn = "compile()")
   if (is.null(loss)) rk_abort("`loss` must be given: a loss name such as \"categorical_crossentropy\" or a loss_*() function.", "value")
-  check_unsupported(loss_weights = loss_weights, weighted_metrics = weighted_metrics,
+  check_unsupported(weighted_metrics = weighted_metrics,
                     target_tensors = target_tensors, sample_weight_mode = sample_weight_mode)
-  loss <- as_loss(loss)
-  loss <- switch(loss, mse = "mean_squared_error", mae = "mean_absolute_error", loss)
+  outs <- output_names(object)
+  losses <- per_output(loss, outs, "loss", as_loss_arg)
+  losses <- vapply(losses, function(l) switch(l, mse = "mean_squared_error", mae = "mean_absolute_error", l), "")
+  weights <- if (is.null(loss_weights)) rep(1, length(outs)) else
+    vapply(per_output(loss_weights, outs, "loss_weights", function(w, arg) check_number(w, arg, min = 0)), as.double, 1)
   optimizer <- as_optimizer(optimizer %||% "rmsprop")
-  m <- as_metrics(metrics, loss)
-  rk_call(rk_model_compile(object$ptr, loss, m$kinds, optimizer$name, optimizer$learning_rate, optimizer$params))
-  object$compiled <- list(loss = loss, metric_names = m$names, metric_kinds = m$kinds, optimizer = optimizer)
+  per_out <- lapply(losses, function(l) as_metrics(metrics, l))
+  m <- per_out[[1]]
+  log_names <- if (length(outs) > 1) {
+    c("loss", paste0(outs, "_loss"), unlist(Map(function(o, pm) if (length(pm$names)) paste0(o, "_", pm$names), outs, per_out)))
+  } else c("loss", m$names)
+  object$compiled <- list(loss = losses[[1]], losses = unname(losses), loss_weights = unname(weights),
+                          metric_names = m$names, metric_kinds = unlist(lapply(per_out, `[[`, "kinds")),
+                          optimizer = optimizer, log_names = log_names)
+  recompile(object)
   invisible(object)
+}
+
+#' Send the compiled configuration to the engine (again after the layers changed)
+#' @noRd
+recompile <- function(object, call = rlang::caller_env()) {
+  c <- object$compiled
+  rk_call(rk_model_compile(object$ptr, c$losses, c$loss_weights, as.character(c$metric_kinds),
+                           c$optimizer$name, c$optimizer$learning_rate, c$optimizer$params), call = call)
+  invisible(object)
+}
+
+as_loss_arg <- function(x, arg) as_loss(x)
+
+#' One value per output from a single value, an unnamed list in output order, or a list
+#' named by output layer
+#' @noRd
+per_output <- function(x, outs, arg, convert, call = rlang::caller_env()) {
+  several <- (is.list(x) && !inherits(x, "rkeras_loss")) || (is.atomic(x) && length(x) > 1)
+  if (!several || (length(outs) == 1 && length(x) == 1 && is.null(names(x)))) {
+    if (is.list(x) && !inherits(x, "rkeras_loss")) x <- x[[1]]
+    v <- convert(x, arg)
+    return(rep(list(v), length(outs)))
+  }
+  x <- as.list(x)
+  nms <- names(x)
+  if (!is.null(nms) && all(nzchar(nms))) {
+    bad <- setdiff(nms, outs)
+    if (length(bad)) {
+      rk_abort(sprintf("`%s` names '%s', which is not an output of the model (outputs: %s).", arg, bad[[1]],
+                       paste0("'", outs, "'", collapse = ", ")), "value", call)
+    }
+    missing <- setdiff(outs, nms)
+    if (length(missing)) rk_abort(sprintf("`%s` has no entry for output '%s'.", arg, missing[[1]]), "value", call)
+    x <- x[outs]
+  } else if (length(x) != length(outs)) {
+    rk_abort(sprintf("`%s` must have one entry per output (%d), got %d.", arg, length(outs), length(x)), "value", call)
+  }
+  lapply(seq_along(x), function(i) convert(x[[i]], sprintf("%s[[%d]]", arg, i)))
 }
 
 #' The learning rate the optimizer uses now

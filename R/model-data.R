@@ -11,9 +11,19 @@ require_compiled <- function(model, call = rlang::caller_env()) {
 #' Check x against the model and build it on first use
 #' @noRd
 prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
-  x <- as_sample_matrix(x, arg, call)
+  if (is_graph(model)) return(prepare_graph_x(model, x, arg, call))
+  if (is.list(x) && !is.data.frame(x)) {
+    if (length(x) != 1) rk_abort(sprintf("`%s` is a list of %d arrays but the model has one input.", arg, length(x)), "value", call)
+    x <- x[[1]]
+  }
   info <- model_layers(model)
   if (!length(info$name)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
+  if (!info$built && length(dim(x)) > 2 && model$specs[[1]]$type != "flatten") {
+    # Keras applies the first layer to the last axis of such samples: the general engine does.
+    to_general_engine(model, call)
+    return(prepare_graph_x(model, x, arg, call))
+  }
+  x <- as_sample_matrix(x, arg, call)
   if (!info$built) {
     rk_call(rk_model_build(model$ptr, ncol(x)), call = call)
     model_changed(model)
@@ -26,6 +36,7 @@ prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
 }
 
 output_units <- function(model) {
+  if (is_graph(model)) return(sum(vapply(graph_info(model)$output_shapes, prod, 1)))
   info <- model_layers(model)
   info$units[[length(info$units)]]
 }
@@ -34,6 +45,7 @@ output_units <- function(model) {
 #' @noRd
 prepare_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
   compiled <- require_compiled(model, call)
+  if (is_graph(model)) return(prepare_graph_y(model, y, n, arg, call))
   if (is.null(y)) rk_abort(sprintf("`%s` must be given to train or evaluate.", arg), "value", call)
   y <- as_sample_matrix(y, arg, call)
   if (nrow(y) != n) {
@@ -73,6 +85,9 @@ prepare_weights <- function(y, sample_weight, class_weight, n, loss, call = rlan
     w <- as.double(sample_weight)
   }
   if (!is.null(class_weight)) {
+    if (!is.null(attr(y, "outputs")) && attr(y, "outputs") > 1) {
+      rk_abort("`class_weight` is not supported for models with several outputs; use `sample_weight`.", "unsupported", call)
+    }
     if (!is.list(class_weight) && !is.numeric(class_weight) || is.null(names(class_weight))) {
       rk_abort("`class_weight` must be a named list such as list(\"0\" = 1, \"1\" = 5), names being class ids.", "value", call)
     }
@@ -93,4 +108,116 @@ new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
   yc <- if (is.null(y)) 0 else ncol(y)
   if (!is.null(y)) y <- to_double(y)
   rk_call(rk_data_new(to_double(x), nrow(x), ncol(x), y, yc, w, num_threads()), call = call)
+}
+
+#' Inputs of a model on the general engine as one matrix: each input's samples flattened
+#' row-major, the inputs side by side (a list of arrays: positional or named by input)
+#' @noRd
+prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
+  info <- graph_info(model)
+  k <- length(info$input_shapes)
+  xs <- by_name(if (is.list(x) && !is.data.frame(x)) x else list(x), input_names(model), arg, "input", call)
+  mats <- lapply(seq_along(xs), function(i) as_sample_matrix(xs[[i]], if (k > 1) sprintf("%s[[%d]]", arg, i) else arg, call))
+  n <- nrow(mats[[1]])
+  for (i in seq_along(mats)) {
+    if (nrow(mats[[i]]) != n) {
+      rk_abort(sprintf("All inputs in `%s` must have the same number of samples: %d and %d.", arg, n, nrow(mats[[i]])), "shape", call)
+    }
+  }
+  if (!isTRUE(info$built)) {
+    shapes <- lapply(xs, function(a) { d <- dim(a); if (length(d) < 2) 1 else as.double(d[-1]) })
+    rk_call(rk_model_build_shapes(model$ptr, shapes), call = call)
+    model_changed(model)
+    info <- graph_info(model)
+  }
+  for (i in seq_len(k)) {
+    want <- info$input_shapes[[i]]
+    if (ncol(mats[[i]]) != prod(want)) {
+      got <- dim(xs[[i]])[-1] %||% 1L
+      rk_abort(sprintf("Input '%s' expects samples of shape (%s), but `%s` has samples of shape (%s).",
+                       input_names(model)[[i]], paste(want, collapse = ", "),
+                       if (k > 1) sprintf("%s[[%d]]", arg, i) else arg, paste(got, collapse = ", ")), "shape", call)
+    }
+  }
+  if (k == 1) mats[[1]] else do.call(cbind, mats)
+}
+
+#' Targets of a model on the general engine as one matrix (each output's targets flattened,
+#' side by side), checked against each output's shape and loss
+#' @noRd
+prepare_graph_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
+  compiled <- model$compiled
+  if (is.null(y)) rk_abort(sprintf("`%s` must be given to train or evaluate.", arg), "value", call)
+  info <- graph_info(model)
+  outs <- output_names(model)
+  k <- length(outs)
+  ys <- by_name(if (is.list(y) && !is.data.frame(y)) y else list(y), outs, arg, "output", call)
+  mats <- lapply(seq_len(k), function(i) {
+    a <- if (k > 1) sprintf("%s[[%d]]", arg, i) else arg
+    m <- as_sample_matrix(ys[[i]], a, call)
+    if (nrow(m) != n) {
+      rk_abort(sprintf("`x` and `%s` must have the same number of samples: x has %d, %s has %d.", a, n, a, nrow(m)), "shape", call)
+    }
+    shape <- info$output_shapes[[i]]
+    classes <- shape[[length(shape)]]
+    positions <- prod(shape) / classes
+    sparse <- compiled$losses[[i]] == "sparse_categorical_crossentropy"
+    want <- positions * (if (sparse) 1 else classes)
+    if (ncol(m) != want) {
+      hint <- if (ncol(m) * classes == want * 1 && !sparse && compiled$losses[[i]] == "categorical_crossentropy")
+        " Use to_categorical() to one-hot encode class ids, or the sparse_categorical_crossentropy loss." else ""
+      rk_abort(sprintf("`%s` has %d values per sample but output '%s' of shape (None, %s) with loss %s takes %d.%s",
+                       a, ncol(m), outs[[i]], paste(shape, collapse = ", "), compiled$losses[[i]], want, hint), "shape", call)
+    }
+    if (sparse) {
+      bad <- which(is.na(m) | m < 0 | m >= classes | m != round(m))
+      if (length(bad)) {
+        rk_abort(sprintf("`%s` must hold class ids 0..%d for output '%s'; it has %s.", a, classes - 1L, outs[[i]],
+                         format(m[bad[[1]]])), "value", call)
+      }
+    }
+    m
+  })
+  out <- if (k == 1) mats[[1]] else do.call(cbind, mats)
+  attr(out, "outputs") <- k
+  out
+}
+
+#' A list in the order of `names` (the model's inputs or outputs), from a positional list
+#' or one named by them
+#' @noRd
+by_name <- function(xs, names, arg, what, call = rlang::caller_env()) {
+  nms <- names(xs)
+  if (!is.null(nms) && all(nzchar(nms)) && length(names) > 1) {
+    bad <- setdiff(nms, names)
+    if (length(bad)) {
+      rk_abort(sprintf("`%s` names '%s', which is not an %s of the model (%ss: %s).", arg, bad[[1]], what, what,
+                       paste0("'", names, "'", collapse = ", ")), "value", call)
+    }
+    miss <- setdiff(names, nms)
+    if (length(miss)) rk_abort(sprintf("`%s` has no entry for %s '%s'.", arg, what, miss[[1]]), "value", call)
+    xs <- xs[names]
+  }
+  if (length(xs) != length(names)) {
+    rk_abort(sprintf("`%s` must be a list of %d arrays, one per model %s (%s), not %s.", arg, length(names), what,
+                     paste0("'", names, "'", collapse = ", "), show_value(xs)), "value", call)
+  }
+  unname(xs)
+}
+
+#' Predictions as Keras for R returns them: a matrix for one output of rank 1, an array
+#' `(n, shape...)` for higher ranks, and a list with one entry per output
+#' @noRd
+shape_outputs <- function(model, v) {
+  if (!is_graph(model)) return(v)
+  shapes <- graph_info(model)$output_shapes
+  n <- nrow(v)
+  off <- 0
+  outs <- lapply(shapes, function(s) {
+    w <- prod(s)
+    m <- v[, off + seq_len(w), drop = FALSE]
+    off <<- off + w
+    if (length(s) > 1) array_reshape(m, c(n, s)) else m
+  })
+  if (length(outs) == 1) outs[[1]] else outs
 }

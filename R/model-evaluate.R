@@ -103,7 +103,7 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
   }, callbacks, "predict")
   progbar_update(pb, steps, finalize = TRUE)
   fire(callbacks, "on_predict_end", list())
-  if (length(parts) == 1) parts[[1]] else do.call(rbind, parts)
+  shape_outputs(object, if (length(parts) == 1) parts[[1]] else do.call(rbind, parts))
 }
 
 #' Single-batch training, evaluation and prediction
@@ -135,7 +135,7 @@ predict_on_batch <- function(object, x) {
   check_model(object)
   x <- to_double(prepare_x(object, x))
   use_threads(object)
-  predict_rows(object, x, 0, nrow(x), nrow(x))
+  shape_outputs(object, predict_rows(object, x, 0, nrow(x), nrow(x)))
 }
 
 #' Outputs for rows `from..to-1` (0-based) of the matrix `x`, in batches of `batch_size`

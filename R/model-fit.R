@@ -111,7 +111,7 @@ run_steps <- function(model, pb, steps, batch_cbs, step_fn, size) {
 
 tracker_logs <- function(model, training, reset = FALSE, prefix = if (training) "" else "val_") {
   v <- rk_call(rk_tracker(model$ptr, training, reset))
-  names(v) <- paste0(prefix, c("loss", model$compiled$metric_names))
+  names(v) <- paste0(prefix, model$compiled$log_names %||% c("loss", model$compiled$metric_names))
   as.list(v)
 }
 

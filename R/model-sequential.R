@@ -14,59 +14,125 @@
 #' model
 keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
   name <- check_string(name, allow_null = TRUE) %||% unique_name("sequential")
-  model <- new.env(parent = emptyenv())
-  model$ptr <- rk_model_new()
-  model$name <- name
-  model$specs <- list()
-  model$input_shape <- NULL
-  model$compiled <- NULL
-  model$stop_training <- FALSE
-  class(model) <- c("rkeras_sequential", "rkeras_model")
+  model <- new_model(name, c("rkeras_sequential", "rkeras_model"))
   dots <- list(...)
+  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "input_dtype", "trainable"))
+  if (length(unknown)) do.call(check_no_dots, c(dots[unknown], list(fn = "keras_model_sequential()")))
   if (!is.null(dots$input_shape)) {
     shape <- check_shape(dots$input_shape, "input_shape")
     model$input_shape <- shape
     rk_call(rk_model_build(model$ptr, prod(shape)))
     model_changed(model)
   }
-  for (l in layers %||% list()) compose_layer(model, l)
+  if (!is.null(layers) && !is.list(layers)) layers <- list(layers)
+  for (l in layers %||% list()) {
+    if (!inherits(l, "rkeras_layer")) {
+      rk_abort(sprintf("`layers` must be a list of layers (layer_*() called without a model), not %s.",
+                       show_value(l)), "type")
+    }
+    add_layer_state(model, layer_state(l))
+  }
+  model
+}
+
+new_model <- function(name, class) {
+  model <- new.env(parent = emptyenv())
+  model$ptr <- rk_model_new()
+  model$name <- name
+  model$specs <- list()
+  model$states <- list()
+  model$input_shape <- NULL
+  model$compiled <- NULL
+  model$stop_training <- FALSE
+  class(model) <- class
   model
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
-#' Add a layer spec to a model (or return the spec when there is no model)
+chain_types <- c("dense", "dropout", "activation", "flatten")
+
+#' Whether a Sequential model's layers run on the fused dense chain: dense, dropout,
+#' activation and flatten layers over one-dimensional samples (or flattened first)
 #' @noRd
-compose_layer <- function(object, spec, call = rlang::caller_env()) {
-  if (missing(object) || is.null(object)) return(structure(spec, class = "rkeras_layer"))
+chain_capable <- function(specs, input_shape) {
+  types <- vapply(specs, `[[`, "", "type")
+  all(types %in% chain_types) &&
+    (length(input_shape) <= 1 || (length(types) > 0 && types[[1]] == "flatten"))
+}
+
+#' Add a layer to a Sequential model: on the fused chain while the model fits it, else
+#' (from then on) on the general engine, keeping the weights the layers have
+#' @noRd
+add_layer_state <- function(object, state, call = rlang::caller_env()) {
   check_model(object, call = call)
+  if (!inherits(object, "rkeras_sequential")) {
+    rk_abort("Layers can only be added to a Sequential model; call the layer on a tensor to extend a functional model.",
+             "value", call)
+  }
+  spec <- state$spec
+  if (identical(spec$type, "input")) {
+    rk_abort("layer_input() starts a functional model; give `input_shape` to the first layer of a Sequential model.",
+             "value", call)
+  }
   if (is.null(spec$name)) spec$name <- unique_name(spec$prefix)
   if (spec$name %in% vapply(object$specs, `[[`, "", "name")) {
     rk_abort(sprintf("A layer named '%s' is already in the model; layer names must be unique.", spec$name),
              "value", call)
   }
+  input_shape <- object$input_shape
   if (!is.null(spec$input_shape)) {
     if (length(object$specs) > 0) {
       rk_abort(sprintf("`input_shape` can only be given to the first layer of a model (layer '%s').",
                        spec$name), "value", call)
     }
-    if (length(spec$input_shape) > 1 && !identical(spec$type, "flatten")) {
-      rk_abort(sprintf("layer '%s' got input_shape (%s): rkeras's %s layer takes one-dimensional samples; add layer_flatten() first.",
-                       spec$name, paste(spec$input_shape, collapse = ", "), spec$type), "unsupported", call)
-    }
-    object$input_shape <- spec$input_shape
+    input_shape <- spec$input_shape
   }
-  rk_call(rk_model_add(object$ptr, spec$type, spec$name, as.double(spec$units %||% 0),
-                       spec$activation %||% "linear", spec$use_bias %||% TRUE,
-                       spec$kernel_initializer$name %||% "zeros", as.double(spec$kernel_initializer$args %||% numeric()),
-                       spec$bias_initializer$name %||% "zeros", as.double(spec$bias_initializer$args %||% numeric()),
-                       spec$regularizer$l1 %||% 0, spec$regularizer$l2 %||% 0,
-                       spec$rate %||% 0, spec$seed %||% draw_seed()), call = call)
-  model_changed(object)
-  if (!is.null(spec$input_shape)) rk_call(rk_model_build(object$ptr, prod(spec$input_shape)), call = call)
-  model_changed(object)
-  object$specs[[length(object$specs) + 1L]] <- spec
+  specs <- c(object$specs, list(spec))
+  if (!is_graph(object) && chain_capable(specs, input_shape)) {
+    rk_call(rk_model_add(object$ptr, spec$type, spec$name, as.double(spec$units %||% 0),
+                         spec$activation %||% "linear", spec$use_bias %||% TRUE,
+                         spec$kernel_initializer$name %||% "zeros", as.double(spec$kernel_initializer$args %||% numeric()),
+                         spec$bias_initializer$name %||% "zeros", as.double(spec$bias_initializer$args %||% numeric()),
+                         spec$regularizer$l1 %||% 0, spec$regularizer$l2 %||% 0,
+                         spec$rate %||% 0, spec$seed %||% draw_seed()), call = call)
+    model_changed(object)
+    if (!is.null(spec$input_shape)) rk_call(rk_model_build(object$ptr, prod(spec$input_shape)), call = call)
+    model_changed(object)
+  } else {
+    if (is.null(input_shape) && !is_graph(object) && isTRUE(model_layers(object)$built)) {
+      input_shape <- model_layers(object)$input_dim
+    }
+    old <- list(graph_mode = is_graph(object), graph = object$graph)
+    state$spec <- spec
+    object$graph <- sequential_graph(object, c(object$states, list(state)), input_shape)
+    object$graph_mode <- TRUE
+    tryCatch(send_graph(object, call), error = function(e) {
+      object$graph <- old$graph
+      object$graph_mode <- old$graph_mode
+      stop(e)
+    })
+  }
+  state$spec <- spec
+  object$input_shape <- input_shape
+  object$specs <- specs
+  object$states <- c(object$states, list(state))
+  state$model <- object
   invisible(object)
+}
+
+#' The chain of a Sequential model's layers as a graph, from an input of `input_shape`
+#' (`NULL`: taken from the first data)
+#' @noRd
+sequential_graph <- function(model, states, input_shape) {
+  input <- model$input_state %||% new_layer_state(list(type = "input", name = unique_name("input_layer")))
+  input$spec$shape <- input_shape
+  model$input_state <- input
+  n <- length(states)
+  list(states = c(list(input), states),
+       nodes = c(list(list(layer = 1L, inputs = integer())),
+                 lapply(seq_len(n), function(i) list(layer = i + 1L, inputs = i))),
+       inputs = 1L, outputs = n + 1L)
 }
 
 #' Layers as data (names, classes, units, parameter counts, input size), cached in the
@@ -86,39 +152,6 @@ model_changed <- function(model) {
   invisible(model)
 }
 
-#' @export
-`$.rkeras_model` <- function(x, name) {
-  switch(name,
-    layers = lapply(seq_along(get("specs", x)), function(i) model_layer_view(x, i)),
-    built = model_layers(x)$built,
-    optimizer = get("compiled", x)$optimizer,
-    loss = get("compiled", x)$loss,
-    weights = get_weights(x),
-    trainable_weights = get_weights(x),
-    get0(name, envir = x, inherits = FALSE)
-  )
-}
-
-#' @export
-`[[.rkeras_model` <- function(x, i) `$.rkeras_model`(x, i)
-
-model_layer_view <- function(model, i) {
-  spec <- get("specs", model)[[i]]
-  structure(list(name = spec$name, type = spec$type, config = spec), class = "rkeras_layer_view")
-}
-
-#' @export
-print.rkeras_layer_view <- function(x, ...) {
-  cat("<", x$name, " (", x$type, ")>\n", sep = "")
-  invisible(x)
-}
-
-#' @export
-print.rkeras_layer <- function(x, ...) {
-  cat("<rkeras layer: ", x$type, if (!is.null(x$name)) paste0(" '", x$name, "'"), ">\n", sep = "")
-  invisible(x)
-}
-
 #' Model weights
 #'
 #' `get_weights()` returns a list of arrays in Keras's order: for each dense layer its
@@ -134,7 +167,12 @@ print.rkeras_layer <- function(x, ...) {
 #' w <- get_weights(model)
 #' set_weights(model, lapply(w, function(a) a * 0))
 get_weights <- function(object, trainable = NA) {
+  if (inherits(object, "rkeras_layer")) return(layer_get_weights(object))
   check_model(object)
+  if (is_graph(object)) {
+    w <- rk_call(rk_model_get_weights(object$ptr))
+    return(Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims))
+  }
   w <- rk_call(rk_model_get_weights(object$ptr))
   info <- model_layers(object)
   dims <- weight_dims(object, info)
@@ -158,9 +196,12 @@ weight_dims <- function(object, info) {
 #' @rdname get_weights
 #' @export
 set_weights <- function(object, weights) {
+  if (inherits(object, "rkeras_layer")) return(layer_set_weights(object, weights))
   check_model(object)
   if (!is.list(weights)) rk_abort(sprintf("`weights` must be a list of arrays, not %s.", show_value(weights)), "type")
-  want <- weight_dims(object, model_layers(object))
+  want <- if (is_graph(object)) {
+    lapply(get_weights(object), function(w) dim(w) %||% length(w))
+  } else weight_dims(object, model_layers(object))
   if (length(weights) != length(want)) {
     rk_abort(sprintf("`weights` must be a list of %d arrays, got %d.", length(want), length(weights)), "shape")
   }
@@ -172,7 +213,7 @@ set_weights <- function(object, weights) {
     }
   }
   rk_call(rk_model_set_weights(object$ptr, lapply(weights, function(w) { storage.mode(w) <- "double"; w })))
-  invisible(object)
+  invisible(get0("model", envir = object, inherits = FALSE) %||% object)
 }
 
 #' Count a model's parameters
@@ -202,13 +243,23 @@ count_params <- function(object) {
 #' m2 <- clone_model(m)
 clone_model <- function(model, input_tensors = NULL, clone_function = NULL, keep_weights = FALSE) {
   check_model(model, "model")
+  check_unsupported(input_tensors = input_tensors, clone_function = clone_function)
+  if (inherits(model, "rkeras_functional")) return(clone_functional(model, keep_weights))
   new <- keras_model_sequential(name = unique_name("sequential"))
-  if (!is.null(model$input_shape)) {
+  if (!is.null(model$input_shape) && !is_graph(model)) {
     new$input_shape <- model$input_shape
   }
   for (spec in model$specs) {
     spec$seed <- draw_seed()
-    compose_layer(new, spec)
+    add_layer_state(new, new_layer_state(spec))
+  }
+  if (is_graph(model)) {
+    if (isTRUE(graph_info(model)$built) && !isTRUE(graph_info(new)$built)) {
+      rk_call(rk_model_build_shapes(new$ptr, lapply(graph_info(model)$input_shapes, as.double)))
+      model_changed(new)
+    }
+    if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
+    return(new)
   }
   info <- model_layers(model)
   if (info$built && !model_layers(new)$built) {

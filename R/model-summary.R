@@ -22,10 +22,12 @@ summary.rkeras_model <- function(object, line_length = getOption("width"), ...) 
 #' @export
 format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   if (rk_ptr_dead(get("ptr", x))) return("<rkeras model restored from disk: its engine state no longer exists>")
-  info <- model_layers(x)
+  graph <- is_graph(x)
+  info <- if (graph) graph_summary_info(x) else model_layers(x)
   if (!info$built) return("Model: <no summary available, model was not built>")
   width <- max(40L, as.integer(line_length %||% 80L))
-  edges <- as.integer(floor(width * c(0.45, 0.85, 1)))
+  functional <- inherits(x, "rkeras_functional")
+  edges <- as.integer(floor(width * if (functional) c(0.33, 0.55, 0.67, 1) else c(0.45, 0.85, 1)))
   cell <- function(values) {
     out <- character()
     start <- 0L
@@ -40,20 +42,22 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   }
   rows <- vapply(seq_along(info$name), function(i) {
     cell(c(paste0(" ", info$name[[i]], " (", info$class[[i]], ")"),
-           paste0("(None, ", info$units[[i]], ")"),
-           format(info$params[[i]], scientific = FALSE)))
+           if (graph) info$shape[[i]] else paste0("(None, ", info$units[[i]], ")"),
+           format(info$params[[i]], scientific = FALSE),
+           if (functional) info$inbound[[i]]))
   }, "")
   total <- sum(info$params)
+  frozen <- if (graph) sum(info$params[!info$trainable]) else 0
   big <- function(n) format(n, big.mark = ",", scientific = FALSE)
   c(sprintf("Model: \"%s\"", get("name", x)),
     strrep("_", width),
-    cell(c(" Layer (type)", "Output Shape", "Param #")),
+    cell(c(" Layer (type)", "Output Shape", "Param #", if (functional) "Connected to")),
     strrep("=", width),
     rows,
     strrep("=", width),
     paste0("Total params: ", big(total)),
-    paste0("Trainable params: ", big(total)),
-    "Non-trainable params: 0",
+    paste0("Trainable params: ", big(total - frozen)),
+    paste0("Non-trainable params: ", big(frozen)),
     strrep("_", width))
 }
 
@@ -62,4 +66,15 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
 print.rkeras_model <- function(x, ...) {
   cat(format(x, ...), sep = "\n")
   invisible(x)
+}
+
+#' The layer table of a model on the general engine; a Sequential model's input layer is
+#' not listed, as Keras does not list it
+#' @noRd
+graph_summary_info <- function(model) {
+  info <- graph_info(model)
+  keep <- if (inherits(model, "rkeras_functional")) rep(TRUE, length(info$name)) else info$class != "InputLayer"
+  out <- lapply(info[c("name", "class", "shape", "params", "trainable", "inbound")], function(v) v[keep])
+  out$built <- info$built
+  out
 }

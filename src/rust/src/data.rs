@@ -33,6 +33,15 @@ impl RValues<'_> {
         self.len() == 0
     }
 
+    /// Value `i` as f64 (an integer NA as NaN).
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            RValues::Real(v) => v[i],
+            RValues::Int(v) if v[i] == i32::MIN => f64::NAN,
+            RValues::Int(v) => v[i] as f64,
+        }
+    }
+
     /// Whether every value is finite (no NA, NaN or Inf; no NA for integers).
     pub fn all_finite(&self) -> bool {
         match self {

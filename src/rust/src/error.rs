@@ -12,6 +12,8 @@ pub enum RkError {
     State(String),
     Io(String),
     Internal(String),
+    /// An argument rkeras cannot honour yet (R class `rkeras_error_unsupported`).
+    Unsupported(String),
 }
 
 impl RkError {
@@ -23,6 +25,7 @@ impl RkError {
             RkError::State(_) => "state",
             RkError::Io(_) => "io",
             RkError::Internal(_) => "internal",
+            RkError::Unsupported(_) => "unsupported",
         }
     }
     pub fn message(&self) -> &str {
@@ -32,7 +35,8 @@ impl RkError {
             | RkError::Spec(m)
             | RkError::State(m)
             | RkError::Io(m)
-            | RkError::Internal(m) => m,
+            | RkError::Internal(m)
+            | RkError::Unsupported(m) => m,
         }
     }
 }

@@ -4,9 +4,9 @@
 //! thread count gives bit-identical outputs (a tile is computed the same way by any thread).
 
 use crate::activations::Act;
+use crate::chain::{Kind, Layer};
 use crate::error::{RkError, RkResult};
 use crate::kernel::{self, PackedWeights, MR};
-use crate::layers::{Kind, Layer};
 use crate::model::{Batch, Model};
 use crate::rng::Rng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -88,6 +88,9 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
+        if self.graph.is_some() {
+            return self.graph_predict(rows, batch, fill, out);
+        }
         self.tiled(rows, batch, fill, out, kernel::available())
     }
 
@@ -105,6 +108,9 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
+        if self.graph.is_some() {
+            return self.graph_evaluate(rows, batch, fill, y, w);
+        }
         let all = Batch { x: &[], y, w, rows };
         self.check_targets(&all)?;
         let yc = y.len() / rows.max(1);

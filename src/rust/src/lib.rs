@@ -1,8 +1,10 @@
 //! rkeras: a Keras-compatible deep-learning engine for R.
 
 pub mod activations;
+pub mod chain;
 pub mod data;
 pub mod error;
+pub mod graph;
 pub mod infer;
 pub mod initializers;
 pub mod io;
@@ -22,11 +24,13 @@ pub mod threads;
 pub mod train;
 
 use extendr_api::prelude::*;
+use r_api::graph as rk_graph_api;
 use r_api::model as rk_model_api;
 use r_api::tensorboard as rk_tensorboard_api;
 
 extendr_module! {
     mod rkeras;
+    use rk_graph_api;
     use rk_model_api;
     use rk_tensorboard_api;
 }

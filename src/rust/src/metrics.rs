@@ -65,6 +65,8 @@ pub struct Tracker {
     pub metric_sums: Vec<f64>,
     pub weight_sum: f64,
     pub last_loss: f64,
+    /// Per-output losses (row-weighted sums) of a model with several outputs.
+    pub loss_parts: Vec<f64>,
 }
 
 impl Tracker {
@@ -75,8 +77,17 @@ impl Tracker {
         }
     }
     pub fn reset(&mut self) {
-        let n = self.metric_sums.len();
+        let (n, parts) = (self.metric_sums.len(), self.loss_parts.len());
         *self = Tracker::new(n);
+        self.loss_parts = vec![0.0; parts];
+    }
+    /// Mean loss of output `i` (models with several outputs).
+    pub fn loss_part(&self, i: usize) -> f64 {
+        if self.loss_count > 0.0 {
+            self.loss_parts[i] / self.loss_count
+        } else {
+            f64::NAN
+        }
     }
     pub fn loss(&self) -> f64 {
         if self.loss_count > 0.0 {

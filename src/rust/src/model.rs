@@ -1,8 +1,8 @@
 //! A sequential model: layers, compiled loss/metrics/optimizer, and the step buffers
 //! (allocated once per batch capacity, reused by every step).
 
+use crate::chain::{Kind, Layer};
 use crate::error::{RkError, RkResult};
-use crate::layers::{Kind, Layer};
 use crate::losses::Loss;
 use crate::metrics::{MetricKind, Tracker};
 use crate::optimizers::Optimizer;
@@ -11,6 +11,9 @@ use crate::rng::Rng;
 #[derive(Clone, Debug)]
 pub struct Compiled {
     pub loss: Loss,
+    /// One loss per output and its weight in the total (the chain has one output).
+    pub losses: Vec<Loss>,
+    pub loss_weights: Vec<f32>,
     pub metrics: Vec<MetricKind>,
     pub optimizer: Optimizer,
 }
@@ -27,6 +30,8 @@ pub struct Batch<'a> {
 pub struct Model {
     pub layers: Vec<Layer>,
     pub input_dim: Option<usize>,
+    /// The model on the general engine (`graph/`); `None` for a fused dense chain.
+    pub graph: Option<crate::graph::Graph>,
     pub compiled: Option<Compiled>,
     pub threads: usize,
     pub train: Tracker,
@@ -57,10 +62,16 @@ impl Model {
     }
 
     pub fn built(&self) -> bool {
-        self.input_dim.is_some()
+        match &self.graph {
+            Some(g) => g.built(),
+            None => self.input_dim.is_some(),
+        }
     }
 
     pub fn output_dim(&self) -> Option<usize> {
+        if let Some(g) = &self.graph {
+            return g.built().then(|| g.output_widths().iter().sum());
+        }
         self.input_dim?;
         self.layers.last().map(|l| l.out_dim()).or(self.input_dim)
     }
@@ -113,18 +124,59 @@ impl Model {
         Ok(())
     }
 
+    /// Set one loss for every output (as Keras does with a single loss), the metrics and the
+    /// optimizer.
     pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
-        self.train = Tracker::new(metrics.len());
-        self.test = Tracker::new(metrics.len());
+        let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
+        let metrics = metrics.repeat(n_out);
+        self.set_compiled(vec![loss; n_out], vec![1.0; n_out], metrics, optimizer);
+    }
+
+    /// Set the losses (one per output, with their weights), metrics (the same number for
+    /// each output, output by output) and optimizer.
+    pub fn compile_outputs(
+        &mut self,
+        losses: Vec<Loss>,
+        loss_weights: Vec<f32>,
+        metrics: Vec<MetricKind>,
+        optimizer: Optimizer,
+    ) -> RkResult<()> {
+        let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
+        if losses.len() != n_out || loss_weights.len() != n_out || metrics.len() % n_out != 0 {
+            return Err(RkError::Value(format!(
+                "the model has {n_out} outputs but {} losses and {} loss weights were given",
+                losses.len(),
+                loss_weights.len()
+            )));
+        }
+        self.set_compiled(losses, loss_weights, metrics, optimizer);
+        Ok(())
+    }
+
+    fn set_compiled(
+        &mut self,
+        losses: Vec<Loss>,
+        loss_weights: Vec<f32>,
+        metrics: Vec<MetricKind>,
+        optimizer: Optimizer,
+    ) {
+        let n_metrics = metrics.len();
+        self.train = Tracker::new(n_metrics);
+        self.test = Tracker::new(n_metrics);
         self.compiled = Some(Compiled {
-            loss,
+            loss: losses[0],
+            losses,
+            loss_weights,
             metrics,
             optimizer,
         });
     }
 
     pub fn count_params(&self) -> usize {
-        self.layers.iter().map(|l| l.n_params()).sum()
+        match &self.graph {
+            Some(g) => g.count_params(),
+            None => self.layers.iter().map(|l| l.n_params()).sum(),
+        }
     }
 
     /// One buffer per layer output, `cap` rows each; index 0 (the input) stays empty
@@ -173,6 +225,9 @@ impl Model {
     }
 
     fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
+        if self.graph.is_some() {
+            return self.graph_check(b, y_needed);
+        }
         self.check_x(b)?;
         if y_needed {
             self.check_targets(b)?;
@@ -182,6 +237,9 @@ impl Model {
 
     /// The batch's inputs have the model's input width.
     pub(crate) fn check_x(&self, b: &Batch) -> RkResult<()> {
+        if self.graph.is_some() {
+            return self.graph_check(b, false);
+        }
         let d = self
             .input_dim
             .ok_or_else(|| RkError::State("the model is not built".into()))?;
@@ -322,6 +380,9 @@ impl Model {
 
     /// [`Model::train_step`], on the kernel only when `avx2` (tests run both paths).
     pub(crate) fn train_step_with(&mut self, b: &Batch, avx2: bool) -> RkResult<f64> {
+        if self.graph.is_some() {
+            return self.graph_train_step(b);
+        }
         self.check_batch(b, true)?;
         if avx2 && b.rows > 0 && !self.layers.is_empty() {
             return Ok(self.train_step_kernel(b));
@@ -382,10 +443,10 @@ impl Model {
     /// are computed on tiles as `evaluate()` computes them, so both give the same figures.
     pub fn test_step(&mut self, b: &Batch) -> RkResult<f64> {
         self.check_batch(b, true)?;
-        if b.rows == 0 {
+        if b.rows == 0 && self.graph.is_none() {
             return Ok(self.score_outputs(&[], b));
         }
-        let d = self.input_dim.unwrap_or(0);
+        let d = b.x.len() / b.rows.max(1);
         let fill = crate::infer::row_source(b.x, d);
         self.evaluate_tiled(b.rows, b.rows, fill, b.y, b.w)?;
         Ok(self.test.last_loss)

@@ -2,8 +2,8 @@
 //! matrix operands with a check of a product against a naive one.
 
 use crate::activations::Act;
+use crate::chain::{Kind, Layer};
 use crate::initializers::Init;
-use crate::layers::{Kind, Layer};
 
 /// Compare an analytic gradient `grad` of `f` at `x` with central differences.
 /// Relative tolerance fits f32 forward passes evaluated in f64 sums.

@@ -18,8 +18,8 @@
 //!
 //! and `dz` packed as panels of 16 units (`dzt[(q * cap + r) * 16 + t] = dz[r, 16q + t]`) for `dW`.
 
+use crate::chain::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
 use crate::kernel::{self, avx2, KC, MR, NR};
-use crate::layers::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
 use crate::losses::Loss;
 use crate::model::{Batch, Model};
 use crate::optimizers::Parts;

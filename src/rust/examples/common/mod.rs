@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use rkeras::activations::Act;
+use rkeras::chain::{Kind, Layer};
 use rkeras::initializers::Init;
-use rkeras::layers::{Kind, Layer};
 use rkeras::model::Model;
 use std::time::Instant;
 

@@ -2,10 +2,10 @@
 //! engine, and return `Result`s that R raises as classed conditions.
 
 use crate::activations::Act;
+use crate::chain::{Kind, Layer};
 use crate::data::{to_col_major, to_row_major, Dataset, RValues, RowSource};
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
-use crate::layers::{Kind, Layer};
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
 use crate::model::{Batch, Model};
@@ -15,7 +15,7 @@ use extendr_api::prelude::*;
 
 type Ret = std::result::Result<Robj, RkError>;
 
-fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
+pub(crate) fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
     ptr.try_addr_mut().map_err(|_| {
         RkError::State("this model was restored from disk and no longer exists in memory; use save_model_weights_hdf5()/load_model_weights_hdf5() or serialize_model()/unserialize_model() to keep models across sessions".into())
     })
@@ -128,22 +128,24 @@ fn rk_model_build(mut model: ExternalPtr<Handle>, input_dim: f64) -> Ret {
 #[extendr]
 fn rk_model_compile(
     mut model: ExternalPtr<Handle>,
-    loss: &str,
+    losses: Vec<String>,
+    loss_weights: Vec<f64>,
     metrics: Vec<String>,
     optimizer: &str,
     learning_rate: f64,
     params: Vec<f64>,
 ) -> Ret {
-    let loss = Loss::parse(loss)?;
+    let losses = losses
+        .iter()
+        .map(|s| Loss::parse(s))
+        .collect::<RkResult<Vec<_>>>()?;
+    let loss_weights: Vec<f32> = loss_weights.iter().map(|&w| w as f32).collect();
     let metrics = metrics
         .iter()
         .map(|s| MetricKind::parse(s))
         .collect::<RkResult<Vec<_>>>()?;
     let opt = Optimizer::new(optimizer, learning_rate, &params)?;
-    handle(&mut model)?.with(|m| {
-        m.compile(loss, metrics, opt);
-        Ok(())
-    })?;
+    handle(&mut model)?.with(|m| m.compile_outputs(losses, loss_weights, metrics, opt))?;
     ok(())
 }
 
@@ -194,6 +196,9 @@ fn rk_model_layers(mut model: ExternalPtr<Handle>) -> Ret {
 #[extendr]
 fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
     let m = handle(&mut model)?.lock()?;
+    if let Some(g) = &m.graph {
+        return ok(crate::r_api::graph::graph_get_weights(g));
+    }
     let mut out: Vec<Robj> = Vec::new();
     for l in &m.layers {
         if !l.kernel.is_empty() {
@@ -216,6 +221,10 @@ fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
 fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
     let vals: Vec<Robj> = weights.values().collect();
     let mut m = handle(&mut model)?.lock()?;
+    if let Some(g) = m.graph.as_mut() {
+        crate::r_api::graph::graph_set_weights(g, &vals)?;
+        return ok(());
+    }
     let expected: usize = m
         .layers
         .iter()
@@ -503,6 +512,7 @@ fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Re
     let v = handle(&mut model)?.with(|m| {
         let t = if training { &mut m.train } else { &mut m.test };
         let mut v = vec![t.loss()];
+        v.extend((0..t.loss_parts.len()).map(|i| t.loss_part(i)));
         v.extend((0..t.metric_sums.len()).map(|i| t.metric(i)));
         if reset {
             t.reset();

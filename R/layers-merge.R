@@ -1,0 +1,122 @@
+# Merge layers: several tensors in, one out. Called with a list of tensors they return a
+# tensor; called without inputs they return the layer object, to be called later.
+
+merge_layer <- function(inputs, type, spec = list(), name = NULL, call = rlang::caller_env()) {
+  spec <- c(list(type = type, prefix = type, name = check_string(name, "name", allow_null = TRUE)), spec)
+  if (missing(inputs) || is.null(inputs)) return(compose_layer(NULL, spec, call = call))
+  if (!is_tensor_arg(inputs) || inherits(inputs, "rkeras_tensor")) {
+    rk_abort(sprintf("`inputs` must be a list of at least 2 tensors, not %s.", show_value(inputs)), "type", call)
+  }
+  compose_layer(inputs, spec, call = call)
+}
+
+#' Merge layers
+#'
+#' Combine a list of tensors of one shape element by element: `layer_add()` (sum),
+#' `layer_subtract()` (first minus second), `layer_multiply()` (product),
+#' `layer_average()` (mean), `layer_maximum()` and `layer_minimum()`;
+#' `layer_concatenate()` joins them along `axis`; `layer_dot()` takes the dot product of two
+#' `(batch, d)` tensors, giving `(batch, 1)`.
+#'
+#' Input and output shapes: inputs of one shape give that shape; concatenation adds the
+#' sizes on `axis` (`-1`, the last axis, by default; `1` is the first axis of a sample).
+#' @param inputs A list of tensors; when missing, the layer is returned, to be called on
+#'   a list of tensors later.
+#' @param axis Axis to concatenate along.
+#' @param axes Axis of the dot product: `1` or `-1` (the features of `(batch, d)` inputs).
+#' @param normalize Only `FALSE` is supported.
+#' @param name Layer name.
+#' @param batch_size,dtype,trainable,weights Accepted for compatibility; `dtype` must be
+#'   `NULL` or `"float32"`.
+#' @param ... Not used; an unknown argument is an error.
+#' @returns A tensor, or the layer when `inputs` is missing.
+#' @family merge layers
+#' @export
+#' @examples
+#' a <- layer_input(shape = 3)
+#' b <- layer_input(shape = 3)
+#' model <- keras_model(list(a, b), layer_add(list(a, b)) %>% layer_dense(1))
+layer_concatenate <- function(inputs, axis = -1, batch_size = NULL, dtype = NULL, name = NULL,
+                              trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_concatenate()")
+  check_merge_args(dtype, weights)
+  axis <- check_number(axis, "axis", what = "a whole number")
+  merge_layer(inputs, "concatenate", list(axis = as.integer(axis)), name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_add <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                      weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_add()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "add", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_subtract <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                           weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_subtract()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "subtract", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_multiply <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                           weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_multiply()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "multiply", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_average <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_average()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "average", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_maximum <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_maximum()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "maximum", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_minimum <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_minimum()")
+  check_merge_args(dtype, weights)
+  merge_layer(inputs, "minimum", name = name)
+}
+
+#' @rdname layer_concatenate
+#' @export
+layer_dot <- function(inputs, axes, normalize = FALSE, batch_size = NULL, dtype = NULL, name = NULL,
+                      trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_dot()")
+  check_merge_args(dtype, weights)
+  if (!check_flag(normalize, "normalize")) NULL else
+    rk_abort("`normalize = TRUE` is not supported by rkeras yet.", "unsupported")
+  axes <- as.integer(axes)
+  if (!length(axes) %in% 1:2 || !all(axes %in% c(1L, -1L))) {
+    rk_abort(sprintf("`axes` must be 1 or -1 (the features of two (batch, d) inputs), not %s; other axes are not supported yet.",
+                     show_value(axes)), "unsupported")
+  }
+  merge_layer(inputs, "dot", list(axes = axes, normalize = FALSE), name)
+}
+
+check_merge_args <- function(dtype, weights, call = rlang::caller_env()) {
+  if (!is.null(dtype) && !identical(dtype, "float32")) {
+    rk_abort(sprintf("`dtype` must be NULL or \"float32\", not %s.", show_value(dtype)), "unsupported", call)
+  }
+  check_unsupported(weights = weights, call = call)
+}

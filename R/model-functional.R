@@ -1,0 +1,283 @@
+# The functional API: symbolic tensors, layer objects that are called on them, and
+# keras_model() that turns the graph between inputs and outputs into a model on the
+# general engine. Shapes are computed by the engine as each layer is called, so a shape
+# error is raised where the user calls the layer, naming the layer and the shapes.
+
+#' Input to a functional model
+#'
+#' Creates a symbolic tensor: the start of a graph of layer calls that [keras_model()]
+#' turns into a model.
+#' @param shape Shape of one sample, without the batch dimension (e.g. `c(28, 28, 1)`).
+#' @param batch_size,batch_shape `batch_shape` is `c(batch_size, shape)`; `NA` or `NULL`
+#'   batch size only.
+#' @param name Name of the input layer; default `input`, `input_1`, ...
+#' @param dtype Only `"float32"` (the default) is supported.
+#' @param sparse,tensor,ragged Not supported; must be `NULL` or `FALSE`.
+#' @param ... Not used; an unknown argument is an error.
+#' @returns A symbolic tensor of class `rkeras_tensor`.
+#' @family model functions
+#' @export
+#' @examples
+#' inputs <- layer_input(shape = 3)
+#' outputs <- inputs %>% layer_dense(2)
+#' model <- keras_model(inputs, outputs)
+layer_input <- function(shape = NULL, batch_size = NULL, name = NULL, dtype = NULL,
+                        sparse = NULL, tensor = NULL, ragged = NULL, batch_shape = NULL, ...) {
+  check_no_dots(..., fn = "layer_input")
+  check_unsupported(tensor = tensor)
+  if (isTRUE(sparse) || isTRUE(ragged)) {
+    rk_abort("`sparse` and `ragged` inputs are not supported by rkeras.", "unsupported")
+  }
+  if (!is.null(dtype) && !identical(dtype, "float32")) {
+    rk_abort(sprintf("`dtype` must be \"float32\", not %s: rkeras computes in single precision.",
+                     show_value(dtype)), "unsupported")
+  }
+  if (is.null(shape) && !is.null(batch_shape)) {
+    if (is.list(batch_shape)) batch_shape <- unlist(lapply(batch_shape, function(v) v %||% NA))
+    shape <- batch_shape[-1]
+  }
+  if (is.null(shape)) rk_abort("`shape` must be given: the shape of one sample, e.g. c(28, 28, 1).", "value")
+  shape <- check_shape(shape, "shape", allow_null = FALSE)
+  name <- check_string(name, "name", allow_null = TRUE) %||% unique_name("input")
+  state <- new_layer_state(list(type = "input", prefix = "input", name = name, shape = shape))
+  new_tensor(state, list(), shape)
+}
+
+#' Create a functional model
+#'
+#' A model from the graph of layer calls between `inputs` (from [layer_input()]) and
+#' `outputs`. Layers called more than once share their weights; a layer's output read by
+#' several layers gets the sum of their gradients.
+#' @param inputs An input tensor or a list of them.
+#' @param outputs An output tensor or a list of them.
+#' @param name Model name; default `model`, `model_1`, ...
+#' @param ... Not used; an unknown argument is an error.
+#' @returns A model of class `rkeras_functional`.
+#' @family model functions
+#' @export
+#' @examples
+#' a <- layer_input(shape = 3)
+#' b <- layer_input(shape = 2)
+#' out <- layer_concatenate(list(a, b)) %>% layer_dense(1)
+#' model <- keras_model(list(a, b), out)
+#' model
+keras_model <- function(inputs, outputs = NULL, name = NULL, ...) {
+  check_no_dots(..., fn = "keras_model")
+  name <- check_string(name, "name", allow_null = TRUE) %||% unique_name("model")
+  ins <- as_tensor_list(inputs, "inputs")
+  outs <- as_tensor_list(outputs, "outputs")
+  for (i in seq_along(ins)) {
+    if (!identical(ins[[i]]$state$spec$type, "input")) {
+      rk_abort(sprintf("`inputs[[%d]]` must come from layer_input(), not from layer '%s'.",
+                       i, ins[[i]]$state$spec$name), "value")
+    }
+  }
+  graph <- collect_graph(ins, outs)
+  model <- new_model(name, c("rkeras_functional", "rkeras_model"))
+  model$graph_mode <- TRUE
+  model$graph <- graph
+  model$inputs <- ins
+  model$outputs <- outs
+  send_graph(model)
+  for (st in graph$states) st$model <- model
+  model
+}
+
+# ---- symbolic tensors and layer objects --------------------------------------------------
+
+new_layer_state <- function(spec) {
+  state <- new.env(parent = emptyenv())
+  state$spec <- spec
+  state
+}
+
+new_tensor <- function(state, inputs, shape) {
+  node <- new.env(parent = emptyenv())
+  node$state <- state
+  node$inputs <- inputs
+  node$key <- unique_name("node")
+  structure(list(state = state, node = node, shape = as.integer(shape)), class = "rkeras_tensor")
+}
+
+#' @export
+print.rkeras_tensor <- function(x, ...) {
+  cat(sprintf("<rkeras tensor shape=(None, %s) from layer '%s'>\n",
+              paste(x$shape, collapse = ", "), x$state$spec$name))
+  invisible(x)
+}
+
+#' @export
+dim.rkeras_tensor <- function(x) c(NA_integer_, x$shape)
+
+is_tensor_arg <- function(x) {
+  inherits(x, "rkeras_tensor") ||
+    (is.list(x) && !inherits(x, "rkeras_model") && length(x) > 0 &&
+       all(vapply(x, inherits, logical(1), "rkeras_tensor")))
+}
+
+as_tensor_list <- function(x, arg, call = rlang::caller_env()) {
+  if (inherits(x, "rkeras_tensor")) return(list(x))
+  if (!is_tensor_arg(x)) {
+    rk_abort(sprintf("`%s` must be a tensor (from layer_input() or a layer call) or a list of tensors, not %s.",
+                     arg, show_value(x)), "type", call)
+  }
+  unname(x)
+}
+
+#' A layer object: a function that applies the layer to a model or tensor, with the layer's
+#' state (spec, name once called, the model it belongs to) in an environment.
+#' @noRd
+new_layer_object <- function(state) {
+  fn <- function(object, ...) layer_apply(state, object, ...)
+  structure(fn, class = c("rkeras_layer", "function"), state = state)
+}
+
+layer_state <- function(layer) attr(layer, "state")
+
+#' Apply a layer (state) to a model, a tensor or a list of tensors
+#' @noRd
+layer_apply <- function(state, object, ..., call = rlang::caller_env()) {
+  if (...length()) check_no_dots(..., fn = "a layer")
+  if (inherits(object, "rkeras_model")) return(add_layer_state(object, state, call))
+  tensors <- as_tensor_list(object, "object", call)
+  spec <- state$spec
+  if (is.null(spec$name)) spec$name <- unique_name(spec$prefix)
+  state$spec <- spec
+  shapes <- lapply(tensors, `[[`, "shape")
+  layer <- graph_layer_spec(spec)
+  out <- rk_call(rk_layer_output_shape(to_json(layer[c("class_name", "config")]), spec$name,
+                                       lapply(shapes, as.double)), call = call)
+  new_tensor(state, tensors, out)
+}
+
+#' Add a layer to a model (or return the layer object when there is none, or call it on
+#' tensors)
+#' @noRd
+compose_layer <- function(object, spec, call = rlang::caller_env()) {
+  state <- new_layer_state(spec)
+  if (missing(object) || is.null(object)) return(new_layer_object(state))
+  layer_apply(state, object, call = call)
+}
+
+#' Unknown arguments are errors, as Python raises for an unknown keyword
+#' @noRd
+check_no_dots <- function(..., fn, call = rlang::caller_env()) {
+  n <- ...length()
+  if (n == 0) return(invisible())
+  nms <- names(list(...)) %||% rep("", n)
+  shown <- ifelse(nzchar(nms), paste0("`", nms, "`"), "an unnamed argument")
+  rk_abort(sprintf("%s got %s it does not take.", fn, paste(unique(shown), collapse = ", ")),
+           "value", call)
+}
+
+# ---- graphs ------------------------------------------------------------------------------
+
+#' Walk back from the outputs: nodes in topological order, the layers they call, and
+#' checks that every output depends on the given inputs only and every input is used.
+#' @noRd
+collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
+  nodes <- list()
+  ids <- new.env(parent = emptyenv())
+  key <- function(node) node$key
+  visiting <- new.env(parent = emptyenv())
+  visit <- function(t) {
+    k <- key(t$node)
+    if (!is.null(ids[[k]])) return(ids[[k]])
+    if (isTRUE(visiting[[k]])) rk_abort("The layer graph has a cycle.", "value", call)
+    visiting[[k]] <- TRUE
+    ins <- vapply(t$node$inputs, visit, integer(1))
+    nodes[[length(nodes) + 1L]] <<- list(state = t$node$state, inputs = ins, tensor = t)
+    ids[[k]] <- length(nodes)
+    length(nodes)
+  }
+  out_ids <- vapply(outputs, visit, integer(1))
+  in_ids <- vapply(inputs, function(t) ids[[key(t$node)]] %||% NA_integer_, integer(1))
+  for (i in seq_along(in_ids)) {
+    if (is.na(in_ids[[i]])) {
+      rk_abort(sprintf("`inputs[[%d]]` ('%s') is not used by any of the outputs.", i,
+                       inputs[[i]]$state$spec$name), "value", call)
+    }
+  }
+  for (nd in nodes) {
+    if (identical(nd$state$spec$type, "input") && !any(vapply(inputs, function(t) identical(t$state, nd$state), logical(1)))) {
+      rk_abort(sprintf("The outputs depend on input '%s', which is not in `inputs`.", nd$state$spec$name),
+               "value", call)
+    }
+  }
+  states <- list()
+  for (nd in nodes) {
+    if (!any(vapply(states, identical, logical(1), nd$state))) states[[length(states) + 1L]] <- nd$state
+  }
+  names_seen <- vapply(states, function(s) s$spec$name, "")
+  dup <- names_seen[duplicated(names_seen)]
+  if (length(dup)) rk_abort(sprintf("Two different layers are named '%s'; layer names must be unique.", dup[[1]]), "value", call)
+  layer_of <- vapply(nodes, function(nd) which(vapply(states, identical, logical(1), nd$state)), integer(1))
+  list(states = states, nodes = lapply(seq_along(nodes), function(i) list(layer = layer_of[[i]], inputs = nodes[[i]]$inputs)),
+       inputs = in_ids, outputs = out_ids)
+}
+
+#' The layer spec the engine reads: Keras's class name and config fields
+#' @noRd
+graph_layer_spec <- function(spec, trainable = TRUE) {
+  cls <- c(input = "InputLayer", dense = "Dense", dropout = "Dropout", activation = "Activation",
+           flatten = "Flatten", reshape = "Reshape", permute = "Permute", repeat_vector = "RepeatVector",
+           concatenate = "Concatenate", add = "Add", subtract = "Subtract", multiply = "Multiply",
+           average = "Average", maximum = "Maximum", minimum = "Minimum", dot = "Dot")[[spec$type]]
+  empty <- structure(list(), names = character())
+  cfg <- switch(spec$type,
+    input = list(shape = I(spec$shape)),
+    dense = list(units = spec$units, activation = spec$activation, use_bias = spec$use_bias,
+                 kernel_initializer = list(name = spec$kernel_initializer$name, args = I(as.double(spec$kernel_initializer$args))),
+                 bias_initializer = list(name = spec$bias_initializer$name, args = I(as.double(spec$bias_initializer$args))),
+                 kernel_regularizer = spec$regularizer, seed = spec$seed),
+    dropout = list(rate = spec$rate),
+    activation = list(activation = spec$activation),
+    reshape = list(target_shape = I(spec$target_shape)),
+    permute = list(dims = I(spec$dims)),
+    repeat_vector = list(n = spec$n),
+    concatenate = list(axis = spec$axis),
+    dot = list(axes = I(spec$axes), normalize = spec$normalize),
+    empty)
+  list(name = spec$name, class_name = cls, config = cfg, trainable = isTRUE(trainable))
+}
+
+#' Send a model's graph to the engine (Sequential models on the general engine send the
+#' chain of their layers)
+#' @noRd
+send_graph <- function(model, call = rlang::caller_env()) {
+  g <- model$graph
+  trainable <- model$trainable_layers %||% list()
+  layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
+  nodes <- lapply(g$nodes, function(n) list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)))
+  desc <- list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
+  rk_call(rk_model_set_graph(model$ptr, to_json(desc)), call = call)
+  model_changed(model)
+  if (!is.null(model$compiled)) recompile(model, call)
+  invisible(model)
+}
+
+#' Graph info of a model on the general engine (cached like `model_layers()`)
+#' @noRd
+graph_info <- function(model) {
+  info <- get0("layer_info", envir = model, inherits = FALSE)
+  if (is.null(info)) {
+    info <- rk_call(rk_graph_info(get("ptr", envir = model)))
+    assign("layer_info", info, envir = model)
+  }
+  info
+}
+
+is_graph <- function(model) isTRUE(get0("graph_mode", envir = model, inherits = FALSE))
+
+#' Names of the model's output layers, as Keras prefixes their logs
+#' @noRd
+output_names <- function(model) {
+  if (!is_graph(model)) return(utils::tail(vapply(model$specs, `[[`, "", "name"), 1))
+  g <- model$graph
+  vapply(g$outputs, function(i) g$states[[g$nodes[[i]]$layer]]$spec$name, "")
+}
+
+input_names <- function(model) {
+  g <- model$graph
+  vapply(g$inputs, function(i) g$states[[g$nodes[[i]]$layer]]$spec$name, "")
+}

@@ -1,0 +1,283 @@
+# Models' layers as objects: model$layers, get_layer(), a layer's name, shapes, weights and
+# trainable flag, freezing, popping, and cloning functional models.
+
+#' @export
+`$.rkeras_model` <- function(x, name) {
+  switch(name,
+    layers = model_layer_objects(x),
+    built = if (is_graph(x)) graph_info(x)$built else model_layers(x)$built,
+    optimizer = get("compiled", x)$optimizer,
+    loss = get("compiled", x)$loss,
+    weights = get_weights(x),
+    trainable_weights = get_weights(x),
+    input = model_io(x, "inputs", single = TRUE),
+    output = model_io(x, "outputs", single = TRUE),
+    inputs = model_io(x, "inputs"),
+    outputs = model_io(x, "outputs"),
+    input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_shapes) else get0(name, envir = x, inherits = FALSE),
+    output_shape = if (is_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
+    get0(name, envir = x, inherits = FALSE)
+  )
+}
+
+#' @export
+`[[.rkeras_model` <- function(x, i) `$.rkeras_model`(x, i)
+
+io_shape <- function(shapes) {
+  s <- lapply(shapes, function(d) if (is.null(d)) NULL else c(list(NULL), as.list(d)))
+  if (length(s) == 1) s[[1]] else s
+}
+
+model_io <- function(model, which, single = FALSE) {
+  t <- get0(which, envir = model, inherits = FALSE)
+  if (is.null(t)) {
+    rk_abort(sprintf("`model$%s` exists for functional models (keras_model()); this is a Sequential model.",
+                     which), "value")
+  }
+  if (single) {
+    if (length(t) != 1) rk_abort(sprintf("The model has %d %s; use `model$%s`.", length(t), which, which), "value")
+    return(t[[1]])
+  }
+  t
+}
+
+model_layer_objects <- function(model) {
+  states <- if (inherits(model, "rkeras_functional")) {
+    Filter(function(s) !identical(s$spec$type, "input"), model$graph$states)
+  } else get("states", model)
+  lapply(states, new_layer_object)
+}
+
+#' Retrieve a layer of a model
+#'
+#' @param object A model.
+#' @param name Layer name.
+#' @param index Layer position (1-based, as in Keras for R), counted over `model$layers`.
+#' @returns A layer object: `$name`, `$output_shape`, `$get_weights()`, `$trainable`.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3, name = "d")
+#' get_layer(model, "d")$output_shape
+get_layer <- function(object, name = NULL, index = NULL) {
+  check_model(object)
+  layers <- model_layer_objects(object)
+  names <- vapply(layers, function(l) layer_state(l)$spec$name, "")
+  if (!is.null(name)) {
+    name <- check_string(name, "name")
+    i <- match(name, names)
+    if (is.na(i)) rk_abort(sprintf("No layer named '%s'; the model has %s.", name, paste0("'", names, "'", collapse = ", ")), "value")
+    return(layers[[i]])
+  }
+  if (is.null(index)) rk_abort("Give `name` or `index`.", "value")
+  index <- check_count(index, "index", max = max(1, length(layers)))
+  if (index > length(layers)) rk_abort(sprintf("`index` must be at most %d, the number of layers.", length(layers)), "value")
+  layers[[index]]
+}
+
+#' Remove the last layer of a Sequential model
+#' @param object A Sequential model.
+#' @returns The model, invisibly.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(4, input_shape = 3) %>% layer_dense(1)
+#' pop_layer(model)
+pop_layer <- function(object) {
+  check_model(object)
+  if (!inherits(object, "rkeras_sequential")) rk_abort("pop_layer() needs a Sequential model.", "value")
+  n <- length(object$specs)
+  if (n == 0) rk_abort("The model has no layers to remove.", "value")
+  built <- isTRUE(object$built)
+  weights <- if (built) get_weights(object)
+  shape <- if (!built) NULL else if (is_graph(object)) graph_info(object)$input_shapes[[1]] else model_layers(object)$input_dim
+  new <- keras_model_sequential(name = object$name)
+  new$input_shape <- object$input_shape
+  for (st in object$states[-n]) add_layer_state(new, new_layer_state(st$spec))
+  if (built && n > 1 && !isTRUE(new$built)) build_first(new, shape)
+  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "layer_info")) {
+    assign(k, get0(k, envir = new, inherits = FALSE), envir = object)
+  }
+  for (st in object$states) st$model <- object
+  if (length(object$trainable_layers)) {
+    flags <- object$trainable_layers[intersect(names(object$trainable_layers), vapply(object$specs, `[[`, "", "name"))]
+    object$trainable_layers <- NULL
+    for (nm in names(flags)) change_trainable(object, nm, flags[[nm]])
+  }
+  if (built && n > 1) {
+    k <- length(get_weights(object))
+    if (k) set_weights(object, weights[seq_len(k)])
+  }
+  if (!is.null(object$compiled)) recompile(object)
+  invisible(object)
+}
+
+build_first <- function(model, shape) {
+  if (is_graph(model)) rk_call(rk_model_build_shapes(model$ptr, list(as.double(shape))))
+  else rk_call(rk_model_build(model$ptr, prod(shape)))
+  model_changed(model)
+}
+
+#' Freeze and unfreeze weights
+#'
+#' Frozen layers keep their weights under [fit()]; as in Keras, recompile after changing
+#' which layers are frozen (rkeras applies the change at once).
+#' @param object A model.
+#' @param from,to First and last layer to change, by name or position (default all).
+#' @returns The model, invisibly.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(4, input_shape = 3) %>% layer_dense(1)
+#' freeze_weights(model, to = 1)
+freeze_weights <- function(object, from = NULL, to = NULL) {
+  set_trainable(object, from, to, FALSE)
+}
+
+#' @rdname freeze_weights
+#' @export
+unfreeze_weights <- function(object, from = NULL, to = NULL) {
+  set_trainable(object, from, to, TRUE)
+}
+
+set_trainable <- function(object, from, to, value, call = rlang::caller_env()) {
+  check_model(object, call = call)
+  layers <- model_layer_objects(object)
+  names <- vapply(layers, function(l) layer_state(l)$spec$name, "")
+  pos <- function(x, arg, default) {
+    if (is.null(x)) return(default)
+    if (is.character(x)) {
+      i <- match(x, names)
+      if (is.na(i)) rk_abort(sprintf("`%s` names no layer of the model: '%s'.", arg, x), "value", call)
+      return(i)
+    }
+    check_count(x, arg, max = length(names), call = call)
+  }
+  idx <- seq(pos(from, "from", 1L), pos(to, "to", length(names)))
+  change_trainable(object, names[idx], value, call)
+  invisible(object)
+}
+
+change_trainable <- function(model, names, value, call = rlang::caller_env()) {
+  flags <- model$trainable_layers %||% list()
+  for (n in names) flags[[n]] <- value
+  model$trainable_layers <- flags
+  if (!is_graph(model)) {
+    if (all(unlist(flags))) return(invisible(model))
+    to_general_engine(model, call)
+  }
+  rk_call(rk_graph_set_trainable(model$ptr, names, value), call = call)
+  model_changed(model)
+  invisible(model)
+}
+
+#' Move a Sequential model from the fused chain to the general engine (same layers and
+#' weights), for what only the general engine does (frozen layers)
+#' @noRd
+to_general_engine <- function(model, call = rlang::caller_env()) {
+  info <- model_layers(model)
+  shape <- model$input_shape %||% (if (isTRUE(info$built)) info$input_dim)
+  model$graph <- sequential_graph(model, model$states, shape)
+  model$graph_mode <- TRUE
+  send_graph(model, call)
+}
+
+# ---- layer objects -------------------------------------------------------------------------
+
+#' @export
+`$.rkeras_layer` <- function(x, name) {
+  state <- layer_state(x)
+  spec <- state$spec
+  switch(name,
+    name = spec$name,
+    trainable = !identical(state$model$trainable_layers[[spec$name]], FALSE),
+    output_shape = layer_output_shape(state),
+    get_weights = function() layer_get_weights(x),
+    set_weights = function(weights) layer_set_weights(x, weights),
+    get_config = function() spec[setdiff(names(spec), c("prefix", "seed"))],
+    count_params = function() length(unlist(layer_get_weights(x))),
+    spec[[name]]
+  )
+}
+
+#' @export
+`$<-.rkeras_layer` <- function(x, name, value) {
+  if (!identical(name, "trainable")) rk_abort(sprintf("Only `trainable` can be set on a layer, not `%s`.", name), "value")
+  state <- layer_state(x)
+  value <- check_flag(value, "trainable")
+  if (is.null(state$model)) rk_abort("Add the layer to a model before changing `trainable`.", "state")
+  change_trainable(state$model, state$spec$name, value)
+  x
+}
+
+#' @export
+print.rkeras_layer <- function(x, ...) {
+  spec <- layer_state(x)$spec
+  cat("<rkeras layer: ", spec$type, if (!is.null(spec$name)) paste0(" '", spec$name, "'"), ">\n", sep = "")
+  invisible(x)
+}
+
+layer_output_shape <- function(state) {
+  model <- state$model
+  if (is.null(model)) return(NULL)
+  if (!is_graph(model)) {
+    info <- model_layers(model)
+    i <- match(state$spec$name, info$name)
+    return(list(NULL, info$units[[i]]))
+  }
+  info <- graph_info(model)
+  shape <- info$shape[[match(state$spec$name, info$name)]]
+  dims <- as.integer(strsplit(gsub("[()None ]", "", shape), ",")[[1]])
+  c(list(NULL), as.list(dims[!is.na(dims)]))
+}
+
+layer_weight_index <- function(layer, call = rlang::caller_env()) {
+  state <- layer_state(layer)
+  model <- state$model
+  if (is.null(model)) rk_abort("The layer is not part of a model yet, so it has no weights.", "state", call)
+  name <- state$spec$name
+  wn <- if (is_graph(model)) graph_info(model)$weight_names else {
+    info <- model_layers(model)
+    unlist(lapply(seq_along(info$name), function(i) {
+      if (info$params[[i]] > 0) paste0(info$name[[i]], c("/kernel", if (isTRUE(model$specs[[i]]$use_bias)) "/bias"))
+    }))
+  }
+  list(model = model, index = which(startsWith(wn, paste0(name, "/"))))
+}
+
+layer_get_weights <- function(layer) {
+  w <- layer_weight_index(layer)
+  get_weights(w$model)[w$index]
+}
+
+layer_set_weights <- function(layer, weights) {
+  w <- layer_weight_index(layer)
+  all <- get_weights(w$model)
+  if (!is.list(weights) || length(weights) != length(w$index)) {
+    rk_abort(sprintf("`weights` must be a list of %d arrays for layer '%s'.", length(w$index), layer_state(layer)$spec$name), "shape")
+  }
+  all[w$index] <- weights
+  set_weights(w$model, all)
+  invisible(layer)
+}
+
+#' A functional model with the same graph and fresh (or kept) weights
+#' @noRd
+clone_functional <- function(model, keep_weights) {
+  g <- model$graph
+  states <- lapply(g$states, function(s) {
+    spec <- s$spec
+    if (!is.null(spec$seed)) spec$seed <- draw_seed()
+    new_layer_state(spec)
+  })
+  new <- new_model(unique_name("model"), class(model))
+  new$graph_mode <- TRUE
+  new$graph <- list(states = states, nodes = g$nodes, inputs = g$inputs, outputs = g$outputs)
+  new$trainable_layers <- model$trainable_layers
+  new$inputs <- model$inputs
+  new$outputs <- model$outputs
+  send_graph(new)
+  for (st in states) st$model <- new
+  if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
+  new
+}

@@ -1,0 +1,344 @@
+//! Training steps, evaluation and inference of a model on the general engine. Data arrive
+//! as for the fused chain: `x [rows, sum of input widths]` with the inputs side by side,
+//! `y [rows, sum of target widths]` with the outputs' targets side by side, each sample
+//! row-major as Keras lays it out. An output of shape `(..., C)` is scored at each of its
+//! positions and the position losses averaged per sample, as Keras's losses reduce.
+
+use super::{Graph, Pass};
+use crate::error::{RkError, RkResult};
+use crate::infer::Layout;
+use crate::layers::Tensor;
+use crate::losses::Loss;
+use crate::metrics::Tracker;
+use crate::model::{Batch, Compiled, Model};
+
+/// Per output: its width, its classes (last axis) and positions, and its targets' width.
+#[derive(Clone, Copy, Debug)]
+struct OutDims {
+    width: usize,
+    classes: usize,
+    positions: usize,
+    y_width: usize,
+}
+
+fn out_dims(g: &Graph, c: &Compiled) -> Vec<OutDims> {
+    g.outputs
+        .iter()
+        .zip(&c.losses)
+        .map(|(&n, loss)| {
+            let s = &g.shapes[n];
+            let width: usize = s.iter().product();
+            let classes = s.last().copied().unwrap_or(1).max(1);
+            let positions = width / classes;
+            OutDims {
+                width,
+                classes,
+                positions,
+                y_width: positions * loss.target_cols(classes),
+            }
+        })
+        .collect()
+}
+
+impl Model {
+    fn graph(&self) -> RkResult<&Graph> {
+        let g = self
+            .graph
+            .as_ref()
+            .ok_or_else(|| RkError::Internal("not a graph model".into()))?;
+        if !g.built() {
+            return Err(RkError::State("the model is not built".into()));
+        }
+        Ok(g)
+    }
+
+    fn compiled(&self) -> RkResult<&Compiled> {
+        self.compiled.as_ref().ok_or_else(|| {
+            RkError::State(
+                "the model must be compiled before training or evaluation; call compile() first"
+                    .into(),
+            )
+        })
+    }
+
+    /// Widths of the model's input rows and target rows (for the data checks).
+    pub(crate) fn graph_check(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
+        let g = self.graph()?;
+        let d: usize = g.input_widths().iter().sum();
+        if b.x.len() != b.rows * d && !(b.x.is_empty() && y_needed) {
+            return Err(RkError::Shape(format!(
+                "the model's inputs take {d} values per sample, got {}",
+                b.x.len() / b.rows.max(1)
+            )));
+        }
+        if !y_needed {
+            return Ok(());
+        }
+        let c = self.compiled()?;
+        let dims = out_dims(g, c);
+        let yc: usize = dims.iter().map(|o| o.y_width).sum();
+        if b.y.len() != b.rows * yc {
+            return Err(RkError::Shape(format!(
+                "targets have {} values per sample but the model's outputs take {yc}",
+                b.y.len() / b.rows.max(1)
+            )));
+        }
+        let mut off = 0;
+        for (o, (loss, od)) in c.losses.iter().zip(&dims).enumerate() {
+            if *loss == Loss::SparseCategoricalCrossentropy {
+                for r in 0..b.rows {
+                    for &v in &b.y[r * yc + off..r * yc + off + od.y_width] {
+                        if v < 0.0 || v as usize >= od.classes || v.fract() != 0.0 {
+                            return Err(RkError::Value(format!(
+                                "label {v} at row {} of output {} is not a class id in 0..{}",
+                                r + 1,
+                                o + 1,
+                                od.classes - 1
+                            )));
+                        }
+                    }
+                }
+            }
+            off += od.y_width;
+        }
+        Ok(())
+    }
+
+    /// One training step on the general engine.
+    pub(crate) fn graph_train_step(&mut self, b: &Batch) -> RkResult<f64> {
+        self.graph_check(b, true)?;
+        let threads = self.threads;
+        let keys = [self.fit_seed, self.step];
+        let g = self.graph()?;
+        let pass = g.forward(b.x, b.rows, true, keys, threads)?;
+        let (loss, grads) = self.graph_score(&pass, b, true, true)?;
+        let g = self.graph()?;
+        let pgrads = g.backward(&pass, grads, threads)?;
+        drop(pass);
+        let compiled = self.compiled.as_mut().expect("checked");
+        let graph = self.graph.as_mut().expect("checked");
+        compiled.optimizer.begin_step();
+        let mut k = 0;
+        for (slot, pg) in graph.slots.iter_mut().zip(pgrads) {
+            let Some(layer) = slot.layer.as_mut() else {
+                continue;
+            };
+            let trainable = slot.trainable;
+            for (p, gr) in layer
+                .params_mut()
+                .into_iter()
+                .zip(pg.iter().map(Some).chain(std::iter::repeat(None)))
+            {
+                if trainable && p.trainable {
+                    if let Some(gr) = gr {
+                        let w = p.value.as_slice_mut().expect("standard layout");
+                        compiled
+                            .optimizer
+                            .update(k, w, gr.as_slice().expect("standard layout"));
+                    }
+                }
+                k += 1;
+            }
+        }
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Loss and metrics of a pass's outputs into the train or test tracker; with
+    /// `want_grad`, also the gradient of the loss with respect to each output.
+    fn graph_score(
+        &mut self,
+        pass: &Pass,
+        b: &Batch,
+        want_grad: bool,
+        training: bool,
+    ) -> RkResult<(f64, Vec<Tensor>)> {
+        let g = self.graph()?;
+        let outs: Vec<&[f32]> = g
+            .outputs
+            .iter()
+            .map(|&n| pass.values[n].as_slice().expect("standard layout"))
+            .collect();
+        let penalty = g.penalty();
+        let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty)?;
+        let g = self.graph()?;
+        let grads = grads
+            .into_iter()
+            .zip(&g.outputs)
+            .map(|(v, &n)| crate::layers::tensor(b.rows, &g.shapes[n], v))
+            .collect::<RkResult<Vec<_>>>()?;
+        Ok((loss, grads))
+    }
+
+    /// Score outputs given as one row-major slice per output.
+    fn score_slices(
+        &mut self,
+        outs: &[&[f32]],
+        b: &Batch,
+        want_grad: bool,
+        training: bool,
+        penalty: f64,
+    ) -> RkResult<(f64, Vec<Vec<f32>>)> {
+        let g = self.graph()?;
+        let c = self.compiled()?;
+        let dims = out_dims(g, c);
+        let yc: usize = dims.iter().map(|o| o.y_width).sum();
+        let rows = b.rows;
+        let n_out = dims.len();
+        let nm = c.metrics.len() / n_out;
+        let mut grads: Vec<Vec<f32>> = if want_grad {
+            dims.iter().map(|o| vec![0.0; rows * o.width]).collect()
+        } else {
+            Vec::new()
+        };
+        let mut part_sums = vec![0.0f64; n_out];
+        let mut metric_sums = vec![0.0f64; n_out * nm];
+        let mut wsum = 0.0f64;
+        let scale = 1.0 / rows.max(1) as f32;
+        for r in 0..rows {
+            let w = b.w.map(|w| w[r]).unwrap_or(1.0);
+            wsum += w as f64;
+            let mut yoff = r * yc;
+            for (o, od) in dims.iter().enumerate() {
+                let loss = c.losses[o];
+                let lw = c.loss_weights[o];
+                let p = &outs[o][r * od.width..(r + 1) * od.width];
+                let y = &b.y[yoff..yoff + od.y_width];
+                yoff += od.y_width;
+                let ypos = od.y_width / od.positions;
+                let inv = 1.0 / od.positions as f32;
+                let mut l = 0.0f32;
+                for k in 0..od.positions {
+                    let pk = &p[k * od.classes..(k + 1) * od.classes];
+                    let yk = &y[k * ypos..(k + 1) * ypos];
+                    l += loss.sample(pk, yk);
+                    for (m, kind) in c.metrics[o * nm..(o + 1) * nm].iter().enumerate() {
+                        metric_sums[o * nm + m] += (w * inv * kind.sample(pk, yk)) as f64;
+                    }
+                    if want_grad {
+                        let gk = &mut grads[o]
+                            [r * od.width + k * od.classes..r * od.width + (k + 1) * od.classes];
+                        loss.sample_grad(pk, yk, lw * w * scale * inv, false, gk);
+                    }
+                }
+                part_sums[o] += (w * l * inv) as f64;
+            }
+        }
+        let parts: Vec<f64> = part_sums.iter().map(|s| s / rows.max(1) as f64).collect();
+        let batch_loss: f64 = parts
+            .iter()
+            .zip(&c.loss_weights)
+            .map(|(p, &lw)| p * lw as f64)
+            .sum::<f64>()
+            + penalty;
+        let t: &mut Tracker = if training {
+            &mut self.train
+        } else {
+            &mut self.test
+        };
+        t.loss_sum += batch_loss * rows as f64;
+        t.loss_count += rows as f64;
+        if n_out > 1 {
+            if t.loss_parts.len() != n_out {
+                t.loss_parts = vec![0.0; n_out];
+            }
+            for (acc, p) in t.loss_parts.iter_mut().zip(&parts) {
+                *acc += p * rows as f64;
+            }
+        }
+        if t.metric_sums.len() != metric_sums.len() {
+            t.metric_sums = vec![0.0; metric_sums.len()];
+        }
+        for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
+            *acc += s;
+        }
+        t.weight_sum += wsum;
+        t.last_loss = batch_loss;
+        Ok((batch_loss, grads))
+    }
+
+    /// Inference on the general engine: `rows` samples in batches of `batch`, appending
+    /// each sample's outputs side by side (`[rows, sum of output widths]`) to `out`.
+    pub(crate) fn graph_predict<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        out: &mut Vec<f32>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
+        let g = self.graph()?;
+        let d: usize = g.input_widths().iter().sum();
+        let widths = g.output_widths();
+        let total: usize = widths.iter().sum();
+        out.reserve(rows * total);
+        let mut buf = Vec::new();
+        let batch = batch.max(1);
+        for b0 in (0..rows).step_by(batch) {
+            let b1 = (b0 + batch).min(rows);
+            buf.resize((b1 - b0) * d, 0.0);
+            fill(b0, b1, Layout::Rows, &mut buf)?;
+            let pass = g.forward(&buf, b1 - b0, false, [0, 0], self.threads)?;
+            let outs: Vec<&[f32]> = g
+                .outputs
+                .iter()
+                .map(|&n| pass.values[n].as_slice().expect("standard"))
+                .collect();
+            for r in 0..b1 - b0 {
+                for (o, w) in outs.iter().zip(&widths) {
+                    out.extend_from_slice(&o[r * w..(r + 1) * w]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluate on the general engine into the test tracker, batch by batch.
+    pub(crate) fn graph_evaluate<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        y: &[f32],
+        w: Option<&[f32]>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
+        self.graph_check(&Batch { x: &[], y, w, rows }, true)?;
+        let mut out = Vec::new();
+        self.graph_predict(rows, batch, fill, &mut out)?;
+        let g = self.graph()?;
+        let widths = g.output_widths();
+        let total: usize = widths.iter().sum();
+        let yc = y.len() / rows.max(1);
+        let penalty = g.penalty();
+        let batch = batch.max(1);
+        for b0 in (0..rows).step_by(batch) {
+            let b1 = (b0 + batch).min(rows);
+            // Regroup this batch's outputs per output.
+            let mut per: Vec<Vec<f32>> = widths
+                .iter()
+                .map(|w| Vec::with_capacity((b1 - b0) * w))
+                .collect();
+            for r in b0..b1 {
+                let mut off = r * total;
+                for (p, &wd) in per.iter_mut().zip(&widths) {
+                    p.extend_from_slice(&out[off..off + wd]);
+                    off += wd;
+                }
+            }
+            let slices: Vec<&[f32]> = per.iter().map(|v| &v[..]).collect();
+            let bt = Batch {
+                x: &[],
+                y: &y[b0 * yc..b1 * yc],
+                w: w.map(|w| &w[b0..b1]),
+                rows: b1 - b0,
+            };
+            self.score_slices(&slices, &bt, false, false, penalty)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,390 @@
+//! A model as a directed acyclic graph of layer calls (the general engine). Nodes are kept
+//! in topological order; node `i` applies layer `nodes[i].layer` to the outputs of
+//! `nodes[i].inputs`. A layer used by several nodes shares its weights, and gradients that
+//! reach one output from several consumers add up. A Sequential model on this engine is
+//! the chain of its layers.
+
+pub mod exec;
+pub mod spec;
+
+use crate::error::{RkError, RkResult};
+use crate::layers::{shape_string, Ctx, Layer, Param, Shape, Tensor};
+use crate::rng::Rng;
+
+/// One layer of the graph: its name, the layer (none for an input), whether training
+/// updates it, and (for inputs) the sample shape.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub name: String,
+    pub layer: Option<Box<dyn Layer>>,
+    pub trainable: bool,
+    pub input_shape: Option<Shape>,
+}
+
+impl Slot {
+    pub fn class_name(&self) -> &'static str {
+        self.layer
+            .as_ref()
+            .map(|l| l.class_name())
+            .unwrap_or("InputLayer")
+    }
+    pub fn params(&self) -> Vec<&Param> {
+        self.layer.as_ref().map(|l| l.params()).unwrap_or_default()
+    }
+    pub fn n_params(&self) -> usize {
+        self.params().iter().map(|p| p.value.len()).sum()
+    }
+}
+
+/// A call of a layer on the outputs of other nodes.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub layer: usize,
+    pub inputs: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub slots: Vec<Slot>,
+    pub nodes: Vec<Node>,
+    /// Nodes fed by the model's inputs, in the order of the data's inputs.
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+    /// Each node's output shape, once built.
+    pub shapes: Vec<Shape>,
+}
+
+/// One row of a graph's layer table (`summary()`).
+pub struct LayerRow {
+    pub name: String,
+    pub class: &'static str,
+    /// Output shape as Keras prints it, of the layer's first call.
+    pub shape: String,
+    pub params: usize,
+    pub trainable: bool,
+    /// Names of the layers it reads, over all its calls.
+    pub inbound: Vec<String>,
+}
+
+/// Node values of one forward pass, with what each layer kept for backward.
+pub struct Pass {
+    pub values: Vec<Tensor>,
+    pub caches: Vec<crate::layers::Cache>,
+    pub rows: usize,
+}
+
+impl Graph {
+    pub fn built(&self) -> bool {
+        !self.nodes.is_empty() && self.shapes.len() == self.nodes.len()
+    }
+
+    /// Build every layer in node order once all input shapes are known; on error the graph
+    /// is left unbuilt and unchanged.
+    pub fn build(&mut self) -> RkResult<()> {
+        if self.built()
+            || self
+                .slots
+                .iter()
+                .any(|s| s.layer.is_none() && s.input_shape.is_none())
+        {
+            return Ok(());
+        }
+        let mut slots = self.slots.clone();
+        let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
+        let mut rng = Rng::new(0);
+        for node in &self.nodes {
+            let slot = &mut slots[node.layer];
+            let shape = match slot.layer.as_mut() {
+                None => slot.input_shape.clone().expect("checked above"),
+                Some(layer) => {
+                    let ins: Vec<Shape> = node.inputs.iter().map(|&i| shapes[i].clone()).collect();
+                    layer.build(&slot.name, &ins, &mut rng)?
+                }
+            };
+            if shape.iter().product::<usize>() == 0 {
+                return Err(RkError::Shape(format!(
+                    "layer '{}' would output the empty shape {}",
+                    slot.name,
+                    shape_string(&shape)
+                )));
+            }
+            shapes.push(shape);
+        }
+        self.slots = slots;
+        self.shapes = shapes;
+        Ok(())
+    }
+
+    /// Give the (unknown) input shapes from the first data seen, then build.
+    pub fn build_from_inputs(&mut self, shapes: &[Shape]) -> RkResult<()> {
+        if self.built() {
+            return self.check_input_shapes(shapes);
+        }
+        if shapes.len() != self.inputs.len() {
+            return Err(RkError::Shape(format!(
+                "the model has {} inputs, got data for {}",
+                self.inputs.len(),
+                shapes.len()
+            )));
+        }
+        let saved = self.slots.clone();
+        for (&n, s) in self.inputs.iter().zip(shapes) {
+            let slot = &mut self.slots[self.nodes[n].layer];
+            if slot.input_shape.is_none() {
+                slot.input_shape = Some(s.clone());
+            }
+        }
+        let r = self.build();
+        if r.is_err() {
+            self.slots = saved;
+        }
+        r?;
+        self.check_input_shapes(shapes)
+    }
+
+    fn check_input_shapes(&self, shapes: &[Shape]) -> RkResult<()> {
+        for (k, (&n, s)) in self.inputs.iter().zip(shapes).enumerate() {
+            let want = &self.shapes[n];
+            if want.iter().product::<usize>() != s.iter().product::<usize>() {
+                return Err(RkError::Shape(format!(
+                    "input {} ('{}') expects samples of shape {}, got {}",
+                    k + 1,
+                    self.slots[self.nodes[n].layer].name,
+                    shape_string(want),
+                    shape_string(s)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Values per sample of each input and each output.
+    pub fn input_widths(&self) -> Vec<usize> {
+        self.inputs
+            .iter()
+            .map(|&n| self.shapes[n].iter().product())
+            .collect()
+    }
+    pub fn output_widths(&self) -> Vec<usize> {
+        self.outputs
+            .iter()
+            .map(|&n| self.shapes[n].iter().product())
+            .collect()
+    }
+
+    /// Every parameter with its full name (`dense_1/kernel`), in layer order: the order of
+    /// `get_weights()`, the optimizer's slots and saved files.
+    pub fn params(&self) -> Vec<(String, &Param)> {
+        self.slots
+            .iter()
+            .flat_map(|s| {
+                s.params()
+                    .into_iter()
+                    .map(move |p| (format!("{}/{}", s.name, p.name), p))
+            })
+            .collect()
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.layer.as_mut())
+            .flat_map(|l| l.params_mut())
+            .collect()
+    }
+
+    pub fn count_params(&self) -> usize {
+        self.slots.iter().map(|s| s.n_params()).sum()
+    }
+
+    /// Forward `rows` samples whose inputs lie row-major and side by side in `x`
+    /// (`[rows, sum of input widths]`).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        training: bool,
+        keys: [u64; 2],
+        threads: usize,
+    ) -> RkResult<Pass> {
+        let widths = self.input_widths();
+        let d: usize = widths.iter().sum();
+        if x.len() != rows * d {
+            return Err(RkError::Shape(format!(
+                "expected {rows} x {d} input values, got {}",
+                x.len()
+            )));
+        }
+        let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
+        let mut caches = Vec::with_capacity(self.nodes.len());
+        for (i, node) in self.nodes.iter().enumerate() {
+            let slot = &self.slots[node.layer];
+            let (v, c) = match &slot.layer {
+                None => {
+                    let k = self
+                        .inputs
+                        .iter()
+                        .position(|&n| n == i)
+                        .expect("input node");
+                    let off: usize = widths[..k].iter().sum();
+                    let mut data = Vec::with_capacity(rows * widths[k]);
+                    for r in 0..rows {
+                        data.extend_from_slice(&x[r * d + off..r * d + off + widths[k]]);
+                    }
+                    (crate::layers::tensor(rows, &self.shapes[i], data)?, None)
+                }
+                Some(layer) => {
+                    let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
+                    let mut ctx = Ctx {
+                        training,
+                        rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
+                        threads,
+                    };
+                    layer.forward(&xs, &mut ctx)?
+                }
+            };
+            values.push(v);
+            caches.push(c);
+        }
+        Ok(Pass {
+            values,
+            caches,
+            rows,
+        })
+    }
+
+    /// Backward from the outputs' gradients; returns each layer's parameter gradients
+    /// (empty for layers without parameters or not trainable), penalties included.
+    pub fn backward(
+        &self,
+        pass: &Pass,
+        out_grads: Vec<Tensor>,
+        threads: usize,
+    ) -> RkResult<Vec<Vec<Tensor>>> {
+        let mut pgrads: Vec<Vec<Tensor>> = self
+            .slots
+            .iter()
+            .map(|s| {
+                if s.trainable {
+                    s.params()
+                        .iter()
+                        .map(|p| Tensor::zeros(p.value.raw_dim()))
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let mut grads: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
+        for (&o, g) in self.outputs.iter().zip(out_grads) {
+            add_grad(&mut grads[o], g);
+        }
+        // Nodes that need a gradient: those upstream of a trainable parameter.
+        let needs = self.needs_grad();
+        let mut scratch: Vec<Tensor>;
+        for i in (0..self.nodes.len()).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            let node = &self.nodes[i];
+            let slot = &self.slots[node.layer];
+            let Some(layer) = &slot.layer else { continue };
+            if !needs[i] {
+                continue;
+            }
+            let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &pass.values[j]).collect();
+            let mut ctx = Ctx {
+                training: true,
+                rng: Rng::new(0),
+                threads,
+            };
+            let pg: &mut [Tensor] = if slot.trainable {
+                &mut pgrads[node.layer]
+            } else {
+                scratch = layer
+                    .params()
+                    .iter()
+                    .map(|p| Tensor::zeros(p.value.raw_dim()))
+                    .collect();
+                &mut scratch
+            };
+            let gin = layer.backward(&xs, &pass.values[i], &pass.caches[i], g, pg, &mut ctx)?;
+            for (&j, gj) in node.inputs.iter().zip(gin) {
+                if needs[j] {
+                    add_grad(&mut grads[j], gj);
+                }
+            }
+        }
+        for (s, pg) in self.slots.iter().zip(pgrads.iter_mut()) {
+            if let (Some(l), true) = (&s.layer, s.trainable) {
+                l.penalty(Some(pg));
+            }
+        }
+        Ok(pgrads)
+    }
+
+    /// Whether each node's output gradient is needed: it feeds (directly or not) a layer
+    /// with trainable parameters.
+    fn needs_grad(&self) -> Vec<bool> {
+        let mut needs = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let slot = &self.slots[node.layer];
+            let own = slot.trainable && slot.n_params() > 0;
+            needs[i] = own || node.inputs.iter().any(|&j| needs[j]);
+        }
+        needs
+    }
+
+    /// The layer table for `summary()`.
+    pub fn layer_rows(&self) -> Vec<LayerRow> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(li, s)| {
+                let nodes: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].layer == li)
+                    .collect();
+                let shape = match nodes.first() {
+                    Some(&i) if self.built() => shape_string(&self.shapes[i]),
+                    _ => String::from("?"),
+                };
+                let inbound = nodes
+                    .iter()
+                    .flat_map(|&i| {
+                        self.nodes[i]
+                            .inputs
+                            .iter()
+                            .map(|&j| self.slots[self.nodes[j].layer].name.clone())
+                    })
+                    .collect();
+                LayerRow {
+                    name: s.name.clone(),
+                    class: s.class_name(),
+                    shape,
+                    params: s.n_params(),
+                    trainable: s.trainable,
+                    inbound,
+                }
+            })
+            .collect()
+    }
+
+    /// Sum of the trainable layers' regularisation penalties (Keras regularises trainable
+    /// weights only).
+    pub fn penalty(&self) -> f64 {
+        self.slots
+            .iter()
+            .filter(|s| s.trainable)
+            .filter_map(|s| s.layer.as_ref())
+            .map(|l| l.penalty(None))
+            .sum()
+    }
+}
+
+fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {
+    match slot {
+        Some(acc) => *acc += &g,
+        None => *slot = Some(g),
+    }
+}
+
+#[cfg(test)]
+mod tests;

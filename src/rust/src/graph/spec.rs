@@ -1,0 +1,159 @@
+//! A graph from the description R sends (JSON): layers with Keras's class names and
+//! configs, nodes in topological order, and the model's input and output nodes.
+//!
+//! ```json
+//! {"layers": [{"name": "in", "class_name": "InputLayer", "config": {"shape": [3]}},
+//!             {"name": "d", "class_name": "Dense", "config": {"units": 2}, "trainable": true}],
+//!  "nodes": [{"layer": 0, "inputs": []}, {"layer": 1, "inputs": [0]}],
+//!  "inputs": [0], "outputs": [1]}
+//! ```
+
+use super::{Graph, Node, Slot};
+use crate::error::{RkError, RkResult};
+use crate::layers::{from_spec, Shape};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerSpec {
+    name: String,
+    class_name: String,
+    #[serde(default)]
+    config: Value,
+    #[serde(default = "yes")]
+    trainable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSpec {
+    layer: usize,
+    inputs: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphSpec {
+    layers: Vec<LayerSpec>,
+    nodes: Vec<NodeSpec>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+impl Graph {
+    /// Parse and check a graph description; builds it when every input shape is known.
+    pub fn from_json(json: &str) -> RkResult<Graph> {
+        let spec: GraphSpec = serde_json::from_str(json)
+            .map_err(|e| RkError::Spec(format!("model description: {e}")))?;
+        let mut names = std::collections::HashSet::new();
+        let mut slots = Vec::with_capacity(spec.layers.len());
+        for l in spec.layers {
+            if !names.insert(l.name.clone()) {
+                return Err(RkError::Value(format!(
+                    "a layer named '{}' is already in the model; layer names must be unique",
+                    l.name
+                )));
+            }
+            let (layer, input_shape) = if l.class_name == "InputLayer" {
+                let shape: Option<Shape> =
+                    crate::layers::field_or(&l.config, "InputLayer", "shape", None)?;
+                (None, shape)
+            } else {
+                let layer = from_spec(&l.class_name, &l.config)
+                    .map_err(|e| RkError::Spec(format!("layer '{}': {}", l.name, e.message())))?;
+                (Some(layer), None)
+            };
+            slots.push(Slot {
+                name: l.name,
+                layer,
+                trainable: l.trainable,
+                input_shape,
+            });
+        }
+        let mut nodes = Vec::with_capacity(spec.nodes.len());
+        for (i, n) in spec.nodes.into_iter().enumerate() {
+            let slot = slots.get(n.layer).ok_or_else(|| {
+                RkError::Spec(format!(
+                    "node {i} names layer {} of {}",
+                    n.layer,
+                    slots.len()
+                ))
+            })?;
+            if n.inputs.iter().any(|&j| j >= i) {
+                return Err(RkError::Spec(format!(
+                    "node {i} ('{}') reads a later node: not a DAG in order",
+                    slot.name
+                )));
+            }
+            if slot.layer.is_none() != n.inputs.is_empty() {
+                return Err(RkError::Spec(format!(
+                    "node {i} ('{}') has the wrong number of inputs",
+                    slot.name
+                )));
+            }
+            nodes.push(Node {
+                layer: n.layer,
+                inputs: n.inputs,
+            });
+        }
+        let n = nodes.len();
+        if spec.inputs.is_empty() || spec.outputs.is_empty() {
+            return Err(RkError::Value(
+                "a model needs at least one input and one output".into(),
+            ));
+        }
+        if spec.inputs.iter().chain(&spec.outputs).any(|&i| i >= n) {
+            return Err(RkError::Spec(
+                "model inputs or outputs name missing nodes".into(),
+            ));
+        }
+        if spec
+            .inputs
+            .iter()
+            .any(|&i| slots[nodes[i].layer].layer.is_some())
+        {
+            return Err(RkError::Spec(
+                "model inputs must be InputLayer nodes".into(),
+            ));
+        }
+        let mut g = Graph {
+            slots,
+            nodes,
+            inputs: spec.inputs,
+            outputs: spec.outputs,
+            shapes: vec![],
+        };
+        g.build()?;
+        Ok(g)
+    }
+
+    /// Take the weights of same-named layers of `old` whose shapes agree (a Sequential
+    /// model that grows keeps the weights it has).
+    pub fn adopt_weights(&mut self, old: &Graph) {
+        for s in self.slots.iter_mut() {
+            let Some(o) = old.slots.iter().find(|o| o.name == s.name) else {
+                continue;
+            };
+            let (Some(l), Some(ol)) = (s.layer.as_mut(), o.layer.as_ref()) else {
+                continue;
+            };
+            let src = ol.params();
+            let mut dst = l.params_mut();
+            if src.len() == dst.len()
+                && src
+                    .iter()
+                    .zip(dst.iter())
+                    .all(|(a, b)| a.value.shape() == b.value.shape())
+            {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    d.value = s.value.clone();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Dense: `y = act(x W + b)` on the last axis.
+//!
+//! # Shapes
+//! input `[batch, ..., in]` -> output `[batch, ..., units]`; `kernel [in, units]`, `bias [units]`.
+//! Backward: `dz = act'(z) * g`, `dW = x' dz`, `db = colsum(dz)`, `dx = dz W'` (over all
+//! leading axes flattened into rows).
+
+use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
+use crate::activations::Act;
+use crate::chain::{add_penalty_grad, column_sums};
+use crate::error::{RkError, RkResult};
+use crate::initializers::Init;
+use crate::rng::Rng;
+use crate::tensor::{matmul, Trans};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// An initializer as R describes it: Keras's name and its numeric arguments.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InitSpec {
+    pub name: String,
+    #[serde(default)]
+    pub args: Vec<f64>,
+}
+
+impl InitSpec {
+    pub fn init(&self) -> RkResult<Init> {
+        let a = |i: usize| self.args.get(i).copied().unwrap_or(0.0);
+        Init::parse(&self.name, a(0), a(1))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub units: usize,
+    pub act: Act,
+    pub use_bias: bool,
+    kernel_init: InitSpec,
+    bias_init: InitSpec,
+    pub l1: f32,
+    pub l2: f32,
+    /// Seed of the initial weights (drawn by R, so `set.seed()` reproduces them).
+    pub seed: u64,
+    pub params: Vec<Param>,
+}
+
+impl Dense {
+    pub fn from_config(c: &Value) -> RkResult<Dense> {
+        let cls = "Dense";
+        let units: usize = field(c, cls, "units")?;
+        if units == 0 {
+            return Err(RkError::Spec("Dense `units` must be positive".into()));
+        }
+        let act: String = field_or(c, cls, "activation", "linear".to_string())?;
+        let reg: Value = field_or(c, cls, "kernel_regularizer", Value::Null)?;
+        let zeros = InitSpec {
+            name: "zeros".into(),
+            args: vec![],
+        };
+        let glorot = InitSpec {
+            name: "glorot_uniform".into(),
+            args: vec![],
+        };
+        let d = Dense {
+            units,
+            act: Act::parse(&act)?,
+            use_bias: field_or(c, cls, "use_bias", true)?,
+            kernel_init: field_or(c, cls, "kernel_initializer", glorot)?,
+            bias_init: field_or(c, cls, "bias_initializer", zeros)?,
+            l1: field_or(&reg, cls, "l1", 0.0)?,
+            l2: field_or(&reg, cls, "l2", 0.0)?,
+            seed: field_or(c, cls, "seed", 0)?,
+            params: Vec::new(),
+        };
+        d.kernel_init.init()?;
+        d.bias_init.init()?;
+        Ok(d)
+    }
+
+    fn in_dim(&self) -> usize {
+        self.params.first().map(|p| p.value.shape()[0]).unwrap_or(0)
+    }
+}
+
+impl Layer for Dense {
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        let s = one_input(name, inputs)?;
+        let Some(&inp) = s.last() else {
+            return Err(shape_error(
+                name,
+                "needs inputs of rank 1 or more, got a scalar per sample".into(),
+            ));
+        };
+        if !self.params.is_empty() {
+            if self.in_dim() != inp {
+                return Err(shape_error(
+                    name,
+                    format!("expects {} input features, got {inp}", self.in_dim()),
+                ));
+            }
+        } else {
+            let n = inp
+                .checked_mul(self.units)
+                .filter(|&n| n <= (1usize << 31))
+                .ok_or_else(|| {
+                    shape_error(
+                        name,
+                        format!(
+                            "would need {inp} x {} weights, more than rkeras supports",
+                            self.units
+                        ),
+                    )
+                })?;
+            // The same draws as the fused chain's dense layer: kernel, then bias.
+            let mut rng = Rng::new(self.seed);
+            let mut k = vec![0.0; n];
+            self.kernel_init
+                .init()?
+                .fill(&mut k, inp, self.units, &mut rng);
+            let kernel = super::tensor(inp, &[self.units], k)?;
+            self.params = vec![Param {
+                name: "kernel",
+                value: kernel,
+                trainable: true,
+            }];
+            if self.use_bias {
+                let mut b = vec![0.0; self.units];
+                self.bias_init
+                    .init()?
+                    .fill(&mut b, inp, self.units, &mut rng);
+                self.params.push(Param {
+                    name: "bias",
+                    value: super::tensor(self.units, &[], b)?,
+                    trainable: true,
+                });
+            }
+        }
+        let mut out = s.clone();
+        *out.last_mut().expect("rank checked") = self.units;
+        Ok(out)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let x = xs[0];
+        let inp = self.in_dim();
+        let rows = x.len() / inp.max(1);
+        let xs = x
+            .as_slice()
+            .ok_or_else(|| RkError::Internal("dense input not contiguous".into()))?;
+        let w = self.params[0]
+            .value
+            .as_slice()
+            .expect("owned standard layout");
+        let mut z = vec![0.0f32; rows * self.units];
+        let mut a = vec![0.0f32; rows * self.units];
+        matmul(
+            rows,
+            self.units,
+            inp,
+            xs,
+            Trans::N,
+            w,
+            Trans::N,
+            &mut z,
+            false,
+            ctx.threads,
+        );
+        let bias = self
+            .params
+            .get(1)
+            .map(|b| b.value.as_slice().expect("standard"));
+        self.act.forward_bias(&mut z, &mut a, bias, self.units);
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("rank >= 2") = self.units;
+        let y = Tensor::from_shape_vec(shape.clone(), a)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let cache = match self.act {
+            Act::Linear | Act::Relu | Act::Sigmoid | Act::Tanh | Act::Softmax => None,
+            _ => Some(
+                Tensor::from_shape_vec(shape, z).map_err(|e| RkError::Internal(e.to_string()))?,
+            ),
+        };
+        Ok((y, cache))
+    }
+
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        y: &Tensor,
+        cache: &Cache,
+        mut g: Tensor,
+        pgrads: &mut [Tensor],
+        ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let x = xs[0];
+        let inp = self.in_dim();
+        let rows = x.len() / inp.max(1);
+        let a = y.as_slice().expect("standard");
+        let z = cache
+            .as_ref()
+            .map(|z| z.as_slice().expect("standard"))
+            .unwrap_or(a);
+        let gs = g.as_slice_mut().expect("standard");
+        self.act.backward(z, a, gs, self.units);
+        let xsl = x.as_slice().expect("standard");
+        let (gk, rest) = pgrads.split_first_mut().expect("kernel gradient");
+        matmul(
+            inp,
+            self.units,
+            rows,
+            xsl,
+            Trans::T,
+            gs,
+            Trans::N,
+            gk.as_slice_mut().expect("standard"),
+            true,
+            ctx.threads,
+        );
+        if let Some(gb) = rest.first_mut() {
+            let mut sums = vec![0.0f32; self.units];
+            column_sums(gs, self.units, &mut sums);
+            gb.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
+        }
+        let w = self.params[0].value.as_slice().expect("standard");
+        let mut dx = vec![0.0f32; rows * inp];
+        matmul(
+            rows,
+            inp,
+            self.units,
+            gs,
+            Trans::N,
+            w,
+            Trans::T,
+            &mut dx,
+            false,
+            ctx.threads,
+        );
+        let dx = Tensor::from_shape_vec(x.shape().to_vec(), dx)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        Ok(vec![dx])
+    }
+
+    fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
+        if self.l1 == 0.0 && self.l2 == 0.0 {
+            return 0.0;
+        }
+        let w = self.params[0].value.as_slice().expect("standard");
+        if let Some(g) = pgrads {
+            add_penalty_grad(g[0].as_slice_mut().expect("standard"), w, self.l1, self.l2);
+        }
+        w.iter()
+            .map(|&w| self.l1 as f64 * (w as f64).abs() + self.l2 as f64 * (w as f64) * (w as f64))
+            .sum()
+    }
+
+    fn config(&self) -> Value {
+        let reg = if self.l1 != 0.0 || self.l2 != 0.0 {
+            json!({"l1": self.l1, "l2": self.l2})
+        } else {
+            Value::Null
+        };
+        json!({
+            "units": self.units,
+            "activation": self.act.name(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_init,
+            "bias_initializer": self.bias_init,
+            "kernel_regularizer": reg,
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! Merge layers: several inputs, one output.
+//!
+//! # Shapes
+//! - concatenate: inputs equal but on `axis` -> sizes on `axis` added;
+//! - add, subtract (two inputs), multiply, average, maximum, minimum: equal shapes -> that shape;
+//!   maximum and minimum pass the gradient to the input that won (the first on ties);
+//! - dot: two `[batch, d]` inputs -> `[batch, 1]`, `y = sum_j a_j b_j`.
+
+use super::{field_or, shape_error, shape_string, Cache, Ctx, Layer, Shape, Tensor};
+use crate::error::{RkError, RkResult};
+use crate::rng::Rng;
+use ndarray::{Axis, Zip};
+use serde_json::{json, Value};
+
+fn at_least_two(name: &str, inputs: &[Shape]) -> RkResult<()> {
+    if inputs.len() < 2 {
+        return Err(shape_error(
+            name,
+            format!("merges a list of at least 2 inputs, got {}", inputs.len()),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Concatenate {
+    axis: i64,
+    /// The concatenated sample axis (0-based, without the batch) and each input's size on it.
+    at: usize,
+    sizes: Vec<usize>,
+}
+
+impl Concatenate {
+    pub fn from_config(c: &Value) -> RkResult<Concatenate> {
+        Ok(Concatenate {
+            axis: field_or(c, "Concatenate", "axis", -1)?,
+            at: 0,
+            sizes: vec![],
+        })
+    }
+}
+
+impl Layer for Concatenate {
+    fn class_name(&self) -> &'static str {
+        "Concatenate"
+    }
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        at_least_two(name, inputs)?;
+        let rank = inputs[0].len() as i64;
+        let ax = if self.axis < 0 {
+            rank + 1 + self.axis
+        } else {
+            self.axis
+        };
+        if ax < 1 || ax > rank {
+            return Err(shape_error(
+                name,
+                format!(
+                    "cannot concatenate on axis {} of inputs shaped {}",
+                    self.axis,
+                    shape_string(&inputs[0])
+                ),
+            ));
+        }
+        let at = (ax - 1) as usize;
+        for s in inputs {
+            let same = s.len() == inputs[0].len()
+                && s.iter()
+                    .zip(&inputs[0])
+                    .enumerate()
+                    .all(|(i, (a, b))| i == at || a == b);
+            if !same {
+                let all: Vec<String> = inputs.iter().map(|s| shape_string(s)).collect();
+                return Err(shape_error(
+                    name,
+                    format!(
+                        "needs inputs equal except on axis {}, got {}",
+                        self.axis,
+                        all.join(", ")
+                    ),
+                ));
+            }
+        }
+        self.at = at;
+        self.sizes = inputs.iter().map(|s| s[at]).collect();
+        let mut out = inputs[0].clone();
+        out[at] = self.sizes.iter().sum();
+        Ok(out)
+    }
+    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
+        let y = ndarray::concatenate(Axis(self.at + 1), &views)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        Ok((super::standard(y), None))
+    }
+    fn backward(
+        &self,
+        _xs: &[&Tensor],
+        _y: &Tensor,
+        _cache: &Cache,
+        g: Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let mut start = 0;
+        Ok(self
+            .sizes
+            .iter()
+            .map(|&n| {
+                let part = g
+                    .slice_axis(Axis(self.at + 1), (start..start + n).into())
+                    .to_owned();
+                start += n;
+                super::standard(part)
+            })
+            .collect())
+    }
+    fn config(&self) -> Value {
+        json!({"axis": self.axis})
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Add,
+    Subtract,
+    Multiply,
+    Average,
+    Maximum,
+    Minimum,
+}
+
+#[derive(Clone, Debug)]
+pub struct Elementwise {
+    op: Op,
+}
+
+impl Elementwise {
+    pub fn new(class_name: &str) -> RkResult<Elementwise> {
+        let op = match class_name {
+            "Add" => Op::Add,
+            "Subtract" => Op::Subtract,
+            "Multiply" => Op::Multiply,
+            "Average" => Op::Average,
+            "Maximum" => Op::Maximum,
+            "Minimum" => Op::Minimum,
+            other => return Err(RkError::Spec(format!("unknown merge layer '{other}'"))),
+        };
+        Ok(Elementwise { op })
+    }
+}
+
+impl Layer for Elementwise {
+    fn class_name(&self) -> &'static str {
+        match self.op {
+            Op::Add => "Add",
+            Op::Subtract => "Subtract",
+            Op::Multiply => "Multiply",
+            Op::Average => "Average",
+            Op::Maximum => "Maximum",
+            Op::Minimum => "Minimum",
+        }
+    }
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        at_least_two(name, inputs)?;
+        if self.op == Op::Subtract && inputs.len() != 2 {
+            return Err(shape_error(
+                name,
+                format!("subtracts exactly 2 inputs, got {}", inputs.len()),
+            ));
+        }
+        if inputs.iter().any(|s| s != &inputs[0]) {
+            let all: Vec<String> = inputs.iter().map(|s| shape_string(s)).collect();
+            return Err(shape_error(
+                name,
+                format!("needs inputs of one shape, got {}", all.join(", ")),
+            ));
+        }
+        Ok(inputs[0].clone())
+    }
+    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let mut y = xs[0].clone();
+        for x in &xs[1..] {
+            match self.op {
+                Op::Add | Op::Average => y += *x,
+                Op::Subtract => y -= *x,
+                Op::Multiply => y *= *x,
+                Op::Maximum => Zip::from(&mut y).and(*x).for_each(|a, &b| *a = a.max(b)),
+                Op::Minimum => Zip::from(&mut y).and(*x).for_each(|a, &b| *a = a.min(b)),
+            }
+        }
+        if self.op == Op::Average {
+            y /= xs.len() as f32;
+        }
+        Ok((y, None))
+    }
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        y: &Tensor,
+        _cache: &Cache,
+        g: Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let n = xs.len();
+        Ok(match self.op {
+            Op::Add => vec![g; n],
+            Op::Average => vec![g / n as f32; n],
+            Op::Subtract => vec![g.clone(), -g],
+            Op::Multiply => (0..n)
+                .map(|i| {
+                    let mut gi = g.clone();
+                    for (j, x) in xs.iter().enumerate() {
+                        if j != i {
+                            gi *= *x;
+                        }
+                    }
+                    gi
+                })
+                .collect(),
+            Op::Maximum | Op::Minimum => {
+                // The first input equal to the output takes the whole gradient.
+                let mut taken = ndarray::ArrayD::from_elem(y.raw_dim(), false);
+                xs.iter()
+                    .map(|x| {
+                        let mut gi = Tensor::zeros(y.raw_dim());
+                        Zip::from(&mut gi)
+                            .and(&mut taken)
+                            .and(*x)
+                            .and(y)
+                            .and(&g)
+                            .for_each(|gi, t, &x, &y, &g| {
+                                if !*t && x == y {
+                                    *gi = g;
+                                    *t = true;
+                                }
+                            });
+                        gi
+                    })
+                    .collect()
+            }
+        })
+    }
+    fn config(&self) -> Value {
+        json!({})
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dot {
+    axes: Value,
+}
+
+impl Dot {
+    pub fn from_config(c: &Value) -> RkResult<Dot> {
+        if field_or(c, "Dot", "normalize", false)? {
+            return Err(RkError::Unsupported(
+                "Dot `normalize = TRUE` is not supported by rkeras yet".into(),
+            ));
+        }
+        let axes = c.get("axes").cloned().unwrap_or(json!(-1));
+        let ok = |v: &Value| matches!(v.as_i64(), Some(1) | Some(-1));
+        let valid = ok(&axes)
+            || axes
+                .as_array()
+                .is_some_and(|a| (1..=2).contains(&a.len()) && a.iter().all(ok));
+        if !valid {
+            return Err(RkError::Unsupported(format!(
+                "Dot `axes` = {axes}: rkeras supports the dot product of two (batch, d) inputs (axes 1 or -1)"
+            )));
+        }
+        Ok(Dot { axes })
+    }
+}
+
+impl Layer for Dot {
+    fn class_name(&self) -> &'static str {
+        "Dot"
+    }
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        match inputs {
+            [a, b] if a.len() == 1 && a == b => Ok(vec![1]),
+            _ => {
+                let all: Vec<String> = inputs.iter().map(|s| shape_string(s)).collect();
+                Err(shape_error(
+                    name,
+                    format!(
+                        "takes two inputs of one shape (None, d), got {}",
+                        all.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let y = (xs[0] * xs[1]).sum_axis(Axis(1)).insert_axis(Axis(1));
+        Ok((y, None))
+    }
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        _y: &Tensor,
+        _cache: &Cache,
+        g: Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        // g is [batch, 1]: broadcast over the features.
+        Ok(vec![xs[1] * &g, xs[0] * &g])
+    }
+    fn config(&self) -> Value {
+        json!({"axes": self.axes, "normalize": false})
+    }
+}

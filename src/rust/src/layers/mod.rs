@@ -1,0 +1,182 @@
+//! Layers of the general engine, one family per file, behind one trait. A layer is built
+//! from its inputs' per-sample shapes, maps input tensors `[batch, ...]` forward to one
+//! output, and maps the output's gradient backward to its inputs' gradients, adding its
+//! parameters' gradients into the buffers the graph hands it. Forward does not change the
+//! layer (what backward needs is returned as a [`Cache`]), so one layer object can be called
+//! at several places of a graph (shared layers) and its gradients add up.
+//!
+//! A new layer touches its own file, the table in [`from_spec`], and its R function.
+
+pub mod activation;
+pub mod dense;
+pub mod dropout;
+pub mod merge;
+pub mod reshape;
+
+use crate::error::{RkError, RkResult};
+use crate::rng::Rng;
+use ndarray::{ArrayD, IxDyn};
+use serde_json::Value;
+
+/// The shape of one sample (no batch axis), as Keras's `input_shape`.
+pub type Shape = Vec<usize>;
+/// A batch of samples: axis 0 is the batch, stored in standard (row-major) layout.
+pub type Tensor = ArrayD<f32>;
+/// What a forward pass keeps for its backward pass (a mask, a pre-activation), if anything.
+pub type Cache = Option<Tensor>;
+
+/// A named weight of a layer (`kernel`, `bias`); its full name is `<layer>/<name>`.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub value: Tensor,
+    /// Updated by the optimizer (Keras's trainable weights) or kept (moving statistics).
+    pub trainable: bool,
+}
+
+/// Per-call context of a forward pass.
+pub struct Ctx {
+    pub training: bool,
+    /// Randomness for this call (dropout masks), keyed by (fit seed, step, node).
+    pub rng: Rng,
+    /// Threads a layer's products may use (inside the engine's pool).
+    pub threads: usize,
+}
+
+/// One layer of the general engine.
+pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
+    /// Keras's class name (`"Dense"`).
+    fn class_name(&self) -> &'static str;
+    /// Check the inputs' shapes, create the parameters, and return the output's shape.
+    /// Called once for each place the layer is used; later calls must agree with the first.
+    fn build(&mut self, name: &str, inputs: &[Shape], rng: &mut Rng) -> RkResult<Shape>;
+    /// The parameters in Keras's order (`get_weights()`, optimizer slots, saved files).
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
+    /// The output of a batch, and what backward needs.
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)>;
+    /// Gradients with respect to each input, given the output's gradient `g`; parameter
+    /// gradients are added to `pgrads` (one per parameter, in `params()` order).
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        y: &Tensor,
+        cache: &Cache,
+        g: Tensor,
+        pgrads: &mut [Tensor],
+        ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>>;
+    /// Regularisation penalty added to the loss, and its gradient added to `pgrads`.
+    fn penalty(&self, _pgrads: Option<&mut [Tensor]>) -> f64 {
+        0.0
+    }
+    /// Keras's config fields for this layer (without `name` and `trainable`).
+    fn config(&self) -> Value;
+}
+
+/// `Box<dyn Layer>` is `Clone` (models are cloned by `clone_model()`).
+pub trait LayerClone {
+    fn clone_box(&self) -> Box<dyn Layer>;
+}
+
+impl<T: 'static + Layer + Clone> LayerClone for T {
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Layer> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// A layer from its Keras class name and config (Keras's field names).
+pub fn from_spec(class_name: &str, config: &Value) -> RkResult<Box<dyn Layer>> {
+    Ok(match class_name {
+        "Dense" => Box::new(dense::Dense::from_config(config)?),
+        "Dropout" => Box::new(dropout::Dropout::from_config(config)?),
+        "Activation" => Box::new(activation::Activation::from_config(config)?),
+        "Flatten" => Box::new(reshape::Flatten),
+        "Reshape" => Box::new(reshape::Reshape::from_config(config)?),
+        "Permute" => Box::new(reshape::Permute::from_config(config)?),
+        "RepeatVector" => Box::new(reshape::RepeatVector::from_config(config)?),
+        "Concatenate" => Box::new(merge::Concatenate::from_config(config)?),
+        "Dot" => Box::new(merge::Dot::from_config(config)?),
+        "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
+            Box::new(merge::Elementwise::new(class_name)?)
+        }
+        other => return Err(RkError::Spec(format!("unknown layer class '{other}'"))),
+    })
+}
+
+/// Field `key` of a config, deserialized, or an error naming the layer class and field.
+pub fn field<T: serde::de::DeserializeOwned>(
+    config: &Value,
+    class: &str,
+    key: &str,
+) -> RkResult<T> {
+    let v = config.get(key).cloned().unwrap_or(Value::Null);
+    serde_json::from_value(v)
+        .map_err(|e| RkError::Spec(format!("{class} config field `{key}`: {e}")))
+}
+
+/// Field `key`, or `default` when absent or null.
+pub fn field_or<T: serde::de::DeserializeOwned>(
+    config: &Value,
+    class: &str,
+    key: &str,
+    default: T,
+) -> RkResult<T> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(_) => field(config, class, key),
+    }
+}
+
+/// A batch tensor `[batch, shape...]` from row-major data.
+pub fn tensor(batch: usize, shape: &[usize], data: Vec<f32>) -> RkResult<Tensor> {
+    let mut dims = vec![batch];
+    dims.extend_from_slice(shape);
+    ArrayD::from_shape_vec(IxDyn(&dims), data)
+        .map_err(|e| RkError::Internal(format!("tensor of shape {dims:?}: {e}")))
+}
+
+/// `t` in standard layout (a copy only when it is not).
+pub fn standard(t: Tensor) -> Tensor {
+    if t.is_standard_layout() {
+        t
+    } else {
+        t.as_standard_layout().into_owned()
+    }
+}
+
+/// `(None, 26, 26, 8)`: a per-sample shape as Keras prints it.
+pub fn shape_string(shape: &[usize]) -> String {
+    let mut s = String::from("(None");
+    for d in shape {
+        s.push_str(&format!(", {d}"));
+    }
+    s.push(')');
+    s
+}
+
+/// A shape error naming the layer: `layer 'dense_1' expects ..., got ...`.
+pub fn shape_error(layer: &str, msg: String) -> RkError {
+    RkError::Shape(format!("layer '{layer}' {msg}"))
+}
+
+/// Exactly one input, or an error naming the layer.
+pub fn one_input<'a>(layer: &str, inputs: &'a [Shape]) -> RkResult<&'a Shape> {
+    match inputs {
+        [s] => Ok(s),
+        _ => Err(shape_error(
+            layer,
+            format!("takes one input, got {}", inputs.len()),
+        )),
+    }
+}

@@ -1,0 +1,250 @@
+//! `.Call` shims for models on the general engine (functional models, and Sequential
+//! models with layers or shapes the fused dense chain does not take).
+
+use crate::error::{RkError, RkResult};
+use crate::graph::Graph;
+use crate::layers::Tensor;
+use crate::r_api::handle::Handle;
+use crate::r_api::model::{handle, values};
+use extendr_api::prelude::*;
+use ndarray::IxDyn;
+
+type Ret = std::result::Result<Robj, RkError>;
+
+/// Give the model the graph described by `json` (see `graph/spec.rs`). Layers of the
+/// model's previous graph, or of its fused chain, keep their weights when a layer of the
+/// same name and shapes is in the new graph.
+#[extendr]
+fn rk_model_set_graph(mut model: ExternalPtr<Handle>, json: &str) -> Ret {
+    let mut g = Graph::from_json(json)?;
+    handle(&mut model)?.with(|m| {
+        if let Some(old) = &m.graph {
+            g.adopt_weights(old);
+        } else if !m.layers.is_empty() {
+            adopt_chain_weights(&mut g, &m.layers);
+        }
+        m.graph = Some(g);
+        m.layers.clear();
+        m.input_dim = None;
+        m.packs.invalidate();
+        m.compiled = None;
+        Ok(())
+    })?;
+    Ok(().into())
+}
+
+fn adopt_chain_weights(g: &mut Graph, chain: &[crate::chain::Layer]) {
+    for l in chain.iter().filter(|l| !l.kernel.is_empty()) {
+        let Some(slot) = g.slots.iter_mut().find(|s| s.name == l.name) else {
+            continue;
+        };
+        let Some(layer) = slot.layer.as_mut() else {
+            continue;
+        };
+        let mut ps = layer.params_mut();
+        let shapes_ok = ps
+            .first()
+            .is_some_and(|p| p.value.shape() == [l.in_dim, l.out_dim()])
+            && (l.bias.is_empty() || ps.get(1).is_some_and(|p| p.value.len() == l.bias.len()));
+        if shapes_ok {
+            ps[0]
+                .value
+                .as_slice_mut()
+                .expect("standard")
+                .copy_from_slice(&l.kernel);
+            if let Some(b) = ps.get_mut(1) {
+                b.value
+                    .as_slice_mut()
+                    .expect("standard")
+                    .copy_from_slice(&l.bias);
+            }
+        }
+    }
+}
+
+/// Build the graph from the per-sample shapes of the first data (inputs without a shape).
+#[extendr]
+fn rk_model_build_shapes(mut model: ExternalPtr<Handle>, shapes: List) -> Ret {
+    let shapes = shape_list(shapes)?;
+    handle(&mut model)?.with(|m| {
+        let g = m
+            .graph
+            .as_mut()
+            .ok_or_else(|| RkError::Internal("not a graph model".into()))?;
+        g.build_from_inputs(&shapes)
+    })?;
+    Ok(().into())
+}
+
+/// A graph model as data: its layers (name, class, output shape, parameters, trainable,
+/// inbound layers) and the shapes of its inputs and outputs.
+#[extendr]
+fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
+    let m = handle(&mut model)?.lock()?;
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| RkError::Internal("not a graph model".into()))?;
+    let rows = g.layer_rows();
+    let shape_list = |nodes: &[usize]| -> Robj {
+        let v: Vec<Robj> = nodes
+            .iter()
+            .map(|&n| {
+                if g.built() {
+                    g.shapes[n]
+                        .iter()
+                        .map(|&d| d as i32)
+                        .collect::<Vec<i32>>()
+                        .into()
+                } else {
+                    ().into()
+                }
+            })
+            .collect();
+        List::from_values(v).into()
+    };
+    let param_names: Vec<String> = g.params().into_iter().map(|(n, _)| n).collect();
+    Ok(list!(
+        name = rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        class = rows.iter().map(|r| r.class.to_string()).collect::<Vec<_>>(),
+        shape = rows.iter().map(|r| r.shape.clone()).collect::<Vec<_>>(),
+        params = rows.iter().map(|r| r.params as f64).collect::<Vec<_>>(),
+        trainable = rows.iter().map(|r| r.trainable).collect::<Vec<_>>(),
+        inbound = rows
+            .iter()
+            .map(|r| r.inbound.join(", "))
+            .collect::<Vec<_>>(),
+        input_shapes = shape_list(&g.inputs),
+        output_shapes = shape_list(&g.outputs),
+        built = g.built(),
+        weight_names = param_names
+    )
+    .into())
+}
+
+/// Weights in Keras's order, as R arrays (values in R's column-major order, with dims).
+pub fn graph_get_weights(g: &Graph) -> Robj {
+    let mut vals: Vec<Robj> = Vec::new();
+    let mut dims: Vec<Robj> = Vec::new();
+    for (_, p) in g.params() {
+        let t = p.value.view().reversed_axes();
+        let v: Vec<f64> = t.as_standard_layout().iter().map(|&x| x as f64).collect();
+        vals.push(v.into());
+        dims.push(
+            p.value
+                .shape()
+                .iter()
+                .map(|&d| d as i32)
+                .collect::<Vec<i32>>()
+                .into(),
+        );
+    }
+    list!(
+        values = List::from_values(vals),
+        dims = List::from_values(dims)
+    )
+    .into()
+}
+
+/// Replace the weights (R arrays in `get_weights()` order); all are converted and checked
+/// before any is written, so a bad entry leaves the model unchanged.
+pub fn graph_set_weights(g: &mut Graph, vals: &[Robj]) -> RkResult<()> {
+    let shapes: Vec<(String, Vec<usize>)> = g
+        .params()
+        .into_iter()
+        .map(|(n, p)| (n, p.value.shape().to_vec()))
+        .collect();
+    if vals.len() != shapes.len() {
+        return Err(RkError::Shape(format!(
+            "`weights` must be a list of {} arrays, got {}",
+            shapes.len(),
+            vals.len()
+        )));
+    }
+    let mut new: Vec<Tensor> = Vec::with_capacity(vals.len());
+    for (k, ((name, shape), v)) in shapes.iter().zip(vals).enumerate() {
+        let rv = values(v, "weights")?;
+        let n: usize = shape.iter().product();
+        if rv.len() != n {
+            return Err(RkError::Shape(format!(
+                "weight {} ('{name}') needs {n} values, got {}",
+                k + 1,
+                rv.len()
+            )));
+        }
+        let data: Vec<f32> = (0..n).map(|i| rv.get(i) as f32).collect();
+        if data.iter().any(|x| !x.is_finite()) {
+            return Err(RkError::Value(format!(
+                "weight {} ('{name}') has missing or infinite values",
+                k + 1
+            )));
+        }
+        let rev: Vec<usize> = shape.iter().rev().copied().collect();
+        let t = Tensor::from_shape_vec(IxDyn(&rev), data)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        new.push(t.reversed_axes().as_standard_layout().into_owned());
+    }
+    for (p, t) in g.params_mut().into_iter().zip(new) {
+        p.value = t;
+    }
+    Ok(())
+}
+
+/// The output shape of a layer (`{"class_name", "config"}` as JSON) called on inputs of
+/// `shapes`: how R checks each call of the functional API where the user makes it.
+#[extendr]
+fn rk_layer_output_shape(json: &str, name: &str, shapes: List) -> Ret {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
+    let class = v.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
+    let config = v.get("config").cloned().unwrap_or(serde_json::Value::Null);
+    let mut layer = crate::layers::from_spec(class, &config)
+        .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
+    let shapes = shape_list(shapes)?;
+    let out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
+    Ok(out.iter().map(|&d| d as i32).collect::<Vec<i32>>().into())
+}
+
+fn shape_list(shapes: List) -> RkResult<Vec<Vec<usize>>> {
+    shapes
+        .values()
+        .map(|s| {
+            s.as_real_vector()
+                .or_else(|| {
+                    s.as_integer_vector()
+                        .map(|v| v.iter().map(|&i| i as f64).collect())
+                })
+                .map(|v| v.iter().map(|&d| d as usize).collect())
+                .ok_or_else(|| RkError::Internal("shapes must be numeric".into()))
+        })
+        .collect()
+}
+
+/// Freeze or unfreeze the named layers.
+#[extendr]
+fn rk_graph_set_trainable(
+    mut model: ExternalPtr<Handle>,
+    names: Vec<String>,
+    trainable: bool,
+) -> Ret {
+    handle(&mut model)?.with(|m| {
+        let g = m
+            .graph
+            .as_mut()
+            .ok_or_else(|| RkError::Internal("not a graph model".into()))?;
+        for s in g.slots.iter_mut().filter(|s| names.contains(&s.name)) {
+            s.trainable = trainable;
+        }
+        Ok(())
+    })?;
+    Ok(().into())
+}
+
+extendr_module! {
+    mod rk_graph_api;
+    fn rk_model_set_graph;
+    fn rk_model_build_shapes;
+    fn rk_graph_info;
+    fn rk_graph_set_trainable;
+    fn rk_layer_output_shape;
+}
