@@ -79,15 +79,9 @@ TensorBoard <- R6::R6Class("TensorBoard", inherit = KerasCallback,
     histograms = function(epoch) {
       w <- self$writer("train")
       weights <- get_weights(self$model)
-      k <- 0
-      for (spec in self$model$specs) {
-        if (spec$type != "dense") next
-        k <- k + 1
-        rk_call(rk_tb_histogram(w, paste0(spec$name, "/kernel_0"), epoch, as.numeric(weights[[k]])))
-        if (isTRUE(spec$use_bias)) {
-          k <- k + 1
-          rk_call(rk_tb_histogram(w, paste0(spec$name, "/bias_0"), epoch, as.numeric(weights[[k]])))
-        }
+      names <- weight_names(self$model)
+      for (k in seq_along(weights)) {
+        rk_call(rk_tb_histogram(w, paste0(names[[k]], "_0"), epoch, as.numeric(weights[[k]])))
       }
     },
     close = function() {

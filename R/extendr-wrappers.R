@@ -14,13 +14,19 @@ rk_graph_set_trainable <- function(model, names, trainable) .Call(wrap__rk_graph
 
 rk_layer_output_shape <- function(json, name, shapes) .Call(wrap__rk_layer_output_shape, json, name, shapes)
 
+rk_model_to_json <- function(desc, name, sequential) .Call(wrap__rk_model_to_json, desc, name, sequential)
+
+rk_model_from_json <- function(json) .Call(wrap__rk_model_from_json, json)
+
+rk_json_parse <- function(json) .Call(wrap__rk_json_parse, json)
+
 rk_ptr_alive <- function(ptr) .Call(wrap__rk_ptr_alive, ptr)
 
 rk_any_nonfinite <- function(x) .Call(wrap__rk_any_nonfinite, x)
 
 rk_model_new <- function() .Call(wrap__rk_model_new)
 
-rk_model_add <- function(model, kind, name, units, activation, use_bias, kernel_init, kernel_args, bias_init, bias_args, l1, l2, rate, seed) .Call(wrap__rk_model_add, model, kind, name, units, activation, use_bias, kernel_init, kernel_args, bias_init, bias_args, l1, l2, rate, seed)
+rk_model_add <- function(model, json) .Call(wrap__rk_model_add, model, json)
 
 rk_model_build <- function(model, input_dim) .Call(wrap__rk_model_build, model, input_dim)
 

@@ -1,8 +1,9 @@
-# A small JSON writer for model configs (named list -> object, unnamed list -> array,
-# NULL -> null, length-1 logical/number/string -> scalar, `I()` keeps length-1 vectors as arrays).
+# A small JSON writer for the descriptions R sends the engine (named list -> object, unnamed list -> array,
+# NULL -> null, length-1 logical/number/string -> scalar, `I()` keeps length-1 vectors as arrays; class `rkeras_json` is JSON text already).
 
 to_json <- function(x) {
   if (is.null(x)) return("null")
+  if (inherits(x, "rkeras_json")) return(unclass(x))
   if (is.list(x)) {
     if (!length(x)) return(if (is.null(names(x))) "[]" else "{}")
     if (!is.null(names(x))) {
@@ -29,54 +30,91 @@ json_string <- function(s) {
   paste0("\"", s, "\"")
 }
 
-initializer_config <- function(init) {
-  cls <- c(zeros = "Zeros", ones = "Ones", constant = "Constant", glorot_uniform = "GlorotUniform",
-           glorot_normal = "GlorotNormal", he_uniform = "HeUniform", he_normal = "HeNormal",
-           lecun_uniform = "LecunUniform", lecun_normal = "LecunNormal", random_normal = "RandomNormal",
-           random_uniform = "RandomUniform", truncated_normal = "TruncatedNormal")[[init$name]]
-  cfg <- switch(init$name,
-    zeros = , ones = structure(list(), names = character()),
-    constant = list(value = init$args[[1]]),
-    random_normal = , truncated_normal = list(mean = init$args[[1]], stddev = init$args[[2]], seed = NULL),
-    random_uniform = list(minval = init$args[[1]], maxval = init$args[[2]], seed = NULL),
-    list(seed = NULL))
-  list(class_name = cls, config = cfg)
-}
-
 #' Keras's JSON description of a model's architecture
 #'
+#' `model_to_json()` writes what Keras 3's `model.to_json()` writes (Python's
+#' `keras.models.model_from_json()` reads it); `model_from_json()` reads JSON written by
+#' Keras 3 or by Keras 2 (Keras for R 2.x) and builds the model with fresh weights.
+#' `get_config()` and `from_config()` give and take the same configuration as R lists.
 #' @param object A model.
-#' @returns A JSON string (`{"class_name": "Sequential", "config": ...}`).
+#' @param json A JSON string.
+#' @param custom_objects Not supported; must be `NULL`.
+#' @param config A model configuration from `get_config()`.
+#' @returns `model_to_json()`: a JSON string; `model_from_json()` and `from_config()`: a
+#'   model; `get_config()`: a list.
 #' @family model persistence
 #' @export
 #' @examples
-#' model_to_json(keras_model_sequential() %>% layer_dense(2, input_shape = 3))
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+#' json <- model_to_json(model)
+#' model2 <- model_from_json(json)
 model_to_json <- function(object) {
   check_model(object)
-  info <- model_layers(object)
-  input <- if (info$built) info$input_dim else NULL
-  batch_shape <- I(c(NA, object$input_shape %||% input))
-  layers <- list()
-  if (!is.null(input)) {
-    layers[[1]] <- list(class_name = "InputLayer", config = list(batch_input_shape = batch_shape, dtype = "float32",
-                        sparse = FALSE, ragged = FALSE, name = paste0(object$specs[[1]]$name, "_input")))
+  desc <- graph_desc(object, model_graph(object))
+  rk_call(rk_model_to_json(to_json(desc), object$name, inherits(object, "rkeras_sequential")))
+}
+
+#' @rdname model_to_json
+#' @export
+model_from_json <- function(json, custom_objects = NULL) {
+  check_unsupported(custom_objects = custom_objects)
+  if (!is.character(json) || length(json) < 1 || anyNA(json)) {
+    rk_abort(sprintf("`json` must be a JSON string, not %s.", show_value(json)), "type")
   }
-  for (spec in object$specs) {
-    base <- list(name = spec$name, trainable = TRUE, dtype = "float32")
-    cfg <- switch(spec$type,
-      dense = c(base, list(units = spec$units, activation = spec$activation, use_bias = spec$use_bias,
-                           kernel_initializer = initializer_config(spec$kernel_initializer),
-                           bias_initializer = initializer_config(spec$bias_initializer),
-                           kernel_regularizer = if (!is.null(spec$regularizer))
-                             list(class_name = "L1L2", config = list(l1 = spec$regularizer$l1, l2 = spec$regularizer$l2)),
-                           bias_regularizer = NULL, activity_regularizer = NULL, kernel_constraint = NULL,
-                           bias_constraint = NULL)),
-      dropout = c(base, list(rate = spec$rate, noise_shape = NULL, seed = NULL)),
-      activation = c(base, list(activation = spec$activation)),
-      flatten = c(base, list(data_format = "channels_last")))
-    cls <- c(dense = "Dense", dropout = "Dropout", activation = "Activation", flatten = "Flatten")[[spec$type]]
-    layers[[length(layers) + 1L]] <- list(class_name = cls, config = cfg)
+  d <- rk_call(rk_model_from_json(paste(json, collapse = "\n")))
+  states <- lapply(seq_along(d$layer_names), function(i) {
+    cls <- d$layer_classes[[i]]
+    if (cls == "InputLayer") {
+      return(new_layer_state(list(type = "input", prefix = "input", name = d$layer_names[[i]],
+                                  shape = d$input_shapes[[i]], class_name = cls)))
+    }
+    type <- tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", cls))
+    new_layer_state(list(type = type, prefix = type, class_name = cls, name = d$layer_names[[i]],
+                         config = structure(d$layer_configs[[i]], class = "rkeras_json"), seed = draw_seed()))
+  })
+  frozen <- d$layer_names[!d$layer_trainable]
+  if (d$class == "Sequential") {
+    model <- keras_model_sequential(name = d$name)
+    model$input_state <- states[[1]]
+    if (length(states) > 1 && !is.null(states[[1]]$spec$shape)) states[[2]]$spec$input_shape <- states[[1]]$spec$shape
+    for (st in states[-1]) add_layer_state(model, st)
+  } else {
+    tensors <- vector("list", length(d$node_layers))
+    for (i in seq_along(d$node_layers)) {
+      st <- states[[d$node_layers[[i]] + 1L]]
+      ins <- tensors[d$node_inputs[[i]] + 1L]
+      tensors[[i]] <- if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
+                      else layer_apply(st, if (length(ins) == 1) ins[[1]] else ins)
+    }
+    model <- keras_model(tensors[d$inputs + 1L], tensors[d$outputs + 1L], name = d$name)
   }
-  to_json(list(class_name = "Sequential", config = list(name = object$name, layers = layers),
-               keras_version = "2.12.0", backend = "tensorflow"))
+  if (length(frozen)) change_trainable(model, frozen, FALSE)
+  model
+}
+
+#' @rdname model_to_json
+#' @export
+get_config <- function(object) {
+  if (inherits(object, "rkeras_layer")) return(object$get_config())
+  top <- rk_call(rk_json_parse(model_to_json(object)))
+  structure(top$config, keras_class = top$class_name)
+}
+
+#' @rdname model_to_json
+#' @export
+from_config <- function(config, custom_objects = NULL) {
+  if (!is.list(config) || is.null(config$layers)) {
+    rk_abort(sprintf("`config` must be a model configuration from get_config(), not %s.", show_value(config)), "value")
+  }
+  cls <- attr(config, "keras_class") %||% (if (!is.null(config$input_layers)) "Functional" else "Sequential")
+  model_from_json(to_json(list(module = "keras", class_name = cls, config = config)), custom_objects)
+}
+
+#' A model's graph: the functional graph, or a Sequential model's chain from its input
+#' @noRd
+model_graph <- function(model) {
+  if (!is.null(model$graph) && (is_graph(model) || inherits(model, "rkeras_functional"))) return(model$graph)
+  info <- model_layers(model)
+  shape <- get0("input_shape", envir = model, inherits = FALSE) %||% (if (isTRUE(info$built)) info$input_dim)
+  sequential_graph(model, model$states, shape)
 }

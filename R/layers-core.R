@@ -32,16 +32,14 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
   check_no_dots(..., fn = "layer_dense()")
   check_unsupported(bias_regularizer = bias_regularizer, activity_regularizer = activity_regularizer,
                     kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
-  spec <- list(type = "dense", prefix = "dense",
+  spec <- new_layer_spec("dense", "Dense", list(
     units = check_count(units, "units", max = 2^24),
     activation = check_activation(activation),
     use_bias = check_flag(use_bias, "use_bias"),
     kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer"),
     bias_initializer = as_initializer(bias_initializer, "bias_initializer"),
-    regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
-    input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
-    name = check_string(name, "name", allow_null = TRUE),
-    seed = draw_seed())
+    kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer")),
+    input_shape = input_shape %||% batch_input_shape[-1], name = name, seed = draw_seed())
   compose_layer(object, spec)
 }
 
@@ -60,10 +58,8 @@ layer_activation <- function(object, activation, input_shape = NULL, batch_input
                              batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                              weights = NULL, ...) {
   check_no_dots(..., fn = "layer_activation()")
-  spec <- list(type = "activation", prefix = "activation",
-               activation = check_activation(activation),
-               input_shape = check_shape(input_shape, "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("activation", "Activation", list(activation = check_activation(activation)),
+                         input_shape = input_shape, name = name)
   compose_layer(object, spec)
 }
 
@@ -86,10 +82,20 @@ layer_flatten <- function(object, data_format = NULL, input_shape = NULL, dtype 
   if (!is.null(data_format) && !identical(data_format, "channels_last")) {
     rk_abort("`data_format` must be NULL or \"channels_last\": rkeras lays samples out channels-last.", "unsupported")
   }
-  spec <- list(type = "flatten", prefix = "flatten",
-               input_shape = check_shape(input_shape, "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("flatten", "Flatten", list(data_format = "channels_last"),
+                         input_shape = input_shape, name = name)
   compose_layer(object, spec)
+}
+
+#' A layer's description: its Keras class and config (Keras's field names; initializers
+#' and regularizers in R's short forms, which the engine reads too), name, the sample shape
+#' of a first layer, and the seed of its initial weights
+#' @noRd
+new_layer_spec <- function(type, class_name, config, input_shape = NULL, name = NULL, seed = NULL,
+                           call = rlang::caller_env()) {
+  list(type = type, prefix = type, class_name = class_name, config = config,
+       input_shape = check_shape(input_shape, "input_shape", call = call),
+       name = check_string(name, "name", allow_null = TRUE, call = call), seed = seed)
 }
 
 check_unsupported <- function(..., call = rlang::caller_env()) {
@@ -134,9 +140,8 @@ layer_reshape <- function(object, target_shape, input_shape = NULL, batch_input_
     rk_abort(sprintf("`target_shape` must be positive whole numbers with at most one -1, not %s.",
                      show_value(target_shape)), "value")
   }
-  spec <- list(type = "reshape", prefix = "reshape", target_shape = target,
-               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("reshape", "Reshape", list(target_shape = I(target)),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
 
@@ -150,9 +155,8 @@ layer_permute <- function(object, dims, input_shape = NULL, batch_input_shape = 
   if (!setequal(dims, seq_along(dims)) || anyDuplicated(dims)) {
     rk_abort(sprintf("`dims` must be a permutation of 1..%d, not %s.", length(dims), show_value(dims)), "value")
   }
-  spec <- list(type = "permute", prefix = "permute", dims = dims,
-               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("permute", "Permute", list(dims = I(dims)),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
 
@@ -162,8 +166,7 @@ layer_repeat_vector <- function(object, n, input_shape = NULL, batch_input_shape
                                 batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                                 weights = NULL, ...) {
   check_no_dots(..., fn = "layer_repeat_vector()")
-  spec <- list(type = "repeat_vector", prefix = "repeat_vector", n = check_count(n, "n"),
-               input_shape = check_shape(input_shape %||% batch_input_shape[-1], "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("repeat_vector", "RepeatVector", list(n = check_count(n, "n")),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }

@@ -1,8 +1,11 @@
 # Merge layers: several tensors in, one out. Called with a list of tensors they return a
 # tensor; called without inputs they return the layer object, to be called later.
 
-merge_layer <- function(inputs, type, spec = list(), name = NULL, call = rlang::caller_env()) {
-  spec <- c(list(type = type, prefix = type, name = check_string(name, "name", allow_null = TRUE)), spec)
+merge_layer <- function(inputs, type, config = structure(list(), names = character()), name = NULL,
+                        call = rlang::caller_env()) {
+  class_name <- c(concatenate = "Concatenate", add = "Add", subtract = "Subtract", multiply = "Multiply",
+                  average = "Average", maximum = "Maximum", minimum = "Minimum", dot = "Dot")[[type]]
+  spec <- new_layer_spec(type, class_name, config, name = name, call = call)
   if (missing(inputs) || is.null(inputs)) return(compose_layer(NULL, spec, call = call))
   if (!is_tensor_arg(inputs) || inherits(inputs, "rkeras_tensor")) {
     rk_abort(sprintf("`inputs` must be a list of at least 2 tensors, not %s.", show_value(inputs)), "type", call)
@@ -111,7 +114,7 @@ layer_dot <- function(inputs, axes, normalize = FALSE, batch_size = NULL, dtype 
     rk_abort(sprintf("`axes` must be 1 or -1 (the features of two (batch, d) inputs), not %s; other axes are not supported yet.",
                      show_value(axes)), "unsupported")
   }
-  merge_layer(inputs, "dot", list(axes = axes, normalize = FALSE), name)
+  merge_layer(inputs, "dot", list(axes = if (length(axes) == 1) axes else I(axes), normalize = FALSE), name)
 }
 
 check_merge_args <- function(dtype, weights, call = rlang::caller_env()) {

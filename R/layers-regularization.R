@@ -19,9 +19,8 @@ layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, input_s
                           batch_input_shape = NULL, batch_size = NULL, name = NULL,
                           trainable = NULL, weights = NULL) {
   check_unsupported(noise_shape = noise_shape)
-  spec <- list(type = "dropout", prefix = "dropout", rate = check_rate(rate, "rate"),
-               input_shape = check_shape(input_shape, "input_shape"),
-               name = check_string(name, "name", allow_null = TRUE))
+  spec <- new_layer_spec("dropout", "Dropout", list(rate = check_rate(rate, "rate"), noise_shape = NULL, seed = NULL),
+                         input_shape = input_shape, name = name)
   compose_layer(object, spec)
 }
 

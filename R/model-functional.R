@@ -39,7 +39,7 @@ layer_input <- function(shape = NULL, batch_size = NULL, name = NULL, dtype = NU
   if (is.null(shape)) rk_abort("`shape` must be given: the shape of one sample, e.g. c(28, 28, 1).", "value")
   shape <- check_shape(shape, "shape", allow_null = FALSE)
   name <- check_string(name, "name", allow_null = TRUE) %||% unique_name("input")
-  state <- new_layer_state(list(type = "input", prefix = "input", name = name, shape = shape))
+  state <- new_layer_state(list(type = "input", prefix = "input", name = name, shape = shape, class_name = "InputLayer"))
   new_tensor(state, list(), shape)
 }
 
@@ -88,6 +88,7 @@ keras_model <- function(inputs, outputs = NULL, name = NULL, ...) {
 new_layer_state <- function(spec) {
   state <- new.env(parent = emptyenv())
   state$spec <- spec
+  state$key <- unique_name("layer_state")
   state
 }
 
@@ -172,88 +173,101 @@ check_no_dots <- function(..., fn, call = rlang::caller_env()) {
 
 # ---- graphs ------------------------------------------------------------------------------
 
-#' Walk back from the outputs: nodes in topological order, the layers they call, and
-#' checks that every output depends on the given inputs only and every input is used.
+#' Walk back from the outputs as Keras's `map_graph()` does: nodes in topological order,
+#' and the layers they call in Keras's order (by depth from the outputs, deepest first, then
+#' in the order a walk from the outputs meets them), which fixes `model$layers` and the order
+#' of `get_weights()`. Checks that every output depends on the given inputs only and that
+#' every input is used.
 #' @noRd
 collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
-  nodes <- list()
-  ids <- new.env(parent = emptyenv())
-  key <- function(node) node$key
-  visiting <- new.env(parent = emptyenv())
+  visited <- list()
+  finished <- new.env(parent = emptyenv())
+  in_progress <- new.env(parent = emptyenv())
+  op_index <- new.env(parent = emptyenv())
+  states <- list()
+  input_keys <- vapply(inputs, function(t) t$node$key, "")
   visit <- function(t) {
-    k <- key(t$node)
-    if (!is.null(ids[[k]])) return(ids[[k]])
-    if (isTRUE(visiting[[k]])) rk_abort("The layer graph has a cycle.", "value", call)
-    visiting[[k]] <- TRUE
-    ins <- vapply(t$node$inputs, visit, integer(1))
-    nodes[[length(nodes) + 1L]] <<- list(state = t$node$state, inputs = ins, tensor = t)
-    ids[[k]] <- length(nodes)
-    length(nodes)
+    node <- t$node
+    k <- node$key
+    if (isTRUE(finished[[k]])) return(invisible())
+    if (isTRUE(in_progress[[k]])) rk_abort("The layer graph has a cycle.", "value", call)
+    sk <- node$state$key
+    if (is.null(op_index[[sk]])) {
+      op_index[[sk]] <- length(states)
+      states[[length(states) + 1L]] <<- node$state
+    }
+    in_progress[[k]] <- TRUE
+    if (!k %in% input_keys) for (ti in node$inputs) visit(ti)
+    finished[[k]] <- TRUE
+    in_progress[[k]] <- FALSE
+    visited[[length(visited) + 1L]] <<- node
   }
-  out_ids <- vapply(outputs, visit, integer(1))
-  in_ids <- vapply(inputs, function(t) ids[[key(t$node)]] %||% NA_integer_, integer(1))
-  for (i in seq_along(in_ids)) {
-    if (is.na(in_ids[[i]])) {
+  for (o in outputs) visit(o)
+  for (i in seq_along(inputs)) {
+    if (!isTRUE(finished[[input_keys[[i]]]])) {
       rk_abort(sprintf("`inputs[[%d]]` ('%s') is not used by any of the outputs.", i,
                        inputs[[i]]$state$spec$name), "value", call)
     }
   }
-  for (nd in nodes) {
-    if (identical(nd$state$spec$type, "input") && !any(vapply(inputs, function(t) identical(t$state, nd$state), logical(1)))) {
+  for (nd in visited) {
+    if (identical(nd$state$spec$type, "input") && !nd$key %in% input_keys) {
       rk_abort(sprintf("The outputs depend on input '%s', which is not in `inputs`.", nd$state$spec$name),
                "value", call)
     }
   }
-  states <- list()
-  for (nd in nodes) {
-    if (!any(vapply(states, identical, logical(1), nd$state))) states[[length(states) + 1L]] <- nd$state
+  node_depth <- new.env(parent = emptyenv())
+  op_depth <- new.env(parent = emptyenv())
+  for (nd in rev(visited)) {
+    d <- max(node_depth[[nd$key]] %||% 0, op_depth[[nd$state$key]] %||% 0)
+    op_depth[[nd$state$key]] <- d
+    node_depth[[nd$key]] <- d
+    for (ti in nd$inputs) node_depth[[ti$node$key]] <- max(d + 1, node_depth[[ti$node$key]] %||% 0)
   }
+  keys <- vapply(states, function(s) s$key, "")
+  depth <- vapply(keys, function(k) op_depth[[k]], 1)
+  index <- vapply(keys, function(k) op_index[[k]], 1)
+  states <- states[order(-depth, index)]
   names_seen <- vapply(states, function(s) s$spec$name, "")
   dup <- names_seen[duplicated(names_seen)]
   if (length(dup)) rk_abort(sprintf("Two different layers are named '%s'; layer names must be unique.", dup[[1]]), "value", call)
-  layer_of <- vapply(nodes, function(nd) which(vapply(states, identical, logical(1), nd$state)), integer(1))
-  list(states = states, nodes = lapply(seq_along(nodes), function(i) list(layer = layer_of[[i]], inputs = nodes[[i]]$inputs)),
-       inputs = in_ids, outputs = out_ids)
+  keys <- vapply(states, function(s) s$key, "")
+  node_keys <- vapply(visited, function(n) n$key, "")
+  nodes <- lapply(visited, function(n) {
+    list(layer = match(n$state$key, keys), inputs = match(vapply(n$inputs, function(t) t$node$key, ""), node_keys))
+  })
+  list(states = states, nodes = nodes, inputs = match(input_keys, node_keys),
+       outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys))
 }
 
-#' The layer spec the engine reads: Keras's class name and config fields
+#' The layer description the engine reads: name, Keras's class name and config, whether
+#' training changes it, and the seed of its initial weights
 #' @noRd
 graph_layer_spec <- function(spec, trainable = TRUE) {
-  cls <- c(input = "InputLayer", dense = "Dense", dropout = "Dropout", activation = "Activation",
-           flatten = "Flatten", reshape = "Reshape", permute = "Permute", repeat_vector = "RepeatVector",
-           concatenate = "Concatenate", add = "Add", subtract = "Subtract", multiply = "Multiply",
-           average = "Average", maximum = "Maximum", minimum = "Minimum", dot = "Dot")[[spec$type]]
-  empty <- structure(list(), names = character())
-  cfg <- switch(spec$type,
-    input = list(shape = I(spec$shape)),
-    dense = list(units = spec$units, activation = spec$activation, use_bias = spec$use_bias,
-                 kernel_initializer = list(name = spec$kernel_initializer$name, args = I(as.double(spec$kernel_initializer$args))),
-                 bias_initializer = list(name = spec$bias_initializer$name, args = I(as.double(spec$bias_initializer$args))),
-                 kernel_regularizer = spec$regularizer, seed = spec$seed),
-    dropout = list(rate = spec$rate),
-    activation = list(activation = spec$activation),
-    reshape = list(target_shape = I(spec$target_shape)),
-    permute = list(dims = I(spec$dims)),
-    repeat_vector = list(n = spec$n),
-    concatenate = list(axis = spec$axis),
-    dot = list(axes = I(spec$axes), normalize = spec$normalize),
-    empty)
-  list(name = spec$name, class_name = cls, config = cfg, trainable = isTRUE(trainable))
+  config <- if (identical(spec$type, "input")) {
+    list(shape = if (!is.null(spec$shape)) I(spec$shape))
+  } else spec$config %||% structure(list(), names = character())
+  list(name = spec$name, class_name = spec$class_name, config = config, trainable = isTRUE(trainable),
+       seed = spec$seed)
 }
 
 #' Send a model's graph to the engine (Sequential models on the general engine send the
 #' chain of their layers)
 #' @noRd
 send_graph <- function(model, call = rlang::caller_env()) {
-  g <- model$graph
-  trainable <- model$trainable_layers %||% list()
-  layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
-  nodes <- lapply(g$nodes, function(n) list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)))
-  desc <- list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
+  desc <- graph_desc(model, model$graph)
   rk_call(rk_model_set_graph(model$ptr, to_json(desc)), call = call)
   model_changed(model)
   if (!is.null(model$compiled)) recompile(model, call)
   invisible(model)
+}
+
+#' The description of graph `g` the engine reads (0-based node indices)
+#' @noRd
+graph_desc <- function(model, g) {
+  trainable <- get0("trainable_layers", envir = model, inherits = FALSE) %||% list()
+  layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
+  nodes <- lapply(g$nodes, function(n) list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)))
+  list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
 }
 
 #' Graph info of a model on the general engine (cached like `model_layers()`)

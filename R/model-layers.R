@@ -194,7 +194,11 @@ to_general_engine <- function(model, call = rlang::caller_env()) {
     output_shape = layer_output_shape(state),
     get_weights = function() layer_get_weights(x),
     set_weights = function(weights) layer_set_weights(x, weights),
-    get_config = function() spec[setdiff(names(spec), c("prefix", "seed"))],
+    get_config = function() {
+      cfg <- spec$config
+      if (inherits(cfg, "rkeras_json")) cfg <- rk_call(rk_json_parse(cfg))
+      c(list(name = spec$name), cfg)
+    },
     count_params = function() length(unlist(layer_get_weights(x))),
     spec[[name]]
   )
@@ -231,18 +235,21 @@ layer_output_shape <- function(state) {
   c(list(NULL), as.list(dims[!is.na(dims)]))
 }
 
+#' Names of a model's weights in `get_weights()` order (`dense_1/kernel`)
+#' @noRd
+weight_names <- function(model) {
+  if (is_graph(model)) return(as.character(graph_info(model)$weight_names))
+  info <- model_layers(model)
+  as.character(unlist(lapply(seq_along(info$name), function(i) {
+    if (info$params[[i]] > 0) paste0(info$name[[i]], c("/kernel", if (!identical(model$specs[[i]]$config$use_bias, FALSE)) "/bias"))
+  })))
+}
+
 layer_weight_index <- function(layer, call = rlang::caller_env()) {
   state <- layer_state(layer)
   model <- state$model
   if (is.null(model)) rk_abort("The layer is not part of a model yet, so it has no weights.", "state", call)
-  name <- state$spec$name
-  wn <- if (is_graph(model)) graph_info(model)$weight_names else {
-    info <- model_layers(model)
-    unlist(lapply(seq_along(info$name), function(i) {
-      if (info$params[[i]] > 0) paste0(info$name[[i]], c("/kernel", if (isTRUE(model$specs[[i]]$use_bias)) "/bias"))
-    }))
-  }
-  list(model = model, index = which(startsWith(wn, paste0(name, "/"))))
+  list(model = model, index = which(startsWith(weight_names(model), paste0(state$spec$name, "/"))))
 }
 
 layer_get_weights <- function(layer) {

@@ -90,12 +90,8 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
   }
   specs <- c(object$specs, list(spec))
   if (!is_graph(object) && chain_capable(specs, input_shape)) {
-    rk_call(rk_model_add(object$ptr, spec$type, spec$name, as.double(spec$units %||% 0),
-                         spec$activation %||% "linear", spec$use_bias %||% TRUE,
-                         spec$kernel_initializer$name %||% "zeros", as.double(spec$kernel_initializer$args %||% numeric()),
-                         spec$bias_initializer$name %||% "zeros", as.double(spec$bias_initializer$args %||% numeric()),
-                         spec$regularizer$l1 %||% 0, spec$regularizer$l2 %||% 0,
-                         spec$rate %||% 0, spec$seed %||% draw_seed()), call = call)
+    if (is.null(spec$seed)) spec$seed <- draw_seed()
+    rk_call(rk_model_add(object$ptr, to_json(graph_layer_spec(spec))), call = call)
     model_changed(object)
     if (!is.null(spec$input_shape)) rk_call(rk_model_build(object$ptr, prod(spec$input_shape)), call = call)
     model_changed(object)
@@ -125,7 +121,7 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
 #' (`NULL`: taken from the first data)
 #' @noRd
 sequential_graph <- function(model, states, input_shape) {
-  input <- model$input_state %||% new_layer_state(list(type = "input", name = unique_name("input_layer")))
+  input <- model$input_state %||% new_layer_state(list(type = "input", name = unique_name("input_layer"), class_name = "InputLayer"))
   input$spec$shape <- input_shape
   model$input_state <- input
   n <- length(states)
@@ -186,7 +182,7 @@ weight_dims <- function(object, info) {
     out <- info$units[[i]]
     if (info$params[[i]] > 0) {
       dims[[length(dims) + 1L]] <- c(input, out)
-      if (isTRUE(object$specs[[i]]$use_bias)) dims[[length(dims) + 1L]] <- out
+      if (!identical(object$specs[[i]]$config$use_bias, FALSE)) dims[[length(dims) + 1L]] <- out
     }
     input <- out
   }

@@ -9,17 +9,22 @@ sh scripts/setup.sh
 RKERAS_TARGET_DIR="${RKERAS_TARGET_DIR:-$HOME/.cache/rkeras/target}"
 export RKERAS_TARGET_DIR
 
-echo "==> Python venv with TensorBoard (test oracle for event files)"
+echo "==> Python venv with TensorBoard and Keras 3 (test oracles for event files and models)"
 if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
 fi
 RKERAS_TB_PYTHON=$(sh tools/setup-python.sh)
-export RKERAS_TB_PYTHON
+RKERAS_KERAS_PYTHON="$RKERAS_TB_PYTHON"
+export RKERAS_TB_PYTHON RKERAS_KERAS_PYTHON
 
 echo "==> cargo test"
-(cd src/rust && cargo test --release --target-dir "$RKERAS_TARGET_DIR" 2>&1 | grep -E "^test |test result|panicked|error" )
-(cd src/rust && cargo fmt --check && cargo clippy --release --target-dir "$RKERAS_TARGET_DIR" -q -- -D warnings)
+# The status is cargo's own (a pipe into grep would report grep's).
+if ! (cd src/rust && cargo test --release --target-dir "$RKERAS_TARGET_DIR" >/tmp/rkeras-cargo-test.log 2>&1); then
+  tail -n 60 /tmp/rkeras-cargo-test.log; echo "cargo test failed"; exit 1
+fi
+grep -E "^test |test result|panicked" /tmp/rkeras-cargo-test.log
+(cd src/rust && cargo fmt --check && cargo clippy --release --all-targets --target-dir "$RKERAS_TARGET_DIR" -q -- -D warnings)
 
 echo "==> testthat"
 NOT_CRAN=true Rscript scripts/testthat.R | tee /tmp/rkeras-testthat.log

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Create (once) a Python venv with TensorBoard, used by tests/python/read_tfevents.py.
+# Create (once) a Python venv with TensorBoard and Keras 3 (jax backend), the tests' oracles:
+# tests/testthat/oracle/read_tfevents.py and tests/testthat/oracle/keras_models.py.
 #   venv:   ${RKERAS_VENV:-$HOME/.cache/rkeras/venv-tb}
 #   python: ${PYTHON:-python3} (3.9 or newer) creates it
-# Idempotent: does nothing if the venv already imports tensorboard. Progress goes to stderr;
+# Idempotent: does nothing if the venv already imports tensorboard, keras and jax. Progress goes to stderr;
 # stdout is only the venv's python path, so:  PY=$(tools/setup-python.sh) && "$PY" ...
 set -eu
 
@@ -10,7 +11,7 @@ venv="${RKERAS_VENV:-${HOME}/.cache/rkeras/venv-tb}"
 py="$venv/bin/python"
 base="${PYTHON:-python3}"
 
-if [ -x "$py" ] && "$py" -c 'import tensorboard' >/dev/null 2>&1; then
+if [ -x "$py" ] && "$py" -c 'import tensorboard, keras, jax' >/dev/null 2>&1; then
     printf '%s\n' "$py"
     exit 0
 fi
@@ -29,7 +30,7 @@ if [ ! -x "$py" ]; then
     fi
 fi
 
-echo "setup-python.sh: installing tensorboard into $venv" >&2
-"$py" -m pip install --quiet --disable-pip-version-check tensorboard >&2
-"$py" -c 'import tensorboard' >&2
+echo "setup-python.sh: installing tensorboard, keras and jax into $venv" >&2
+"$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax >&2
+"$py" -c 'import tensorboard, keras, jax' >&2
 printf '%s\n' "$py"

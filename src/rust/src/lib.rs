@@ -2,6 +2,7 @@
 
 pub mod activations;
 pub mod chain;
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod graph;

@@ -5,6 +5,7 @@
 //! the chain of its layers.
 
 pub mod exec;
+pub mod keras_json;
 pub mod spec;
 
 use crate::error::{RkError, RkResult};

@@ -23,6 +23,9 @@ struct LayerSpec {
     config: Value,
     #[serde(default = "yes")]
     trainable: bool,
+    /// Seed of the initial weights (drawn by R).
+    #[serde(default)]
+    seed: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -64,7 +67,7 @@ impl Graph {
                     crate::layers::field_or(&l.config, "InputLayer", "shape", None)?;
                 (None, shape)
             } else {
-                let layer = from_spec(&l.class_name, &l.config)
+                let layer = from_spec(&l.class_name, &l.config, l.seed.unwrap_or(0))
                     .map_err(|e| RkError::Spec(format!("layer '{}': {}", l.name, e.message())))?;
                 (Some(layer), None)
             };

@@ -8,7 +8,7 @@ use crate::testing::check_grad;
 use serde_json::json;
 
 fn dense(name: &str, units: usize, act: &str, seed: u64) -> serde_json::Value {
-    json!({"name": name, "class_name": "Dense", "config": {"units": units, "activation": act, "seed": seed,
+    json!({"name": name, "class_name": "Dense", "seed": seed, "config": {"units": units, "activation": act,
            "bias_initializer": {"name": "random_uniform", "args": [-0.5, 0.5]},
            "kernel_regularizer": {"l1": 0.01, "l2": 0.02}}})
 }

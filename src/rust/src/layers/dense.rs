@@ -8,73 +8,65 @@
 use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
 use crate::chain::{add_penalty_grad, column_sums};
+use crate::config::{init_from_value, init_to_value, reg_from_value, reg_to_value};
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;
 use crate::tensor::{matmul, Trans};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-/// An initializer as R describes it: Keras's name and its numeric arguments.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct InitSpec {
-    pub name: String,
-    #[serde(default)]
-    pub args: Vec<f64>,
-}
-
-impl InitSpec {
-    pub fn init(&self) -> RkResult<Init> {
-        let a = |i: usize| self.args.get(i).copied().unwrap_or(0.0);
-        Init::parse(&self.name, a(0), a(1))
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Dense {
     pub units: usize,
     pub act: Act,
     pub use_bias: bool,
-    kernel_init: InitSpec,
-    bias_init: InitSpec,
-    pub l1: f32,
-    pub l2: f32,
+    pub kernel_init: Init,
+    pub bias_init: Init,
+    pub l1: f64,
+    pub l2: f64,
     /// Seed of the initial weights (drawn by R, so `set.seed()` reproduces them).
     pub seed: u64,
     pub params: Vec<Param>,
 }
 
 impl Dense {
-    pub fn from_config(c: &Value) -> RkResult<Dense> {
+    /// From Keras's config (or R's short forms of initializers and regularizers); `seed`
+    /// fixes the initial weights.
+    pub fn from_config(c: &Value, seed: u64) -> RkResult<Dense> {
         let cls = "Dense";
         let units: usize = field(c, cls, "units")?;
         if units == 0 {
             return Err(RkError::Spec("Dense `units` must be positive".into()));
         }
-        let act: String = field_or(c, cls, "activation", "linear".to_string())?;
-        let reg: Value = field_or(c, cls, "kernel_regularizer", Value::Null)?;
-        let zeros = InitSpec {
-            name: "zeros".into(),
-            args: vec![],
+        let act: Option<String> = field_or(c, cls, "activation", None)?;
+        let init = |key: &str, default: &str| match c.get(key) {
+            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
+            Some(v) => init_from_value(v),
         };
-        let glorot = InitSpec {
-            name: "glorot_uniform".into(),
-            args: vec![],
-        };
-        let d = Dense {
+        let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
+        for key in [
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ] {
+            if !matches!(c.get(key), None | Some(Value::Null)) {
+                return Err(RkError::Unsupported(format!(
+                    "Dense `{key}` is not supported by rkeras yet"
+                )));
+            }
+        }
+        Ok(Dense {
             units,
-            act: Act::parse(&act)?,
+            act: Act::parse(act.as_deref().unwrap_or("linear"))?,
             use_bias: field_or(c, cls, "use_bias", true)?,
-            kernel_init: field_or(c, cls, "kernel_initializer", glorot)?,
-            bias_init: field_or(c, cls, "bias_initializer", zeros)?,
-            l1: field_or(&reg, cls, "l1", 0.0)?,
-            l2: field_or(&reg, cls, "l2", 0.0)?,
-            seed: field_or(c, cls, "seed", 0)?,
+            kernel_init: init("kernel_initializer", "glorot_uniform")?,
+            bias_init: init("bias_initializer", "zeros")?,
+            l1,
+            l2,
+            seed,
             params: Vec::new(),
-        };
-        d.kernel_init.init()?;
-        d.bias_init.init()?;
-        Ok(d)
+        })
     }
 
     fn in_dim(&self) -> usize {
@@ -118,9 +110,7 @@ impl Layer for Dense {
             // The same draws as the fused chain's dense layer: kernel, then bias.
             let mut rng = Rng::new(self.seed);
             let mut k = vec![0.0; n];
-            self.kernel_init
-                .init()?
-                .fill(&mut k, inp, self.units, &mut rng);
+            self.kernel_init.fill(&mut k, inp, self.units, &mut rng);
             let kernel = super::tensor(inp, &[self.units], k)?;
             self.params = vec![Param {
                 name: "kernel",
@@ -129,9 +119,7 @@ impl Layer for Dense {
             }];
             if self.use_bias {
                 let mut b = vec![0.0; self.units];
-                self.bias_init
-                    .init()?
-                    .fill(&mut b, inp, self.units, &mut rng);
+                self.bias_init.fill(&mut b, inp, self.units, &mut rng);
                 self.params.push(Param {
                     name: "bias",
                     value: super::tensor(self.units, &[], b)?,
@@ -258,26 +246,29 @@ impl Layer for Dense {
         }
         let w = self.params[0].value.as_slice().expect("standard");
         if let Some(g) = pgrads {
-            add_penalty_grad(g[0].as_slice_mut().expect("standard"), w, self.l1, self.l2);
+            add_penalty_grad(
+                g[0].as_slice_mut().expect("standard"),
+                w,
+                self.l1 as f32,
+                self.l2 as f32,
+            );
         }
         w.iter()
-            .map(|&w| self.l1 as f64 * (w as f64).abs() + self.l2 as f64 * (w as f64) * (w as f64))
+            .map(|&w| self.l1 * (w as f64).abs() + self.l2 * (w as f64) * (w as f64))
             .sum()
     }
 
     fn config(&self) -> Value {
-        let reg = if self.l1 != 0.0 || self.l2 != 0.0 {
-            json!({"l1": self.l1, "l2": self.l2})
-        } else {
-            Value::Null
-        };
         json!({
             "units": self.units,
             "activation": self.act.name(),
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_init,
-            "bias_initializer": self.bias_init,
-            "kernel_regularizer": reg,
+            "kernel_initializer": init_to_value(&self.kernel_init),
+            "bias_initializer": init_to_value(&self.bias_init),
+            "kernel_regularizer": reg_to_value(self.l1, self.l2),
+            "bias_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
         })
     }
 }

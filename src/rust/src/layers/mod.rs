@@ -74,7 +74,8 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn penalty(&self, _pgrads: Option<&mut [Tensor]>) -> f64 {
         0.0
     }
-    /// Keras's config fields for this layer (without `name` and `trainable`).
+    /// Keras's config fields for this layer, as Keras 3 writes them (without `name`,
+    /// `trainable` and `dtype`, which the model adds).
     fn config(&self) -> Value;
 }
 
@@ -95,10 +96,11 @@ impl Clone for Box<dyn Layer> {
     }
 }
 
-/// A layer from its Keras class name and config (Keras's field names).
-pub fn from_spec(class_name: &str, config: &Value) -> RkResult<Box<dyn Layer>> {
+/// A layer from its Keras class name and config (Keras's field names); `seed` fixes the
+/// initial weights of layers that have some.
+pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dyn Layer>> {
     Ok(match class_name {
-        "Dense" => Box::new(dense::Dense::from_config(config)?),
+        "Dense" => Box::new(dense::Dense::from_config(config, seed)?),
         "Dropout" => Box::new(dropout::Dropout::from_config(config)?),
         "Activation" => Box::new(activation::Activation::from_config(config)?),
         "Flatten" => Box::new(reshape::Flatten),

@@ -198,7 +198,7 @@ fn rk_layer_output_shape(json: &str, name: &str, shapes: List) -> Ret {
         serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
     let class = v.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
     let config = v.get("config").cloned().unwrap_or(serde_json::Value::Null);
-    let mut layer = crate::layers::from_spec(class, &config)
+    let mut layer = crate::layers::from_spec(class, &config, 0)
         .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
     let shapes = shape_list(shapes)?;
     let out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
@@ -218,6 +218,106 @@ fn shape_list(shapes: List) -> RkResult<Vec<Vec<usize>>> {
                 .ok_or_else(|| RkError::Internal("shapes must be numeric".into()))
         })
         .collect()
+}
+
+/// A model description (as for `rk_model_set_graph`) as Keras 3's model JSON.
+#[extendr]
+fn rk_model_to_json(desc: &str, name: &str, sequential: bool) -> Ret {
+    let g = Graph::from_json(desc)?;
+    let v = g.to_keras(name, sequential);
+    Ok(serde_json::to_string(&v)
+        .map_err(|e| RkError::Internal(e.to_string()))?
+        .into())
+}
+
+/// Keras's model JSON (Keras 3 or 2) as a description R builds a model from: the model's
+/// class and name, each layer's name, class, config (JSON), trainable flag and (inputs)
+/// shape, and the nodes, inputs and outputs (0-based).
+#[extendr]
+fn rk_model_from_json(json: &str) -> Ret {
+    let d = crate::graph::keras_json::parse_keras(json)?;
+    let g = &d.graph;
+    let layers = g["layers"].as_array().cloned().unwrap_or_default();
+    // Check that the description builds (classes, configs and shapes), as Keras would.
+    Graph::from_json(&g.to_string())?;
+    let nodes = g["nodes"].as_array().cloned().unwrap_or_default();
+    let ints = |v: &serde_json::Value| -> Vec<i32> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_i64())
+                    .map(|x| x as i32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let shapes: Vec<Robj> = layers
+        .iter()
+        .map(|l| match l["config"].get("shape") {
+            Some(s) if s.is_array() => ints(s).into(),
+            _ => ().into(),
+        })
+        .collect();
+    let node_inputs: Vec<Robj> = nodes.iter().map(|n| ints(&n["inputs"]).into()).collect();
+    Ok(list!(
+        class = d.class,
+        name = d.name,
+        layer_names = layers
+            .iter()
+            .map(|l| l["name"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>(),
+        layer_classes = layers
+            .iter()
+            .map(|l| l["class_name"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>(),
+        layer_configs = layers
+            .iter()
+            .map(|l| l["config"].to_string())
+            .collect::<Vec<_>>(),
+        layer_trainable = layers
+            .iter()
+            .map(|l| l["trainable"].as_bool().unwrap_or(true))
+            .collect::<Vec<_>>(),
+        input_shapes = List::from_values(shapes),
+        node_layers = nodes
+            .iter()
+            .map(|n| n["layer"].as_i64().unwrap_or(0) as i32)
+            .collect::<Vec<_>>(),
+        node_inputs = List::from_values(node_inputs),
+        inputs = ints(&g["inputs"]),
+        outputs = ints(&g["outputs"])
+    )
+    .into())
+}
+
+/// JSON text as R data: objects as named lists, arrays as lists, scalars as length-1
+/// vectors, null as NULL (how `get_config()` returns Keras's configs).
+#[extendr]
+fn rk_json_parse(json: &str) -> Ret {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| RkError::Value(format!("not valid JSON: {e}")))?;
+    Ok(json_to_robj(&v))
+}
+
+fn json_to_robj(v: &serde_json::Value) -> Robj {
+    use serde_json::Value;
+    match v {
+        Value::Null => ().into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i.unsigned_abs() < (1 << 31) => (i as i32).into(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into(),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(a) => List::from_values(a.iter().map(json_to_robj)).into(),
+        Value::Object(o) => {
+            let names: Vec<&str> = o.keys().map(|k| k.as_str()).collect();
+            let vals: Vec<Robj> = o.values().map(json_to_robj).collect();
+            List::from_names_and_values(names, vals)
+                .map(|l| l.into())
+                .unwrap_or_else(|_| ().into())
+        }
+    }
 }
 
 /// Freeze or unfreeze the named layers.
@@ -247,4 +347,7 @@ extendr_module! {
     fn rk_graph_info;
     fn rk_graph_set_trainable;
     fn rk_layer_output_shape;
+    fn rk_model_to_json;
+    fn rk_model_from_json;
+    fn rk_json_parse;
 }

@@ -5,7 +5,6 @@ use crate::activations::Act;
 use crate::chain::{Kind, Layer};
 use crate::data::{to_col_major, to_row_major, Dataset, RValues, RowSource};
 use crate::error::{RkError, RkResult};
-use crate::initializers::Init;
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
 use crate::model::{Batch, Model};
@@ -78,45 +77,51 @@ fn rk_model_new() -> Robj {
     ExternalPtr::new(Handle::new(Model::new())).into()
 }
 
+/// Add a layer (`{"name", "class_name", "config", "seed"}` as JSON, Keras's config) to a
+/// model on the fused dense chain.
 #[extendr]
-#[allow(clippy::too_many_arguments)]
-fn rk_model_add(
-    mut model: ExternalPtr<Handle>,
-    kind: &str,
-    name: &str,
-    units: f64,
-    activation: &str,
-    use_bias: bool,
-    kernel_init: &str,
-    kernel_args: Vec<f64>,
-    bias_init: &str,
-    bias_args: Vec<f64>,
-    l1: f64,
-    l2: f64,
-    rate: f64,
-    seed: f64,
-) -> Ret {
-    let arg = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(0.0);
-    let kind = match kind {
-        "dense" => Kind::Dense {
-            units: units as usize,
-            act: Act::parse(activation)?,
-            use_bias,
-            kernel_init: Init::parse(kernel_init, arg(&kernel_args, 0), arg(&kernel_args, 1))?,
-            bias_init: Init::parse(bias_init, arg(&bias_args, 0), arg(&bias_args, 1))?,
-            l1: l1 as f32,
-            l2: l2 as f32,
-        },
-        "dropout" => Kind::Dropout { rate: rate as f32 },
-        "activation" => Kind::Activation {
-            act: Act::parse(activation)?,
-        },
-        "flatten" => Kind::Flatten,
-        other => return Err(RkError::Spec(format!("unknown layer type '{other}'"))),
-    };
-    let layer = Layer::new(name.to_string(), kind, seed as u64);
-    handle(&mut model)?.with(|m| m.add(layer))?;
+fn rk_model_add(mut model: ExternalPtr<Handle>, json: &str) -> Ret {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
+    let name = v["name"].as_str().unwrap_or("").to_string();
+    let class = v["class_name"].as_str().unwrap_or("");
+    let seed = v["seed"].as_u64().unwrap_or(0);
+    let layer = crate::layers::from_spec(class, &v["config"], seed)
+        .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
+    let kind = chain_kind(layer.as_ref()).ok_or_else(|| {
+        RkError::Internal(format!(
+            "layer '{name}' ({class}) is not a fused-chain layer"
+        ))
+    })?;
+    handle(&mut model)?.with(|m| m.add(Layer::new(name, kind, seed)))?;
     ok(())
+}
+
+/// The fused chain's description of a general-engine layer, for the layers it runs.
+fn chain_kind(layer: &dyn crate::layers::Layer) -> Option<Kind> {
+    let c = layer.config();
+    Some(match layer.class_name() {
+        "Dense" => {
+            let d = crate::layers::dense::Dense::from_config(&c, 0).ok()?;
+            Kind::Dense {
+                units: d.units,
+                act: d.act,
+                use_bias: d.use_bias,
+                kernel_init: d.kernel_init,
+                bias_init: d.bias_init,
+                l1: d.l1 as f32,
+                l2: d.l2 as f32,
+            }
+        }
+        "Dropout" => Kind::Dropout {
+            rate: c["rate"].as_f64()? as f32,
+        },
+        "Activation" => Kind::Activation {
+            act: Act::parse(c["activation"].as_str()?).ok()?,
+        },
+        "Flatten" => Kind::Flatten,
+        _ => return None,
+    })
 }
 
 #[extendr]
