@@ -135,8 +135,11 @@ layer_reshape <- function(object, target_shape, input_shape = NULL, batch_input_
                           batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                           weights = NULL, ...) {
   check_no_dots(..., fn = "layer_reshape()")
-  target <- as.integer(unlist(lapply(target_shape, function(v) if (is.null(v) || is.na(v)) -1L else v)))
-  if (!length(target) || any(target == 0 | target < -1) || sum(target == -1) > 1) {
+  ok <- (is.numeric(target_shape) || is.list(target_shape)) &&
+    all(vapply(as.list(target_shape), function(v) is.null(v) || (is.numeric(v) && length(v) == 1), logical(1)))
+  target <- if (ok) suppressWarnings(as.integer(unlist(lapply(target_shape, function(v) if (is.null(v) || is.na(v)) -1L else v))))
+  if (!ok || !length(target) || anyNA(target) || any(target == 0 | target < -1) || sum(target == -1) > 1 ||
+      any(unlist(target_shape) != round(unlist(target_shape)), na.rm = TRUE)) {
     rk_abort(sprintf("`target_shape` must be positive whole numbers with at most one -1, not %s.",
                      show_value(target_shape)), "value")
   }

@@ -109,11 +109,11 @@ layer_dot <- function(inputs, axes, normalize = FALSE, batch_size = NULL, dtype 
   check_merge_args(dtype, weights)
   if (!check_flag(normalize, "normalize")) NULL else
     rk_abort("`normalize = TRUE` is not supported by rkeras yet.", "unsupported")
-  axes <- as.integer(axes)
-  if (!length(axes) %in% 1:2 || !all(axes %in% c(1L, -1L))) {
+  if (!is.numeric(axes) || !length(axes) %in% 1:2 || anyNA(axes) || !all(axes %in% c(1, -1))) {
     rk_abort(sprintf("`axes` must be 1 or -1 (the features of two (batch, d) inputs), not %s; other axes are not supported yet.",
                      show_value(axes)), "unsupported")
   }
+  axes <- as.integer(axes)
   merge_layer(inputs, "dot", list(axes = if (length(axes) == 1) axes else I(axes), normalize = FALSE), name)
 }
 

@@ -32,6 +32,9 @@ layer_input <- function(shape = NULL, batch_size = NULL, name = NULL, dtype = NU
     rk_abort(sprintf("`dtype` must be \"float32\", not %s: rkeras computes in single precision.",
                      show_value(dtype)), "unsupported")
   }
+  if (!is.null(batch_shape) && !(is.numeric(batch_shape) || is.logical(batch_shape) || is.list(batch_shape))) {
+    rk_abort(sprintf("`batch_shape` must be c(batch_size, shape), e.g. c(NA, 28, 28), not %s.", show_value(batch_shape)), "value")
+  }
   if (is.null(shape) && !is.null(batch_shape)) {
     if (is.list(batch_shape)) batch_shape <- unlist(lapply(batch_shape, function(v) v %||% NA))
     shape <- batch_shape[-1]

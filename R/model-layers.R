@@ -147,6 +147,7 @@ set_trainable <- function(object, from, to, value, call = rlang::caller_env()) {
   pos <- function(x, arg, default) {
     if (is.null(x)) return(default)
     if (is.character(x)) {
+      x <- check_string(x, arg, call = call)
       i <- match(x, names)
       if (is.na(i)) rk_abort(sprintf("`%s` names no layer of the model: '%s'.", arg, x), "value", call)
       return(i)

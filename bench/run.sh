@@ -1,5 +1,6 @@
 #!/bin/sh
-# Full benchmark: Python venv(s) for the Keras anchors, then bench_fit.R and bench_generator.R.
+# Full benchmark: Python venv(s) for the Keras anchors, then bench_fit.R, bench_generator.R and
+# bench_engines.R.
 # Output goes to the terminal and to bench/results/latest.txt (the previous one is kept as
 # previous.txt). Arguments go to bench_fit.R (e.g. `--epochs 30 --rounds 3`); `--quick` goes to
 # both benches (smoke test: the figures mean nothing then). $RKERAS_BENCH_GEN_ARGS, if set,
@@ -27,6 +28,8 @@ echo 0 > "$STATUS"
   Rscript "$BENCH/bench_fit.R" "$@" || echo 1 > "$STATUS"
   echo "## bench_generator.R"
   Rscript "$BENCH/bench_generator.R" $GEN_ARGS || echo 1 > "$STATUS"
+  echo "## bench_engines.R (fused dense chain vs general engine)"
+  Rscript "$BENCH/bench_engines.R" || echo 1 > "$STATUS"
 } 2>&1 | tee "$OUT"
 rc=$(cat "$STATUS"); rm -f "$STATUS"
 echo "results: $OUT"

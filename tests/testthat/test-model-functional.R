@@ -263,3 +263,28 @@ test_that("bad graphs and bad calls give errors naming the layer, shapes or argu
   # A functional model is not changed by adding layers to it.
   expect_error(model %>% layer_dense(2), "Sequential", class = "rkeras_error")
 })
+
+test_that("generators may yield lists of inputs and targets for models with several", {
+  withr::local_seed(12)
+  a <- layer_input(shape = 2, name = "a")
+  b <- layer_input(shape = 3, name = "b")
+  h <- layer_concatenate(list(a, b)) %>% layer_dense(4, activation = "relu")
+  model <- keras_model(list(a, b), list(h %>% layer_dense(1, name = "r1"), h %>% layer_dense(2, activation = "softmax", name = "c2")))
+  model %>% compile(optimizer = optimizer_adam(0.01), loss = list("mse", "sparse_categorical_crossentropy"))
+  xa <- matrix(rnorm(64 * 2), 64); xb <- matrix(rnorm(64 * 3), 64)
+  y1 <- xa[, 1] - xb[, 2]; y2 <- as.integer(xb[, 1] > 0)
+  gen <- function() {
+    i <- sample.int(64, 16)
+    list(list(a = xa[i, ], b = xb[i, ]), list(y1[i], y2[i]))
+  }
+  h <- fit_generator(model, gen, steps_per_epoch = 8, epochs = 3, verbose = 0,
+                     validation_data = list(list(xa, xb), list(y1, y2)))
+  expect_named(h$metrics, c("loss", "r1_loss", "c2_loss", "val_loss", "val_r1_loss", "val_c2_loss"))
+  expect_true(all(is.finite(unlist(h$metrics))))
+  expect_equal(h$metrics$loss, h$metrics$r1_loss + h$metrics$c2_loss, tolerance = 1e-5)
+  p <- predict_generator(model, function() list(list(xa[1:4, ], xb[1:4, ])), steps = 2)
+  expect_equal(dim(p[[1]]), c(8L, 1L))
+  expect_equal(dim(p[[2]]), c(8L, 2L))
+  expect_error(fit_generator(model, function() list(xa[1:4, ], y1[1:4]), steps_per_epoch = 1, verbose = 0),
+               class = "rkeras_error")
+})

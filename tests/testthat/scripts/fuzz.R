@@ -15,7 +15,45 @@ good_model <- function() {
 }
 model <- good_model()
 x <- matrix(runif(30), 10); y <- to_categorical(rep(0:1, 5), 2)
+fa <- layer_input(shape = 3, name = "fa"); fb <- layer_input(shape = 3, name = "fb")
+fmodel <- keras_model(list(fa, fb), list(layer_add(list(fa, fb)) %>% layer_dense(2, activation = "softmax", name = "fo1"),
+                                         layer_concatenate(list(fa, fb)) %>% layer_dense(1, name = "fo2")))
+fmodel %>% compile(loss = list("categorical_crossentropy", "mse"), optimizer = "adam", loss_weights = c(1, 0.5))
 calls <- list(
+  layer_input = function(v) layer_input(shape = v),
+  layer_input_name = function(v) layer_input(shape = 3, name = v),
+  layer_input_batch = function(v) layer_input(batch_shape = v),
+  keras_model_in = function(v) keras_model(v, fa %>% layer_dense(2)),
+  keras_model_out = function(v) keras_model(fa, v),
+  keras_model_name = function(v) keras_model(fa, fa %>% layer_dense(2), name = v),
+  layer_concatenate = function(v) layer_concatenate(v),
+  layer_concatenate_axis = function(v) layer_concatenate(list(fa, fb), axis = v),
+  layer_add = function(v) layer_add(v),
+  layer_add_mixed = function(v) layer_add(list(fa, v)),
+  layer_subtract = function(v) layer_subtract(list(fa, fb, v)),
+  layer_multiply = function(v) layer_multiply(v),
+  layer_maximum = function(v) layer_maximum(v),
+  layer_dot = function(v) layer_dot(list(fa, fb), axes = v),
+  layer_dot_norm = function(v) layer_dot(list(fa, fb), axes = 1, normalize = v),
+  layer_reshape = function(v) fa %>% layer_reshape(target_shape = v),
+  layer_permute = function(v) layer_reshape(fa, c(3, 1)) %>% layer_permute(dims = v),
+  layer_repeat_vector = function(v) fa %>% layer_repeat_vector(n = v),
+  layer_on_value = function(v) layer_dense(v, units = 2),
+  get_layer_name = function(v) get_layer(model, name = v),
+  get_layer_index = function(v) get_layer(model, index = v),
+  pop_layer = function(v) pop_layer(v),
+  freeze_from = function(v) freeze_weights(good_model(), from = v),
+  unfreeze_to = function(v) unfreeze_weights(good_model(), to = v),
+  model_from_json = function(v) model_from_json(v),
+  from_config = function(v) from_config(v),
+  get_config = function(v) get_config(v),
+  model_to_json = function(v) model_to_json(v),
+  fit_functional_x = function(v) fmodel %>% fit(v, list(y, x[, 1]), epochs = 1, verbose = 0),
+  fit_functional_y = function(v) fmodel %>% fit(list(x, x), v, epochs = 1, verbose = 0),
+  fit_functional_y2 = function(v) fmodel %>% fit(list(x, x), list(y, v), epochs = 1, verbose = 0),
+  compile_loss_weights = function(v) fmodel %>% compile(loss = "mse", optimizer = "adam", loss_weights = v),
+  predict_functional = function(v) predict(fmodel, list(x, v), verbose = 0),
+  set_weights_functional = function(v) set_weights(fmodel, v),
   layer_dense = function(v) keras_model_sequential() %>% layer_dense(units = v, input_shape = 3),
   layer_dense_act = function(v) layer_dense(units = 2, activation = v),
   layer_dense_shape = function(v) keras_model_sequential() %>% layer_dense(units = 2, input_shape = v),
@@ -84,11 +122,14 @@ for (nm in names(calls)) {
     setTimeLimit()
     if (res == "empty") { empty <- empty + 1; cat("EMPTY MESSAGE:", nm, "\n") }
     if (res %in% c("rkeras", "other")) errors <- errors + 1
-    if (res == "other") other <- other + 1
+    if (res == "other") { other <- other + 1; if (nzchar(Sys.getenv("RKERAS_FUZZ_SHOW"))) cat("OTHER:", nm, "\n") }
   }
 }
 # The model still trains and predicts.
 model <- good_model()
 h <- model %>% fit(x, y, epochs = 2, verbose = 0)
 stopifnot(all(is.finite(h$metrics$loss)), all(dim(predict(model, x, verbose = 0)) == c(10, 2)))
+fmodel %>% compile(loss = list("categorical_crossentropy", "mse"), optimizer = "adam")
+h <- fmodel %>% fit(list(x, x), list(y, x[, 1]), epochs = 2, verbose = 0)
+stopifnot(all(is.finite(h$metrics$loss)), length(predict(fmodel, list(x, x), verbose = 0)) == 2)
 cat(sprintf("FUZZ calls=%d errors=%d non_rkeras=%d empty=%d\n", n, errors, other, empty))

@@ -12,6 +12,9 @@ use crate::losses::Loss;
 use crate::metrics::Tracker;
 use crate::model::{Batch, Compiled, Model};
 
+/// Rows per forward pass of inference.
+const TILE_ROWS: usize = 256;
+
 /// Per output: its width, its classes (last axis) and positions, and its targets' width.
 #[derive(Clone, Copy, Debug)]
 struct OutDims {
@@ -275,7 +278,9 @@ impl Model {
         let total: usize = widths.iter().sum();
         out.reserve(rows * total);
         let mut buf = Vec::new();
-        let batch = batch.max(1);
+        // Inference has no batch semantics: pieces of at most TILE_ROWS rows keep the
+        // activations in cache.
+        let batch = batch.clamp(1, TILE_ROWS);
         for b0 in (0..rows).step_by(batch) {
             let b1 = (b0 + batch).min(rows);
             buf.resize((b1 - b0) * d, 0.0);

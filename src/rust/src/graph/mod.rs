@@ -240,6 +240,7 @@ impl Graph {
                         training,
                         rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                         threads,
+                        input_grads: true,
                     };
                     layer.forward(&xs, &mut ctx)?
                 }
@@ -296,6 +297,7 @@ impl Graph {
                 training: true,
                 rng: Rng::new(0),
                 threads,
+                input_grads: node.inputs.iter().any(|&j| needs[j]),
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]

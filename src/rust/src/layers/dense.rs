@@ -221,6 +221,9 @@ impl Layer for Dense {
             column_sums(gs, self.units, &mut sums);
             gb.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
         }
+        if !ctx.input_grads {
+            return Ok(vec![Tensor::zeros(ndarray::IxDyn(&[0]))]);
+        }
         let w = self.params[0].value.as_slice().expect("standard");
         let mut dx = vec![0.0f32; rows * inp];
         matmul(

@@ -41,6 +41,9 @@ pub struct Ctx {
     pub rng: Rng,
     /// Threads a layer's products may use (inside the engine's pool).
     pub threads: usize,
+    /// Whether backward must return the inputs' gradients (false when nothing upstream
+    /// trains: a layer may then return empty tensors and skip the work).
+    pub input_grads: bool,
 }
 
 /// One layer of the general engine.
