@@ -4,6 +4,22 @@
 #' @useDynLib rkeras, .registration = TRUE
 NULL
 
+rk_data_new <- function(x, n, d, y, yc, w, threads) .Call(wrap__rk_data_new, x, n, d, y, yc, w, threads)
+
+rk_fit_steps <- function(model, data, order, batch_size, from, n_steps) .Call(wrap__rk_fit_steps, model, data, order, batch_size, from, n_steps)
+
+rk_data_eval <- function(model, data, batch_size, from, to) .Call(wrap__rk_data_eval, model, data, batch_size, from, to)
+
+rk_evaluate_rows <- function(model, x, n, d, targets, from, to, batch_size) .Call(wrap__rk_evaluate_rows, model, x, n, d, targets, from, to, batch_size)
+
+rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
+
+rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
+
+rk_batch <- function(model, mode, x, n, d, y, yc, w, background) .Call(wrap__rk_batch, model, mode, x, n, d, y, yc, w, background)
+
+rk_model_join <- function(model) .Call(wrap__rk_model_join, model)
+
 rk_model_set_graph <- function(model, json) .Call(wrap__rk_model_set_graph, model, json)
 
 rk_model_build_shapes <- function(model, shapes) .Call(wrap__rk_model_build_shapes, model, shapes)
@@ -43,22 +59,6 @@ rk_model_clone <- function(model) .Call(wrap__rk_model_clone, model)
 rk_model_set <- function(model, what, value) .Call(wrap__rk_model_set, model, what, value)
 
 rk_model_get <- function(model, what) .Call(wrap__rk_model_get, model, what)
-
-rk_data_new <- function(x, n, d, y, yc, w, threads) .Call(wrap__rk_data_new, x, n, d, y, yc, w, threads)
-
-rk_fit_steps <- function(model, data, order, batch_size, from, n_steps) .Call(wrap__rk_fit_steps, model, data, order, batch_size, from, n_steps)
-
-rk_data_eval <- function(model, data, batch_size, from, to) .Call(wrap__rk_data_eval, model, data, batch_size, from, to)
-
-rk_evaluate_rows <- function(model, x, n, d, targets, from, to, batch_size) .Call(wrap__rk_evaluate_rows, model, x, n, d, targets, from, to, batch_size)
-
-rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
-
-rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
-
-rk_batch <- function(model, mode, x, n, d, y, yc, w, background) .Call(wrap__rk_batch, model, mode, x, n, d, y, yc, w, background)
-
-rk_model_join <- function(model) .Call(wrap__rk_model_join, model)
 
 rk_test_panic <- function(model) .Call(wrap__rk_test_panic, model)
 

@@ -1,6 +1,7 @@
 //! rkeras: a Keras-compatible deep-learning engine for R.
 
 pub mod activations;
+pub mod buffers;
 pub mod chain;
 pub mod config;
 pub mod data;
@@ -18,6 +19,7 @@ pub mod optimizers;
 pub mod r_api;
 pub mod rng;
 pub mod simd;
+pub mod step;
 pub mod tensor;
 #[cfg(test)]
 pub mod testing;
@@ -25,12 +27,14 @@ pub mod threads;
 pub mod train;
 
 use extendr_api::prelude::*;
+use r_api::data as rk_data_api;
 use r_api::graph as rk_graph_api;
 use r_api::model as rk_model_api;
 use r_api::tensorboard as rk_tensorboard_api;
 
 extendr_module! {
     mod rkeras;
+    use rk_data_api;
     use rk_graph_api;
     use rk_model_api;
     use rk_tensorboard_api;

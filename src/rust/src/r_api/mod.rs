@@ -1,4 +1,5 @@
 //! The only code that names extendr_api: one file per R family.
+pub mod data;
 pub mod graph;
 pub mod handle;
 pub mod model;

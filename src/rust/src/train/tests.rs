@@ -1,0 +1,217 @@
+//! Tests of `train.rs`.
+use super::*;
+use crate::activations::Act;
+use crate::kernel;
+use crate::metrics::MetricKind;
+use crate::optimizers::Optimizer;
+
+fn dense(name: &str, units: usize, act: Act, use_bias: bool, l1: f32, l2: f32) -> Layer {
+    let seed = name.len() as u64 * 7 + units as u64;
+    crate::testing::dense(name, units, act, use_bias, l1, l2, seed)
+}
+
+/// A model, its loss, optimizer, input width and batch size: widths that are not whole
+/// panels, batches that are not whole micro-tiles, depths past one kernel pass (`KC`),
+/// every layer kind, penalties, a layer without bias, and each optimizer with state.
+fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
+    let drop = |rate| Layer::new("drop".into(), Kind::Dropout { rate }, 5);
+    vec![
+        (
+            vec![
+                dense("a", 37, Act::Relu, true, 0.0, 0.01),
+                drop(0.5),
+                dense("b", 10, Act::Softmax, true, 0.0, 0.0),
+            ],
+            Loss::CategoricalCrossentropy,
+            "adam",
+            21,
+            37,
+        ),
+        (
+            vec![
+                dense("a", 6, Act::Softmax, true, 0.0, 0.0),
+                dense("b", 13, Act::Tanh, false, 0.0, 0.0),
+                dense("c", 1, Act::Sigmoid, true, 0.0, 0.0),
+            ],
+            Loss::BinaryCrossentropy,
+            "rmsprop",
+            21,
+            50,
+        ),
+        (
+            vec![
+                drop(0.2),
+                Layer::new("t".into(), Kind::Activation { act: Act::Tanh }, 6),
+                dense("a", 8, Act::Linear, true, 0.01, 0.0),
+                Layer::new("f".into(), Kind::Flatten, 7),
+                Layer::new("s".into(), Kind::Activation { act: Act::Elu }, 8),
+            ],
+            Loss::MeanSquaredError,
+            "sgd",
+            12,
+            9,
+        ),
+        (
+            vec![
+                dense("a", 20, Act::Relu, true, 0.0, 0.0),
+                dense("b", 3, Act::Softmax, true, 0.0, 0.0),
+            ],
+            Loss::SparseCategoricalCrossentropy,
+            "adagrad",
+            300,
+            300,
+        ),
+    ]
+}
+
+fn model(layers: &[Layer], loss: Loss, opt: &str, d: usize) -> Model {
+    let mut m = Model::new();
+    for l in layers {
+        m.add(l.clone()).unwrap();
+    }
+    m.build(d).unwrap();
+    let p: &[f64] = if opt == "sgd" { &[0.9] } else { &[] };
+    m.compile(
+        loss,
+        vec![MetricKind::MeanSquaredError],
+        Optimizer::new(opt, 0.01, p).unwrap(),
+    );
+    m.fit_seed = 42;
+    m
+}
+
+/// Inputs, targets for `loss` and sample weights of `rows` rows.
+fn batch_data(rows: usize, d: usize, out: usize, loss: Loss) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let x = (0..rows * d)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
+        .collect();
+    let y = match loss {
+        Loss::SparseCategoricalCrossentropy => (0..rows).map(|r| (r % out) as f32).collect(),
+        Loss::MeanSquaredError => (0..rows * out).map(|i| (i % 7) as f32 / 7.0).collect(),
+        _ => (0..rows * out)
+            .map(|i| ((i / out) % out == i % out) as u8 as f32)
+            .collect(),
+    };
+    let w = (0..rows).map(|r| 0.5 + (r % 3) as f32).collect();
+    (x, y, w)
+}
+
+/// Weights and losses after three steps.
+fn train(
+    m: &mut Model,
+    x: &[f32],
+    y: &[f32],
+    w: &[f32],
+    rows: usize,
+    avx2: bool,
+    threads: usize,
+) -> (Vec<Vec<f32>>, Vec<f64>) {
+    m.threads = threads;
+    let losses = crate::threads::pool(threads).install(|| {
+        (0..3)
+            .map(|s| {
+                let b = Batch {
+                    x,
+                    y,
+                    w: (s != 1).then_some(w),
+                    rows,
+                };
+                m.train_step_with(&b, avx2).unwrap()
+            })
+            .collect()
+    });
+    let weights = m
+        .layers
+        .iter()
+        .flat_map(|l| [l.kernel.clone(), l.bias.clone()])
+        .collect();
+    (weights, losses)
+}
+
+#[test]
+fn kernel_steps_match_the_layer_path_and_every_thread_count() {
+    if !kernel::available() {
+        return;
+    }
+    for (layers, loss, opt, d, rows) in cases() {
+        let out = layers.last().unwrap().out_dim().max(1);
+        let m0 = model(&layers, loss, opt, d);
+        let out = m0.output_dim().unwrap_or(out);
+        let (x, y, w) = batch_data(rows, d, out, loss);
+        let y = &y[..rows * loss.target_cols(out)];
+        let (want, want_loss) = train(&mut m0.clone(), &x, y, &w, rows, false, 1);
+        let one = train(&mut m0.clone(), &x, y, &w, rows, true, 1);
+        let two = train(&mut m0.clone(), &x, y, &w, rows, true, 2);
+        assert_eq!(one, two, "{opt}: 1 and 2 threads differ");
+        for (a, b) in want_loss.iter().zip(&one.1) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "{opt}: loss {a} vs {b}"
+            );
+        }
+        for (p, (a, b)) in want.iter().zip(&one.0).enumerate() {
+            for (u, v) in a.iter().zip(b) {
+                assert!(
+                    (u - v).abs() <= 1e-4 * (1.0 + u.abs()),
+                    "{opt}: parameter {p}: {u} vs {v}"
+                );
+            }
+        }
+        assert_ne!(
+            m0.layers
+                .iter()
+                .map(|l| l.kernel.clone())
+                .collect::<Vec<_>>(),
+            one.0.iter().step_by(2).cloned().collect::<Vec<_>>(),
+            "{opt}: training changed nothing"
+        );
+    }
+}
+
+#[test]
+fn sgemm_matches_a_naive_product_on_any_thread_count() {
+    if !kernel::available() {
+        return;
+    }
+    for &(m, n, k) in &[(37usize, 13usize, 300usize), (128, 10, 128), (5, 16, 1)] {
+        let (a, b) = crate::testing::operands(m, k, n);
+        let run = |threads| {
+            let mut c = vec![f32::NAN; m * n];
+            let mut packed = Vec::new();
+            crate::threads::pool(threads).install(|| sgemm(m, n, k, &a, &b, &mut c, &mut packed));
+            c
+        };
+        let c = run(1);
+        assert_eq!(c, run(2), "{m}x{n}x{k}: 1 and 2 threads differ");
+        crate::testing::assert_product(&a, &b, m, k, n, &c);
+    }
+}
+
+#[test]
+fn packed_weights_follow_weights_set_between_steps() {
+    if !kernel::available() {
+        return;
+    }
+    let (layers, loss, opt, d, rows) = cases().remove(0);
+    let (x, y, w) = batch_data(rows, d, 10, loss);
+    let mut a = model(&layers, loss, opt, d);
+    train(&mut a, &x, &y, &w, rows, true, 2);
+    // Weights set from outside (as `set_weights()` does), then the same steps on both.
+    let mut b = model(&layers, loss, opt, d);
+    train(&mut b, &x, &y, &w, rows, true, 2);
+    for l in b.layers.iter_mut() {
+        l.kernel.iter_mut().for_each(|v| *v *= 0.5);
+    }
+    b.packs.invalidate();
+    let mut c = model(&layers, loss, opt, d);
+    c.compiled = b.compiled.clone();
+    c.step = b.step;
+    for (lc, lb) in c.layers.iter_mut().zip(&b.layers) {
+        lc.kernel = lb.kernel.clone();
+        lc.bias = lb.bias.clone();
+    }
+    let after_b = train(&mut b, &x, &y, &w, rows, true, 1);
+    let after_c = train(&mut c, &x, &y, &w, rows, true, 1);
+    assert_eq!(after_b, after_c);
+    assert_ne!(after_b, train(&mut a, &x, &y, &w, rows, true, 1));
+}
