@@ -3,6 +3,7 @@
 
 show_value <- function(x) {
   if (is.null(x)) return("NULL")
+  if (inherits(x, c("rkeras_model", "rkeras_layer"))) return(paste0("an object of class ", class(x)[[1]]))
   if (is.function(x)) return("a function")
   if (is.environment(x)) return(paste0("an object of class ", class(x)[[1]]))
   if (is.list(x)) return(paste0("a list of length ", length(x)))

@@ -115,6 +115,6 @@ from_config <- function(config, custom_objects = NULL) {
 model_graph <- function(model) {
   if (!is.null(model$graph) && (is_graph(model) || inherits(model, "rkeras_functional"))) return(model$graph)
   info <- model_layers(model)
-  shape <- get0("input_shape", envir = model, inherits = FALSE) %||% (if (isTRUE(info$built)) info$input_dim)
+  shape <- get0("input_shape", envir = model_env(model), inherits = FALSE) %||% (if (isTRUE(info$built)) info$input_dim)
   sequential_graph(model, model$states, shape)
 }

@@ -162,6 +162,7 @@ one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rl
   use_threads(object, call = call)
   rk_call(rk_tracker(object$ptr, training, TRUE), call = call)
   rk_call(rk_batch(object$ptr, mode, to_double(x), nrow(x), ncol(x), to_double(y), ncol(y), w, FALSE), call = call)
+  if (training) push_shared_weights(object)
   v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))
   unname(v)
 }

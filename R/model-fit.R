@@ -147,6 +147,7 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
 run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate,
                          threads = num_threads()) {
   params <- list(verbose = verbose, epochs = epochs, steps = steps)
+  on.exit(push_shared_weights(model), add = TRUE)
   for (cb in callbacks) cb$set_context(params, model)
   model$stop_training <- FALSE
   use_threads(model, threads)

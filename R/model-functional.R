@@ -82,7 +82,7 @@ keras_model <- function(inputs, outputs = NULL, name = NULL, ...) {
   model$inputs <- ins
   model$outputs <- outs
   send_graph(model)
-  for (st in graph$states) st$model <- model
+  link_layers(model, Filter(function(s) !identical(s$spec$type, "input"), graph$states))
   model
 }
 
@@ -267,7 +267,7 @@ send_graph <- function(model, call = rlang::caller_env()) {
 #' The description of graph `g` the engine reads (0-based node indices)
 #' @noRd
 graph_desc <- function(model, g) {
-  trainable <- get0("trainable_layers", envir = model, inherits = FALSE) %||% list()
+  trainable <- get0("trainable_layers", envir = model_env(model), inherits = FALSE) %||% list()
   layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
   nodes <- lapply(g$nodes, function(n) list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)))
   list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
@@ -276,15 +276,16 @@ graph_desc <- function(model, g) {
 #' Graph info of a model on the general engine (cached like `model_layers()`)
 #' @noRd
 graph_info <- function(model) {
-  info <- get0("layer_info", envir = model, inherits = FALSE)
+  env <- model_env(model)
+  info <- get0("layer_info", envir = env, inherits = FALSE)
   if (is.null(info)) {
-    info <- rk_call(rk_graph_info(get("ptr", envir = model)))
-    assign("layer_info", info, envir = model)
+    info <- rk_call(rk_graph_info(get("ptr", envir = env)))
+    assign("layer_info", info, envir = env)
   }
   info
 }
 
-is_graph <- function(model) isTRUE(get0("graph_mode", envir = model, inherits = FALSE))
+is_graph <- function(model) isTRUE(get0("graph_mode", envir = model_env(model), inherits = FALSE))
 
 #' Names of the model's output layers, as Keras prefixes their logs
 #' @noRd
@@ -297,4 +298,81 @@ output_names <- function(model) {
 input_names <- function(model) {
   g <- model$graph
   vapply(g$inputs, function(i) g$states[[g$nodes[[i]]$layer]]$spec$name, "")
+}
+
+# ---- models used as layers -----------------------------------------------------------------
+
+#' Apply a model to tensors, as a layer: its layer graph is called on them with the same
+#' layer objects, so the new model shares those layers' weights with it. Applied to a
+#' Sequential model, its layers are added to it.
+#' @noRd
+model_apply <- function(model, object, ..., call = rlang::caller_env()) {
+  if (...length()) check_no_dots(..., fn = "a model called as a layer", call = call)
+  if (inherits(object, "rkeras_model")) {
+    for (st in model_states(model)) {
+      if (length(object$specs) > 0) st$spec$input_shape <- NULL
+      add_layer_state(object, st, call)
+    }
+    return(invisible(object))
+  }
+  tensors <- as_tensor_list(object, "object", call)
+  g <- model_graph(model)
+  if (length(tensors) != length(g$inputs)) {
+    rk_abort(sprintf("Model '%s' takes %d inputs, got %d tensors.", model$name, length(g$inputs), length(tensors)),
+             "value", call)
+  }
+  vals <- vector("list", length(g$nodes))
+  vals[g$inputs] <- tensors
+  for (i in seq_along(g$nodes)) {
+    if (!is.null(vals[[i]])) next
+    nd <- g$nodes[[i]]
+    ins <- vals[nd$inputs]
+    vals[[i]] <- layer_apply(g$states[[nd$layer]], if (length(ins) == 1) ins[[1]] else ins, call = call)
+  }
+  outs <- vals[g$outputs]
+  if (length(outs) == 1) outs[[1]] else outs
+}
+
+#' A model's layers (without inputs), as layer states
+#' @noRd
+model_states <- function(model) {
+  st <- if (inherits(model, "rkeras_functional")) model$graph$states else model$states
+  Filter(function(s) !identical(s$spec$type, "input"), st)
+}
+
+#' Record that `model` holds these layers, and give it the weights they have in the other
+#' models that hold them (layers are shared between models, as in Keras)
+#' @noRd
+link_layers <- function(model, states) {
+  for (st in states) {
+    others <- Filter(function(m) !identical(m, model) && !rk_ptr_dead(m$ptr), st$models %||% list())
+    st$models <- c(others, list(model))
+    st$model <- model
+    if (length(others)) copy_layer_weights(others[[length(others)]], model, st$spec$name)
+  }
+  invisible(model)
+}
+
+#' After training `model`, give its shared layers' weights to the other models holding them
+#' @noRd
+push_shared_weights <- function(model) {
+  for (st in model_states(model)) {
+    for (m in st$models %||% list()) {
+      if (!identical(m, model) && !rk_ptr_dead(m$ptr)) copy_layer_weights(model, m, st$spec$name)
+    }
+  }
+  invisible(model)
+}
+
+copy_layer_weights <- function(from, to, name) {
+  if (!isTRUE(from$built) || !isTRUE(to$built)) return(invisible())
+  i <- which(startsWith(weight_names(from), paste0(name, "/")))
+  j <- which(startsWith(weight_names(to), paste0(name, "/")))
+  if (!length(i) || length(i) != length(j)) return(invisible())
+  src <- get_weights(from)[i]
+  all <- get_weights(to)
+  if (!all(mapply(function(a, b) identical(dim(a), dim(b)), src, all[j]))) return(invisible())
+  all[j] <- src
+  set_weights(to, all)
+  invisible()
 }

@@ -6,18 +6,24 @@
   switch(name,
     layers = model_layer_objects(x),
     built = if (is_graph(x)) graph_info(x)$built else model_layers(x)$built,
-    optimizer = get("compiled", x)$optimizer,
-    loss = get("compiled", x)$loss,
+    optimizer = get0("compiled", envir = model_env(x))$optimizer,
+    loss = get0("compiled", envir = model_env(x))$loss,
     weights = get_weights(x),
     trainable_weights = get_weights(x),
     input = model_io(x, "inputs", single = TRUE),
     output = model_io(x, "outputs", single = TRUE),
     inputs = model_io(x, "inputs"),
     outputs = model_io(x, "outputs"),
-    input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_shapes) else get0(name, envir = x, inherits = FALSE),
+    input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_shapes) else get0(name, envir = model_env(x), inherits = FALSE),
     output_shape = if (is_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
-    get0(name, envir = x, inherits = FALSE)
+    get0(name, envir = model_env(x), inherits = FALSE)
   )
+}
+
+#' @export
+`$<-.rkeras_model` <- function(x, name, value) {
+  assign(name, value, envir = model_env(x))
+  x
 }
 
 #' @export
@@ -29,7 +35,7 @@ io_shape <- function(shapes) {
 }
 
 model_io <- function(model, which, single = FALSE) {
-  t <- get0(which, envir = model, inherits = FALSE)
+  t <- get0(which, envir = model_env(model), inherits = FALSE)
   if (is.null(t)) {
     rk_abort(sprintf("`model$%s` exists for functional models (keras_model()); this is a Sequential model.",
                      which), "value")
@@ -44,7 +50,7 @@ model_io <- function(model, which, single = FALSE) {
 model_layer_objects <- function(model) {
   states <- if (inherits(model, "rkeras_functional")) {
     Filter(function(s) !identical(s$spec$type, "input"), model$graph$states)
-  } else get("states", model)
+  } else model$states
   lapply(states, new_layer_object)
 }
 
@@ -96,9 +102,9 @@ pop_layer <- function(object) {
   for (st in object$states[-n]) add_layer_state(new, new_layer_state(st$spec))
   if (built && n > 1 && !isTRUE(new$built)) build_first(new, shape)
   for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "layer_info")) {
-    assign(k, get0(k, envir = new, inherits = FALSE), envir = object)
+    assign(k, get0(k, envir = model_env(new), inherits = FALSE), envir = model_env(object))
   }
-  for (st in object$states) st$model <- object
+  for (st in object$states) { st$model <- object; st$models <- list(object) }
   if (length(object$trainable_layers)) {
     flags <- object$trainable_layers[intersect(names(object$trainable_layers), vapply(object$specs, `[[`, "", "name"))]
     object$trainable_layers <- NULL
@@ -285,7 +291,7 @@ clone_functional <- function(model, keep_weights) {
   new$inputs <- model$inputs
   new$outputs <- model$outputs
   send_graph(new)
-  for (st in states) st$model <- new
+  link_layers(new, Filter(function(s) !identical(s$spec$type, "input"), states))
   if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
   new
 }

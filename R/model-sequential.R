@@ -36,16 +36,26 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
 }
 
 new_model <- function(name, class) {
-  model <- new.env(parent = emptyenv())
-  model$ptr <- rk_model_new()
-  model$name <- name
-  model$specs <- list()
-  model$states <- list()
-  model$input_shape <- NULL
-  model$compiled <- NULL
-  model$stop_training <- FALSE
-  class(model) <- class
-  model
+  state <- new.env(parent = emptyenv())
+  state$ptr <- rk_model_new()
+  state$name <- name
+  state$specs <- list()
+  state$states <- list()
+  state$input_shape <- NULL
+  state$compiled <- NULL
+  state$stop_training <- FALSE
+  # A model is a function, as in Keras: `model(x)` or `x %>% model` applies it to tensors.
+  fn <- local(function(object, ...) model_apply(.state$self, object, ...),
+              list2env(list(.state = state), parent = asNamespace("rkeras")))
+  fn <- structure(fn, class = class)
+  state$self <- fn
+  fn
+}
+
+#' The environment that holds a model's state
+#' @noRd
+model_env <- function(model) {
+  if (is.environment(model)) model else environment(model)$.state
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
@@ -113,7 +123,7 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
   object$input_shape <- input_shape
   object$specs <- specs
   object$states <- c(object$states, list(state))
-  state$model <- object
+  link_layers(object, list(state))
   invisible(object)
 }
 
@@ -135,16 +145,17 @@ sequential_graph <- function(model, states, input_shape) {
 #' model: only adding a layer or building changes it (see `model_changed()`).
 #' @noRd
 model_layers <- function(model) {
-  info <- get0("layer_info", envir = model, inherits = FALSE)
+  env <- model_env(model)
+  info <- get0("layer_info", envir = env, inherits = FALSE)
   if (is.null(info)) {
-    info <- rk_call(rk_model_layers(get("ptr", envir = model)))
-    assign("layer_info", info, envir = model)
+    info <- rk_call(rk_model_layers(get("ptr", envir = env)))
+    assign("layer_info", info, envir = env)
   }
   info
 }
 
 model_changed <- function(model) {
-  assign("layer_info", NULL, envir = model)
+  assign("layer_info", NULL, envir = model_env(model))
   invisible(model)
 }
 
@@ -209,7 +220,7 @@ set_weights <- function(object, weights) {
     }
   }
   rk_call(rk_model_set_weights(object$ptr, lapply(weights, function(w) { storage.mode(w) <- "double"; w })))
-  invisible(get0("model", envir = object, inherits = FALSE) %||% object)
+  invisible(object)
 }
 
 #' Count a model's parameters

@@ -21,7 +21,7 @@ summary.rkeras_model <- function(object, line_length = getOption("width"), ...) 
 #' @rdname summary.rkeras_model
 #' @export
 format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
-  if (rk_ptr_dead(get("ptr", x))) return("<rkeras model restored from disk: its engine state no longer exists>")
+  if (rk_ptr_dead(x$ptr)) return("<rkeras model restored from disk: its engine state no longer exists>")
   graph <- is_graph(x)
   info <- if (graph) graph_summary_info(x) else model_layers(x)
   if (!info$built) return("Model: <no summary available, model was not built>")
@@ -49,7 +49,7 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   total <- sum(info$params)
   frozen <- if (graph) sum(info$params[!info$trainable]) else 0
   big <- function(n) format(n, big.mark = ",", scientific = FALSE)
-  c(sprintf("Model: \"%s\"", get("name", x)),
+  c(sprintf("Model: \"%s\"", x$name),
     strrep("_", width),
     cell(c(" Layer (type)", "Output Shape", "Param #", if (functional) "Connected to")),
     strrep("=", width),

@@ -11,7 +11,7 @@ venv="${RKERAS_VENV:-${HOME}/.cache/rkeras/venv-tb}"
 py="$venv/bin/python"
 base="${PYTHON:-python3}"
 
-if [ -x "$py" ] && "$py" -c 'import tensorboard, keras, jax' >/dev/null 2>&1; then
+if [ -x "$py" ] && KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax' >/dev/null 2>&1; then
     printf '%s\n' "$py"
     exit 0
 fi
@@ -32,5 +32,5 @@ fi
 
 echo "setup-python.sh: installing tensorboard, keras and jax into $venv" >&2
 "$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax >&2
-"$py" -c 'import tensorboard, keras, jax' >&2
+KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax' >&2
 printf '%s\n' "$py"

@@ -288,3 +288,30 @@ test_that("generators may yield lists of inputs and targets for models with seve
   expect_error(fit_generator(model, function() list(xa[1:4, ], y1[1:4]), steps_per_epoch = 1, verbose = 0),
                class = "rkeras_error")
 })
+
+test_that("models are functions: a model called on tensors shares its layers and weights", {
+  withr::local_seed(13)
+  enc_in <- layer_input(shape = 6)
+  encoder <- keras_model(enc_in, enc_in %>% layer_dense(3, activation = "tanh", name = "code"))
+  dec_in <- layer_input(shape = 3)
+  decoder <- keras_model(dec_in, dec_in %>% layer_dense(6, name = "recon"))
+  x_in <- layer_input(shape = 6)
+  auto <- keras_model(x_in, x_in %>% encoder %>% decoder)
+  expect_equal(get_weights(auto), c(get_weights(encoder), get_weights(decoder)))
+  x <- matrix(rnorm(60), 10)
+  expect_equal(predict(auto, x, verbose = 0), predict(decoder, predict(encoder, x, verbose = 0), verbose = 0),
+               tolerance = 1e-5)
+  # Training the autoencoder trains the encoder's and decoder's layers, as in Keras.
+  auto %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+  auto %>% fit(x, x, epochs = 2, verbose = 0)
+  expect_equal(get_weights(encoder), get_weights(auto)[1:2])
+  expect_equal(get_weights(decoder), get_weights(auto)[3:4])
+  # A Sequential model inside a Sequential model, and calling with model(x).
+  inner <- keras_model_sequential() %>% layer_dense(4, input_shape = 5, name = "in1") %>% layer_dense(2, name = "in2")
+  outer <- keras_model_sequential() %>% layer_dense(5, input_shape = 3, name = "o1") %>% inner
+  expect_equal(vapply(outer$layers, function(l) l$name, ""), c("o1", "in1", "in2"))
+  expect_equal(get_weights(outer)[3:6], get_weights(inner))
+  t <- inner(layer_input(shape = 5))
+  expect_equal(t$shape, 2L)
+  expect_error(encoder(list(layer_input(shape = 6), layer_input(shape = 6))), "takes 1 inputs, got 2", class = "rkeras_error")
+})
