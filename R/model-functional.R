@@ -275,15 +275,7 @@ graph_desc <- function(model, g) {
 
 #' Graph info of a model on the general engine (cached like `model_layers()`)
 #' @noRd
-graph_info <- function(model) {
-  env <- model_env(model)
-  info <- get0("layer_info", envir = env, inherits = FALSE)
-  if (is.null(info)) {
-    info <- rk_call(rk_graph_info(get("ptr", envir = env)))
-    assign("layer_info", info, envir = env)
-  }
-  info
-}
+graph_info <- function(model) cached_info(model, "graph_info", rk_graph_info)
 
 is_graph <- function(model) isTRUE(get0("graph_mode", envir = model_env(model), inherits = FALSE))
 

@@ -101,7 +101,7 @@ pop_layer <- function(object) {
   new$input_shape <- object$input_shape
   for (st in object$states[-n]) add_layer_state(new, new_layer_state(st$spec))
   if (built && n > 1 && !isTRUE(new$built)) build_first(new, shape)
-  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "layer_info")) {
+  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "layer_info", "graph_info")) {
     assign(k, get0(k, envir = model_env(new), inherits = FALSE), envir = model_env(object))
   }
   for (st in object$states) { st$model <- object; st$models <- list(object) }

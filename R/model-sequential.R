@@ -144,18 +144,24 @@ sequential_graph <- function(model, states, input_shape) {
 #' Layers as data (names, classes, units, parameter counts, input size), cached in the
 #' model: only adding a layer or building changes it (see `model_changed()`).
 #' @noRd
-model_layers <- function(model) {
+model_layers <- function(model) cached_info(model, "layer_info", rk_model_layers)
+
+#' What `shim` says of the model, kept under `key` until the model changes
+#' @noRd
+cached_info <- function(model, key, shim) {
   env <- model_env(model)
-  info <- get0("layer_info", envir = env, inherits = FALSE)
+  info <- get0(key, envir = env, inherits = FALSE)
   if (is.null(info)) {
-    info <- rk_call(rk_model_layers(get("ptr", envir = env)))
-    assign("layer_info", info, envir = env)
+    info <- rk_call(shim(get("ptr", envir = env)))
+    assign(key, info, envir = env)
   }
   info
 }
 
 model_changed <- function(model) {
-  assign("layer_info", NULL, envir = model_env(model))
+  env <- model_env(model)
+  assign("layer_info", NULL, envir = env)
+  assign("graph_info", NULL, envir = env)
   invisible(model)
 }
 

@@ -61,3 +61,6 @@ rk_names_reset <- function() {
   rm(list = ls(rk_names), envir = rk_names)
   invisible()
 }
+
+# The closure of a model (see new_model()) finds its state under this name.
+utils::globalVariables(".state")
