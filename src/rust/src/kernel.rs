@@ -326,6 +326,10 @@ mod tests {
     #[test]
     fn dense_matches_naive_with_padding_and_depth_blocks() {
         if !available() {
+            crate::testing::skip(
+                "dense_matches_naive_with_padding_and_depth_blocks",
+                "no AVX2 + FMA",
+            );
             return;
         }
         for &(rows, k, n) in &[(37usize, 300usize, 13usize), (16, 5, 6), (3, 784, 10)] {

@@ -82,3 +82,9 @@ pub fn assert_product(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &[f
         }
     }
 }
+
+/// Say that a test could not run on this machine: the line `SKIPPED: name (why)` on stderr,
+/// which the README's test command counts as a failure (a skip must never pass unseen).
+pub fn skip(name: &str, why: &str) {
+    eprintln!("SKIPPED: {name} ({why})");
+}

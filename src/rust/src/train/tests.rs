@@ -131,6 +131,10 @@ fn train(
 #[test]
 fn kernel_steps_match_the_layer_path_and_every_thread_count() {
     if !kernel::available() {
+        crate::testing::skip(
+            "kernel_steps_match_the_layer_path_and_every_thread_count",
+            "no AVX2 + FMA",
+        );
         return;
     }
     for (layers, loss, opt, d, rows) in cases() {
@@ -171,6 +175,10 @@ fn kernel_steps_match_the_layer_path_and_every_thread_count() {
 #[test]
 fn sgemm_matches_a_naive_product_on_any_thread_count() {
     if !kernel::available() {
+        crate::testing::skip(
+            "sgemm_matches_a_naive_product_on_any_thread_count",
+            "no AVX2 + FMA",
+        );
         return;
     }
     for &(m, n, k) in &[(37usize, 13usize, 300usize), (128, 10, 128), (5, 16, 1)] {
@@ -190,6 +198,10 @@ fn sgemm_matches_a_naive_product_on_any_thread_count() {
 #[test]
 fn packed_weights_follow_weights_set_between_steps() {
     if !kernel::available() {
+        crate::testing::skip(
+            "packed_weights_follow_weights_set_between_steps",
+            "no AVX2 + FMA",
+        );
         return;
     }
     let (layers, loss, opt, d, rows) = cases().remove(0);
