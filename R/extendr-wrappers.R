@@ -28,7 +28,7 @@ rk_graph_info <- function(model) .Call(wrap__rk_graph_info, model)
 
 rk_graph_set_trainable <- function(model, names, trainable) .Call(wrap__rk_graph_set_trainable, model, names, trainable)
 
-rk_layer_output_shape <- function(json, name, shapes) .Call(wrap__rk_layer_output_shape, json, name, shapes)
+rk_layer_output_shape <- function(json, name, calls) .Call(wrap__rk_layer_output_shape, json, name, calls)
 
 rk_model_to_json <- function(desc, name, sequential) .Call(wrap__rk_model_to_json, desc, name, sequential)
 
@@ -46,7 +46,7 @@ rk_model_add <- function(model, json) .Call(wrap__rk_model_add, model, json)
 
 rk_model_build <- function(model, input_dim) .Call(wrap__rk_model_build, model, input_dim)
 
-rk_model_compile <- function(model, losses, loss_weights, metrics, optimizer, learning_rate, params) .Call(wrap__rk_model_compile, model, losses, loss_weights, metrics, optimizer, learning_rate, params)
+rk_model_compile <- function(model, losses, loss_weights, metrics, metric_outputs, optimizer, learning_rate, params) .Call(wrap__rk_model_compile, model, losses, loss_weights, metrics, metric_outputs, optimizer, learning_rate, params)
 
 rk_model_layers <- function(model) .Call(wrap__rk_model_layers, model)
 

@@ -6,7 +6,8 @@
 #' @param optimizer Optimizer name (`"rmsprop"`, `"adam"`, `"sgd"`, `"adagrad"`, `"adamw"`)
 #'   or an `optimizer_*()` object.
 #' @param loss Loss name or `loss_*()` function or object (see [losses]).
-#' @param metrics Character vector or list of metrics (see [metrics]).
+#' @param metrics Character vector or list of metrics (see [metrics]), computed on every
+#'   output; for models with several outputs also a list named by output layer.
 #' @param loss_weights Weights of the outputs' losses in the total loss: a number per output,
 #'   in output order or named by output layer.
 #' @param weighted_metrics,run_eagerly,steps_per_execution,target_tensors,sample_weight_mode
@@ -33,13 +34,14 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   weights <- if (is.null(loss_weights)) rep(1, length(outs)) else
     vapply(per_output(loss_weights, outs, "loss_weights", function(w, arg) check_number(w, arg, min = 0)), as.double, 1)
   optimizer <- as_optimizer(optimizer %||% "rmsprop")
-  per_out <- lapply(losses, function(l) as_metrics(metrics, l))
+  per_out <- metrics_per_output(metrics, outs, losses)
   m <- per_out[[1]]
   log_names <- if (length(outs) > 1) {
     c("loss", paste0(outs, "_loss"), unlist(Map(function(o, pm) if (length(pm$names)) paste0(o, "_", pm$names), outs, per_out)))
   } else c("loss", m$names)
   object$compiled <- list(loss = losses[[1]], losses = unname(losses), loss_weights = unname(weights),
                           metric_names = m$names, metric_kinds = unlist(lapply(per_out, `[[`, "kinds")),
+                          metric_outputs = rep(seq_along(outs) - 1L, vapply(per_out, function(p) length(p$kinds), 1L)),
                           optimizer = optimizer, log_names = log_names)
   recompile(object)
   invisible(object)
@@ -49,12 +51,28 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 #' @noRd
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
-  rk_call(rk_model_compile(object$ptr, c$losses, c$loss_weights, as.character(c$metric_kinds),
+  rk_call(rk_model_compile(object$ptr, c$losses, c$loss_weights, as.character(c$metric_kinds), as.integer(c$metric_outputs),
                            c$optimizer$name, c$optimizer$learning_rate, c$optimizer$params), call = call)
   invisible(object)
 }
 
 as_loss_arg <- function(x, arg) as_loss(x)
+
+#' Metrics for each output: the same for all, or a list named by output layer (each entry
+#' a metric or several)
+#' @noRd
+metrics_per_output <- function(metrics, outs, losses, call = rlang::caller_env()) {
+  nms <- names(metrics)
+  if (length(outs) > 1 && is.list(metrics) && !is.null(nms) && all(nzchar(nms))) {
+    bad <- setdiff(nms, outs)
+    if (length(bad)) {
+      rk_abort(sprintf("`metrics` names '%s', which is not an output of the model (outputs: %s).", bad[[1]],
+                       paste0("'", outs, "'", collapse = ", ")), "value", call)
+    }
+    return(lapply(seq_along(outs), function(i) as_metrics(metrics[[outs[[i]]]], losses[[i]], call)))
+  }
+  lapply(losses, function(l) as_metrics(metrics, l, call))
+}
 
 #' One value per output from a single value, an unnamed list in output order, or a list
 #' named by output layer

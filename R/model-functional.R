@@ -149,8 +149,15 @@ layer_apply <- function(state, object, ..., call = rlang::caller_env()) {
   state$spec <- spec
   shapes <- lapply(tensors, `[[`, "shape")
   layer <- graph_layer_spec(spec)
-  out <- rk_call(rk_layer_output_shape(to_json(layer[c("class_name", "config")]), spec$name,
-                                       lapply(shapes, as.double)), call = call)
+  calls <- c(state$calls, list(lapply(shapes, as.double)))
+  res <- rk_layer_output_shape(to_json(layer[c("class_name", "config")]), spec$name, calls)
+  if (!is.null(res$err) && identical(res$err$kind, "shape")) {
+    from <- vapply(tensors, function(t) sprintf("'%s' (None, %s)", t$state$spec$name, paste(t$shape, collapse = ", ")), "")
+    res$err$message <- sprintf("%s; input%s from layer%s %s", res$err$message, if (length(from) > 1) "s" else "",
+                               if (length(from) > 1) "s" else "", paste(from, collapse = ", "))
+  }
+  out <- rk_call(res, call = call)
+  state$calls <- calls
   new_tensor(state, tensors, out)
 }
 

@@ -243,6 +243,10 @@ test_that("bad graphs and bad calls give errors naming the layer, shapes or argu
                class = "rkeras_error_shape")
   expect_error(layer_concatenate(list(a)), "at least 2 inputs", class = "rkeras_error")
   expect_error(a %>% layer_reshape(c(3, 3), name = "rs"), "layer 'rs' cannot reshape 4 values", class = "rkeras_error_shape")
+  shared <- layer_dense(units = 2, name = "sh")
+  a %>% shared
+  expect_error(b %>% shared, "layer 'sh' expects 4 input features, got 5; input from layer 'b5' \\(None, 5\\)",
+               class = "rkeras_error_shape")
   expect_error(a %>% layer_repeat_vector(2) %>% layer_repeat_vector(2, name = "rep2"), "layer 'rep2' expects inputs of shape \\(None, d\\)",
                class = "rkeras_error_shape")
   out <- a %>% layer_dense(2)
@@ -314,4 +318,22 @@ test_that("models are functions: a model called on tensors shares its layers and
   t <- inner(layer_input(shape = 5))
   expect_equal(t$shape, 2L)
   expect_error(encoder(list(layer_input(shape = 6), layer_input(shape = 6))), "takes 1 inputs, got 2", class = "rkeras_error")
+})
+
+test_that("metrics per output: a list named by output layer", {
+  withr::local_seed(14)
+  inp <- layer_input(shape = 3)
+  h <- inp %>% layer_dense(4, activation = "relu")
+  model <- keras_model(inp, list(h %>% layer_dense(2, activation = "softmax", name = "cls"), h %>% layer_dense(1, name = "reg")))
+  model %>% compile(optimizer = "adam", loss = list("sparse_categorical_crossentropy", "mse"),
+                    metrics = list(cls = "accuracy", reg = c("mae", "mse")))
+  x <- matrix(rnorm(30), 10); y1 <- rep(0:1, 5); y2 <- rnorm(10)
+  s <- evaluate(model, x, list(y1, y2), verbose = 0)
+  expect_named(s, c("loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae", "reg_mse"))
+  p <- predict(model, x, verbose = 0)
+  expect_equal(s$cls_accuracy, mean(max.col(p[[1]], "first") - 1 == y1))
+  expect_equal(s$reg_mae, mean(abs(p[[2]] - y2)), tolerance = 1e-5)
+  expect_equal(s$reg_mse, s$reg_loss, tolerance = 1e-6)
+  expect_error(compile(model, loss = "mse", optimizer = "sgd", metrics = list(out = "mae", reg = "mae")),
+               "`metrics` names 'out'", class = "rkeras_error")
 })

@@ -16,6 +16,8 @@ pub struct Compiled {
     pub losses: Vec<Loss>,
     pub loss_weights: Vec<f32>,
     pub metrics: Vec<MetricKind>,
+    /// The output each metric is computed on (all 0 for one output).
+    pub metric_outputs: Vec<usize>,
     pub optimizer: Optimizer,
 }
 
@@ -129,28 +131,43 @@ impl Model {
     /// optimizer.
     pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
         let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
+        let outputs = (0..n_out)
+            .flat_map(|o| std::iter::repeat(o).take(metrics.len()))
+            .collect();
         let metrics = metrics.repeat(n_out);
-        self.set_compiled(vec![loss; n_out], vec![1.0; n_out], metrics, optimizer);
+        self.set_compiled(
+            vec![loss; n_out],
+            vec![1.0; n_out],
+            metrics,
+            outputs,
+            optimizer,
+        );
     }
 
-    /// Set the losses (one per output, with their weights), metrics (the same number for
-    /// each output, output by output) and optimizer.
+    /// Set the losses (one per output, with their weights), the metrics with the output
+    /// each is computed on (in the order of the logs), and the optimizer.
     pub fn compile_outputs(
         &mut self,
         losses: Vec<Loss>,
         loss_weights: Vec<f32>,
         metrics: Vec<MetricKind>,
+        metric_outputs: Vec<usize>,
         optimizer: Optimizer,
     ) -> RkResult<()> {
         let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
-        if losses.len() != n_out || loss_weights.len() != n_out || metrics.len() % n_out != 0 {
+        if losses.len() != n_out || loss_weights.len() != n_out {
             return Err(RkError::Value(format!(
                 "the model has {n_out} outputs but {} losses and {} loss weights were given",
                 losses.len(),
                 loss_weights.len()
             )));
         }
-        self.set_compiled(losses, loss_weights, metrics, optimizer);
+        if metric_outputs.len() != metrics.len() || metric_outputs.iter().any(|&o| o >= n_out) {
+            return Err(RkError::Internal(
+                "each metric needs the output it is computed on".into(),
+            ));
+        }
+        self.set_compiled(losses, loss_weights, metrics, metric_outputs, optimizer);
         Ok(())
     }
 
@@ -159,6 +176,7 @@ impl Model {
         losses: Vec<Loss>,
         loss_weights: Vec<f32>,
         metrics: Vec<MetricKind>,
+        metric_outputs: Vec<usize>,
         optimizer: Optimizer,
     ) {
         let n_metrics = metrics.len();
@@ -169,6 +187,7 @@ impl Model {
             losses,
             loss_weights,
             metrics,
+            metric_outputs,
             optimizer,
         });
     }

@@ -1,75 +1,49 @@
 //! Deterministic random numbers. Every stream is derived from a seed R draws with
-//! `sample.int()`, so `set.seed()` reproduces a run; no OS entropy is used.
+//! `sample.int()`, so `set.seed()` reproduces a run; no OS entropy is used. The generator is
+//! `rand_xoshiro`'s xoshiro256++ (seeded through SplitMix64), normals come from `rand_distr`.
 
-/// xoshiro256++ seeded through SplitMix64.
+use rand::{Rng as _, RngCore, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::{SplitMix64, Xoshiro256PlusPlus};
+
 #[derive(Clone, Debug)]
-pub struct Rng {
-    s: [u64; 4],
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        let mut st = seed;
-        Rng {
-            s: [
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-                splitmix(&mut st),
-            ],
-        }
+        Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     /// A stream keyed by several integers (seed, epoch, step, layer), independent of threads.
     pub fn keyed(keys: &[u64]) -> Self {
         let mut st = 0x5EED_u64;
         for &k in keys {
-            let mut t = k ^ st.rotate_left(17);
-            st = splitmix(&mut t) ^ splitmix(&mut st);
+            let a = SplitMix64::seed_from_u64(k ^ st.rotate_left(17)).next_u64();
+            st = a ^ SplitMix64::seed_from_u64(st).next_u64();
         }
         Rng::new(st)
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        let result = (self.s[0].wrapping_add(self.s[3]))
-            .rotate_left(23)
-            .wrapping_add(self.s[0]);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1) with 24 bits, as f32.
     #[inline]
     pub fn uniform_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+        self.0.random::<f32>()
     }
 
     /// Uniform in [0, 1) with 53 bits.
     #[inline]
     pub fn uniform_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        self.0.random::<f64>()
     }
 
-    /// Standard normal (Box-Muller, one value per call for simplicity).
+    /// Standard normal.
     pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform_f64();
-        let u2 = self.uniform_f64();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        StandardNormal.sample(&mut self.0)
     }
 }
 
@@ -90,6 +64,37 @@ mod tests {
             Rng::keyed(&[2, 1]).next_u64()
         );
     }
+
+    #[test]
+    fn the_stream_is_xoshiro256_plus_plus_seeded_by_splitmix64() {
+        // Reference values of xoshiro256++ (Blackman and Vigna's reference code), state
+        // seeded with SplitMix64 from 0.
+        let mut sm = 0u64;
+        let mut splitmix = || {
+            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = sm;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut s = [splitmix(), splitmix(), splitmix(), splitmix()];
+        let mut reference = || {
+            let r = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+            let t = s[1] << 17;
+            s[2] ^= s[0];
+            s[3] ^= s[1];
+            s[1] ^= s[2];
+            s[0] ^= s[3];
+            s[2] ^= t;
+            s[3] = s[3].rotate_left(45);
+            r
+        };
+        let mut r = Rng::new(0);
+        for _ in 0..100 {
+            assert_eq!(r.next_u64(), reference());
+        }
+    }
+
     #[test]
     fn normal_has_unit_variance() {
         let mut r = Rng::new(7);

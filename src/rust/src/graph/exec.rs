@@ -188,14 +188,13 @@ impl Model {
         let yc: usize = dims.iter().map(|o| o.y_width).sum();
         let rows = b.rows;
         let n_out = dims.len();
-        let nm = c.metrics.len() / n_out;
         let mut grads: Vec<Vec<f32>> = if want_grad {
             dims.iter().map(|o| vec![0.0; rows * o.width]).collect()
         } else {
             Vec::new()
         };
         let mut part_sums = vec![0.0f64; n_out];
-        let mut metric_sums = vec![0.0f64; n_out * nm];
+        let mut metric_sums = vec![0.0f64; c.metrics.len()];
         let mut wsum = 0.0f64;
         let scale = 1.0 / rows.max(1) as f32;
         for r in 0..rows {
@@ -215,8 +214,15 @@ impl Model {
                     let pk = &p[k * od.classes..(k + 1) * od.classes];
                     let yk = &y[k * ypos..(k + 1) * ypos];
                     l += loss.sample(pk, yk);
-                    for (m, kind) in c.metrics[o * nm..(o + 1) * nm].iter().enumerate() {
-                        metric_sums[o * nm + m] += (w * inv * kind.sample(pk, yk)) as f64;
+                    for ((kind, &mo), sum) in c
+                        .metrics
+                        .iter()
+                        .zip(&c.metric_outputs)
+                        .zip(metric_sums.iter_mut())
+                    {
+                        if mo == o {
+                            *sum += (w * inv * kind.sample(pk, yk)) as f64;
+                        }
                     }
                     if want_grad {
                         let gk = &mut grads[o]

@@ -191,17 +191,24 @@ pub fn graph_set_weights(g: &mut Graph, vals: &[Robj]) -> RkResult<()> {
 }
 
 /// The output shape of a layer (`{"class_name", "config"}` as JSON) called on inputs of
-/// `shapes`: how R checks each call of the functional API where the user makes it.
+/// the shapes of its last call in `calls` (a list of its calls' input shapes, in order: a
+/// layer with weights is built by the first and must accept the later ones), as Keras
+/// checks each call of the functional API where the user makes it.
 #[extendr]
-fn rk_layer_output_shape(json: &str, name: &str, shapes: List) -> Ret {
+fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
     let class = v.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
     let config = v.get("config").cloned().unwrap_or(serde_json::Value::Null);
     let mut layer = crate::layers::from_spec(class, &config, 0)
         .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
-    let shapes = shape_list(shapes)?;
-    let out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
+    let mut out = Vec::new();
+    for call in calls.values() {
+        let shapes = shape_list(
+            List::try_from(call).map_err(|_| RkError::Internal("calls must be lists".into()))?,
+        )?;
+        out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
+    }
     Ok(out.iter().map(|&d| d as i32).collect::<Vec<i32>>().into())
 }
 

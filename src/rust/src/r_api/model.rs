@@ -131,11 +131,13 @@ fn rk_model_build(mut model: ExternalPtr<Handle>, input_dim: f64) -> Ret {
 }
 
 #[extendr]
+#[allow(clippy::too_many_arguments)]
 fn rk_model_compile(
     mut model: ExternalPtr<Handle>,
     losses: Vec<String>,
     loss_weights: Vec<f64>,
     metrics: Vec<String>,
+    metric_outputs: Vec<i32>,
     optimizer: &str,
     learning_rate: f64,
     params: Vec<f64>,
@@ -150,7 +152,9 @@ fn rk_model_compile(
         .map(|s| MetricKind::parse(s))
         .collect::<RkResult<Vec<_>>>()?;
     let opt = Optimizer::new(optimizer, learning_rate, &params)?;
-    handle(&mut model)?.with(|m| m.compile_outputs(losses, loss_weights, metrics, opt))?;
+    let metric_outputs: Vec<usize> = metric_outputs.iter().map(|&o| o.max(0) as usize).collect();
+    handle(&mut model)?
+        .with(|m| m.compile_outputs(losses, loss_weights, metrics, metric_outputs, opt))?;
     ok(())
 }
 
