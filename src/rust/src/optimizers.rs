@@ -1,10 +1,11 @@
 //! Optimizers with Keras's update rules and defaults (Keras >= 2.11 / Keras 3):
 //! - SGD: `v = momentum * v - lr * g`; `w += v` (nesterov: `w += momentum * v - lr * g`); plain `w -= lr * g`.
-//! - RMSprop: `s = rho * s + (1 - rho) g^2`; `w -= lr * g / (sqrt(s) + eps)`
-//!   (momentum > 0: `m = momentum * m + lr * g / (sqrt(s) + eps)`; `w -= m`; centered subtracts the mean square).
+//! - RMSprop: `s = rho * s + (1 - rho) g^2`; `w -= lr * g / sqrt(s + eps)`
+//!   (momentum > 0: `m = momentum * m + lr * g / sqrt(s + eps)`; `w -= m`; centered subtracts the
+//!   squared mean gradient from `s` first). Epsilon sits inside the root, as in Keras 3.
 //! - Adam: `m = b1 m + (1 - b1) g`; `v = b2 v + (1 - b2) g^2`;
 //!   `w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`; AdamW first `w -= lr * wd * w`.
-//! - Adagrad: `a += g^2` (a starts at 0.1); `w -= lr * g / (sqrt(a) + eps)`.
+//! - Adagrad: `a += g^2` (a starts at 0.1); `w -= lr * g / sqrt(a + eps)`, as in Keras 3.
 //!
 //! Slot state is kept per parameter, in the model's fixed parameter order.
 
@@ -213,7 +214,7 @@ crate::simd::multiversion! {
                 if !centered && momentum == 0.0 {
                     for ((w, &g), s) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
                         *s = rho * *s + (1.0 - rho) * g * g;
-                        *w -= lr * g / (s.sqrt() + epsilon);
+                        *w -= lr * g / (*s + epsilon).sqrt();
                     }
                     return;
                 }
@@ -225,7 +226,7 @@ crate::simd::multiversion! {
                         s2[j] = rho * s2[j] + (1.0 - rho) * gj;
                         denom -= s2[j] * s2[j];
                     }
-                    let inc = lr * gj / (denom.sqrt() + epsilon);
+                    let inc = lr * gj / (denom + epsilon).sqrt();
                     if momentum > 0.0 {
                         s1[j] = momentum * s1[j] + inc;
                         w[j] -= s1[j];
@@ -264,7 +265,7 @@ crate::simd::multiversion! {
             Kind::Adagrad { epsilon, .. } => {
                 for ((w, &g), a) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
                     *a += g * g;
-                    *w -= lr * g / (a.sqrt() + epsilon);
+                    *w -= lr * g / (*a + epsilon).sqrt();
                 }
             }
         }
@@ -295,8 +296,8 @@ mod tests {
         assert!((one_step("sgd", 0.1, &[0.9, 0.0], 2) - 0.46).abs() < 1e-6);
         // Nesterov: v = -0.2; w = 1 + 0.9 * -0.2 - 0.2 = 0.62.
         assert!((one_step("sgd", 0.1, &[0.9, 1.0], 1) - 0.62).abs() < 1e-6);
-        // RMSprop lr 0.001 rho 0.9: s = 0.1 * 4 = 0.4; w = 1 - 0.001 * 2 / (sqrt(0.4) + 1e-7).
-        let want = 1.0 - 0.001 * 2.0 / (0.4f64.sqrt() + 1e-7);
+        // RMSprop lr 0.001 rho 0.9: s = 0.1 * 4 = 0.4; w = 1 - 0.001 * 2 / sqrt(0.4 + 1e-7).
+        let want = 1.0 - 0.001 * 2.0 / (0.4f64 + 1e-7).sqrt();
         assert!((one_step("rmsprop", 0.001, &[], 1) as f64 - want).abs() < 1e-6);
         // Adam lr 0.001: m = 0.2, v = 0.004, alpha = 0.001 * sqrt(0.001) / 0.1;
         // w = 1 - alpha * 0.2 / (sqrt(0.004) + 1e-7) = 1 - 0.001 (approximately).
@@ -307,7 +308,7 @@ mod tests {
         let want_w = (1.0 - 0.001 * 0.004) - alpha * 0.2 / (0.004f64.sqrt() + 1e-7);
         assert!((one_step("adamw", 0.001, &[], 1) as f64 - want_w).abs() < 1e-6);
         // Adagrad lr 0.01: a = 0.1 + 4 = 4.1; w = 1 - 0.01 * 2 / sqrt(4.1).
-        let want = 1.0 - 0.01 * 2.0 / (4.1f64.sqrt() + 1e-7);
+        let want = 1.0 - 0.01 * 2.0 / (4.1f64 + 1e-7).sqrt();
         assert!((one_step("adagrad", 0.01, &[], 1) as f64 - want).abs() < 1e-6);
     }
 
@@ -326,6 +327,51 @@ mod tests {
             o.begin_step();
             o.update(0, &mut w, &[0.0, 0.0]);
             assert_eq!(w, [0.5, -2.0], "{name}");
+        }
+    }
+
+    /// Weights after each of 6 steps with fixed gradients, from Keras 3 itself
+    /// (`tests/testthat/oracle/keras_optimizers.py` wrote the file). The gradients include
+    /// values of 1e-6..1e-3, where putting epsilon outside the root, or forgetting the bias
+    /// correction or the momentum, moves the weights by far more than the tolerance.
+    #[test]
+    fn every_optimizer_follows_keras_step_by_step() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("optimizers/keras_steps.json")).unwrap();
+        let f = |x: &serde_json::Value| -> Vec<f32> {
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let w0 = f(&v["w0"]);
+        let grads: Vec<Vec<f32>> = v["grads"].as_array().unwrap().iter().map(f).collect();
+        let cases = v["cases"].as_array().unwrap();
+        assert!(cases.len() >= 12);
+        for c in cases {
+            let name = c["name"].as_str().unwrap();
+            let params: Vec<f64> = c["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            let mut o =
+                Optimizer::new(name, c["learning_rate"].as_f64().unwrap(), &params).unwrap();
+            let mut w = w0.clone();
+            for (k, (g, want)) in grads.iter().zip(c["steps"].as_array().unwrap()).enumerate() {
+                o.begin_step();
+                o.update(0, &mut w, g);
+                for (j, (a, b)) in w.iter().zip(f(want)).enumerate() {
+                    let tol = 2e-6 * (1.0 + b.abs());
+                    assert!(
+                        (a - b).abs() <= tol,
+                        "{name} {params:?} step {} value {j}: rkeras {a}, Keras {b}",
+                        k + 1
+                    );
+                }
+            }
         }
     }
 }
