@@ -120,8 +120,9 @@ EarlyStopping <- R6::R6Class("EarlyStopping", inherit = KerasCallback,
       if (self$maximize) value - self$min_delta > reference else value + self$min_delta < reference
     },
     on_train_begin = function(logs = NULL) {
+      # Keras 3: no best value yet, so the first monitored value is always an improvement.
       self$wait <- 0; self$stopped_epoch <- 0; self$best_weights <- NULL; self$best_epoch <- 0
-      self$best <- if (self$maximize) -Inf else Inf
+      self$best <- NULL
     },
     on_epoch_end = function(epoch, logs = NULL) {
       current <- logs[[self$monitor]]
@@ -130,26 +131,32 @@ EarlyStopping <- R6::R6Class("EarlyStopping", inherit = KerasCallback,
                         self$monitor, paste(names(logs), collapse = ",")), call. = FALSE)
         return(invisible())
       }
-      if (self$restore && is.null(self$best_weights)) self$best_weights <- get_weights(self$model)
+      if (self$restore && is.null(self$best_weights)) {
+        self$best_weights <- get_weights(self$model)
+        self$best_epoch <- epoch
+      }
       self$wait <- self$wait + 1
-      # A NaN value is never an improvement (as in Keras), so it counts towards patience.
-      if (isTRUE(self$improves(current, self$best))) {
+      # Keras 3's rule: a NaN value is never an improvement (but the first value is, whatever
+      # it is), and an epoch that improves never stops training.
+      if (is.null(self$best) || isTRUE(self$improves(current, self$best))) {
         self$best <- current
         self$best_epoch <- epoch
         if (self$restore) self$best_weights <- get_weights(self$model)
         if (is.null(self$baseline) || isTRUE(self$improves(current, self$baseline))) self$wait <- 0
+        return(invisible())
       }
       if (self$wait >= self$patience && epoch > 0) {
         self$stopped_epoch <- epoch
         self$model$stop_training <- TRUE
-        if (self$restore && !is.null(self$best_weights)) {
-          if (self$verbose > 0) cat("Restoring model weights from the end of the best epoch: ", self$best_epoch + 1, ".\n", sep = "")
-          set_weights(self$model, self$best_weights)
-        }
       }
     },
     on_train_end = function(logs = NULL) {
       if (self$stopped_epoch > 0 && self$verbose > 0) cat(sprintf("Epoch %d: early stopping\n", self$stopped_epoch + 1))
+      # Keras 3 restores the best weights at the end of training, stopped early or not.
+      if (self$restore && !is.null(self$best_weights)) {
+        if (self$verbose > 0) cat("Restoring model weights from the end of the best epoch: ", self$best_epoch + 1, ".\n", sep = "")
+        set_weights(self$model, self$best_weights)
+      }
     }
   )
 )
@@ -286,8 +293,9 @@ ReduceLr <- R6::R6Class("ReduceLr", inherit = KerasCallback,
       self$maximize <- maximize; self$min_delta <- min_delta; self$cooldown <- cooldown; self$min_lr <- min_lr
     },
     on_train_begin = function(logs = NULL) {
+      # Keras 3: no best value yet, so the first monitored value is always an improvement.
       self$wait <- 0; self$cooldown_counter <- 0
-      self$best <- if (self$maximize) -Inf else Inf
+      self$best <- NULL
     },
     augment_logs = function(epoch, logs) {
       logs$lr <- current_lr(self$model)
@@ -296,10 +304,11 @@ ReduceLr <- R6::R6Class("ReduceLr", inherit = KerasCallback,
         warning(sprintf("Learning rate reduction is conditioned on metric `%s` which is not available.", self$monitor), call. = FALSE)
         return(logs)
       }
-      # Keras 2.12: the cooldown counter is decremented first, then checked again.
+      # Keras 3's rule: the cooldown counter is decremented first, then checked again.
       if (self$cooldown_counter > 0) { self$cooldown_counter <- self$cooldown_counter - 1; self$wait <- 0 }
-      better <- if (self$maximize) current > self$best + self$min_delta else current < self$best - self$min_delta
-      if (isTRUE(better)) {
+      better <- is.null(self$best) ||
+        isTRUE(if (self$maximize) current - self$min_delta > self$best else current + self$min_delta < self$best)
+      if (better) {
         self$best <- current; self$wait <- 0
       } else if (self$cooldown_counter <= 0) {
         self$wait <- self$wait + 1

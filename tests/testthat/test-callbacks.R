@@ -3,54 +3,17 @@
 
 # ---- helpers local to this file -------------------------------------------------------------
 
-# Keras 2.12's EarlyStopping rule, transcribed: returns the epoch at which training stops
-# (NA: never) and the best epoch. NaN comparisons are FALSE, as in numpy.
-keras_early_stopping <- function(values, patience = 0, min_delta = 0, baseline = NULL, maximize = FALSE) {
-  md <- abs(min_delta)
-  improves <- function(a, b) isTRUE(if (maximize) a - md > b else a + md < b)
-  wait <- 0
-  best <- if (maximize) -Inf else Inf
-  best_epoch <- 0
-  for (e in seq_along(values) - 1L) {
-    cur <- values[[e + 1L]]
-    wait <- wait + 1
-    if (improves(cur, best)) {
-      best <- cur
-      best_epoch <- e
-      if (is.null(baseline) || improves(cur, baseline)) wait <- 0
-    }
-    if (wait >= patience && e > 0) return(list(stopped = e, best_epoch = best_epoch))
-  }
-  list(stopped = NA_integer_, best_epoch = best_epoch)
-}
-
-# Keras 2.12's ReduceLROnPlateau rule: the learning rate logged at each epoch.
-keras_reduce_lr <- function(values, lr, factor = 0.1, patience = 10, min_delta = 1e-4, cooldown = 0,
-                            min_lr = 0, maximize = FALSE) {
-  better <- function(a, b) isTRUE(if (maximize) a > b + min_delta else a < b - min_delta)
-  best <- if (maximize) -Inf else Inf
-  wait <- 0
-  cooldown_counter <- 0
-  logged <- numeric(0)
-  for (v in values) {
-    logged <- c(logged, lr)
-    if (cooldown_counter > 0) {
-      cooldown_counter <- cooldown_counter - 1
-      wait <- 0
-    }
-    if (better(v, best)) {
-      best <- v
-      wait <- 0
-    } else if (!(cooldown_counter > 0)) {
-      wait <- wait + 1
-      if (wait >= patience && lr > min_lr) {
-        lr <- max(lr * factor, min_lr)
-        cooldown_counter <- cooldown
-        wait <- 0
-      }
-    }
-  }
-  logged
+# Keras 3's EarlyStopping or ReduceLROnPlateau itself, driven by the monitored values of a
+# real fit (oracle/keras_callbacks.py in the test venv): `kind` "early_stopping" gives
+# list(stopped, best_epoch) (0-based epochs, NULL: never), "reduce_lr" the lr logged per epoch.
+keras_oracle <- function(kind, values, args, lr = 0.01) {
+  py <- Sys.getenv("RKERAS_KERAS_PYTHON")
+  skip_if(!nzchar(py), "RKERAS_KERAS_PYTHON is not set (python with keras and jax)")
+  req <- withr::local_tempfile(fileext = ".json")
+  writeLines(rkeras:::to_json(list(kind = kind, values = I(values), args = args, lr = lr)), req)
+  out <- suppressWarnings(system2(py, c(test_path("oracle", "keras_callbacks.py"), "drive", req),
+                                  stdout = TRUE, stderr = FALSE))
+  rkeras:::rk_call(rkeras:::rk_json_parse(paste(out, collapse = "")))
 }
 
 # Drive an EarlyStopping callback by hand on a sequence of monitored values; returns the
@@ -179,8 +142,10 @@ test_that("early stopping follows Keras's patience rule on hand-made sequences",
   es <- function(...) callback_early_stopping(...)
   # improvement, improvement, then two epochs without: stops at epoch 3
   expect_equal(drive_es(es(patience = 2), c(1.0, 0.9, 0.95, 0.92, 0.8)), 3)
-  # patience 0 stops at epoch 1 whatever happens (never after the first epoch)
-  expect_equal(drive_es(es(patience = 0), c(1.0, 0.5, 0.2)), 1)
+  # Keras 3: an improving epoch never stops training, even with patience 0 (values checked
+  # with Keras 3's EarlyStopping)
+  expect_equal(drive_es(es(patience = 0), c(1.0, 0.5, 0.2)), NA_integer_)
+  expect_equal(drive_es(es(patience = 0), c(1.0, 0.5, 0.6)), 2)
   expect_equal(drive_es(es(patience = 0), c(1.0)), NA_integer_)
   expect_equal(drive_es(es(patience = 1), c(1.0, 0.5, 0.2, 0.3)), 3)
   # steadily improving: never stops
@@ -196,8 +161,9 @@ test_that("early stopping: min_delta, baseline and the direction of the monitor"
   expect_equal(drive_es(es(patience = 2, min_delta = 0.05), v), 2)
   expect_equal(drive_es(es(patience = 2, min_delta = -0.05), v), 2) # sign ignored, as in Keras
 
-  # baseline: improvements that do not beat it do not reset the wait
-  expect_equal(drive_es(es(patience = 3, baseline = 0.5), c(0.9, 0.8, 0.7, 0.6, 0.4)), 2)
+  # baseline: improvements that do not beat it do not reset the wait, but (Keras 3) an
+  # improving epoch never stops
+  expect_equal(drive_es(es(patience = 3, baseline = 0.5), c(0.9, 0.8, 0.7, 0.6, 0.4)), NA_integer_)
   expect_equal(drive_es(es(patience = 3), c(0.9, 0.8, 0.7, 0.6, 0.4)), NA_integer_)
   expect_equal(drive_es(es(patience = 2, baseline = 0.85), c(0.9, 0.8, 0.82, 0.83, 0.84)), 3)
 
@@ -211,35 +177,15 @@ test_that("early stopping: min_delta, baseline and the direction of the monitor"
   expect_equal(drive_es(es(monitor = "val_mae", patience = 2), acc, "val_mae"), 2)
   expect_equal(drive_es(es(monitor = "val_loss", mode = "max", patience = 1), c(1, 2, 3), "val_loss"), NA_integer_)
   # baseline in max mode
-  expect_equal(drive_es(es(monitor = "val_accuracy", patience = 2, baseline = 0.9), acc, "val_accuracy"), 1)
+  expect_equal(drive_es(es(monitor = "val_accuracy", patience = 2, baseline = 0.9), acc, "val_accuracy"), 2)
   expect_equal(drive_es(es(monitor = "val_accuracy", patience = 3, baseline = 0.58), acc, "val_accuracy"), 4)
-})
-
-test_that("early stopping matches Keras 2.12's rule on random sequences", {
-  withr::local_seed(42)
-  model <- cb_regressor()
-  for (i in 1:150) {
-    n <- sample(1:12, 1)
-    maximize <- runif(1) < 0.5
-    values <- round(cumsum(rnorm(n, if (maximize) 0.02 else -0.02, 0.05)) + 1, 2)
-    patience <- sample(0:4, 1)
-    min_delta <- sample(c(0, 0.01, 0.03), 1)
-    baseline <- if (runif(1) < 0.3) round(values[1] + rnorm(1, 0, 0.05), 2)
-    monitor <- if (maximize) "val_accuracy" else "val_loss"
-    cb <- callback_early_stopping(monitor = monitor, patience = patience, min_delta = min_delta,
-                                  baseline = baseline)
-    want <- keras_early_stopping(values, patience, min_delta, baseline, maximize)
-    expect_equal(drive_es(cb, values, monitor, model), want$stopped,
-                 info = sprintf("values %s patience %d min_delta %g baseline %s %s",
-                                paste(values, collapse = " "), patience, min_delta,
-                                if (is.null(baseline)) "NULL" else format(baseline), monitor))
-  }
 })
 
 test_that("early stopping: NaN counts as no improvement, a missing monitor warns, state resets", {
   es <- callback_early_stopping(patience = 2)
   expect_equal(drive_es(es, c(1, NaN, NaN, 0.5)), 2)
-  expect_equal(drive_es(callback_early_stopping(patience = 2), c(NaN, NaN, NaN)), 1)
+  # Keras 3: the first value is the best so far, even NaN (then nothing improves on it)
+  expect_equal(drive_es(callback_early_stopping(patience = 2), c(NaN, NaN, NaN)), 2)
   expect_equal(drive_es(callback_early_stopping(patience = 3), c(1, 0.5, NaN, NaN, NaN)), 4)
   expect_equal(drive_es(callback_early_stopping(patience = 1, baseline = 0.5), c(1, NaN, 0.2)), 1)
   # the same callback object reused: on_train_begin resets its state
@@ -260,12 +206,14 @@ test_that("restore_best_weights puts back the best epoch's weights when it stops
     cb$set_context(list(epochs = length(values)), model)
     model$stop_training <- FALSE
     cb$on_train_begin(list())
+    stopped <- NA_integer_
     for (e in seq_along(values) - 1L) {
       set_weights(model, weights_of(e))
       cb$on_epoch_end(e, list(val_loss = values[[e + 1L]]))
-      if (isTRUE(model$stop_training)) return(e)
+      if (isTRUE(model$stop_training)) { stopped <- e; break }
     }
-    NA_integer_
+    cb$on_train_end(list())
+    stopped
   }
   values <- c(1.0, 0.5, 0.7, 0.8, 0.9)
   expect_equal(drive(callback_early_stopping(patience = 2, restore_best_weights = TRUE), values), 3)
@@ -275,8 +223,10 @@ test_that("restore_best_weights puts back the best epoch's weights when it stops
   # no improvement after the first epoch: back to epoch 0
   expect_equal(drive(callback_early_stopping(patience = 2, restore_best_weights = TRUE), c(0.5, 0.6, 0.7)), 2)
   expect_equal(get_weights(model), weights_of(0))
-  # training that never stops keeps its last weights (Keras 2.12 restores only when stopping)
-  expect_equal(drive(callback_early_stopping(patience = 2, restore_best_weights = TRUE), c(3, 2, 1)), NA_integer_)
+  # Keras 3 restores the best weights at the end of training even when it never stopped
+  expect_equal(drive(callback_early_stopping(patience = 5, restore_best_weights = TRUE), c(3, 2, 2.5)), NA_integer_)
+  expect_equal(get_weights(model), weights_of(1))
+  expect_equal(drive(callback_early_stopping(patience = 5), c(3, 2, 2.5)), NA_integer_)
   expect_equal(get_weights(model), weights_of(2))
   # verbose names the epoch (1-based)
   expect_output(drive(callback_early_stopping(patience = 2, restore_best_weights = TRUE, verbose = 1), values),
@@ -314,7 +264,7 @@ test_that("early stopping in fit(): history truncated, params$epochs kept, weigh
   h3 <- m3 %>% fit(d$x, y, epochs = 15, verbose = 0, validation_split = 0.25,
                    callbacks = list(spy, callback_early_stopping(patience = 2, min_delta = 1e6,
                                                                  restore_best_weights = TRUE)))
-  want <- keras_early_stopping(h3$metrics$val_loss, patience = 2, min_delta = 1e6)
+  want <- keras_oracle("early_stopping", h3$metrics$val_loss, list(patience = 2, min_delta = 1e6, mode = "min"))
   expect_equal(length(h3$metrics$val_loss), want$stopped + 1)
   expect_equal(get_weights(m3), seen[[want$best_epoch + 1]])
   expect_false(isTRUE(all.equal(get_weights(m3), seen[[length(seen)]])))
@@ -398,13 +348,14 @@ test_that("callback_reduce_lr_on_plateau() reduces after patience (with cooldown
   }
   h <- run(factor = 0.5, patience = 2)
   expect_equal(h$metrics$lr, c(0.01, 0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025, 0.00125), tolerance = 1e-6)
-  expect_equal(h$metrics$lr, keras_reduce_lr(h$metrics$val_loss, 0.01, factor = 0.5, patience = 2, min_delta = 1e9),
+  expect_equal(h$metrics$lr, unlist(keras_oracle("reduce_lr", h$metrics$val_loss,
+                                                  list(factor = 0.5, patience = 2, min_delta = 1e9, mode = "min"))$lr),
                tolerance = 1e-6)
   for (cooldown in 1:2) {
     h <- run(factor = 0.5, patience = 2, cooldown = cooldown)
-    expect_equal(h$metrics$lr, keras_reduce_lr(h$metrics$val_loss, 0.01, factor = 0.5, patience = 2,
-                                               min_delta = 1e9, cooldown = cooldown),
-                 tolerance = 1e-6, info = paste("cooldown", cooldown))
+    want <- keras_oracle("reduce_lr", h$metrics$val_loss,
+                         list(factor = 0.5, patience = 2, min_delta = 1e9, cooldown = cooldown, mode = "min"))
+    expect_equal(h$metrics$lr, unlist(want$lr), tolerance = 1e-6, info = paste("cooldown", cooldown))
   }
   h <- run(factor = 0.5, patience = 2, cooldown = 2)
   expect_equal(h$metrics$lr, c(0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.0025, 0.0025), tolerance = 1e-6)
