@@ -8,17 +8,18 @@
 #' @param x Input data: a numeric matrix or array with samples in the first dimension
 #'   (arrays are flattened per sample in row-major order), or a generator function.
 #' @param y Targets: one-hot matrix, vector of class ids, or numeric matrix.
-#' @param batch_size Samples per gradient step (default 32).
+#' @param batch_size Samples per gradient step (default 32); not with a generator.
 #' @param epochs Index of the final epoch (training runs from `initial_epoch`).
 #' @param verbose 0 silent, 1 progress bar, 2 one line per epoch; `"auto"` is 1.
 #' @param callbacks A callback or list of callbacks.
 #' @param view_metrics Accepted for compatibility (no live plot).
-#' @param validation_split Fraction of the data, taken from the end, used for validation.
+#' @param validation_split Fraction of the data, taken from the end, used for validation;
+#'   not with a generator (give `validation_data`).
 #' @param validation_data `list(x_val, y_val)` or `list(x_val, y_val, sample_weight)`, or a
 #'   generator function (with `validation_steps`).
 #' @param shuffle Reshuffle the training rows every epoch.
 #' @param class_weight Named list mapping class ids to loss weights.
-#' @param sample_weight Per-sample loss weights.
+#' @param sample_weight Per-sample loss weights; a generator yields them as a third element.
 #' @param initial_epoch Epoch at which to start (for resuming).
 #' @param steps_per_epoch,validation_steps For generators: batches per epoch / per validation.
 #' @param ... Unused.
@@ -40,6 +41,15 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
                              steps_per_epoch = NULL, validation_steps = NULL, ...) {
   check_model(object)
   if (is.function(x)) {
+    # A generator yields its own batches, weights and order: arguments about in-memory data
+    # cannot apply, and saying so beats dropping them (as Keras raises for them).
+    if (!is.null(batch_size)) rk_abort("`batch_size` cannot be given with a generator: it yields its own batches.", "value")
+    if (!is.null(sample_weight)) {
+      rk_abort("`sample_weight` cannot be given with a generator: yield list(x, y, sample_weight) from it instead.", "value")
+    }
+    if (!identical(validation_split, 0)) {
+      rk_abort("`validation_split` cannot be used with a generator; give `validation_data` (and `validation_steps`).", "value")
+    }
     return(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
                          verbose = verbose, callbacks = callbacks, validation_data = validation_data,
                          validation_steps = validation_steps, class_weight = class_weight,

@@ -172,3 +172,17 @@ test_that("the non-finite check finds a bad value anywhere and only then", {
   expect_true(rkeras:::has_nonfinite(c(TRUE, NA)))
   expect_false(rkeras:::has_nonfinite(numeric(0)))
 })
+
+test_that("fit() given a generator refuses what only applies to in-memory data", {
+  raw <- make_raw()
+  model <- gen_model()
+  g <- sampling_generator(raw$x, raw$y, 8)
+  expect_error(fit(model, g, steps_per_epoch = 2, verbose = 0, sample_weight = rep(1, 8)),
+               "`sample_weight` cannot be given with a generator", class = "rkeras_error")
+  expect_error(fit(model, g, steps_per_epoch = 2, verbose = 0, validation_split = 0.2),
+               "`validation_split` cannot be used with a generator", class = "rkeras_error")
+  expect_error(fit(model, g, steps_per_epoch = 2, verbose = 0, batch_size = 8),
+               "`batch_size` cannot be given with a generator", class = "rkeras_error")
+  h <- fit(model, g, steps_per_epoch = 2, epochs = 2, verbose = 0)
+  expect_length(h$metrics$loss, 2)
+})
