@@ -82,7 +82,7 @@ keras_model <- function(inputs, outputs = NULL, name = NULL, ...) {
   model$inputs <- ins
   model$outputs <- outs
   send_graph(model)
-  link_layers(model, Filter(function(s) !identical(s$spec$type, "input"), graph$states))
+  link_layers(model, model_states(model))
   model
 }
 
@@ -343,35 +343,70 @@ model_states <- function(model) {
 #' models that hold them (layers are shared between models, as in Keras)
 #' @noRd
 link_layers <- function(model, states) {
+  src <- list()
+  names <- character()
   for (st in states) {
     others <- Filter(function(m) !identical(m, model) && !rk_ptr_dead(m$ptr), st$models %||% list())
     st$models <- c(others, list(model))
     st$model <- model
-    if (length(others)) copy_layer_weights(others[[length(others)]], model, st$spec$name)
+    if (length(others)) { src <- c(src, others[length(others)]); names <- c(names, st$spec$name) }
   }
+  g <- group_by_model(src, names)
+  for (k in seq_along(g$models)) copy_layer_weights(g$models[[k]], model, g$names[[k]])
   invisible(model)
 }
 
 #' After training `model`, give its shared layers' weights to the other models holding them
+#' (one read and one write of each other model's weights)
 #' @noRd
 push_shared_weights <- function(model) {
+  dst <- list()
+  names <- character()
   for (st in model_states(model)) {
     for (m in st$models %||% list()) {
-      if (!identical(m, model) && !rk_ptr_dead(m$ptr)) copy_layer_weights(model, m, st$spec$name)
+      if (!identical(m, model) && !rk_ptr_dead(m$ptr)) { dst <- c(dst, list(m)); names <- c(names, st$spec$name) }
     }
   }
+  g <- group_by_model(dst, names)
+  for (k in seq_along(g$models)) copy_layer_weights(model, g$models[[k]], g$names[[k]])
   invisible(model)
 }
 
-copy_layer_weights <- function(from, to, name) {
+#' Pairs (model, layer name) grouped by model: list(models, names), names[[k]] the layers of
+#' models[[k]]
+#' @noRd
+group_by_model <- function(models, names) {
+  out <- list(models = list(), names = list())
+  for (i in seq_along(models)) {
+    k <- Position(function(o) identical(o, models[[i]]), out$models)
+    if (is.na(k)) {
+      k <- length(out$models) + 1L
+      out$models[[k]] <- models[[i]]
+      out$names[[k]] <- character()
+    }
+    out$names[[k]] <- c(out$names[[k]], names[[i]])
+  }
+  out
+}
+
+#' Copy the weights of the layers named `layers` from model `from` to model `to`, where both
+#' are built and the shapes agree
+#' @noRd
+copy_layer_weights <- function(from, to, layers) {
   if (!isTRUE(from$built) || !isTRUE(to$built)) return(invisible())
-  i <- which(startsWith(weight_names(from), paste0(name, "/")))
-  j <- which(startsWith(weight_names(to), paste0(name, "/")))
-  if (!length(i) || length(i) != length(j)) return(invisible())
-  src <- get_weights(from)[i]
-  all <- get_weights(to)
-  if (!all(mapply(function(a, b) identical(dim(a), dim(b)), src, all[j]))) return(invisible())
-  all[j] <- src
-  set_weights(to, all)
+  src <- get_weights(from)
+  dst <- get_weights(to)
+  wf <- weight_names(from)
+  wt <- weight_names(to)
+  changed <- FALSE
+  for (name in layers) {
+    i <- which(startsWith(wf, paste0(name, "/")))
+    j <- which(startsWith(wt, paste0(name, "/")))
+    if (!length(i) || length(i) != length(j)) next
+    if (!all(mapply(function(a, b) identical(dim(a), dim(b)), src[i], dst[j]))) next
+    dst[j] <- src[i]
+    changed <- TRUE
+  }
+  if (changed) set_weights(to, dst)
   invisible()
 }

@@ -47,12 +47,7 @@ model_io <- function(model, which, single = FALSE) {
   t
 }
 
-model_layer_objects <- function(model) {
-  states <- if (inherits(model, "rkeras_functional")) {
-    Filter(function(s) !identical(s$spec$type, "input"), model$graph$states)
-  } else model$states
-  lapply(states, new_layer_object)
-}
+model_layer_objects <- function(model) lapply(model_states(model), new_layer_object)
 
 #' Retrieve a layer of a model
 #'
@@ -182,9 +177,7 @@ change_trainable <- function(model, names, value, call = rlang::caller_env()) {
 #' weights), for what only the general engine does (frozen layers)
 #' @noRd
 to_general_engine <- function(model, call = rlang::caller_env()) {
-  info <- model_layers(model)
-  shape <- model$input_shape %||% (if (isTRUE(info$built)) info$input_dim)
-  model$graph <- sequential_graph(model, model$states, shape)
+  model$graph <- model_graph(model)
   model$graph_mode <- TRUE
   send_graph(model, call)
 }
@@ -237,9 +230,7 @@ layer_output_shape <- function(state) {
     return(list(NULL, info$units[[i]]))
   }
   info <- graph_info(model)
-  shape <- info$shape[[match(state$spec$name, info$name)]]
-  dims <- as.integer(strsplit(gsub("[()None ]", "", shape), ",")[[1]])
-  c(list(NULL), as.list(dims[!is.na(dims)]))
+  c(list(NULL), as.list(info$dims[[match(state$spec$name, info$name)]]))
 }
 
 #' Names of a model's weights in `get_weights()` order (`dense_1/kernel`)
@@ -291,7 +282,7 @@ clone_functional <- function(model, keep_weights) {
   new$inputs <- model$inputs
   new$outputs <- model$outputs
   send_graph(new)
-  link_layers(new, Filter(function(s) !identical(s$spec$type, "input"), states))
+  link_layers(new, model_states(new))
   if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
   new
 }

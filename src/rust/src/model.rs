@@ -97,18 +97,28 @@ impl Model {
         Ok(())
     }
 
+    /// The number of outputs (the fused chain has one).
+    fn n_outputs(&self) -> usize {
+        self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1)
+    }
+
+    /// A shape error for `got` input features where the chain's first layer takes `d`.
+    pub(crate) fn input_width_error(&self, d: usize, got: usize) -> RkError {
+        let name = self
+            .layers
+            .first()
+            .map(|l| l.name.as_str())
+            .unwrap_or("input");
+        RkError::Shape(format!(
+            "layer '{name}' expects {d} input features, got {got}"
+        ))
+    }
+
     /// Fix the input size and build every layer (first use of data, or `input_shape`).
     pub fn build(&mut self, input_dim: usize) -> RkResult<()> {
         if let Some(d) = self.input_dim {
             if d != input_dim {
-                let name = self
-                    .layers
-                    .first()
-                    .map(|l| l.name.as_str())
-                    .unwrap_or("input");
-                return Err(RkError::Shape(format!(
-                    "layer '{name}' expects {d} input features, got {input_dim}"
-                )));
+                return Err(self.input_width_error(d, input_dim));
             }
             return Ok(());
         }
@@ -130,7 +140,7 @@ impl Model {
     /// Set one loss for every output (as Keras does with a single loss), the metrics and the
     /// optimizer.
     pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
-        let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
+        let n_out = self.n_outputs();
         let outputs = (0..n_out)
             .flat_map(|o| std::iter::repeat(o).take(metrics.len()))
             .collect();
@@ -154,7 +164,7 @@ impl Model {
         metric_outputs: Vec<usize>,
         optimizer: Optimizer,
     ) -> RkResult<()> {
-        let n_out = self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1);
+        let n_out = self.n_outputs();
         if losses.len() != n_out || loss_weights.len() != n_out {
             return Err(RkError::Value(format!(
                 "the model has {n_out} outputs but {} losses and {} loss weights were given",
@@ -180,8 +190,11 @@ impl Model {
         optimizer: Optimizer,
     ) {
         let n_metrics = metrics.len();
+        // A loss per output is logged only when there are several outputs.
+        let parts = if losses.len() > 1 { losses.len() } else { 0 };
         self.train = Tracker::new(n_metrics);
-        self.test = Tracker::new(n_metrics);
+        self.train.loss_parts = vec![0.0; parts];
+        self.test = self.train.clone();
         self.compiled = Some(Compiled {
             loss: losses[0],
             losses,

@@ -76,15 +76,7 @@ impl Model {
             .input_dim
             .ok_or_else(|| RkError::State("the model is not built".into()))?;
         if b.x.len() != b.rows * d {
-            let name = self
-                .layers
-                .first()
-                .map(|l| l.name.as_str())
-                .unwrap_or("input");
-            return Err(RkError::Shape(format!(
-                "layer '{name}' expects {d} input features, got {}",
-                b.x.len() / b.rows.max(1)
-            )));
+            return Err(self.input_width_error(d, b.x.len() / b.rows.max(1)));
         }
         Ok(())
     }

@@ -121,27 +121,28 @@ impl Model {
         let compiled = self.compiled.as_mut().expect("checked");
         let graph = self.graph.as_mut().expect("checked");
         compiled.optimizer.begin_step();
+        // Optimizer slots are numbered over every parameter (the order of `get_weights()`);
+        // a frozen layer's parameters keep their numbers but get no update (and no gradient).
         let mut k = 0;
         for (slot, pg) in graph.slots.iter_mut().zip(pgrads) {
             let Some(layer) = slot.layer.as_mut() else {
                 continue;
             };
-            let trainable = slot.trainable;
-            for (p, gr) in layer
-                .params_mut()
-                .into_iter()
-                .zip(pg.iter().map(Some).chain(std::iter::repeat(None)))
-            {
-                if trainable && p.trainable {
-                    if let Some(gr) = gr {
+            let params = layer.params_mut();
+            let n = params.len();
+            if slot.trainable {
+                for (i, (p, gr)) in params.into_iter().zip(&pg).enumerate() {
+                    if p.trainable {
                         let w = p.value.as_slice_mut().expect("standard layout");
-                        compiled
-                            .optimizer
-                            .update(k, w, gr.as_slice().expect("standard layout"));
+                        compiled.optimizer.update(
+                            k + i,
+                            w,
+                            gr.as_slice().expect("standard layout"),
+                        );
                     }
                 }
-                k += 1;
             }
+            k += n;
         }
         self.step += 1;
         Ok(loss)
@@ -247,16 +248,10 @@ impl Model {
         };
         t.loss_sum += batch_loss * rows as f64;
         t.loss_count += rows as f64;
-        if n_out > 1 {
-            if t.loss_parts.len() != n_out {
-                t.loss_parts = vec![0.0; n_out];
-            }
-            for (acc, p) in t.loss_parts.iter_mut().zip(&parts) {
-                *acc += p * rows as f64;
-            }
-        }
-        if t.metric_sums.len() != metric_sums.len() {
-            t.metric_sums = vec![0.0; metric_sums.len()];
+        // The trackers were sized by `compile` (one loss part per output when there are
+        // several, one sum per metric).
+        for (acc, p) in t.loss_parts.iter_mut().zip(&parts) {
+            *acc += p * rows as f64;
         }
         for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
             *acc += s;

@@ -59,8 +59,8 @@ pub struct Graph {
 pub struct LayerRow {
     pub name: String,
     pub class: &'static str,
-    /// Output shape as Keras prints it, of the layer's first call.
-    pub shape: String,
+    /// Output shape of the layer's first call (once built).
+    pub dims: Option<Shape>,
     pub params: usize,
     pub trainable: bool,
     /// Names of the layers it reads, over all its calls.
@@ -345,10 +345,10 @@ impl Graph {
                 let nodes: Vec<usize> = (0..self.nodes.len())
                     .filter(|&i| self.nodes[i].layer == li)
                     .collect();
-                let shape = match nodes.first() {
-                    Some(&i) if self.built() => shape_string(&self.shapes[i]),
-                    _ => String::from("?"),
-                };
+                let dims = nodes
+                    .first()
+                    .filter(|_| self.built())
+                    .map(|&i| self.shapes[i].clone());
                 let inbound = nodes
                     .iter()
                     .flat_map(|&i| {
@@ -361,7 +361,7 @@ impl Graph {
                 LayerRow {
                     name: s.name.clone(),
                     class: s.class_name(),
-                    shape,
+                    dims,
                     params: s.n_params(),
                     trainable: s.trainable,
                     inbound,

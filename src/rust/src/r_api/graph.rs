@@ -3,7 +3,7 @@
 
 use crate::error::{RkError, RkResult};
 use crate::graph::Graph;
-use crate::layers::Tensor;
+use crate::layers::{shape_string, Tensor};
 use crate::r_api::handle::Handle;
 use crate::r_api::model::{handle, values};
 use extendr_api::prelude::*;
@@ -107,7 +107,20 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
     Ok(list!(
         name = rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         class = rows.iter().map(|r| r.class.to_string()).collect::<Vec<_>>(),
-        shape = rows.iter().map(|r| r.shape.clone()).collect::<Vec<_>>(),
+        shape = rows
+            .iter()
+            .map(|r| r
+                .dims
+                .as_ref()
+                .map(|d| shape_string(d))
+                .unwrap_or_else(|| "?".into()))
+            .collect::<Vec<_>>(),
+        dims = List::from_values(rows.iter().map(|r| -> Robj {
+            match &r.dims {
+                Some(d) => d.iter().map(|&v| v as i32).collect::<Vec<i32>>().into(),
+                None => ().into(),
+            }
+        })),
         params = rows.iter().map(|r| r.params as f64).collect::<Vec<_>>(),
         trainable = rows.iter().map(|r| r.trainable).collect::<Vec<_>>(),
         inbound = rows
