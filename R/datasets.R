@@ -106,14 +106,20 @@ dataset_fashion_mnist <- function() {
 #' @param cache_subdir Subdirectory of `cache_dir` holding the file.
 #' @param hash_algorithm `"auto"` (SHA-256 for a 64-character hash, MD5
 #'   otherwise), `"sha256"` or `"md5"`.
-#' @param extract If `TRUE`, extract a zip or tar archive into the cache
-#'   subdirectory after downloading.
+#' @param extract If `TRUE`, the file is a zip or tar archive to unpack, as
+#'   Keras 3 does it: `fname` (without a dot) names the directory it is
+#'   unpacked into, the archive itself is kept beside it as
+#'   `<fname>_archive`, and that directory is returned; a `fname` with a dot
+#'   names the archive, unpacked into `<fname up to the dot>_extracted`.
+#'   Keras unpacks on every call; rkeras only when the directory is missing
+#'   or the archive was just downloaded.
 #' @param cache_dir Cache root; default `Sys.getenv("KERAS_HOME")` when set,
 #'   else `~/.keras`.
-#' @param ... `untar = TRUE` (download `fname.tar.gz` and extract it, return
-#'   the extracted directory), `md5_hash` (old name of `file_hash`) and
-#'   `archive_format` (ignored) are accepted for compatibility.
-#' @returns The path of the local file (a character string).
+#' @param ... `untar = TRUE` (Keras's older name for `extract = TRUE`),
+#'   `md5_hash` (old name of `file_hash`) and `archive_format` (ignored) are
+#'   accepted for compatibility.
+#' @returns The path of the local file, or of the directory the archive was
+#'   unpacked into (a character string).
 #' @family datasets
 #' @export
 #' @examples
@@ -157,24 +163,28 @@ get_file <- function(fname, origin, file_hash = NULL, cache_subdir = "datasets",
   }
   datadir <- path.expand(if (rk_ds_is_abs(cache_subdir)) cache_subdir
                          else file.path(cache_dir, cache_subdir))
-  untar <- isTRUE(dots$untar)
   fpath <- path.expand(if (rk_ds_is_abs(fname)) fname else file.path(datadir, fname))
-  if (untar) {
-    untar_path <- fpath
-    fpath <- paste0(fpath, ".tar.gz")
+  exdir <- NULL
+  if (isTRUE(extract) || isTRUE(dots$untar)) {
+    # Keras 3's layout (keras/src/utils/file_utils.py), so caches are shared
+    base <- basename(fpath)
+    if (grepl(".", base, fixed = TRUE)) {
+      exdir <- file.path(dirname(fpath), paste0(sub("[.].*$", "", base), "_extracted"))
+    } else {
+      exdir <- fpath
+      fpath <- paste0(fpath, "_archive")
+    }
   }
   verify <- !is.null(file_hash) && !isFALSE(getOption("rkeras.verify_datasets", TRUE))
-  if (file.exists(fpath)) {
-    if (verify) rk_ds_check_hash(fpath, file_hash, algo, origin)
-  } else {
+  fresh <- !file.exists(fpath)
+  if (fresh) {
     rk_ds_download(origin, fpath, if (verify) file_hash, algo)
+  } else if (verify) {
+    rk_ds_check_hash(fpath, file_hash, algo, origin)
   }
-  if (untar) {
-    if (!file.exists(untar_path)) rk_ds_extract(fpath, dirname(untar_path))
-    return(untar_path)
-  }
-  if (isTRUE(extract)) rk_ds_extract(fpath, dirname(fpath))
-  fpath
+  if (is.null(exdir)) return(fpath)
+  if (fresh || !dir.exists(exdir)) rk_ds_extract(fpath, exdir)
+  exdir
 }
 
 # ---- internal helpers -------------------------------------------------------
@@ -238,16 +248,40 @@ rk_ds_download <- function(origin, fpath, file_hash, algo, call = rlang::caller_
   invisible(fpath)
 }
 
-rk_ds_extract <- function(archive, exdir) {
-  magic <- readBin(archive, "raw", 4L)
-  ok <- tryCatch({
-    if (identical(magic, as.raw(c(0x50, 0x4b, 0x03, 0x04)))) {
-      length(utils::unzip(archive, exdir = exdir)) > 0L
+#' Unpack a zip or tar archive into `exdir`, replacing it
+#'
+#' Unpacks into a temporary sibling first and renames it into place, so an
+#' interrupted extraction never leaves a half-filled `exdir` that later calls
+#' would take as complete.
+#' @noRd
+rk_ds_extract <- function(archive, exdir, call = rlang::caller_env()) {
+  tmp <- tempfile(paste0(basename(exdir), ".part"), tmpdir = dirname(exdir))
+  on.exit(unlink(tmp, recursive = TRUE), add = TRUE)
+  head <- readBin(archive, "raw", 262L)
+  starts <- function(bytes, at = 1L) {
+    length(head) >= at + length(bytes) - 1L &&
+      identical(head[at:(at + length(bytes) - 1L)], as.raw(bytes))
+  }
+  # zip; gzip, bzip2, xz or plain tar (only these reach the unpackers)
+  zip <- starts(c(0x50, 0x4b, 0x03, 0x04))
+  tar <- starts(c(0x1f, 0x8b)) || starts(charToRaw("BZh")) ||
+    starts(c(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) || starts(charToRaw("ustar"), 258L)
+  ok <- (zip || tar) && tryCatch({
+    if (zip) {
+      length(utils::unzip(archive, exdir = tmp)) > 0L
     } else {
-      utils::untar(archive, exdir = exdir) == 0L
+      utils::untar(archive, exdir = tmp) == 0L
     }
   }, error = function(e) FALSE, warning = function(w) FALSE)
-  if (!isTRUE(ok)) rk_abort(sprintf("Could not extract the archive %s.", archive), "io")
+  if (isTRUE(ok)) {
+    unlink(exdir, recursive = TRUE)
+    ok <- file.rename(tmp, exdir)
+  }
+  if (!isTRUE(ok)) {
+    rk_abort(sprintf(paste0("Could not extract the archive %s into %s. Delete the ",
+                            "archive to download it again."), archive, exdir),
+             "io", call = call)
+  }
   invisible(exdir)
 }
 

@@ -132,14 +132,25 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   }
   for (i in seq_len(k)) {
     want <- info$input_shapes[[i]]
-    if (ncol(mats[[i]]) != prod(want)) {
-      got <- dim(xs[[i]])[-1] %||% 1L
+    got <- dim(xs[[i]])[-1] %||% 1L
+    if (ncol(mats[[i]]) != prod(want) || !ranks_match(as.integer(got), as.integer(want))) {
       rk_abort(sprintf("Input '%s' expects samples of shape (%s), but `%s` has samples of shape (%s).",
                        input_names(model)[[i]], paste(want, collapse = ", "),
                        if (k > 1) sprintf("%s[[%d]]", arg, i) else arg, paste(got, collapse = ", ")), "shape", call)
     }
   }
   if (k == 1) mats[[1]] else do.call(cbind, mats)
+}
+
+#' Whether samples of shape `got` fit an input of shape `want`: the same shape, or (as
+#' Keras adjusts ranks) one trailing axis of size 1 more or less; flat rows also fit
+#' an input of one axis, as before
+#' @noRd
+ranks_match <- function(got, want) {
+  if (length(got) == 1 && length(want) == 1) return(TRUE)
+  identical(got, want) ||
+    (length(got) == length(want) - 1 && want[[length(want)]] == 1 && identical(got, want[-length(want)])) ||
+    (length(got) == length(want) + 1 && got[[length(got)]] == 1 && identical(got[-length(got)], want))
 }
 
 #' Targets of a model on the general engine as one matrix (each output's targets flattened,

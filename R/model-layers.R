@@ -237,10 +237,7 @@ layer_output_shape <- function(state) {
 #' @noRd
 weight_names <- function(model) {
   if (is_graph(model)) return(as.character(graph_info(model)$weight_names))
-  info <- model_layers(model)
-  as.character(unlist(lapply(seq_along(info$name), function(i) {
-    if (info$params[[i]] > 0) paste0(info$name[[i]], c("/kernel", if (!identical(model$specs[[i]]$config$use_bias, FALSE)) "/bias"))
-  })))
+  chain_weights(model_layers(model))$names
 }
 
 layer_weight_index <- function(layer, call = rlang::caller_env()) {

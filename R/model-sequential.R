@@ -188,22 +188,29 @@ get_weights <- function(object, trainable = NA) {
   }
   w <- rk_call(rk_model_get_weights(object$ptr))
   info <- model_layers(object)
-  dims <- weight_dims(object, info)
-  Map(function(v, d) { dim(v) <- d; v }, w, dims)
+  Map(function(v, d) { dim(v) <- d; v }, w, chain_weights(info)$dims)
 }
 
-weight_dims <- function(object, info) {
+#' Names and shapes of a fused chain's weights: each dense layer's kernel, and its bias
+#' when its parameter count has one
+#' @noRd
+chain_weights <- function(info) {
   dims <- list()
+  names <- character()
   input <- info$input_dim
   for (i in seq_along(info$name)) {
     out <- info$units[[i]]
     if (info$params[[i]] > 0) {
       dims[[length(dims) + 1L]] <- c(input, out)
-      if (!identical(object$specs[[i]]$config$use_bias, FALSE)) dims[[length(dims) + 1L]] <- out
+      names <- c(names, paste0(info$name[[i]], "/kernel"))
+      if (info$params[[i]] > input * out) {
+        dims[[length(dims) + 1L]] <- out
+        names <- c(names, paste0(info$name[[i]], "/bias"))
+      }
     }
     input <- out
   }
-  dims
+  list(names = names, dims = dims)
 }
 
 #' @rdname get_weights
@@ -214,7 +221,7 @@ set_weights <- function(object, weights) {
   if (!is.list(weights)) rk_abort(sprintf("`weights` must be a list of arrays, not %s.", show_value(weights)), "type")
   want <- if (is_graph(object)) {
     lapply(get_weights(object), function(w) dim(w) %||% length(w))
-  } else weight_dims(object, model_layers(object))
+  } else chain_weights(model_layers(object))$dims
   if (length(weights) != length(want)) {
     rk_abort(sprintf("`weights` must be a list of %d arrays, got %d.", length(want), length(weights)), "shape")
   }

@@ -93,21 +93,6 @@ dir <- bench_dir()
 out_dir <- if (nzchar(opts$out)) opts$out else tempfile("rkeras-bench-")
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
 
-find_pythons <- function() {
-  py <- c(tensorflow = Sys.getenv("RKERAS_BENCH_PY_TF"), jax = Sys.getenv("RKERAS_BENCH_PY_JAX"))
-  venv <- Sys.getenv("RKERAS_BENCH_VENV", path.expand("~/.cache/rkeras/venv-bench"))
-  envfile <- file.path(dirname(venv), "pythons.env")
-  if (file.exists(envfile)) {
-    kv <- read.dcf(textConnection(gsub("=", ": ", readLines(envfile), fixed = TRUE)))
-    if (!nzchar(py[["tensorflow"]]) && "RKERAS_BENCH_PY_TF" %in% colnames(kv)) py[["tensorflow"]] <- kv[1, "RKERAS_BENCH_PY_TF"]
-    if (!nzchar(py[["jax"]]) && "RKERAS_BENCH_PY_JAX" %in% colnames(kv)) py[["jax"]] <- kv[1, "RKERAS_BENCH_PY_JAX"]
-  }
-  for (b in names(py)) {
-    if (!nzchar(py[[b]]) && file.exists(file.path(venv, "bin/python"))) py[[b]] <- file.path(venv, "bin/python")
-  }
-  py[nzchar(py) & file.exists(py)]
-}
-
 run_rkeras <- function(round) {
   json <- file.path(out_dir, sprintf("rkeras-%d.json", round))
   args <- c(file.path(dir, "bench_fit.R"), "--worker", "fit", "--json", json, "--epochs", opts$epochs,
@@ -116,18 +101,6 @@ run_rkeras <- function(round) {
   rc <- system2(rscript_bin(), args)
   if (rc != 0 || !file.exists(json)) { message("rkeras run ", round, " failed (exit ", rc, ")"); return(NULL) }
   jsonlite::read_json(json, simplifyVector = TRUE)
-}
-
-# R's ldpaths prepends R_HOME/lib and the system library folder to LD_LIBRARY_PATH; with them a
-# python built with RUNPATH (pyenv's) loads the system libpython instead of its own and breaks.
-python_env <- function() {
-  parts <- strsplit(Sys.getenv("LD_LIBRARY_PATH"), ":", fixed = TRUE)[[1]]
-  drop <- parts == "" | parts == R.home("lib") | grepl("^(/usr)?/lib(64)?(/[^/]+-linux-gnu)?/?$", parts) |
-    grepl("/jvm/", parts, fixed = TRUE)
-  keep <- parts[!drop]
-  # OPENBLAS_* tuning meant for R's BLAS must not leak into the anchors either.
-  c("-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE",
-    if (length(keep)) paste0("LD_LIBRARY_PATH=", paste(keep, collapse = ":")) else c("-u", "LD_LIBRARY_PATH"))
 }
 
 run_python <- function(backend, py, round) {
@@ -165,13 +138,6 @@ measure_memory <- function() {
   jsonlite::read_json(json, simplifyVector = TRUE)
 }
 
-# The engine's GEMM timer, rkeras:::rk_bench_gemm(m, n, k, reps, threads): seconds per call of
-# C[m x n] = A[m x k] B[k x n] in f32. NULL while the engine does not have it.
-gemm_fun <- function() {
-  ns <- asNamespace("rkeras")
-  if (exists("rk_bench_gemm", envir = ns, inherits = FALSE)) get("rk_bench_gemm", envir = ns)
-}
-
 # FLOPs of one training epoch's matrix products and the time they take at the measured rate.
 gemm_floor <- function(bench, threads, train_rows, batch, reps = 200L) {
   if (is.null(bench)) return(NULL)
@@ -190,11 +156,7 @@ gemm_floor <- function(bench, threads, train_rows, batch, reps = 200L) {
   # Each product is timed through the gemm crate and, with AVX2, the engine's own kernel; the
   # floor takes the faster of the two for every shape.
   secs <- vapply(seq_len(nrow(shapes)), function(i) {
-    r <- bench(as.integer(shapes$m[i]), as.integer(shapes$n[i]), as.integer(shapes$k[i]),
-               as.integer(reps), as.integer(threads))
-    if (is.list(r) && "ok" %in% names(r)) r <- rkeras:::rk_call(r)
-    r <- as.numeric(r)
-    c(r[1], if (length(r) > 1) r[2] else NA)
+    time_gemm(bench, shapes$m[i], shapes$n[i], shapes$k[i], reps, threads)
   }, numeric(2))
   shapes$sec_crate <- secs[1, ]
   shapes$sec_kernel <- secs[2, ]

@@ -1,4 +1,4 @@
-# Helpers shared by bench_fit.R and bench_generator.R (sourced, not a package file).
+# Helpers shared by the bench/ scripts (sourced, not a package file).
 
 #' Parse `--key value` and `--flag` arguments into a list, starting from `defaults`.
 #' A default of FALSE marks a flag; every other value is converted to the default's type.
@@ -84,6 +84,71 @@ build_mlp <- function() {
   rkeras::compile(model, loss = "categorical_crossentropy",
                   optimizer = rkeras::optimizer_rmsprop(), metrics = c("accuracy"))
   model
+}
+
+# ---- engine and interpreters ----------------------------------------------------------
+
+#' The Keras anchors' interpreters, named by backend (tensorflow, jax): $RKERAS_BENCH_PY_TF /
+#' $RKERAS_BENCH_PY_JAX, else the pythons.env that bench/setup.sh writes beside the venv.
+find_pythons <- function() {
+  py <- c(tensorflow = Sys.getenv("RKERAS_BENCH_PY_TF"), jax = Sys.getenv("RKERAS_BENCH_PY_JAX"))
+  venv <- Sys.getenv("RKERAS_BENCH_VENV", path.expand("~/.cache/rkeras/venv-bench"))
+  envfile <- file.path(dirname(venv), "pythons.env")
+  if (file.exists(envfile)) {
+    kv <- read.dcf(textConnection(gsub("=", ": ", readLines(envfile), fixed = TRUE)))
+    if (!nzchar(py[["tensorflow"]]) && "RKERAS_BENCH_PY_TF" %in% colnames(kv)) py[["tensorflow"]] <- kv[1, "RKERAS_BENCH_PY_TF"]
+    if (!nzchar(py[["jax"]]) && "RKERAS_BENCH_PY_JAX" %in% colnames(kv)) py[["jax"]] <- kv[1, "RKERAS_BENCH_PY_JAX"]
+  }
+  for (b in names(py)) {
+    if (!nzchar(py[[b]]) && file.exists(file.path(venv, "bin/python"))) py[[b]] <- file.path(venv, "bin/python")
+  }
+  py[nzchar(py) & file.exists(py)]
+}
+
+#' Arguments to `env` that run an anchor without R's environment tweaks.
+#' R's ldpaths prepends R_HOME/lib and the system library folder to LD_LIBRARY_PATH; with them a
+#' python built with RUNPATH (pyenv's) loads the system libpython instead of its own and breaks.
+python_env <- function() {
+  parts <- strsplit(Sys.getenv("LD_LIBRARY_PATH"), ":", fixed = TRUE)[[1]]
+  drop <- parts == "" | parts == R.home("lib") | grepl("^(/usr)?/lib(64)?(/[^/]+-linux-gnu)?/?$", parts) |
+    grepl("/jvm/", parts, fixed = TRUE)
+  keep <- parts[!drop]
+  # OPENBLAS_* tuning meant for R's BLAS must not leak into the anchors either.
+  c("-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE",
+    if (length(keep)) paste0("LD_LIBRARY_PATH=", paste(keep, collapse = ":")) else c("-u", "LD_LIBRARY_PATH"))
+}
+
+#' The engine's GEMM timer, rkeras:::rk_bench_gemm(m, n, k, reps, threads): seconds per call of
+#' C[m x n] = A[m x k] B[k x n] in f32. NULL while the engine does not have it.
+gemm_fun <- function() {
+  ns <- asNamespace("rkeras")
+  if (exists("rk_bench_gemm", envir = ns, inherits = FALSE)) get("rk_bench_gemm", envir = ns)
+}
+
+#' Seconds per product C[m x n] = A[m x k] B[k x n] (median of `reps` after a warm-up call)
+#' through `bench` (gemm_fun()): c(gemm crate, engine's AVX2 kernel); the kernel's is NA
+#' without AVX2 + FMA or on an engine that times only the crate.
+time_gemm <- function(bench, m, n, k, reps, threads) {
+  r <- bench(as.integer(m), as.integer(n), as.integer(k), as.integer(reps), as.integer(threads))
+  if (is.list(r) && "ok" %in% names(r)) r <- rkeras:::rk_call(r)
+  r <- as.numeric(r)
+  c(r[1], if (length(r) > 1) r[2] else NA)
+}
+
+#' The CPU as /proc/cpuinfo names it: model, the SIMD flags the engine's kernels care about,
+#' and the core count, plus `text`, one line to print beside the figures.
+cpu_info <- function() {
+  info <- tryCatch(readLines("/proc/cpuinfo"), error = function(e) character())
+  field <- function(key) {
+    l <- grep(paste0("^", key, "\\s*:"), info, value = TRUE)
+    if (length(l)) sub(paste0("^", key, "\\s*:\\s*"), "", l[[1]]) else ""
+  }
+  flags <- strsplit(field("flags"), " ", fixed = TRUE)[[1]]
+  simd <- intersect(flags, c("avx2", "fma", "avx512f", "avx512bw"))
+  out <- list(model = field("model name"), simd = simd, cores = parallel::detectCores())
+  out$text <- sprintf("CPU: %s; SIMD flags: %s; %d cores", if (nzchar(out$model)) out$model else "?",
+                      if (length(simd)) paste(simd, collapse = " ") else "none of avx2/fma/avx512", out$cores)
+  out
 }
 
 # ---- formatting -------------------------------------------------------------------------

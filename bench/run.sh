@@ -1,10 +1,11 @@
 #!/bin/sh
-# Full benchmark: Python venv(s) for the Keras anchors, then bench_fit.R, bench_generator.R and
-# bench_engines.R.
+# Full benchmark: Python venv(s) for the Keras anchors, then bench_fit.R, bench_generator.R,
+# bench_engines.R and bench_cnn.R.
 # Output goes to the terminal and to bench/results/latest.txt (the previous one is kept as
 # previous.txt). Arguments go to bench_fit.R (e.g. `--epochs 30 --rounds 3`); `--quick` goes to
-# both benches (smoke test: the figures mean nothing then). $RKERAS_BENCH_GEN_ARGS, if set,
-# replaces the arguments of bench_generator.R (e.g. "--steps 1000 --epochs 5").
+# bench_generator.R and bench_cnn.R too (smoke test: the figures mean nothing then).
+# $RKERAS_BENCH_GEN_ARGS, if set, replaces the arguments of bench_generator.R (e.g. "--steps 1000
+# --epochs 5"); $RKERAS_BENCH_CNN_ARGS those of bench_cnn.R (e.g. "--epochs 5 --train-rows 60000").
 # Run it on an otherwise idle machine: the figures are wall-clock times.
 set -eu
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -13,9 +14,11 @@ mkdir -p "$BENCH/results"
 OUT=$BENCH/results/latest.txt
 [ -f "$OUT" ] && mv "$OUT" "$BENCH/results/previous.txt"
 GEN_ARGS=${RKERAS_BENCH_GEN_ARGS:-}
-if [ -z "$GEN_ARGS" ]; then
-  for a in "$@"; do if [ "$a" = --quick ]; then GEN_ARGS=--quick; fi; done
-fi
+CNN_ARGS=${RKERAS_BENCH_CNN_ARGS:-}
+QUICK=
+for a in "$@"; do if [ "$a" = --quick ]; then QUICK=--quick; fi; done
+[ -n "$GEN_ARGS" ] || GEN_ARGS=$QUICK
+[ -n "$CNN_ARGS" ] || CNN_ARGS=$QUICK
 STATUS=$(mktemp)
 echo 0 > "$STATUS"
 {
@@ -30,6 +33,8 @@ echo 0 > "$STATUS"
   Rscript "$BENCH/bench_generator.R" $GEN_ARGS || echo 1 > "$STATUS"
   echo "## bench_engines.R (fused dense chain vs general engine)"
   Rscript "$BENCH/bench_engines.R" || echo 1 > "$STATUS"
+  echo "## bench_cnn.R (mnist_cnn network)"
+  Rscript "$BENCH/bench_cnn.R" $CNN_ARGS || echo 1 > "$STATUS"
 } 2>&1 | tee "$OUT"
 rc=$(cat "$STATUS"); rm -f "$STATUS"
 echo "results: $OUT"

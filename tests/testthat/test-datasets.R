@@ -188,3 +188,142 @@ test_that("dataset_fashion_mnist() falls back to the Keras cache", {
   writeBin(as.raw(1:10), file.path(cache, "t10k-labels-idx1-ubyte.gz"))
   expect_error(dataset_fashion_mnist(), class = "rkeras_error_io")
 })
+
+test_that("dataset_cifar10() reads Keras 3's cached archive, channels last", {
+  withr::local_seed(1)
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  withr::local_options(rkeras.verify_datasets = FALSE)
+  d <- write_tiny_cifar10(file.path(home, "datasets", "cifar-10-batches-py-target_archive"))
+  cifar <- dataset_cifar10()
+  expect_named(cifar, c("train", "test"))
+  expect_named(cifar$train, c("x", "y"))
+  expect_identical(dim(cifar$train$x), c(20L, 32L, 32L, 3L))
+  expect_identical(dim(cifar$test$x), c(3L, 32L, 32L, 3L))
+  expect_identical(storage.mode(cifar$train$x), "integer")
+  expect_cifar_pixels(cifar$train$x, d$x_train)
+  expect_cifar_pixels(cifar$test$x, d$x_test)
+  # row 0, column 1 of image 1's green channel is byte 1024 + 1 of its row
+  expect_identical(cifar$train$x[1, 1, 2, 2], d$x_train[1, 1026])
+  expect_identical(cifar$train$y, matrix(d$y_train, ncol = 1))
+  expect_identical(cifar$test$y, matrix(d$y_test, ncol = 1))
+  expect_identical(storage.mode(cifar$test$y), "integer")
+  expect_true(file.exists(file.path(home, "datasets", "cifar-10-batches-py-target",
+                                    "cifar-10-batches-py", "data_batch_5")))
+  expect_setequal(list.files(file.path(home, "datasets")),
+                  c("cifar-10-batches-py-target", "cifar-10-batches-py-target_archive"))
+  expect_identical(dataset_cifar10(), cifar)
+})
+
+test_that("dataset_cifar10() refuses an archive whose hash is wrong", {
+  withr::local_seed(2)
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  archive <- file.path(home, "datasets", "cifar-10-batches-py-target_archive")
+  write_tiny_cifar10(archive)
+  withr::local_options(rkeras.verify_datasets = TRUE)
+  expect_error(dataset_cifar10(), "sha256", class = "rkeras_error_io")
+  expect_true(file.exists(archive))
+  expect_false(dir.exists(file.path(home, "datasets", "cifar-10-batches-py-target")))
+})
+
+test_that("dataset_cifar100() reads fine and coarse labels", {
+  withr::local_seed(3)
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  withr::local_options(rkeras.verify_datasets = FALSE)
+  d <- write_tiny_cifar100(file.path(home, "datasets", "cifar-100-python-target_archive"))
+  fine <- dataset_cifar100()
+  expect_identical(dim(fine$train$x), c(25L, 32L, 32L, 3L))   # > 64 KiB of pixels
+  expect_identical(dim(fine$test$x), c(3L, 32L, 32L, 3L))
+  expect_cifar_pixels(fine$train$x, d$train$data)
+  expect_cifar_pixels(fine$test$x, d$test$data)
+  expect_identical(fine$train$y, matrix(d$train$fine_labels, ncol = 1))
+  expect_identical(fine$test$y, matrix(d$test$fine_labels, ncol = 1))
+  coarse <- dataset_cifar100(label_mode = "coarse")
+  expect_identical(coarse$train$x, fine$train$x)
+  expect_identical(coarse$train$y, matrix(d$train$coarse_labels, ncol = 1))
+  expect_identical(coarse$test$y, matrix(d$test$coarse_labels, ncol = 1))
+  expect_identical(dataset_cifar100("c")$test$y, coarse$test$y)   # match.arg() matching
+  expect_identical(dataset_cifar100("fine")$test$y, fine$test$y)
+  expect_error(dataset_cifar100("medium"), "label_mode", class = "rkeras_error_value")
+  expect_error(dataset_cifar100(NA), "label_mode", class = "rkeras_error_value")
+  expect_error(dataset_cifar100(c("coarse", "fine")), class = "rkeras_error_value")
+})
+
+test_that("a CIFAR directory that lost a batch file says how to recover", {
+  withr::local_seed(4)
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  withr::local_options(rkeras.verify_datasets = FALSE)
+  write_tiny_cifar10(file.path(home, "datasets", "cifar-10-batches-py-target_archive"))
+  dataset_cifar10()
+  dir <- file.path(home, "datasets", "cifar-10-batches-py-target")
+  unlink(file.path(dir, "cifar-10-batches-py", "test_batch"))
+  expect_error(dataset_cifar10(), "test_batch.*Delete", class = "rkeras_error_io")
+  unlink(dir, recursive = TRUE)
+  expect_identical(dim(dataset_cifar10()$test$x), c(3L, 32L, 32L, 3L))
+})
+
+test_that("get_file(extract = TRUE) keeps Keras 3's layout and unpacks once", {
+  withr::local_seed(5)
+  cache <- withr::local_tempdir()
+  archive <- file.path(cache, "datasets", "tiny_archive")
+  write_tiny_cifar100(archive)
+  url <- "http://127.0.0.1:9/tiny.tar.gz"
+  h <- digest::digest(file = archive, algo = "sha256")
+  p <- get_file("tiny", url, file_hash = h, extract = TRUE, cache_dir = cache)
+  expect_identical(p, file.path(cache, "datasets", "tiny"))
+  expect_true(file.exists(file.path(p, "cifar-100-python", "train")))
+  writeLines("kept", file.path(p, "marker"))
+  expect_identical(get_file("tiny", url, file_hash = h, untar = TRUE, cache_dir = cache), p)
+  expect_true(file.exists(file.path(p, "marker")))
+  # a name with a dot is the archive's own; it unpacks into <stem>_extracted
+  file.copy(archive, file.path(cache, "datasets", "tiny.tar.gz"))
+  q <- get_file("tiny.tar.gz", url, extract = TRUE, cache_dir = cache)
+  expect_identical(q, file.path(cache, "datasets", "tiny_extracted"))
+  expect_true(file.exists(file.path(q, "cifar-100-python", "test")))
+  # a corrupt archive leaves no directory behind
+  writeBin(as.raw(1:100), file.path(cache, "datasets", "bad_archive"))
+  expect_error(get_file("bad", url, extract = TRUE, cache_dir = cache), "extract",
+               class = "rkeras_error_io")
+  expect_false(dir.exists(file.path(cache, "datasets", "bad")))
+  expect_false(any(grepl("part", list.files(file.path(cache, "datasets")))))
+})
+
+test_that("the pickle reader reads Python 3's protocol-2 output", {
+  # pickle.dumps({"data": np.array([[0, 128, 255, 7]], dtype=np.uint8),
+  #               "labels": [3]}, protocol=2), Python 3.11, numpy 2.4: str keys
+  # are BINUNICODE, bytes are _codecs.encode(<latin-1 text>, "latin1").
+  hex <- paste0(
+    "80027d7100285804000000646174617101636e756d70792e5f636f72652e6d756c7469617272",
+    "61790a5f7265636f6e7374727563740a7102636e756d70790a6e6461727261790a71034b0085",
+    "7104635f636f646563730a656e636f64650a7105580100000062710658060000006c6174696e",
+    "31710786710852710987710a52710b284b014b014b0486710c636e756d70790a64747970650a",
+    "710d58020000007531710e898887710f527110284b0358010000007c71114e4e4e4affffffff",
+    "4affffffff4b0074711262896805580600000000c280c3bf0771136807867114527115747116",
+    "6258060000006c6162656c7371175d71184b0361752e")
+  f <- withr::local_tempfile()
+  at <- seq(1, nchar(hex), 2)
+  writeBin(as.raw(strtoi(substring(hex, at, at + 1L), 16L)), f)
+  d <- rk_ds_read_pickle(f)
+  expect_named(d, c("data", "labels"))
+  expect_identical(d$data$dtype, "u1")
+  expect_identical(d$data$shape, c(1, 4))
+  expect_identical(d$data$data, as.raw(c(0, 128, 255, 7)))
+  expect_identical(d$labels, list(3L))
+})
+
+test_that("the pickle reader refuses code, unknown opcodes and truncation", {
+  f <- withr::local_tempfile()
+  writeBin(c(as.raw(c(0x80, 2)), charToRaw("cos\nsystem\n"), as.raw(0x2e)), f)
+  expect_error(rk_ds_read_pickle(f), "os.system", class = "rkeras_error_io")
+  writeBin(c(charToRaw("S'abc'\np0\n.")), f)                     # protocol 0
+  expect_error(rk_ds_read_pickle(f), "0x53 \\(STRING\\)", class = "rkeras_error_io")
+  writeBin(as.raw(c(0x80, 2, 0x54, 0xff, 0, 0, 0, 1, 2)), f)     # BINSTRING cut short
+  expect_error(rk_ds_read_pickle(f), "truncated", class = "rkeras_error_io")
+  writeBin(as.raw(c(0x80, 2, 0x5d, 0x4b, 1)), f)                 # no STOP
+  expect_error(rk_ds_read_pickle(f), "STOP", class = "rkeras_error_io")
+  writeBin(as.raw(c(0x80, 2, 0x65, 0x2e)), f)                    # APPENDS without MARK
+  expect_error(rk_ds_read_pickle(f), "MARK", class = "rkeras_error_io")
+})

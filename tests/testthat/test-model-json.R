@@ -1,56 +1,6 @@
 # Keras 3 (Python, from the test venv) as the oracle for model JSON in both directions and
 # for the layers' forward passes: the same weights and inputs give the same outputs.
 
-keras_python <- function() {
-  py <- Sys.getenv("RKERAS_KERAS_PYTHON")
-  skip_if(!nzchar(py), "RKERAS_KERAS_PYTHON is not set (python with keras and jax)")
-  py
-}
-
-run_keras <- function(...) {
-  out <- suppressWarnings(system2(keras_python(), c(test_path("oracle", "keras_models.py"), ...),
-                                  stdout = TRUE, stderr = FALSE))
-  expect_null(attr(out, "status"))
-  out
-}
-
-read_json <- function(path) rkeras:::rk_json_parse(paste(readLines(path, warn = FALSE), collapse = "\n"))$ok
-
-unflat <- function(item) {
-  v <- as.numeric(unlist(item$values))
-  shape <- as.integer(unlist(item$shape))
-  if (length(shape) == 1) array(v, shape) else array_reshape(v, shape)
-}
-
-layer_table <- function(model) {
-  ls <- model$layers
-  data.frame(name = vapply(ls, function(l) l$name, ""),
-             class_name = vapply(ls, function(l) rkeras:::layer_state(l)$spec$class_name, ""),
-             shape = vapply(ls, function(l) paste(unlist(l$output_shape), collapse = "x"), ""),
-             params = vapply(ls, function(l) as.integer(l$count_params()), 1L))
-}
-
-keras_table <- function(rec) {
-  ls <- Filter(function(l) l$class_name != "InputLayer", rec$layers)
-  data.frame(name = vapply(ls, `[[`, "", "name"), class_name = vapply(ls, `[[`, "", "class_name"),
-             shape = vapply(ls, function(l) paste(unlist(l$output_shape), collapse = "x"), ""),
-             params = vapply(ls, function(l) as.integer(l$params), 1L))
-}
-
-model_input_shapes <- function(model) {
-  if (rkeras:::is_graph(model)) rkeras:::graph_info(model)$input_shapes else list(rkeras:::model_layers(model)$input_dim)
-}
-
-flat_item <- function(a) {
-  d <- if (is.null(dim(a))) length(a) else dim(a)
-  list(shape = I(as.integer(d)), values = I(as.numeric(aperm(array(a, d), rev(seq_along(d))))))
-}
-
-rk_predict_list <- function(model, inputs) {
-  p <- predict(model, if (length(inputs) == 1) inputs[[1]] else inputs, verbose = 0)
-  if (is.list(p)) p else list(p)
-}
-
 test_that("model_from_json() reads Keras 3's JSON: same layers, shapes, parameters and outputs", {
   dir <- withr::local_tempdir()
   run_keras("write", dir)

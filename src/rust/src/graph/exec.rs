@@ -117,9 +117,10 @@ impl Model {
         let (loss, grads) = self.graph_score(&pass, b, true, true)?;
         let g = self.graph()?;
         let pgrads = g.backward(&pass, grads, threads)?;
-        drop(pass);
         let compiled = self.compiled.as_mut().expect("checked");
         let graph = self.graph.as_mut().expect("checked");
+        graph.update_state(&pass);
+        drop(pass);
         compiled.optimizer.begin_step();
         // Optimizer slots are numbered over every parameter (the order of `get_weights()`);
         // a frozen layer's parameters keep their numbers but get no update (and no gradient).

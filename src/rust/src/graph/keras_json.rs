@@ -60,7 +60,9 @@ impl Graph {
                 Some(layer) => {
                     let mut c = Map::new();
                     c.insert("name".into(), json!(slot.name));
-                    c.insert("trainable".into(), json!(slot.trainable));
+                    if layer.config_has_trainable() {
+                        c.insert("trainable".into(), json!(slot.trainable));
+                    }
                     c.insert("dtype".into(), json!("float32"));
                     if let Value::Object(o) = layer.config() {
                         c.extend(o);

@@ -237,7 +237,7 @@ impl Graph {
                 Some(layer) => {
                     let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
                     let mut ctx = Ctx {
-                        training,
+                        training: training && (slot.trainable || !layer.frozen_runs_inference()),
                         rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                         threads,
                         input_grads: true,
@@ -255,6 +255,15 @@ impl Graph {
         })
     }
 
+    /// Update the layers' non-gradient state (moving statistics) from a training pass.
+    pub fn update_state(&mut self, pass: &Pass) {
+        for (node, cache) in self.nodes.iter().zip(&pass.caches) {
+            if let Some(layer) = self.slots[node.layer].layer.as_mut() {
+                layer.update_state(cache);
+            }
+        }
+    }
+
     /// Backward from the outputs' gradients; returns each layer's parameter gradients
     /// (empty for layers without parameters or not trainable), penalties included.
     pub fn backward(
@@ -270,7 +279,7 @@ impl Graph {
                 if s.trainable {
                     s.params()
                         .iter()
-                        .map(|p| Tensor::zeros(p.value.raw_dim()))
+                        .map(|p| crate::layers::zeros_like(&p.value.raw_dim()))
                         .collect()
                 } else {
                     Vec::new()
@@ -305,7 +314,7 @@ impl Graph {
                 scratch = layer
                     .params()
                     .iter()
-                    .map(|p| Tensor::zeros(p.value.raw_dim()))
+                    .map(|p| crate::layers::zeros_like(&p.value.raw_dim()))
                     .collect();
                 &mut scratch
             };
@@ -391,3 +400,5 @@ fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cnn;

@@ -13,7 +13,7 @@ fn dense(name: &str, units: usize, act: &str, seed: u64) -> serde_json::Value {
            "kernel_regularizer": {"l1": 0.01, "l2": 0.02}}})
 }
 
-fn layer(name: &str, class: &str, config: serde_json::Value) -> serde_json::Value {
+pub(super) fn layer(name: &str, class: &str, config: serde_json::Value) -> serde_json::Value {
     json!({"name": name, "class_name": class, "config": config})
 }
 
@@ -84,8 +84,8 @@ fn merge_graph() -> Graph {
 }
 
 /// L = sum(w * output) + penalties, for fixed output weights w.
-fn objective(g: &Graph, x: &[f32], rows: usize, w: &[f32]) -> f64 {
-    let pass = g.forward(x, rows, false, [0, 0], 1).unwrap();
+pub(super) fn objective(g: &Graph, x: &[f32], rows: usize, w: &[f32], training: bool) -> f64 {
+    let pass = g.forward(x, rows, training, [0, 0], 1).unwrap();
     let out = pass.values[g.outputs[0]].as_slice().unwrap();
     out.iter()
         .zip(w)
@@ -95,7 +95,18 @@ fn objective(g: &Graph, x: &[f32], rows: usize, w: &[f32]) -> f64 {
 }
 
 fn check_all_params(g: &Graph, x: &[f32], rows: usize) {
-    let pass = g.forward(x, rows, false, [0, 0], 1).unwrap();
+    check_params(g, x, rows, false).unwrap();
+}
+
+/// Check every trainable parameter's gradient of `sum(w * output)` (training or inference
+/// mode); the number of parameters checked, or the first mismatch.
+pub(super) fn check_params(
+    g: &Graph,
+    x: &[f32],
+    rows: usize,
+    training: bool,
+) -> Result<usize, String> {
+    let pass = g.forward(x, rows, training, [0, 0], 1).unwrap();
     let out = &pass.values[g.outputs[0]];
     let w: Vec<f32> = (0..out.len())
         .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
@@ -105,6 +116,9 @@ fn check_all_params(g: &Graph, x: &[f32], rows: usize) {
     let mut checked = 0;
     for (li, slot) in g.slots.iter().enumerate() {
         for (pi, p) in slot.params().iter().enumerate() {
+            if !p.trainable || !slot.trainable {
+                continue;
+            }
             let values = p.value.as_slice().unwrap().to_vec();
             let analytic = pgrads[li][pi].as_slice().unwrap().to_vec();
             check_grad(
@@ -119,14 +133,14 @@ fn check_all_params(g: &Graph, x: &[f32], rows: usize) {
                         .as_slice_mut()
                         .unwrap()
                         .copy_from_slice(v);
-                    objective(&h, x, rows, &w)
+                    objective(&h, x, rows, &w, training)
                 },
-            )
-            .unwrap();
+            )?;
             checked += 1;
         }
     }
     assert!(checked >= 4, "every parameter was checked");
+    Ok(checked)
 }
 
 fn inputs(n: usize) -> Vec<f32> {
@@ -181,7 +195,7 @@ fn a_wrong_gradient_fails_the_same_check() {
             .as_slice_mut()
             .unwrap()
             .copy_from_slice(v);
-        objective(&h, &x, 5, &w)
+        objective(&h, &x, 5, &w, false)
     })
     .is_err());
 }

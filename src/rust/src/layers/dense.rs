@@ -109,7 +109,7 @@ impl Layer for Dense {
                 })?;
             // The same draws as the fused chain's dense layer: kernel, then bias.
             let mut rng = Rng::new(self.seed);
-            let mut k = vec![0.0; n];
+            let mut k = super::zeros(n);
             self.kernel_init.fill(&mut k, inp, self.units, &mut rng);
             let kernel = super::tensor(inp, &[self.units], k)?;
             self.params = vec![Param {
@@ -118,7 +118,7 @@ impl Layer for Dense {
                 trainable: true,
             }];
             if self.use_bias {
-                let mut b = vec![0.0; self.units];
+                let mut b = super::zeros(self.units);
                 self.bias_init.fill(&mut b, inp, self.units, &mut rng);
                 self.params.push(Param {
                     name: "bias",
@@ -151,8 +151,8 @@ impl Layer for Dense {
             .value
             .as_slice()
             .expect("owned standard layout");
-        let mut z = vec![0.0f32; rows * self.units];
-        let mut a = vec![0.0f32; rows * self.units];
+        let mut z = super::zeros(rows * self.units);
+        let mut a = super::zeros(rows * self.units);
         matmul(
             rows,
             self.units,
@@ -217,7 +217,7 @@ impl Layer for Dense {
             ctx.threads,
         );
         if let Some(gb) = rest.first_mut() {
-            let mut sums = vec![0.0f32; self.units];
+            let mut sums = super::zeros(self.units);
             column_sums(gs, self.units, &mut sums);
             gb.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
         }
@@ -225,7 +225,7 @@ impl Layer for Dense {
             return Ok(vec![Tensor::zeros(ndarray::IxDyn(&[0]))]);
         }
         let w = self.params[0].value.as_slice().expect("standard");
-        let mut dx = vec![0.0f32; rows * inp];
+        let mut dx = super::zeros(rows * inp);
         matmul(
             rows,
             inp,

@@ -51,8 +51,8 @@ impl Layer for Dropout {
             return Ok((x.clone(), None));
         }
         let xsl = x.as_slice().expect("standard");
-        let mut a = vec![0.0; xsl.len()];
-        let mut m = vec![0.0; xsl.len()];
+        let mut a = super::zeros(xsl.len());
+        let mut m = super::zeros(xsl.len());
         let seed = ctx.rng.next_u64() as u32;
         dropout_forward(xsl, &mut a, &mut m, 1.0 - self.rate, seed, 0);
         let shape = x.shape().to_vec();
@@ -79,5 +79,100 @@ impl Layer for Dropout {
 
     fn config(&self) -> Value {
         json!({"rate": self.rate, "noise_shape": null, "seed": self.seed})
+    }
+}
+
+/// SpatialDropout1D/2D: in training, whole channels of a sample are dropped together
+/// (Keras's noise shape `[batch, 1, ..., 1, channels]`), the rest scaled by `1 / (1 - rate)`.
+#[derive(Clone, Debug)]
+pub struct SpatialDropout {
+    class: &'static str,
+    rank: usize,
+    pub rate: f32,
+}
+
+impl SpatialDropout {
+    pub fn from_config(class: &str, c: &Value) -> RkResult<SpatialDropout> {
+        let (class, rank) = match class {
+            "SpatialDropout1D" => ("SpatialDropout1D", 1),
+            "SpatialDropout2D" => ("SpatialDropout2D", 2),
+            other => return Err(RkError::Internal(format!("not spatial dropout: {other}"))),
+        };
+        super::conv::channels_last(c, class)?;
+        let rate: f32 = field(c, class, "rate")?;
+        if !(0.0..1.0).contains(&rate) {
+            return Err(RkError::Spec(format!(
+                "{class} `rate` must be in [0, 1), got {rate}"
+            )));
+        }
+        Ok(SpatialDropout { class, rank, rate })
+    }
+}
+
+impl Layer for SpatialDropout {
+    fn class_name(&self) -> &'static str {
+        self.class
+    }
+
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        let s = one_input(name, inputs)?;
+        super::patches::spatial(name, self.rank, s)?;
+        Ok(s.clone())
+    }
+
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let x = xs[0];
+        if !ctx.training || self.rate == 0.0 {
+            return Ok((x.clone(), None));
+        }
+        let batch = x.shape()[0];
+        let c = *x.shape().last().expect("rank checked");
+        let per = x.len() / batch.max(1);
+        let keep = 1.0 - self.rate;
+        let mut m = super::zeros(x.len());
+        for b in 0..batch {
+            let chans: Vec<f32> = (0..c)
+                .map(|_| {
+                    if ctx.rng.uniform_f32() < keep {
+                        1.0 / keep
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            for row in m[b * per..(b + 1) * per].chunks_exact_mut(c) {
+                row.copy_from_slice(&chans);
+            }
+        }
+        let m = Tensor::from_shape_vec(x.shape().to_vec(), m)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        Ok((x * &m, Some(m)))
+    }
+
+    fn backward(
+        &self,
+        _xs: &[&Tensor],
+        _y: &Tensor,
+        cache: &Cache,
+        g: Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        Ok(vec![match cache {
+            Some(m) => g * m,
+            None => g,
+        }])
+    }
+
+    fn config_has_trainable(&self) -> bool {
+        false
+    }
+
+    fn config(&self) -> Value {
+        if self.rank == 2 {
+            json!({"rate": self.rate, "seed": null, "data_format": "channels_last"})
+        } else {
+            json!({"rate": self.rate, "seed": null})
+        }
     }
 }

@@ -8,10 +8,15 @@
 //! A new layer touches its own file, the table in [`from_spec`], and its R function.
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod merge;
+pub mod normalization;
+pub mod patches;
+pub mod pooling;
 pub mod reshape;
+pub mod spatial;
 
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -77,6 +82,19 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn penalty(&self, _pgrads: Option<&mut [Tensor]>) -> f64 {
         0.0
     }
+    /// After a training forward pass: update state that is not trained by gradients (batch
+    /// normalization's moving statistics) from what forward kept.
+    fn update_state(&mut self, _cache: &Cache) {}
+    /// Whether the layer runs in inference mode while frozen, even in training (Keras's
+    /// batch normalization with `trainable = FALSE`).
+    fn frozen_runs_inference(&self) -> bool {
+        false
+    }
+    /// Whether Keras writes `trainable` into this layer's config (its `from_config()`
+    /// refuses the key where it does not, as for spatial dropout).
+    fn config_has_trainable(&self) -> bool {
+        true
+    }
     /// Keras's config fields for this layer, as Keras 3 writes them (without `name`,
     /// `trainable` and `dtype`, which the model adds).
     fn config(&self) -> Value;
@@ -112,6 +130,30 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "RepeatVector" => Box::new(reshape::RepeatVector::from_config(config)?),
         "Concatenate" => Box::new(merge::Concatenate::from_config(config)?),
         "Dot" => Box::new(merge::Dot::from_config(config)?),
+        "Conv1D" | "Conv2D" | "Conv2DTranspose" => {
+            Box::new(conv::Conv::from_config(class_name, config, seed)?)
+        }
+        "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
+            Box::new(pooling::Pool::from_config(class_name, config)?)
+        }
+        "GlobalMaxPooling1D"
+        | "GlobalMaxPooling2D"
+        | "GlobalAveragePooling1D"
+        | "GlobalAveragePooling2D" => {
+            Box::new(pooling::GlobalPool::from_config(class_name, config)?)
+        }
+        "BatchNormalization" => Box::new(normalization::BatchNorm::from_config(config)?),
+        "LayerNormalization" => Box::new(normalization::LayerNorm::from_config(config)?),
+        "ZeroPadding2D" | "Cropping2D" => {
+            Box::new(spatial::Margin::from_config(class_name, config)?)
+        }
+        "UpSampling2D" => Box::new(spatial::UpSampling::from_config(config)?),
+        "SpatialDropout1D" | "SpatialDropout2D" => {
+            Box::new(dropout::SpatialDropout::from_config(class_name, config)?)
+        }
+        "LeakyReLU" | "ReLU" | "ELU" | "Softmax" => {
+            Box::new(activation::Rectifier::from_config(class_name, config)?)
+        }
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
         }
@@ -149,6 +191,21 @@ pub fn tensor(batch: usize, shape: &[usize], data: Vec<f32>) -> RkResult<Tensor>
     dims.extend_from_slice(shape);
     ArrayD::from_shape_vec(IxDyn(&dims), data)
         .map_err(|e| RkError::Internal(format!("tensor of shape {dims:?}: {e}")))
+}
+
+/// `n` zeros, written rather than mapped: `vec![0.0; n]` takes fresh zero pages from the
+/// system, and a buffer that is read before it is written (`+=`) then pays a copy-on-write
+/// fault and a TLB flush on every CPU for each page.
+pub fn zeros(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, 0.0);
+    v
+}
+
+/// A tensor of zeros of shape `dim`, written (see [`zeros`]).
+pub fn zeros_like(dim: &ndarray::IxDyn) -> Tensor {
+    let n = ndarray::Dimension::size(dim);
+    Tensor::from_shape_vec(dim.clone(), zeros(n)).expect("size matches")
 }
 
 /// `t` in standard layout (a copy only when it is not).

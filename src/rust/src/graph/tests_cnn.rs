@@ -1,0 +1,331 @@
+//! Gradient checks of the convolution, pooling, normalization, padding and activation
+//! layers against central finite differences, each layer behind one with parameters so
+//! its input gradient is checked too; and a wrong gradient that must fail.
+
+use super::tests::{check_params, layer, objective};
+use super::Graph;
+use crate::layers::Tensor;
+use crate::testing::check_grad;
+use serde_json::{json, Value};
+
+fn chain(input: Value, layers: Vec<Value>) -> Graph {
+    let mut all = vec![layer("x", "InputLayer", json!({ "shape": input }))];
+    all.extend(layers);
+    let nodes: Vec<Value> = (0..all.len())
+        .map(|i| {
+            if i == 0 {
+                json!({"layer": 0, "inputs": []})
+            } else {
+                json!({"layer": i, "inputs": [i - 1]})
+            }
+        })
+        .collect();
+    let n = all.len() - 1;
+    let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [n]});
+    Graph::from_json(&spec.to_string()).unwrap()
+}
+
+fn with_seed(mut l: Value, seed: u64) -> Value {
+    l["seed"] = json!(seed);
+    l
+}
+
+/// Distinct values `step` apart in a scrambled order (no ties for max pooling).
+fn distinct(n: usize, step: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 37 + 11) % n) as f32 * step - (n as f32 * step) / 2.0)
+        .collect()
+}
+
+fn random_bias() -> Value {
+    json!({"name": "random_uniform", "args": [-0.3, 0.3]})
+}
+
+fn cnn_2d() -> Graph {
+    chain(json!([7, 6, 2]), cnn_2d_layers())
+}
+
+fn cnn_2d_layers() -> Vec<Value> {
+    vec![
+        with_seed(
+            layer(
+                "c1",
+                "Conv2D",
+                json!({"filters": 3, "kernel_size": [3, 2], "padding": "same",
+                "activation": "elu", "bias_initializer": random_bias(),
+                "kernel_regularizer": {"l1": 0.0, "l2": 0.02}}),
+            ),
+            1,
+        ),
+        layer("zp", "ZeroPadding2D", json!({"padding": [[1, 0], [0, 2]]})),
+        with_seed(
+            layer(
+                "c2",
+                "Conv2D",
+                json!({"filters": 4, "kernel_size": 2, "strides": 2,
+                "bias_initializer": random_bias()}),
+            ),
+            2,
+        ),
+        layer(
+            "bn",
+            "BatchNormalization",
+            json!({"momentum": 0.5,
+                "gamma_initializer": {"name": "random_uniform", "args": [0.5, 1.5]},
+                "beta_initializer": random_bias()}),
+        ),
+        layer(
+            "mp",
+            "MaxPooling2D",
+            json!({"pool_size": 2, "strides": 1, "padding": "same"}),
+        ),
+        layer("up", "UpSampling2D", json!({"size": [2, 1]})),
+        layer("crop", "Cropping2D", json!({"cropping": [[1, 1], [0, 1]]})),
+        with_seed(
+            layer(
+                "ct",
+                "Conv2DTranspose",
+                json!({"filters": 2, "kernel_size": 3, "strides": 2,
+                "padding": "same", "activation": "sigmoid", "bias_initializer": random_bias()}),
+            ),
+            3,
+        ),
+        layer(
+            "ap",
+            "AveragePooling2D",
+            json!({"pool_size": 3, "strides": 2, "padding": "same"}),
+        ),
+        layer(
+            "ln",
+            "LayerNormalization",
+            json!({"beta_initializer": random_bias()}),
+        ),
+        layer("lr", "LeakyReLU", json!({"negative_slope": 0.2})),
+        layer("gap", "GlobalAveragePooling2D", json!({})),
+        with_seed(layer("out", "Dense", json!({"units": 2})), 4),
+    ]
+}
+
+#[test]
+fn cnn_layers_have_keras_shapes_and_parameters() {
+    let g = cnn_2d();
+    let shapes: Vec<Vec<usize>> = g.shapes[1..].to_vec();
+    assert_eq!(
+        shapes,
+        vec![
+            vec![7, 6, 3],
+            vec![8, 8, 3],
+            vec![4, 4, 4],
+            vec![4, 4, 4],
+            vec![4, 4, 4],
+            vec![8, 4, 4],
+            vec![6, 3, 4],
+            vec![12, 6, 2],
+            vec![6, 3, 2],
+            vec![6, 3, 2],
+            vec![6, 3, 2],
+            vec![2],
+            vec![2],
+        ]
+    );
+    let names: Vec<String> = g.params().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names[2..8],
+        [
+            "c2/kernel",
+            "c2/bias",
+            "bn/gamma",
+            "bn/beta",
+            "bn/moving_mean",
+            "bn/moving_variance"
+        ]
+    );
+    // Keras's layouts: conv kernel [kh, kw, in, out]; transpose [kh, kw, out, in].
+    assert_eq!(g.params()[0].1.value.shape(), &[3, 2, 2, 3]);
+    assert_eq!(g.params()[8].1.value.shape(), &[3, 3, 2, 4]);
+}
+
+#[test]
+fn cnn_gradients_match_finite_differences_in_training_and_inference() {
+    let g = cnn_2d();
+    let x = distinct(3 * 7 * 6 * 2, 0.013);
+    let inf = check_params(&g, &x, 3, false);
+    let tr = check_params(&g, &x, 3, true);
+    assert!(
+        inf.clone().unwrap() >= 10,
+        "inference {inf:?} training {tr:?}"
+    );
+    assert!(tr.unwrap() >= 10);
+}
+
+#[test]
+fn conv_1d_pooling_and_activation_layers_match_finite_differences() {
+    let g = chain(
+        json!([16, 3]),
+        vec![
+            with_seed(
+                layer(
+                    "c1",
+                    "Conv1D",
+                    json!({"filters": 4, "kernel_size": 3, "dilation_rate": 2,
+                "padding": "causal", "activation": "tanh", "bias_initializer": random_bias()}),
+                ),
+                5,
+            ),
+            layer("mp", "MaxPooling1D", json!({"pool_size": 2})),
+            layer("sd", "SpatialDropout1D", json!({"rate": 0.4})),
+            with_seed(
+                layer(
+                    "c2",
+                    "Conv1D",
+                    json!({"filters": 3, "kernel_size": 2, "strides": 2,
+                "padding": "same", "use_bias": false}),
+                ),
+                6,
+            ),
+            layer(
+                "ap",
+                "AveragePooling1D",
+                json!({"pool_size": 2, "padding": "same"}),
+            ),
+            layer("elu", "ELU", json!({"alpha": 0.5})),
+            layer(
+                "relu",
+                "ReLU",
+                json!({"max_value": 5.0, "negative_slope": 0.1, "threshold": -0.05}),
+            ),
+            layer("gmp", "GlobalMaxPooling1D", json!({})),
+            with_seed(layer("d", "Dense", json!({"units": 3})), 7),
+            layer("sm", "Softmax", json!({})),
+        ],
+    );
+    assert_eq!(g.shapes[1], vec![16, 4]);
+    assert_eq!(g.shapes[4], vec![4, 3]);
+    assert_eq!(g.shapes[5], vec![2, 3]);
+    let x = distinct(4 * 16 * 3, 0.021);
+    check_params(&g, &x, 4, true).unwrap();
+    check_params(&g, &x, 4, false).unwrap();
+}
+
+#[test]
+fn dilated_conv_spatial_dropout_and_global_max_match_finite_differences() {
+    let g = chain(
+        json!([6, 7, 2]),
+        vec![
+            with_seed(
+                layer(
+                    "c",
+                    "Conv2D",
+                    json!({"filters": 3, "kernel_size": 3, "dilation_rate": [2, 1],
+                "bias_initializer": random_bias()}),
+                ),
+                8,
+            ),
+            layer("sd", "SpatialDropout2D", json!({"rate": 0.3})),
+            with_seed(
+                layer("c1x1", "Conv2D", json!({"filters": 2, "kernel_size": 1})),
+                9,
+            ),
+            layer("gmp", "GlobalAveragePooling2D", json!({"keepdims": true})),
+            layer("flat", "Flatten", json!({})),
+            with_seed(layer("d", "Dense", json!({"units": 2})), 10),
+        ],
+    );
+    assert_eq!(g.shapes[1], vec![2, 5, 3]);
+    assert_eq!(g.shapes[4], vec![1, 1, 2]);
+    let x = distinct(3 * 6 * 7 * 2, 0.017);
+    check_params(&g, &x, 3, true).unwrap();
+}
+
+#[test]
+fn a_wrong_convolution_gradient_fails_the_check() {
+    let g = cnn_2d();
+    let x = distinct(3 * 7 * 6 * 2, 0.013);
+    let pass = g.forward(&x, 3, true, [0, 0], 1).unwrap();
+    let out = &pass.values[g.outputs[0]];
+    let w: Vec<f32> = (0..out.len())
+        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
+        .collect();
+    let grad = Tensor::from_shape_vec(out.raw_dim(), w.clone()).unwrap();
+    let pgrads = g.backward(&pass, vec![grad], 1).unwrap();
+    // c2's kernel as if its patches were read one column off.
+    let mut wrong = pgrads[3][0].as_slice().unwrap().to_vec();
+    wrong.rotate_left(1);
+    let values = g.slots[3].params()[0].value.as_slice().unwrap().to_vec();
+    assert!(check_grad("wrong", &values, &wrong, |v| {
+        let mut h = g.clone();
+        h.slots[3].layer.as_mut().unwrap().params_mut()[0]
+            .value
+            .as_slice_mut()
+            .unwrap()
+            .copy_from_slice(v);
+        objective(&h, &x, 3, &w, true)
+    })
+    .is_err());
+}
+
+#[test]
+fn convolutions_give_identical_results_for_any_thread_count() {
+    let g = chain(
+        json!([12, 12, 3]),
+        vec![
+            with_seed(
+                layer(
+                    "c",
+                    "Conv2D",
+                    json!({"filters": 8, "kernel_size": 3, "activation": "relu"}),
+                ),
+                1,
+            ),
+            layer("mp", "MaxPooling2D", json!({})),
+            with_seed(
+                layer(
+                    "ct",
+                    "Conv2DTranspose",
+                    json!({"filters": 4, "kernel_size": 3, "strides": 2}),
+                ),
+                2,
+            ),
+            layer("gap", "GlobalAveragePooling2D", json!({})),
+        ],
+    );
+    let rows = 64;
+    let x = distinct(rows * 12 * 12 * 3, 0.001);
+    let run = |threads: usize| {
+        crate::threads::pool(threads).install(|| {
+            let pass = g.forward(&x, rows, true, [1, 2], threads).unwrap();
+            let out = &pass.values[g.outputs[0]];
+            let grad = Tensor::ones(out.raw_dim());
+            let pg = g.backward(&pass, vec![grad], threads).unwrap();
+            (out.clone(), pg)
+        })
+    };
+    let (y1, g1) = run(1);
+    let (y2, g2) = run(2);
+    assert_eq!(y1, y2);
+    assert_eq!(g1, g2);
+}
+
+#[test]
+fn batch_normalization_moves_its_statistics_and_freezes_to_inference() {
+    let mut g = chain(
+        json!([2, 3]),
+        vec![layer("bn", "BatchNormalization", json!({"momentum": 0.75}))],
+    );
+    let x: Vec<f32> = (0..4 * 6).map(|i| i as f32 * 0.5).collect();
+    let pass = g.forward(&x, 4, true, [0, 0], 1).unwrap();
+    g.update_state(&pass);
+    let p = g.params();
+    // Channel 0 takes x = 0, 1.5, 3, ..., 10.5 (8 values): mean 5.25, biased var 11.8125.
+    let mm = p[2].1.value.as_slice().unwrap()[0];
+    let mv = p[3].1.value.as_slice().unwrap()[0];
+    assert!((mm - 0.25 * 5.25).abs() < 1e-5, "{mm}");
+    assert!((mv - (0.75 + 0.25 * 11.8125)).abs() < 1e-4, "{mv}");
+    // Frozen: training passes use the moving statistics and keep them.
+    g.slots[1].trainable = false;
+    let pass = g.forward(&x, 4, true, [0, 0], 1).unwrap();
+    let inference = g.forward(&x, 4, false, [0, 0], 1).unwrap();
+    assert_eq!(pass.values[1], inference.values[1]);
+    g.update_state(&pass);
+    assert_eq!(g.params()[2].1.value.as_slice().unwrap()[0], mm);
+}

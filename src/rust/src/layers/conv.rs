@@ -1,0 +1,551 @@
+//! Convolutions, channels-last: Conv1D, Conv2D and Conv2DTranspose.
+//!
+//! # Shapes
+//! Conv: input `[batch, h, w, in]` (1-d: `[batch, steps, in]`) -> `[batch, oh, ow, filters]`;
+//! `kernel [kh, kw, in, filters]` (1-d: `[k, in, filters]`), `bias [filters]`.
+//! Transpose: input `[batch, h, w, in]` -> `[batch, oh, ow, filters]`, `kernel [kh, kw,
+//! filters, in]`: the adjoint of the convolution from `[oh, ow, filters]` to `[h, w, in]`.
+//!
+//! # Products
+//! With `P` the patch rows of the input (see [`super::patches`]) and `W` the kernel as a
+//! `[kh * kw * in, filters]` matrix: `z = P W + b`, `dW = P' dz`, `dP = dz W'` (added back
+//! onto the input by `col2im`). The transpose swaps the two directions. Work is split into
+//! blocks of whole samples whose size depends on shapes only, and parameter gradients are
+//! summed over a fixed number of sample groups in order, so results do not depend on the
+//! thread count.
+
+use super::patches::{blocks, spatial, tuple_field, Geometry, Padding, Shared};
+use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
+use crate::activations::Act;
+use crate::chain::{add_penalty_grad, column_sums};
+use crate::config::{init_from_value, init_to_value, reg_from_value, reg_to_value};
+use crate::error::{RkError, RkResult};
+use crate::initializers::Init;
+use crate::rng::Rng;
+use crate::tensor::{matmul, Trans};
+use serde_json::{json, Value};
+
+/// Groups of samples whose parameter gradients are summed separately (then in order).
+const GROUPS: usize = 16;
+
+#[derive(Clone, Debug)]
+pub struct Conv {
+    class: &'static str,
+    /// 1 or 2 spatial axes.
+    rank: usize,
+    transpose: bool,
+    pub filters: usize,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilation: [usize; 2],
+    padding: Padding,
+    pub act: Act,
+    use_bias: bool,
+    kernel_init: Init,
+    bias_init: Init,
+    l1: f64,
+    l2: f64,
+    seed: u64,
+    params: Vec<Param>,
+}
+
+/// The 2-d form of a 1- or 2-element Keras tuple (1-d layers have height 1).
+fn two(v: &[usize]) -> [usize; 2] {
+    match v {
+        [a] => [1, *a],
+        [a, b, ..] => [*a, *b],
+        [] => [1, 1],
+    }
+}
+
+/// Errors for config fields rkeras does not implement (a value other than the default).
+pub fn refuse_unsupported(c: &Value, class: &str, keys: &[&str]) -> RkResult<()> {
+    for key in keys {
+        if !matches!(c.get(*key), None | Some(Value::Null)) {
+            return Err(RkError::Unsupported(format!(
+                "{class} `{key}` is not supported by rkeras yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `data_format` must be channels-last.
+pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
+    let f: Option<String> = field_or(c, class, "data_format", None)?;
+    match f.as_deref() {
+        None | Some("channels_last") => Ok(()),
+        Some(other) => Err(RkError::Unsupported(format!(
+            "{class} `data_format = \"{other}\"` is not supported: rkeras lays samples out channels-last"
+        ))),
+    }
+}
+
+impl Conv {
+    pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Conv> {
+        let (class, rank, transpose) = match class {
+            "Conv1D" => ("Conv1D", 1, false),
+            "Conv2D" => ("Conv2D", 2, false),
+            "Conv2DTranspose" => ("Conv2DTranspose", 2, true),
+            other => return Err(RkError::Internal(format!("not a convolution: {other}"))),
+        };
+        let filters: usize = field(c, class, "filters")?;
+        if filters == 0 || filters > (1 << 24) {
+            return Err(RkError::Spec(format!(
+                "{class} `filters` must be a positive integer, got {filters}"
+            )));
+        }
+        let kernel = two(&tuple_field(c, class, "kernel_size", rank, None)?);
+        let strides = two(&tuple_field(c, class, "strides", rank, Some(1))?);
+        let dilation = two(&tuple_field(c, class, "dilation_rate", rank, Some(1))?);
+        if strides.iter().any(|&s| s > 1) && dilation.iter().any(|&d| d > 1) {
+            return Err(RkError::Spec(format!(
+                "{class}: `strides` > 1 together with `dilation_rate` > 1 is not supported (as in Keras)"
+            )));
+        }
+        let padding = Padding::parse(c, class, rank == 1 && !transpose)?;
+        channels_last(c, class)?;
+        let groups: usize = field_or(c, class, "groups", 1)?;
+        if groups != 1 {
+            return Err(RkError::Unsupported(format!(
+                "{class} `groups` other than 1 is not supported by rkeras yet"
+            )));
+        }
+        refuse_unsupported(
+            c,
+            class,
+            &[
+                "output_padding",
+                "bias_regularizer",
+                "activity_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ],
+        )?;
+        let act: Option<String> = field_or(c, class, "activation", None)?;
+        let init = |key: &str, default: &str| match c.get(key) {
+            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
+            Some(v) => init_from_value(v),
+        };
+        let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
+        Ok(Conv {
+            class,
+            rank,
+            transpose,
+            filters,
+            kernel,
+            strides,
+            dilation,
+            padding,
+            act: Act::parse(act.as_deref().unwrap_or("linear"))?,
+            use_bias: field_or(c, class, "use_bias", true)?,
+            kernel_init: init("kernel_initializer", "glorot_uniform")?,
+            bias_init: init("bias_initializer", "zeros")?,
+            l1,
+            l2,
+            seed,
+            params: Vec::new(),
+        })
+    }
+
+    /// Input channels, once built.
+    fn in_channels(&self) -> usize {
+        self.params
+            .first()
+            .map(|p| {
+                let s = p.value.shape();
+                if self.transpose {
+                    s[s.len() - 1]
+                } else {
+                    s[s.len() - 2]
+                }
+            })
+            .unwrap_or(0)
+    }
+
+    /// Output spatial size of a transposed convolution of input size `n` along axis `a`.
+    fn transpose_len(&self, n: usize, a: usize) -> usize {
+        let keff = (self.kernel[a] - 1) * self.dilation[a] + 1;
+        let s = self.strides[a];
+        match self.padding {
+            Padding::Same => n * s,
+            _ => (n - 1) * s + keff.max(s),
+        }
+    }
+
+    /// The window geometry for an input of per-sample shape `shape`: over the input for a
+    /// convolution, over the output for a transpose. Returns it with the output's shape.
+    fn geometry(&self, name: &str, shape: &[usize]) -> RkResult<(Geometry, Shape)> {
+        let [h, w, c] = spatial(name, self.rank, &shape.to_vec())?;
+        let (geo, oh, ow) = if self.transpose {
+            let (oh, ow) = (self.transpose_len(h, 0), self.transpose_len(w, 1));
+            let geo = Geometry::new(
+                name,
+                "kernel",
+                [oh, ow],
+                self.filters,
+                self.kernel,
+                self.strides,
+                self.dilation,
+                self.padding,
+            )?;
+            if (geo.oh, geo.ow) != (h, w) {
+                return Err(RkError::Internal(format!(
+                    "transposed geometry {}x{} for input {h}x{w}",
+                    geo.oh, geo.ow
+                )));
+            }
+            (geo, oh, ow)
+        } else {
+            let geo = Geometry::new(
+                name,
+                "kernel",
+                [h, w],
+                c,
+                self.kernel,
+                self.strides,
+                self.dilation,
+                self.padding,
+            )?;
+            (geo, geo.oh, geo.ow)
+        };
+        let out = if self.rank == 1 {
+            vec![ow, self.filters]
+        } else {
+            vec![oh, ow, self.filters]
+        };
+        Ok((geo, out))
+    }
+
+    fn kernel_shape(&self, cin: usize) -> Vec<usize> {
+        let [kh, kw] = self.kernel;
+        let (a, b) = if self.transpose {
+            (self.filters, cin)
+        } else {
+            (cin, self.filters)
+        };
+        if self.rank == 1 {
+            vec![kw, a, b]
+        } else {
+            vec![kh, kw, a, b]
+        }
+    }
+
+    /// Per sample: values in, values out, product rows, and the patch length.
+    fn sizes(&self, geo: &Geometry, cin: usize) -> (usize, usize, usize) {
+        if self.transpose {
+            // Input positions are the geometry's output positions.
+            (geo.positions() * cin, geo.in_len(), geo.positions())
+        } else {
+            (
+                geo.in_len(),
+                geo.positions() * self.filters,
+                geo.positions(),
+            )
+        }
+    }
+}
+
+impl Layer for Conv {
+    fn class_name(&self) -> &'static str {
+        self.class
+    }
+
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        let s = one_input(name, inputs)?;
+        let [_, _, cin] = spatial(name, self.rank, s)?;
+        let (_, out) = self.geometry(name, s)?;
+        if !self.params.is_empty() {
+            if self.in_channels() != cin {
+                return Err(shape_error(
+                    name,
+                    format!("expects {} input channels, got {cin}", self.in_channels()),
+                ));
+            }
+            return Ok(out);
+        }
+        let shape = self.kernel_shape(cin);
+        let n: usize = shape.iter().product();
+        if n > (1 << 31) {
+            return Err(shape_error(
+                name,
+                format!("would need {n} kernel weights, more than rkeras supports"),
+            ));
+        }
+        // Keras's fans: receptive field times the kernel's last two axes.
+        let rf = self.kernel[0] * self.kernel[1];
+        let (fan_in, fan_out) = (shape[shape.len() - 2] * rf, shape[shape.len() - 1] * rf);
+        let mut rng = Rng::new(self.seed);
+        let mut k = super::zeros(n);
+        self.kernel_init.fill(&mut k, fan_in, fan_out, &mut rng);
+        self.params = vec![Param {
+            name: "kernel",
+            value: super::tensor(shape[0], &shape[1..], k)?,
+            trainable: true,
+        }];
+        if self.use_bias {
+            let mut b = super::zeros(self.filters);
+            self.bias_init.fill(&mut b, fan_in, fan_out, &mut rng);
+            self.params.push(Param {
+                name: "bias",
+                value: super::tensor(self.filters, &[], b)?,
+                trainable: true,
+            });
+        }
+        Ok(out)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let x = xs[0];
+        let batch = x.shape()[0];
+        let (geo, out) = self.geometry(self.class, &x.shape()[1..])?;
+        let cin = self.in_channels();
+        let (f, plen) = (self.filters, geo.patch_len());
+        let (in_len, out_len, rows) = self.sizes(&geo, cin);
+        let w = self.params[0].value.as_slice().expect("standard");
+        let bias = self
+            .params
+            .get(1)
+            .map(|b| b.value.as_slice().expect("standard"));
+        let xsl = x.as_slice().expect("standard");
+        // Backward reads the pre-activation only for activations whose derivative does not
+        // follow from their output.
+        let keep_z = !matches!(
+            self.act,
+            Act::Linear | Act::Relu | Act::Sigmoid | Act::Tanh | Act::Softmax
+        );
+        let mut a = super::zeros(batch * out_len);
+        let mut z = if keep_z {
+            super::zeros(batch * out_len)
+        } else {
+            Vec::new()
+        };
+        let bs = geo.block_samples(batch);
+        let inner = if batch <= bs { ctx.threads } else { 1 };
+        let (as_, zs) = (Shared::new(&mut a), Shared::new(&mut z));
+        blocks(batch, bs, ctx.threads, |s0, nb| {
+            let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
+            // SAFETY: blocks cover disjoint sample ranges.
+            let ab = unsafe { as_.slice(s0 * out_len, nb * out_len) };
+            let mut scratch;
+            let zb: &mut [f32] = if keep_z {
+                // SAFETY: as above.
+                unsafe { zs.slice(s0 * out_len, nb * out_len) }
+            } else {
+                scratch = super::zeros(nb * out_len);
+                &mut scratch
+            };
+            let m = nb * rows;
+            if self.transpose {
+                let mut dp = super::zeros(m * plen);
+                matmul(
+                    m,
+                    plen,
+                    cin,
+                    xb,
+                    Trans::N,
+                    w,
+                    Trans::T,
+                    &mut dp,
+                    false,
+                    inner,
+                );
+                geo.col2im(&dp, zb);
+            } else if geo.identity() {
+                matmul(m, f, plen, xb, Trans::N, w, Trans::N, zb, false, inner);
+            } else {
+                let mut p = super::zeros(m * plen);
+                geo.im2col(xb, &mut p);
+                matmul(m, f, plen, &p, Trans::N, w, Trans::N, zb, false, inner);
+            }
+            // Bias and activation while the block is in cache.
+            self.act.forward_bias(zb, ab, bias, f);
+        });
+        let y = super::tensor(batch, &out, a)?;
+        let cache = if keep_z {
+            Some(super::tensor(batch, &out, z)?)
+        } else {
+            None
+        };
+        Ok((y, cache))
+    }
+
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        y: &Tensor,
+        cache: &Cache,
+        mut g: Tensor,
+        pgrads: &mut [Tensor],
+        ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let x = xs[0];
+        let batch = x.shape()[0];
+        let (geo, _) = self.geometry(self.class, &x.shape()[1..])?;
+        let cin = self.in_channels();
+        let (f, plen) = (self.filters, geo.patch_len());
+        let (in_len, out_len, rows) = self.sizes(&geo, cin);
+        let a = y.as_slice().expect("standard");
+        let zc = cache
+            .as_ref()
+            .map(|z| z.as_slice().expect("standard"))
+            .unwrap_or(a);
+        let gs = Shared::new(g.as_slice_mut().expect("standard"));
+        let w = self.params[0].value.as_slice().expect("standard");
+        let xsl = x.as_slice().expect("standard");
+        let want_dx = ctx.input_grads;
+        let mut dx = super::zeros(if want_dx { batch * in_len } else { 0 });
+        let dxs = Shared::new(&mut dx);
+        let bs = geo.block_samples(batch);
+        let nblocks = batch.div_ceil(bs);
+        // Samples per group: a whole number of blocks, from shapes only.
+        let group = nblocks.div_ceil(GROUPS) * bs;
+        let inner = if batch <= bs { ctx.threads } else { 1 };
+        let kn = w.len();
+        let partials = blocks(batch, group, ctx.threads, |g0, gn| {
+            let mut dw = super::zeros(kn);
+            let mut db = super::zeros(f);
+            let mut sums = super::zeros(f);
+            let mut buf = Vec::new();
+            for s0 in (g0..g0 + gn).step_by(bs) {
+                let nb = bs.min(g0 + gn - s0);
+                let m = nb * rows;
+                let (lo, hi) = (s0 * out_len, (s0 + nb) * out_len);
+                // SAFETY: blocks cover disjoint sample ranges of the gradient and of dx.
+                let dz = unsafe { gs.slice(lo, hi - lo) };
+                self.act.backward(&zc[lo..hi], &a[lo..hi], dz, f);
+                let dz: &[f32] = dz;
+                column_sums(dz, f, &mut sums);
+                db.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
+                let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
+                buf.resize(m * plen, 0.0);
+                if self.transpose {
+                    // Patches of the output gradient; dW [plen, cin] += P' x; dx = P W.
+                    geo.im2col(dz, &mut buf);
+                    matmul(
+                        plen,
+                        cin,
+                        m,
+                        &buf,
+                        Trans::T,
+                        xb,
+                        Trans::N,
+                        &mut dw,
+                        true,
+                        inner,
+                    );
+                    if want_dx {
+                        let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
+                        matmul(m, cin, plen, &buf, Trans::N, w, Trans::N, dxb, false, inner);
+                    }
+                    continue;
+                }
+                let p: &[f32] = if geo.identity() {
+                    xb
+                } else {
+                    geo.im2col(xb, &mut buf);
+                    &buf
+                };
+                matmul(plen, f, m, p, Trans::T, dz, Trans::N, &mut dw, true, inner);
+                if want_dx {
+                    let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
+                    if geo.identity() {
+                        matmul(m, plen, f, dz, Trans::N, w, Trans::T, dxb, false, inner);
+                    } else {
+                        matmul(
+                            m,
+                            plen,
+                            f,
+                            dz,
+                            Trans::N,
+                            w,
+                            Trans::T,
+                            &mut buf,
+                            false,
+                            inner,
+                        );
+                        geo.col2im(&buf, dxb);
+                    }
+                }
+            }
+            (dw, db)
+        });
+        let gk = pgrads[0].as_slice_mut().expect("standard");
+        for (dw, _) in &partials {
+            gk.iter_mut().zip(dw).for_each(|(g, p)| *g += p);
+        }
+        if let Some(gb) = pgrads.get_mut(1) {
+            for (_, db) in &partials {
+                gb.iter_mut().zip(db).for_each(|(g, p)| *g += p);
+            }
+        }
+        if !want_dx {
+            return Ok(vec![Tensor::zeros(ndarray::IxDyn(&[0]))]);
+        }
+        Ok(vec![super::tensor(batch, &x.shape()[1..], dx)?])
+    }
+
+    fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
+        if self.l1 == 0.0 && self.l2 == 0.0 {
+            return 0.0;
+        }
+        let w = self.params[0].value.as_slice().expect("standard");
+        if let Some(g) = pgrads {
+            add_penalty_grad(
+                g[0].as_slice_mut().expect("standard"),
+                w,
+                self.l1 as f32,
+                self.l2 as f32,
+            );
+        }
+        w.iter()
+            .map(|&w| self.l1 * (w as f64).abs() + self.l2 * (w as f64) * (w as f64))
+            .sum()
+    }
+
+    fn config(&self) -> Value {
+        let tuple = |v: [usize; 2]| {
+            if self.rank == 1 {
+                json!([v[1]])
+            } else {
+                json!(v)
+            }
+        };
+        let mut c = json!({
+            "filters": self.filters,
+            "kernel_size": tuple(self.kernel),
+            "strides": tuple(self.strides),
+            "padding": self.padding.name(),
+            "data_format": "channels_last",
+            "dilation_rate": tuple(self.dilation),
+        });
+        let m = c.as_object_mut().expect("object");
+        if self.transpose {
+            m.insert("output_padding".into(), Value::Null);
+        } else {
+            m.insert("groups".into(), json!(1));
+        }
+        for (k, v) in [
+            ("activation", json!(self.act.name())),
+            ("use_bias", json!(self.use_bias)),
+            ("kernel_initializer", init_to_value(&self.kernel_init)),
+            ("bias_initializer", init_to_value(&self.bias_init)),
+            ("kernel_regularizer", reg_to_value(self.l1, self.l2)),
+            ("bias_regularizer", Value::Null),
+            ("activity_regularizer", Value::Null),
+            ("kernel_constraint", Value::Null),
+            ("bias_constraint", Value::Null),
+        ] {
+            m.insert(k.into(), v);
+        }
+        c
+    }
+}

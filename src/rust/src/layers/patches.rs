@@ -1,0 +1,354 @@
+//! The geometry of sliding windows over channels-last samples (convolutions and pooling),
+//! and the patch matrices that turn a convolution into one matrix product.
+//!
+//! A 1-d layer is the 2-d case with height 1. A window of `kh x kw` taps, `dh`/`dw` apart,
+//! moves `sh`/`sw` positions per output; `pt`/`pl` zero rows/columns pad the top/left.
+//!
+//! `im2col` writes, for each output position `(b, oy, ox)`, the row of its window's values
+//! in the order `(ky, kx, c)`: exactly the order of a Keras kernel `[kh, kw, in, out]` read
+//! as a `[kh * kw * in, out]` matrix, so `patches x kernel` is the convolution.
+
+use super::{field_or, shape_error, Shape};
+use crate::error::{RkError, RkResult};
+use rayon::prelude::*;
+use serde_json::Value;
+
+/// Keras's `padding`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Padding {
+    Valid,
+    Same,
+    /// Conv1D only: pad the start by the window's extent less one.
+    Causal,
+}
+
+impl Padding {
+    pub fn parse(c: &Value, class: &str, causal_ok: bool) -> RkResult<Padding> {
+        let p: String = field_or(c, class, "padding", "valid".to_string())?;
+        match p.to_ascii_lowercase().as_str() {
+            "valid" => Ok(Padding::Valid),
+            "same" => Ok(Padding::Same),
+            "causal" if causal_ok => Ok(Padding::Causal),
+            other => Err(RkError::Spec(format!(
+                "{class} `padding` must be \"valid\"{}, got \"{other}\"",
+                if causal_ok {
+                    ", \"same\" or \"causal\""
+                } else {
+                    " or \"same\""
+                }
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+            Padding::Causal => "causal",
+        }
+    }
+}
+
+/// `n` positive integers from a config field given as one number or a list of `n`
+/// (Keras's `kernel_size = 3` or `(3, 3)`); `default` when absent.
+pub fn tuple_field(
+    c: &Value,
+    class: &str,
+    key: &str,
+    n: usize,
+    default: Option<usize>,
+) -> RkResult<Vec<usize>> {
+    let bad = || {
+        RkError::Spec(format!(
+            "{class} `{key}` must be a positive integer or {n} of them"
+        ))
+    };
+    let v = match c.get(key) {
+        None | Some(Value::Null) => return default.map(|d| vec![d; n]).ok_or_else(bad),
+        Some(v) => v,
+    };
+    let one = |v: &Value| {
+        v.as_u64()
+            .filter(|&k| k > 0 && k < (1 << 24))
+            .map(|k| k as usize)
+    };
+    let out: Option<Vec<usize>> = match v {
+        Value::Array(a) if a.len() == n => a.iter().map(one).collect(),
+        Value::Array(a) if a.len() == 1 => one(&a[0]).map(|k| vec![k; n]),
+        other => one(other).map(|k| vec![k; n]),
+    };
+    out.ok_or_else(bad)
+}
+
+/// Output length and padding before, along one axis.
+fn axis(
+    layer: &str,
+    what: &str,
+    n: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    padding: Padding,
+) -> RkResult<(usize, usize)> {
+    let keff = (k - 1) * d + 1;
+    Ok(match padding {
+        Padding::Valid => {
+            if n < keff {
+                return Err(shape_error(
+                    layer,
+                    format!(
+                        "has a {what} of extent {keff} with padding \"valid\", larger than its input's size {n}"
+                    ),
+                ));
+            }
+            ((n - keff) / s + 1, 0)
+        }
+        Padding::Same => {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + keff).saturating_sub(n);
+            (out, total / 2)
+        }
+        Padding::Causal => ((n - 1) / s + 1, keff - 1),
+    })
+}
+
+/// Sliding windows over samples `[h, w, c]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geometry {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Windows `k` (strides `s`, dilation `d`) over `[hw[0], hw[1], c]`; `what` names the
+    /// window in errors ("kernel", "pool").
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        layer: &str,
+        what: &str,
+        hw: [usize; 2],
+        c: usize,
+        k: [usize; 2],
+        s: [usize; 2],
+        d: [usize; 2],
+        padding: Padding,
+    ) -> RkResult<Geometry> {
+        let (oh, pt) = axis(layer, what, hw[0], k[0], s[0], d[0], padding)?;
+        let (ow, pl) = axis(layer, what, hw[1], k[1], s[1], d[1], padding)?;
+        Ok(Geometry {
+            h: hw[0],
+            w: hw[1],
+            c,
+            kh: k[0],
+            kw: k[1],
+            sh: s[0],
+            sw: s[1],
+            dh: d[0],
+            dw: d[1],
+            pt,
+            pl,
+            oh,
+            ow,
+        })
+    }
+
+    /// Values per input sample.
+    pub fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    /// Output positions per sample.
+    pub fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// Length of one patch row: `kh * kw * c`.
+    pub fn patch_len(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+    /// Whether patches are the input itself (a 1x1 window, stride 1, no padding).
+    pub fn identity(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
+    }
+
+    /// Input row and column of tap `(ky, kx)` of output `(oy, ox)`, if inside the input.
+    #[inline]
+    pub fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+        let iy = (oy * self.sh + ky * self.dh).checked_sub(self.pt)?;
+        let ix = (ox * self.sw + kx * self.dw).checked_sub(self.pl)?;
+        (iy < self.h && ix < self.w).then_some((iy, ix))
+    }
+
+    /// Patch rows of `x` (`nb` samples) into `out` (`nb * positions` rows of `patch_len`).
+    pub fn im2col(&self, x: &[f32], out: &mut [f32]) {
+        let (c, plen) = (self.c, self.patch_len());
+        let nb = x.len() / self.in_len();
+        for b in 0..nb {
+            let xs = &x[b * self.in_len()..(b + 1) * self.in_len()];
+            for oy in 0..self.oh {
+                for ox in 0..self.ow {
+                    let row = (b * self.positions() + oy * self.ow + ox) * plen;
+                    let row = &mut out[row..row + plen];
+                    for ky in 0..self.kh {
+                        for kx in 0..self.kw {
+                            let dst = &mut row[(ky * self.kw + kx) * c..][..c];
+                            match self.tap(oy, ox, ky, kx) {
+                                Some((iy, ix)) => {
+                                    dst.copy_from_slice(&xs[(iy * self.w + ix) * c..][..c])
+                                }
+                                None => dst.fill(0.0),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Add patch-row gradients `dp` back onto the input positions they were read from.
+    pub fn col2im(&self, dp: &[f32], dx: &mut [f32]) {
+        let (c, plen) = (self.c, self.patch_len());
+        let nb = dx.len() / self.in_len();
+        for b in 0..nb {
+            let xs = &mut dx[b * self.in_len()..(b + 1) * self.in_len()];
+            for oy in 0..self.oh {
+                for ox in 0..self.ow {
+                    let row = (b * self.positions() + oy * self.ow + ox) * plen;
+                    let row = &dp[row..row + plen];
+                    for ky in 0..self.kh {
+                        for kx in 0..self.kw {
+                            if let Some((iy, ix)) = self.tap(oy, ox, ky, kx) {
+                                let src = &row[(ky * self.kw + kx) * c..][..c];
+                                let dst = &mut xs[(iy * self.w + ix) * c..][..c];
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Samples per block of work, so a block's patch matrix stays near `BLOCK_BYTES`.
+    /// Depends on shapes only, so every thread count splits the work alike.
+    pub fn block_samples(&self, batch: usize) -> usize {
+        const BLOCK_BYTES: usize = 1 << 21;
+        let per = (self.positions() * self.patch_len() * 4).max(1);
+        (BLOCK_BYTES / per).clamp(1, batch.max(1))
+    }
+}
+
+/// Run `f(first_sample, samples)` over blocks of `bs` samples, on the pool's threads when
+/// `threads > 1`, returning the results in block order.
+pub fn blocks<T: Send>(
+    batch: usize,
+    bs: usize,
+    threads: usize,
+    f: impl Fn(usize, usize) -> T + Sync + Send,
+) -> Vec<T> {
+    let starts: Vec<usize> = (0..batch).step_by(bs.max(1)).collect();
+    let run = |&s: &usize| f(s, bs.min(batch - s));
+    if threads > 1 && starts.len() > 1 {
+        starts.par_iter().map(run).collect()
+    } else {
+        starts.iter().map(run).collect()
+    }
+}
+
+/// A mutable buffer shared by blocks that write disjoint ranges of it.
+pub struct Shared(*mut f32, usize);
+// SAFETY: blocks write disjoint sample ranges only (see `slice`).
+unsafe impl Sync for Shared {}
+unsafe impl Send for Shared {}
+impl Shared {
+    pub fn new(v: &mut [f32]) -> Shared {
+        Shared(v.as_mut_ptr(), v.len())
+    }
+    /// # Safety
+    /// Callers take disjoint ranges.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.1, "block range");
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+/// `[h, w, c]` of a 2-d sample or `[1, w, c]` of a 1-d one, or an error naming the layer.
+pub fn spatial(layer: &str, rank: usize, shape: &Shape) -> RkResult<[usize; 3]> {
+    match (rank, shape.as_slice()) {
+        (1, &[w, c]) => Ok([1, w, c]),
+        (2, &[h, w, c]) => Ok([h, w, c]),
+        _ => Err(shape_error(
+            layer,
+            format!(
+                "expects samples of rank {} ({}), got shape {}",
+                rank + 1,
+                if rank == 1 {
+                    "steps, channels"
+                } else {
+                    "rows, cols, channels"
+                },
+                super::shape_string(shape)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_splits_as_keras_and_valid_refuses_large_windows() {
+        // in 5, k 3, s 2: out 3, total pad 2, 1 before.
+        assert_eq!(
+            axis("l", "kernel", 5, 3, 2, 1, Padding::Same).unwrap(),
+            (3, 1)
+        );
+        // in 6, k 2, s 2: out 3, no pad. in 6, k 4, s 1: pad 3, 1 before (more after).
+        assert_eq!(
+            axis("l", "kernel", 6, 2, 2, 1, Padding::Same).unwrap(),
+            (3, 0)
+        );
+        assert_eq!(
+            axis("l", "kernel", 6, 4, 1, 1, Padding::Same).unwrap(),
+            (6, 1)
+        );
+        assert_eq!(
+            axis("l", "kernel", 7, 3, 1, 2, Padding::Valid).unwrap(),
+            (3, 0)
+        );
+        assert_eq!(
+            axis("l", "kernel", 7, 3, 1, 2, Padding::Causal).unwrap(),
+            (7, 4)
+        );
+        let e = axis("conv", "kernel", 2, 3, 1, 1, Padding::Valid).unwrap_err();
+        assert!(
+            e.to_string().contains("larger than its input's size 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        let g = Geometry::new("l", "k", [5, 4], 2, [3, 2], [2, 1], [1, 2], Padding::Same).unwrap();
+        let x: Vec<f32> = (0..2 * g.in_len()).map(|i| (i % 7) as f32 - 3.0).collect();
+        let mut p = vec![0.0; 2 * g.positions() * g.patch_len()];
+        g.im2col(&x, &mut p);
+        let q: Vec<f32> = (0..p.len()).map(|i| (i % 5) as f32 - 2.0).collect();
+        let mut dx = vec![0.0; x.len()];
+        g.col2im(&q, &mut dx);
+        // <im2col(x), q> == <x, col2im(q)>
+        let lhs: f32 = p.iter().zip(&q).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+    }
+}
