@@ -289,7 +289,7 @@ fn convolutions_give_identical_results_for_any_thread_count() {
             layer("gap", "GlobalAveragePooling2D", json!({})),
         ],
     );
-    let rows = 64;
+    let rows = 128;
     let x = distinct(rows * 12 * 12 * 3, 0.001);
     let run = |threads: usize| {
         crate::threads::pool(threads).install(|| {

@@ -14,7 +14,7 @@
 //! summed over a fixed number of sample groups in order, so results do not depend on the
 //! thread count.
 
-use super::patches::{blocks, spatial, tuple_field, Geometry, Padding, Shared};
+use super::patches::{blocks, spatial, tuple_field, with_scratch, Geometry, Padding, Shared};
 use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
 use crate::chain::{add_penalty_grad, column_sums};
@@ -333,41 +333,35 @@ impl Layer for Conv {
         let (as_, zs) = (Shared::new(&mut a), Shared::new(&mut z));
         blocks(batch, bs, ctx.threads, |s0, nb| {
             let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
+            let m = nb * rows;
             // SAFETY: blocks cover disjoint sample ranges.
             let ab = unsafe { as_.slice(s0 * out_len, nb * out_len) };
-            let mut scratch;
-            let zb: &mut [f32] = if keep_z {
-                // SAFETY: as above.
-                unsafe { zs.slice(s0 * out_len, nb * out_len) }
+            let zlen = if keep_z { 0 } else { nb * out_len };
+            let plen_needed = if geo.identity() && !self.transpose {
+                0
             } else {
-                scratch = super::zeros(nb * out_len);
-                &mut scratch
+                m * plen
             };
-            let m = nb * rows;
-            if self.transpose {
-                let mut dp = super::zeros(m * plen);
-                matmul(
-                    m,
-                    plen,
-                    cin,
-                    xb,
-                    Trans::N,
-                    w,
-                    Trans::T,
-                    &mut dp,
-                    false,
-                    inner,
-                );
-                geo.col2im(&dp, zb);
-            } else if geo.identity() {
-                matmul(m, f, plen, xb, Trans::N, w, Trans::N, zb, false, inner);
-            } else {
-                let mut p = super::zeros(m * plen);
-                geo.im2col(xb, &mut p);
-                matmul(m, f, plen, &p, Trans::N, w, Trans::N, zb, false, inner);
-            }
-            // Bias and activation while the block is in cache.
-            self.act.forward_bias(zb, ab, bias, f);
+            with_scratch(plen_needed, zlen, |p, scratch| {
+                let zb: &mut [f32] = if keep_z {
+                    // SAFETY: as above.
+                    unsafe { zs.slice(s0 * out_len, nb * out_len) }
+                } else {
+                    scratch
+                };
+                if self.transpose {
+                    matmul(m, plen, cin, xb, Trans::N, w, Trans::T, p, false, inner);
+                    zb.fill(0.0);
+                    geo.col2im(p, zb);
+                } else if geo.identity() {
+                    matmul(m, f, plen, xb, Trans::N, w, Trans::N, zb, false, inner);
+                } else {
+                    geo.im2col(xb, p);
+                    matmul(m, f, plen, p, Trans::N, w, Trans::N, zb, false, inner);
+                }
+                // Bias and activation while the block is in cache.
+                self.act.forward_bias(zb, ab, bias, f);
+            });
         });
         let y = super::tensor(batch, &out, a)?;
         let cache = if keep_z {
@@ -414,68 +408,58 @@ impl Layer for Conv {
             let mut dw = super::zeros(kn);
             let mut db = super::zeros(f);
             let mut sums = super::zeros(f);
-            let mut buf = Vec::new();
-            for s0 in (g0..g0 + gn).step_by(bs) {
-                let nb = bs.min(g0 + gn - s0);
-                let m = nb * rows;
-                let (lo, hi) = (s0 * out_len, (s0 + nb) * out_len);
-                // SAFETY: blocks cover disjoint sample ranges of the gradient and of dx.
-                let dz = unsafe { gs.slice(lo, hi - lo) };
-                self.act.backward(&zc[lo..hi], &a[lo..hi], dz, f);
-                let dz: &[f32] = dz;
-                column_sums(dz, f, &mut sums);
-                db.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
-                let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
-                buf.resize(m * plen, 0.0);
-                if self.transpose {
-                    // Patches of the output gradient; dW [plen, cin] += P' x; dx = P W.
-                    geo.im2col(dz, &mut buf);
-                    matmul(
-                        plen,
-                        cin,
-                        m,
-                        &buf,
-                        Trans::T,
-                        xb,
-                        Trans::N,
-                        &mut dw,
-                        true,
-                        inner,
-                    );
-                    if want_dx {
-                        let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
-                        matmul(m, cin, plen, &buf, Trans::N, w, Trans::N, dxb, false, inner);
-                    }
-                    continue;
-                }
-                let p: &[f32] = if geo.identity() {
-                    xb
-                } else {
-                    geo.im2col(xb, &mut buf);
-                    &buf
-                };
-                matmul(plen, f, m, p, Trans::T, dz, Trans::N, &mut dw, true, inner);
-                if want_dx {
-                    let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
-                    if geo.identity() {
-                        matmul(m, plen, f, dz, Trans::N, w, Trans::T, dxb, false, inner);
-                    } else {
+            with_scratch(bs * rows * plen, 0, |scratch, _| {
+                for s0 in (g0..g0 + gn).step_by(bs) {
+                    let nb = bs.min(g0 + gn - s0);
+                    let m = nb * rows;
+                    let (lo, hi) = (s0 * out_len, (s0 + nb) * out_len);
+                    // SAFETY: blocks cover disjoint sample ranges of the gradient and of dx.
+                    let dz = unsafe { gs.slice(lo, hi - lo) };
+                    self.act.backward(&zc[lo..hi], &a[lo..hi], dz, f);
+                    let dz: &[f32] = dz;
+                    column_sums(dz, f, &mut sums);
+                    db.iter_mut().zip(&sums).for_each(|(b, s)| *b += s);
+                    let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
+                    let buf = &mut scratch[..m * plen];
+                    if self.transpose {
+                        // Patches of the output gradient; dW [plen, cin] += P' x; dx = P W.
+                        geo.im2col(dz, buf);
                         matmul(
-                            m,
                             plen,
-                            f,
-                            dz,
-                            Trans::N,
-                            w,
+                            cin,
+                            m,
+                            buf,
                             Trans::T,
-                            &mut buf,
-                            false,
+                            xb,
+                            Trans::N,
+                            &mut dw,
+                            true,
                             inner,
                         );
-                        geo.col2im(&buf, dxb);
+                        if want_dx {
+                            let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
+                            matmul(m, cin, plen, buf, Trans::N, w, Trans::N, dxb, false, inner);
+                        }
+                        continue;
+                    }
+                    let p: &[f32] = if geo.identity() {
+                        xb
+                    } else {
+                        geo.im2col(xb, buf);
+                        buf
+                    };
+                    matmul(plen, f, m, p, Trans::T, dz, Trans::N, &mut dw, true, inner);
+                    if want_dx {
+                        let dxb = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
+                        if geo.identity() {
+                            matmul(m, plen, f, dz, Trans::N, w, Trans::T, dxb, false, inner);
+                        } else {
+                            matmul(m, plen, f, dz, Trans::N, w, Trans::T, buf, false, inner);
+                            geo.col2im(buf, dxb);
+                        }
                     }
                 }
-            }
+            });
             (dw, db)
         });
         let gk = pgrads[0].as_slice_mut().expect("standard");

@@ -54,7 +54,19 @@ impl Layer for Dropout {
         let mut a = super::zeros(xsl.len());
         let mut m = super::zeros(xsl.len());
         let seed = ctx.rng.next_u64() as u32;
-        dropout_forward(xsl, &mut a, &mut m, 1.0 - self.rate, seed, 0);
+        // The mask hashes each value's position, so splitting the work cannot change it.
+        const CHUNK: usize = 1 << 16;
+        let keep = 1.0 - self.rate;
+        if ctx.threads > 1 && xsl.len() > CHUNK {
+            use rayon::prelude::*;
+            a.par_chunks_mut(CHUNK)
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(xsl.par_chunks(CHUNK))
+                .enumerate()
+                .for_each(|(i, ((a, m), x))| dropout_forward(x, a, m, keep, seed, i * CHUNK));
+        } else {
+            dropout_forward(xsl, &mut a, &mut m, keep, seed, 0);
+        }
         let shape = x.shape().to_vec();
         let y = Tensor::from_shape_vec(shape.clone(), a)
             .map_err(|e| RkError::Internal(e.to_string()))?;

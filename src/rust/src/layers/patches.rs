@@ -187,9 +187,22 @@ impl Geometry {
         (iy < self.h && ix < self.w).then_some((iy, ix))
     }
 
+    /// The input run read by row `ky` of the window of output `(oy, ox)`: `Some((iy, ix))`
+    /// when its `kw` taps are adjacent and all inside the input (one contiguous copy of
+    /// `kw * c` values from `(iy, ix)`), else `None` (tap by tap).
+    #[inline]
+    fn run(&self, oy: usize, ox: usize, ky: usize) -> Option<(usize, usize)> {
+        if self.dw != 1 {
+            return None;
+        }
+        let iy = (oy * self.sh + ky * self.dh).checked_sub(self.pt)?;
+        let ix = (ox * self.sw).checked_sub(self.pl)?;
+        (iy < self.h && ix + self.kw <= self.w).then_some((iy, ix))
+    }
+
     /// Patch rows of `x` (`nb` samples) into `out` (`nb * positions` rows of `patch_len`).
     pub fn im2col(&self, x: &[f32], out: &mut [f32]) {
-        let (c, plen) = (self.c, self.patch_len());
+        let (c, plen, kwc) = (self.c, self.patch_len(), self.kw * self.c);
         let nb = x.len() / self.in_len();
         for b in 0..nb {
             let xs = &x[b * self.in_len()..(b + 1) * self.in_len()];
@@ -198,12 +211,15 @@ impl Geometry {
                     let row = (b * self.positions() + oy * self.ow + ox) * plen;
                     let row = &mut out[row..row + plen];
                     for ky in 0..self.kh {
+                        let seg = &mut row[ky * kwc..(ky + 1) * kwc];
+                        if let Some((iy, ix)) = self.run(oy, ox, ky) {
+                            copy(seg, &xs[(iy * self.w + ix) * c..][..kwc]);
+                            continue;
+                        }
                         for kx in 0..self.kw {
-                            let dst = &mut row[(ky * self.kw + kx) * c..][..c];
+                            let dst = &mut seg[kx * c..(kx + 1) * c];
                             match self.tap(oy, ox, ky, kx) {
-                                Some((iy, ix)) => {
-                                    dst.copy_from_slice(&xs[(iy * self.w + ix) * c..][..c])
-                                }
+                                Some((iy, ix)) => copy(dst, &xs[(iy * self.w + ix) * c..][..c]),
                                 None => dst.fill(0.0),
                             }
                         }
@@ -215,8 +231,9 @@ impl Geometry {
 
     /// Add patch-row gradients `dp` back onto the input positions they were read from.
     pub fn col2im(&self, dp: &[f32], dx: &mut [f32]) {
-        let (c, plen) = (self.c, self.patch_len());
+        let (c, plen, kwc) = (self.c, self.patch_len(), self.kw * self.c);
         let nb = dx.len() / self.in_len();
+        let add = |dst: &mut [f32], src: &[f32]| dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
         for b in 0..nb {
             let xs = &mut dx[b * self.in_len()..(b + 1) * self.in_len()];
             for oy in 0..self.oh {
@@ -224,11 +241,17 @@ impl Geometry {
                     let row = (b * self.positions() + oy * self.ow + ox) * plen;
                     let row = &dp[row..row + plen];
                     for ky in 0..self.kh {
+                        let seg = &row[ky * kwc..(ky + 1) * kwc];
+                        if let Some((iy, ix)) = self.run(oy, ox, ky) {
+                            add(&mut xs[(iy * self.w + ix) * c..][..kwc], seg);
+                            continue;
+                        }
                         for kx in 0..self.kw {
                             if let Some((iy, ix)) = self.tap(oy, ox, ky, kx) {
-                                let src = &row[(ky * self.kw + kx) * c..][..c];
-                                let dst = &mut xs[(iy * self.w + ix) * c..][..c];
-                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                                add(
+                                    &mut xs[(iy * self.w + ix) * c..][..c],
+                                    &seg[kx * c..(kx + 1) * c],
+                                );
                             }
                         }
                     }
@@ -243,6 +266,59 @@ impl Geometry {
         const BLOCK_BYTES: usize = 1 << 21;
         let per = (self.positions() * self.patch_len() * 4).max(1);
         (BLOCK_BYTES / per).clamp(1, batch.max(1))
+    }
+}
+
+/// `dst = src`, inline for the short runs of few-channel inputs (a call to `memcpy` per
+/// three values costs more than the copy).
+#[inline(always)]
+fn copy(dst: &mut [f32], src: &[f32]) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match dst.len() {
+                $($n => {
+                    let d: &mut [f32; $n] = dst.try_into().expect("length matched");
+                    *d = src[..$n].try_into().expect("length matched");
+                })*
+                _ => dst.copy_from_slice(src),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9);
+}
+
+thread_local! {
+    /// Per-thread scratch buffers for blocks of work (patch matrices, pre-activations),
+    /// reused across calls so they are neither allocated nor zeroed each time.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new()])
+    };
+}
+
+/// Call `f` with two scratch buffers of lengths `n1` and `n2`. Their contents are
+/// whatever an earlier call left: `f` must write before it reads. (A nested call on the
+/// same thread, as when rayon runs another block while this one waits, gets fresh ones.)
+pub fn with_scratch<T>(n1: usize, n2: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> T) -> T {
+    let mut f = Some(f);
+    let r = SCRATCH.with(|cell| {
+        let Ok(mut bufs) = cell.try_borrow_mut() else {
+            return None;
+        };
+        let [a, b] = &mut *bufs;
+        for (v, n) in [(&mut *a, n1), (&mut *b, n2)] {
+            if v.len() < n {
+                v.resize(n, 0.0);
+            }
+        }
+        let f = f.take().expect("called once");
+        Some(f(&mut a[..n1], &mut b[..n2]))
+    });
+    match r {
+        Some(r) => r,
+        None => {
+            let (mut a, mut b) = (super::zeros(n1), super::zeros(n2));
+            (f.take().expect("not called"))(&mut a, &mut b)
+        }
     }
 }
 
@@ -335,6 +411,46 @@ mod tests {
             e.to_string().contains("larger than its input's size 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn im2col_reads_each_tap_of_each_window() {
+        for (k, s, d, pad) in [
+            ([3, 3], [1, 1], [1, 1], Padding::Valid),
+            ([3, 2], [2, 1], [1, 1], Padding::Same),
+            ([2, 3], [1, 2], [2, 1], Padding::Same),
+            ([1, 3], [1, 1], [1, 2], Padding::Causal),
+        ] {
+            let g = Geometry::new("l", "k", [6, 7], 3, k, s, d, pad).unwrap();
+            let x: Vec<f32> = (0..2 * g.in_len()).map(|i| i as f32 + 1.0).collect();
+            let mut p = vec![-1.0; 2 * g.positions() * g.patch_len()];
+            g.im2col(&x, &mut p);
+            for b in 0..2 {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                for ch in 0..g.c {
+                                    let want = match g.tap(oy, ox, ky, kx) {
+                                        Some((iy, ix)) => {
+                                            x[b * g.in_len() + (iy * g.w + ix) * g.c + ch]
+                                        }
+                                        None => 0.0,
+                                    };
+                                    let row = b * g.positions() + oy * g.ow + ox;
+                                    let col = (ky * g.kw + kx) * g.c + ch;
+                                    assert_eq!(
+                                        p[row * g.patch_len() + col],
+                                        want,
+                                        "{k:?} {s:?} {d:?}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -122,20 +122,47 @@ impl Layer for Pool {
         let (c, in_len, out_len) = (g.c, g.in_len(), g.positions() * g.c);
         let xsl = x.as_slice().expect("standard");
         let mut y = super::zeros(batch * out_len);
-        let ys = Shared::new(&mut y);
+        // Max pooling keeps, for backward, which tap of each window held the maximum.
+        let keep_idx = self.max && ctx.training;
+        let mut idx = if keep_idx {
+            super::zeros(batch * out_len)
+        } else {
+            Vec::new()
+        };
+        let (ys, is) = (Shared::new(&mut y), Shared::new(&mut idx));
         blocks(batch, BLOCK, ctx.threads, |s0, nb| {
             let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
             // SAFETY: blocks cover disjoint sample ranges.
             let yb = unsafe { ys.slice(s0 * out_len, nb * out_len) };
+            let ib = if keep_idx {
+                unsafe { is.slice(s0 * out_len, nb * out_len) }
+            } else {
+                &mut []
+            };
             Pool::windows(&g, nb, |b, o, taps| {
                 let xs = &xb[b * in_len..(b + 1) * in_len];
                 let out = &mut yb[o * c..(o + 1) * c];
                 if self.max {
-                    out.fill(f32::NEG_INFINITY);
-                    for &t in taps {
-                        out.iter_mut()
-                            .zip(&xs[t..t + c])
-                            .for_each(|(o, &v)| *o = o.max(v));
+                    out.copy_from_slice(&xs[taps[0]..taps[0] + c]);
+                    if keep_idx {
+                        // Which tap of the window holds the maximum (the first, on ties).
+                        let oi = &mut ib[o * c..(o + 1) * c];
+                        oi.fill(0.0);
+                        for (k, &t) in taps.iter().enumerate().skip(1) {
+                            let kf = k as f32;
+                            for ((o, i), &v) in out.iter_mut().zip(oi.iter_mut()).zip(&xs[t..t + c])
+                            {
+                                let gt = v > *o;
+                                *o = if gt { v } else { *o };
+                                *i = if gt { kf } else { *i };
+                            }
+                        }
+                    } else {
+                        for &t in &taps[1..] {
+                            out.iter_mut()
+                                .zip(&xs[t..t + c])
+                                .for_each(|(o, &v)| *o = o.max(v));
+                        }
                     }
                 } else {
                     for &t in taps {
@@ -148,14 +175,20 @@ impl Layer for Pool {
                 }
             });
         });
-        Ok((super::tensor(batch, &self.out_shape(&g), y)?, None))
+        let shape = self.out_shape(&g);
+        let cache = if keep_idx {
+            Some(super::tensor(batch, &shape, idx)?)
+        } else {
+            None
+        };
+        Ok((super::tensor(batch, &shape, y)?, cache))
     }
 
     fn backward(
         &self,
         xs: &[&Tensor],
         _y: &Tensor,
-        _cache: &Cache,
+        cache: &Cache,
         g: Tensor,
         _pgrads: &mut [Tensor],
         ctx: &mut Ctx,
@@ -166,13 +199,26 @@ impl Layer for Pool {
         let (c, in_len, out_len) = (geo.c, geo.in_len(), geo.positions() * geo.c);
         let xsl = x.as_slice().expect("standard");
         let gs = g.as_slice().expect("standard");
+        let idx = cache.as_ref().map(|t| t.as_slice().expect("standard"));
         let mut dx = super::zeros(batch * in_len);
         let dxs = Shared::new(&mut dx);
         blocks(batch, BLOCK, ctx.threads, |s0, nb| {
-            let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
             // SAFETY: blocks cover disjoint sample ranges.
             let db = unsafe { dxs.slice(s0 * in_len, nb * in_len) };
             let gb = &gs[s0 * out_len..(s0 + nb) * out_len];
+            if let Some(idx) = idx {
+                // Each output's gradient goes to the tap where forward found the maximum.
+                let ib = &idx[s0 * out_len..(s0 + nb) * out_len];
+                Pool::windows(&geo, nb, |b, o, taps| {
+                    let ds = &mut db[b * in_len..(b + 1) * in_len];
+                    let (go, io) = (&gb[o * c..(o + 1) * c], &ib[o * c..(o + 1) * c]);
+                    for (ch, (&gv, &k)) in go.iter().zip(io).enumerate() {
+                        ds[taps[k as usize] + ch] += gv;
+                    }
+                });
+                return;
+            }
+            let xb = &xsl[s0 * in_len..(s0 + nb) * in_len];
             let mut best = vec![0usize; c];
             Pool::windows(&geo, nb, |b, o, taps| {
                 let go = &gb[o * c..(o + 1) * c];
