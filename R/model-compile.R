@@ -43,7 +43,12 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
                           metric_names = m$names, metric_kinds = unlist(lapply(per_out, `[[`, "kinds")),
                           metric_outputs = rep(seq_along(outs) - 1L, vapply(per_out, function(p) length(p$kinds), 1L)),
                           optimizer = optimizer, log_names = log_names)
-  recompile(object)
+  if (clips_gradients(optimizer) && !is_graph(object) && length(object$specs)) {
+    # Clipping needs each step's whole gradients: the general engine has them.
+    to_general_engine(object)
+  } else {
+    recompile(object)
+  }
   invisible(object)
 }
 
@@ -52,11 +57,18 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
   rk_call(rk_model_compile(object$ptr, c$losses, c$loss_weights, as.character(c$metric_kinds), as.integer(c$metric_outputs),
-                           c$optimizer$name, c$optimizer$learning_rate, c$optimizer$params), call = call)
+                           c$optimizer$name, c$optimizer$learning_rate,
+                           c(unname(c$optimizer$options %||% c(NA, NA, NA, 0, 0)), c$optimizer$params)), call = call)
   invisible(object)
 }
 
 as_loss_arg <- function(x, arg) as_loss(x)
+
+#' Whether an optimizer clips gradients (which the fused dense chain does not do)
+#' @noRd
+clips_gradients <- function(optimizer) {
+  !is.null(optimizer) && any(!is.na(optimizer$options[c("clipnorm", "clipvalue", "global_clipnorm")]))
+}
 
 #' Metrics for each output: the same for all, or a list named by output layer (each entry
 #' a metric or several)

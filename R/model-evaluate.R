@@ -166,3 +166,36 @@ one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rl
   v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))
   unname(v)
 }
+
+#' Class predictions and probabilities (deprecated)
+#'
+#' What Keras for R 2.x's `predict_classes()` and `predict_proba()` returned, with the
+#' deprecation warning it gave: `predict_proba()` is [predict()]; `predict_classes()` gives
+#' 0-based class ids, the largest output of a multi-unit output, or `output > 0.5` of a
+#' one-unit (sigmoid) output, as an integer matrix of one column (one-unit) or a vector.
+#' @inheritParams predict.rkeras_model
+#' @returns `predict_proba()`: as [predict()]. `predict_classes()`: integer class ids.
+#' @family model functions
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(3, activation = "softmax", input_shape = 2)
+#' suppressWarnings(predict_classes(model, matrix(rnorm(4), 2)))
+predict_classes <- function(object, x, batch_size = NULL, verbose = 0, steps = NULL) {
+  warning(paste("`predict_classes()` is deprecated and was removed from Keras;",
+                "use `predict(x) %>% k_argmax()` (softmax output) or `(predict(x) > 0.5) + 0L` (sigmoid output)."),
+          call. = FALSE)
+  p <- predict(object, x, batch_size = batch_size, verbose = verbose, steps = steps)
+  if (is.list(p)) rk_abort("predict_classes() needs a model with one output.", "value")
+  if (is.null(dim(p)) || length(dim(p)) != 2) {
+    rk_abort("predict_classes() needs an output of shape (batch, units).", "shape")
+  }
+  if (ncol(p) == 1) return(matrix(as.integer(p > 0.5), ncol = 1))
+  max.col(p, ties.method = "first") - 1L
+}
+
+#' @rdname predict_classes
+#' @export
+predict_proba <- function(object, x, batch_size = NULL, verbose = 0, steps = NULL) {
+  warning("`predict_proba()` is deprecated and was removed from Keras; use `predict()` instead.", call. = FALSE)
+  predict(object, x, batch_size = batch_size, verbose = verbose, steps = steps)
+}

@@ -99,7 +99,7 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     input_shape <- spec$input_shape
   }
   specs <- c(object$specs, list(spec))
-  if (!is_graph(object) && chain_capable(specs, input_shape)) {
+  if (!is_graph(object) && chain_capable(specs, input_shape) && !clips_gradients(object$compiled$optimizer)) {
     if (is.null(spec$seed)) spec$seed <- draw_seed()
     rk_call(rk_model_add(object$ptr, to_json(graph_layer_spec(spec))), call = call)
     model_changed(object)

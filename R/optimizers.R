@@ -2,7 +2,12 @@
 #'
 #' Keras's optimizers with Keras's update rules and defaults. The learning rate may be
 #' given first and positionally (`optimizer_rmsprop(1e-4)`), as `learning_rate`, or as the
-#' legacy `lr`. `decay`, clipping and EMA arguments are accepted only at their defaults.
+#' legacy `lr`. Every optimizer takes Keras's `clipnorm` (each gradient's norm at most
+#' this), `global_clipnorm` (all gradients' joint norm) or `clipvalue` (each value within
+#' `[-clipvalue, clipvalue]`), one of them at most, applied before the update, and
+#' `weight_decay` (`w <- w - learning_rate * weight_decay * w` before each update). Keras 2's
+#' `decay` (in `...`) divides the learning rate by `1 + decay * iterations`. Models that clip
+#' by norm train on the general engine.
 #' @param learning_rate Learning rate.
 #' @param rho Discounting factor for the moving average of squared gradients.
 #' @param momentum Momentum.
@@ -11,10 +16,13 @@
 #' @param nesterov Nesterov momentum.
 #' @param beta_1,beta_2 Adam's decay rates.
 #' @param amsgrad AMSGrad variant of Adam.
-#' @param weight_decay Decoupled weight decay (AdamW; `NULL` or 0 elsewhere).
+#' @param weight_decay Decoupled weight decay (`NULL` for none; AdamW's default is 0.004).
 #' @param initial_accumulator_value Adagrad's starting accumulator.
-#' @param clipnorm,clipvalue,global_clipnorm,use_ema,ema_momentum,ema_overwrite_frequency,jit_compile,name Accepted for compatibility.
-#' @param ... `lr` (legacy name of `learning_rate`) and `decay` (only 0).
+#' @param clipnorm,clipvalue,global_clipnorm Gradient clipping (see above); `NULL` for none.
+#' @param use_ema Must be `FALSE` (a moving average of the weights is not supported).
+#' @param ema_momentum,ema_overwrite_frequency Used only with `use_ema`.
+#' @param jit_compile,name Accepted for compatibility (rkeras always runs compiled code).
+#' @param ... `lr` (legacy name of `learning_rate`) and `decay` (Keras 2's learning-rate decay).
 #' @returns An optimizer for [compile()].
 #' @family optimizers
 #' @name optimizers
@@ -25,16 +33,29 @@
 NULL
 
 new_optimizer <- function(name, learning_rate, params, dots, call) {
+  env <- call
   if (!is.null(dots$lr)) learning_rate <- dots$lr
-  if (!is.null(dots$decay) && !identical(as.numeric(dots$decay), 0)) {
-    rk_abort("`decay` is not supported; use callback_learning_rate_scheduler() instead.", "unsupported", call)
+  unknown <- setdiff(names(dots), c("lr", "decay"))
+  if (length(unknown) || (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots)))))) {
+    shown <- if (length(unknown)) paste0("`", unknown, "`", collapse = ", ") else "an unnamed argument"
+    rk_abort(sprintf("Unknown argument %s.", shown), "value", call)
   }
-  unknown <- setdiff(names(dots), c("lr", "decay", "clipnorm", "clipvalue"))
-  if (length(unknown)) {
-    rk_abort(sprintf("Unknown argument %s.", paste0("`", unknown, "`", collapse = ", ")), "value", call)
+  if (!isFALSE(env$use_ema)) {
+    if (!isTRUE(env$use_ema)) check_flag(env$use_ema, "use_ema", call = call)
+    rk_abort("`use_ema = TRUE` (a moving average of the weights) is not supported by rkeras yet.", "unsupported", call)
+  }
+  clip <- function(arg) {
+    v <- env[[arg]]
+    if (is.null(v)) NA_real_ else check_number(v, arg, min = 1e-30, call = call)
+  }
+  options <- c(clipnorm = clip("clipnorm"), clipvalue = clip("clipvalue"), global_clipnorm = clip("global_clipnorm"),
+               weight_decay = check_number(env$weight_decay %||% 0, "weight_decay", min = 0, call = call),
+               decay = check_number(dots$decay %||% 0, "decay", min = 0, call = call))
+  if (sum(!is.na(options[1:3])) > 1) {
+    rk_abort("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set.", "value", call)
   }
   structure(list(name = name, learning_rate = check_number(learning_rate, "learning_rate", min = 0, call = call),
-                 params = as.double(params)),
+                 params = as.double(params), options = options),
             class = c(paste0("rkeras_optimizer_", name), "rkeras_optimizer"))
 }
 
@@ -99,6 +120,41 @@ optimizer_adagrad <- function(learning_rate = 0.001, initial_accumulator_value =
                 list(...), rlang::current_env())
 }
 
+#' @rdname optimizers
+#' @export
+optimizer_adadelta <- function(learning_rate = 0.001, rho = 0.95, epsilon = 1e-07, weight_decay = NULL,
+                               clipnorm = NULL, clipvalue = NULL, global_clipnorm = NULL, use_ema = FALSE,
+                               ema_momentum = 0.99, ema_overwrite_frequency = NULL, jit_compile = TRUE,
+                               name = "Adadelta", ...) {
+  new_optimizer("adadelta", learning_rate,
+                c(check_number(rho, "rho", 0, 1), check_number(epsilon, "epsilon", min = 0)),
+                list(...), rlang::current_env())
+}
+
+#' @rdname optimizers
+#' @export
+optimizer_adamax <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-07,
+                             weight_decay = NULL, clipnorm = NULL, clipvalue = NULL, global_clipnorm = NULL,
+                             use_ema = FALSE, ema_momentum = 0.99, ema_overwrite_frequency = NULL,
+                             jit_compile = TRUE, name = "Adamax", ...) {
+  new_optimizer("adamax", learning_rate,
+                c(check_number(beta_1, "beta_1", 0, 1), check_number(beta_2, "beta_2", 0, 1),
+                  check_number(epsilon, "epsilon", min = 0)),
+                list(...), rlang::current_env())
+}
+
+#' @rdname optimizers
+#' @export
+optimizer_nadam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-07,
+                            weight_decay = NULL, clipnorm = NULL, clipvalue = NULL, global_clipnorm = NULL,
+                            use_ema = FALSE, ema_momentum = 0.99, ema_overwrite_frequency = NULL,
+                            jit_compile = TRUE, name = "Nadam", ...) {
+  new_optimizer("nadam", learning_rate,
+                c(check_number(beta_1, "beta_1", 0, 1), check_number(beta_2, "beta_2", 0, 1),
+                  check_number(epsilon, "epsilon", min = 0)),
+                list(...), rlang::current_env())
+}
+
 #' @export
 print.rkeras_optimizer <- function(x, ...) {
   cat("<rkeras optimizer: ", x$name, ", learning_rate = ", format(x$learning_rate), ">\n", sep = "")
@@ -108,7 +164,8 @@ print.rkeras_optimizer <- function(x, ...) {
 as_optimizer <- function(x, call = rlang::caller_env()) {
   if (inherits(x, "rkeras_optimizer")) return(x)
   if (is.function(x) && !is.null(attr(x, "rkeras_optimizer"))) x <- attr(x, "rkeras_optimizer")
-  x <- check_string(x, "optimizer", choices = c("rmsprop", "adam", "sgd", "adagrad", "adamw"), call = call)
+  x <- check_string(lower(x), "optimizer", choices = c("rmsprop", "adam", "sgd", "adagrad", "adamw", "adadelta", "adamax", "nadam"), call = call)
   switch(x, rmsprop = optimizer_rmsprop(), adam = optimizer_adam(), sgd = optimizer_sgd(),
-         adagrad = optimizer_adagrad(), adamw = optimizer_adamw())
+         adagrad = optimizer_adagrad(), adamw = optimizer_adamw(), adadelta = optimizer_adadelta(),
+         adamax = optimizer_adamax(), nadam = optimizer_nadam())
 }

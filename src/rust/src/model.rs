@@ -164,6 +164,16 @@ impl Model {
         metric_outputs: Vec<usize>,
         optimizer: Optimizer,
     ) -> RkResult<()> {
+        let o = &optimizer.options;
+        if self.graph.is_none()
+            && !self.layers.is_empty()
+            && (o.clips_by_norm() || o.clipvalue.is_some())
+        {
+            return Err(RkError::Internal(
+                "gradient clipping runs on the general engine; the model is on the fused chain"
+                    .into(),
+            ));
+        }
         let n_out = self.n_outputs();
         if losses.len() != n_out || loss_weights.len() != n_out {
             return Err(RkError::Value(format!(

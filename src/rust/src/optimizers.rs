@@ -6,6 +6,17 @@
 //! - Adam: `m = b1 m + (1 - b1) g`; `v = b2 v + (1 - b2) g^2`;
 //!   `w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`; AdamW first `w -= lr * wd * w`.
 //! - Adagrad: `a += g^2` (a starts at 0.1); `w -= lr * g / sqrt(a + eps)`, as in Keras 3.
+//! - Adadelta: `a = rho a + (1 - rho) g^2`; `d = -sqrt(u + eps) / sqrt(a + eps) * g`;
+//!   `u = rho u + (1 - rho) d^2`; `w += lr * d`.
+//! - Adamax: `m += (g - m)(1 - b1)`; `u = max(b2 u, |g|)`; `w -= lr m / ((1 - b1^t)(u + eps))`.
+//! - Nadam: Adam's moments with the momentum schedule `u_t = b1 (1 - 0.5 * 0.96^t)`:
+//!   `m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t)`;
+//!   `w -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)`.
+//!
+//! Before the update, as Keras 3 does: gradients are clipped (`clipnorm` per parameter,
+//! else `global_clipnorm` over all, else `clipvalue`; one of them at most), then every
+//! parameter decays (`w -= lr * weight_decay * w`). Keras 2's legacy `decay` divides the
+//! learning rate by `1 + decay * (t - 1)` at step `t`.
 //!
 //! Slot state is kept per parameter, in the model's fixed parameter order.
 
@@ -28,12 +39,85 @@ pub enum Kind {
         beta_2: f32,
         epsilon: f32,
         amsgrad: bool,
-        weight_decay: f32,
     },
     Adagrad {
         initial_accumulator_value: f32,
         epsilon: f32,
     },
+    Adadelta {
+        rho: f32,
+        epsilon: f32,
+    },
+    Adamax {
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    },
+    Nadam {
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    },
+}
+
+/// What every optimizer takes besides its own hyper-parameters (Keras's base optimizer
+/// arguments, and Keras 2's legacy `decay`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    pub clipnorm: Option<f32>,
+    pub clipvalue: Option<f32>,
+    pub global_clipnorm: Option<f32>,
+    pub weight_decay: f32,
+    pub decay: f64,
+}
+
+impl Options {
+    /// From `[clipnorm, clipvalue, global_clipnorm, weight_decay, decay]`, NaN for unset.
+    pub fn from_values(v: &[f64]) -> RkResult<Options> {
+        let get = |i: usize| v.get(i).copied().filter(|x| !x.is_nan());
+        let positive = |i: usize, what: &str| -> RkResult<Option<f32>> {
+            match get(i) {
+                Some(x) if !(x > 0.0 && x.is_finite()) => Err(RkError::Value(format!(
+                    "`{what}` must be a positive number, not {x}"
+                ))),
+                x => Ok(x.map(|x| x as f32)),
+            }
+        };
+        let o = Options {
+            clipnorm: positive(0, "clipnorm")?,
+            clipvalue: positive(1, "clipvalue")?,
+            global_clipnorm: positive(2, "global_clipnorm")?,
+            weight_decay: get(3).unwrap_or(0.0) as f32,
+            decay: get(4).unwrap_or(0.0),
+        };
+        let clips = [o.clipnorm, o.clipvalue, o.global_clipnorm];
+        if clips.iter().filter(|c| c.is_some()).count() > 1 {
+            return Err(RkError::Value(
+                "only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set".into(),
+            ));
+        }
+        if !(o.weight_decay >= 0.0 && o.decay >= 0.0) {
+            return Err(RkError::Value(
+                "`weight_decay` and `decay` must be non-negative".into(),
+            ));
+        }
+        Ok(o)
+    }
+
+    /// Whether clipping needs a parameter's whole gradient (or all of them) at once.
+    pub fn clips_by_norm(&self) -> bool {
+        self.clipnorm.is_some() || self.global_clipnorm.is_some()
+    }
+}
+
+/// One step's scalars, shared by every parameter's update.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    lr: f32,
+    t: i32,
+    weight_decay: f32,
+    /// Nadam: `u_t`, `u_{t+1}`, `prod u_1..u_t`, `prod u_1..u_{t+1}`.
+    nadam: [f32; 4],
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +125,9 @@ pub struct Optimizer {
     pub kind: Kind,
     pub learning_rate: f64,
     pub iterations: u64,
+    pub options: Options,
+    /// Nadam's running product of its momentum schedule, `prod u_1..u_t`.
+    u_product: f64,
     /// Up to three slot vectors per parameter.
     slots: Vec<[Vec<f32>; 3]>,
 }
@@ -65,7 +152,20 @@ impl Optimizer {
                 beta_2: g(1, 0.999),
                 epsilon: g(2, 1e-7),
                 amsgrad: g(3, 0.0) != 0.0,
-                weight_decay: g(4, if name == "adamw" { 0.004 } else { 0.0 }),
+            },
+            "adadelta" => Kind::Adadelta {
+                rho: g(0, 0.95),
+                epsilon: g(1, 1e-7),
+            },
+            "adamax" => Kind::Adamax {
+                beta_1: g(0, 0.9),
+                beta_2: g(1, 0.999),
+                epsilon: g(2, 1e-7),
+            },
+            "nadam" => Kind::Nadam {
+                beta_1: g(0, 0.9),
+                beta_2: g(1, 0.999),
+                epsilon: g(2, 1e-7),
             },
             "adagrad" => Kind::Adagrad {
                 initial_accumulator_value: g(0, 0.1),
@@ -78,12 +178,91 @@ impl Optimizer {
                 "learning rate must be a non-negative number, not {learning_rate}"
             )));
         }
+        // Adam and AdamW take their weight decay among their own hyper-parameters.
+        let weight_decay = match kind {
+            Kind::Adam { .. } => g(4, if name == "adamw" { 0.004 } else { 0.0 }),
+            _ => 0.0,
+        };
         Ok(Optimizer {
             kind,
             learning_rate,
             iterations: 0,
+            options: Options {
+                weight_decay,
+                ..Options::default()
+            },
+            u_product: 1.0,
             slots: Vec::new(),
         })
+    }
+
+    /// With the base optimizer's options.
+    pub fn with_options(mut self, options: Options) -> Optimizer {
+        let weight_decay = if options.weight_decay > 0.0 {
+            options.weight_decay
+        } else {
+            self.options.weight_decay
+        };
+        self.options = Options {
+            weight_decay,
+            ..options
+        };
+        self
+    }
+
+    /// The scalars of the current step: the learning rate after legacy decay, and Nadam's
+    /// schedule.
+    fn step(&self) -> Step {
+        let t = self.iterations.max(1);
+        let lr = self.learning_rate / (1.0 + self.options.decay * (t - 1) as f64);
+        let mut nadam = [0.0; 4];
+        if let Kind::Nadam { beta_1, .. } = self.kind {
+            let u = |s: u64| beta_1 as f64 * (1.0 - 0.5 * 0.96f64.powf(s as f64));
+            let (ut, ut1) = (u(t), u(t + 1));
+            nadam = [
+                ut as f32,
+                ut1 as f32,
+                self.u_product as f32,
+                (self.u_product * ut1) as f32,
+            ];
+        }
+        Step {
+            lr: lr as f32,
+            t: t as i32,
+            weight_decay: self.options.weight_decay,
+            nadam,
+        }
+    }
+
+    /// Clip a step's gradients (all trainable parameters', in order) as Keras 3 does:
+    /// `clipnorm` per parameter, else `global_clipnorm` over all, else `clipvalue`.
+    pub fn clip(&self, grads: &mut [&mut [f32]]) {
+        let norm = |g: &[f32]| g.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+        let o = &self.options;
+        if let Some(c) = o.clipnorm {
+            for g in grads.iter_mut() {
+                let n = norm(g);
+                if n > 0.0 {
+                    let scale = (c as f64 / n.max(c as f64)) as f32;
+                    g.iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+        } else if let Some(c) = o.global_clipnorm {
+            let n = grads.iter().map(|g| norm(g).powi(2)).sum::<f64>().sqrt();
+            // Keras: c * min(1 / n, 1 / c), NaN when the norm is not finite.
+            let scale = if n.is_finite() {
+                (c as f64 * (1.0 / n).min(1.0 / c as f64)) as f32
+            } else {
+                f32::NAN
+            };
+            for g in grads.iter_mut() {
+                g.iter_mut().for_each(|v| *v *= scale);
+            }
+        } else if let Some(c) = o.clipvalue {
+            for g in grads.iter_mut() {
+                g.iter_mut().for_each(|v| *v = v.clamp(-c, c));
+            }
+        }
     }
 
     /// Make sure slot `i` exists for a parameter of `len` values.
@@ -106,6 +285,10 @@ impl Optimizer {
     /// Count one step (call once per batch, before updating the parameters).
     pub fn begin_step(&mut self) {
         self.iterations += 1;
+        if let Kind::Nadam { beta_1, .. } = self.kind {
+            let t = self.iterations as f64;
+            self.u_product *= beta_1 as f64 * (1.0 - 0.5 * 0.96f64.powf(t));
+        }
     }
 
     /// Update parameter `i` (values `w`, gradient `g`). Large parameters are updated in
@@ -113,8 +296,7 @@ impl Optimizer {
     /// does not depend on the thread count.
     pub fn update(&mut self, i: usize, w: &mut [f32], g: &[f32]) {
         self.ensure(i, w.len());
-        let lr = self.learning_rate as f32;
-        let t = self.iterations.max(1) as i32;
+        let step = self.step();
         let kind = self.kind.clone();
         let [s0, s1, s2] = &mut self.slots[i];
         const CHUNK: usize = 1 << 14;
@@ -125,9 +307,9 @@ impl Optimizer {
                 .zip(s0.par_chunks_mut(CHUNK))
                 .zip(s1.par_chunks_mut(CHUNK))
                 .zip(s2.par_chunks_mut(CHUNK))
-                .for_each(|((((w, g), a), b), c)| update_slice(&kind, lr, t, w, g, a, b, c));
+                .for_each(|((((w, g), a), b), c)| update_slice(&kind, &step, w, g, a, b, c));
         } else {
-            update_slice(&kind, lr, t, w, g, s0, s1, s2);
+            update_slice(&kind, &step, w, g, s0, s1, s2);
         }
     }
 
@@ -135,11 +317,11 @@ impl Optimizer {
     /// threads at once (see [`Parts::update`]).
     pub(crate) fn parts(&mut self, i: usize, len: usize) -> Parts {
         self.ensure(i, len);
+        let step = self.step();
         let [s0, s1, s2] = &mut self.slots[i];
         Parts {
             kind: self.kind.clone(),
-            lr: self.learning_rate as f32,
-            t: self.iterations.max(1) as i32,
+            step,
             len,
             s: [s0.as_mut_ptr(), s1.as_mut_ptr(), s2.as_mut_ptr()],
         }
@@ -149,14 +331,14 @@ impl Optimizer {
     pub fn reset(&mut self) {
         self.slots.clear();
         self.iterations = 0;
+        self.u_product = 1.0;
     }
 }
 
 /// One parameter's update rule and slot state, to update disjoint ranges of it in parallel.
 pub(crate) struct Parts {
     kind: Kind,
-    lr: f32,
-    t: i32,
+    step: Step,
     len: usize,
     s: [*mut f32; 3],
 }
@@ -178,7 +360,7 @@ impl Parts {
         let [s0, s1, s2] = self
             .s
             .map(|p| std::slice::from_raw_parts_mut(p.add(off), n));
-        update_slice(&self.kind, self.lr, self.t, w, g, s0, s1, s2);
+        update_slice(&self.kind, &self.step, w, g, s0, s1, s2);
     }
 }
 
@@ -186,14 +368,19 @@ crate::simd::multiversion! {
     /// The update rules on one slice, written as straight loops the compiler vectorises.
     fn update_slice(
         kind: &Kind,
-        lr: f32,
-        t: i32,
+        step: &Step,
         w: &mut [f32],
         g: &[f32],
         s0: &mut [f32],
         s1: &mut [f32],
         s2: &mut [f32],
     ) {
+        let (lr, t) = (step.lr, step.t);
+        // Decoupled weight decay first.
+        if step.weight_decay != 0.0 {
+            let d = lr * step.weight_decay;
+            w.iter_mut().for_each(|w| *w -= d * *w);
+        }
         match *kind {
             Kind::Sgd { momentum, nesterov } => {
                 if momentum == 0.0 {
@@ -240,13 +427,10 @@ crate::simd::multiversion! {
                 beta_2,
                 epsilon,
                 amsgrad,
-                weight_decay,
             } => {
                 let alpha = lr * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
-                let decay = lr * weight_decay;
                 if !amsgrad {
                     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
-                        *w -= decay * *w;
                         *m += (g - *m) * (1.0 - beta_1);
                         *v += (g * g - *v) * (1.0 - beta_2);
                         *w -= alpha * *m / (v.sqrt() + epsilon);
@@ -254,7 +438,6 @@ crate::simd::multiversion! {
                     return;
                 }
                 for j in 0..w.len() {
-                    w[j] -= decay * w[j];
                     let gj = g[j];
                     s0[j] += (gj - s0[j]) * (1.0 - beta_1);
                     s1[j] += (gj * gj - s1[j]) * (1.0 - beta_2);
@@ -266,6 +449,40 @@ crate::simd::multiversion! {
                 for ((w, &g), a) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
                     *a += g * g;
                     *w -= lr * g / (*a + epsilon).sqrt();
+                }
+            }
+            Kind::Adadelta { rho, epsilon } => {
+                for (((w, &g), a), u) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                    *a = rho * *a + (1.0 - rho) * g * g;
+                    let d = -((*u + epsilon).sqrt() * g) / (*a + epsilon).sqrt();
+                    *u = rho * *u + (1.0 - rho) * d * d;
+                    *w += lr * d;
+                }
+            }
+            Kind::Adamax {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => {
+                let c = 1.0 - beta_1.powi(t);
+                for (((w, &g), m), u) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                    *m += (g - *m) * (1.0 - beta_1);
+                    *u = (beta_2 * *u).max(g.abs());
+                    *w -= lr * *m / (c * (*u + epsilon));
+                }
+            }
+            Kind::Nadam {
+                beta_1,
+                beta_2,
+                epsilon,
+            } => {
+                let [ut, ut1, pt, pt1] = step.nadam;
+                let b2t = 1.0 - beta_2.powi(t);
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                    *m += (g - *m) * (1.0 - beta_1);
+                    *v += (g * g - *v) * (1.0 - beta_2);
+                    let m_hat = ut1 * *m / (1.0 - pt1) + (1.0 - ut) * g / (1.0 - pt);
+                    *w -= m_hat * lr / ((*v / b2t).sqrt() + epsilon);
                 }
             }
         }
@@ -313,6 +530,40 @@ mod tests {
     }
 
     #[test]
+    fn legacy_decay_divides_the_learning_rate_as_keras_2() {
+        // Keras 2: lr_t = lr / (1 + decay * iterations), iterations counted from 0.
+        let mut o = Optimizer::new("sgd", 0.1, &[])
+            .unwrap()
+            .with_options(Options::from_values(&[f64::NAN, f64::NAN, f64::NAN, 0.0, 0.5]).unwrap());
+        let mut w = [1.0f32];
+        let mut want = 1.0f64;
+        for t in 0..3 {
+            o.begin_step();
+            let g = [1.0f32];
+            o.update(0, &mut w, &g);
+            want -= 0.1 / (1.0 + 0.5 * t as f64);
+            assert!(
+                (w[0] as f64 - want).abs() < 1e-6,
+                "step {t}: {} vs {want}",
+                w[0]
+            );
+        }
+        assert!(Options::from_values(&[1.0, 0.5, f64::NAN, 0.0, 0.0]).is_err());
+        assert!(Options::from_values(&[-1.0, f64::NAN, f64::NAN, 0.0, 0.0]).is_err());
+    }
+
+    #[test]
+    fn global_clipnorm_scales_all_gradients_by_their_joint_norm() {
+        let o = Optimizer::new("sgd", 0.1, &[])
+            .unwrap()
+            .with_options(Options::from_values(&[f64::NAN, f64::NAN, 2.5, 0.0, 0.0]).unwrap());
+        let (mut a, mut b) = ([3.0f32, 0.0], [4.0f32]);
+        o.clip(&mut [&mut a[..], &mut b[..]]);
+        // Joint norm 5 > 2.5: everything halves.
+        assert_eq!((a, b), ([1.5, 0.0], [2.0]));
+    }
+
+    #[test]
     fn sgd_and_adam_reach_the_minimum_of_a_quadratic() {
         // Plain SGD on w^2 with lr 0.1 multiplies w by 0.8 each step: 0.8^50 ~ 1.4e-5.
         assert!((one_step("sgd", 0.1, &[], 50) - 0.8f32.powi(50)).abs() < 1e-7);
@@ -348,7 +599,7 @@ mod tests {
         let w0 = f(&v["w0"]);
         let grads: Vec<Vec<f32>> = v["grads"].as_array().unwrap().iter().map(f).collect();
         let cases = v["cases"].as_array().unwrap();
-        assert!(cases.len() >= 12);
+        assert!(cases.len() >= 26);
         for c in cases {
             let name = c["name"].as_str().unwrap();
             let params: Vec<f64> = c["params"]
@@ -357,17 +608,26 @@ mod tests {
                 .iter()
                 .map(|x| x.as_f64().unwrap())
                 .collect();
-            let mut o =
-                Optimizer::new(name, c["learning_rate"].as_f64().unwrap(), &params).unwrap();
+            let options: Vec<f64> = c["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            let mut o = Optimizer::new(name, c["learning_rate"].as_f64().unwrap(), &params)
+                .unwrap()
+                .with_options(Options::from_values(&options).unwrap());
             let mut w = w0.clone();
             for (k, (g, want)) in grads.iter().zip(c["steps"].as_array().unwrap()).enumerate() {
                 o.begin_step();
-                o.update(0, &mut w, g);
+                let mut g = g.clone();
+                o.clip(&mut [&mut g[..]]);
+                o.update(0, &mut w, &g);
                 for (j, (a, b)) in w.iter().zip(f(want)).enumerate() {
                     let tol = 2e-6 * (1.0 + b.abs());
                     assert!(
                         (a - b).abs() <= tol,
-                        "{name} {params:?} step {} value {j}: rkeras {a}, Keras {b}",
+                        "{name} {params:?} {options:?} step {} value {j}: rkeras {a}, Keras {b}",
                         k + 1
                     );
                 }

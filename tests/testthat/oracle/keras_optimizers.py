@@ -4,7 +4,8 @@
       > src/rust/src/optimizers/keras_steps.json
 
 For each case (optimizer name, rkeras's numeric hyper-parameters in the order of
-`Optimizer::new`, Keras's constructor arguments), a float32 variable of 5 values starts at
+`Optimizer::new`, the base optimizer's options [clipnorm, clipvalue, global_clipnorm,
+weight_decay, decay] (null for unset), Keras's optimizer), a float32 variable of 5 values starts at
 `w0` and takes 6 steps with the gradients listed; the JSON holds the weights after every
 step. The gradients mix small values (where where epsilon sits matters) and large ones.
 """
@@ -38,14 +39,34 @@ CASES = [
     ("adamw", 0.01, [0.9, 0.999, 1e-7, 0.0, 0.01], O.AdamW(0.01, weight_decay=0.01)),
     ("adagrad", 0.1, [], O.Adagrad(0.1)),
     ("adagrad", 0.1, [0.5, 1e-3], O.Adagrad(0.1, initial_accumulator_value=0.5, epsilon=1e-3)),
+    ("adadelta", 1.0, [], O.Adadelta(1.0)),
+    ("adadelta", 0.5, [0.9, 1e-6], O.Adadelta(0.5, rho=0.9, epsilon=1e-6)),
+    ("adamax", 0.01, [], O.Adamax(0.01)),
+    ("adamax", 0.02, [0.8, 0.99, 1e-3], O.Adamax(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-3)),
+    ("nadam", 0.01, [], O.Nadam(0.01)),
+    ("nadam", 0.02, [0.8, 0.99, 1e-3], O.Nadam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-3)),
 ]
+# The base optimizer's options, on several optimizers.
+NONE = None
+OPTION_CASES = [
+    ("sgd", 0.1, [0.9, 0.0], [1.0, NONE, NONE, 0.0, 0.0], O.SGD(0.1, momentum=0.9, clipnorm=1.0)),
+    ("rmsprop", 0.01, [], [NONE, 0.5, NONE, 0.0, 0.0], O.RMSprop(0.01, clipvalue=0.5)),
+    ("adam", 0.01, [], [NONE, NONE, 0.7, 0.0, 0.0], O.Adam(0.01, global_clipnorm=0.7)),
+    ("adadelta", 1.0, [], [0.5, NONE, NONE, 0.0, 0.0], O.Adadelta(1.0, clipnorm=0.5)),
+    ("sgd", 0.1, [], [NONE, NONE, NONE, 0.05, 0.0], O.SGD(0.1, weight_decay=0.05)),
+    ("adagrad", 0.1, [], [NONE, NONE, NONE, 0.02, 0.0], O.Adagrad(0.1, weight_decay=0.02)),
+    ("rmsprop", 0.01, [], [NONE, 0.3, NONE, 0.1, 0.0], O.RMSprop(0.01, clipvalue=0.3, weight_decay=0.1)),
+    ("nadam", 0.01, [], [NONE, NONE, NONE, 0.01, 0.0], O.Nadam(0.01, weight_decay=0.01)),
+]
+CASES = [(n, lr, p, [NONE, NONE, NONE, 0.0, 0.0], o) for n, lr, p, o in CASES] + OPTION_CASES
 
 out = []
-for name, lr, params, opt in CASES:
+for name, lr, params, options, opt in CASES:
     v = keras.Variable(np.array(W0, dtype="float32"))
     steps = []
     for g in GRADS:
         opt.apply_gradients([(np.array(g, dtype="float32"), v)])
         steps.append([float(x) for x in np.asarray(v.value)])
-    out.append({"name": name, "learning_rate": lr, "params": params, "keras": type(opt).__name__, "steps": steps})
+    out.append({"name": name, "learning_rate": lr, "params": params, "options": options,
+                "keras": type(opt).__name__, "steps": steps})
 print(json.dumps({"w0": W0, "grads": GRADS, "cases": out}, indent=1))

@@ -116,12 +116,24 @@ impl Model {
         let pass = g.forward(b.x, b.rows, true, keys, threads)?;
         let (loss, grads) = self.graph_score(&pass, b, true, true)?;
         let g = self.graph()?;
-        let pgrads = g.backward(&pass, grads, threads)?;
+        let mut pgrads = g.backward(&pass, grads, threads)?;
         let compiled = self.compiled.as_mut().expect("checked");
         let graph = self.graph.as_mut().expect("checked");
         graph.update_state(&pass);
         drop(pass);
         compiled.optimizer.begin_step();
+        // Clipping sees every trainable parameter's gradient (frozen layers have none).
+        let mut trainable: Vec<&mut [f32]> = Vec::new();
+        for (slot, pg) in graph.slots.iter().zip(pgrads.iter_mut()) {
+            if let Some(layer) = &slot.layer {
+                for (p, g) in layer.params().iter().zip(pg.iter_mut()) {
+                    if p.trainable {
+                        trainable.push(g.as_slice_mut().expect("standard layout"));
+                    }
+                }
+            }
+        }
+        compiled.optimizer.clip(&mut trainable);
         // Optimizer slots are numbered over every parameter (the order of `get_weights()`);
         // a frozen layer's parameters keep their numbers but get no update (and no gradient).
         let mut k = 0;

@@ -151,7 +151,14 @@ fn rk_model_compile(
         .iter()
         .map(|s| MetricKind::parse(s))
         .collect::<RkResult<Vec<_>>>()?;
-    let opt = Optimizer::new(optimizer, learning_rate, &params)?;
+    // The base optimizer's options come first: clipnorm, clipvalue, global_clipnorm,
+    // weight_decay, decay (NaN for unset); then the optimizer's own hyper-parameters.
+    if params.len() < 5 {
+        return Err(RkError::Internal("optimizer options missing".into()));
+    }
+    let (options, params) = params.split_at(5);
+    let opt = Optimizer::new(optimizer, learning_rate, params)?
+        .with_options(crate::optimizers::Options::from_values(options)?);
     let metric_outputs: Vec<usize> = metric_outputs.iter().map(|&o| o.max(0) as usize).collect();
     handle(&mut model)?
         .with(|m| m.compile_outputs(losses, loss_weights, metrics, metric_outputs, opt))?;

@@ -1,0 +1,176 @@
+"""Keras 3 as the oracle for rkeras's optimizers inside a network: one small classifier trained
+100 steps by each optimizer case below, from the same weights on the same batches.
+
+  python keras_training.py write DIR
+      DIR/model.json: model.to_json() of Input(5) -> Dense(8, tanh) -> Dense(3, softmax),
+      saved before compile(). DIR/data.json: {"x", "y", "initial_weights", "batch_size",
+      "steps"}: x (64 x 5) and the weights as {"shape", "values"} with the values flat in
+      row-major order, y the integer labels 0..2. Step s (0-based) trains on rows
+      (s % 4) * 16 ... (s % 4) * 16 + 15. DIR/cases.json: [{"name", "r_call", "losses",
+      "final_weights", "clipped_steps"}]: r_call is the R expression building the same
+      optimizer in rkeras, losses the 100 values train_on_batch() returned (each before its
+      step's update), final_weights the weights after the last step, clipped_steps (clipping
+      cases only) the number of steps at which the clipping changed the gradient.
+
+Weights and x are seeded normal values rounded to 2 decimals (short files; R's double and
+numpy's float32 of such a value round to the same float32). Losses and final weights are
+float32 written in their shortest round-tripping form.
+
+Every step also recomputes the loss and the gradients in float64 numpy from the weights Keras
+holds before the step, checks the loss against Keras's, and counts the steps at which a clipping
+case's threshold binds: the script fails if the loss disagrees or the clipping binds at fewer
+than 90 of the 100 steps, so a case never silently stops testing what its name says.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+N, BATCH, STEPS = 64, 16, 100
+LOSS = "sparse_categorical_crossentropy"
+O = keras.optimizers
+
+# (name, R expression, Keras optimizer factory, clipping to count: None or (kind, threshold)).
+# Thresholds sit below the gradient norms and values of the whole trajectory (see
+# clipped_steps).
+CASES = [
+    ("sgd", "optimizer_sgd(learning_rate = 0.05)", lambda: O.SGD(0.05), None),
+    ("sgd_momentum", "optimizer_sgd(learning_rate = 0.05, momentum = 0.9)",
+     lambda: O.SGD(0.05, momentum=0.9), None),
+    ("sgd_nesterov", "optimizer_sgd(learning_rate = 0.05, momentum = 0.9, nesterov = TRUE)",
+     lambda: O.SGD(0.05, momentum=0.9, nesterov=True), None),
+    ("rmsprop", "optimizer_rmsprop(learning_rate = 0.01)", lambda: O.RMSprop(0.01), None),
+    ("rmsprop_momentum", "optimizer_rmsprop(learning_rate = 0.01, momentum = 0.5)",
+     lambda: O.RMSprop(0.01, momentum=0.5), None),
+    ("rmsprop_centered", "optimizer_rmsprop(learning_rate = 0.01, centered = TRUE)",
+     lambda: O.RMSprop(0.01, centered=True), None),
+    ("adagrad", "optimizer_adagrad(learning_rate = 0.1)", lambda: O.Adagrad(0.1), None),
+    ("adadelta", "optimizer_adadelta(learning_rate = 1.0)", lambda: O.Adadelta(1.0), None),
+    ("adam", "optimizer_adam(learning_rate = 0.01)", lambda: O.Adam(0.01), None),
+    # With the default beta_2 = 0.999 the second moment keeps growing over 100 steps except
+    # where gradients are tiny, so AMSGrad's maximum hardly binds (losses within 1.2e-4 of
+    # Adam's, well inside the Adam family's tolerance); with 0.9 it changes them by up to 85%.
+    ("amsgrad", "optimizer_adam(learning_rate = 0.01, beta_2 = 0.9, amsgrad = TRUE)",
+     lambda: O.Adam(0.01, beta_2=0.9, amsgrad=True), None),
+    ("adamw", "optimizer_adamw(learning_rate = 0.01, weight_decay = 0.05)",
+     lambda: O.AdamW(0.01, weight_decay=0.05), None),
+    ("adamax", "optimizer_adamax(learning_rate = 0.02)", lambda: O.Adamax(0.02), None),
+    ("nadam", "optimizer_nadam(learning_rate = 0.01)", lambda: O.Nadam(0.01), None),
+    # The base optimizer's options.
+    ("sgd_clipnorm", "optimizer_sgd(learning_rate = 0.05, clipnorm = 0.1)",
+     lambda: O.SGD(0.05, clipnorm=0.1), ("clipnorm", 0.1)),
+    ("rmsprop_clipvalue", "optimizer_rmsprop(learning_rate = 0.01, clipvalue = 0.01)",
+     lambda: O.RMSprop(0.01, clipvalue=0.01), ("clipvalue", 0.01)),
+    ("adam_global_clipnorm", "optimizer_adam(learning_rate = 0.01, global_clipnorm = 0.05)",
+     lambda: O.Adam(0.01, global_clipnorm=0.05), ("global_clipnorm", 0.05)),
+    ("sgd_weight_decay", "optimizer_sgd(learning_rate = 0.05, weight_decay = 0.1)",
+     lambda: O.SGD(0.05, weight_decay=0.1), None),
+    ("adagrad_weight_decay", "optimizer_adagrad(learning_rate = 0.1, weight_decay = 0.05)",
+     lambda: O.Adagrad(0.1, weight_decay=0.05), None),
+]
+
+
+def f32(a):
+    """float32 values, flat in row-major order, in their shortest round-tripping form"""
+    return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
+
+
+def item(a, exact=False):
+    a = np.asarray(a)
+    values = np.asarray(a, dtype=float).ravel().tolist() if exact else f32(a)
+    return {"shape": list(a.shape), "values": values}
+
+
+def rounded(rng, shape, scale):
+    """seeded normal values rounded to 2 decimals, as doubles (exact in JSON; no -0.0)"""
+    return np.round(rng.normal(0, scale, shape), 2) + 0.0
+
+
+def build():
+    return keras.Sequential([keras.Input((5,)), L.Dense(8, activation="tanh", name="hidden"),
+                             L.Dense(3, activation="softmax", name="probs")], name="net")
+
+
+def data():
+    """x, labels of a seeded linear teacher (learnable, so the losses fall), initial weights"""
+    rng = np.random.default_rng(23)
+    x = rounded(rng, (N, 5), 1)
+    y = np.argmax(x @ rng.normal(0, 1, (5, 3)), axis=1)
+    weights = [rounded(rng, s, 0.5) for s in [(5, 8), (8,), (8, 3), (3,)]]
+    return x, y, weights
+
+
+def loss_and_grads(w, x, y):
+    """The batch's mean crossentropy and its gradients, in float64"""
+    k1, b1, k2, b2 = [np.asarray(v, dtype=float) for v in w]
+    h = np.tanh(x @ k1 + b1)
+    z = h @ k2 + b2
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = -np.mean(np.log(p[np.arange(n), y]))
+    dz = p.copy()
+    dz[np.arange(n), y] -= 1
+    dz /= n
+    dh = (dz @ k2.T) * (1 - h ** 2)
+    return loss, [x.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
+
+
+def binds(clip, grads):
+    """whether clipping (kind, threshold) changes these gradients"""
+    kind, t = clip
+    if kind == "clipnorm":  # each gradient scaled to norm <= t on its own: count steps clipping all
+        return all(np.linalg.norm(g) > t for g in grads)
+    if kind == "global_clipnorm":
+        return np.sqrt(sum(np.sum(g ** 2) for g in grads)) > t
+    return any(np.any(np.abs(g) > t) for g in grads)  # clipvalue
+
+
+def run_case(make_optimizer, clip, x, y, weights):
+    model = build()
+    model.set_weights([w.astype("float32") for w in weights])
+    model.compile(optimizer=make_optimizer(), loss=LOSS)
+    xf = x.astype("float32")
+    losses, clipped = [], 0
+    for s in range(STEPS):
+        rows = slice((s % (N // BATCH)) * BATCH, (s % (N // BATCH) + 1) * BATCH)
+        want, grads = loss_and_grads(model.get_weights(), xf[rows], y[rows])
+        got = float(model.train_on_batch(xf[rows], y[rows]))
+        if abs(got - want) > 1e-5 * abs(want):
+            sys.exit(f"step {s}: Keras's loss {got} is not the float64 recomputation {want}")
+        losses.append(got)
+        clipped += bool(clip and binds(clip, grads))
+    return model, losses, clipped
+
+
+def write(outdir):
+    x, y, weights = data()
+    with open(os.path.join(outdir, "model.json"), "w") as f:
+        f.write(build().to_json())
+    with open(os.path.join(outdir, "data.json"), "w") as f:
+        json.dump({"x": item(x, exact=True), "y": y.tolist(),
+                   "initial_weights": [item(w, exact=True) for w in weights],
+                   "batch_size": BATCH, "steps": STEPS}, f, separators=(",", ":"))
+    records = []
+    for name, r_call, make_optimizer, clip in CASES:
+        model, losses, clipped = run_case(make_optimizer, clip, x, y, weights)
+        if clip and clipped < 0.9 * STEPS:
+            sys.exit(f"{name}: {clip[0]} = {clip[1]} binds at only {clipped} of {STEPS} steps")
+        rec = {"name": name, "r_call": r_call, "losses": losses,
+               "final_weights": [item(w) for w in model.get_weights()]}
+        if clip:
+            rec["clipped_steps"] = clipped
+        records.append(rec)
+    with open(os.path.join(outdir, "cases.json"), "w") as f:
+        json.dump(records, f, separators=(",", ":"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "write":
+        sys.exit("usage: keras_training.py write DIR")
+    os.makedirs(sys.argv[2], exist_ok=True)
+    write(sys.argv[2])
