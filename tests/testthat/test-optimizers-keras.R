@@ -61,7 +61,9 @@ check_optimizer_case <- function(oracle, name) {
   expect_length(got$losses, length(want))
   rel <- abs(got$losses - want) / abs(want)
   worst <- which.max(replace(rel, is.na(rel), Inf))
-  tolerance <- if (adam) 1e-2 else 1e-4
+  # Keras allows its own backends 1e-2 apart on the Adam family; rkeras agrees with the jax
+  # backend to ~5e-6 here, and 1e-3 still catches a weight decay 20 % off.
+  tolerance <- if (adam) 1e-3 else 1e-4
   assign(name, list(r_call = case$r_call, tolerance = tolerance, max_rel = max(rel), step = worst),
          envir = loss_diffs)
   expect_true(max(rel) < tolerance,
@@ -70,7 +72,7 @@ check_optimizer_case <- function(oracle, name) {
   final <- lapply(case$final_weights, unflat)
   expect_equal(length(got$weights), length(final), info = name)
   for (i in seq_along(final)) {
-    expect_equal(got$weights[[i]], final[[i]], tolerance = if (adam) 2e-2 else 1e-3,
+    expect_equal(got$weights[[i]], final[[i]], tolerance = if (adam) 5e-3 else 1e-3,
                  info = sprintf("%s (%s): final weight %d", name, case$r_call, i))
   }
 }
