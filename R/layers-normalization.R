@@ -75,6 +75,7 @@ layer_batch_normalization <- function(object, axis = -1L, momentum = 0.99, epsil
 #' @inheritParams layer_batch_normalization
 #' @param axis The axis to normalize over: `-1` (the last); others are not supported.
 #' @param rms_scaling Not supported; must be `FALSE`.
+#' @param beta_initializer,gamma_initializer Initializer names or `initializer_*()` objects.
 #' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
 #'   tensor, else a layer.
 #' @family normalization layers

@@ -14,140 +14,41 @@
 //! summed over a fixed number of sample groups in order, so results do not depend on the
 //! thread count.
 
-use super::patches::{blocks, spatial, tuple_field, with_scratch, Geometry, Padding, Shared};
-use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
+use super::patches::{blocks, spatial, with_scratch, Geometry, Padding, Shared};
+use super::{one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
 use crate::chain::{add_penalty_grad, column_sums};
-use crate::config::{init_from_value, init_to_value, reg_from_value, reg_to_value};
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;
 use crate::tensor::{matmul, Trans};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Groups of samples whose parameter gradients are summed separately (then in order).
 const GROUPS: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct Conv {
-    class: &'static str,
+    pub(super) class: &'static str,
     /// 1 or 2 spatial axes.
-    rank: usize,
-    transpose: bool,
-    pub filters: usize,
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilation: [usize; 2],
-    padding: Padding,
-    pub act: Act,
-    use_bias: bool,
-    kernel_init: Init,
-    bias_init: Init,
-    l1: f64,
-    l2: f64,
-    seed: u64,
-    params: Vec<Param>,
-}
-
-/// The 2-d form of a 1- or 2-element Keras tuple (1-d layers have height 1).
-fn two(v: &[usize]) -> [usize; 2] {
-    match v {
-        [a] => [1, *a],
-        [a, b, ..] => [*a, *b],
-        [] => [1, 1],
-    }
-}
-
-/// Errors for config fields rkeras does not implement (a value other than the default).
-pub fn refuse_unsupported(c: &Value, class: &str, keys: &[&str]) -> RkResult<()> {
-    for key in keys {
-        if !matches!(c.get(*key), None | Some(Value::Null)) {
-            return Err(RkError::Unsupported(format!(
-                "{class} `{key}` is not supported by rkeras yet"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `data_format` must be channels-last.
-pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
-    let f: Option<String> = field_or(c, class, "data_format", None)?;
-    match f.as_deref() {
-        None | Some("channels_last") => Ok(()),
-        Some(other) => Err(RkError::Unsupported(format!(
-            "{class} `data_format = \"{other}\"` is not supported: rkeras lays samples out channels-last"
-        ))),
-    }
+    pub(super) rank: usize,
+    pub(super) transpose: bool,
+    pub(super) filters: usize,
+    pub(super) kernel: [usize; 2],
+    pub(super) strides: [usize; 2],
+    pub(super) dilation: [usize; 2],
+    pub(super) padding: Padding,
+    pub(super) act: Act,
+    pub(super) use_bias: bool,
+    pub(super) kernel_init: Init,
+    pub(super) bias_init: Init,
+    pub(super) l1: f64,
+    pub(super) l2: f64,
+    pub(super) seed: u64,
+    pub(super) params: Vec<Param>,
 }
 
 impl Conv {
-    pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Conv> {
-        let (class, rank, transpose) = match class {
-            "Conv1D" => ("Conv1D", 1, false),
-            "Conv2D" => ("Conv2D", 2, false),
-            "Conv2DTranspose" => ("Conv2DTranspose", 2, true),
-            other => return Err(RkError::Internal(format!("not a convolution: {other}"))),
-        };
-        let filters: usize = field(c, class, "filters")?;
-        if filters == 0 || filters > (1 << 24) {
-            return Err(RkError::Spec(format!(
-                "{class} `filters` must be a positive integer, got {filters}"
-            )));
-        }
-        let kernel = two(&tuple_field(c, class, "kernel_size", rank, None)?);
-        let strides = two(&tuple_field(c, class, "strides", rank, Some(1))?);
-        let dilation = two(&tuple_field(c, class, "dilation_rate", rank, Some(1))?);
-        if strides.iter().any(|&s| s > 1) && dilation.iter().any(|&d| d > 1) {
-            return Err(RkError::Spec(format!(
-                "{class}: `strides` > 1 together with `dilation_rate` > 1 is not supported (as in Keras)"
-            )));
-        }
-        let padding = Padding::parse(c, class, rank == 1 && !transpose)?;
-        channels_last(c, class)?;
-        let groups: usize = field_or(c, class, "groups", 1)?;
-        if groups != 1 {
-            return Err(RkError::Unsupported(format!(
-                "{class} `groups` other than 1 is not supported by rkeras yet"
-            )));
-        }
-        refuse_unsupported(
-            c,
-            class,
-            &[
-                "output_padding",
-                "bias_regularizer",
-                "activity_regularizer",
-                "kernel_constraint",
-                "bias_constraint",
-            ],
-        )?;
-        let act: Option<String> = field_or(c, class, "activation", None)?;
-        let init = |key: &str, default: &str| match c.get(key) {
-            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
-            Some(v) => init_from_value(v),
-        };
-        let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
-        Ok(Conv {
-            class,
-            rank,
-            transpose,
-            filters,
-            kernel,
-            strides,
-            dilation,
-            padding,
-            act: Act::parse(act.as_deref().unwrap_or("linear"))?,
-            use_bias: field_or(c, class, "use_bias", true)?,
-            kernel_init: init("kernel_initializer", "glorot_uniform")?,
-            bias_init: init("bias_initializer", "zeros")?,
-            l1,
-            l2,
-            seed,
-            params: Vec::new(),
-        })
-    }
-
     /// Input channels, once built.
     fn in_channels(&self) -> usize {
         self.params
@@ -496,40 +397,6 @@ impl Layer for Conv {
     }
 
     fn config(&self) -> Value {
-        let tuple = |v: [usize; 2]| {
-            if self.rank == 1 {
-                json!([v[1]])
-            } else {
-                json!(v)
-            }
-        };
-        let mut c = json!({
-            "filters": self.filters,
-            "kernel_size": tuple(self.kernel),
-            "strides": tuple(self.strides),
-            "padding": self.padding.name(),
-            "data_format": "channels_last",
-            "dilation_rate": tuple(self.dilation),
-        });
-        let m = c.as_object_mut().expect("object");
-        if self.transpose {
-            m.insert("output_padding".into(), Value::Null);
-        } else {
-            m.insert("groups".into(), json!(1));
-        }
-        for (k, v) in [
-            ("activation", json!(self.act.name())),
-            ("use_bias", json!(self.use_bias)),
-            ("kernel_initializer", init_to_value(&self.kernel_init)),
-            ("bias_initializer", init_to_value(&self.bias_init)),
-            ("kernel_regularizer", reg_to_value(self.l1, self.l2)),
-            ("bias_regularizer", Value::Null),
-            ("activity_regularizer", Value::Null),
-            ("kernel_constraint", Value::Null),
-            ("bias_constraint", Value::Null),
-        ] {
-            m.insert(k.into(), v);
-        }
-        c
+        self.config_value()
     }
 }

@@ -110,7 +110,7 @@ impl SpatialDropout {
             "SpatialDropout2D" => ("SpatialDropout2D", 2),
             other => return Err(RkError::Internal(format!("not spatial dropout: {other}"))),
         };
-        super::conv::channels_last(c, class)?;
+        super::channels_last(c, class)?;
         let rate: f32 = field(c, class, "rate")?;
         if !(0.0..1.0).contains(&rate) {
             return Err(RkError::Spec(format!(

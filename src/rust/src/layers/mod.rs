@@ -9,8 +9,10 @@
 
 pub mod activation;
 pub mod conv;
+pub mod conv_config;
 pub mod dense;
 pub mod dropout;
+pub mod layer_norm;
 pub mod merge;
 pub mod normalization;
 pub mod patches;
@@ -143,7 +145,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
             Box::new(pooling::GlobalPool::from_config(class_name, config)?)
         }
         "BatchNormalization" => Box::new(normalization::BatchNorm::from_config(config)?),
-        "LayerNormalization" => Box::new(normalization::LayerNorm::from_config(config)?),
+        "LayerNormalization" => Box::new(layer_norm::LayerNorm::from_config(config)?),
         "ZeroPadding2D" | "Cropping2D" => {
             Box::new(spatial::Margin::from_config(class_name, config)?)
         }
@@ -182,6 +184,29 @@ pub fn field_or<T: serde::de::DeserializeOwned>(
     match config.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(_) => field(config, class, key),
+    }
+}
+
+/// Errors for config fields rkeras does not implement (a value other than the default).
+pub fn refuse_unsupported(c: &Value, class: &str, keys: &[&str]) -> RkResult<()> {
+    for key in keys {
+        if !matches!(c.get(*key), None | Some(Value::Null)) {
+            return Err(RkError::Unsupported(format!(
+                "{class} `{key}` is not supported by rkeras yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `data_format` must be channels-last.
+pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
+    let f: Option<String> = field_or(c, class, "data_format", None)?;
+    match f.as_deref() {
+        None | Some("channels_last") => Ok(()),
+        Some(other) => Err(RkError::Unsupported(format!(
+            "{class} `data_format = \"{other}\"` is not supported: rkeras lays samples out channels-last"
+        ))),
     }
 }
 

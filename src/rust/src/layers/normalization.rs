@@ -1,4 +1,5 @@
-//! BatchNormalization and LayerNormalization over the last axis.
+//! BatchNormalization over the last axis (and the part it shares with LayerNormalization,
+//! in [`super::layer_norm`]).
 //!
 //! Both compute `y = gamma * (x - mean) / sqrt(var + epsilon) + beta` with the biased
 //! variance. Batch normalization takes mean and variance per channel over the batch (and
@@ -23,7 +24,7 @@ use crate::rng::Rng;
 use serde_json::{json, Value};
 
 /// `axis` must name the last axis (`-1`, or its index counting the batch axis).
-fn check_axis(c: &Value, class: &str, name: &str, rank: usize) -> RkResult<()> {
+pub(super) fn check_axis(c: &Value, class: &str, name: &str, rank: usize) -> RkResult<()> {
     let v = c.get("axis").cloned().unwrap_or(json!(-1));
     let v = match v {
         Value::Array(a) if a.len() == 1 => a[0].clone(),
@@ -47,19 +48,19 @@ fn init(c: &Value, key: &str, default: &str) -> RkResult<Init> {
 
 /// Normalization's common part: config, and gamma/beta.
 #[derive(Clone, Debug)]
-struct Affine {
-    epsilon: f64,
+pub(super) struct Affine {
+    pub(super) epsilon: f64,
     center: bool,
     scale: bool,
     gamma_init: Init,
     beta_init: Init,
     /// The raw config, for `axis` checks at build time.
-    axis: Value,
+    pub(super) axis: Value,
 }
 
 impl Affine {
-    fn from_config(c: &Value, class: &str) -> RkResult<Affine> {
-        super::conv::refuse_unsupported(
+    pub(super) fn from_config(c: &Value, class: &str) -> RkResult<Affine> {
+        super::refuse_unsupported(
             c,
             class,
             &[
@@ -83,7 +84,7 @@ impl Affine {
         })
     }
 
-    fn params(&self, ch: usize) -> RkResult<Vec<Param>> {
+    pub(super) fn params(&self, ch: usize) -> RkResult<Vec<Param>> {
         let mut rng = Rng::new(0);
         let mut out = Vec::new();
         for (on, name, init) in [
@@ -104,7 +105,7 @@ impl Affine {
     }
 
     /// gamma and beta (ones and zeros when absent) from the first parameters.
-    fn gamma_beta(&self, params: &[Param], ch: usize) -> (Vec<f32>, Vec<f32>) {
+    pub(super) fn gamma_beta(&self, params: &[Param], ch: usize) -> (Vec<f32>, Vec<f32>) {
         let mut it = params.iter();
         let gamma = if self.scale {
             it.next().expect("gamma").value.iter().copied().collect()
@@ -119,7 +120,7 @@ impl Affine {
         (gamma, beta)
     }
 
-    fn config(&self) -> serde_json::Map<String, Value> {
+    pub(super) fn config(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         m.insert("axis".into(), self.axis["axis"].clone());
         m.insert("epsilon".into(), json!(self.epsilon));
@@ -139,7 +140,7 @@ impl Affine {
     }
 
     /// Add gamma's and beta's gradients (`sum g xh`, `sum g`) to `pgrads`.
-    fn param_grads(&self, pgrads: &mut [Tensor], dgamma: &[f64], dbeta: &[f64]) {
+    pub(super) fn param_grads(&self, pgrads: &mut [Tensor], dgamma: &[f64], dbeta: &[f64]) {
         let mut k = 0;
         for (on, d) in [(self.scale, dgamma), (self.center, dbeta)] {
             if on {
@@ -152,7 +153,7 @@ impl Affine {
     }
 }
 
-fn channels(name: &str, inputs: &[Shape]) -> RkResult<(usize, usize)> {
+pub(super) fn channels(name: &str, inputs: &[Shape]) -> RkResult<(usize, usize)> {
     let s = one_input(name, inputs)?;
     match s.last() {
         Some(&c) => Ok((c, s.len())),
@@ -185,7 +186,7 @@ impl BatchNorm {
                 "BatchNormalization `renorm = TRUE` is not supported by rkeras yet".into(),
             ));
         }
-        super::conv::refuse_unsupported(c, cls, &["virtual_batch_size", "adjustment"])?;
+        super::refuse_unsupported(c, cls, &["virtual_batch_size", "adjustment"])?;
         let momentum: f64 = field_or(c, cls, "momentum", 0.99)?;
         if !(0.0..=1.0).contains(&momentum) {
             return Err(RkError::Spec(format!(
@@ -398,125 +399,4 @@ fn column_moments(x: &[f32], ch: usize) -> (Vec<f64>, Vec<f64>) {
     }
     var.iter_mut().for_each(|v| *v /= n);
     (mean, var)
-}
-
-#[derive(Clone, Debug)]
-pub struct LayerNorm {
-    affine: Affine,
-    params: Vec<Param>,
-}
-
-impl LayerNorm {
-    pub fn from_config(c: &Value) -> RkResult<LayerNorm> {
-        let cls = "LayerNormalization";
-        if field_or(c, cls, "rms_scaling", false)? {
-            return Err(RkError::Unsupported(
-                "LayerNormalization `rms_scaling = TRUE` is not supported by rkeras yet".into(),
-            ));
-        }
-        Ok(LayerNorm {
-            affine: Affine::from_config(c, cls)?,
-            params: Vec::new(),
-        })
-    }
-}
-
-impl Layer for LayerNorm {
-    fn class_name(&self) -> &'static str {
-        "LayerNormalization"
-    }
-
-    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        let (ch, rank) = channels(name, inputs)?;
-        check_axis(&self.affine.axis, "LayerNormalization", name, rank)?;
-        if self.params.is_empty() {
-            self.params = self.affine.params(ch)?;
-        } else if self.params.first().is_some_and(|p| p.value.len() != ch) {
-            return Err(shape_error(
-                name,
-                format!("expects {} features, got {ch}", self.params[0].value.len()),
-            ));
-        }
-        Ok(inputs[0].clone())
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
-
-    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let x = xs[0];
-        let ch = *x.shape().last().expect("rank checked");
-        let (gamma, beta) = self.affine.gamma_beta(&self.params, ch);
-        let xsl = x.as_slice().expect("standard");
-        let mut y = super::zeros(xsl.len());
-        for (yr, xr) in y.chunks_exact_mut(ch).zip(xsl.chunks_exact(ch)) {
-            let (mean, inv) = row_stats(xr, self.affine.epsilon);
-            for j in 0..ch {
-                yr[j] = (((xr[j] as f64 - mean) * inv) as f32) * gamma[j] + beta[j];
-            }
-        }
-        Ok((super::tensor(x.shape()[0], &x.shape()[1..], y)?, None))
-    }
-
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        g: Tensor,
-        pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        let x = xs[0];
-        let ch = *x.shape().last().expect("rank checked");
-        let (gamma, _) = self.affine.gamma_beta(&self.params, ch);
-        let xsl = x.as_slice().expect("standard");
-        let gs = g.as_slice().expect("standard");
-        let mut dgamma = vec![0.0f64; ch];
-        let mut dbeta = vec![0.0f64; ch];
-        let mut dx = super::zeros(xsl.len());
-        let n = ch as f64;
-        let mut xh = vec![0.0f64; ch];
-        for ((dr, xr), gr) in dx
-            .chunks_exact_mut(ch)
-            .zip(xsl.chunks_exact(ch))
-            .zip(gs.chunks_exact(ch))
-        {
-            let (mean, inv) = row_stats(xr, self.affine.epsilon);
-            let (mut s1, mut s2) = (0.0f64, 0.0f64);
-            for j in 0..ch {
-                xh[j] = (xr[j] as f64 - mean) * inv;
-                let dxh = gr[j] as f64 * gamma[j] as f64;
-                s1 += dxh;
-                s2 += dxh * xh[j];
-                dgamma[j] += gr[j] as f64 * xh[j];
-                dbeta[j] += gr[j] as f64;
-            }
-            for j in 0..ch {
-                let dxh = gr[j] as f64 * gamma[j] as f64;
-                dr[j] = (inv / n * (n * dxh - s1 - xh[j] * s2)) as f32;
-            }
-        }
-        self.affine.param_grads(pgrads, &dgamma, &dbeta);
-        Ok(vec![super::tensor(x.shape()[0], &x.shape()[1..], dx)?])
-    }
-
-    fn config(&self) -> Value {
-        let mut m = self.affine.config();
-        m.insert("rms_scaling".into(), json!(false));
-        Value::Object(m)
-    }
-}
-
-/// Mean and `1 / sqrt(var + eps)` of one row.
-fn row_stats(x: &[f32], eps: f64) -> (f64, f64) {
-    let n = x.len().max(1) as f64;
-    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    (mean, 1.0 / (var + eps).sqrt())
 }

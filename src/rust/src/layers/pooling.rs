@@ -44,7 +44,7 @@ impl Pool {
             "AveragePooling2D" => ("AveragePooling2D", 2, false),
             other => return Err(RkError::Internal(format!("not a pooling layer: {other}"))),
         };
-        super::conv::channels_last(c, class)?;
+        super::channels_last(c, class)?;
         let pool = two(rank, tuple_field(c, class, "pool_size", rank, Some(2))?);
         // Keras: strides default to the pool size.
         let strides = match c.get("strides") {
@@ -289,7 +289,7 @@ impl GlobalPool {
                 )))
             }
         };
-        super::conv::channels_last(c, class)?;
+        super::channels_last(c, class)?;
         Ok(GlobalPool {
             class,
             rank,

@@ -46,7 +46,7 @@ pub struct Margin {
 
 impl Margin {
     pub fn from_config(class: &str, c: &Value) -> RkResult<Margin> {
-        super::conv::channels_last(c, class)?;
+        super::channels_last(c, class)?;
         let crop = class == "Cropping2D";
         let key = if crop { "cropping" } else { "padding" };
         Ok(Margin {
@@ -169,7 +169,7 @@ pub struct UpSampling {
 impl UpSampling {
     pub fn from_config(c: &Value) -> RkResult<UpSampling> {
         let cls = "UpSampling2D";
-        super::conv::channels_last(c, cls)?;
+        super::channels_last(c, cls)?;
         let interp: String = field_or(c, cls, "interpolation", "nearest".to_string())?;
         if interp != "nearest" {
             return Err(RkError::Unsupported(format!(
