@@ -29,8 +29,11 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   check_unsupported(weighted_metrics = weighted_metrics,
                     target_tensors = target_tensors, sample_weight_mode = sample_weight_mode)
   outs <- output_names(object)
-  losses <- per_output(loss, outs, "loss", as_loss_arg)
-  losses <- vapply(losses, function(l) switch(l, mse = "mean_squared_error", mae = "mean_absolute_error", l), "")
+  engine_losses <- per_output(loss, outs, "loss", as_loss_arg)
+  # Loss names as R's checks know them; the engine also gets the options (`+logits`).
+  losses <- vapply(sub("\\+.*$", "", engine_losses),
+                   function(l) switch(l, mse = "mean_squared_error", mae = "mean_absolute_error", l), "")
+  engine_losses <- paste0(losses, sub("^[^+]*", "", engine_losses))
   weights <- if (is.null(loss_weights)) rep(1, length(outs)) else
     vapply(per_output(loss_weights, outs, "loss_weights", function(w, arg) check_number(w, arg, min = 0)), as.double, 1)
   optimizer <- as_optimizer(optimizer %||% "rmsprop")
@@ -39,7 +42,8 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   log_names <- if (length(outs) > 1) {
     c("loss", paste0(outs, "_loss"), unlist(Map(function(o, pm) if (length(pm$names)) paste0(o, "_", pm$names), outs, per_out)))
   } else c("loss", m$names)
-  object$compiled <- list(loss = losses[[1]], losses = unname(losses), loss_weights = unname(weights),
+  object$compiled <- list(loss = losses[[1]], losses = unname(losses), engine_losses = unname(engine_losses),
+                          loss_weights = unname(weights),
                           metric_names = m$names, metric_kinds = unlist(lapply(per_out, `[[`, "kinds")),
                           metric_outputs = rep(seq_along(outs) - 1L, vapply(per_out, function(p) length(p$kinds), 1L)),
                           optimizer = optimizer, log_names = log_names)
@@ -56,7 +60,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 #' @noRd
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
-  rk_call(rk_model_compile(object$ptr, c$losses, c$loss_weights, as.character(c$metric_kinds), as.integer(c$metric_outputs),
+  rk_call(rk_model_compile(object$ptr, c$engine_losses %||% c$losses, c$loss_weights, as.character(c$metric_kinds), as.integer(c$metric_outputs),
                            c$optimizer$name, c$optimizer$learning_rate,
                            c(unname(c$optimizer$options %||% c(NA, NA, NA, 0, 0)), c$optimizer$params)), call = call)
   invisible(object)

@@ -66,10 +66,14 @@ test_that("Keras 2's legacy decay divides the learning rate by 1 + decay * itera
   }
 })
 
-test_that("loss arguments are refused unless at Keras's defaults, never ignored", {
-  expect_error(loss_categorical_crossentropy(from_logits = TRUE), "from_logits = TRUE.*not supported",
+test_that("loss arguments Keras has but rkeras does not implement are refused, never ignored", {
+  # Keras's sparse crossentropy has no label smoothing; mean squared error takes no logits.
+  expect_error(loss_sparse_categorical_crossentropy(label_smoothing = 0.1), "label_smoothing = 0.1",
                class = "rkeras_error_unsupported")
-  expect_error(loss_binary_crossentropy(label_smoothing = 0.1), class = "rkeras_error_unsupported")
+  expect_error(loss_mean_squared_error(from_logits = TRUE), "from_logits = TRUE.*not supported",
+               class = "rkeras_error_unsupported")
+  expect_error(loss_categorical_crossentropy(label_smoothing = 1.5), "`label_smoothing`", class = "rkeras_error_value")
+  expect_error(loss_binary_crossentropy(from_logits = NA), "`from_logits`", class = "rkeras_error_value")
   expect_error(loss_mean_squared_error(reduction = "sum"), class = "rkeras_error_unsupported")
   expect_error(loss_mean_squared_error(fromlogits = FALSE), "`fromlogits`", class = "rkeras_error_value")
   expect_s3_class(loss_categorical_crossentropy(from_logits = FALSE, label_smoothing = 0, name = "cce"), "rkeras_loss")
@@ -85,4 +89,49 @@ test_that("predict_classes() and predict_proba() give what Keras for R 2.x gave,
   b <- keras_model_sequential() %>% layer_dense(1, activation = "sigmoid", input_shape = 5)
   expect_identical(suppressWarnings(predict_classes(b, d$x)),
                    matrix(as.integer(predict(b, d$x, verbose = 0) > 0.5), ncol = 1))
+})
+
+test_that("from_logits and label_smoothing give Keras 3's losses, and train like softmax + crossentropy", {
+  py <- keras_python()
+  withr::local_seed(3)
+  z <- matrix(rnorm(12, sd = 3), 4, 3)
+  z[1, ] <- c(60, -40, 0)  # far beyond exp()'s range: log-sum-exp, not softmax-then-log
+  onehot <- to_categorical(c(0, 1, 2, 1), 3)
+  soft <- exp(z - apply(z, 1, max)); soft <- soft / rowSums(soft)
+  yb <- matrix(c(1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1), 4)
+  pb <- matrix(runif(12, 0.05, 0.95), 4)
+  cases <- list(
+    list("CategoricalCrossentropy", list(from_logits = TRUE), onehot, z, loss_categorical_crossentropy(onehot, z, from_logits = TRUE)),
+    list("CategoricalCrossentropy", list(from_logits = TRUE, label_smoothing = 0.2), onehot, z,
+         loss_categorical_crossentropy(onehot, z, from_logits = TRUE, label_smoothing = 0.2)),
+    list("CategoricalCrossentropy", list(label_smoothing = 0.1), onehot, soft[2:4, ], NULL),
+    list("SparseCategoricalCrossentropy", list(from_logits = TRUE), matrix(c(0, 1, 2, 1)), z,
+         loss_sparse_categorical_crossentropy(c(0, 1, 2, 1), z, from_logits = TRUE)),
+    list("BinaryCrossentropy", list(from_logits = TRUE, label_smoothing = 0.3), yb, z,
+         loss_binary_crossentropy(yb, z, from_logits = TRUE, label_smoothing = 0.3)),
+    list("BinaryCrossentropy", list(label_smoothing = 0.25), yb, pb, loss_binary_crossentropy(yb, pb, label_smoothing = 0.25))
+  )
+  cases[[3]][[3]] <- onehot[2:4, ]
+  cases[[3]][[5]] <- loss_categorical_crossentropy(onehot[2:4, ], soft[2:4, ], label_smoothing = 0.1)
+  req <- withr::local_tempfile(fileext = ".json")
+  writeLines(rkeras:::to_json(list(cases = lapply(cases, function(c)
+    list(loss = c[[1]], args = c[[2]], y = flat_item(c[[3]]), p = flat_item(c[[4]]))))), req)
+  out <- suppressWarnings(system2(py, c(test_path("oracle", "keras_losses.py"), req), stdout = TRUE, stderr = FALSE))
+  want <- rkeras:::rk_json_parse(paste(out, collapse = ""))$ok$values
+  for (i in seq_along(cases)) {
+    expect_equal(cases[[i]][[5]], as.numeric(unlist(want[[i]])), tolerance = 1e-6, info = cases[[i]][[1]])
+  }
+  # In training: a linear output with from_logits = TRUE follows the same path as a softmax
+  # output with the plain loss (same weights, batches and optimizer).
+  d <- opt_data()
+  run <- function(act, loss) {
+    withr::with_seed(5, m <- keras_model_sequential() %>%
+      layer_dense(4, activation = "tanh", input_shape = 5) %>% layer_dense(3, activation = act))
+    m %>% compile(loss = loss, optimizer = optimizer_sgd(0.1))
+    vapply(1:20, function(i) as.numeric(train_on_batch(m, d$x, d$y)), 1)
+  }
+  expect_equal(run("linear", loss_categorical_crossentropy(from_logits = TRUE)),
+               run("softmax", "categorical_crossentropy"), tolerance = 1e-5)
+  smooth <- run("linear", loss_categorical_crossentropy(from_logits = TRUE, label_smoothing = 0.1))
+  expect_gt(min(smooth - run("linear", loss_categorical_crossentropy(from_logits = TRUE))), 0)
 })

@@ -16,7 +16,7 @@ fn main() {
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(375);
     let mut m = common::seed_mlp(threads);
     m.compile(
-        Loss::CategoricalCrossentropy,
+        Loss::parse("categorical_crossentropy").unwrap(),
         vec![MetricKind::CategoricalAccuracy],
         Optimizer::new("rmsprop", 0.001, &[]).unwrap(),
     );

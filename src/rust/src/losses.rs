@@ -2,6 +2,9 @@
 //! (`ycols = 1` holding class ids for the sparse loss), optional sample weights.
 //! Reduction is Keras's "sum over batch size": `sum_i w_i l_i / batch`.
 //! Probabilities are clipped to `[1e-7, 1 - 1e-7]` before logs, as Keras does.
+//! With `from_logits`, the crossentropies take logits and are computed through log-sum-exp
+//! (never softmax-then-log); with `label_smoothing` the targets are first moved towards
+//! uniform: `y (1 - ls) + ls / classes` (categorical), `y (1 - ls) + ls / 2` (binary).
 
 use crate::activations::Act;
 use crate::error::{RkError, RkResult};
@@ -10,29 +13,74 @@ pub const EPS: f32 = 1e-7;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-    BinaryCrossentropy,
+    CategoricalCrossentropy { logits: bool, smoothing: f32 },
+    SparseCategoricalCrossentropy { logits: bool },
+    BinaryCrossentropy { logits: bool, smoothing: f32 },
     MeanSquaredError,
     MeanAbsoluteError,
 }
 
 impl Loss {
+    /// From a name, with options after `+`: `"categorical_crossentropy+logits+ls=0.1"`.
     pub fn parse(name: &str) -> RkResult<Loss> {
-        Ok(match name {
-            "categorical_crossentropy" => Loss::CategoricalCrossentropy,
-            "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy,
-            "binary_crossentropy" => Loss::BinaryCrossentropy,
+        let mut parts = name.split('+');
+        let base = parts.next().unwrap_or("");
+        let (mut logits, mut smoothing) = (false, 0.0f32);
+        for opt in parts {
+            match opt.split_once('=') {
+                None if opt == "logits" => logits = true,
+                Some(("ls", v)) => {
+                    smoothing = v
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|s| (0.0..1.0).contains(s))
+                        .ok_or_else(|| RkError::Spec(format!("bad label smoothing '{v}'")))?
+                }
+                _ => return Err(RkError::Spec(format!("unknown loss option '{opt}'"))),
+            }
+        }
+        let loss = match base {
+            "categorical_crossentropy" => Loss::CategoricalCrossentropy { logits, smoothing },
+            "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy { logits },
+            "binary_crossentropy" => Loss::BinaryCrossentropy { logits, smoothing },
             "mse" | "mean_squared_error" => Loss::MeanSquaredError,
             "mae" | "mean_absolute_error" => Loss::MeanAbsoluteError,
             other => return Err(RkError::Spec(format!("unknown loss '{other}'"))),
-        })
+        };
+        let (has_logits, has_smoothing) = match loss {
+            Loss::CategoricalCrossentropy { .. } | Loss::BinaryCrossentropy { .. } => (true, true),
+            Loss::SparseCategoricalCrossentropy { .. } => (true, false),
+            _ => (false, false),
+        };
+        if (logits && !has_logits) || (smoothing != 0.0 && !has_smoothing) {
+            return Err(RkError::Spec(format!("loss '{name}' takes no such option")));
+        }
+        Ok(loss)
+    }
+
+    /// Whether this is the sparse categorical crossentropy (targets are class ids).
+    pub fn is_sparse(self) -> bool {
+        matches!(self, Loss::SparseCategoricalCrossentropy { .. })
+    }
+
+    /// The targets after label smoothing (`None` when there is none).
+    fn smoothed(self, y: &[f32]) -> Option<Vec<f32>> {
+        let (ls, uniform) = match self {
+            Loss::CategoricalCrossentropy { smoothing, .. } if smoothing > 0.0 => {
+                (smoothing, smoothing / y.len().max(1) as f32)
+            }
+            Loss::BinaryCrossentropy { smoothing, .. } if smoothing > 0.0 => {
+                (smoothing, smoothing * 0.5)
+            }
+            _ => return None,
+        };
+        Some(y.iter().map(|&v| v * (1.0 - ls) + uniform).collect())
     }
 
     /// Columns `y` must have for an output of `cols` units.
     pub fn target_cols(self, cols: usize) -> usize {
         match self {
-            Loss::SparseCategoricalCrossentropy => 1,
+            Loss::SparseCategoricalCrossentropy { .. } => 1,
             _ => cols,
         }
     }
@@ -42,17 +90,38 @@ impl Loss {
     pub fn fuses_with(self, act: Act) -> bool {
         matches!(
             (self, act),
-            (Loss::CategoricalCrossentropy, Act::Softmax)
-                | (Loss::SparseCategoricalCrossentropy, Act::Softmax)
-                | (Loss::BinaryCrossentropy, Act::Sigmoid)
+            (
+                Loss::CategoricalCrossentropy { logits: false, .. },
+                Act::Softmax
+            ) | (
+                Loss::SparseCategoricalCrossentropy { logits: false },
+                Act::Softmax
+            ) | (Loss::BinaryCrossentropy { logits: false, .. }, Act::Sigmoid)
         )
     }
 
     /// Per-sample loss of row `p` against row `y`.
     pub fn sample(self, p: &[f32], y: &[f32]) -> f32 {
+        if let Some(ys) = self.smoothed(y) {
+            return self.without_smoothing().sample(p, &ys);
+        }
         let cols = p.len() as f32;
         match self {
-            Loss::CategoricalCrossentropy => {
+            Loss::CategoricalCrossentropy { logits: true, .. } => {
+                let lse = log_sum_exp(p);
+                p.iter().zip(y).map(|(&z, &yi)| yi * (lse - z)).sum()
+            }
+            Loss::SparseCategoricalCrossentropy { logits: true } => {
+                log_sum_exp(p) - p.get(y[0] as usize).copied().unwrap_or(0.0)
+            }
+            Loss::BinaryCrossentropy { logits: true, .. } => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&z, &yi)| z.max(0.0) - z * yi + (-z.abs()).exp().ln_1p())
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::CategoricalCrossentropy { .. } => {
                 let s: f32 = p.iter().sum();
                 let s = if s > 0.0 { s } else { 1.0 };
                 -p.iter()
@@ -66,11 +135,11 @@ impl Loss {
                     })
                     .sum::<f32>()
             }
-            Loss::SparseCategoricalCrossentropy => {
+            Loss::SparseCategoricalCrossentropy { .. } => {
                 let k = y[0] as usize;
                 -p.get(k).copied().unwrap_or(0.0).clamp(EPS, 1.0 - EPS).ln()
             }
-            Loss::BinaryCrossentropy => {
+            Loss::BinaryCrossentropy { .. } => {
                 -p.iter()
                     .zip(y)
                     .map(|(&pi, &yi)| {
@@ -92,26 +161,51 @@ impl Loss {
     /// Gradient of `scale * sample(p, y)` written into `g`: with respect to `p`, or to
     /// the pre-activation when `fused` (see [`Loss::fuses_with`]).
     pub fn sample_grad(self, p: &[f32], y: &[f32], scale: f32, fused: bool, g: &mut [f32]) {
+        if let Some(ys) = self.smoothed(y) {
+            return self
+                .without_smoothing()
+                .sample_grad(p, &ys, scale, fused, g);
+        }
         let cols = p.len() as f32;
         match (self, fused) {
-            (Loss::CategoricalCrossentropy, true) => {
+            // From logits: the softmax (sigmoid) of the logits against the targets.
+            (Loss::CategoricalCrossentropy { logits: true, .. }, _) => {
+                let ysum: f32 = y.iter().sum();
+                softmax_into(p, g);
+                for (gi, &yi) in g.iter_mut().zip(y) {
+                    *gi = scale * (*gi * ysum - yi);
+                }
+            }
+            (Loss::SparseCategoricalCrossentropy { logits: true }, _) => {
+                let k = y[0] as usize;
+                softmax_into(p, g);
+                for (j, gi) in g.iter_mut().enumerate() {
+                    *gi = scale * (*gi - if j == k { 1.0 } else { 0.0 });
+                }
+            }
+            (Loss::BinaryCrossentropy { logits: true, .. }, _) => {
+                for ((gi, &z), &yi) in g.iter_mut().zip(p).zip(y) {
+                    *gi = scale * (crate::activations::sigmoid(z) - yi) / cols;
+                }
+            }
+            (Loss::CategoricalCrossentropy { .. }, true) => {
                 let ysum: f32 = y.iter().sum();
                 for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
                     *gi = scale * (pi * ysum - yi);
                 }
             }
-            (Loss::SparseCategoricalCrossentropy, true) => {
+            (Loss::SparseCategoricalCrossentropy { .. }, true) => {
                 let k = y[0] as usize;
                 for (j, (gi, &pi)) in g.iter_mut().zip(p).enumerate() {
                     *gi = scale * (pi - if j == k { 1.0 } else { 0.0 });
                 }
             }
-            (Loss::BinaryCrossentropy, true) => {
+            (Loss::BinaryCrossentropy { .. }, true) => {
                 for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
                     *gi = scale * (pi - yi) / cols;
                 }
             }
-            (Loss::CategoricalCrossentropy, false) => {
+            (Loss::CategoricalCrossentropy { .. }, false) => {
                 // L = -sum_i y_i log(clip(q_i)), q = p / sum(p): dL/dp_j = (-y_j [q_j unclipped] / q_j + sum_i y_i [q_i unclipped]) / s.
                 let s: f32 = p.iter().sum();
                 let s = if s > 0.0 { s } else { 1.0 };
@@ -128,7 +222,7 @@ impl Loss {
                     *gi = scale * (own + ysum) / s;
                 }
             }
-            (Loss::SparseCategoricalCrossentropy, false) => {
+            (Loss::SparseCategoricalCrossentropy { .. }, false) => {
                 let k = y[0] as usize;
                 for (j, (gi, &pi)) in g.iter_mut().zip(p).enumerate() {
                     *gi = if j == k && (EPS..=1.0 - EPS).contains(&pi) {
@@ -138,7 +232,7 @@ impl Loss {
                     };
                 }
             }
-            (Loss::BinaryCrossentropy, false) => {
+            (Loss::BinaryCrossentropy { .. }, false) => {
                 for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
                     *gi = if (EPS..=1.0 - EPS).contains(&pi) {
                         scale * (-yi / pi + (1.0 - yi) / (1.0 - pi)) / cols
@@ -170,6 +264,36 @@ impl Loss {
     }
 }
 
+impl Loss {
+    fn without_smoothing(self) -> Loss {
+        match self {
+            Loss::CategoricalCrossentropy { logits, .. } => Loss::CategoricalCrossentropy {
+                logits,
+                smoothing: 0.0,
+            },
+            Loss::BinaryCrossentropy { logits, .. } => Loss::BinaryCrossentropy {
+                logits,
+                smoothing: 0.0,
+            },
+            other => other,
+        }
+    }
+}
+
+/// `log(sum(exp(z)))`, stable for large logits.
+fn log_sum_exp(z: &[f32]) -> f32 {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// `out = softmax(z)`.
+fn softmax_into(z: &[f32], out: &mut [f32]) {
+    crate::activations::softmax_row(z, out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,9 +312,12 @@ mod tests {
         let y_bin = [1.0f32, 0.0, 1.0];
         let y_reg = [0.1f32, 0.9, -0.4];
         let cases: [(Loss, &[f32]); 5] = [
-            (Loss::CategoricalCrossentropy, &y_onehot),
-            (Loss::SparseCategoricalCrossentropy, &[1.0]),
-            (Loss::BinaryCrossentropy, &y_bin),
+            (Loss::parse("categorical_crossentropy").unwrap(), &y_onehot),
+            (
+                Loss::parse("sparse_categorical_crossentropy").unwrap(),
+                &[1.0],
+            ),
+            (Loss::parse("binary_crossentropy").unwrap(), &y_bin),
             (Loss::MeanSquaredError, &y_reg),
             (Loss::MeanAbsoluteError, &y_reg),
         ];
@@ -209,8 +336,14 @@ mod tests {
     fn fused_gradients_match_finite_differences_through_the_activation() {
         let z = [0.3f32, -1.2, 0.8];
         for (loss, y) in [
-            (Loss::CategoricalCrossentropy, vec![0.0f32, 0.0, 1.0]),
-            (Loss::SparseCategoricalCrossentropy, vec![2.0f32]),
+            (
+                Loss::parse("categorical_crossentropy").unwrap(),
+                vec![0.0f32, 0.0, 1.0],
+            ),
+            (
+                Loss::parse("sparse_categorical_crossentropy").unwrap(),
+                vec![2.0f32],
+            ),
         ] {
             let p = probs(&z);
             let mut g = [0.0f32; 3];
@@ -227,17 +360,81 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut g = [0.0f32; 3];
-        Loss::BinaryCrossentropy.sample_grad(&sig(&z), &y, 1.0, true, &mut g);
+        Loss::parse("binary_crossentropy")
+            .unwrap()
+            .sample_grad(&sig(&z), &y, 1.0, true, &mut g);
         check_grad("fused sigmoid", &z, &g, |zz| {
-            Loss::BinaryCrossentropy.sample(&sig(zz), &y) as f64
+            Loss::parse("binary_crossentropy")
+                .unwrap()
+                .sample(&sig(zz), &y) as f64
         })
         .unwrap();
     }
 
     #[test]
+    fn from_logits_and_label_smoothing_match_their_definitions_and_gradients() {
+        let z = [0.3f32, -1.2, 0.8];
+        let p = probs(&z);
+        let parse = |s: &str| Loss::parse(s).unwrap();
+        // From logits: the same loss as on the softmax (sigmoid) of the logits.
+        let y = [0.0f32, 0.0, 1.0];
+        let l = parse("categorical_crossentropy+logits").sample(&z, &y);
+        assert!((l - parse("categorical_crossentropy").sample(&p, &y)).abs() < 1e-6);
+        let l = parse("sparse_categorical_crossentropy+logits").sample(&z, &[2.0]);
+        assert!((l + p[2].ln()).abs() < 1e-6);
+        let yb = [1.0f32, 0.0, 1.0];
+        let sig: Vec<f32> = z.iter().map(|&v| crate::activations::sigmoid(v)).collect();
+        let l = parse("binary_crossentropy+logits").sample(&z, &yb);
+        assert!((l - parse("binary_crossentropy").sample(&sig, &yb)).abs() < 1e-6);
+        // Label smoothing: targets moved towards uniform first.
+        let ls = parse("categorical_crossentropy+ls=0.3").sample(&p, &y);
+        let smoothed = [0.1f32, 0.1, 0.8];
+        assert!((ls - parse("categorical_crossentropy").sample(&p, &smoothed)).abs() < 1e-6);
+        let ls = parse("binary_crossentropy+logits+ls=0.2").sample(&z, &yb);
+        let smoothed = [0.9f32, 0.1, 0.9];
+        assert!((ls - parse("binary_crossentropy+logits").sample(&z, &smoothed)).abs() < 1e-6);
+        // Logits far beyond exp's range stay finite (log-sum-exp, not softmax-then-log).
+        let big = parse("categorical_crossentropy+logits").sample(&[1000.0, 0.0], &[0.0, 1.0]);
+        assert!((big - 1000.0).abs() < 1e-3, "{big}");
+        let big = parse("binary_crossentropy+logits").sample(&[-200.0], &[1.0]);
+        assert!((big - 200.0).abs() < 1e-3, "{big}");
+        // Gradients with respect to the logits.
+        for (name, y) in [
+            (
+                "categorical_crossentropy+logits+ls=0.1",
+                vec![0.0f32, 1.0, 0.0],
+            ),
+            ("sparse_categorical_crossentropy+logits", vec![1.0f32]),
+            ("binary_crossentropy+logits+ls=0.2", vec![1.0f32, 0.0, 1.0]),
+            ("categorical_crossentropy+ls=0.2", vec![0.0f32, 0.0, 1.0]),
+        ] {
+            let loss = parse(name);
+            // (Probabilities away from 0, where the finite difference of a log is accurate.)
+            let x: Vec<f32> = if name.contains("logits") {
+                z.to_vec()
+            } else {
+                vec![0.2, 0.5, 0.3]
+            };
+            let mut g = [0.0f32; 3];
+            loss.sample_grad(&x, &y, 0.5, false, &mut g);
+            check_grad(name, &x, &g, |xx| 0.5 * loss.sample(xx, &y) as f64).unwrap();
+        }
+        assert!(Loss::parse("mean_squared_error+logits").is_err());
+        assert!(Loss::parse("sparse_categorical_crossentropy+ls=0.1").is_err());
+        assert!(Loss::parse("categorical_crossentropy+ls=1.5").is_err());
+    }
+
+    #[test]
     fn crossentropy_clips_like_keras() {
-        let l = Loss::CategoricalCrossentropy.sample(&[0.0, 1.0], &[1.0, 0.0]);
+        let l = Loss::parse("categorical_crossentropy")
+            .unwrap()
+            .sample(&[0.0, 1.0], &[1.0, 0.0]);
         assert!((l - 16.118_095).abs() < 1e-3, "{l}"); // -ln(1e-7)
-        assert!(Loss::SparseCategoricalCrossentropy.sample(&[0.25, 0.75], &[1.0]) > 0.0);
+        assert!(
+            Loss::parse("sparse_categorical_crossentropy")
+                .unwrap()
+                .sample(&[0.25, 0.75], &[1.0])
+                > 0.0
+        );
     }
 }

@@ -5,7 +5,6 @@
 
 use crate::chain::Kind;
 use crate::error::{RkError, RkResult};
-use crate::losses::Loss;
 use crate::metrics::Tracker;
 use crate::model::{Batch, Compiled, Model};
 use crate::rng::Rng;
@@ -100,7 +99,7 @@ impl Model {
                 yc
             )));
         }
-        if c.loss == Loss::SparseCategoricalCrossentropy {
+        if c.loss.is_sparse() {
             if let Some(bad) =
                 b.y.iter()
                     .position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0)

@@ -8,7 +8,6 @@ use super::{Graph, Pass};
 use crate::error::{RkError, RkResult};
 use crate::infer::Layout;
 use crate::layers::Tensor;
-use crate::losses::Loss;
 use crate::metrics::Tracker;
 use crate::model::{Batch, Compiled, Model};
 
@@ -88,7 +87,7 @@ impl Model {
         }
         let mut off = 0;
         for (o, (loss, od)) in c.losses.iter().zip(&dims).enumerate() {
-            if *loss == Loss::SparseCategoricalCrossentropy {
+            if loss.is_sparse() {
                 for r in 0..b.rows {
                     for &v in &b.y[r * yc + off..r * yc + off + od.y_width] {
                         if v < 0.0 || v as usize >= od.classes || v.fract() != 0.0 {

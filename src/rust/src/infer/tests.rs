@@ -126,7 +126,7 @@ fn tiled_evaluation_matches_batch_steps_and_thread_counts() {
     let mut m = models().remove(0);
     let metrics = vec![MetricKind::CategoricalAccuracy];
     m.compile(
-        Loss::CategoricalCrossentropy,
+        Loss::parse("categorical_crossentropy").unwrap(),
         metrics,
         Optimizer::new("sgd", 0.01, &[]).unwrap(),
     );
@@ -196,7 +196,7 @@ fn packed_weights_are_reused_only_while_the_weights_are_unchanged() {
     let n = 40;
     let mut m = models().remove(0);
     m.compile(
-        Loss::CategoricalCrossentropy,
+        Loss::parse("categorical_crossentropy").unwrap(),
         vec![],
         Optimizer::new("adam", 0.01, &[]).unwrap(),
     );

@@ -17,7 +17,7 @@
 use super::patches::{blocks, spatial, with_scratch, Geometry, Padding, Shared};
 use super::{one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
-use crate::chain::{add_penalty_grad, column_sums};
+use crate::chain::column_sums;
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;
@@ -379,21 +379,7 @@ impl Layer for Conv {
     }
 
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
-        if self.l1 == 0.0 && self.l2 == 0.0 {
-            return 0.0;
-        }
-        let w = self.params[0].value.as_slice().expect("standard");
-        if let Some(g) = pgrads {
-            add_penalty_grad(
-                g[0].as_slice_mut().expect("standard"),
-                w,
-                self.l1 as f32,
-                self.l2 as f32,
-            );
-        }
-        w.iter()
-            .map(|&w| self.l1 * (w as f64).abs() + self.l2 * (w as f64) * (w as f64))
-            .sum()
+        super::kernel_penalty(&self.params, self.l1, self.l2, pgrads)
     }
 
     fn config(&self) -> Value {

@@ -210,6 +210,22 @@ pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
     }
 }
 
+/// The penalty `l1 sum|w| + l2 sum w^2` of a layer's kernel (its first parameter), with its
+/// gradient added to the kernel's in `pgrads` when given.
+pub fn kernel_penalty(params: &[Param], l1: f64, l2: f64, pgrads: Option<&mut [Tensor]>) -> f64 {
+    if l1 == 0.0 && l2 == 0.0 {
+        return 0.0;
+    }
+    let w = params[0].value.as_slice().expect("standard");
+    if let Some(g) = pgrads {
+        let g = g[0].as_slice_mut().expect("standard");
+        crate::chain::add_penalty_grad(g, w, l1 as f32, l2 as f32);
+    }
+    w.iter()
+        .map(|&w| l1 * (w as f64).abs() + l2 * (w as f64) * (w as f64))
+        .sum()
+}
+
 /// A batch tensor `[batch, shape...]` from row-major data.
 pub fn tensor(batch: usize, shape: &[usize], data: Vec<f32>) -> RkResult<Tensor> {
     let mut dims = vec![batch];

@@ -22,7 +22,7 @@ fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
                 drop(0.5),
                 dense("b", 10, Act::Softmax, true, 0.0, 0.0),
             ],
-            Loss::CategoricalCrossentropy,
+            Loss::parse("categorical_crossentropy").unwrap(),
             "adam",
             21,
             37,
@@ -33,7 +33,7 @@ fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
                 dense("b", 13, Act::Tanh, false, 0.0, 0.0),
                 dense("c", 1, Act::Sigmoid, true, 0.0, 0.0),
             ],
-            Loss::BinaryCrossentropy,
+            Loss::parse("binary_crossentropy").unwrap(),
             "rmsprop",
             21,
             50,
@@ -56,7 +56,7 @@ fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
                 dense("a", 20, Act::Relu, true, 0.0, 0.0),
                 dense("b", 3, Act::Softmax, true, 0.0, 0.0),
             ],
-            Loss::SparseCategoricalCrossentropy,
+            Loss::parse("sparse_categorical_crossentropy").unwrap(),
             "adagrad",
             300,
             300,
@@ -86,7 +86,7 @@ fn batch_data(rows: usize, d: usize, out: usize, loss: Loss) -> (Vec<f32>, Vec<f
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
         .collect();
     let y = match loss {
-        Loss::SparseCategoricalCrossentropy => (0..rows).map(|r| (r % out) as f32).collect(),
+        Loss::SparseCategoricalCrossentropy { .. } => (0..rows).map(|r| (r % out) as f32).collect(),
         Loss::MeanSquaredError => (0..rows * out).map(|i| (i % 7) as f32 / 7.0).collect(),
         _ => (0..rows * out)
             .map(|i| ((i / out) % out == i % out) as u8 as f32)
