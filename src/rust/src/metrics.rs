@@ -6,17 +6,29 @@ use crate::error::{RkError, RkResult};
 pub enum MetricKind {
     CategoricalAccuracy,
     SparseCategoricalAccuracy,
-    BinaryAccuracy,
+    /// Keras 3: `y == (p > threshold)`, averaged over the outputs.
+    BinaryAccuracy {
+        threshold: f32,
+    },
     MeanAbsoluteError,
     MeanSquaredError,
 }
 
 impl MetricKind {
+    /// From a name, with a threshold after `+t=` for binary accuracy (`binary_accuracy+t=0`).
     pub fn parse(name: &str) -> RkResult<MetricKind> {
+        if let Some(t) = name.strip_prefix("binary_accuracy+t=") {
+            let threshold = t
+                .parse::<f32>()
+                .ok()
+                .filter(|t| t.is_finite())
+                .ok_or_else(|| RkError::Spec(format!("bad threshold in metric '{name}'")))?;
+            return Ok(MetricKind::BinaryAccuracy { threshold });
+        }
         Ok(match name {
             "categorical_accuracy" => MetricKind::CategoricalAccuracy,
             "sparse_categorical_accuracy" => MetricKind::SparseCategoricalAccuracy,
-            "binary_accuracy" => MetricKind::BinaryAccuracy,
+            "binary_accuracy" => MetricKind::BinaryAccuracy { threshold: 0.5 },
             "mean_absolute_error" => MetricKind::MeanAbsoluteError,
             "mean_squared_error" => MetricKind::MeanSquaredError,
             other => return Err(RkError::Spec(format!("unknown metric '{other}'"))),
@@ -29,10 +41,10 @@ impl MetricKind {
         match self {
             MetricKind::CategoricalAccuracy => (argmax(p) == argmax(y)) as u8 as f32,
             MetricKind::SparseCategoricalAccuracy => (argmax(p) == y[0] as usize) as u8 as f32,
-            MetricKind::BinaryAccuracy => {
+            MetricKind::BinaryAccuracy { threshold } => {
                 p.iter()
                     .zip(y)
-                    .filter(|(&a, &b)| (a > 0.5) == (b > 0.5))
+                    .filter(|(&a, &b)| b == (a > threshold) as u8 as f32)
                     .count() as f32
                     / cols
             }
@@ -119,9 +131,15 @@ mod tests {
             0.0
         );
         assert_eq!(
-            MetricKind::BinaryAccuracy.sample(&[0.6, 0.4], &[1.0, 1.0]),
+            MetricKind::parse("binary_accuracy")
+                .unwrap()
+                .sample(&[0.6, 0.4], &[1.0, 1.0]),
             0.5
         );
+        // Keras 3 compares the targets with the thresholded predictions as they are.
+        let t0 = MetricKind::parse("binary_accuracy+t=0").unwrap();
+        assert_eq!(t0.sample(&[0.3, -0.2, 1.5], &[1.0, 0.0, 0.9]), 2.0 / 3.0);
+        assert!(MetricKind::parse("binary_accuracy+t=x").is_err());
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
     }
 }

@@ -1,4 +1,5 @@
-"""Keras 3's losses on given targets and predictions, as the oracle for rkeras's.
+"""Keras 3's losses (and metric functions) on given targets and predictions, as the oracle
+for rkeras's. A case with "metric" instead of "loss" calls keras.metrics.<metric>(y, p, **args).
 
   python keras_losses.py IN.json
       IN.json: {"cases": [{"loss": "CategoricalCrossentropy", "args": {...},
@@ -21,6 +22,10 @@ def arr(item):
 req = json.load(open(sys.argv[1]))
 out = []
 for case in req["cases"]:
-    loss = getattr(keras.losses, case["loss"])(reduction=None, **case["args"])
-    out.append([float(v) for v in np.asarray(loss(arr(case["y"]), arr(case["p"]))).ravel()])
+    if "metric" in case:
+        values = getattr(keras.metrics, case["metric"])(arr(case["y"]), arr(case["p"]), **case["args"])
+    else:
+        loss = getattr(keras.losses, case["loss"])(reduction=None, **case["args"])
+        values = loss(arr(case["y"]), arr(case["p"]))
+    out.append([float(v) for v in np.asarray(values).ravel()])
 print(json.dumps({"values": out}))
