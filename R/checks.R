@@ -95,8 +95,8 @@ check_model <- function(object, arg = "object", call = rlang::caller_env()) {
   }
   if (rk_ptr_dead(object$ptr)) {
     rk_abort(paste0("This model was restored from disk (readRDS/load) and its engine state no longer exists: ",
-                    "models live in memory of one R session. Use serialize_model()/unserialize_model() or ",
-                    "save_model_weights_hdf5()/load_model_weights_hdf5() to keep a model across sessions."),
+                    "models live in memory of one R session. To keep one, save `model_to_json(model)` and ",
+                    "`get_weights(model)` (plain R values), and rebuild it with model_from_json() and set_weights()."),
              "state", call)
   }
   invisible(object)

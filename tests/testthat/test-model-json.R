@@ -76,3 +76,19 @@ test_that("JSON round trips keep the configuration: get_config()/from_config(), 
                "Conv9D", class = "rkeras_error")
   expect_error(model_from_json("{"), "not valid JSON", class = "rkeras_error")
 })
+
+test_that("the way the dead-model error recommends keeps a model across sessions: JSON and weights", {
+  withr::local_seed(9)
+  model <- keras_model_sequential() %>%
+    layer_conv_2d(3, 3, activation = "relu", input_shape = c(6, 6, 1)) %>%
+    layer_batch_normalization() %>% layer_flatten() %>% layer_dense(2, activation = "softmax")
+  model %>% compile(loss = "categorical_crossentropy", optimizer = "adam")
+  x <- array(runif(5 * 36), c(5, 6, 6, 1))
+  fit(model, x, to_categorical(c(0, 1, 0, 1, 1), 2), epochs = 2, verbose = 0)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(list(json = model_to_json(model), weights = get_weights(model)), path)
+  kept <- readRDS(path)
+  again <- model_from_json(kept$json)
+  set_weights(again, kept$weights)
+  expect_equal(predict(again, x, verbose = 0), predict(model, x, verbose = 0), tolerance = 1e-6)
+})

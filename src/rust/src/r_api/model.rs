@@ -16,7 +16,7 @@ type Ret = std::result::Result<Robj, RkError>;
 
 pub(crate) fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
     ptr.try_addr_mut().map_err(|_| {
-        RkError::State("this model was restored from disk and no longer exists in memory; use save_model_weights_hdf5()/load_model_weights_hdf5() or serialize_model()/unserialize_model() to keep models across sessions".into())
+        RkError::State("this model was restored from disk and no longer exists in memory; keep models across sessions as model_to_json() and get_weights(), rebuilt with model_from_json() and set_weights()".into())
     })
 }
 
