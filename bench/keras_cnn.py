@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
-# The IDX reader is keras_mlp.py's; importing it must not leave a __pycache__ in bench/.
+# The IDX reader and the epoch timer are keras_mlp.py's; importing them must not leave a
+# __pycache__ in bench/.
 sys.dont_write_bytecode = True
-from keras_mlp import DATA_DIR, find, read_idx  # noqa: E402
+from keras_mlp import DATA_DIR, epoch_timer, find, read_idx  # noqa: E402
 
 
 def load(data_dir, train_rows):
@@ -98,19 +99,7 @@ def main():
                   metrics=["accuracy"])
     t_startup = time.perf_counter() - t0
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-            self._t = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self._t)
-
-    timer = EpochTimer()
+    timer = epoch_timer(keras)
     t_fit = time.perf_counter()
     hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch,
                      verbose=0, callbacks=[timer])

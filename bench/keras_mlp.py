@@ -58,6 +58,24 @@ def load(data_dir, train_rows):
     return xtr, eye[ytr[:n]], xte, eye[yte]
 
 
+def epoch_timer(keras):
+    """A callback recording each epoch's wall time in `.times` (keras is passed in: it is
+    imported only after the backend is chosen)."""
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+            self._t = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._t)
+
+    return EpochTimer()
+
+
 def median_time(fn, reps):
     fn()  # warm-up (tracing / compilation)
     times = []
@@ -108,19 +126,7 @@ def main():
                   metrics=["accuracy"])
     t_startup = time.perf_counter() - t0
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-            self._t = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self._t)
-
-    timer = EpochTimer()
+    timer = epoch_timer(keras)
     t_fit = time.perf_counter()
     hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch,
                      validation_split=0.2, verbose=0, callbacks=[timer])

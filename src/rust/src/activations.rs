@@ -100,6 +100,15 @@ impl Act {
         }
     }
 
+    /// Whether backward needs the pre-activation `z`: only when the derivative does not
+    /// follow from the output `a` alone.
+    pub fn backward_needs_z(self) -> bool {
+        !matches!(
+            self,
+            Act::Linear | Act::Relu | Act::Sigmoid | Act::Tanh | Act::Softmax
+        )
+    }
+
     /// Elementwise derivative f'(z) given z and a = f(z) (not for softmax).
     #[inline]
     pub fn derivative(self, z: f32, a: f32) -> f32 {

@@ -165,10 +165,7 @@ impl Model {
         optimizer: Optimizer,
     ) -> RkResult<()> {
         let o = &optimizer.options;
-        if self.graph.is_none()
-            && !self.layers.is_empty()
-            && (o.clips_by_norm() || o.clipvalue.is_some())
-        {
+        if self.graph.is_none() && !self.layers.is_empty() && o.clips() {
             return Err(RkError::Internal(
                 "gradient clipping runs on the general engine; the model is on the fused chain"
                     .into(),

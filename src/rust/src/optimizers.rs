@@ -104,9 +104,9 @@ impl Options {
         Ok(o)
     }
 
-    /// Whether clipping needs a parameter's whole gradient (or all of them) at once.
-    pub fn clips_by_norm(&self) -> bool {
-        self.clipnorm.is_some() || self.global_clipnorm.is_some()
+    /// Whether gradients are clipped (which needs each step's whole gradients at once).
+    pub fn clips(&self) -> bool {
+        self.clipnorm.is_some() || self.clipvalue.is_some() || self.global_clipnorm.is_some()
     }
 }
 

@@ -121,18 +121,20 @@ impl Model {
         graph.update_state(&pass);
         drop(pass);
         compiled.optimizer.begin_step();
-        // Clipping sees every trainable parameter's gradient (frozen layers have none).
-        let mut trainable: Vec<&mut [f32]> = Vec::new();
-        for (slot, pg) in graph.slots.iter().zip(pgrads.iter_mut()) {
-            if let Some(layer) = &slot.layer {
-                for (p, g) in layer.params().iter().zip(pg.iter_mut()) {
-                    if p.trainable {
-                        trainable.push(g.as_slice_mut().expect("standard layout"));
+        if compiled.optimizer.options.clips() {
+            // Clipping sees every trainable parameter's gradient (frozen layers have none).
+            let mut trainable: Vec<&mut [f32]> = Vec::new();
+            for (slot, pg) in graph.slots.iter().zip(pgrads.iter_mut()) {
+                if let Some(layer) = &slot.layer {
+                    for (p, g) in layer.params().iter().zip(pg.iter_mut()) {
+                        if p.trainable {
+                            trainable.push(g.as_slice_mut().expect("standard layout"));
+                        }
                     }
                 }
             }
+            compiled.optimizer.clip(&mut trainable);
         }
-        compiled.optimizer.clip(&mut trainable);
         // Optimizer slots are numbered over every parameter (the order of `get_weights()`);
         // a frozen layer's parameters keep their numbers but get no update (and no gradient).
         let mut k = 0;

@@ -176,23 +176,14 @@ impl Layer for Conv {
         // Keras's fans: receptive field times the kernel's last two axes.
         let rf = self.kernel[0] * self.kernel[1];
         let (fan_in, fan_out) = (shape[shape.len() - 2] * rf, shape[shape.len() - 1] * rf);
-        let mut rng = Rng::new(self.seed);
-        let mut k = super::zeros(n);
-        self.kernel_init.fill(&mut k, fan_in, fan_out, &mut rng);
-        self.params = vec![Param {
-            name: "kernel",
-            value: super::tensor(shape[0], &shape[1..], k)?,
-            trainable: true,
-        }];
-        if self.use_bias {
-            let mut b = super::zeros(self.filters);
-            self.bias_init.fill(&mut b, fan_in, fan_out, &mut rng);
-            self.params.push(Param {
-                name: "bias",
-                value: super::tensor(self.filters, &[], b)?,
-                trainable: true,
-            });
-        }
+        self.params = super::kernel_and_bias(
+            &shape,
+            self.use_bias.then_some(self.filters),
+            (fan_in, fan_out),
+            &self.kernel_init,
+            &self.bias_init,
+            self.seed,
+        )?;
         Ok(out)
     }
 
@@ -217,12 +208,7 @@ impl Layer for Conv {
             .get(1)
             .map(|b| b.value.as_slice().expect("standard"));
         let xsl = x.as_slice().expect("standard");
-        // Backward reads the pre-activation only for activations whose derivative does not
-        // follow from their output.
-        let keep_z = !matches!(
-            self.act,
-            Act::Linear | Act::Relu | Act::Sigmoid | Act::Tanh | Act::Softmax
-        );
+        let keep_z = self.act.backward_needs_z();
         let mut a = super::zeros(batch * out_len);
         let mut z = if keep_z {
             super::zeros(batch * out_len)

@@ -95,8 +95,7 @@ impl Layer for Dense {
                 ));
             }
         } else {
-            let n = inp
-                .checked_mul(self.units)
+            inp.checked_mul(self.units)
                 .filter(|&n| n <= (1usize << 31))
                 .ok_or_else(|| {
                     shape_error(
@@ -107,25 +106,14 @@ impl Layer for Dense {
                         ),
                     )
                 })?;
-            // The same draws as the fused chain's dense layer: kernel, then bias.
-            let mut rng = Rng::new(self.seed);
-            let mut k = super::zeros(n);
-            self.kernel_init.fill(&mut k, inp, self.units, &mut rng);
-            let kernel = super::tensor(inp, &[self.units], k)?;
-            self.params = vec![Param {
-                name: "kernel",
-                value: kernel,
-                trainable: true,
-            }];
-            if self.use_bias {
-                let mut b = super::zeros(self.units);
-                self.bias_init.fill(&mut b, inp, self.units, &mut rng);
-                self.params.push(Param {
-                    name: "bias",
-                    value: super::tensor(self.units, &[], b)?,
-                    trainable: true,
-                });
-            }
+            self.params = super::kernel_and_bias(
+                &[inp, self.units],
+                self.use_bias.then_some(self.units),
+                (inp, self.units),
+                &self.kernel_init,
+                &self.bias_init,
+                self.seed,
+            )?;
         }
         let mut out = s.clone();
         *out.last_mut().expect("rank checked") = self.units;
@@ -174,11 +162,10 @@ impl Layer for Dense {
         *shape.last_mut().expect("rank >= 2") = self.units;
         let y = Tensor::from_shape_vec(shape.clone(), a)
             .map_err(|e| RkError::Internal(e.to_string()))?;
-        let cache = match self.act {
-            Act::Linear | Act::Relu | Act::Sigmoid | Act::Tanh | Act::Softmax => None,
-            _ => Some(
-                Tensor::from_shape_vec(shape, z).map_err(|e| RkError::Internal(e.to_string()))?,
-            ),
+        let cache = if self.act.backward_needs_z() {
+            Some(Tensor::from_shape_vec(shape, z).map_err(|e| RkError::Internal(e.to_string()))?)
+        } else {
+            None
         };
         Ok((y, cache))
     }

@@ -83,10 +83,7 @@ impl Layer for Dropout {
         _pgrads: &mut [Tensor],
         _ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
-        Ok(vec![match cache {
-            Some(m) => g * m,
-            None => g,
-        }])
+        Ok(vec![super::masked(g, cache)])
     }
 
     fn config(&self) -> Value {
@@ -170,10 +167,7 @@ impl Layer for SpatialDropout {
         _pgrads: &mut [Tensor],
         _ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
-        Ok(vec![match cache {
-            Some(m) => g * m,
-            None => g,
-        }])
+        Ok(vec![super::masked(g, cache)])
     }
 
     fn config_has_trainable(&self) -> bool {

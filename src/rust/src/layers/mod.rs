@@ -210,6 +210,44 @@ pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
     }
 }
 
+/// A kernel of `shape` and, with `bias_len`, a bias, drawn in that order from `seed` (the
+/// fused chain's dense layer draws the same way, so both engines start alike).
+pub fn kernel_and_bias(
+    shape: &[usize],
+    bias_len: Option<usize>,
+    (fan_in, fan_out): (usize, usize),
+    kernel_init: &crate::initializers::Init,
+    bias_init: &crate::initializers::Init,
+    seed: u64,
+) -> RkResult<Vec<Param>> {
+    let mut rng = Rng::new(seed);
+    let mut k = zeros(shape.iter().product());
+    kernel_init.fill(&mut k, fan_in, fan_out, &mut rng);
+    let mut params = vec![Param {
+        name: "kernel",
+        value: tensor(shape[0], &shape[1..], k)?,
+        trainable: true,
+    }];
+    if let Some(n) = bias_len {
+        let mut b = zeros(n);
+        bias_init.fill(&mut b, fan_in, fan_out, &mut rng);
+        params.push(Param {
+            name: "bias",
+            value: tensor(n, &[], b)?,
+            trainable: true,
+        });
+    }
+    Ok(params)
+}
+
+/// A dropout mask kept by forward applied to the output's gradient (none in inference).
+pub fn masked(g: Tensor, mask: &Cache) -> Tensor {
+    match mask {
+        Some(m) => g * m,
+        None => g,
+    }
+}
+
 /// The penalty `l1 sum|w| + l2 sum w^2` of a layer's kernel (its first parameter), with its
 /// gradient added to the kernel's in `pgrads` when given.
 pub fn kernel_penalty(params: &[Param], l1: f64, l2: f64, pgrads: Option<&mut [Tensor]>) -> f64 {
