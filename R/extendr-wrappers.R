@@ -64,6 +64,12 @@ rk_test_panic <- function(model) .Call(wrap__rk_test_panic, model)
 
 rk_bench_gemm <- function(m, n, k, reps, threads) .Call(wrap__rk_bench_gemm, m, n, k, reps, threads)
 
+rk_model_save <- function(model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer) .Call(wrap__rk_model_save, model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer)
+
+rk_read_model_file <- function(path, raw) .Call(wrap__rk_read_model_file, path, raw)
+
+rk_model_set_optimizer_state <- function(model, param_names, iterations, learning_rate, vars, shapes) .Call(wrap__rk_model_set_optimizer_state, model, param_names, iterations, learning_rate, vars, shapes)
+
 rk_tb_open <- function(dir, host) .Call(wrap__rk_tb_open, dir, host)
 
 rk_tb_scalars <- function(w, tags, step, values) .Call(wrap__rk_tb_scalars, w, tags, step, values)

@@ -18,6 +18,7 @@ pub mod model;
 pub mod optimizers;
 pub mod r_api;
 pub mod rng;
+pub mod saving;
 pub mod simd;
 pub mod step;
 pub mod tensor;
@@ -30,6 +31,7 @@ use extendr_api::prelude::*;
 use r_api::data as rk_data_api;
 use r_api::graph as rk_graph_api;
 use r_api::model as rk_model_api;
+use r_api::saving as rk_saving_api;
 use r_api::tensorboard as rk_tensorboard_api;
 
 extendr_module! {
@@ -37,5 +39,6 @@ extendr_module! {
     use rk_data_api;
     use rk_graph_api;
     use rk_model_api;
+    use rk_saving_api;
     use rk_tensorboard_api;
 }

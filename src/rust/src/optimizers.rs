@@ -489,5 +489,6 @@ crate::simd::multiversion! {
     }
 }
 
+pub mod keras_state;
 #[cfg(test)]
 mod tests;

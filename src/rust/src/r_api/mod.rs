@@ -3,4 +3,5 @@ pub mod data;
 pub mod graph;
 pub mod handle;
 pub mod model;
+pub mod saving;
 pub mod tensorboard;

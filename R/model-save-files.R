@@ -1,0 +1,278 @@
+# How models meet Keras's files: the names Keras gives layers and weights in them, the
+# compile settings as Keras writes them, and putting read weights back into a model.
+
+keras_file_version <- "3.15.1"
+
+#' Keras's snake_case of a class name (`naming.to_snake_case`): `Conv2D` -> `conv2d`,
+#' `BatchNormalization` -> `batch_normalization`, `LeakyReLU` -> `leaky_re_lu`
+#' @noRd
+keras_snake <- function(x) {
+  x <- gsub("(.)([A-Z][a-z]+)", "\\1_\\2", x, perl = TRUE)
+  tolower(gsub("([a-z])([A-Z])", "\\1_\\2", x, perl = TRUE))
+}
+
+#' The groups of `layers/` in a `.keras` weights file: each layer's snake_case class name,
+#' made unique in model order (`dense`, `dense_1`, ...), whatever the layers are called
+#' @noRd
+keras_groups <- function(classes) {
+  base <- keras_snake(classes)
+  seen <- integer()
+  vapply(base, function(b) {
+    n <- if (is.na(seen[b])) 0L else seen[[b]] + 1L
+    seen[b] <<- n
+    if (n == 0L) b else paste0(b, "_", n)
+  }, "", USE.NAMES = FALSE)
+}
+
+#' A model as its files describe it: its JSON, its layers (as `model.layers` lists them:
+#' a Sequential model's input layer is not among them), their groups and weight counts,
+#' and the weights' names in `get_weights()` order
+#' @noRd
+save_layout <- function(model, call = rlang::caller_env()) {
+  json <- model_to_json(model)
+  top <- rk_call(rk_json_parse(json), call = call)
+  layers <- top$config$layers
+  classes <- vapply(layers, function(l) l$class_name, "")
+  names <- vapply(layers, function(l) l$config$name, "")
+  if (identical(top$class_name, "Sequential")) {
+    keep <- classes != "InputLayer"
+    classes <- classes[keep]
+    names <- names[keep]
+  }
+  wn <- weight_names(model)
+  owner <- sub("/[^/]*$", "", wn)
+  counts <- vapply(names, function(n) sum(owner == n), 1L, USE.NAMES = FALSE)
+  if (!identical(owner, rep(names, counts))) {
+    rk_abort("The model's weights are not grouped by layer in layer order; it cannot be saved.", "internal", call)
+  }
+  list(json = json, class = top$class_name, model_name = top$config$name, classes = classes, names = names,
+       groups = keras_groups(classes), counts = counts, weight_names = wn)
+}
+
+#' Write a model as `format` ("keras", "h5", "weights", "weights_h5") to `path`, or return
+#' the bytes when `path` is NULL
+#' @noRd
+write_model_file <- function(model, path, format, include_optimizer, call = rlang::caller_env()) {
+  include_optimizer <- check_flag(include_optimizer, "include_optimizer", call = call)
+  lay <- save_layout(model, call)
+  with_opt <- include_optimizer && !is.null(model$compiled)
+  compile_cfg <- if (with_opt) compile_settings(model)
+  config <- switch(format,
+    keras = if (is.null(compile_cfg)) lay$json else
+      sub("\\}\\s*$", paste0(", \"compile_config\": ", to_json(compile_cfg), "}"), lay$json),
+    h5 = lay$json,
+    "")
+  training <- if (format == "h5" && with_opt) {
+    to_json(c(compile_cfg[setdiff(names(compile_cfg), "optimizer")],
+              list(optimizer_config = compile_cfg$optimizer[c("class_name", "config")])))
+  } else ""
+  metadata <- to_json(list(keras_version = keras_file_version,
+                           date_saved = format(Sys.time(), "%Y-%m-%d@%H:%M:%S")))
+  keras3 <- format %in% c("keras", "weights")
+  res <- rk_call(rk_model_save(model$ptr, path, format, config, training, metadata, lay$model_name,
+                               if (keras3) lay$groups else lay$names, as.integer(lay$counts),
+                               paste0(lay$model_name, "/", lay$weight_names), lay$weight_names,
+                               with_opt && format %in% c("keras", "h5")), call = call)
+  if (is.null(path)) res else invisible(TRUE)
+}
+
+#' Build, fill and (with `compile`) compile a model from a read file
+#' @noRd
+model_from_file <- function(saved, compile, call = rlang::caller_env()) {
+  if (saved$format %in% c("weights", "weights_h5")) {
+    rk_abort(paste0("This file holds only weights: build the model, then load them with ",
+                    "load_model_weights_hdf5() or load_model_weights()."), "value", call)
+  }
+  model <- tryCatch(model_from_json(saved$config), rkeras_error = function(e) {
+    rk_abort(paste0("The file's model configuration cannot be rebuilt: ", conditionMessage(e)), "value", call)
+  })
+  put_weights(model, saved, by_name = FALSE, skip_mismatch = FALSE, call = call)
+  settings <- if (saved$format == "keras") rk_call(rk_json_parse(saved$config))$compile_config
+              else if (!is.null(saved$training_config)) rk_call(rk_json_parse(saved$training_config))
+  if (compile && !is.null(settings)) {
+    compile_from_settings(model, settings, call)
+    if (!is.null(saved$optimizer)) restore_optimizer(model, saved$optimizer, call)
+  }
+  model
+}
+
+#' Put a file's weights into `model`: `.keras` weights by Keras's class-derived groups,
+#' legacy ones by order of the layers that have weights (or by layer name)
+#' @noRd
+put_weights <- function(model, saved, by_name, skip_mismatch, call = rlang::caller_env()) {
+  lay <- save_layout(model, call)
+  current <- split(get_weights(model), rep(seq_along(lay$names), lay$counts))
+  files <- saved$layers
+  groups <- vapply(files, function(l) l$group, "")
+  per_layer <- vector("list", length(lay$names))
+  if (saved$format %in% c("keras", "weights")) {
+    for (i in seq_along(lay$names)) {
+      j <- match(lay$groups[[i]], groups)
+      per_layer[i] <- list(if (is.na(j)) list() else files[[j]]$weights)
+    }
+  } else if (by_name) {
+    for (i in seq_along(lay$names)) {
+      j <- match(lay$names[[i]], groups)
+      if (!is.na(j)) per_layer[i] <- list(files[[j]]$weights)
+    }
+  } else {
+    with_weights <- Filter(function(l) length(l$weights) > 0, files)
+    targets <- which(lay$counts > 0)
+    if (length(with_weights) != length(targets)) {
+      rk_abort(sprintf("The file has weights for %d layers, but the model has %d layers with weights.",
+                       length(with_weights), length(targets)), "shape", call)
+    }
+    per_layer[targets] <- lapply(with_weights, function(l) l$weights)
+  }
+  out <- list()
+  for (i in seq_along(lay$names)) {
+    cur <- if (lay$counts[[i]] > 0) current[[as.character(i)]] else list()
+    new <- per_layer[[i]]
+    if (is.null(new)) {
+      out <- c(out, cur)
+      next
+    }
+    problem <- if (length(new) != length(cur)) {
+      sprintf("layer '%s' has %d weights, but the file has %d for it", lay$names[[i]], length(cur), length(new))
+    } else {
+      shape <- function(w) as.integer(dim(w) %||% length(w))
+      bad <- which(!vapply(seq_along(cur), function(k) identical(shape(cur[[k]]), shape(new[[k]])), TRUE))
+      if (length(bad)) {
+        k <- bad[[1]]
+        sprintf("weight '%s' has shape (%s), but the file's has shape (%s)",
+                lay$weight_names[[sum(lay$counts[seq_len(i - 1)]) + k]],
+                paste(shape(cur[[k]]), collapse = ", "), paste(shape(new[[k]]), collapse = ", "))
+      }
+    }
+    if (!is.null(problem)) {
+      if (skip_mismatch) {
+        warning(sprintf("Skipping loading weights for layer '%s': %s.", lay$names[[i]], problem), call. = FALSE)
+        out <- c(out, cur)
+        next
+      }
+      rk_abort(paste0("The file's weights do not fit this model: ", problem, "."), "shape", call)
+    }
+    out <- c(out, new)
+  }
+  if (length(out)) set_weights(model, out)
+  invisible(model)
+}
+
+# Keras's class names and argument names of the optimizers' own parameters, in the order
+# `optimizer_*()` keeps them.
+optimizer_keras <- list(
+  sgd = list("SGD", c("momentum", "nesterov")),
+  rmsprop = list("RMSprop", c("rho", "momentum", "epsilon", "centered")),
+  adam = list("Adam", c("beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay")),
+  adamw = list("AdamW", c("beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay")),
+  adagrad = list("Adagrad", c("initial_accumulator_value", "epsilon")),
+  adadelta = list("Adadelta", c("rho", "epsilon")),
+  adamax = list("Adamax", c("beta_1", "beta_2", "epsilon")),
+  nadam = list("Nadam", c("beta_1", "beta_2", "epsilon"))
+)
+optimizer_flags <- c("nesterov", "centered", "amsgrad")
+
+optimizer_settings <- function(opt) {
+  k <- optimizer_keras[[opt$name]]
+  o <- opt$options
+  unset <- function(v) if (is.na(v)) NULL else v
+  params <- stats::setNames(as.list(opt$params), k[[2]])
+  params[intersect(names(params), optimizer_flags)] <- lapply(params[intersect(names(params), optimizer_flags)], as.logical)
+  config <- c(list(name = tolower(k[[1]]), learning_rate = opt$learning_rate,
+                   weight_decay = if (max(o[["weight_decay"]], params$weight_decay) > 0) max(o[["weight_decay"]], params$weight_decay),
+                   clipnorm = unset(o[["clipnorm"]]), global_clipnorm = unset(o[["global_clipnorm"]]),
+                   clipvalue = unset(o[["clipvalue"]]), use_ema = FALSE, ema_momentum = 0.99,
+                   ema_overwrite_frequency = NULL, loss_scale_factor = NULL, gradient_accumulation_steps = NULL),
+              params[setdiff(names(params), "weight_decay")])
+  if (o[["decay"]] > 0) config$decay <- o[["decay"]]
+  list(module = "keras.optimizers", class_name = k[[1]], config = config, registered_name = NULL)
+}
+
+loss_classes <- c(categorical_crossentropy = "CategoricalCrossentropy",
+                  sparse_categorical_crossentropy = "SparseCategoricalCrossentropy",
+                  binary_crossentropy = "BinaryCrossentropy")
+
+#' A compiled loss as Keras writes it: its name, or an object with its options
+#' @noRd
+loss_settings <- function(engine) {
+  base <- sub("\\+.*$", "", engine)
+  if (base == engine) return(base)
+  cfg <- list(name = base, reduction = "sum_over_batch_size", from_logits = grepl("+logits", engine, fixed = TRUE))
+  ls <- regmatches(engine, regexpr("(?<=\\+ls=)[0-9.eE+-]+", engine, perl = TRUE))
+  if (base != "sparse_categorical_crossentropy") cfg$label_smoothing <- if (length(ls)) as.numeric(ls) else 0
+  cfg$axis <- -1L
+  list(module = "keras.losses", class_name = loss_classes[[base]], config = cfg, registered_name = NULL)
+}
+
+#' The compile settings as Keras's `compile_config`
+#' @noRd
+compile_settings <- function(model) {
+  c <- model$compiled
+  losses <- lapply(c$engine_losses %||% c$losses, loss_settings)
+  outs <- output_names(model)
+  metrics <- lapply(seq_along(outs), function(i) as.list(sub("\\+.*$", "", c$metric_kinds[c$metric_outputs == i - 1L])))
+  list(optimizer = optimizer_settings(c$optimizer),
+       loss = if (length(losses) == 1) losses[[1]] else stats::setNames(losses, outs),
+       loss_weights = if (any(c$loss_weights != 1)) stats::setNames(as.list(c$loss_weights), outs),
+       metrics = if (length(outs) == 1) as.list(c$metric_names) else stats::setNames(lapply(metrics, function(m) m), outs),
+       weighted_metrics = NULL, run_eagerly = FALSE, steps_per_execution = 1L, jit_compile = FALSE)
+}
+
+#' Compile `model` as the file's settings say (Keras 3's `compile_config`, or the legacy
+#' `training_config` with its `optimizer_config`)
+#' @noRd
+compile_from_settings <- function(model, s, call) {
+  opt <- s$optimizer %||% s$optimizer_config
+  optimizer <- if (is.character(opt)) opt else optimizer_from_settings(opt, call)
+  loss <- s$loss
+  loss <- if (is.list(loss) && !is.null(loss$class_name)) loss_from_settings(loss, call)
+          else if (is.list(loss)) lapply(loss, function(l) if (is.list(l)) loss_from_settings(l, call) else l)
+          else loss
+  metric <- function(m) if (is.list(m)) keras_snake(m$class_name %||% m$config$name) else m
+  metrics <- s$metrics
+  metrics <- if (is.null(metrics)) NULL
+             else if (!is.null(names(metrics))) lapply(metrics, function(m) vapply(m, metric, ""))
+             else vapply(metrics, metric, "")
+  metrics <- if (length(metrics)) metrics
+  compile(model, optimizer = optimizer, loss = loss, metrics = metrics,
+          loss_weights = if (length(s$loss_weights)) unlist(s$loss_weights))
+}
+
+optimizer_from_settings <- function(opt, call) {
+  cls <- opt$class_name %||% ""
+  name <- names(optimizer_keras)[vapply(optimizer_keras, function(k) tolower(k[[1]]) == tolower(cls), TRUE)]
+  if (!length(name)) {
+    rk_abort(sprintf("The file's optimizer '%s' is not one rkeras has; load it with `compile = FALSE`.", cls), "unsupported", call)
+  }
+  cfg <- opt$config
+  lr <- cfg$learning_rate %||% cfg$lr
+  if (is.list(lr)) {
+    rk_abort("The file's learning-rate schedule is not supported by rkeras; load it with `compile = FALSE`.", "unsupported", call)
+  }
+  fn <- get(paste0("optimizer_", name[[1]]), envir = asNamespace("rkeras"))
+  take <- intersect(names(cfg), c(optimizer_keras[[name[[1]]]][[2]], "weight_decay", "clipnorm", "clipvalue", "global_clipnorm"))
+  args <- Filter(Negate(is.null), cfg[take])
+  if (length(cfg$decay) && cfg$decay > 0) args$decay <- cfg$decay
+  do.call(fn, c(list(learning_rate = lr %||% 0.001), args))
+}
+
+loss_from_settings <- function(l, call) {
+  base <- l$config$name
+  base <- if (!is.null(base) && base %in% names(loss_classes)) base else keras_snake(l$class_name)
+  fn <- get0(paste0("loss_", base), envir = asNamespace("rkeras"), inherits = FALSE)
+  if (is.null(fn)) {
+    rk_abort(sprintf("The file's loss '%s' is not one rkeras has; load it with `compile = FALSE`.", l$class_name), "unsupported", call)
+  }
+  opts <- l$config[intersect(names(l$config), c("from_logits", "label_smoothing"))]
+  do.call(fn, opts)
+}
+
+restore_optimizer <- function(model, opt, call) {
+  lay <- save_layout(model, call)
+  tryCatch(rk_call(rk_model_set_optimizer_state(model$ptr, lay$weight_names, opt$iterations, opt$learning_rate,
+                                                opt$vars, opt$shapes), call = call),
+           rkeras_error = function(e) {
+             warning("Skipping variable loading for optimizer '", opt$name, "': ", conditionMessage(e), call. = FALSE)
+           })
+  invisible(model)
+}

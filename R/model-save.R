@@ -1,0 +1,177 @@
+#' Save and load models
+#'
+#' `save_model()` writes Keras 3's `.keras` file (a zip of `config.json`, `metadata.json`
+#' and `model.weights.h5`); `save_model_hdf5()` writes Keras's legacy HDF5 file (what Keras
+#' for R 2.x wrote). Both hold the architecture, the weights and, with
+#' `include_optimizer = TRUE`, the compile settings and the optimizer's state, so `fit()`
+#' after loading continues where the saved model stopped. Python's Keras 3
+#' (`keras.saving.load_model()`) reads both, and rkeras reads the files Keras writes.
+#' `load_model()` tells the formats apart by their contents.
+#'
+#' Files are written under a temporary name and renamed into place: an interrupted or
+#' failed save never leaves a partial file where a good one was.
+#' @param model,object A model.
+#' @param filepath File path (`.keras` for `save_model()`).
+#' @param overwrite Whether an existing file may be replaced.
+#' @param include_optimizer Save the compile settings and the optimizer's state.
+#' @param custom_objects Not supported; must be `NULL`.
+#' @param compile Compile the loaded model with the saved settings (when the file has them).
+#' @param ... Unused.
+#' @returns `save_model()` and `save_model_hdf5()`: `TRUE`, invisibly; the loaders: a model.
+#' @family model persistence
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+#' model %>% compile(optimizer = "adam", loss = "mse")
+#' f <- tempfile(fileext = ".keras")
+#' save_model(model, f)
+#' model2 <- load_model(f)
+save_model <- function(model, filepath, overwrite = TRUE, include_optimizer = TRUE, ...) {
+  check_model(model, "model")
+  check_no_dots(..., fn = "save_model()")
+  filepath <- check_save_path(filepath, overwrite)
+  if (!grepl("\\.keras$", filepath)) {
+    if (grepl("\\.(h5|hdf5)$", filepath, ignore.case = TRUE)) {
+      return(save_model_hdf5(model, filepath, overwrite = overwrite, include_optimizer = include_optimizer))
+    }
+    rk_abort(sprintf("`filepath` must end in '.keras' (or '.h5' for the legacy format), not '%s'.", filepath), "value")
+  }
+  write_model_file(model, filepath, "keras", include_optimizer)
+}
+
+#' @rdname save_model
+#' @export
+load_model <- function(filepath, custom_objects = NULL, compile = TRUE, ...) {
+  check_unsupported(custom_objects = custom_objects)
+  check_no_dots(..., fn = "load_model()")
+  compile <- check_flag(compile, "compile")
+  model_from_file(read_model_file(filepath), compile)
+}
+
+#' @rdname save_model
+#' @export
+save_model_hdf5 <- function(object, filepath, overwrite = TRUE, include_optimizer = TRUE) {
+  check_model(object)
+  filepath <- check_save_path(filepath, overwrite)
+  write_model_file(object, filepath, "h5", include_optimizer)
+}
+
+#' @rdname save_model
+#' @export
+load_model_hdf5 <- function(filepath, custom_objects = NULL, compile = TRUE) {
+  load_model(filepath, custom_objects = custom_objects, compile = compile)
+}
+
+#' Save and load a model's weights
+#'
+#' `save_model_weights_hdf5()` writes the weights in Keras's legacy HDF5 layout (one group
+#' per layer, listed by `layer_names`); `save_model_weights()` writes Keras 3's
+#' `.weights.h5` file. The loaders put the weights into a model of the same architecture,
+#' in place, and return it invisibly; they read either layout, whichever system wrote it.
+#' @param object A model.
+#' @param filepath File path (`save_model_weights()` needs one ending in `.weights.h5`).
+#' @param overwrite Whether an existing file may be replaced.
+#' @param by_name Match layers by name instead of by order (legacy HDF5 files).
+#' @param skip_mismatch With `by_name = TRUE`, skip layers whose weights differ in number or
+#'   shape instead of failing.
+#' @param reshape Not supported; must be `FALSE`.
+#' @param skip_mismatch,... `load_model_weights()` takes `skip_mismatch` too.
+#' @returns The model, invisibly.
+#' @family model persistence
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+#' f <- tempfile(fileext = ".h5")
+#' save_model_weights_hdf5(model, f)
+#' load_model_weights_hdf5(model, f)
+save_model_weights_hdf5 <- function(object, filepath, overwrite = TRUE) {
+  check_model(object)
+  filepath <- check_save_path(filepath, overwrite)
+  write_model_file(object, filepath, "weights_h5", FALSE)
+  invisible(object)
+}
+
+#' @rdname save_model_weights_hdf5
+#' @export
+load_model_weights_hdf5 <- function(object, filepath, by_name = FALSE, skip_mismatch = FALSE, reshape = FALSE) {
+  check_model(object)
+  by_name <- check_flag(by_name, "by_name")
+  skip_mismatch <- check_flag(skip_mismatch, "skip_mismatch")
+  if (!isFALSE(reshape)) rk_abort("`reshape = TRUE` is not supported by rkeras.", "unsupported")
+  if (skip_mismatch && !by_name) rk_abort("`skip_mismatch = TRUE` needs `by_name = TRUE`, as in Keras.", "value")
+  saved <- read_model_file(filepath)
+  put_weights(object, saved, by_name = by_name, skip_mismatch = skip_mismatch)
+  invisible(object)
+}
+
+#' @rdname save_model_weights_hdf5
+#' @export
+save_model_weights <- function(object, filepath, overwrite = TRUE) {
+  check_model(object)
+  filepath <- check_save_path(filepath, overwrite)
+  if (!grepl("\\.weights\\.h5$", filepath)) {
+    rk_abort(sprintf("`filepath` must end in '.weights.h5', as Keras requires, not '%s'.", filepath), "value")
+  }
+  write_model_file(object, filepath, "weights", FALSE)
+  invisible(object)
+}
+
+#' @rdname save_model_weights_hdf5
+#' @export
+load_model_weights <- function(object, filepath, skip_mismatch = FALSE, ...) {
+  check_model(object)
+  check_no_dots(..., fn = "load_model_weights()")
+  skip_mismatch <- check_flag(skip_mismatch, "skip_mismatch")
+  put_weights(object, read_model_file(filepath), by_name = FALSE, skip_mismatch = skip_mismatch)
+  invisible(object)
+}
+
+#' Serialize a model to a raw vector
+#'
+#' The bytes of the model's `.keras` file: keep them anywhere R keeps a raw vector, and
+#' rebuild the model with `unserialize_model()`.
+#' @param model A model (for `unserialize_model()`: the raw vector).
+#' @param include_optimizer Keep the compile settings and the optimizer's state.
+#' @param custom_objects Not supported; must be `NULL`.
+#' @param compile Compile the model with the saved settings.
+#' @returns `serialize_model()`: a raw vector; `unserialize_model()`: a model.
+#' @family model persistence
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+#' model2 <- unserialize_model(serialize_model(model))
+serialize_model <- function(model, include_optimizer = TRUE) {
+  check_model(model, "model")
+  write_model_file(model, NULL, "keras", include_optimizer)
+}
+
+#' @rdname serialize_model
+#' @export
+unserialize_model <- function(model, custom_objects = NULL, compile = TRUE) {
+  check_unsupported(custom_objects = custom_objects)
+  if (!is.raw(model) || !length(model)) {
+    rk_abort(sprintf("`model` must be a raw vector from serialize_model(), not %s.", show_value(model)), "type")
+  }
+  model_from_file(rk_call(rk_read_model_file(NULL, model)), check_flag(compile, "compile"))
+}
+
+check_save_path <- function(filepath, overwrite, call = rlang::caller_env()) {
+  filepath <- path.expand(check_string(filepath, "filepath", call = call))
+  overwrite <- check_flag(overwrite, "overwrite", call = call)
+  if (!overwrite && file.exists(filepath)) {
+    rk_abort(sprintf("'%s' exists and `overwrite = FALSE`.", filepath), "io", call)
+  }
+  if (!dir.exists(dirname(filepath))) {
+    rk_abort(sprintf("Cannot save to '%s': the folder '%s' does not exist.", filepath, dirname(filepath)), "io", call)
+  }
+  filepath
+}
+
+read_model_file <- function(filepath, call = rlang::caller_env()) {
+  filepath <- path.expand(check_string(filepath, "filepath", call = call))
+  if (!file.exists(filepath)) rk_abort(sprintf("No file '%s'.", filepath), "io", call)
+  if (dir.exists(filepath)) {
+    rk_abort(sprintf("'%s' is a folder (a TensorFlow SavedModel?); rkeras reads '.keras' and '.h5' files.", filepath), "io", call)
+  }
+  rk_call(rk_read_model_file(filepath, NULL), call = call)
+}
