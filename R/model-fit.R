@@ -166,8 +166,11 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
   batch_cbs <- if (any(vapply(callbacks, overrides, logical(1), hooks = batch_hooks))) callbacks
   metrics <- list()
   n_done <- 0L
+  model$resume_epoch <- NULL
   fire(callbacks, "on_train_begin", list())
-  epoch <- initial_epoch
+  # callback_backup_and_restore() may resume from a later epoch.
+  epoch <- model$resume_epoch %||% initial_epoch
+  model$resume_epoch <- NULL
   while (epoch < epochs && !isTRUE(model$stop_training)) {
     if (verbose > 0) cat(sprintf("Epoch %d/%d\n", epoch + 1L, epochs))
     fire(callbacks, "on_epoch_begin", epoch, list())

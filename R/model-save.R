@@ -175,3 +175,72 @@ read_model_file <- function(filepath, call = rlang::caller_env()) {
   }
   rk_call(rk_read_model_file(filepath, NULL), call = call)
 }
+
+#' Models and weights under TensorFlow's names
+#'
+#' For code written for Keras for R with TensorFlow: `save_model_tf()` writes a folder
+#' holding the model as `model.keras` (see [save_model()]), and `load_model_tf()` reads
+#' it back; `save_model_weights_tf()` writes the weights to `filepath` in Keras's HDF5
+#' layout (see [save_model_weights_hdf5()]), and `load_model_weights_tf()` reads them.
+#' These are rkeras's files under TensorFlow's names, not TensorFlow's SavedModel or
+#' checkpoint formats: TensorFlow's own folders and checkpoints are refused with an error.
+#' @param object A model.
+#' @param filepath A folder (`save_model_tf()`) or a file name (`cp.ckpt`).
+#' @param overwrite Whether existing files may be replaced.
+#' @param include_optimizer Save the compile settings and the optimizer's state.
+#' @param signatures,options Not supported; must be `NULL`.
+#' @param custom_objects Not supported; must be `NULL`.
+#' @param compile Compile the loaded model with the saved settings.
+#' @param by_name,skip_mismatch As for [load_model_weights_hdf5()].
+#' @returns The savers: `object`, invisibly; `load_model_tf()`: a model;
+#'   `load_model_weights_tf()`: `object`, invisibly.
+#' @family model persistence
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+#' dir <- file.path(tempdir(), "saved_model")
+#' save_model_tf(model, dir)
+#' model2 <- load_model_tf(dir)
+save_model_tf <- function(object, filepath, overwrite = TRUE, include_optimizer = TRUE, signatures = NULL, options = NULL) {
+  check_model(object)
+  check_unsupported(signatures = signatures, options = options)
+  filepath <- path.expand(check_string(filepath, "filepath"))
+  if (file.exists(filepath) && !dir.exists(filepath)) {
+    rk_abort(sprintf("'%s' is a file; save_model_tf() writes a folder.", filepath), "io")
+  }
+  dir.create(filepath, showWarnings = FALSE, recursive = TRUE)
+  save_model(object, file.path(filepath, "model.keras"), overwrite = overwrite, include_optimizer = include_optimizer)
+  invisible(object)
+}
+
+#' @rdname save_model_tf
+#' @export
+load_model_tf <- function(filepath, custom_objects = NULL, compile = TRUE) {
+  filepath <- path.expand(check_string(filepath, "filepath"))
+  inside <- file.path(filepath, "model.keras")
+  if (dir.exists(filepath) && !file.exists(inside)) {
+    what <- if (file.exists(file.path(filepath, "saved_model.pb"))) "a TensorFlow SavedModel, which rkeras cannot read" else "no model saved by save_model_tf()"
+    rk_abort(sprintf("'%s' holds %s.", filepath, what), "io")
+  }
+  load_model(if (dir.exists(filepath)) inside else filepath, custom_objects = custom_objects, compile = compile)
+}
+
+#' @rdname save_model_tf
+#' @export
+save_model_weights_tf <- function(object, filepath, overwrite = TRUE, options = NULL) {
+  check_unsupported(options = options)
+  filepath <- path.expand(check_string(filepath, "filepath"))
+  if (nzchar(dirname(filepath)) && !dir.exists(dirname(filepath))) dir.create(dirname(filepath), recursive = TRUE)
+  save_model_weights_hdf5(object, filepath, overwrite = overwrite)
+}
+
+#' @rdname save_model_tf
+#' @export
+load_model_weights_tf <- function(object, filepath, by_name = FALSE, skip_mismatch = FALSE, options = NULL) {
+  check_unsupported(options = options)
+  filepath <- path.expand(check_string(filepath, "filepath"))
+  if (!file.exists(filepath) && file.exists(paste0(filepath, ".index"))) {
+    rk_abort(sprintf("'%s' is a TensorFlow checkpoint, which rkeras cannot read.", filepath), "io")
+  }
+  load_model_weights_hdf5(object, filepath, by_name = by_name, skip_mismatch = skip_mismatch)
+}

@@ -27,10 +27,22 @@ impl Model {
         for l in &self.layers {
             if !l.kernel.is_empty() {
                 let shape = vec![l.in_dim, l.out_dim()];
-                out.push((Stored { shape, data: l.kernel.clone() }, true));
+                out.push((
+                    Stored {
+                        shape,
+                        data: l.kernel.clone(),
+                    },
+                    true,
+                ));
             }
             if !l.bias.is_empty() {
-                out.push((Stored { shape: vec![l.bias.len()], data: l.bias.clone() }, true));
+                out.push((
+                    Stored {
+                        shape: vec![l.bias.len()],
+                        data: l.bias.clone(),
+                    },
+                    true,
+                ));
             }
         }
         out
@@ -46,8 +58,7 @@ impl Model {
                 w.len()
             )));
         }
-        Ok(w
-            .into_iter()
+        Ok(w.into_iter()
             .zip(names)
             .enumerate()
             .filter(|(_, ((_, trainable), _))| *trainable)

@@ -27,6 +27,22 @@ cnn <- keras_model_sequential() %>% layer_conv_2d(2, 3, input_shape = c(6, 6, 1)
   layer_dense(2, activation = "softmax")
 cnn %>% compile(loss = "categorical_crossentropy", optimizer = "sgd")
 ximg <- array(runif(10 * 36), c(10, 6, 6, 1))
+# Saved files, and damaged copies of them (cut short, bytes changed, junk after, noise).
+saved_keras <- file.path(tempdir(), "good.keras"); save_model(model, saved_keras)
+saved_h5 <- file.path(tempdir(), "good.h5"); save_model_hdf5(model, saved_h5)
+saved_weights <- file.path(tempdir(), "good_weights.h5"); save_model_weights_hdf5(model, saved_weights)
+good_bytes <- lapply(c(saved_keras, saved_h5, saved_weights), function(f) readBin(f, "raw", file.size(f)))
+corrupt_k <- 0
+corrupt_bytes <- function(v) {
+  corrupt_k <<- corrupt_k + 1
+  b <- good_bytes[[corrupt_k %% 3 + 1]]
+  switch(corrupt_k %% 4 + 1,
+         b[seq_len(sample(length(b) - 1, 1))],
+         { i <- sample(length(b), 20); b[i] <- as.raw(sample(0:255, 20, TRUE)); b },
+         c(b, as.raw(sample(0:255, 100, TRUE))),
+         as.raw(sample(0:255, 500, TRUE)))
+}
+corrupt_file <- function(v) { f <- tempfile(fileext = ".keras"); writeBin(corrupt_bytes(v), f); f }
 calls <- list(
   conv_2d_filters = function(v) img %>% layer_conv_2d(filters = v, kernel_size = 3),
   conv_2d_kernel = function(v) img %>% layer_conv_2d(filters = 2, kernel_size = v),
@@ -176,7 +192,25 @@ calls <- list(
   normalize = function(v) normalize(v, axis = 1),
   count_params = function(v) count_params(v),
   get_weights = function(v) get_weights(v),
-  summary = function(v) summary(v)
+  summary = function(v) summary(v),
+  save_model_path = function(v) save_model(model, v),
+  save_model_optimizer = function(v) save_model(model, file.path(tempdir(), "f.keras"), include_optimizer = v),
+  save_model_overwrite = function(v) save_model(model, file.path(tempdir(), "f.keras"), overwrite = v),
+  load_model_path = function(v) load_model(v),
+  load_model_compile = function(v) load_model(saved_keras, compile = v),
+  load_model_damaged = function(v) load_model(corrupt_file(v)),
+  save_model_hdf5_path = function(v) save_model_hdf5(model, v),
+  load_model_hdf5_damaged = function(v) load_model_hdf5(corrupt_file(v)),
+  save_weights_hdf5_path = function(v) save_model_weights_hdf5(model, v),
+  load_weights_hdf5_damaged = function(v) load_model_weights_hdf5(model, corrupt_file(v)),
+  load_weights_hdf5_other = function(v) load_model_weights_hdf5(cnn, saved_weights, by_name = v),
+  load_weights_hdf5_skip = function(v) load_model_weights_hdf5(model, saved_weights, by_name = TRUE, skip_mismatch = v),
+  save_weights_path = function(v) save_model_weights(model, v),
+  load_weights_damaged = function(v) load_model_weights(cnn, corrupt_file(v)),
+  serialize_model = function(v) serialize_model(v),
+  serialize_model_optimizer = function(v) serialize_model(model, include_optimizer = v),
+  unserialize_model = function(v) unserialize_model(v),
+  unserialize_model_damaged = function(v) unserialize_model(corrupt_bytes(v))
 )
 n <- 0; errors <- 0; empty <- 0; other <- 0
 for (nm in names(calls)) {

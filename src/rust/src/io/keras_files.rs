@@ -140,7 +140,8 @@ pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
 
 /// The `.keras` archive: members stored uncompressed, dated 1980-01-01, as Keras writes them.
 pub fn keras_archive(config: &str, metadata: &str, weights: &[u8]) -> RkResult<Vec<u8>> {
-    let zip_err = |e: zip::result::ZipError| RkError::Internal(format!("cannot build the archive: {e}"));
+    let zip_err =
+        |e: zip::result::ZipError| RkError::Internal(format!("cannot build the archive: {e}"));
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let o = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
@@ -159,15 +160,21 @@ pub fn keras_archive(config: &str, metadata: &str, weights: &[u8]) -> RkResult<V
 /// `config.json` and `model.weights.h5` of a `.keras` archive.
 pub fn read_keras_archive(bytes: Vec<u8>, label: &str) -> RkResult<(String, Vec<u8>)> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
-        RkError::Value(format!("{label} is not a Keras model archive (a zip file): {e}"))
+        RkError::Value(format!(
+            "{label} is not a Keras model archive (a zip file): {e}"
+        ))
     })?;
     let mut member = |name: &str| -> RkResult<Vec<u8>> {
         let mut f = z.by_name(name).map_err(|_| {
-            RkError::Value(format!("{label} is not a Keras model archive: it has no '{name}'"))
+            RkError::Value(format!(
+                "{label} is not a Keras model archive: it has no '{name}'"
+            ))
         })?;
         let mut out = Vec::new();
         f.read_to_end(&mut out).map_err(|e| {
-            RkError::Value(format!("{label}: cannot read '{name}' from the archive: {e}"))
+            RkError::Value(format!(
+                "{label}: cannot read '{name}' from the archive: {e}"
+            ))
         })?;
         Ok(out)
     };
@@ -212,7 +219,10 @@ pub fn legacy_h5(l: &Legacy) -> RkResult<Vec<u8>> {
             .attr("layer_names", AttrValue::VarLenStringArray(names));
         for layer in &l.layers {
             let g = root.group(&layer.group);
-            g.attr("weight_names", AttrValue::VarLenStringArray(layer.names.clone()));
+            g.attr(
+                "weight_names",
+                AttrValue::VarLenStringArray(layer.names.clone()),
+            );
             for (n, v) in layer.names.iter().zip(&layer.vars) {
                 g.dataset(n, Data::F32(v.clone()));
             }
@@ -220,7 +230,10 @@ pub fn legacy_h5(l: &Legacy) -> RkResult<Vec<u8>> {
     }
     if let (Some(o), Some(_)) = (&l.optimizer, &l.model_config) {
         let g = t.group("optimizer_weights");
-        let mut names = vec![format!("{}/iteration", o.name), format!("{}/learning_rate", o.name)];
+        let mut names = vec![
+            format!("{}/iteration", o.name),
+            format!("{}/learning_rate", o.name),
+        ];
         names.extend(o.names.iter().cloned());
         g.attr("weight_names", AttrValue::VarLenStringArray(names.clone()));
         g.dataset(&names[0], Data::I64(o.iterations));
@@ -389,7 +402,9 @@ mod tests {
         let (c, w) = read_keras_archive(bytes, "m.keras").unwrap();
         assert_eq!((c.as_str(), w.as_slice()), ("{}", &b"abc"[..]));
         let err = read_keras_archive(b"not a zip".to_vec(), "x.keras").unwrap_err();
-        assert!(err.message().contains("x.keras is not a Keras model archive"));
+        assert!(err
+            .message()
+            .contains("x.keras is not a Keras model archive"));
     }
 
     #[test]
@@ -399,7 +414,10 @@ mod tests {
             training_config: None,
             layers: vec![LayerVars {
                 group: "dense".into(),
-                names: vec!["sequential/dense/kernel".into(), "sequential/dense/bias".into()],
+                names: vec![
+                    "sequential/dense/kernel".into(),
+                    "sequential/dense/bias".into(),
+                ],
                 vars: vec![w(&[3, 2], 0.0), w(&[2], 10.0)],
             }],
             optimizer: Some(OptimizerVars {

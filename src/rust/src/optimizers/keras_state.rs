@@ -145,7 +145,10 @@ impl Optimizer {
 }
 
 fn join(v: &[usize]) -> String {
-    v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -155,8 +158,16 @@ mod tests {
     #[test]
     fn state_round_trips_in_keras_order() {
         let params = vec![
-            Trainable { slot: 0, shape: vec![2, 3], name: "dense/kernel".into() },
-            Trainable { slot: 1, shape: vec![3], name: "dense/bias".into() },
+            Trainable {
+                slot: 0,
+                shape: vec![2, 3],
+                name: "dense/kernel".into(),
+            },
+            Trainable {
+                slot: 1,
+                shape: vec![3],
+                name: "dense/bias".into(),
+            },
         ];
         let mut o = Optimizer::new("adam", 0.01, &[0.9, 0.999, 1e-7, 1.0]).unwrap();
         for _ in 0..3 {

@@ -40,7 +40,7 @@ pub fn values(x: &Robj, what: &str) -> RkResult<RValues<'static>> {
 
 /// Panics are caught and returned to R as errors carrying their message; the default
 /// hook would also print a backtrace on stderr, which R users should never see.
-fn quiet_panics() {
+pub(crate) fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }

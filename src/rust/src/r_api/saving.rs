@@ -4,8 +4,8 @@ use crate::error::{RkError, RkResult};
 use crate::io::hdf5::Stored;
 use crate::io::keras_files::{self as kf, LayerVars, Legacy, OptimizerVars, Weights};
 use crate::model::Model;
-use crate::r_api::model::{handle, ok, values};
 use crate::r_api::handle::Handle;
+use crate::r_api::model::{handle, ok, values};
 use extendr_api::prelude::*;
 use std::path::Path;
 
@@ -165,20 +165,21 @@ fn r_layers(layers: &[LayerVars]) -> RkResult<Robj> {
 fn r_optimizer(o: &Option<OptimizerVars>) -> Robj {
     match o {
         None => ().into(),
-        Some(o) => list!(
-            name = o.name.clone(),
-            iterations = o.iterations as f64,
-            learning_rate = o.learning_rate as f64,
-            vars = List::from_values(
-                o.vars
-                    .iter()
-                    .map(|s| Robj::from(s.data.iter().map(|&x| x as f64).collect::<Vec<f64>>()))
-            ),
-            shapes = List::from_values(o.vars.iter().map(|s| {
-                Robj::from(s.shape.iter().map(|&d| d as i32).collect::<Vec<i32>>())
-            }))
-        )
-        .into(),
+        Some(o) => {
+            list!(
+                name = o.name.clone(),
+                iterations = o.iterations as f64,
+                learning_rate = o.learning_rate as f64,
+                vars =
+                    List::from_values(o.vars.iter().map(|s| Robj::from(
+                        s.data.iter().map(|&x| x as f64).collect::<Vec<f64>>()
+                    ))),
+                shapes = List::from_values(o.vars.iter().map(|s| {
+                    Robj::from(s.shape.iter().map(|&d| d as i32).collect::<Vec<i32>>())
+                }))
+            )
+            .into()
+        }
     }
 }
 
@@ -191,6 +192,21 @@ fn rk_read_model_file(path: Nullable<String>, raw: Nullable<Raw>) -> Ret {
         (_, Nullable::NotNull(r)) => (r.as_slice().to_vec(), "the serialized model".to_string()),
         _ => return Err(RkError::Internal("no file to read".into())),
     };
+    // A damaged file must be an error, whatever the format reader makes of it.
+    crate::r_api::model::quiet_panics();
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parse_model_file(bytes, &label)
+    }));
+    match read {
+        Ok(r) => r,
+        Err(_) => Err(RkError::Value(format!(
+            "{label} is damaged: its contents are not a valid Keras model or weights file"
+        ))),
+    }
+}
+
+fn parse_model_file(bytes: Vec<u8>, label: &str) -> Ret {
+    let label = label.to_string();
     if bytes.starts_with(b"PK") {
         let (config, w) = kf::read_keras_archive(bytes, &label)?;
         let w = kf::read_weights_h5(w, &format!("{label} (model.weights.h5)"))?;
@@ -218,7 +234,11 @@ fn rk_read_model_file(path: Nullable<String>, raw: Nullable<Raw>) -> Ret {
         ));
     }
     let l = kf::read_legacy_h5(bytes, &label)?;
-    let format = if l.model_config.is_some() { "h5" } else { "weights_h5" };
+    let format = if l.model_config.is_some() {
+        "h5"
+    } else {
+        "weights_h5"
+    };
     ok(list!(
         format = format,
         config = l.model_config.clone(),
@@ -253,17 +273,25 @@ fn rk_model_set_optimizer_state(
             .map(|&d| d.max(0) as usize)
             .collect();
         if data.len() != shape.iter().product::<usize>() {
-            return Err(RkError::Shape("an optimizer variable's values do not fill its shape".into()));
+            return Err(RkError::Shape(
+                "an optimizer variable's values do not fill its shape".into(),
+            ));
         }
         stored.push(Stored { shape, data });
     }
     let mut m = handle(&mut model)?.lock()?;
     let trainables = m.trainables(&param_names)?;
     let Some(c) = m.compiled.as_mut() else {
-        return Err(RkError::State("the model must be compiled before its optimizer state is restored".into()));
+        return Err(RkError::State(
+            "the model must be compiled before its optimizer state is restored".into(),
+        ));
     };
-    c.optimizer
-        .set_keras_state(&trainables, iterations as i64, learning_rate as f32, &stored)?;
+    c.optimizer.set_keras_state(
+        &trainables,
+        iterations as i64,
+        learning_rate as f32,
+        &stored,
+    )?;
     m.step = iterations.max(0.0) as u64;
     ok(())
 }
