@@ -94,9 +94,9 @@ check_model <- function(object, arg = "object", call = rlang::caller_env()) {
                      arg, show_value(object)), "type", call)
   }
   if (rk_ptr_dead(object$ptr)) {
-    rk_abort(paste0("This model was restored from disk (readRDS/load) and its engine state no longer exists: ",
-                    "models live in memory of one R session. To keep one, save `model_to_json(model)` and ",
-                    "`get_weights(model)` (plain R values), and rebuild it with model_from_json() and set_weights()."),
+    rk_abort(paste0("This model was read back by readRDS() or load() without its saved state (it was saved ",
+                    "by a version of rkeras that did not keep it), so it cannot be used. Keep models with ",
+                    "save_model(), or with saveRDS() from this version."),
              "state", call)
   }
   invisible(object)

@@ -38,6 +38,8 @@ rk_json_parse <- function(json) .Call(wrap__rk_json_parse, json)
 
 rk_ptr_alive <- function(ptr) .Call(wrap__rk_ptr_alive, ptr)
 
+rk_snapshot_new <- function(env) .Call(wrap__rk_snapshot_new, env)
+
 rk_any_nonfinite <- function(x) .Call(wrap__rk_any_nonfinite, x)
 
 rk_model_new <- function() .Call(wrap__rk_model_new)

@@ -4,6 +4,7 @@
 #' @export
 `$.rkeras_model` <- function(x, name) {
   switch(name,
+    ptr = model_ptr(x),
     layers = model_layer_objects(x),
     built = if (is_graph(x)) graph_info(x)$built else model_layers(x)$built,
     optimizer = get0("compiled", envir = model_env(x))$optimizer,

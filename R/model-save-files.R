@@ -71,7 +71,8 @@ write_model_file <- function(model, path, format, include_optimizer, call = rlan
   keras3 <- format %in% c("keras", "weights")
   res <- rk_call(rk_model_save(model$ptr, path, format, config, training, metadata, lay$model_name,
                                if (keras3) lay$groups else lay$names, as.integer(lay$counts),
-                               paste0(lay$model_name, "/", lay$weight_names), lay$weight_names,
+                               if (length(lay$weight_names)) paste0(lay$model_name, "/", lay$weight_names) else character(),
+                               lay$weight_names,
                                with_opt && format %in% c("keras", "h5")), call = call)
   if (is.null(path)) res else invisible(TRUE)
 }

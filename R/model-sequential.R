@@ -38,6 +38,7 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
 new_model <- function(name, class) {
   state <- new.env(parent = emptyenv())
   state$ptr <- rk_model_new()
+  state$snapshot <- rk_snapshot_new(state)
   state$name <- name
   state$specs <- list()
   state$states <- list()
@@ -152,7 +153,7 @@ cached_info <- function(model, key, shim) {
   env <- model_env(model)
   info <- get0(key, envir = env, inherits = FALSE)
   if (is.null(info)) {
-    info <- rk_call(shim(get("ptr", envir = env)))
+    info <- rk_call(shim(model_ptr(model)))
     assign(key, info, envir = env)
   }
   info

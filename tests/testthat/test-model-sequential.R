@@ -77,9 +77,48 @@ test_that("an unbuilt model builds on first fit", {
   expect_equal(dim(get_weights(model)[[1]]), c(5L, 4L))
 })
 
-test_that("a model restored by readRDS says how to keep models", {
+test_that("a model kept by saveRDS() works after readRDS(), and training continues exactly", {
+  f <- withr::local_tempfile(fileext = ".rds")
+  d <- tiny_xy()
+  d$y <- d$onehot
+  model <- tiny_model()
+  model %>% compile(optimizer = "adam", loss = "categorical_crossentropy")
+  model %>% fit(d$x, d$y, epochs = 1, verbose = 0)
+  saveRDS(list(model = model, note = "kept"), f)
+  kept <- readRDS(f)$model
+  expect_equal(predict(kept, d$x, verbose = 0), predict(model, d$x, verbose = 0), tolerance = 0)
+  set.seed(4); h1 <- model %>% fit(d$x, d$y, epochs = 2, verbose = 0, shuffle = FALSE)
+  set.seed(4); h2 <- kept %>% fit(d$x, d$y, epochs = 2, verbose = 0, shuffle = FALSE)
+  expect_identical(h2$metrics$loss, h1$metrics$loss)
+  # Models without layers or weights yet are kept too.
+  saveRDS(keras_model_sequential() %>% layer_dense(2), f)
+  unbuilt <- readRDS(f)
+  unbuilt %>% compile(loss = "mse", optimizer = "sgd")
+  expect_length(fit(unbuilt, matrix(1:6, 2), matrix(1:4, 2), verbose = 0)$metrics$loss, 10)
+})
+
+test_that("a model saved with the R workspace works in a new R session", {
+  skip_on_cran()
+  dir <- withr::local_tempdir()
+  first <- run_child(c("library(rkeras)", "set.seed(1)", "x <- matrix(runif(40), 10)",
+                       "model <- keras_model_sequential() %>% layer_dense(3, input_shape = 4)",
+                       "model %>% compile(loss = 'mse', optimizer = 'adam')",
+                       "model %>% fit(x, matrix(runif(30), 10), epochs = 2, verbose = 0)",
+                       "p <- predict(model, x, verbose = 0)",
+                       sprintf("save(model, x, p, file = '%s')", file.path(dir, "ws.RData"))))
+  expect_equal(first$status, 0L, info = paste(first$output, collapse = "\n"))
+  # The new session loads the workspace before attaching rkeras.
+  second <- run_child(c(sprintf("load('%s')", file.path(dir, "ws.RData")), "library(rkeras)",
+                        "cat('DIFF', max(abs(predict(model, x, verbose = 0) - p)), '\\n')"))
+  expect_equal(second$status, 0L, info = paste(second$output, collapse = "\n"))
+  expect_match(grep("^DIFF", second$output, value = TRUE), "^DIFF 0 $")
+})
+
+test_that("a model read back without its saved state says how to keep models", {
   f <- withr::local_tempfile(fileext = ".rds")
   model <- tiny_model()
+  # As a model saved by an rkeras without snapshots was.
+  rm("snapshot", envir = rkeras:::model_env(model))
   saveRDS(model, f)
   old <- readRDS(f)
   expect_error(predict(old, matrix(0, 1, 4)), class = "rkeras_error_state")

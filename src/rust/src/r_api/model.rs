@@ -16,7 +16,7 @@ type Ret = std::result::Result<Robj, RkError>;
 
 pub(crate) fn handle(ptr: &mut ExternalPtr<Handle>) -> RkResult<&mut Handle> {
     ptr.try_addr_mut().map_err(|_| {
-        RkError::State("this model was restored from disk and no longer exists in memory; keep models across sessions as model_to_json() and get_weights(), rebuilt with model_from_json() and set_weights()".into())
+        RkError::State("this model was read back without its saved state and no longer exists in memory; keep models with save_model() or saveRDS()".into())
     })
 }
 
@@ -47,6 +47,26 @@ pub(crate) fn quiet_panics() {
 
 pub(crate) fn ok<T: Into<Robj>>(v: T) -> Ret {
     Ok(v.into())
+}
+
+/// The constructor of model snapshots (an ALTREP class registered in C, `src/snapshot.c`).
+static SNAPSHOT_CTOR: std::sync::OnceLock<unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP> =
+    std::sync::OnceLock::new();
+
+/// Called once by the package's C initialisation.
+#[no_mangle]
+pub extern "C" fn rk_set_snapshot_ctor(ctor: unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP) {
+    let _ = SNAPSHOT_CTOR.set(ctor);
+}
+
+/// A snapshot that R serializes as the model's `.keras` bytes (see `src/snapshot.c`).
+#[extendr]
+fn rk_snapshot_new(env: Robj) -> Robj {
+    match SNAPSHOT_CTOR.get() {
+        // SAFETY: the constructor is R's own R_new_altrep on a valid object, on R's thread.
+        Some(ctor) => unsafe { Robj::from_sexp(ctor(env.get())) },
+        None => ().into(),
+    }
 }
 
 /// Whether `ptr` is a live model pointer (after `readRDS()` its address is NULL).
@@ -418,6 +438,7 @@ fn rk_test_panic(mut model: ExternalPtr<Handle>) -> Ret {
 extendr_module! {
     mod rk_model_api;
     fn rk_ptr_alive;
+    fn rk_snapshot_new;
     fn rk_any_nonfinite;
     fn rk_model_new;
     fn rk_model_add;
