@@ -3,10 +3,13 @@
 #' Keras's initializers, for `kernel_initializer` and `bias_initializer`. Strings work
 #' too: `"glorot_uniform"` (the kernel default), `"glorot_normal"`, `"he_uniform"`,
 #' `"he_normal"`, `"lecun_uniform"`, `"lecun_normal"`, `"zeros"`, `"ones"`,
-#' `"random_normal"`, `"random_uniform"`. Random draws follow R's `set.seed()`.
+#' `"random_normal"`, `"random_uniform"`, `"orthogonal"` (the recurrent kernels' default: a
+#' random matrix with orthonormal rows or columns, times `gain`). Random draws follow R's
+#' `set.seed()`.
 #' @param mean,stddev Normal distribution parameters.
 #' @param minval,maxval Uniform range.
 #' @param value Constant value.
+#' @param gain Multiplier of the orthogonal matrix.
 #' @param seed Ignored: seeds come from R's RNG.
 #' @returns An initializer object.
 #' @family initializers
@@ -60,8 +63,11 @@ initializer_lecun_uniform <- function(seed = NULL) new_initializer("lecun_unifor
 #' @rdname initializers
 #' @export
 initializer_lecun_normal <- function(seed = NULL) new_initializer("lecun_normal")
+#' @rdname initializers
+#' @export
+initializer_orthogonal <- function(gain = 1, seed = NULL) new_initializer("orthogonal", c(check_number(gain, "gain", min = 1e-12), 0))
 
-rk_initializer_names <- c("zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+rk_initializer_names <- c("orthogonal", "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                           "lecun_uniform", "lecun_normal", "random_normal", "random_uniform", "normal",
                           "uniform", "truncated_normal")
 

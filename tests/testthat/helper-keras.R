@@ -50,3 +50,29 @@ rk_predict_list <- function(model, inputs) {
   p <- predict(model, if (length(inputs) == 1) inputs[[1]] else inputs, verbose = 0)
   if (is.list(p)) p else list(p)
 }
+
+read_model <- function(dir, name) model_from_json(readLines(file.path(dir, paste0(name, ".json")), warn = FALSE))
+
+# Each of `got` within relative `tolerance` of `want` (expect_equal() would bound their mean).
+expect_each_close <- function(got, want, tolerance, info) {
+  expect_equal(length(got), length(want), info = info)
+  rel <- abs(got - want) / pmax(abs(want), 1e-12)
+  bad <- which(is.na(rel) | rel > tolerance)
+  expect(length(bad) == 0,
+         sprintf("%s: %d of %d values off by more than %g (relative), the first at %d: %.8g, Keras %.8g",
+                 info, length(bad), length(want), tolerance, bad[1], got[bad[1]], want[bad[1]]))
+}
+
+# One layer case: the layer table (names, classes, output shapes, parameters) and
+# count_params(), the weights round trip, and predict() against Keras's model.predict().
+check_layer_case <- function(dir, name) {
+  rec <- read_json(file.path(dir, paste0(name, ".data.json")))
+  model <- read_model(dir, name)
+  expect_equal(layer_table(model), keras_table(rec), info = name)
+  expect_equal(count_params(model), rec$params, info = name)
+  weights <- lapply(rec$weights, unflat)
+  if (length(weights)) set_weights(model, weights)
+  expect_equal(get_weights(model), weights, tolerance = 1e-6, info = name)
+  got <- predict(model, unflat(rec$inputs[[1]]), verbose = 0)
+  expect_equal(unname(got), unflat(rec$outputs[[1]]), tolerance = 1e-5, info = name)
+}

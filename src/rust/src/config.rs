@@ -58,6 +58,9 @@ pub fn init_from_value(v: &Value) -> RkResult<Init> {
                     mean: num(&cfg, "mean", 0.0)?,
                     stddev: num(&cfg, "stddev", 0.05)?,
                 },
+                "Orthogonal" => Init::Orthogonal {
+                    gain: num(&cfg, "gain", 1.0)?,
+                },
                 "GlorotUniform" => vs(1.0, 2, 1),
                 "GlorotNormal" => vs(1.0, 2, 0),
                 "HeUniform" => vs(2.0, 0, 1),
@@ -122,6 +125,7 @@ pub fn init_to_value(init: &Init) -> Value {
             "TruncatedNormal",
             json!({"mean": mean, "stddev": stddev, "seed": null}),
         ),
+        Init::Orthogonal { gain } => ("Orthogonal", json!({"gain": gain, "seed": null})),
         Init::VarianceScaling {
             scale,
             mode,

@@ -183,7 +183,7 @@ impl Model {
             };
             if let Err(e) = fill(r0, r1, layout, &mut s.x[..len]) {
                 let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
-                if f.as_ref().map_or(true, |(ft, _)| t < *ft) {
+                if f.as_ref().is_none_or(|(ft, _)| t < *ft) {
                     *f = Some((t, e));
                 }
                 stop.store(true, Ordering::Relaxed);

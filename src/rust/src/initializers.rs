@@ -21,6 +21,10 @@ pub enum Init {
         mean: f64,
         stddev: f64,
     },
+    /// A random orthogonal matrix `[fan_in, fan_out]` (rows or columns orthonormal) times `gain`.
+    Orthogonal {
+        gain: f64,
+    },
     /// scale, mode (0 fan_in, 1 fan_out, 2 fan_avg), distribution (0 truncated normal, 1 uniform, 2 untruncated normal)
     VarianceScaling {
         scale: f64,
@@ -44,6 +48,9 @@ impl Init {
             "random_normal" | "normal" => Init::RandomNormal { mean: a, stddev: b },
             "random_uniform" | "uniform" => Init::RandomUniform { min: a, max: b },
             "truncated_normal" => Init::TruncatedNormal { mean: a, stddev: b },
+            "orthogonal" => Init::Orthogonal {
+                gain: if a == 0.0 { 1.0 } else { a },
+            },
             "glorot_uniform" => vs(1.0, 2, 1),
             "glorot_normal" => vs(1.0, 2, 0),
             "he_uniform" => vs(2.0, 0, 1),
@@ -74,6 +81,7 @@ impl Init {
             Init::TruncatedNormal { mean, stddev } => out
                 .iter_mut()
                 .for_each(|v| *v = (mean + stddev * trunc(rng)) as f32),
+            Init::Orthogonal { gain } => orthogonal(out, fan_in, fan_out, gain, rng),
             Init::VarianceScaling {
                 scale,
                 mode,
@@ -126,5 +134,39 @@ mod tests {
             .fill(&mut h, 100, 200, &mut rng);
         let var = h.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / h.len() as f64;
         assert!((var - 0.02).abs() < 0.002, "{var}");
+    }
+}
+
+/// Keras's orthogonal initializer: the Q of a QR decomposition of a normal matrix of shape
+/// `(max(rows, cols), min(rows, cols))` with R's diagonal made positive (what Gram-Schmidt
+/// gives), transposed when `rows < cols`, times `gain`; `out` is `[rows, cols]` row-major.
+fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f64, rng: &mut Rng) {
+    let (n, m) = (rows.max(cols), rows.min(cols));
+    if n * m != out.len() || m == 0 {
+        out.fill(0.0);
+        return;
+    }
+    // Columns of an n x m normal matrix, made orthonormal in order (modified Gram-Schmidt).
+    let mut q: Vec<Vec<f64>> = (0..m)
+        .map(|_| (0..n).map(|_| rng.normal()).collect())
+        .collect();
+    for j in 0..m {
+        for i in 0..j {
+            let (done, rest) = q.split_at_mut(j);
+            let dot: f64 = done[i].iter().zip(&rest[0]).map(|(a, b)| a * b).sum();
+            rest[0]
+                .iter_mut()
+                .zip(&done[i])
+                .for_each(|(v, a)| *v -= dot * a);
+        }
+        let norm = q[j].iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+        q[j].iter_mut().for_each(|v| *v /= norm);
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            // Q is n x m with column j = q[j]; rows < cols takes its transpose.
+            let v = if rows >= cols { q[c][r] } else { q[r][c] };
+            out[r * cols + c] = (gain * v) as f32;
+        }
     }
 }

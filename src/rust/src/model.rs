@@ -142,7 +142,7 @@ impl Model {
     pub fn compile(&mut self, loss: Loss, metrics: Vec<MetricKind>, optimizer: Optimizer) {
         let n_out = self.n_outputs();
         let outputs = (0..n_out)
-            .flat_map(|o| std::iter::repeat(o).take(metrics.len()))
+            .flat_map(|o| std::iter::repeat_n(o, metrics.len()))
             .collect();
         let metrics = metrics.repeat(n_out);
         self.set_compiled(

@@ -1,6 +1,9 @@
 //! The engine's private rayon pool (never the global one), sized by R's option
 //! `rkeras.num_threads`. Worker threads flush denormals to zero: they only slow
-//! training down and never change a result that matters.
+//! training down and never change a result that matters. They also block asynchronous
+//! signals, so R's handlers (Ctrl-C's among them) always run on R's own thread: R's handler
+//! for an interrupt during `Sys.sleep()` jumps back into R's stack, which from another
+//! thread corrupts it.
 
 use rayon::ThreadPool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,6 +12,59 @@ use std::sync::{Arc, Mutex, OnceLock};
 type SizedPool = Option<(usize, Arc<ThreadPool>)>;
 
 static POOL: OnceLock<Mutex<SizedPool>> = OnceLock::new();
+
+/// Block asynchronous signals in the calling thread (one of the engine's): the kernel then
+/// delivers them to a thread that takes them, R's. Faults stay unblocked.
+pub fn block_signals() {
+    #[cfg(unix)]
+    // SAFETY: only the calling thread's signal mask changes; the set is initialised first.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for s in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+        ] {
+            libc::sigdelset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Run `f` (which starts threads) with asynchronous signals blocked in the calling thread,
+/// so the threads start with them blocked (a new thread inherits its creator's mask), then
+/// restore the caller's mask.
+pub fn spawning<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    {
+        // SAFETY: the old mask is saved before and restored after, on this thread only.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            for s in [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGFPE,
+                libc::SIGILL,
+                libc::SIGTRAP,
+            ] {
+                libc::sigdelset(&mut set, s);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        }
+        let out = f();
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    f()
+}
 
 #[cfg(target_arch = "x86_64")]
 pub fn set_flush_to_zero() {
@@ -63,11 +119,16 @@ pub fn pool(n: usize) -> Arc<ThreadPool> {
             return p.clone();
         }
     }
-    let built = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("rkeras-worker-{i}"))
-        .start_handler(|_| set_flush_to_zero())
-        .build();
+    let built = spawning(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("rkeras-worker-{i}"))
+            .start_handler(|_| {
+                set_flush_to_zero();
+                block_signals();
+            })
+            .build()
+    });
     let p = match built {
         Ok(p) => Arc::new(p),
         // Fall back to a single-threaded pool rather than failing the user's fit.

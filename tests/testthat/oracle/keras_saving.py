@@ -16,6 +16,11 @@
       loads rk_seq.weights.h5 and rk_seq_weights.h5 into the model of rk_seq.keras with
       `load_weights()`. Writes DIR/read.json: {"<file>": {"pred", "iterations",
       "optimizer_variables"}}.
+
+  python keras_saving.py predict DIR
+      DIR/inputs.json: {"files": {"<file>": "<case>"}, "inputs": {"<case>": [item, ...]}}.
+      Loads each file with `keras.saving.load_model()` and predicts its case's inputs; writes
+      DIR/predict.json: {"<file>": [item per output]}.
 """
 import json
 import os
@@ -135,5 +140,18 @@ def read(d):
         json.dump(out, f)
 
 
+def predict(d):
+    with open(f"{d}/inputs.json") as f:
+        spec = json.load(f)
+    out = {}
+    for name, case in spec["files"].items():
+        m = keras.saving.load_model(f"{d}/{name}")
+        x = [unitem(i) for i in spec["inputs"][case]]
+        p = m.predict(x if len(x) > 1 else x[0], verbose=0)
+        out[name] = [item(v) for v in (p if isinstance(p, (list, tuple)) else [p])]
+    with open(f"{d}/predict.json", "w") as f:
+        json.dump(out, f)
+
+
 if __name__ == "__main__":
-    {"write": write, "read": read}[sys.argv[1]](sys.argv[2])
+    {"write": write, "read": read, "predict": predict}[sys.argv[1]](sys.argv[2])

@@ -402,3 +402,5 @@ fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {
 mod tests;
 #[cfg(test)]
 mod tests_cnn;
+#[cfg(test)]
+mod tests_rnn;

@@ -151,7 +151,7 @@ impl Reader {
         Ok(self
             .attrs(path)?
             .get(name)
-            .and_then(|v| strings(v))
+            .and_then(strings)
             .and_then(|v| v.into_iter().next()))
     }
 

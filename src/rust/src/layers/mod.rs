@@ -12,11 +12,13 @@ pub mod conv;
 pub mod conv_config;
 pub mod dense;
 pub mod dropout;
+pub mod embedding;
 pub mod layer_norm;
 pub mod merge;
 pub mod normalization;
 pub mod patches;
 pub mod pooling;
+pub mod recurrent;
 pub mod reshape;
 pub mod spatial;
 
@@ -143,6 +145,10 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         | "GlobalAveragePooling1D"
         | "GlobalAveragePooling2D" => {
             Box::new(pooling::GlobalPool::from_config(class_name, config)?)
+        }
+        "Embedding" => Box::new(embedding::Embedding::from_config(config, seed)?),
+        "SimpleRNN" | "LSTM" | "GRU" => {
+            Box::new(recurrent::Recurrent::from_config(class_name, config, seed)?)
         }
         "BatchNormalization" => Box::new(normalization::BatchNorm::from_config(config)?),
         "LayerNormalization" => Box::new(layer_norm::LayerNorm::from_config(config)?),

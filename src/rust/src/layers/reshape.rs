@@ -93,7 +93,7 @@ impl Layer for Reshape {
             .map(|&d| d as usize)
             .product();
         let out: Shape = if self.target.contains(&-1) {
-            if known == 0 || n % known != 0 {
+            if known == 0 || !n.is_multiple_of(known) {
                 return Err(shape_error(
                     name,
                     format!("cannot reshape {n} values per sample to {:?}", self.target),

@@ -78,25 +78,28 @@ impl Handle {
         self.join()?;
         self.keep = keep;
         let model = self.model.clone();
-        let h = std::thread::Builder::new()
-            .name("rkeras-step".into())
-            .spawn(move || {
-                let mut guard = match model.lock() {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                let m: &mut Model = &mut guard;
-                let pool = crate::threads::pool(m.threads);
-                crate::threads::set_flush_to_zero();
-                match catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m)))) {
-                    Ok(r) => r,
-                    Err(p) => Err(RkError::Internal(format!(
-                        "internal error in rkeras: {}",
-                        panic_message(&p)
-                    ))),
-                }
-            })
-            .map_err(|e| RkError::Internal(format!("could not start a worker thread: {e}")))?;
+        let h = crate::threads::spawning(|| {
+            std::thread::Builder::new()
+                .name("rkeras-step".into())
+                .spawn(move || {
+                    let mut guard = match model.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    let m: &mut Model = &mut guard;
+                    let pool = crate::threads::pool(m.threads);
+                    crate::threads::set_flush_to_zero();
+                    crate::threads::block_signals();
+                    match catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m)))) {
+                        Ok(r) => r,
+                        Err(p) => Err(RkError::Internal(format!(
+                            "internal error in rkeras: {}",
+                            panic_message(&p)
+                        ))),
+                    }
+                })
+        })
+        .map_err(|e| RkError::Internal(format!("could not start a worker thread: {e}")))?;
         self.pending = Some(h);
         Ok(())
     }

@@ -50,12 +50,15 @@ pub(crate) fn ok<T: Into<Robj>>(v: T) -> Ret {
 }
 
 /// The constructor of model snapshots (an ALTREP class registered in C, `src/snapshot.c`).
-static SNAPSHOT_CTOR: std::sync::OnceLock<unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP> =
-    std::sync::OnceLock::new();
+static SNAPSHOT_CTOR: std::sync::OnceLock<
+    unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP,
+> = std::sync::OnceLock::new();
 
 /// Called once by the package's C initialisation.
 #[no_mangle]
-pub extern "C" fn rk_set_snapshot_ctor(ctor: unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP) {
+pub extern "C" fn rk_set_snapshot_ctor(
+    ctor: unsafe extern "C" fn(extendr_api::SEXP) -> extendr_api::SEXP,
+) {
     let _ = SNAPSHOT_CTOR.set(ctor);
 }
 

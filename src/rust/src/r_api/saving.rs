@@ -239,10 +239,16 @@ fn parse_model_file(bytes: Vec<u8>, label: &str) -> Ret {
     } else {
         "weights_h5"
     };
+    let text = |s: &Option<String>| -> Robj {
+        match s {
+            Some(s) => s.clone().into(),
+            None => ().into(),
+        }
+    };
     ok(list!(
         format = format,
-        config = l.model_config.clone(),
-        training_config = l.training_config.clone(),
+        config = text(&l.model_config),
+        training_config = text(&l.training_config),
         model_name = "",
         layers = r_layers(&l.layers)?,
         optimizer = r_optimizer(&l.optimizer)

@@ -211,7 +211,7 @@ pub fn pack_bwd(w: &[f32], inp: usize, out: usize, m0: usize, bwd: Buf) {
         "the training kernel needs AVX2 and FMA"
     );
     let m1 = m0 + w.len() / out;
-    debug_assert!(m0 % MR == 0 && (m1 % MR == 0 || m1 == inp));
+    debug_assert!(m0.is_multiple_of(MR) && (m1.is_multiple_of(MR) || m1 == inp));
     // SAFETY: panels m0/16..ceil(m1/16) (`out * MR` values each) belong to this block.
     let dst = unsafe { bwd.rows(out * MR, m0 / MR, m1.div_ceil(MR)) };
     for (k, panel) in dst.chunks_exact_mut(out * MR).enumerate() {

@@ -1,0 +1,182 @@
+#' Embedding layer
+#'
+#' Turns integer token ids into dense vectors: each id in `0:(input_dim - 1)` selects a row of
+#' a trained `input_dim x output_dim` table. Input `(batch, ...)` of ids; output
+#' `(batch, ..., output_dim)`. An id outside the table is an error naming its batch row.
+#' @inheritParams layer_dense
+#' @param input_dim Size of the vocabulary (largest id + 1).
+#' @param output_dim Size of each vector.
+#' @param embeddings_initializer Initializer of the table (Keras's default: uniform in
+#'   `[-0.05, 0.05]`).
+#' @param embeddings_regularizer Regularizer of the table.
+#' @param embeddings_constraint Not supported; must be `NULL`.
+#' @param mask_zero Must be `FALSE` (masking padded steps is not supported yet).
+#' @param input_length Length of the input sequences (sets the input shape).
+#' @param sparse Must be `FALSE`.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family text layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_embedding(input_dim = 100, output_dim = 8, input_length = 20) %>%
+#'   layer_global_average_pooling_1d() %>%
+#'   layer_dense(1, activation = "sigmoid")
+layer_embedding <- function(object, input_dim, output_dim, embeddings_initializer = "uniform",
+                            embeddings_regularizer = NULL, activity_regularizer = NULL,
+                            embeddings_constraint = NULL, mask_zero = FALSE, input_length = NULL,
+                            sparse = FALSE, input_shape = NULL, batch_input_shape = NULL,
+                            batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                            weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_embedding()")
+  check_unsupported(activity_regularizer = activity_regularizer, embeddings_constraint = embeddings_constraint,
+                    weights = weights)
+  if (isTRUE(check_flag(mask_zero, "mask_zero"))) {
+    rk_abort("`mask_zero = TRUE` (masking padded steps) is not supported by rkeras yet.", "unsupported")
+  }
+  if (isTRUE(check_flag(sparse, "sparse"))) rk_abort("`sparse = TRUE` is not supported by rkeras.", "unsupported")
+  if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable"))) {
+    rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported")
+  }
+  shape <- input_shape %||% batch_input_shape[-1] %||%
+    (if (!is.null(input_length)) check_count(input_length, "input_length", min = 1))
+  spec <- new_layer_spec("embedding", "Embedding", list(
+    input_dim = check_count(input_dim, "input_dim", min = 1, max = 2^31 - 1),
+    output_dim = check_count(output_dim, "output_dim", min = 1, max = 2^24),
+    embeddings_initializer = as_initializer(embeddings_initializer, "embeddings_initializer"),
+    embeddings_regularizer = as_regularizer(embeddings_regularizer, "embeddings_regularizer"),
+    mask_zero = FALSE),
+    input_shape = shape, name = name, seed = draw_seed())
+  compose_layer(object, spec)
+}
+
+#' Recurrent layers
+#'
+#' `layer_simple_rnn()`, `layer_lstm()` and `layer_gru()` run over the time steps of
+#' `(batch, timesteps, features)` inputs, with Keras 3's weights (`kernel`,
+#' `recurrent_kernel`, `bias`; LSTM gates in the order input, forget, cell, output; GRU's in
+#' the order update, reset, candidate, with two biases when `reset_after = TRUE`). The
+#' output is the last step's state `(batch, units)`, or every step's with
+#' `return_sequences = TRUE` `(batch, timesteps, units)`; `go_backwards = TRUE` reads the
+#' steps from last to first and returns them in that order. `dropout` and
+#' `recurrent_dropout` drop the same inputs and state values at every step of a sample.
+#' @inheritParams layer_dense
+#' @param units Size of the state.
+#' @param activation Activation of the state (default `"tanh"`).
+#' @param recurrent_activation Activation of the gates (default `"sigmoid"`).
+#' @param return_sequences Return every step's output.
+#' @param return_state,stateful Must be `FALSE` (not supported yet).
+#' @param go_backwards Process the steps in reverse.
+#' @param unroll Accepted for compatibility (no effect on results).
+#' @param recurrent_initializer Initializer of the recurrent kernel (default orthogonal).
+#' @param unit_forget_bias LSTM: start the forget gate's bias at 1.
+#' @param reset_after GRU: apply the reset gate after the recurrent product (Keras 3's default).
+#' @param recurrent_regularizer,recurrent_constraint Not supported; must be `NULL`.
+#' @param dropout,recurrent_dropout Fractions of the inputs and of the state dropped in training.
+#' @param time_major,implementation Keras 2 arguments; only their defaults are accepted.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family recurrent layers
+#' @name layer_recurrent
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_embedding(1000, 16, input_length = 30) %>%
+#'   layer_lstm(32) %>%
+#'   layer_dense(1, activation = "sigmoid")
+NULL
+
+recurrent_layer <- function(class_name, type, object, units, activation, recurrent_activation, use_bias,
+                            return_sequences, return_state, go_backwards, stateful, unroll,
+                            kernel_initializer, recurrent_initializer, bias_initializer, extra,
+                            kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                            activity_regularizer, kernel_constraint, recurrent_constraint,
+                            bias_constraint, dropout, recurrent_dropout, input_shape, batch_input_shape,
+                            name, trainable, weights, dots, call) {
+  fn <- paste0("layer_", type, "()")
+  do.call(check_no_dots, c(dots[setdiff(names(dots) %||% rep("", length(dots)), c("time_major", "implementation"))],
+                           list(fn = fn, call = call)))
+  if (isTRUE(dots$time_major)) rk_abort("`time_major = TRUE` is not supported by rkeras.", "unsupported", call)
+  check_unsupported(recurrent_regularizer = recurrent_regularizer, bias_regularizer = bias_regularizer,
+                    activity_regularizer = activity_regularizer, kernel_constraint = kernel_constraint,
+                    recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint,
+                    weights = weights, call = call)
+  for (arg in c("return_state", "stateful")) {
+    v <- check_flag(get(arg), arg, call = call)
+    if (v) rk_abort(sprintf("`%s = TRUE` is not supported by rkeras yet.", arg), "unsupported", call)
+  }
+  check_flag(unroll, "unroll", call = call)
+  if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable", call = call))) {
+    rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported", call)
+  }
+  gates <- c("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
+  config <- c(list(
+    units = check_count(units, "units", min = 1, max = 2^16, call = call),
+    activation = check_string(activation %||% "linear", "activation", choices = gates, call = call)),
+    if (!is.null(recurrent_activation))
+      list(recurrent_activation = check_string(recurrent_activation, "recurrent_activation", choices = gates, call = call)),
+    list(use_bias = check_flag(use_bias, "use_bias", call = call),
+         return_sequences = check_flag(return_sequences, "return_sequences", call = call),
+         go_backwards = check_flag(go_backwards, "go_backwards", call = call),
+         kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer", call),
+         recurrent_initializer = as_initializer(recurrent_initializer, "recurrent_initializer", call),
+         bias_initializer = as_initializer(bias_initializer, "bias_initializer", call),
+         kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
+         dropout = check_number(dropout, "dropout", min = 0, max = 0.999999, call = call),
+         recurrent_dropout = check_number(recurrent_dropout, "recurrent_dropout", min = 0, max = 0.999999, call = call)),
+    extra)
+  spec <- new_layer_spec(type, class_name, config, input_shape = input_shape %||% batch_input_shape[-1],
+                         name = name, seed = draw_seed(), call = call)
+  compose_layer(object, spec, call = call)
+}
+
+#' @rdname layer_recurrent
+#' @export
+layer_simple_rnn <- function(object, units, activation = "tanh", use_bias = TRUE, return_sequences = FALSE,
+                             return_state = FALSE, go_backwards = FALSE, stateful = FALSE, unroll = FALSE,
+                             kernel_initializer = "glorot_uniform", recurrent_initializer = "orthogonal",
+                             bias_initializer = "zeros", kernel_regularizer = NULL, recurrent_regularizer = NULL,
+                             bias_regularizer = NULL, activity_regularizer = NULL, kernel_constraint = NULL,
+                             recurrent_constraint = NULL, bias_constraint = NULL, dropout = 0, recurrent_dropout = 0,
+                             input_shape = NULL, batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                             name = NULL, trainable = NULL, weights = NULL, ...) {
+  recurrent_layer("SimpleRNN", "simple_rnn", object, units, activation, NULL, use_bias, return_sequences,
+                  return_state, go_backwards, stateful, unroll, kernel_initializer, recurrent_initializer,
+                  bias_initializer, list(), kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                  activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                  recurrent_dropout, input_shape, batch_input_shape, name, trainable, weights, list(...),
+                  rlang::current_env())
+}
+
+#' @rdname layer_recurrent
+#' @export
+layer_lstm <- function(object, units, activation = "tanh", recurrent_activation = "sigmoid", use_bias = TRUE,
+                       return_sequences = FALSE, return_state = FALSE, go_backwards = FALSE, stateful = FALSE,
+                       unroll = FALSE, kernel_initializer = "glorot_uniform", recurrent_initializer = "orthogonal",
+                       bias_initializer = "zeros", unit_forget_bias = TRUE, kernel_regularizer = NULL,
+                       recurrent_regularizer = NULL, bias_regularizer = NULL, activity_regularizer = NULL,
+                       kernel_constraint = NULL, recurrent_constraint = NULL, bias_constraint = NULL,
+                       dropout = 0, recurrent_dropout = 0, input_shape = NULL, batch_input_shape = NULL,
+                       batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  recurrent_layer("LSTM", "lstm", object, units, activation, recurrent_activation, use_bias, return_sequences,
+                  return_state, go_backwards, stateful, unroll, kernel_initializer, recurrent_initializer,
+                  bias_initializer, list(unit_forget_bias = check_flag(unit_forget_bias, "unit_forget_bias")),
+                  kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+                  kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+                  input_shape, batch_input_shape, name, trainable, weights, list(...), rlang::current_env())
+}
+
+#' @rdname layer_recurrent
+#' @export
+layer_gru <- function(object, units, activation = "tanh", recurrent_activation = "sigmoid", use_bias = TRUE,
+                      return_sequences = FALSE, return_state = FALSE, go_backwards = FALSE, stateful = FALSE,
+                      unroll = FALSE, reset_after = TRUE, kernel_initializer = "glorot_uniform",
+                      recurrent_initializer = "orthogonal", bias_initializer = "zeros", kernel_regularizer = NULL,
+                      recurrent_regularizer = NULL, bias_regularizer = NULL, activity_regularizer = NULL,
+                      kernel_constraint = NULL, recurrent_constraint = NULL, bias_constraint = NULL,
+                      dropout = 0, recurrent_dropout = 0, input_shape = NULL, batch_input_shape = NULL,
+                      batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  recurrent_layer("GRU", "gru", object, units, activation, recurrent_activation, use_bias, return_sequences,
+                  return_state, go_backwards, stateful, unroll, kernel_initializer, recurrent_initializer,
+                  bias_initializer, list(reset_after = check_flag(reset_after, "reset_after")),
+                  kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+                  kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+                  input_shape, batch_input_shape, name, trainable, weights, list(...), rlang::current_env())
+}

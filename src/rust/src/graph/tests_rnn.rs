@@ -1,0 +1,210 @@
+//! Gradient checks of the embedding and recurrent layers through time against central
+//! finite differences (with and without dropout masks), each recurrent layer behind one
+//! with parameters so its input gradient is checked too; and a wrong gradient that must fail.
+
+use super::tests::{check_params, layer, objective};
+use super::Graph;
+use crate::layers::Tensor;
+use crate::testing::check_grad;
+use serde_json::{json, Value};
+
+fn chain(input: Value, layers: Vec<Value>) -> Graph {
+    let mut all = vec![layer("x", "InputLayer", json!({ "shape": input }))];
+    all.extend(layers);
+    let nodes: Vec<Value> = (0..all.len())
+        .map(|i| {
+            if i == 0 {
+                json!({"layer": 0, "inputs": []})
+            } else {
+                json!({"layer": i, "inputs": [i - 1]})
+            }
+        })
+        .collect();
+    let n = all.len() - 1;
+    let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [n]});
+    Graph::from_json(&spec.to_string()).unwrap()
+}
+
+fn seeded(name: &str, class: &str, config: Value, seed: u64) -> Value {
+    let mut l = layer(name, class, config);
+    l["seed"] = json!(seed);
+    l
+}
+
+fn bias() -> Value {
+    json!({"name": "random_uniform", "args": [-0.3, 0.3]})
+}
+
+fn inputs(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect()
+}
+
+/// Dense -> LSTM (sequences) -> GRU (backwards, sequences) -> SimpleRNN -> Dense.
+fn stack(dropout: f64, recurrent_dropout: f64, reset_after: bool) -> Graph {
+    let rates = |mut c: Value| {
+        c["dropout"] = json!(dropout);
+        c["recurrent_dropout"] = json!(recurrent_dropout);
+        c
+    };
+    chain(
+        json!([5, 3]),
+        vec![
+            seeded("d0", "Dense", json!({"units": 4, "activation": "tanh"}), 1),
+            seeded(
+                "lstm",
+                "LSTM",
+                rates(json!({"units": 4, "return_sequences": true, "bias_initializer": bias()})),
+                2,
+            ),
+            seeded(
+                "gru",
+                "GRU",
+                rates(
+                    json!({"units": 3, "return_sequences": true, "go_backwards": true,
+                             "reset_after": reset_after, "bias_initializer": bias()}),
+                ),
+                3,
+            ),
+            seeded(
+                "rnn",
+                "SimpleRNN",
+                rates(json!({"units": 3, "bias_initializer": bias()})),
+                4,
+            ),
+            seeded("out", "Dense", json!({"units": 2}), 5),
+        ],
+    )
+}
+
+#[test]
+fn recurrent_gradients_match_finite_differences() {
+    for reset_after in [true, false] {
+        let g = stack(0.0, 0.0, reset_after);
+        let x = inputs(3 * 5 * 3);
+        assert!(check_params(&g, &x, 3, false).unwrap() >= 10);
+    }
+}
+
+#[test]
+fn recurrent_gradients_with_dropout_masks_match_finite_differences() {
+    for reset_after in [true, false] {
+        let g = stack(0.3, 0.4, reset_after);
+        let x = inputs(3 * 5 * 3);
+        assert!(check_params(&g, &x, 3, true).unwrap() >= 10);
+    }
+}
+
+#[test]
+fn hard_sigmoid_relu_and_no_bias_match_finite_differences() {
+    let g = chain(
+        json!([4, 2]),
+        vec![
+            seeded("d0", "Dense", json!({"units": 3, "activation": "tanh"}), 1),
+            seeded(
+                "lstm",
+                "LSTM",
+                json!({"units": 3, "return_sequences": true, "use_bias": false, "go_backwards": true,
+                       "recurrent_activation": "hard_sigmoid"}),
+                2,
+            ),
+            seeded(
+                "gru",
+                "GRU",
+                json!({"units": 2, "activation": "relu", "bias_initializer": bias()}),
+                3,
+            ),
+            seeded("out", "Dense", json!({"units": 2}), 4),
+        ],
+    );
+    let x = inputs(3 * 4 * 2);
+    check_params(&g, &x, 3, false).unwrap();
+}
+
+#[test]
+fn embedding_gradients_add_up_per_token() {
+    let g = chain(
+        json!([6]),
+        vec![
+            seeded(
+                "emb",
+                "Embedding",
+                json!({"input_dim": 7, "output_dim": 3}),
+                1,
+            ),
+            seeded("lstm", "LSTM", json!({"units": 3}), 2),
+            seeded("out", "Dense", json!({"units": 2}), 3),
+        ],
+    );
+    // Token 2 appears several times, token 6 never.
+    let x: Vec<f32> = vec![2., 0., 2., 5., 1., 2., 3., 4., 2., 0., 0., 1.];
+    check_params(&g, &x, 2, false).unwrap();
+    // Ids outside the table are an error naming the row, never an out-of-bounds read.
+    let bad = vec![2., 0., 2., 5., 1., 2., 3., 4., 7., 0., 0., 1.];
+    let err = match g.forward(&bad, 2, false, [0, 0], 1) {
+        Err(e) => e,
+        Ok(_) => panic!("an id outside the table was accepted"),
+    };
+    assert!(
+        err.message().contains("token id 7 in row 2"),
+        "{}",
+        err.message()
+    );
+    assert!(g.forward(&[-1.0; 12], 2, false, [0, 0], 1).is_err());
+}
+
+#[test]
+fn a_wrong_recurrent_gradient_fails_the_check() {
+    let g = stack(0.0, 0.0, true);
+    let x = inputs(3 * 5 * 3);
+    let pass = g.forward(&x, 3, false, [0, 0], 1).unwrap();
+    let out = &pass.values[g.outputs[0]];
+    let w: Vec<f32> = (0..out.len())
+        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
+        .collect();
+    let grad = Tensor::from_shape_vec(out.raw_dim(), w.clone()).unwrap();
+    let pgrads = g.backward(&pass, vec![grad], 1).unwrap();
+    // The LSTM's recurrent kernel gradient one gate off (forget read as input).
+    let k = 2;
+    let mut wrong = pgrads[k][1].as_slice().unwrap().to_vec();
+    wrong.rotate_left(4);
+    let values = g.slots[k].params()[1].value.as_slice().unwrap().to_vec();
+    assert!(check_grad("wrong", &values, &wrong, |v| {
+        let mut h = g.clone();
+        h.slots[k].layer.as_mut().unwrap().params_mut()[1]
+            .value
+            .as_slice_mut()
+            .unwrap()
+            .copy_from_slice(v);
+        objective(&h, &x, 3, &w, false)
+    })
+    .is_err());
+}
+
+#[test]
+fn recurrent_weights_have_keras_shapes() {
+    let g = stack(0.0, 0.0, true);
+    let shapes: Vec<(String, Vec<usize>)> = g
+        .params()
+        .into_iter()
+        .map(|(n, p)| (n, p.value.shape().to_vec()))
+        .collect();
+    let want = [
+        ("lstm/kernel", vec![4, 16]),
+        ("lstm/recurrent_kernel", vec![4, 16]),
+        ("lstm/bias", vec![16]),
+        ("gru/kernel", vec![4, 9]),
+        ("gru/recurrent_kernel", vec![3, 9]),
+        ("gru/bias", vec![2, 9]),
+        ("rnn/kernel", vec![3, 3]),
+        ("rnn/recurrent_kernel", vec![3, 3]),
+        ("rnn/bias", vec![3]),
+    ];
+    for (name, shape) in want {
+        let got = shapes.iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!(got.1, shape, "{name}");
+    }
+    // LSTM's forget-gate bias starts at 1 (unit_forget_bias) when the initializer is zeros.
+    let l = chain(json!([2, 2]), vec![layer("l", "LSTM", json!({"units": 2}))]);
+    let b = l.params()[2].1.value.as_slice().unwrap().to_vec();
+    assert_eq!(b, vec![0., 0., 1., 1., 0., 0., 0., 0.]);
+}

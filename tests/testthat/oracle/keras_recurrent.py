@@ -1,0 +1,137 @@
+"""Keras 3 as the oracle for rkeras's embedding and recurrent layers: forward passes, and a
+text model's training trajectory.
+
+  python keras_recurrent.py write DIR
+      For each CASE below: DIR/CASE.json (model.to_json() of keras.Input(shape) then the
+      layer(s)) and DIR/CASE.data.json ({"class_name", "params", "layers", "weights",
+      "inputs", "outputs"}), arrays as {"shape", "values"} with the values flat in row-major
+      order; DIR/cases.json lists the cases. Models starting with an Embedding take integer
+      ids in [0, input_dim).
+  python keras_recurrent.py train DIR
+      DIR/CELL_train (.json, .data.json) for CELL in lstm, gru, rnn: Embedding(30, 6) -> CELL
+      -> Dense(1, sigmoid), Adam(0.01), binary crossentropy, 30 steps of train_on_batch() on
+      batches of 8; recording "x", "y", "batches" (0-based rows of each step),
+      "initial_weights", "losses", "final_weights", "predict_after".
+
+Weights and inputs are seeded normal values rounded to 2 decimals; outputs are float32 in
+their shortest round-tripping form.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+BATCH = 3
+
+
+def cases():
+    """(name, per-sample input shape, layers)"""
+    return [
+        ("emb_1d", (6,), [L.Embedding(20, 4)]),
+        ("emb_2d", (3, 4), [L.Embedding(9, 2)]),
+        ("rnn_last", (7, 3), [L.SimpleRNN(5)]),
+        ("rnn_seq_back_relu", (6, 2), [L.SimpleRNN(4, return_sequences=True, go_backwards=True, activation="relu")]),
+        ("lstm_last", (7, 3), [L.LSTM(5)]),
+        ("lstm_seq", (6, 2), [L.LSTM(4, return_sequences=True)]),
+        ("lstm_back_nobias", (5, 3), [L.LSTM(3, go_backwards=True, use_bias=False)]),
+        ("lstm_hard_sigmoid", (5, 2), [L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True)]),
+        ("gru_last", (7, 3), [L.GRU(5)]),
+        ("gru_seq_noreset", (6, 2), [L.GRU(4, reset_after=False, return_sequences=True)]),
+        ("gru_back_seq", (5, 3), [L.GRU(3, go_backwards=True, return_sequences=True)]),
+        ("gru_noreset_back_nobias", (5, 2), [L.GRU(3, reset_after=False, go_backwards=True, use_bias=False)]),
+        ("text_chain", (8,), [L.Embedding(30, 6), L.LSTM(5, return_sequences=True), L.GRU(4),
+                              L.Dense(2, activation="softmax")]),
+        ("text_pool", (8,), [L.Embedding(30, 4), L.SimpleRNN(3, return_sequences=True),
+                             L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid")]),
+    ]
+
+
+def f32(a):
+    return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
+
+
+def item(a, exact=False):
+    a = np.asarray(a)
+    values = np.asarray(a, dtype=float).ravel().tolist() if exact else f32(a)
+    return {"shape": list(a.shape), "values": values}
+
+
+def rounded(rng, shape, scale):
+    return np.round(rng.normal(0, scale, shape), 2) + 0.0
+
+
+def layer_table(model):
+    return [{"name": l.name, "class_name": type(l).__name__,
+             "output_shape": list(l.output.shape[1:]), "params": int(l.count_params())}
+            for l in model.layers]
+
+
+def inputs_for(model, rng, shape):
+    first = model.layers[0]
+    if isinstance(first, L.Embedding):
+        return rng.integers(0, first.input_dim, (BATCH,) + shape).astype(float)
+    return rounded(rng, (BATCH,) + shape, 1)
+
+
+def save(outdir, name, model, rec):
+    with open(os.path.join(outdir, name + ".json"), "w") as f:
+        f.write(model.to_json())
+    with open(os.path.join(outdir, name + ".data.json"), "w") as f:
+        json.dump(rec, f, separators=(",", ":"))
+
+
+def write(outdir):
+    rng = np.random.default_rng(11)
+    names = []
+    for name, shape, layer_list in cases():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input(shape)] + layer_list, name=name)
+        weights = [rounded(rng, v.shape, 0.5) for v in model.weights]
+        model.set_weights([w.astype("float32") for w in weights])
+        x = inputs_for(model, rng, shape)
+        out = model.predict(x.astype("float32"), verbose=0)
+        save(outdir, name, model, {
+            "class_name": type(model).__name__, "params": int(model.count_params()),
+            "layers": layer_table(model), "weights": [item(w, exact=True) for w in weights],
+            "inputs": [item(x, exact=True)], "outputs": [item(out)]})
+        names.append(name)
+    with open(os.path.join(outdir, "cases.json"), "w") as f:
+        json.dump(names, f)
+
+
+def train(outdir):
+    rng = np.random.default_rng(12)
+    cells = {"lstm": lambda: L.LSTM(6), "gru": lambda: L.GRU(6), "rnn": lambda: L.SimpleRNN(6)}
+    for cell, make in cells.items():
+        keras.utils.set_random_seed(3)
+        name = f"{cell}_train"
+        model = keras.Sequential([keras.Input((10,)), L.Embedding(30, 6), make(),
+                                  L.Dense(1, activation="sigmoid")], name=name)
+        weights = [rounded(rng, v.shape, 0.3) for v in model.weights]
+        model.set_weights([w.astype("float32") for w in weights])
+        with open(os.path.join(outdir, name + ".json"), "w") as f:
+            f.write(model.to_json())
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+        x = rng.integers(0, 30, (32, 10)).astype(float)
+        y = (x[:, :5].sum(axis=1) > x[:, 5:].sum(axis=1)).astype(float)
+        batches, losses = [], []
+        for s in range(30):
+            rows = [(s * 8 + i) % 32 for i in range(8)]
+            batches.append(rows)
+            losses.append(float(model.train_on_batch(x[rows].astype("float32"), y[rows].astype("float32"))))
+        rec = {"x": item(x, exact=True), "y": item(y, exact=True), "batches": batches,
+               "initial_weights": [item(w, exact=True) for w in weights], "losses": losses,
+               "final_weights": [item(w) for w in model.get_weights()],
+               "predict_after": item(model.predict(x.astype("float32"), verbose=0))}
+        with open(os.path.join(outdir, name + ".data.json"), "w") as f:
+            json.dump(rec, f, separators=(",", ":"))
+
+
+if __name__ == "__main__":
+    mode, outdir = sys.argv[1], sys.argv[2]
+    os.makedirs(outdir, exist_ok=True)
+    {"write": write, "train": train}[mode](outdir)

@@ -1,0 +1,79 @@
+# Every layer the engine has, saved and loaded: by rkeras and by Keras 3.
+
+layer_models <- function() {
+  set.seed(8)
+  img <- layer_input(c(8, 8, 2), name = "img")
+  a <- img %>% layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
+    layer_batch_normalization() %>% layer_spatial_dropout_2d(0.1) %>% layer_max_pooling_2d(2) %>%
+    layer_conv_2d_transpose(3, 3, strides = 2, padding = "same") %>% layer_cropping_2d(1) %>%
+    layer_upsampling_2d(2) %>% layer_layer_normalization() %>% layer_activation_leaky_relu(0.2) %>%
+    layer_average_pooling_2d(2)
+  image_out <- list(a %>% layer_global_average_pooling_2d(), a %>% layer_global_max_pooling_2d()) %>%
+    layer_concatenate() %>% layer_activation_elu() %>% layer_dense(3) %>% layer_activation_softmax()
+  image <- keras_model(img, image_out)
+  sq <- layer_input(c(10, 3), name = "sq")
+  s <- sq %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>% layer_spatial_dropout_1d(0.1) %>%
+    layer_max_pooling_1d(2) %>% layer_average_pooling_1d(1)
+  sequence <- keras_model(sq, list(s %>% layer_global_average_pooling_1d(), s %>% layer_global_max_pooling_1d()) %>%
+                                layer_add() %>% layer_activation_relu(max_value = 2) %>% layer_dense(2, activation = "sigmoid"))
+  p <- layer_input(4, name = "p"); q <- layer_input(4, name = "q")
+  pd <- p %>% layer_dense(6, activation = "relu"); qd <- q %>% layer_dense(6)
+  merged <- list(layer_subtract(list(pd, qd)), layer_multiply(list(pd, qd)), layer_average(list(pd, qd)),
+                 layer_maximum(list(pd, qd)), layer_minimum(list(pd, qd))) %>% layer_concatenate()
+  m <- merged %>% layer_reshape(c(5, 6)) %>% layer_permute(c(2, 1)) %>% layer_flatten() %>%
+    layer_repeat_vector(2) %>% layer_flatten() %>% layer_dropout(0.2) %>% layer_dense(3) %>% layer_activation("softmax")
+  merge <- keras_model(list(p, q), list(m, layer_dot(list(pd, qd), axes = 1)))
+  list(image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),
+       sequence = list(model = sequence, x = list(array(round(rnorm(5 * 30), 2), c(5, 10, 3)))),
+       merge = list(model = merge, x = list(matrix(round(rnorm(20), 2), 5), matrix(round(rnorm(20), 2), 5))))
+}
+
+preds <- function(model, x) {
+  p <- predict(model, if (length(x) == 1) x[[1]] else x, verbose = 0)
+  if (is.list(p)) p else list(p)
+}
+
+test_that("every layer round-trips through .keras, .h5, weights files and saveRDS", {
+  dir <- withr::local_tempdir()
+  for (nm in names(cases <- layer_models())) {
+    case <- cases[[nm]]
+    # Non-trivial batch statistics and weights: one training step.
+    want <- preds(case$model, case$x)
+    for (f in file.path(dir, paste0(nm, c(".keras", ".h5")))) {
+      save_model(case$model, f)
+      back <- load_model(f)
+      expect_identical(get_weights(back), get_weights(case$model), info = f)
+      expect_equal(preds(back, case$x), want, tolerance = 1e-6, info = f)
+      expect_identical(model_to_json(back) == model_to_json(case$model), TRUE, info = f)
+    }
+    fresh <- from_config(get_config(case$model))
+    load_model_weights_hdf5(fresh, { w <- file.path(dir, paste0(nm, "_w.h5")); save_model_weights_hdf5(case$model, w); w })
+    expect_equal(preds(fresh, case$x), want, tolerance = 1e-6, info = nm)
+    rds <- file.path(dir, paste0(nm, ".rds"))
+    saveRDS(case$model, rds)
+    expect_equal(preds(readRDS(rds), case$x), want, tolerance = 1e-6, info = nm)
+  }
+})
+
+test_that("Keras 3 loads every layer from rkeras's files and predicts the same", {
+  py <- keras_python()
+  dir <- withr::local_tempdir()
+  cases <- layer_models()
+  files <- list(); inputs <- list(); want <- list()
+  for (nm in names(cases)) {
+    for (ext in c(".keras", ".h5")) {
+      f <- paste0("rk_", nm, ext)
+      save_model(cases[[nm]]$model, file.path(dir, f))
+      files[[f]] <- nm
+    }
+    inputs[[nm]] <- lapply(cases[[nm]]$x, flat_item)
+    want[[nm]] <- preds(cases[[nm]]$model, cases[[nm]]$x)
+  }
+  writeLines(rkeras:::to_json(list(files = files, inputs = inputs)), file.path(dir, "inputs.json"))
+  out <- suppressWarnings(system2(py, shQuote(c(test_path("oracle", "keras_saving.py"), "predict", dir)), stdout = TRUE, stderr = TRUE))
+  expect_null(attr(out, "status"), info = paste(tail(out, 20), collapse = "\n"))
+  got <- read_json(file.path(dir, "predict.json"))
+  for (f in names(files)) {
+    expect_equal(lapply(got[[f]], unflat), want[[files[[f]]]], tolerance = 1e-5, info = f)
+  }
+})
