@@ -45,8 +45,12 @@ save_layout <- function(model, call = rlang::caller_env()) {
   if (!identical(owner, rep(names, counts))) {
     rk_abort("The model's weights are not grouped by layer in layer order; it cannot be saved.", "internal", call)
   }
+  groups <- keras_groups(classes)
+  # Keras keeps a recurrent layer's weights in its cell.
+  cell <- classes %in% c("SimpleRNN", "LSTM", "GRU")
+  groups[cell] <- paste0(groups[cell], "/cell")
   list(json = json, class = top$class_name, model_name = top$config$name, classes = classes, names = names,
-       groups = keras_groups(classes), counts = counts, weight_names = wn)
+       groups = groups, counts = counts, weight_names = wn)
 }
 
 #' Write a model as `format` ("keras", "h5", "weights", "weights_h5") to `path`, or return

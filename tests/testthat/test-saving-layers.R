@@ -23,7 +23,13 @@ layer_models <- function() {
   m <- merged %>% layer_reshape(c(5, 6)) %>% layer_permute(c(2, 1)) %>% layer_flatten() %>%
     layer_repeat_vector(2) %>% layer_flatten() %>% layer_dropout(0.2) %>% layer_dense(3) %>% layer_activation("softmax")
   merge <- keras_model(list(p, q), list(m, layer_dot(list(pd, qd), axes = 1)))
-  list(image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),
+  tx <- layer_input(6, name = "tx")
+  text <- keras_model(tx, tx %>% layer_embedding(20, 4) %>% layer_lstm(5, return_sequences = TRUE) %>%
+                        layer_gru(4, return_sequences = TRUE, go_backwards = TRUE) %>%
+                        layer_gru(3, reset_after = FALSE, return_sequences = TRUE) %>% layer_simple_rnn(3) %>%
+                        layer_dense(2, activation = "softmax"))
+  list(text = list(model = text, x = list(matrix(sample(0:19, 30, TRUE), 5))),
+       image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),
        sequence = list(model = sequence, x = list(array(round(rnorm(5 * 30), 2), c(5, 10, 3)))),
        merge = list(model = merge, x = list(matrix(round(rnorm(20), 2), 5), matrix(round(rnorm(20), 2), 5))))
 }

@@ -95,17 +95,18 @@ pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
     }
     let mut layers = Vec::new();
     for g in r.groups("layers")? {
-        let path = format!("layers/{g}/vars");
-        let vars = if r.has_group(&path) {
-            numbered(&r, &path)?
-        } else {
-            Vec::new()
-        };
-        layers.push(LayerVars {
-            group: g,
-            names: Vec::new(),
-            vars,
-        });
+        // Recurrent layers keep their weights in their cell: `layers/lstm/cell/vars`.
+        for group in [g.clone(), format!("{g}/cell")] {
+            let path = format!("layers/{group}/vars");
+            if !r.has_group(&path) {
+                continue;
+            }
+            layers.push(LayerVars {
+                vars: numbered(&r, &path)?,
+                group,
+                names: Vec::new(),
+            });
+        }
     }
     let optimizer = if r.has_group("optimizer/vars") && !r.datasets("optimizer/vars")?.is_empty() {
         let mut vars = numbered(&r, "optimizer/vars")?;
