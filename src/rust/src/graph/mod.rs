@@ -218,8 +218,36 @@ impl Graph {
         }
         let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
         let mut caches = Vec::with_capacity(self.nodes.len());
+        let fused = self.fused_step_means();
         for (i, node) in self.nodes.iter().enumerate() {
             let slot = &self.slots[node.layer];
+            let ctx_for = |layer: &Box<dyn crate::layers::Layer>| Ctx {
+                training: training && (slot.trainable || !layer.frozen_runs_inference()),
+                rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
+                threads,
+                input_grads: true,
+            };
+            if let Some(j) = fused[i] {
+                // The pooling node of a fused pair: computed from the pair's first input.
+                let first = &self.nodes[j];
+                let layer = self.slots[first.layer].layer.as_ref().expect("fused layer");
+                let mut ctx = ctx_for(layer);
+                let x = &values[first.inputs[0]];
+                let y = layer.step_mean_forward(x, &mut ctx).unwrap_or_else(|| {
+                    Err(RkError::Internal(
+                        "a fused layer lost its averaged path".into(),
+                    ))
+                })?;
+                values.push(y);
+                caches.push(None);
+                continue;
+            }
+            if fused.contains(&Some(i)) {
+                // The first node of a fused pair: its output is never materialised.
+                values.push(Tensor::zeros(ndarray::IxDyn(&[0])));
+                caches.push(None);
+                continue;
+            }
             let (v, c) = match &slot.layer {
                 None => {
                     let k = self
@@ -292,6 +320,7 @@ impl Graph {
         }
         // Nodes that need a gradient: those upstream of a trainable parameter.
         let needs = self.needs_grad();
+        let fused = self.fused_step_means();
         let mut scratch: Vec<Tensor>;
         for i in (0..self.nodes.len()).rev() {
             let Some(g) = grads[i].take() else { continue };
@@ -299,6 +328,32 @@ impl Graph {
             let slot = &self.slots[node.layer];
             let Some(layer) = &slot.layer else { continue };
             if !needs[i] {
+                continue;
+            }
+            if let Some(j) = fused[i] {
+                let first = &self.nodes[j];
+                let fslot = &self.slots[first.layer];
+                if fslot.trainable {
+                    let flayer = fslot.layer.as_ref().expect("fused layer");
+                    let mut ctx = Ctx {
+                        training: true,
+                        rng: Rng::new(0),
+                        threads,
+                        input_grads: false,
+                    };
+                    flayer
+                        .step_mean_backward(
+                            &pass.values[first.inputs[0]],
+                            &g,
+                            &mut pgrads[first.layer],
+                            &mut ctx,
+                        )
+                        .unwrap_or_else(|| {
+                            Err(RkError::Internal(
+                                "a fused layer lost its averaged path".into(),
+                            ))
+                        })?;
+                }
                 continue;
             }
             let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &pass.values[j]).collect();
@@ -335,6 +390,35 @@ impl Graph {
 
     /// Whether each node's output gradient is needed: it feeds (directly or not) a layer
     /// with trainable parameters.
+    /// For each node that averages its input over the steps and whose input comes from a
+    /// layer that can give that average directly (an embedding feeding only this node, and
+    /// not an output, on ids nothing upstream needs gradients for): the input's node.
+    /// Forward and backward then skip the `[batch, steps, features]` tensor between them.
+    fn fused_step_means(&self) -> Vec<Option<usize>> {
+        let mut consumers = vec![0usize; self.nodes.len()];
+        for n in &self.nodes {
+            for &j in &n.inputs {
+                consumers[j] += 1;
+            }
+        }
+        self.nodes
+            .iter()
+            .map(|n| {
+                let layer = self.slots[n.layer].layer.as_ref()?;
+                if !layer.averages_steps() || n.inputs.len() != 1 {
+                    return None;
+                }
+                let j = n.inputs[0];
+                let first = &self.nodes[j];
+                let fl = self.slots[first.layer].layer.as_ref()?;
+                let single =
+                    consumers[j] == 1 && !self.outputs.contains(&j) && first.inputs.len() == 1;
+                // Embeddings have the averaged path, and their ids take no gradient.
+                (single && fl.class_name() == "Embedding").then_some(j)
+            })
+            .collect()
+    }
+
     fn needs_grad(&self) -> Vec<bool> {
         let mut needs = vec![false; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {

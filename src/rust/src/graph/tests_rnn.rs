@@ -208,3 +208,37 @@ fn recurrent_weights_have_keras_shapes() {
     let b = l.params()[2].1.value.as_slice().unwrap().to_vec();
     assert_eq!(b, vec![0., 0., 1., 1., 0., 0., 0., 0.]);
 }
+
+#[test]
+fn fused_embedding_average_equals_the_layers_run_apart() {
+    // Embedding -> GlobalAveragePooling1D runs fused; a linear activation between them
+    // keeps them apart. Outputs and gradients must be identical.
+    let build = |between: bool| {
+        let mut layers = vec![seeded(
+            "emb",
+            "Embedding",
+            json!({"input_dim": 50, "output_dim": 5}),
+            1,
+        )];
+        if between {
+            layers.push(layer("lin", "Activation", json!({"activation": "linear"})));
+        }
+        layers.push(layer("gap", "GlobalAveragePooling1D", json!({})));
+        layers.push(seeded("out", "Dense", json!({"units": 2}), 2));
+        chain(json!([40]), layers)
+    };
+    let (fused, apart) = (build(false), build(true));
+    let x: Vec<f32> = (0..3 * 40).map(|i| ((i * 17 + 3) % 50) as f32).collect();
+    for threads in [1, 2] {
+        let pf = fused.forward(&x, 3, true, [0, 0], threads).unwrap();
+        let pa = apart.forward(&x, 3, true, [0, 0], threads).unwrap();
+        let (of, oa) = (&pf.values[fused.outputs[0]], &pa.values[apart.outputs[0]]);
+        assert_eq!(of, oa);
+        let g =
+            Tensor::from_shape_vec(of.raw_dim(), vec![0.5, -1.0, 0.25, 2.0, -0.75, 1.5]).unwrap();
+        let gf = fused.backward(&pf, vec![g.clone()], threads).unwrap();
+        let ga = apart.backward(&pa, vec![g], threads).unwrap();
+        assert_eq!(gf[1], ga[1], "embedding gradient");
+        assert_eq!(gf.last(), ga.last(), "dense gradient");
+    }
+}

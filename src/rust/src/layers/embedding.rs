@@ -61,24 +61,97 @@ impl Embedding {
     }
 
     /// Each id as a row number, or an error naming the sample and the id.
-    fn rows(&self, x: &Tensor) -> RkResult<Vec<usize>> {
-        let per_sample = x.len() / x.shape()[0].max(1);
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let id = v.trunc();
-                if id >= 0.0 && (id as usize) < self.input_dim {
-                    Ok(id as usize)
-                } else {
-                    Err(RkError::Value(format!(
-                        "Embedding: token id {v} in row {} of the batch is outside [0, {}) (`input_dim` is {})",
-                        i / per_sample.max(1) + 1,
-                        self.input_dim,
-                        self.input_dim
-                    )))
+    fn rows(&self, x: &Tensor) -> RkResult<Vec<u32>> {
+        let xs = x.as_slice().expect("standard layout");
+        let lim = self.input_dim as f32;
+        let mut out = Vec::with_capacity(xs.len());
+        for &v in xs {
+            if !(v >= 0.0 && v < lim) {
+                break;
+            }
+            out.push(v as u32);
+        }
+        if out.len() == xs.len() {
+            return Ok(out);
+        }
+        let i = out.len();
+        let per_sample = xs.len() / x.shape()[0].max(1);
+        Err(RkError::Value(format!(
+            "Embedding: token id {} in row {} of the batch is outside [0, {}) (`input_dim` is {})",
+            xs[i],
+            i / per_sample.max(1) + 1,
+            self.input_dim,
+            self.input_dim
+        )))
+    }
+}
+
+/// Rows of the table gathered in order, `d` values each, on the engine's threads.
+fn gather(table: &[f32], rows: &[u32], d: usize, threads: usize) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(rows.len() * d);
+    {
+        let spare = &mut out.spare_capacity_mut()[..rows.len() * d];
+        let fill = |o: &mut [std::mem::MaybeUninit<f32>], r: &[u32]| {
+            for (dst, &row) in o.chunks_exact_mut(d).zip(r) {
+                let src = &table[row as usize * d..(row as usize + 1) * d];
+                for (a, &b) in dst.iter_mut().zip(src) {
+                    a.write(b);
                 }
-            })
-            .collect()
+            }
+        };
+        const CHUNK: usize = 4096;
+        if threads > 1 && rows.len() > 2 * CHUNK {
+            use rayon::prelude::*;
+            spare
+                .par_chunks_mut(CHUNK * d)
+                .zip(rows.par_chunks(CHUNK))
+                .for_each(|(o, r)| fill(o, r));
+        } else {
+            fill(spare, rows);
+        }
+    }
+    // SAFETY: every one of the rows.len() * d values was written just above.
+    unsafe { out.set_len(rows.len() * d) };
+    out
+}
+
+/// Add each position's gradient row into its token's row of `table`. The table's rows are
+/// split into fixed parts by id, each part taking its positions in order: every row sums
+/// its gradients in position order, whatever the thread count.
+fn scatter_add(table: &mut [f32], rows: &[u32], g: &[f32], d: usize, threads: usize) {
+    scatter_rows(table, rows, d, threads, |i| &g[i * d..(i + 1) * d]);
+}
+
+/// [`scatter_add`] with position `i`'s gradient row given by `grad(i)`.
+fn scatter_rows<'a, F>(table: &mut [f32], rows: &[u32], d: usize, threads: usize, grad: F)
+where
+    F: Fn(usize) -> &'a [f32] + Sync,
+{
+    const PARTS: usize = 8;
+    let per = (table.len() / d.max(1)).div_ceil(PARTS).max(1);
+    // The positions of each part's ids, in position order.
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); PARTS];
+    for (i, &r) in rows.iter().enumerate() {
+        lists[(r as usize / per).min(PARTS - 1)].push(i as u32);
+    }
+    let run = |part: usize, t: &mut [f32]| {
+        let lo = part * per;
+        for &i in &lists[part] {
+            let (i, r) = (i as usize, rows[i as usize] as usize - lo);
+            let dst = &mut t[r * d..(r + 1) * d];
+            dst.iter_mut().zip(grad(i)).for_each(|(a, &v)| *a += v);
+        }
+    };
+    if threads > 1 && rows.len() > 8192 {
+        use rayon::prelude::*;
+        table
+            .par_chunks_mut(per * d)
+            .enumerate()
+            .for_each(|(k, t)| run(k, t));
+    } else {
+        for (k, t) in table.chunks_mut(per * d).enumerate() {
+            run(k, t);
+        }
     }
 }
 
@@ -116,15 +189,12 @@ impl Layer for Embedding {
         self.params.iter_mut().collect()
     }
 
-    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let x = xs[0];
         let rows = self.rows(x)?;
         let d = self.output_dim;
         let table = self.params[0].value.as_slice().expect("standard layout");
-        let mut out = zeros(rows.len() * d);
-        for (o, &r) in out.chunks_exact_mut(d).zip(&rows) {
-            o.copy_from_slice(&table[r * d..(r + 1) * d]);
-        }
+        let out = gather(table, &rows, d, ctx.threads);
         let mut shape = x.shape().to_vec();
         shape.push(d);
         let y = Tensor::from_shape_vec(IxDyn(&shape), out)
@@ -139,24 +209,80 @@ impl Layer for Embedding {
         _cache: &Cache,
         g: Tensor,
         pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
         let x = xs[0];
-        let rows = self.rows(x)?;
+        // Forward checked these ids.
+        let rows: Vec<u32> = x.iter().map(|&v| v as u32).collect();
         let d = self.output_dim;
         let g = g.as_standard_layout();
         let gs = g.as_slice().expect("standard layout");
         let gt = pgrads[0].as_slice_mut().expect("standard layout");
-        for (gr, &r) in gs.chunks_exact(d).zip(&rows) {
-            for (t, &v) in gt[r * d..(r + 1) * d].iter_mut().zip(gr) {
-                *t += v;
-            }
+        scatter_add(gt, &rows, gs, d, ctx.threads);
+        if !ctx.input_grads {
+            return Ok(vec![Tensor::zeros(IxDyn(&[0]))]);
         }
         Ok(vec![Tensor::zeros(x.raw_dim())])
     }
 
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
         kernel_penalty(&self.params, self.l1, self.l2, pgrads)
+    }
+
+    /// Each sample's rows summed in step order and divided by the step count, as the
+    /// pooling layer would compute them from the gathered output.
+    fn step_mean_forward(&self, x: &Tensor, ctx: &mut Ctx) -> Option<RkResult<Tensor>> {
+        if x.ndim() != 2 {
+            return None;
+        }
+        Some((|| {
+            let rows = self.rows(x)?;
+            let (b, t, d) = (x.shape()[0], x.shape()[1], self.output_dim);
+            let table = self.params[0].value.as_slice().expect("standard layout");
+            let mut y = vec![0.0f32; b * d];
+            let mean = |i: usize, yb: &mut [f32]| {
+                for &r in &rows[i * t..(i + 1) * t] {
+                    let src = &table[r as usize * d..(r as usize + 1) * d];
+                    yb.iter_mut().zip(src).for_each(|(o, &v)| *o += v);
+                }
+                yb.iter_mut().for_each(|o| *o /= t as f32);
+            };
+            if ctx.threads > 1 && b * t * d > 1 << 18 {
+                use rayon::prelude::*;
+                y.par_chunks_exact_mut(d.max(1))
+                    .enumerate()
+                    .for_each(|(i, yb)| mean(i, yb));
+            } else {
+                for (i, yb) in y.chunks_exact_mut(d.max(1)).enumerate() {
+                    mean(i, yb);
+                }
+            }
+            Tensor::from_shape_vec(IxDyn(&[b, d]), y).map_err(|e| RkError::Internal(e.to_string()))
+        })())
+    }
+
+    /// Every position adds its sample's gradient / steps into its token's row, in position
+    /// order (the same sums as the pooling layer's gradient scattered by backward).
+    fn step_mean_backward(
+        &self,
+        x: &Tensor,
+        g: &Tensor,
+        pgrads: &mut [Tensor],
+        ctx: &mut Ctx,
+    ) -> Option<RkResult<()>> {
+        if x.ndim() != 2 {
+            return None;
+        }
+        let (t, d) = (x.shape()[1], self.output_dim);
+        let rows: Vec<u32> = x.iter().map(|&v| v as u32).collect();
+        let g = g.as_standard_layout();
+        let gs = g.as_slice().expect("standard layout");
+        let per_step: Vec<f32> = gs.iter().map(|&v| v / t as f32).collect();
+        let gt = pgrads[0].as_slice_mut().expect("standard layout");
+        scatter_rows(gt, &rows, d, ctx.threads, |i| {
+            &per_step[(i / t) * d..(i / t + 1) * d]
+        });
+        Some(Ok(()))
     }
 
     fn config(&self) -> Value {

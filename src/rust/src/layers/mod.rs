@@ -102,6 +102,26 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// Keras's config fields for this layer, as Keras 3 writes them (without `name`,
     /// `trainable` and `dtype`, which the model adds).
     fn config(&self) -> Value;
+    /// Whether the layer averages its `[batch, steps, features]` input over the steps
+    /// (`GlobalAveragePooling1D`): the engine may then fuse it with the layer before.
+    fn averages_steps(&self) -> bool {
+        false
+    }
+    /// The layer's output averaged over axis 1, without the full output (`Embedding`):
+    /// `None` when the layer has no such path.
+    fn step_mean_forward(&self, _x: &Tensor, _ctx: &mut Ctx) -> Option<RkResult<Tensor>> {
+        None
+    }
+    /// The parameters' gradients for [`Layer::step_mean_forward`]'s output gradient `g`.
+    fn step_mean_backward(
+        &self,
+        _x: &Tensor,
+        _g: &Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> Option<RkResult<()>> {
+        None
+    }
 }
 
 /// `Box<dyn Layer>` is `Clone` (models are cloned by `clone_model()`).

@@ -332,13 +332,13 @@ impl Layer for GlobalPool {
         })
     }
 
-    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let x = xs[0];
         let batch = x.shape()[0];
         let (p, c) = GlobalPool::dims(x);
         let xsl = x.as_slice().expect("standard");
         let mut y = vec![if self.max { f32::NEG_INFINITY } else { 0.0 }; batch * c];
-        for (b, yb) in y.chunks_exact_mut(c).enumerate() {
+        let pool = |b: usize, yb: &mut [f32]| {
             for row in xsl[b * p * c..(b + 1) * p * c].chunks_exact(c) {
                 if self.max {
                     yb.iter_mut().zip(row).for_each(|(o, &v)| *o = o.max(v));
@@ -348,6 +348,17 @@ impl Layer for GlobalPool {
             }
             if !self.max {
                 yb.iter_mut().for_each(|o| *o /= p as f32);
+            }
+        };
+        // Samples are independent: split them between the threads when there is work.
+        if ctx.threads > 1 && x.len() > 1 << 18 {
+            use rayon::prelude::*;
+            y.par_chunks_exact_mut(c)
+                .enumerate()
+                .for_each(|(b, yb)| pool(b, yb));
+        } else {
+            for (b, yb) in y.chunks_exact_mut(c).enumerate() {
+                pool(b, yb);
             }
         }
         let shape = if self.keepdims {
@@ -367,7 +378,7 @@ impl Layer for GlobalPool {
         _cache: &Cache,
         g: Tensor,
         _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
         let x = xs[0];
         let batch = x.shape()[0];
@@ -375,6 +386,35 @@ impl Layer for GlobalPool {
         let xsl = x.as_slice().expect("standard");
         let ys = y.as_slice().expect("standard");
         let gs = g.as_slice().expect("standard");
+        if !self.max {
+            // Every position gets its sample's gradient / p: written once, on all threads.
+            let mut dx: Vec<f32> = Vec::with_capacity(x.len());
+            {
+                let spare = &mut dx.spare_capacity_mut()[..x.len()];
+                let fill = |b: usize, db: &mut [std::mem::MaybeUninit<f32>]| {
+                    let gb = &gs[b * c..(b + 1) * c];
+                    for drow in db.chunks_exact_mut(c) {
+                        drow.iter_mut().zip(gb).for_each(|(d, &v)| {
+                            d.write(v / p as f32);
+                        });
+                    }
+                };
+                if ctx.threads > 1 && x.len() > 1 << 18 {
+                    use rayon::prelude::*;
+                    spare
+                        .par_chunks_mut((p * c).max(1))
+                        .enumerate()
+                        .for_each(|(b, db)| fill(b, db));
+                } else {
+                    for (b, db) in spare.chunks_mut((p * c).max(1)).enumerate() {
+                        fill(b, db);
+                    }
+                }
+            }
+            // SAFETY: every value was written above (batch * p * c of them).
+            unsafe { dx.set_len(x.len()) };
+            return Ok(vec![super::tensor(batch, &x.shape()[1..], dx)?]);
+        }
         let mut dx = super::zeros(x.len());
         for b in 0..batch {
             let (yb, gb) = (&ys[b * c..(b + 1) * c], &gs[b * c..(b + 1) * c]);
@@ -404,5 +444,9 @@ impl Layer for GlobalPool {
 
     fn config(&self) -> Value {
         json!({"data_format": "channels_last", "keepdims": self.keepdims})
+    }
+
+    fn averages_steps(&self) -> bool {
+        !self.max && self.rank == 1 && !self.keepdims
     }
 }

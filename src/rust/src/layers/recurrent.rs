@@ -36,6 +36,60 @@ impl Cell {
     }
 }
 
+/// `e^x` to about 2 ulp, branch-free (Cephes's `expf`), so loops of it vectorize.
+#[inline(always)]
+fn exp_fast(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let fx = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - fx * 0.693_359_4 + fx * 2.121_944_4e-4;
+    let z = r * r;
+    let y = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.0e-1)
+        * z
+        + r
+        + 1.0;
+    y * f32::from_bits(((fx as i32 + 127) << 23) as u32)
+}
+
+#[inline(always)]
+fn sigmoid_fast(x: f32) -> f32 {
+    1.0 / (1.0 + exp_fast(-x))
+}
+
+/// `tanh` as Cephes's `tanhf`: a polynomial below 0.625, `1 - 2 / (e^2x + 1)` above.
+#[inline(always)]
+fn tanh_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let z = a * a;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328_2e-1)
+            * z
+            * a
+            + a;
+    let big = 1.0 - 2.0 / (exp_fast(2.0 * a) + 1.0);
+    (if a < 0.625 { small } else { big }).copysign(x)
+}
+
+crate::simd::multiversion! {
+    fn sigmoid_slice(v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = sigmoid_fast(*x);
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    fn tanh_slice(v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = tanh_fast(*x);
+        }
+    }
+}
+
 /// An activation whose derivative follows from its output.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Gate {
@@ -73,14 +127,23 @@ impl Gate {
     #[inline]
     fn f(self, x: f32) -> f32 {
         match self {
-            Gate::Tanh => x.tanh(),
-            Gate::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Gate::Tanh => tanh_fast(x),
+            Gate::Sigmoid => sigmoid_fast(x),
             // Keras 3: relu6(x + 3) / 6.
             Gate::HardSigmoid => ((x + 3.0).clamp(0.0, 6.0)) / 6.0,
             Gate::Relu => x.max(0.0),
             Gate::Linear => x,
         }
     }
+    /// `f` applied to every value of `v` (vectorized for tanh and sigmoid).
+    fn apply(self, v: &mut [f32]) {
+        match self {
+            Gate::Tanh => tanh_slice(v),
+            Gate::Sigmoid => sigmoid_slice(v),
+            _ => v.iter_mut().for_each(|x| *x = self.f(*x)),
+        }
+    }
+
     /// The derivative at the input whose output is `y`.
     #[inline]
     fn df(self, y: f32) -> f32 {
@@ -149,8 +212,13 @@ impl Record {
         let (o, n) = self.gates();
         (o + n, self.t * self.b * self.u)
     }
-    fn x_mask(&self) -> (usize, usize) {
+    /// LSTM's `act(c)` after every step: `T x B x U`.
+    fn act_c(&self) -> (usize, usize) {
         let (o, n) = self.rec_h();
+        (o + n, self.t * self.b * self.u)
+    }
+    fn x_mask(&self) -> (usize, usize) {
+        let (o, n) = self.act_c();
         (o + n, self.b * self.d)
     }
     fn h_mask(&self) -> (usize, usize) {
@@ -428,16 +496,18 @@ impl Layer for Recurrent {
         // GRU without reset_after multiplies the reset state by the candidate's columns only.
         let (u_zr, u_h) = split_columns(uk, u, gu, 2 * u);
         let mut hp = zeros(b * u);
+        let mut h_prev = zeros(b * u);
         let mut z = zeros(b * gu);
+        let mut rec_out = zeros(b * gu);
         let mut rh = zeros(b * u);
         let mut rhp = zeros(b * u);
+        let mut h_new = zeros(b * u);
+        let mut c_new = zeros(b * u);
+        let (ra, act) = (self.rec_act, self.act);
         for s in 0..t {
             let ti = self.time(s, t);
-            {
-                let hs = part(&keep, rec.h());
-                hp.copy_from_slice(&hs[s * b * u..(s + 1) * b * u]);
-            }
-            let h_prev = hp.clone();
+            h_prev.copy_from_slice(&part(&keep, rec.h())[s * b * u..(s + 1) * b * u]);
+            hp.copy_from_slice(&h_prev);
             if h_masking {
                 let m = part(&keep, rec.h_mask());
                 hp.iter_mut().zip(m).for_each(|(h, m)| *h *= m);
@@ -454,67 +524,67 @@ impl Layer for Recurrent {
                 }
                 Cell::Gru { reset_after: true } => {
                     // The recurrent product with its bias, kept apart for the candidate.
-                    let mut r = zeros(b * gu);
-                    matmul(b, gu, u, &hp, Trans::N, uk, Trans::N, &mut r, false, 1);
-                    for bi in 0..b {
-                        let rr = &mut r[bi * gu..(bi + 1) * gu];
-                        if let Some(br) = b_rec {
-                            rr.iter_mut().zip(br).for_each(|(v, b)| *v += b);
-                        }
-                        let zz = &mut z[bi * gu..(bi + 1) * gu];
-                        for j in 0..2 * u {
-                            zz[j] += rr[j];
-                        }
-                        rh[bi * u..(bi + 1) * u].copy_from_slice(&rr[2 * u..]);
-                    }
-                }
-                Cell::Gru { reset_after: false } => {
-                    let mut r = zeros(b * 2 * u);
                     matmul(
                         b,
-                        2 * u,
+                        gu,
                         u,
                         &hp,
                         Trans::N,
-                        &u_zr,
+                        uk,
                         Trans::N,
-                        &mut r,
+                        &mut rec_out,
                         false,
                         1,
                     );
                     for bi in 0..b {
-                        for j in 0..2 * u {
-                            z[bi * gu + j] += r[bi * 2 * u + j];
+                        let rr = &mut rec_out[bi * gu..(bi + 1) * gu];
+                        if let Some(br) = b_rec {
+                            rr.iter_mut().zip(br).for_each(|(v, b)| *v += b);
                         }
+                        let zz = &mut z[bi * gu..(bi + 1) * gu];
+                        zz[..2 * u]
+                            .iter_mut()
+                            .zip(&rr[..2 * u])
+                            .for_each(|(a, v)| *a += v);
+                        rh[bi * u..(bi + 1) * u].copy_from_slice(&rr[2 * u..]);
+                    }
+                }
+                Cell::Gru { reset_after: false } => {
+                    let r = &mut rec_out[..b * 2 * u];
+                    matmul(b, 2 * u, u, &hp, Trans::N, &u_zr, Trans::N, r, false, 1);
+                    for bi in 0..b {
+                        z[bi * gu..bi * gu + 2 * u]
+                            .iter_mut()
+                            .zip(&r[bi * 2 * u..(bi + 1) * 2 * u])
+                            .for_each(|(a, v)| *a += v);
                     }
                 }
             }
-            let (ra, act) = (self.rec_act, self.act);
-            let mut h_new = zeros(b * u);
             match self.cell {
                 Cell::Simple => {
-                    for (h, &v) in h_new.iter_mut().zip(&z) {
-                        *h = act.f(v);
-                    }
+                    act.apply(&mut z);
+                    h_new.copy_from_slice(&z);
                 }
                 Cell::Lstm => {
-                    let c_prev: Vec<f32> =
-                        part(&keep, rec.c())[s * b * u..(s + 1) * b * u].to_vec();
-                    let mut c_new = zeros(b * u);
+                    let c_prev = &part(&keep, rec.c())[s * b * u..(s + 1) * b * u];
                     for bi in 0..b {
                         let zz = &mut z[bi * gu..(bi + 1) * gu];
+                        ra.apply(&mut zz[..2 * u]);
+                        act.apply(&mut zz[2 * u..3 * u]);
+                        ra.apply(&mut zz[3 * u..]);
+                        let cn = &mut c_new[bi * u..(bi + 1) * u];
+                        let cp = &c_prev[bi * u..(bi + 1) * u];
                         for j in 0..u {
-                            let i = ra.f(zz[j]);
-                            let f = ra.f(zz[u + j]);
-                            let g = act.f(zz[2 * u + j]);
-                            let o = ra.f(zz[3 * u + j]);
-                            let c = f * c_prev[bi * u + j] + i * g;
-                            c_new[bi * u + j] = c;
-                            h_new[bi * u + j] = o * act.f(c);
-                            zz[j] = i;
-                            zz[u + j] = f;
-                            zz[2 * u + j] = g;
-                            zz[3 * u + j] = o;
+                            cn[j] = zz[u + j] * cp[j] + zz[j] * zz[2 * u + j];
+                        }
+                    }
+                    // act(c), kept for backward, then h = o * act(c).
+                    let ao = rec.act_c().0 + s * b * u;
+                    keep[ao..ao + b * u].copy_from_slice(&c_new);
+                    act.apply(&mut keep[ao..ao + b * u]);
+                    for bi in 0..b {
+                        for j in 0..u {
+                            h_new[bi * u + j] = z[bi * gu + 3 * u + j] * keep[ao + bi * u + j];
                         }
                     }
                     let co = rec.c().0 + (s + 1) * b * u;
@@ -522,11 +592,7 @@ impl Layer for Recurrent {
                 }
                 Cell::Gru { reset_after } => {
                     for bi in 0..b {
-                        for j in 0..u {
-                            let zz = &mut z[bi * gu..(bi + 1) * gu];
-                            zz[j] = ra.f(zz[j]);
-                            zz[u + j] = ra.f(zz[u + j]);
-                        }
+                        ra.apply(&mut z[bi * gu..bi * gu + 2 * u]);
                     }
                     if !reset_after {
                         for bi in 0..b {
@@ -537,16 +603,18 @@ impl Layer for Recurrent {
                         matmul(b, u, u, &rhp, Trans::N, &u_h, Trans::N, &mut rh, false, 1);
                     }
                     for bi in 0..b {
+                        let zz = &mut z[bi * gu..(bi + 1) * gu];
                         for j in 0..u {
-                            let zz = &mut z[bi * gu..(bi + 1) * gu];
-                            let (zg, r) = (zz[j], zz[u + j]);
-                            let cand = if reset_after {
-                                zz[2 * u + j] + r * rh[bi * u + j]
+                            let r = zz[u + j];
+                            zz[2 * u + j] += if reset_after {
+                                r * rh[bi * u + j]
                             } else {
-                                zz[2 * u + j] + rh[bi * u + j]
+                                rh[bi * u + j]
                             };
-                            let hh = act.f(cand);
-                            zz[2 * u + j] = hh;
+                        }
+                        act.apply(&mut zz[2 * u..]);
+                        for j in 0..u {
+                            let (zg, hh) = (zz[j], zz[2 * u + j]);
                             h_new[bi * u + j] = zg * h_prev[bi * u + j] + (1.0 - zg) * hh;
                         }
                     }
@@ -661,17 +729,15 @@ impl Layer for Recurrent {
                 }
                 Cell::Lstm => {
                     let cs = part(keep, rec.c());
-                    let (c_prev, c_cur) = (
-                        &cs[s * b * u..(s + 1) * b * u],
-                        &cs[(s + 1) * b * u..(s + 2) * b * u],
-                    );
+                    let c_prev = &cs[s * b * u..(s + 1) * b * u];
+                    let acs = &part(keep, rec.act_c())[s * b * u..(s + 1) * b * u];
                     for bi in 0..b {
                         let gg = &gates[bi * gu..(bi + 1) * gu];
                         let dzz = &mut dz[bi * gu..(bi + 1) * gu];
                         for j in 0..u {
                             let k = bi * u + j;
                             let (i, f, cg, o) = (gg[j], gg[u + j], gg[2 * u + j], gg[3 * u + j]);
-                            let ac = act.f(c_cur[k]);
+                            let ac = acs[k];
                             let d_o = dh[k] * ac;
                             let dc = dc_next[k] + dh[k] * o * act.df(ac);
                             dzz[j] = dc * cg * ra.df(i);
