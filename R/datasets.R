@@ -332,6 +332,12 @@ rk_ds_read_npy <- function(path, call = rlang::caller_env()) {
   shape <- as.numeric(sub("L$", "", parts[nzchar(parts)]))
   n <- prod(shape)
   if (anyNA(shape) || any(shape < 0) || n > 2^33) fail("implausible shape")
+  if (descr == "|O") {
+    # An object array (Keras's IMDB and Reuters sequences): pickled lists of integers.
+    close(con)
+    on.exit()
+    return(rk_call(rk_npy_integer_lists(readBin(path, "raw", file.size(path))), call = call))
+  }
   m <- regmatches(descr, regexec("^([<>|=]?)([biuf?])([0-9]+)$", descr))[[1L]]
   if (!length(m)) fail(sprintf("unsupported dtype '%s'", descr))
   endian <- if (m[2L] == ">") "big" else "little"

@@ -20,6 +20,10 @@ rk_batch <- function(model, mode, x, n, d, y, yc, w, background) .Call(wrap__rk_
 
 rk_model_join <- function(model) .Call(wrap__rk_model_join, model)
 
+rk_npy_integer_lists <- function(npy) .Call(wrap__rk_npy_integer_lists, npy)
+
+rk_numpy_shuffle <- function(n, seed) .Call(wrap__rk_numpy_shuffle, n, seed)
+
 rk_model_set_graph <- function(model, json) .Call(wrap__rk_model_set_graph, model, json)
 
 rk_model_build_shapes <- function(model, shapes) .Call(wrap__rk_model_build_shapes, model, shapes)

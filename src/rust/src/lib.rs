@@ -29,6 +29,7 @@ pub mod train;
 
 use extendr_api::prelude::*;
 use r_api::data as rk_data_api;
+use r_api::datasets as rk_datasets_api;
 use r_api::graph as rk_graph_api;
 use r_api::model as rk_model_api;
 use r_api::saving as rk_saving_api;
@@ -37,6 +38,7 @@ use r_api::tensorboard as rk_tensorboard_api;
 extendr_module! {
     mod rkeras;
     use rk_data_api;
+    use rk_datasets_api;
     use rk_graph_api;
     use rk_model_api;
     use rk_saving_api;

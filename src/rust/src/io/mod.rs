@@ -2,4 +2,5 @@
 pub mod crc32c;
 pub mod hdf5;
 pub mod keras_files;
+pub mod npy_objects;
 pub mod tfevents;

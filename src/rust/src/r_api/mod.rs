@@ -1,5 +1,6 @@
 //! The only code that names extendr_api: one file per R family.
 pub mod data;
+pub mod datasets;
 pub mod graph;
 pub mod handle;
 pub mod model;
