@@ -31,7 +31,7 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
                                       save_weights_only = FALSE, mode = c("auto", "min", "max"), period = NULL,
                                       save_freq = "epoch", initial_value_threshold = NULL, ...) {
   check_no_dots(..., fn = "callback_model_checkpoint()")
-  mode <- match.arg(mode)
+  mode <- if (identical(mode, c("auto", "min", "max"))) "auto" else check_string(mode, "mode", choices = c("auto", "min", "max"))
   filepath <- path.expand(check_string(filepath, "filepath"))
   if (!identical(save_freq, "epoch")) save_freq <- check_count(save_freq, "save_freq", min = 1)
   ModelCheckpoint$new(filepath = filepath, monitor = check_string(monitor, "monitor"),

@@ -188,7 +188,7 @@ texts_to_sequences <- function(object, texts) {
 #' @rdname text_tokenizer
 #' @export
 texts_to_matrix <- function(object, texts, mode = c("binary", "count", "tfidf", "freq")) {
-  mode <- match.arg(mode)
+  mode <- matrix_mode(mode)
   sequences_to_matrix(object, texts_to_sequences(object, texts), mode = mode)
 }
 
@@ -196,7 +196,7 @@ texts_to_matrix <- function(object, texts, mode = c("binary", "count", "tfidf", 
 #' @export
 sequences_to_matrix <- function(object, sequences, mode = c("binary", "count", "tfidf", "freq")) {
   env <- check_tokenizer(object)
-  mode <- match.arg(mode)
+  mode <- matrix_mode(mode)
   if (!is.list(sequences)) {
     rk_abort(sprintf("`sequences` must be a list of integer vectors, not %s.", show_value(sequences)), "type")
   }
@@ -233,4 +233,10 @@ sequences_to_matrix <- function(object, sequences, mode = c("binary", "count", "
       tfidf = (1 + log(counts[hit])) * log(1 + env$document_count / (1 + docs[hit])))
   }
   x
+}
+
+matrix_mode <- function(mode, call = rlang::caller_env()) {
+  modes <- c("binary", "count", "tfidf", "freq")
+  if (identical(mode, modes)) return("binary")
+  check_string(mode, "mode", choices = modes, call = call)
 }

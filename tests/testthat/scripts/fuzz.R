@@ -33,6 +33,9 @@ saved_h5 <- file.path(tempdir(), "good.h5"); save_model_hdf5(model, saved_h5)
 saved_weights <- file.path(tempdir(), "good_weights.h5"); save_model_weights_hdf5(model, saved_weights)
 good_bytes <- lapply(c(saved_keras, saved_h5, saved_weights), function(f) readBin(f, "raw", file.size(f)))
 corrupt_k <- 0
+emb_model <- keras_model_sequential() %>% layer_embedding(5, 2, input_length = 3) %>% layer_flatten()
+tokenizer <- text_tokenizer(num_words = 5)
+fit_text_tokenizer(tokenizer, c("a b c", "b c d"))
 corrupt_bytes <- function(v) {
   corrupt_k <<- corrupt_k + 1
   b <- good_bytes[[corrupt_k %% 3 + 1]]
@@ -193,6 +196,41 @@ calls <- list(
   count_params = function(v) count_params(v),
   get_weights = function(v) get_weights(v),
   summary = function(v) summary(v),
+  embedding_input_dim = function(v) layer_embedding(input_dim = v, output_dim = 2),
+  embedding_output_dim = function(v) layer_embedding(input_dim = 5, output_dim = v),
+  embedding_mask = function(v) layer_embedding(input_dim = 5, output_dim = 2, mask_zero = v),
+  embedding_length = function(v) keras_model_sequential() %>% layer_embedding(5, 2, input_length = v),
+  embedding_ids = function(v) predict(emb_model, v, verbose = 0),
+  lstm_units = function(v) seq1 %>% layer_lstm(units = v),
+  lstm_activation = function(v) seq1 %>% layer_lstm(3, activation = v),
+  lstm_return = function(v) seq1 %>% layer_lstm(3, return_sequences = v),
+  lstm_state = function(v) seq1 %>% layer_lstm(3, return_state = v),
+  gru_reset = function(v) seq1 %>% layer_gru(3, reset_after = v),
+  gru_dropout = function(v) seq1 %>% layer_gru(3, dropout = v),
+  rnn_backwards = function(v) seq1 %>% layer_simple_rnn(3, go_backwards = v),
+  rnn_recurrent_dropout = function(v) seq1 %>% layer_simple_rnn(3, recurrent_dropout = v),
+  rnn_on_matrix = function(v) layer_input(shape = v) %>% layer_lstm(2),
+  pad_sequences = function(v) pad_sequences(v),
+  pad_sequences_maxlen = function(v) pad_sequences(list(1:3), maxlen = v),
+  pad_sequences_padding = function(v) pad_sequences(list(1:3), padding = v),
+  pad_sequences_value = function(v) pad_sequences(list(1:3), value = v),
+  tokenizer_words = function(v) text_tokenizer(num_words = v),
+  tokenizer_split = function(v) text_tokenizer(split = v),
+  tokenizer_fit = function(v) fit_text_tokenizer(tokenizer, v),
+  tokenizer_sequences = function(v) texts_to_sequences(tokenizer, v),
+  tokenizer_matrix = function(v) texts_to_matrix(tokenizer, "a b", mode = v),
+  tokenizer_seq_matrix = function(v) sequences_to_matrix(tokenizer, v),
+  dataset_imdb = function(v) dataset_imdb(num_words = v),
+  dataset_imdb_maxlen = function(v) dataset_imdb(maxlen = v),
+  dataset_reuters = function(v) dataset_reuters(test_split = v),
+  dataset_boston = function(v) dataset_boston_housing(seed = v),
+  checkpoint_path = function(v) callback_model_checkpoint(v),
+  checkpoint_freq = function(v) callback_model_checkpoint("x.h5", save_freq = v),
+  checkpoint_mode = function(v) callback_model_checkpoint("x.h5", mode = v),
+  backup_dir = function(v) callback_backup_and_restore(v),
+  save_model_tf = function(v) save_model_tf(model, v),
+  load_model_tf = function(v) load_model_tf(v),
+  load_weights_tf = function(v) load_model_weights_tf(model, v),
   save_model_path = function(v) save_model(model, v),
   save_model_optimizer = function(v) save_model(model, file.path(tempdir(), "f.keras"), include_optimizer = v),
   save_model_overwrite = function(v) save_model(model, file.path(tempdir(), "f.keras"), overwrite = v),
