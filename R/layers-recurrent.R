@@ -180,3 +180,61 @@ layer_gru <- function(object, units, activation = "tanh", recurrent_activation =
                   kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
                   input_shape, batch_input_shape, name, trainable, weights, list(...), rlang::current_env())
 }
+
+#' Bidirectional wrapper for recurrent layers
+#'
+#' Runs `layer` forwards and a copy of it backwards over the same sequence and merges the
+#' two outputs: `"concat"` (the default; twice the units), `"sum"`, `"mul"` or `"ave"`. With
+#' `return_sequences = TRUE` the backward outputs are put back in time order first. The
+#' weights are the forward layer's, then the backward layer's, as in Keras.
+#' @inheritParams layer_dense
+#' @param layer A recurrent layer: `layer_lstm()`, `layer_gru()` or `layer_simple_rnn()`
+#'   called without a model.
+#' @param merge_mode How the two outputs are combined (`NULL`, a list of both, is not
+#'   supported yet).
+#' @param backward_layer Optional recurrent layer to run backwards (default: a copy of
+#'   `layer` with `go_backwards` flipped).
+#' @param weights Not supported; must be `NULL`.
+#' @param ... `input_shape`, `batch_input_shape` and `name`.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family recurrent layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_embedding(1000, 16, input_length = 30) %>%
+#'   bidirectional(layer_lstm(units = 8)) %>%
+#'   layer_dense(1, activation = "sigmoid")
+bidirectional <- function(object, layer, merge_mode = "concat", weights = NULL, backward_layer = NULL, ...) {
+  dots <- list(...)
+  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name"))
+  if (length(unknown)) do.call(check_no_dots, c(dots[unknown], list(fn = "bidirectional()")))
+  check_unsupported(weights = weights)
+  if (is.null(merge_mode)) {
+    rk_abort("`merge_mode = NULL` (a list of the two outputs) is not supported by rkeras yet.", "unsupported")
+  }
+  merge_mode <- check_string(merge_mode, "merge_mode", choices = c("concat", "sum", "mul", "ave"))
+  inner <- function(l, arg) {
+    if (!inherits(l, "rkeras_layer")) {
+      rk_abort(sprintf("`%s` must be a recurrent layer (layer_lstm(), layer_gru() or layer_simple_rnn() called without a model), not %s.",
+                       arg, show_value(l)), "type")
+    }
+    spec <- layer_state(l)$spec
+    if (!spec$class_name %in% c("LSTM", "GRU", "SimpleRNN")) {
+      rk_abort(sprintf("`%s` must be a recurrent layer, not a %s layer.", arg, spec$class_name), "type")
+    }
+    spec
+  }
+  fwd <- inner(layer, "layer")
+  base <- fwd$name %||% tolower(keras_snake(fwd$class_name))
+  config <- list(merge_mode = merge_mode,
+                 layer = list(class_name = fwd$class_name, config = c(fwd$config, list(name = paste0("forward_", base)))))
+  if (!is.null(backward_layer)) {
+    bwd <- inner(backward_layer, "backward_layer")
+    config$backward_layer <- list(class_name = bwd$class_name,
+                                  config = c(bwd$config, list(name = paste0("backward_", bwd$name %||% base))))
+  }
+  spec <- new_layer_spec("bidirectional", "Bidirectional", config,
+                         input_shape = dots$input_shape %||% dots$batch_input_shape[-1], name = dots$name,
+                         seed = fwd$seed %||% draw_seed())
+  compose_layer(object, spec)
+}

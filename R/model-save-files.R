@@ -40,17 +40,28 @@ save_layout <- function(model, call = rlang::caller_env()) {
     names <- names[keep]
   }
   wn <- weight_names(model)
-  owner <- sub("/[^/]*$", "", wn)
+  owner <- sub("/.*$", "", wn)
   counts <- vapply(names, function(n) sum(owner == n), 1L, USE.NAMES = FALSE)
   if (!identical(owner, rep(names, counts))) {
     rk_abort("The model's weights are not grouped by layer in layer order; it cannot be saved.", "internal", call)
   }
   groups <- keras_groups(classes)
-  # Keras keeps a recurrent layer's weights in its cell.
-  cell <- classes %in% c("SimpleRNN", "LSTM", "GRU")
-  groups[cell] <- paste0(groups[cell], "/cell")
+  # Where Keras 3's weights file keeps each layer's weights: a recurrent layer's in its
+  # cell, a bidirectional wrapper's in its two layers' cells (half each).
+  parts <- do.call(rbind, lapply(seq_along(classes), function(i) {
+    g <- groups[[i]]
+    if (classes[[i]] %in% c("SimpleRNN", "LSTM", "GRU")) {
+      data.frame(layer = i, group = paste0(g, "/cell"), count = counts[[i]])
+    } else if (classes[[i]] == "Bidirectional") {
+      data.frame(layer = i, group = paste0(g, c("/forward_layer/cell", "/backward_layer/cell")),
+                 count = counts[[i]] / 2)
+    } else {
+      data.frame(layer = i, group = g, count = counts[[i]])
+    }
+  }))
+  if (is.null(parts)) parts <- data.frame(layer = integer(), group = character(), count = integer())
   list(json = json, class = top$class_name, model_name = top$config$name, classes = classes, names = names,
-       groups = groups, counts = counts, weight_names = wn)
+       groups = groups, parts = parts, counts = counts, weight_names = wn)
 }
 
 #' Write a model as `format` ("keras", "h5", "weights", "weights_h5") to `path`, or return
@@ -74,7 +85,8 @@ write_model_file <- function(model, path, format, include_optimizer, call = rlan
                            date_saved = format(Sys.time(), "%Y-%m-%d@%H:%M:%S")))
   keras3 <- format %in% c("keras", "weights")
   res <- rk_call(rk_model_save(model$ptr, path, format, config, training, metadata, lay$model_name,
-                               if (keras3) lay$groups else lay$names, as.integer(lay$counts),
+                               if (keras3) lay$parts$group else lay$names,
+                               as.integer(if (keras3) lay$parts$count else lay$counts),
                                if (length(lay$weight_names)) paste0(lay$model_name, "/", lay$weight_names) else character(),
                                lay$weight_names,
                                with_opt && format %in% c("keras", "h5")), call = call)
@@ -112,8 +124,8 @@ put_weights <- function(model, saved, by_name, skip_mismatch, call = rlang::call
   per_layer <- vector("list", length(lay$names))
   if (saved$format %in% c("keras", "weights")) {
     for (i in seq_along(lay$names)) {
-      j <- match(lay$groups[[i]], groups)
-      per_layer[i] <- list(if (is.na(j)) list() else files[[j]]$weights)
+      j <- match(lay$parts$group[lay$parts$layer == i], groups)
+      per_layer[i] <- list(unlist(lapply(j[!is.na(j)], function(k) files[[k]]$weights), recursive = FALSE) %||% list())
     }
   } else if (by_name) {
     for (i in seq_along(lay$names)) {

@@ -43,6 +43,9 @@ test_that("LSTM matches Keras: gate order, sequences, backwards, no bias, hard s
 test_that("GRU matches Keras with reset_after TRUE and FALSE, backwards, no bias", {
   check_cases("^gru_")
 })
+test_that("Bidirectional matches Keras for every merge mode, with sequences and a given backward layer", {
+  check_cases("^bi_")
+})
 test_that("text models (embedding, stacked recurrent layers, pooling) match Keras", {
   check_cases("^text_")
 })

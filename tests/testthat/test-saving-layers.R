@@ -26,7 +26,9 @@ layer_models <- function() {
   tx <- layer_input(6, name = "tx")
   text <- keras_model(tx, tx %>% layer_embedding(20, 4) %>% layer_lstm(5, return_sequences = TRUE) %>%
                         layer_gru(4, return_sequences = TRUE, go_backwards = TRUE) %>%
-                        layer_gru(3, reset_after = FALSE, return_sequences = TRUE) %>% layer_simple_rnn(3) %>%
+                        layer_gru(3, reset_after = FALSE, return_sequences = TRUE) %>%
+                        bidirectional(layer_lstm(units = 2, return_sequences = TRUE)) %>%
+                        bidirectional(layer_gru(units = 2), merge_mode = "sum") %>%
                         layer_dense(2, activation = "softmax"))
   list(text = list(model = text, x = list(matrix(sample(0:19, 30, TRUE), 5))),
        image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),

@@ -242,3 +242,27 @@ fn fused_embedding_average_equals_the_layers_run_apart() {
         assert_eq!(gf.last(), ga.last(), "dense gradient");
     }
 }
+
+#[test]
+fn bidirectional_gradients_match_finite_differences_for_every_merge() {
+    for merge in ["concat", "sum", "mul", "ave"] {
+        for seq in [true, false] {
+            let g = chain(
+                json!([4, 2]),
+                vec![
+                    seeded("d0", "Dense", json!({"units": 3, "activation": "tanh"}), 1),
+                    seeded(
+                        "bi",
+                        "Bidirectional",
+                        json!({"merge_mode": merge, "layer": {"class_name": "GRU", "config":
+                            {"units": 2, "return_sequences": seq, "bias_initializer": bias()}}}),
+                        2,
+                    ),
+                    seeded("out", "Dense", json!({"units": 2}), 3),
+                ],
+            );
+            let x = inputs(3 * 4 * 2);
+            check_params(&g, &x, 3, false).unwrap_or_else(|e| panic!("{merge} {seq}: {e}"));
+        }
+    }
+}

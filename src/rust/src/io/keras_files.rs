@@ -94,20 +94,25 @@ pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
         )));
     }
     let mut layers = Vec::new();
-    for g in r.groups("layers")? {
-        // Recurrent layers keep their weights in their cell: `layers/lstm/cell/vars`.
-        for group in [g.clone(), format!("{g}/cell")] {
-            let path = format!("layers/{group}/vars");
-            if !r.has_group(&path) {
-                continue;
+    // Every `vars` group under `layers/`, however deep: a recurrent layer keeps its weights
+    // in its cell (`layers/lstm/cell/vars`), a bidirectional wrapper in its two layers'.
+    let mut pending: Vec<(String, usize)> =
+        r.groups("layers")?.into_iter().map(|g| (g, 0)).collect();
+    while let Some((group, depth)) = pending.pop() {
+        let path = format!("layers/{group}");
+        for sub in r.groups(&path)? {
+            if sub == "vars" {
+                layers.push(LayerVars {
+                    vars: numbered(&r, &format!("{path}/vars"))?,
+                    group: group.clone(),
+                    names: Vec::new(),
+                });
+            } else if depth < 4 {
+                pending.push((format!("{group}/{sub}"), depth + 1));
             }
-            layers.push(LayerVars {
-                vars: numbered(&r, &path)?,
-                group,
-                names: Vec::new(),
-            });
         }
     }
+    layers.sort_by(|a, b| a.group.cmp(&b.group));
     let optimizer = if r.has_group("optimizer/vars") && !r.datasets("optimizer/vars")?.is_empty() {
         let mut vars = numbered(&r, "optimizer/vars")?;
         if vars.len() < 2 {

@@ -8,6 +8,7 @@
 //! A new layer touches its own file, the table in [`from_spec`], and its R function.
 
 pub mod activation;
+pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
 pub mod dense;
@@ -167,6 +168,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
             Box::new(pooling::GlobalPool::from_config(class_name, config)?)
         }
         "Embedding" => Box::new(embedding::Embedding::from_config(config, seed)?),
+        "Bidirectional" => Box::new(bidirectional::Bidirectional::from_config(config, seed)?),
         "SimpleRNN" | "LSTM" | "GRU" => {
             Box::new(recurrent::Recurrent::from_config(class_name, config, seed)?)
         }

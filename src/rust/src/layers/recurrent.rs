@@ -317,6 +317,20 @@ impl Recurrent {
         self.params.first().map(|p| p.value.shape()[0]).unwrap_or(0)
     }
 
+    pub fn return_sequences(&self) -> bool {
+        self.return_sequences
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// The length of forward's record for a `[b, t, d]` input.
+    pub fn record_len(&self, b: usize, t: usize, d: usize) -> usize {
+        let (u, gu) = (self.units, self.units * self.cell.gates());
+        Record { b, t, u, gu, d }.len()
+    }
+
     fn w(&self, i: usize) -> &[f32] {
         self.params[i].value.as_slice().expect("standard layout")
     }
