@@ -10,7 +10,11 @@
 #'   `[-0.05, 0.05]`).
 #' @param embeddings_regularizer Regularizer of the table.
 #' @param embeddings_constraint Not supported; must be `NULL`.
-#' @param mask_zero Must be `FALSE` (masking padded steps is not supported yet).
+#' @param mask_zero Treat id 0 as padding: the steps holding it are masked, so recurrent
+#'   layers skip them (keeping their state) and `layer_global_average_pooling_1d()`
+#'   averages over the other steps, as in Keras. The mask passes through dense, dropout,
+#'   activation and normalization layers; a model whose output still carries it (a loss per
+#'   unmasked step) is not supported yet.
 #' @param input_length Length of the input sequences (sets the input shape).
 #' @param sparse Must be `FALSE`.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
@@ -30,9 +34,6 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
   check_no_dots(..., fn = "layer_embedding()")
   check_unsupported(activity_regularizer = activity_regularizer, embeddings_constraint = embeddings_constraint,
                     weights = weights)
-  if (isTRUE(check_flag(mask_zero, "mask_zero"))) {
-    rk_abort("`mask_zero = TRUE` (masking padded steps) is not supported by rkeras yet.", "unsupported")
-  }
   if (isTRUE(check_flag(sparse, "sparse"))) rk_abort("`sparse = TRUE` is not supported by rkeras.", "unsupported")
   if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable"))) {
     rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported")
@@ -44,7 +45,7 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
     output_dim = check_count(output_dim, "output_dim", min = 1, max = 2^24),
     embeddings_initializer = as_initializer(embeddings_initializer, "embeddings_initializer"),
     embeddings_regularizer = as_regularizer(embeddings_regularizer, "embeddings_regularizer"),
-    mask_zero = FALSE),
+    mask_zero = check_flag(mask_zero, "mask_zero")),
     input_shape = shape, name = name, seed = draw_seed())
   compose_layer(object, spec)
 }

@@ -46,6 +46,9 @@ test_that("GRU matches Keras with reset_after TRUE and FALSE, backwards, no bias
 test_that("Bidirectional matches Keras for every merge mode, with sequences and a given backward layer", {
   check_cases("^bi_")
 })
+test_that("masks from mask_zero skip padded steps in recurrent layers and average pooling, as in Keras", {
+  check_cases("^mask_")
+})
 test_that("text models (embedding, stacked recurrent layers, pooling) match Keras", {
   check_cases("^text_")
 })
@@ -78,7 +81,11 @@ test_that("token ids outside the table are an error naming the row and the id", 
   x <- matrix(c(1, 2, 3, 4, 5, 6, 7, 10), 2, byrow = TRUE)
   expect_error(predict(m, x, verbose = 0), "token id 10 in row 2 .*outside \\[0, 10\\)", class = "rkeras_error")
   expect_error(predict(m, matrix(-1, 1, 4), verbose = 0), "token id -1", class = "rkeras_error")
-  expect_error(layer_embedding(input_dim = 10, output_dim = 3, mask_zero = TRUE), class = "rkeras_error_unsupported")
+  masked <- keras_model_sequential() %>% layer_embedding(10, 3, mask_zero = TRUE, input_length = 4) %>%
+    layer_lstm(units = 2, return_sequences = TRUE)
+  masked %>% compile(loss = "mse", optimizer = "sgd")
+  expect_error(fit(masked, matrix(1:8, 2), array(0, c(2, 4, 2)), verbose = 0), "mask reaches the model's output",
+               class = "rkeras_error_unsupported")
   expect_error(layer_lstm(units = 3, return_state = TRUE), class = "rkeras_error_unsupported")
   expect_error(layer_gru(units = 3, stateful = TRUE), class = "rkeras_error_unsupported")
   expect_error(layer_lstm(units = 3, activation = "softmax"), "activation")

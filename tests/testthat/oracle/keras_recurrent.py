@@ -49,6 +49,14 @@ def cases():
         ("bi_lstm_ave", (4, 3), [L.Bidirectional(L.LSTM(2), merge_mode="ave")]),
         ("bi_backward_layer", (5, 2), [L.Bidirectional(L.LSTM(3, return_sequences=True),
                                                        backward_layer=L.GRU(3, return_sequences=True, go_backwards=True))]),
+        ("mask_lstm_last", (7,), [L.Embedding(12, 3, mask_zero=True), L.LSTM(4)]),
+        ("mask_gru_seq_pool", (7,), [L.Embedding(12, 3, mask_zero=True), L.GRU(3, return_sequences=True),
+                                     L.GlobalAveragePooling1D()]),
+        ("mask_rnn_back_seq", (7,), [L.Embedding(12, 2, mask_zero=True),
+                                     L.SimpleRNN(3, return_sequences=True, go_backwards=True), L.LSTM(2)]),
+        ("mask_bi_dense", (7,), [L.Embedding(12, 3, mask_zero=True), L.Dense(4, activation="tanh"),
+                                 L.Bidirectional(L.GRU(2, reset_after=False)), L.Dense(1)]),
+        ("mask_pool", (7,), [L.Embedding(12, 3, mask_zero=True), L.GlobalAveragePooling1D()]),
         ("text_chain", (8,), [L.Embedding(30, 6), L.LSTM(5, return_sequences=True), L.GRU(4),
                               L.Dense(2, activation="softmax")]),
         ("text_pool", (8,), [L.Embedding(30, 4), L.SimpleRNN(3, return_sequences=True),
@@ -99,6 +107,12 @@ def write(outdir):
         weights = [rounded(rng, v.shape, 0.5) for v in model.weights]
         model.set_weights([w.astype("float32") for w in weights])
         x = inputs_for(model, rng, shape)
+        if name.startswith("mask_"):
+            # Padding in front, a zero inside, and one sequence of zeros but its last id.
+            x[:, :2] = 0
+            x[1, 4] = 0
+            x[2, :-1] = 0
+            x[x.sum(axis=1) == 0, -1] = 5
         out = model.predict(x.astype("float32"), verbose=0)
         save(outdir, name, model, {
             "class_name": type(model).__name__, "params": int(model.count_params()),

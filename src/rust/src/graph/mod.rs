@@ -71,6 +71,8 @@ pub struct LayerRow {
 pub struct Pass {
     pub values: Vec<Tensor>,
     pub caches: Vec<crate::layers::Cache>,
+    /// Each node's output mask (Keras's masks: an embedding's `mask_zero` and what passes it on).
+    pub masks: Vec<Option<Tensor>>,
     pub rows: usize,
 }
 
@@ -218,6 +220,7 @@ impl Graph {
         }
         let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
         let mut caches = Vec::with_capacity(self.nodes.len());
+        let mut masks: Vec<Option<Tensor>> = Vec::with_capacity(self.nodes.len());
         let fused = self.fused_step_means();
         for (i, node) in self.nodes.iter().enumerate() {
             let slot = &self.slots[node.layer];
@@ -226,6 +229,7 @@ impl Graph {
                 rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                 threads,
                 input_grads: true,
+                mask: None,
             };
             if let Some(j) = fused[i] {
                 // The pooling node of a fused pair: computed from the pair's first input.
@@ -240,14 +244,20 @@ impl Graph {
                 })?;
                 values.push(y);
                 caches.push(None);
+                masks.push(None);
                 continue;
             }
             if fused.contains(&Some(i)) {
                 // The first node of a fused pair: its output is never materialised.
                 values.push(Tensor::zeros(ndarray::IxDyn(&[0])));
                 caches.push(None);
+                masks.push(None);
                 continue;
             }
+            let in_mask = match node.inputs.as_slice() {
+                [j] => masks[*j].clone(),
+                _ => None,
+            };
             let (v, c) = match &slot.layer {
                 None => {
                     let k = self
@@ -260,6 +270,7 @@ impl Graph {
                     for r in 0..rows {
                         data.extend_from_slice(&x[r * d + off..r * d + off + widths[k]]);
                     }
+                    masks.push(None);
                     (crate::layers::tensor(rows, &self.shapes[i], data)?, None)
                 }
                 Some(layer) => {
@@ -269,16 +280,28 @@ impl Graph {
                         rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                         threads,
                         input_grads: true,
+                        mask: in_mask.clone(),
                     };
-                    layer.forward(&xs, &mut ctx)?
+                    let out = layer.forward(&xs, &mut ctx)?;
+                    masks.push(layer.compute_mask(xs[0], in_mask.as_ref()));
+                    out
                 }
             };
             values.push(v);
             caches.push(c);
         }
+        if training {
+            if let Some(&o) = self.outputs.iter().find(|&&o| masks[o].is_some()) {
+                return Err(RkError::Unsupported(format!(
+                    "a mask reaches the model's output '{}' (a loss per unmasked step), which rkeras does not support yet",
+                    self.slots[self.nodes[o].layer].name
+                )));
+            }
+        }
         Ok(Pass {
             values,
             caches,
+            masks,
             rows,
         })
     }
@@ -340,6 +363,7 @@ impl Graph {
                         rng: Rng::new(0),
                         threads,
                         input_grads: false,
+                        mask: None,
                     };
                     flayer
                         .step_mean_backward(
@@ -362,6 +386,10 @@ impl Graph {
                 rng: Rng::new(0),
                 threads,
                 input_grads: node.inputs.iter().any(|&j| needs[j]),
+                mask: match node.inputs.as_slice() {
+                    [j] => pass.masks[*j].clone(),
+                    _ => None,
+                },
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]
@@ -413,8 +441,9 @@ impl Graph {
                 let fl = self.slots[first.layer].layer.as_ref()?;
                 let single =
                     consumers[j] == 1 && !self.outputs.contains(&j) && first.inputs.len() == 1;
-                // Embeddings have the averaged path, and their ids take no gradient.
-                (single && fl.class_name() == "Embedding").then_some(j)
+                // Embeddings have the averaged path, and their ids take no gradient; a
+                // masked average is left to the pooling layer.
+                (single && fl.class_name() == "Embedding" && !fl.masks_zero()).then_some(j)
             })
             .collect()
     }

@@ -266,3 +266,58 @@ fn bidirectional_gradients_match_finite_differences_for_every_merge() {
         }
     }
 }
+
+#[test]
+fn masked_steps_are_skipped_and_gradients_match_finite_differences() {
+    let g = chain(
+        json!([6]),
+        vec![
+            seeded(
+                "emb",
+                "Embedding",
+                json!({"input_dim": 9, "output_dim": 3, "mask_zero": true}),
+                1,
+            ),
+            seeded(
+                "lstm",
+                "LSTM",
+                json!({"units": 3, "return_sequences": true, "bias_initializer": bias()}),
+                2,
+            ),
+            seeded(
+                "gru",
+                "GRU",
+                json!({"units": 2, "return_sequences": true, "go_backwards": true, "bias_initializer": bias()}),
+                3,
+            ),
+            layer("gap", "GlobalAveragePooling1D", json!({})),
+            seeded("out", "Dense", json!({"units": 2}), 4),
+        ],
+    );
+    // Padding in front, and a zero inside the second sequence.
+    let x: Vec<f32> = vec![
+        0., 0., 3., 5., 1., 2., 0., 4., 7., 0., 8., 6., 0., 0., 0., 2., 2., 1.,
+    ];
+    check_params(&g, &x, 3, false).unwrap();
+    // A masked step changes nothing: the same sequence without the inner zero's step, but
+    // shifted, gives the same last state.
+    let last = chain(
+        json!([4]),
+        vec![
+            seeded(
+                "emb",
+                "Embedding",
+                json!({"input_dim": 9, "output_dim": 3, "mask_zero": true}),
+                1,
+            ),
+            seeded("lstm", "LSTM", json!({"units": 3}), 2),
+        ],
+    );
+    let a = last
+        .forward(&[0., 5., 0., 7.], 1, false, [0, 0], 1)
+        .unwrap();
+    let b = last
+        .forward(&[0., 0., 5., 7.], 1, false, [0, 0], 1)
+        .unwrap();
+    assert_eq!(a.values[last.outputs[0]], b.values[last.outputs[0]]);
+}

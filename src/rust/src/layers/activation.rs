@@ -28,6 +28,10 @@ fn last_dim(t: &Tensor) -> usize {
 }
 
 impl Layer for Activation {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         "Activation"
     }
@@ -224,6 +228,10 @@ impl Rectifier {
 }
 
 impl Layer for Rectifier {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         match self {
             Rectifier::LeakyRelu { .. } => "LeakyReLU",

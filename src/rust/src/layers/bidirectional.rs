@@ -253,6 +253,10 @@ impl Layer for Bidirectional {
         Ok(dx)
     }
 
+    fn compute_mask(&self, x: &Tensor, mask: Option<&Tensor>) -> Option<Tensor> {
+        self.forward.compute_mask(x, mask)
+    }
+
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
         match pgrads {
             Some(p) => {

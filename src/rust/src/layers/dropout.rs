@@ -37,6 +37,10 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         "Dropout"
     }
@@ -119,6 +123,10 @@ impl SpatialDropout {
 }
 
 impl Layer for SpatialDropout {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         self.class
     }

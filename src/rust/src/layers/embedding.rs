@@ -20,6 +20,7 @@ pub struct Embedding {
     init: Init,
     l1: f64,
     l2: f64,
+    mask_zero: bool,
     seed: u64,
     params: Vec<Param>,
 }
@@ -32,11 +33,6 @@ impl Embedding {
         if input_dim == 0 || output_dim == 0 {
             return Err(RkError::Spec(
                 "Embedding `input_dim` and `output_dim` must be positive".into(),
-            ));
-        }
-        if field_or(c, cls, "mask_zero", false)? {
-            return Err(RkError::Unsupported(
-                "Embedding `mask_zero = TRUE` is not supported by rkeras yet".into(),
             ));
         }
         refuse_unsupported(
@@ -55,6 +51,7 @@ impl Embedding {
             init,
             l1,
             l2,
+            mask_zero: field_or(c, cls, "mask_zero", false)?,
             seed,
             params: Vec::new(),
         })
@@ -229,6 +226,16 @@ impl Layer for Embedding {
         kernel_penalty(&self.params, self.l1, self.l2, pgrads)
     }
 
+    /// With `mask_zero`, the steps whose id is not 0.
+    fn compute_mask(&self, x: &Tensor, _mask: Option<&Tensor>) -> Option<Tensor> {
+        self.mask_zero
+            .then(|| x.mapv(|v| if v != 0.0 { 1.0 } else { 0.0 }))
+    }
+
+    fn masks_zero(&self) -> bool {
+        self.mask_zero
+    }
+
     /// Each sample's rows summed in step order and divided by the step count, as the
     /// pooling layer would compute them from the gathered output.
     fn step_mean_forward(&self, x: &Tensor, ctx: &mut Ctx) -> Option<RkResult<Tensor>> {
@@ -293,7 +300,7 @@ impl Layer for Embedding {
             "embeddings_regularizer": reg_to_value(self.l1, self.l2),
             "activity_regularizer": null,
             "embeddings_constraint": null,
-            "mask_zero": false,
+            "mask_zero": self.mask_zero,
         })
     }
 }

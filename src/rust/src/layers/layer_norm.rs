@@ -36,6 +36,10 @@ impl LayerNorm {
 }
 
 impl Layer for LayerNorm {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }

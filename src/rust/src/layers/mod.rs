@@ -54,6 +54,9 @@ pub struct Ctx {
     /// Whether backward must return the inputs' gradients (false when nothing upstream
     /// trains: a layer may then return empty tensors and skip the work).
     pub input_grads: bool,
+    /// Keras's mask of the (first) input's steps, `[batch, steps]` of 0/1 (an embedding's
+    /// `mask_zero`), for the layers that use it.
+    pub mask: Option<Tensor>,
 }
 
 /// One layer of the general engine.
@@ -103,6 +106,24 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// Keras's config fields for this layer, as Keras 3 writes them (without `name`,
     /// `trainable` and `dtype`, which the model adds).
     fn config(&self) -> Value;
+    /// Whether the layer passes its input's mask on unchanged (Keras's `supports_masking`
+    /// for layers that do not use the mask themselves).
+    fn passes_mask(&self) -> bool {
+        false
+    }
+    /// The mask of the output, given the input `x` and its mask: the input's when the
+    /// layer passes masks on, none otherwise. Layers that make or consume masks override it.
+    fn compute_mask(&self, _x: &Tensor, mask: Option<&Tensor>) -> Option<Tensor> {
+        if self.passes_mask() {
+            mask.cloned()
+        } else {
+            None
+        }
+    }
+    /// Whether the layer makes a mask of its own (an embedding's `mask_zero`).
+    fn masks_zero(&self) -> bool {
+        false
+    }
     /// Whether the layer averages its `[batch, steps, features]` input over the steps
     /// (`GlobalAveragePooling1D`): the engine may then fuse it with the layer before.
     fn averages_steps(&self) -> bool {

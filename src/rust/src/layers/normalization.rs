@@ -209,6 +209,10 @@ impl BatchNorm {
 }
 
 impl Layer for BatchNorm {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn class_name(&self) -> &'static str {
         "BatchNormalization"
     }

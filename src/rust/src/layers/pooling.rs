@@ -337,6 +337,23 @@ impl Layer for GlobalPool {
         let batch = x.shape()[0];
         let (p, c) = GlobalPool::dims(x);
         let xsl = x.as_slice().expect("standard");
+        if let Some(m) = self.step_mask(ctx, batch, p) {
+            // Keras: the mean over the unmasked steps, sum(x * m) / sum(m).
+            let mut y = vec![0.0f32; batch * c];
+            for (b, yb) in y.chunks_exact_mut(c).enumerate() {
+                let mut n = 0.0f32;
+                for (row, &w) in xsl[b * p * c..(b + 1) * p * c]
+                    .chunks_exact(c)
+                    .zip(&m[b * p..(b + 1) * p])
+                {
+                    yb.iter_mut().zip(row).for_each(|(o, &v)| *o += v * w);
+                    n += w;
+                }
+                yb.iter_mut().for_each(|o| *o /= n);
+            }
+            let shape = if self.keepdims { vec![1, c] } else { vec![c] };
+            return Ok((super::tensor(batch, &shape, y)?, None));
+        }
         let mut y = vec![if self.max { f32::NEG_INFINITY } else { 0.0 }; batch * c];
         let pool = |b: usize, yb: &mut [f32]| {
             for row in xsl[b * p * c..(b + 1) * p * c].chunks_exact(c) {
@@ -386,6 +403,18 @@ impl Layer for GlobalPool {
         let xsl = x.as_slice().expect("standard");
         let ys = y.as_slice().expect("standard");
         let gs = g.as_slice().expect("standard");
+        if let Some(m) = self.step_mask(ctx, batch, p) {
+            let mut dx = super::zeros(x.len());
+            for b in 0..batch {
+                let mb = &m[b * p..(b + 1) * p];
+                let n: f32 = mb.iter().sum();
+                let gb = &gs[b * c..(b + 1) * c];
+                for (drow, &w) in dx[b * p * c..(b + 1) * p * c].chunks_exact_mut(c).zip(mb) {
+                    drow.iter_mut().zip(gb).for_each(|(d, &v)| *d = v * w / n);
+                }
+            }
+            return Ok(vec![super::tensor(batch, &x.shape()[1..], dx)?]);
+        }
         if !self.max {
             // Every position gets its sample's gradient / p: written once, on all threads.
             let mut dx: Vec<f32> = Vec::with_capacity(x.len());
@@ -448,5 +477,13 @@ impl Layer for GlobalPool {
 
     fn averages_steps(&self) -> bool {
         !self.max && self.rank == 1 && !self.keepdims
+    }
+}
+
+impl GlobalPool {
+    /// The input's step mask, for the 1-d average (the one global pooling Keras masks).
+    fn step_mask(&self, ctx: &Ctx, batch: usize, p: usize) -> Option<Vec<f32>> {
+        let m = ctx.mask.as_ref()?;
+        (!self.max && self.rank == 1 && m.len() == batch * p).then(|| m.iter().copied().collect())
     }
 }

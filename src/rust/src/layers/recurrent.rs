@@ -350,6 +350,12 @@ impl Recurrent {
         }
     }
 
+    /// The input's step mask `[b, t]` (0: skip the step), when it fits.
+    fn step_mask(&self, ctx: &Ctx, b: usize, t: usize) -> Option<Vec<f32>> {
+        let m = ctx.mask.as_ref()?;
+        (m.len() == b * t).then(|| m.iter().copied().collect())
+    }
+
     /// Time index of processing step `s`.
     fn time(&self, s: usize, t: usize) -> usize {
         if self.go_backwards {
@@ -457,6 +463,7 @@ impl Layer for Recurrent {
         let rec = Record { b, t, u, gu, d };
         let mut keep = zeros(rec.len());
         let training = ctx.training;
+        let step_mask = self.step_mask(ctx, b, t);
         let xs_ = x.as_slice().expect("standard layout");
         // Dropout masks, the same at every step.
         let x_masked;
@@ -638,6 +645,18 @@ impl Layer for Recurrent {
                     }
                 }
             }
+            if let Some(m) = &step_mask {
+                // A masked step leaves the state (and LSTM's cell) as it was.
+                for bi in 0..b {
+                    if m[bi * t + ti] == 0.0 {
+                        h_new[bi * u..(bi + 1) * u].copy_from_slice(&h_prev[bi * u..(bi + 1) * u]);
+                        if self.cell == Cell::Lstm {
+                            let (cp, cn) = (rec.c().0 + s * b * u, rec.c().0 + (s + 1) * b * u);
+                            keep.copy_within(cp + bi * u..cp + (bi + 1) * u, cn + bi * u);
+                        }
+                    }
+                }
+            }
             if self.cell != Cell::Simple {
                 keep[gates_o..gates_o + b * gu].copy_from_slice(&z);
             }
@@ -699,8 +718,24 @@ impl Layer for Recurrent {
         let mut dc_next = zeros(b * u);
         let mut dz = zeros(b * gu);
         let mut hp = zeros(b * u);
+        let step_mask = self.step_mask(ctx, b, t);
         for s in (0..t).rev() {
             let ti = self.time(s, t);
+            // Rows whose step is masked: their state passes through untouched.
+            let skipped: Vec<usize> = match &step_mask {
+                Some(m) => (0..b).filter(|&bi| m[bi * t + ti] == 0.0).collect(),
+                None => Vec::new(),
+            };
+            let zero_rows = |v: &mut [f32], w: usize| {
+                for &bi in &skipped {
+                    v[bi * w..(bi + 1) * w].fill(0.0);
+                }
+            };
+            let dc_in = if skipped.is_empty() {
+                Vec::new()
+            } else {
+                dc_next.clone()
+            };
             let h_prev = &hs[s * b * u..(s + 1) * b * u];
             let h_cur = &hs[(s + 1) * b * u..(s + 2) * b * u];
             hp.copy_from_slice(h_prev);
@@ -727,6 +762,7 @@ impl Layer for Recurrent {
                     for (i, v) in dz.iter_mut().enumerate() {
                         *v = dh[i] * act.df(h_cur[i]);
                     }
+                    zero_rows(&mut dz, gu);
                     matmul(u, gu, b, &hp, Trans::T, &dz, Trans::N, &mut du, true, 1);
                     matmul(
                         b,
@@ -761,6 +797,7 @@ impl Layer for Recurrent {
                             dc_next[k] = dc * f;
                         }
                     }
+                    zero_rows(&mut dz, gu);
                     matmul(u, gu, b, &hp, Trans::T, &dz, Trans::N, &mut du, true, 1);
                     matmul(
                         b,
@@ -800,6 +837,9 @@ impl Layer for Recurrent {
                             dh_prev[k] = dh[k] * zg;
                         }
                     }
+                    zero_rows(&mut dz, gu);
+                    zero_rows(&mut drec, gu);
+                    zero_rows(&mut da_all, u);
                     let mut dhp = zeros(b * u);
                     if reset_after {
                         matmul(u, gu, b, &hp, Trans::T, &drec, Trans::N, &mut du, true, 1);
@@ -885,6 +925,12 @@ impl Layer for Recurrent {
             }
             if h_masking && !matches!(self.cell, Cell::Gru { .. }) {
                 dh_prev.iter_mut().zip(hmask).for_each(|(v, m)| *v *= m);
+            }
+            for &bi in &skipped {
+                dh_prev[bi * u..(bi + 1) * u].copy_from_slice(&dh[bi * u..(bi + 1) * u]);
+                if self.cell == Cell::Lstm {
+                    dc_next[bi * u..(bi + 1) * u].copy_from_slice(&dc_in[bi * u..(bi + 1) * u]);
+                }
             }
             for bi in 0..b {
                 dxw[(bi * t + ti) * gu..(bi * t + ti + 1) * gu]
@@ -975,6 +1021,15 @@ impl Layer for Recurrent {
 
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
         kernel_penalty(&self.params, self.l1, self.l2, pgrads)
+    }
+
+    /// Keras: the mask goes on with the sequence output, and ends with the last state.
+    fn compute_mask(&self, _x: &Tensor, mask: Option<&Tensor>) -> Option<Tensor> {
+        if self.return_sequences {
+            mask.cloned()
+        } else {
+            None
+        }
     }
 
     fn config(&self) -> Value {
