@@ -239,3 +239,52 @@ bidirectional <- function(object, layer, merge_mode = "concat", weights = NULL, 
                          seed = fwd$seed %||% draw_seed())
   compose_layer(object, spec)
 }
+
+#' Masking and per-step layers
+#'
+#' `layer_masking()` masks the steps of `(batch, timesteps, features)` inputs whose features
+#' all equal `mask_value`: they become zeros, and recurrent layers after it skip them, as in
+#' Keras. `time_distributed()` applies `layer` to every step on its own, with one set of
+#' weights: `(batch, timesteps, ...)` to `(batch, timesteps, ...)`.
+#' @inheritParams layer_dense
+#' @param mask_value The value marking a padded step.
+#' @param layer A layer called without a model (not a recurrent one).
+#' @param ... `input_shape`, `batch_input_shape` and `name`.
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family recurrent layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_masking(mask_value = 0, input_shape = c(10, 3)) %>%
+#'   time_distributed(layer_dense(units = 4)) %>%
+#'   layer_lstm(units = 8)
+layer_masking <- function(object, mask_value = 0, input_shape = NULL, batch_input_shape = NULL,
+                          batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_masking()")
+  check_unsupported(weights = weights)
+  spec <- new_layer_spec("masking", "Masking", list(mask_value = check_number(mask_value, "mask_value")),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_masking
+#' @export
+time_distributed <- function(object, layer, ...) {
+  dots <- list(...)
+  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name"))
+  if (length(unknown)) do.call(check_no_dots, c(dots[unknown], list(fn = "time_distributed()")))
+  if (!inherits(layer, "rkeras_layer")) {
+    rk_abort(sprintf("`layer` must be a layer (a layer_*() function called without a model), not %s.",
+                     show_value(layer)), "type")
+  }
+  inner <- layer_state(layer)$spec
+  if (inner$class_name %in% c("LSTM", "GRU", "SimpleRNN", "Bidirectional", "InputLayer")) {
+    rk_abort(sprintf("time_distributed() over a %s layer is not supported by rkeras yet.", inner$class_name), "unsupported")
+  }
+  config <- list(layer = list(class_name = inner$class_name,
+                              config = c(inner$config, list(name = inner$name %||% keras_snake(inner$class_name)))))
+  spec <- new_layer_spec("time_distributed", "TimeDistributed", config,
+                         input_shape = dots$input_shape %||% dots$batch_input_shape[-1], name = dots$name,
+                         seed = inner$seed %||% draw_seed())
+  compose_layer(object, spec)
+}

@@ -52,6 +52,8 @@ save_layout <- function(model, call = rlang::caller_env()) {
     g <- groups[[i]]
     if (classes[[i]] %in% c("SimpleRNN", "LSTM", "GRU")) {
       data.frame(layer = i, group = paste0(g, "/cell"), count = counts[[i]])
+    } else if (classes[[i]] == "TimeDistributed") {
+      data.frame(layer = i, group = paste0(g, "/layer"), count = counts[[i]])
     } else if (classes[[i]] == "Bidirectional") {
       data.frame(layer = i, group = paste0(g, c("/forward_layer/cell", "/backward_layer/cell")),
                  count = counts[[i]] / 2)

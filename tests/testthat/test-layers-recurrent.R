@@ -49,6 +49,9 @@ test_that("Bidirectional matches Keras for every merge mode, with sequences and 
 test_that("masks from mask_zero skip padded steps in recurrent layers and average pooling, as in Keras", {
   check_cases("^mask_")
 })
+test_that("layer_masking() and time_distributed() match Keras", {
+  check_cases("^(maskf_|td_)")
+})
 test_that("text models (embedding, stacked recurrent layers, pooling) match Keras", {
   check_cases("^text_")
 })

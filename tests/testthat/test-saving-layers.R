@@ -12,7 +12,7 @@ layer_models <- function() {
     layer_concatenate() %>% layer_activation_elu() %>% layer_dense(3) %>% layer_activation_softmax()
   image <- keras_model(img, image_out)
   sq <- layer_input(c(10, 3), name = "sq")
-  s <- sq %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>% layer_spatial_dropout_1d(0.1) %>%
+  s <- sq %>% layer_masking(mask_value = 9) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>% layer_spatial_dropout_1d(0.1) %>%
     layer_max_pooling_1d(2) %>% layer_average_pooling_1d(1)
   sequence <- keras_model(sq, list(s %>% layer_global_average_pooling_1d(), s %>% layer_global_max_pooling_1d()) %>%
                                 layer_add() %>% layer_activation_relu(max_value = 2) %>% layer_dense(2, activation = "sigmoid"))

@@ -57,6 +57,11 @@ def cases():
         ("mask_bi_dense", (7,), [L.Embedding(12, 3, mask_zero=True), L.Dense(4, activation="tanh"),
                                  L.Bidirectional(L.GRU(2, reset_after=False)), L.Dense(1)]),
         ("mask_pool", (7,), [L.Embedding(12, 3, mask_zero=True), L.GlobalAveragePooling1D()]),
+        ("maskf_masking_lstm", (6, 3), [L.Masking(0.0), L.LSTM(3, return_sequences=True), L.GRU(2)]),
+        ("td_dense", (5, 4), [L.TimeDistributed(L.Dense(3, activation="relu"))]),
+        ("td_conv", (3, 6, 2), [L.TimeDistributed(L.Conv1D(2, 2)), L.TimeDistributed(L.Flatten())]),
+        ("td_masked_chain", (6, 3), [L.Masking(0.0), L.TimeDistributed(L.Dense(4, activation="tanh")),
+                                     L.SimpleRNN(2)]),
         ("text_chain", (8,), [L.Embedding(30, 6), L.LSTM(5, return_sequences=True), L.GRU(4),
                               L.Dense(2, activation="softmax")]),
         ("text_pool", (8,), [L.Embedding(30, 4), L.SimpleRNN(3, return_sequences=True),
@@ -107,6 +112,9 @@ def write(outdir):
         weights = [rounded(rng, v.shape, 0.5) for v in model.weights]
         model.set_weights([w.astype("float32") for w in weights])
         x = inputs_for(model, rng, shape)
+        if name.startswith("maskf_") or name == "td_masked_chain":
+            x[0, :2] = 0
+            x[2, 3] = 0
         if name.startswith("mask_"):
             # Padding in front, a zero inside, and one sequence of zeros but its last id.
             x[:, :2] = 0

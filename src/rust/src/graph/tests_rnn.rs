@@ -321,3 +321,31 @@ fn masked_steps_are_skipped_and_gradients_match_finite_differences() {
         .unwrap();
     assert_eq!(a.values[last.outputs[0]], b.values[last.outputs[0]]);
 }
+
+#[test]
+fn masking_and_time_distributed_match_finite_differences() {
+    let g = chain(
+        json!([5, 3]),
+        vec![
+            layer("m", "Masking", json!({"mask_value": 0.0})),
+            layer(
+                "td",
+                "TimeDistributed",
+                json!({"layer": {"class_name": "Dense", "config": {"units": 4, "activation": "tanh",
+                    "bias_initializer": bias()}}}),
+            ),
+            seeded(
+                "gru",
+                "GRU",
+                json!({"units": 3, "bias_initializer": bias()}),
+                2,
+            ),
+            seeded("out", "Dense", json!({"units": 2}), 3),
+        ],
+    );
+    let mut x = inputs(3 * 5 * 3);
+    // The first two steps of the first sample, and the fourth of the third, are masked.
+    x[..6].fill(0.0);
+    x[2 * 15 + 9..2 * 15 + 12].fill(0.0);
+    check_params(&g, &x, 3, false).unwrap();
+}

@@ -15,6 +15,7 @@ pub mod dense;
 pub mod dropout;
 pub mod embedding;
 pub mod layer_norm;
+pub mod masking;
 pub mod merge;
 pub mod normalization;
 pub mod patches;
@@ -22,6 +23,7 @@ pub mod pooling;
 pub mod recurrent;
 pub mod reshape;
 pub mod spatial;
+pub mod time_distributed;
 
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -189,6 +191,10 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
             Box::new(pooling::GlobalPool::from_config(class_name, config)?)
         }
         "Embedding" => Box::new(embedding::Embedding::from_config(config, seed)?),
+        "Masking" => Box::new(masking::Masking::from_config(config)?),
+        "TimeDistributed" => Box::new(time_distributed::TimeDistributed::from_config(
+            config, seed,
+        )?),
         "Bidirectional" => Box::new(bidirectional::Bidirectional::from_config(config, seed)?),
         "SimpleRNN" | "LSTM" | "GRU" => {
             Box::new(recurrent::Recurrent::from_config(class_name, config, seed)?)
