@@ -235,3 +235,33 @@ test_that("rkeras reads Keras 3's files and Keras 2's legacy HDF5 files", {
   expect_equal(k2$compiled$optimizer$learning_rate, 0.002)
   expect_equal(k2$compiled$metric_names, "accuracy")
 })
+
+test_that("an interrupted save leaves either the old file or the new one, whole", {
+  skip_on_cran()
+  skip_on_os("windows")
+  dir <- withr::local_tempdir()
+  f <- file.path(dir, "big.keras")
+  pidfile <- file.path(dir, "pid")
+  out <- file.path(dir, "out.txt")
+  script <- file.path(dir, "save.R")
+  writeLines(c(
+    "suppressPackageStartupMessages(library(rkeras))",
+    "m <- keras_model_sequential() %>% layer_dense(1500, input_shape = 1500) %>% layer_dense(1500)",
+    "m %>% compile(loss = 'mse', optimizer = 'adam')",
+    sprintf("f <- '%s'", f),
+    "save_model(m, f)",
+    sprintf("writeLines(as.character(Sys.getpid()), '%s')", pidfile),
+    "r <- tryCatch({ for (i in 1:10000) save_model(m, f); 'finished' }, interrupt = function(e) 'interrupted')",
+    "cat('RESULT', r, '\\n')"), script)
+  system2(file.path(R.home("bin"), "Rscript"), c("--vanilla", script), stdout = out, stderr = out, wait = FALSE)
+  deadline <- Sys.time() + 60
+  while (!file.exists(pidfile) && Sys.time() < deadline) Sys.sleep(0.1)
+  Sys.sleep(1.5)
+  tools::pskill(as.integer(readLines(pidfile)), tools::SIGINT)
+  deadline <- Sys.time() + 60
+  while (!any(grepl("RESULT", readLines(out))) && Sys.time() < deadline) Sys.sleep(0.2)
+  expect_true(any(grepl("RESULT interrupted", readLines(out))), info = paste(readLines(out), collapse = "\n"))
+  back <- load_model(f)
+  expect_equal(count_params(back), 1500 * 1501 * 2)
+  expect_identical(sort(list.files(dir, all.files = TRUE, no.. = TRUE)), c("big.keras", "out.txt", "pid", "save.R"))
+})

@@ -250,7 +250,11 @@ mod tests {
                 stddev: 2.0
             }
         );
-        assert!(init_from_value(&json!({"class_name": "Orthogonal", "config": {}})).is_err());
+        assert!(init_from_value(&json!({"class_name": "Identity", "config": {}})).is_err());
+        let o =
+            init_from_value(&json!({"class_name": "Orthogonal", "config": {"gain": 2.0}})).unwrap();
+        assert_eq!(o, Init::Orthogonal { gain: 2.0 });
+        assert_eq!(init_from_value(&init_to_value(&o)).unwrap(), o);
         assert_eq!(
             reg_from_value(&reg_to_value(0.25, 0.5)).unwrap(),
             (0.25, 0.5)

@@ -170,3 +170,33 @@ fn orthogonal(out: &mut [f32], rows: usize, cols: usize, gain: f64, rng: &mut Rn
         }
     }
 }
+
+#[cfg(test)]
+mod orthogonal_tests {
+    use super::*;
+
+    #[test]
+    fn orthogonal_rows_or_columns_are_orthonormal_times_gain() {
+        for (rows, cols) in [(4, 12), (12, 4), (5, 5)] {
+            let mut w = vec![0.0f32; rows * cols];
+            Init::Orthogonal { gain: 2.0 }.fill(&mut w, rows, cols, &mut Rng::new(3));
+            // The shorter side's vectors: dot products 4 (gain^2) on the diagonal, 0 off it.
+            let (n, m, stride_vec, stride_el) = if rows <= cols {
+                (rows, cols, cols, 1)
+            } else {
+                (cols, rows, 1, cols)
+            };
+            for a in 0..n {
+                for b in 0..n {
+                    let dot: f32 = (0..m)
+                        .map(|k| {
+                            w[a * stride_vec + k * stride_el] * w[b * stride_vec + k * stride_el]
+                        })
+                        .sum();
+                    let want = if a == b { 4.0 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-4, "{rows}x{cols} {a},{b}: {dot}");
+                }
+            }
+        }
+    }
+}
