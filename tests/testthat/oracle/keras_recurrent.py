@@ -25,6 +25,11 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 
+# The record format (items, rounded values, layer tables, files) is keras_layers.py's.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from keras_layers import item, layer_table, rounded, save  # noqa: E402
+
 BATCH = 3
 
 
@@ -69,38 +74,11 @@ def cases():
     ]
 
 
-def f32(a):
-    return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
-
-
-def item(a, exact=False):
-    a = np.asarray(a)
-    values = np.asarray(a, dtype=float).ravel().tolist() if exact else f32(a)
-    return {"shape": list(a.shape), "values": values}
-
-
-def rounded(rng, shape, scale):
-    return np.round(rng.normal(0, scale, shape), 2) + 0.0
-
-
-def layer_table(model):
-    return [{"name": l.name, "class_name": type(l).__name__,
-             "output_shape": list(l.output.shape[1:]), "params": int(l.count_params())}
-            for l in model.layers]
-
-
 def inputs_for(model, rng, shape):
     first = model.layers[0]
     if isinstance(first, L.Embedding):
         return rng.integers(0, first.input_dim, (BATCH,) + shape).astype(float)
     return rounded(rng, (BATCH,) + shape, 1)
-
-
-def save(outdir, name, model, rec):
-    with open(os.path.join(outdir, name + ".json"), "w") as f:
-        f.write(model.to_json())
-    with open(os.path.join(outdir, name + ".data.json"), "w") as f:
-        json.dump(rec, f, separators=(",", ":"))
 
 
 def write(outdir):

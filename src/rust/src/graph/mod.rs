@@ -224,7 +224,7 @@ impl Graph {
         let fused = self.fused_step_means();
         for (i, node) in self.nodes.iter().enumerate() {
             let slot = &self.slots[node.layer];
-            let ctx_for = |layer: &Box<dyn crate::layers::Layer>| Ctx {
+            let ctx_for = |layer: &dyn crate::layers::Layer| Ctx {
                 training: training && (slot.trainable || !layer.frozen_runs_inference()),
                 rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                 threads,
@@ -235,7 +235,7 @@ impl Graph {
                 // The pooling node of a fused pair: computed from the pair's first input.
                 let first = &self.nodes[j];
                 let layer = self.slots[first.layer].layer.as_ref().expect("fused layer");
-                let mut ctx = ctx_for(layer);
+                let mut ctx = ctx_for(layer.as_ref());
                 let x = &values[first.inputs[0]];
                 let y = layer.step_mean_forward(x, &mut ctx).unwrap_or_else(|| {
                     Err(RkError::Internal(
@@ -275,13 +275,8 @@ impl Graph {
                 }
                 Some(layer) => {
                     let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
-                    let mut ctx = Ctx {
-                        training: training && (slot.trainable || !layer.frozen_runs_inference()),
-                        rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
-                        threads,
-                        input_grads: true,
-                        mask: in_mask.clone(),
-                    };
+                    let mut ctx = ctx_for(layer.as_ref());
+                    ctx.mask = in_mask.clone();
                     let out = layer.forward(&xs, &mut ctx)?;
                     masks.push(layer.compute_mask(xs[0], in_mask.as_ref()));
                     out

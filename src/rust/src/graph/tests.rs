@@ -13,6 +13,24 @@ fn dense(name: &str, units: usize, act: &str, seed: u64) -> serde_json::Value {
            "kernel_regularizer": {"l1": 0.01, "l2": 0.02}}})
 }
 
+/// A chain of `layers` after an input of per-sample shape `input`.
+pub(super) fn chain(input: serde_json::Value, layers: Vec<serde_json::Value>) -> Graph {
+    let mut all = vec![layer("x", "InputLayer", json!({ "shape": input }))];
+    all.extend(layers);
+    let nodes: Vec<serde_json::Value> = (0..all.len())
+        .map(|i| {
+            if i == 0 {
+                json!({"layer": 0, "inputs": []})
+            } else {
+                json!({"layer": i, "inputs": [i - 1]})
+            }
+        })
+        .collect();
+    let n = all.len() - 1;
+    let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [n]});
+    Graph::from_json(&spec.to_string()).unwrap()
+}
+
 pub(super) fn layer(name: &str, class: &str, config: serde_json::Value) -> serde_json::Value {
     json!({"name": name, "class_name": class, "config": config})
 }

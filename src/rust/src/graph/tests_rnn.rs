@@ -2,28 +2,11 @@
 //! finite differences (with and without dropout masks), each recurrent layer behind one
 //! with parameters so its input gradient is checked too; and a wrong gradient that must fail.
 
-use super::tests::{check_params, layer, objective};
+use super::tests::{chain, check_params, layer, objective};
 use super::Graph;
 use crate::layers::Tensor;
 use crate::testing::check_grad;
 use serde_json::{json, Value};
-
-fn chain(input: Value, layers: Vec<Value>) -> Graph {
-    let mut all = vec![layer("x", "InputLayer", json!({ "shape": input }))];
-    all.extend(layers);
-    let nodes: Vec<Value> = (0..all.len())
-        .map(|i| {
-            if i == 0 {
-                json!({"layer": 0, "inputs": []})
-            } else {
-                json!({"layer": i, "inputs": [i - 1]})
-            }
-        })
-        .collect();
-    let n = all.len() - 1;
-    let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [n]});
-    Graph::from_json(&spec.to_string()).unwrap()
-}
 
 fn seeded(name: &str, class: &str, config: Value, seed: u64) -> Value {
     let mut l = layer(name, class, config);

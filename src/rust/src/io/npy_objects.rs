@@ -223,7 +223,7 @@ impl<'a> Machine<'a> {
                 b'N' => self.push(Node::None),
                 0x88 | 0x89 => self.push(Node::Int((op == 0x88) as i64)),
                 b')' => self.push(Node::Tuple(Vec::new())),
-                0x85 | 0x86 | 0x87 => {
+                0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     if self.stack.len() < n {
                         return Err(self.bad("stack underflow"));

@@ -169,10 +169,8 @@ impl Layer for Bidirectional {
         };
         // The cache: both layers' records, then both outputs (for `mul`).
         let mut all: Vec<f32> = Vec::new();
-        for part in [&cf, &cb] {
-            if let Some(c) = part {
-                all.extend(c.iter());
-            }
+        for c in [&cf, &cb].into_iter().flatten() {
+            all.extend(c.iter());
         }
         all.extend(yf.iter());
         all.extend(yb.iter());

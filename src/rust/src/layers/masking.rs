@@ -35,9 +35,8 @@ impl Masking {
     fn times_keep(&self, g: &Tensor, keep: &Tensor) -> RkResult<Tensor> {
         let k = keep.view().insert_axis(Axis(keep.ndim()));
         let out = g * &k;
-        Ok(out
-            .into_dimensionality::<IxDyn>()
-            .map_err(|e| RkError::Internal(e.to_string()))?)
+        out.into_dimensionality::<IxDyn>()
+            .map_err(|e| RkError::Internal(e.to_string()))
     }
 }
 

@@ -65,8 +65,8 @@ fn tanh_fast(x: f32) -> f32 {
     let a = x.abs();
     let z = a * a;
     let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328_2e-1)
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328e-1)
             * z
             * a
             + a;
@@ -471,13 +471,7 @@ impl Layer for Recurrent {
             let m = part_mut(&mut keep, rec.x_mask());
             Self::mask(&mut ctx.rng, b, d, self.dropout, m);
             let mut v = xs_.to_vec();
-            for (bi, row) in v.chunks_exact_mut(t * d).enumerate() {
-                for step in row.chunks_exact_mut(d) {
-                    step.iter_mut()
-                        .zip(&m[bi * d..(bi + 1) * d])
-                        .for_each(|(a, m)| *a *= m);
-                }
-            }
+            times_step_mask(&mut v, m, t, d);
             x_masked = v;
             &x_masked
         } else {
@@ -951,13 +945,7 @@ impl Layer for Recurrent {
         let x_masked: Vec<f32>;
         let xin: &[f32] = if x_masking {
             let mut v = xs_.to_vec();
-            for (bi, row) in v.chunks_exact_mut(t * d).enumerate() {
-                for step in row.chunks_exact_mut(d) {
-                    step.iter_mut()
-                        .zip(&xmask[bi * d..(bi + 1) * d])
-                        .for_each(|(a, m)| *a *= m);
-                }
-            }
+            times_step_mask(&mut v, xmask, t, d);
             x_masked = v;
             &x_masked
         } else {
@@ -1006,13 +994,7 @@ impl Layer for Recurrent {
             ctx.threads,
         );
         if x_masking {
-            for (bi, row) in dx.chunks_exact_mut(t * d).enumerate() {
-                for step in row.chunks_exact_mut(d) {
-                    step.iter_mut()
-                        .zip(&xmask[bi * d..(bi + 1) * d])
-                        .for_each(|(a, m)| *a *= m);
-                }
-            }
+            times_step_mask(&mut dx, xmask, t, d);
         }
         let dx = Tensor::from_shape_vec(IxDyn(&[b, t, d]), dx)
             .map_err(|e| RkError::Internal(e.to_string()))?;
@@ -1094,4 +1076,15 @@ fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
         s.iter_mut().zip(row).for_each(|(a, v)| *a += v);
     }
     s
+}
+
+/// Multiply every step of each sample (`[b, t, d]` row-major) by that sample's mask row.
+fn times_step_mask(v: &mut [f32], mask: &[f32], t: usize, d: usize) {
+    for (bi, row) in v.chunks_exact_mut(t * d).enumerate() {
+        for step in row.chunks_exact_mut(d) {
+            step.iter_mut()
+                .zip(&mask[bi * d..(bi + 1) * d])
+                .for_each(|(a, m)| *a *= m);
+        }
+    }
 }
