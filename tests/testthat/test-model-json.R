@@ -77,7 +77,7 @@ test_that("JSON round trips keep the configuration: get_config()/from_config(), 
   expect_error(model_from_json("{"), "not valid JSON", class = "rkeras_error")
 })
 
-test_that("the way the dead-model error recommends keeps a model across sessions: JSON and weights", {
+test_that("a model kept as its JSON and weights (plain R values) is rebuilt across sessions", {
   withr::local_seed(9)
   model <- keras_model_sequential() %>%
     layer_conv_2d(3, 3, activation = "relu", input_shape = c(6, 6, 1)) %>%

@@ -265,3 +265,16 @@ test_that("an interrupted save leaves either the old file or the new one, whole"
   expect_equal(count_params(back), 1500 * 1501 * 2)
   expect_identical(sort(list.files(dir, all.files = TRUE, no.. = TRUE)), c("big.keras", "out.txt", "pid", "save.R"))
 })
+
+test_that("a model built by its first data (no input shape given) saves its input shape", {
+  x <- matrix(sample(1:49, 40, TRUE), 4)
+  for (ctor in list(function() keras_model_sequential() %>% layer_embedding(input_dim = 50, output_dim = 4) %>%
+                      layer_global_average_pooling_1d() %>% layer_dense(units = 1),
+                    function() keras_model_sequential() %>% layer_dense(units = 3) %>% layer_dense(units = 1))) {
+    m <- ctor()
+    m %>% compile(optimizer = "adam", loss = "mse")
+    m %>% fit(x, 1:4, verbose = 0)
+    back <- unserialize_model(serialize_model(m))
+    expect_equal(predict(back, x, verbose = 0), predict(m, x, verbose = 0))
+  }
+})
