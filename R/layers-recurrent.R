@@ -9,7 +9,7 @@
 #' @param embeddings_initializer Initializer of the table (Keras's default: uniform in
 #'   `[-0.05, 0.05]`).
 #' @param embeddings_regularizer Regularizer of the table.
-#' @param embeddings_constraint Not supported; must be `NULL`.
+#' @param embeddings_constraint,activity_regularizer Not supported; must be `NULL`.
 #' @param mask_zero Treat id 0 as padding: the steps holding it are masked, so recurrent
 #'   layers skip them (keeping their state) and `layer_global_average_pooling_1d()`
 #'   averages over the other steps, as in Keras. The mask passes through dense, dropout,
@@ -73,7 +73,7 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
 #' @param reset_after GRU: apply the reset gate after the recurrent product (Keras 3's default).
 #' @param recurrent_regularizer,recurrent_constraint Not supported; must be `NULL`.
 #' @param dropout,recurrent_dropout Fractions of the inputs and of the state dropped in training.
-#' @param time_major,implementation Keras 2 arguments; only their defaults are accepted.
+#' @param ... Keras 2's `time_major` and `implementation`, only at their defaults.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family recurrent layers
 #' @name layer_recurrent

@@ -75,7 +75,7 @@ load_model_hdf5 <- function(filepath, custom_objects = NULL, compile = TRUE) {
 #' @param skip_mismatch With `by_name = TRUE`, skip layers whose weights differ in number or
 #'   shape instead of failing.
 #' @param reshape Not supported; must be `FALSE`.
-#' @param skip_mismatch,... `load_model_weights()` takes `skip_mismatch` too.
+#' @param ... Unused.
 #' @returns The model, invisibly.
 #' @family model persistence
 #' @export
