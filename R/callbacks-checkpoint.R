@@ -176,8 +176,9 @@ BackupAndRestore <- R6::R6Class("BackupAndRestore", inherit = KerasCallback,
     on_train_begin = function(logs = NULL) {
       if (!file.exists(self$model_file()) || !file.exists(self$state_file())) return(invisible())
       saved <- read_model_file(self$model_file())
-      put_weights(self$model, saved, by_name = FALSE, skip_mismatch = FALSE)
-      if (!is.null(saved$optimizer) && !is.null(self$model$compiled)) restore_optimizer(self$model, saved$optimizer, NULL)
+      lay <- save_layout(self$model)
+      put_weights(self$model, saved, by_name = FALSE, skip_mismatch = FALSE, lay = lay)
+      if (!is.null(saved$optimizer) && !is.null(self$model$compiled)) restore_optimizer(self$model, saved$optimizer, NULL, lay)
       state <- rk_call(rk_json_parse(paste(readLines(self$state_file(), warn = FALSE), collapse = "\n")))
       # The epoch fit() starts from: the one after the last epoch the backup completed.
       self$model$resume_epoch <- as.integer(state$epoch) + if (isTRUE(state$epoch_done)) 1L else 0L

@@ -105,12 +105,13 @@ model_from_file <- function(saved, compile, call = rlang::caller_env()) {
   model <- tryCatch(model_from_json(saved$config), rkeras_error = function(e) {
     rk_abort(paste0("The file's model configuration cannot be rebuilt: ", conditionMessage(e)), "value", call)
   })
-  put_weights(model, saved, by_name = FALSE, skip_mismatch = FALSE, call = call)
+  lay <- save_layout(model, call)
+  put_weights(model, saved, by_name = FALSE, skip_mismatch = FALSE, call = call, lay = lay)
   settings <- if (saved$format == "keras") rk_call(rk_json_parse(saved$config))$compile_config
               else if (!is.null(saved$training_config)) rk_call(rk_json_parse(saved$training_config))
   if (compile && !is.null(settings)) {
     compile_from_settings(model, settings, call)
-    if (!is.null(saved$optimizer)) restore_optimizer(model, saved$optimizer, call)
+    if (!is.null(saved$optimizer)) restore_optimizer(model, saved$optimizer, call, lay)
   }
   model
 }
@@ -118,8 +119,8 @@ model_from_file <- function(saved, compile, call = rlang::caller_env()) {
 #' Put a file's weights into `model`: `.keras` weights by Keras's class-derived groups,
 #' legacy ones by order of the layers that have weights (or by layer name)
 #' @noRd
-put_weights <- function(model, saved, by_name, skip_mismatch, call = rlang::caller_env()) {
-  lay <- save_layout(model, call)
+put_weights <- function(model, saved, by_name, skip_mismatch, call = rlang::caller_env(),
+                        lay = save_layout(model, call)) {
   current <- split(get_weights(model), rep(seq_along(lay$names), lay$counts))
   files <- saved$layers
   groups <- vapply(files, function(l) l$group, "")
@@ -286,8 +287,7 @@ loss_from_settings <- function(l, call) {
   do.call(fn, opts)
 }
 
-restore_optimizer <- function(model, opt, call) {
-  lay <- save_layout(model, call)
+restore_optimizer <- function(model, opt, call, lay = save_layout(model, call)) {
   tryCatch(rk_call(rk_model_set_optimizer_state(model$ptr, lay$weight_names, opt$iterations, opt$learning_rate,
                                                 opt$vars, opt$shapes), call = call),
            rkeras_error = function(e) {

@@ -13,11 +13,10 @@ type SizedPool = Option<(usize, Arc<ThreadPool>)>;
 
 static POOL: OnceLock<Mutex<SizedPool>> = OnceLock::new();
 
-/// Block asynchronous signals in the calling thread (one of the engine's): the kernel then
-/// delivers them to a thread that takes them, R's. Faults stay unblocked.
-pub fn block_signals() {
-    #[cfg(unix)]
-    // SAFETY: only the calling thread's signal mask changes; the set is initialised first.
+/// Every signal but the synchronous faults, which must stay with the thread that raised them.
+#[cfg(unix)]
+fn async_signals() -> libc::sigset_t {
+    // SAFETY: the set is initialised by sigfillset before it is read.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
@@ -30,7 +29,17 @@ pub fn block_signals() {
         ] {
             libc::sigdelset(&mut set, s);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Block asynchronous signals in the calling thread (one of the engine's): the kernel then
+/// delivers them to a thread that takes them, R's.
+pub fn block_signals() {
+    #[cfg(unix)]
+    // SAFETY: only the calling thread's signal mask changes.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &async_signals(), std::ptr::null_mut());
     }
 }
 
@@ -43,18 +52,7 @@ pub fn spawning<T>(f: impl FnOnce() -> T) -> T {
         // SAFETY: the old mask is saved before and restored after, on this thread only.
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut set);
-            for s in [
-                libc::SIGSEGV,
-                libc::SIGBUS,
-                libc::SIGFPE,
-                libc::SIGILL,
-                libc::SIGTRAP,
-            ] {
-                libc::sigdelset(&mut set, s);
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &async_signals(), &mut old);
         }
         let out = f();
         unsafe {

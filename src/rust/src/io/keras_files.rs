@@ -87,7 +87,12 @@ fn numbered(r: &Reader, path: &str) -> RkResult<Vec<Stored>> {
 }
 
 pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
-    let r = Reader::from_bytes(bytes, label)?;
+    weights_from(&Reader::from_bytes(bytes, label)?)
+}
+
+/// A Keras 3 weights file already opened.
+pub fn weights_from(r: &Reader) -> RkResult<Weights> {
+    let label = &r.label;
     if !r.has_group("layers") {
         return Err(RkError::Value(format!(
             "{label} is not a Keras weights file: it has no 'layers' group"
@@ -103,7 +108,7 @@ pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
         for sub in r.groups(&path)? {
             if sub == "vars" {
                 layers.push(LayerVars {
-                    vars: numbered(&r, &format!("{path}/vars"))?,
+                    vars: numbered(r, &format!("{path}/vars"))?,
                     group: group.clone(),
                     names: Vec::new(),
                 });
@@ -114,7 +119,7 @@ pub fn read_weights_h5(bytes: Vec<u8>, label: &str) -> RkResult<Weights> {
     }
     layers.sort_by(|a, b| a.group.cmp(&b.group));
     let optimizer = if r.has_group("optimizer/vars") && !r.datasets("optimizer/vars")?.is_empty() {
-        let mut vars = numbered(&r, "optimizer/vars")?;
+        let mut vars = numbered(r, "optimizer/vars")?;
         if vars.len() < 2 {
             return Err(RkError::Value(format!(
                 "{label}: the optimizer's variables lack its step count and learning rate"
@@ -252,7 +257,12 @@ pub fn legacy_h5(l: &Legacy) -> RkResult<Vec<u8>> {
 }
 
 pub fn read_legacy_h5(bytes: Vec<u8>, label: &str) -> RkResult<Legacy> {
-    let r = Reader::from_bytes(bytes, label)?;
+    legacy_from(&Reader::from_bytes(bytes, label)?)
+}
+
+/// A legacy HDF5 file already opened.
+pub fn legacy_from(r: &Reader) -> RkResult<Legacy> {
+    let label = &r.label;
     let model_config = r.string_attr("", "model_config")?;
     let training_config = r.string_attr("", "training_config")?;
     let root = if r.has_group("model_weights") {

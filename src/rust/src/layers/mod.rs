@@ -14,6 +14,7 @@ pub mod conv_config;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
+pub mod gates;
 pub mod layer_norm;
 pub mod masking;
 pub mod merge;

@@ -7,6 +7,7 @@
 //! keeps every step's state and gates for backward, which runs through time in reverse and
 //! multiplies all steps' input gradients by the kernel at once again.
 
+use super::gates::Gate;
 use super::{
     field, field_or, kernel_penalty, refuse_unsupported, zeros, Cache, Ctx, Layer, Param, Shape,
     Tensor,
@@ -32,133 +33,6 @@ impl Cell {
             Cell::Simple => 1,
             Cell::Lstm => 4,
             Cell::Gru { .. } => 3,
-        }
-    }
-}
-
-/// `e^x` to about 2 ulp, branch-free (Cephes's `expf`), so loops of it vectorize.
-#[inline(always)]
-fn exp_fast(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let fx = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = x - fx * 0.693_359_4 + fx * 2.121_944_4e-4;
-    let z = r * r;
-    let y = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
-        * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.0e-1)
-        * z
-        + r
-        + 1.0;
-    y * f32::from_bits(((fx as i32 + 127) << 23) as u32)
-}
-
-#[inline(always)]
-fn sigmoid_fast(x: f32) -> f32 {
-    1.0 / (1.0 + exp_fast(-x))
-}
-
-/// `tanh` as Cephes's `tanhf`: a polynomial below 0.625, `1 - 2 / (e^2x + 1)` above.
-#[inline(always)]
-fn tanh_fast(x: f32) -> f32 {
-    let a = x.abs();
-    let z = a * a;
-    let small =
-        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328e-1)
-            * z
-            * a
-            + a;
-    let big = 1.0 - 2.0 / (exp_fast(2.0 * a) + 1.0);
-    (if a < 0.625 { small } else { big }).copysign(x)
-}
-
-crate::simd::multiversion! {
-    fn sigmoid_slice(v: &mut [f32]) {
-        for x in v.iter_mut() {
-            *x = sigmoid_fast(*x);
-        }
-    }
-}
-
-crate::simd::multiversion! {
-    fn tanh_slice(v: &mut [f32]) {
-        for x in v.iter_mut() {
-            *x = tanh_fast(*x);
-        }
-    }
-}
-
-/// An activation whose derivative follows from its output.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Gate {
-    Tanh,
-    Sigmoid,
-    HardSigmoid,
-    Relu,
-    Linear,
-}
-
-impl Gate {
-    fn parse(name: &str, what: &str) -> RkResult<Gate> {
-        Ok(match name {
-            "tanh" => Gate::Tanh,
-            "sigmoid" => Gate::Sigmoid,
-            "hard_sigmoid" => Gate::HardSigmoid,
-            "relu" => Gate::Relu,
-            "linear" | "" => Gate::Linear,
-            other => {
-                return Err(RkError::Unsupported(format!(
-                    "recurrent layers take `{what}` tanh, sigmoid, hard_sigmoid, relu or linear in rkeras, not '{other}'"
-                )))
-            }
-        })
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Gate::Tanh => "tanh",
-            Gate::Sigmoid => "sigmoid",
-            Gate::HardSigmoid => "hard_sigmoid",
-            Gate::Relu => "relu",
-            Gate::Linear => "linear",
-        }
-    }
-    #[inline]
-    fn f(self, x: f32) -> f32 {
-        match self {
-            Gate::Tanh => tanh_fast(x),
-            Gate::Sigmoid => sigmoid_fast(x),
-            // Keras 3: relu6(x + 3) / 6.
-            Gate::HardSigmoid => ((x + 3.0).clamp(0.0, 6.0)) / 6.0,
-            Gate::Relu => x.max(0.0),
-            Gate::Linear => x,
-        }
-    }
-    /// `f` applied to every value of `v` (vectorized for tanh and sigmoid).
-    fn apply(self, v: &mut [f32]) {
-        match self {
-            Gate::Tanh => tanh_slice(v),
-            Gate::Sigmoid => sigmoid_slice(v),
-            _ => v.iter_mut().for_each(|x| *x = self.f(*x)),
-        }
-    }
-
-    /// The derivative at the input whose output is `y`.
-    #[inline]
-    fn df(self, y: f32) -> f32 {
-        match self {
-            Gate::Tanh => 1.0 - y * y,
-            Gate::Sigmoid => y * (1.0 - y),
-            Gate::HardSigmoid => {
-                if y > 0.0 && y < 1.0 {
-                    1.0 / 6.0
-                } else {
-                    0.0
-                }
-            }
-            Gate::Relu => (y > 0.0) as u8 as f32,
-            Gate::Linear => 1.0,
         }
     }
 }
@@ -756,20 +630,6 @@ impl Layer for Recurrent {
                     for (i, v) in dz.iter_mut().enumerate() {
                         *v = dh[i] * act.df(h_cur[i]);
                     }
-                    zero_rows(&mut dz, gu);
-                    matmul(u, gu, b, &hp, Trans::T, &dz, Trans::N, &mut du, true, 1);
-                    matmul(
-                        b,
-                        u,
-                        gu,
-                        &dz,
-                        Trans::N,
-                        uk,
-                        Trans::T,
-                        &mut dh_prev,
-                        false,
-                        1,
-                    );
                 }
                 Cell::Lstm => {
                     let cs = part(keep, rec.c());
@@ -791,20 +651,6 @@ impl Layer for Recurrent {
                             dc_next[k] = dc * f;
                         }
                     }
-                    zero_rows(&mut dz, gu);
-                    matmul(u, gu, b, &hp, Trans::T, &dz, Trans::N, &mut du, true, 1);
-                    matmul(
-                        b,
-                        u,
-                        gu,
-                        &dz,
-                        Trans::N,
-                        uk,
-                        Trans::T,
-                        &mut dh_prev,
-                        false,
-                        1,
-                    );
                 }
                 Cell::Gru { reset_after } => {
                     let rh = &part(keep, rec.rec_h())[s * b * u..(s + 1) * b * u];
@@ -916,6 +762,23 @@ impl Layer for Recurrent {
                         dh_prev[k] += if h_masking { v * hmask[k] } else { *v };
                     }
                 }
+            }
+            if !matches!(self.cell, Cell::Gru { .. }) {
+                // SimpleRNN and LSTM: every gate takes h U, so dU and dh come from dz alike.
+                zero_rows(&mut dz, gu);
+                matmul(u, gu, b, &hp, Trans::T, &dz, Trans::N, &mut du, true, 1);
+                matmul(
+                    b,
+                    u,
+                    gu,
+                    &dz,
+                    Trans::N,
+                    uk,
+                    Trans::T,
+                    &mut dh_prev,
+                    false,
+                    1,
+                );
             }
             if h_masking && !matches!(self.cell, Cell::Gru { .. }) {
                 dh_prev.iter_mut().zip(hmask).for_each(|(v, m)| *v *= m);

@@ -21,14 +21,15 @@ struct Layout {
 }
 
 fn layers(m: &Model, l: &Layout) -> RkResult<Vec<LayerVars>> {
-    let mut w = m.stored_weights().into_iter().map(|(s, _)| s);
+    let stored = m.stored_weights();
     let total: usize = l.counts.iter().sum();
-    if total != m.stored_weights().len() || l.weight_names.len() != total {
+    if total != stored.len() || l.weight_names.len() != total {
         return Err(RkError::Internal(format!(
             "the layers list {total} weights, the model has {}",
-            m.stored_weights().len()
+            stored.len()
         )));
     }
+    let mut w = stored.into_iter().map(|(s, _)| s);
     let mut names = l.weight_names.iter().cloned();
     Ok(l.groups
         .iter()
@@ -219,11 +220,9 @@ fn parse_model_file(bytes: Vec<u8>, label: &str) -> Ret {
             optimizer = r_optimizer(&w.optimizer)
         ));
     }
-    let r = crate::io::hdf5::Reader::from_bytes(bytes.clone(), &label)?;
-    let keras3_weights = r.has_group("layers") && r.strings_attr("", "layer_names")?.is_none();
-    drop(r);
-    if keras3_weights {
-        let w = kf::read_weights_h5(bytes, &label)?;
+    let r = crate::io::hdf5::Reader::from_bytes(bytes, &label)?;
+    if r.has_group("layers") && r.strings_attr("", "layer_names")?.is_none() {
+        let w = kf::weights_from(&r)?;
         return ok(list!(
             format = "weights",
             config = (),
@@ -233,7 +232,7 @@ fn parse_model_file(bytes: Vec<u8>, label: &str) -> Ret {
             optimizer = r_optimizer(&w.optimizer)
         ));
     }
-    let l = kf::read_legacy_h5(bytes, &label)?;
+    let l = kf::legacy_from(&r)?;
     let format = if l.model_config.is_some() {
         "h5"
     } else {
