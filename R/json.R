@@ -113,16 +113,7 @@ from_config <- function(config, custom_objects = NULL) {
 #' A model's graph: the functional graph, or a Sequential model's chain from its input
 #' @noRd
 model_graph <- function(model) {
-  if (!is.null(model$graph) && (is_graph(model) || inherits(model, "rkeras_functional"))) {
-    g <- model$graph
-    input <- g$states[[1]]
-    # A Sequential model built by its first data: its input shape is now fixed, as in Keras.
-    if (inherits(model, "rkeras_sequential") && is.environment(input) && is.null(input$spec$shape) &&
-        isTRUE(graph_info(model)$built)) {
-      input$spec$shape <- as.integer(graph_info(model)$input_shapes[[1]])
-    }
-    return(g)
-  }
+  if (!is.null(model$graph) && (is_graph(model) || inherits(model, "rkeras_functional"))) return(model$graph)
   info <- model_layers(model)
   shape <- get0("input_shape", envir = model_env(model), inherits = FALSE) %||% (if (isTRUE(info$built)) info$input_dim)
   sequential_graph(model, model$states, shape)

@@ -129,6 +129,10 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
     rk_call(rk_model_build_shapes(model$ptr, shapes), call = call)
     model_changed(model)
     info <- graph_info(model)
+    # A Sequential model built by its first data: its input shape is now fixed, as in Keras
+    # (its JSON and saved files carry it).
+    input <- if (inherits(model, "rkeras_sequential")) model$graph$states[[1]]
+    if (is.environment(input) && is.null(input$spec$shape)) input$spec$shape <- as.integer(info$input_shapes[[1]])
   }
   for (i in seq_len(k)) {
     want <- info$input_shapes[[i]]
