@@ -14,6 +14,10 @@ rk_evaluate_rows <- function(model, x, n, d, targets, from, to, batch_size) .Cal
 
 rk_tracker <- function(model, training, reset) .Call(wrap__rk_tracker, model, training, reset)
 
+rk_tracker_keep <- function(model, keep) .Call(wrap__rk_tracker_keep, model, keep)
+
+rk_tracker_take <- function(model, training) .Call(wrap__rk_tracker_take, model, training)
+
 rk_predict_rows <- function(model, x, n, d, from, to, batch_size) .Call(wrap__rk_predict_rows, model, x, n, d, from, to, batch_size)
 
 rk_batch <- function(model, mode, x, n, d, y, yc, w, background) .Call(wrap__rk_batch, model, mode, x, n, d, y, yc, w, background)
@@ -39,6 +43,10 @@ rk_model_to_json <- function(desc, name, sequential) .Call(wrap__rk_model_to_jso
 rk_model_from_json <- function(json) .Call(wrap__rk_model_from_json, json)
 
 rk_json_parse <- function(json) .Call(wrap__rk_json_parse, json)
+
+rk_metric_values <- function(spec, y, p, n, yc, pc, w) .Call(wrap__rk_metric_values, spec, y, p, n, yc, pc, w)
+
+rk_metric_check <- function(spec) .Call(wrap__rk_metric_check, spec)
 
 rk_ptr_alive <- function(ptr) .Call(wrap__rk_ptr_alive, ptr)
 

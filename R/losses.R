@@ -1,14 +1,19 @@
 #' Loss functions
 #'
-#' Pass a name (`loss = "categorical_crossentropy"`), the function itself
-#' (`loss = loss_categorical_crossentropy`) or a loss object (`loss_binary_crossentropy()`)
-#' to [compile()]. Called with `y_true` and `y_pred`, they compute per-sample losses in R,
-#' with Keras's clipping of probabilities to `[1e-7, 1 - 1e-7]`.
+#' Pass a name (`loss = "categorical_crossentropy"`, `"mse"`, `"huber"`, `"kld"`, ...), the
+#' function itself (`loss = loss_categorical_crossentropy`) or a loss object
+#' (`loss_binary_crossentropy()`, `loss_huber(delta = 2)`) to [compile()]. Called with
+#' `y_true` and `y_pred`, they compute per-sample losses with the engine's formulas, which
+#' follow Keras 3's: probabilities clipped to `[1e-7, 1 - 1e-7]` before logs; the hinge
+#' losses take 0/1 targets as -1/1 when every target is 0 or 1; cosine similarity is
+#' negative (`-1` for identical directions). A loss written in R cannot be used in training:
+#' the engine differentiates its own losses only.
 #' @param y_true,y_pred Targets and predictions (samples in rows).
 #' @param ... Keras's loss arguments: `from_logits` (the crossentropies: `y_pred` holds
 #'   logits, and the loss is computed through log-sum-exp), `label_smoothing` (categorical and
 #'   binary crossentropy: targets become `y * (1 - ls) + ls / classes`, with 2 classes for
-#'   binary), `name`; `axis = -1` and `reduction = "sum_over_batch_size"` (or `"auto"`) only
+#'   binary), `delta` (Huber: quadratic within `delta`, linear beyond; default 1), `name`;
+#'   `axis = -1` and `reduction = "sum_over_batch_size"` (or `"auto"`) only
 #'   at their defaults. Any other argument or value is an error.
 #' @returns Per-sample losses, or a loss object when called without data.
 #' @family losses
@@ -17,46 +22,89 @@
 #' loss_categorical_crossentropy(diag(2), matrix(c(0.9, 0.2, 0.1, 0.8), 2))
 NULL
 
-make_loss <- function(name, f) {
+#' Losses rkeras computes, each with the options it takes besides `name`, `axis` and
+#' `reduction`
+#' @noRd
+loss_options <- list(
+  categorical_crossentropy = c("from_logits", "label_smoothing"),
+  sparse_categorical_crossentropy = "from_logits",
+  binary_crossentropy = c("from_logits", "label_smoothing"),
+  mean_squared_error = character(), mean_absolute_error = character(),
+  mean_absolute_percentage_error = character(), mean_squared_logarithmic_error = character(),
+  huber = "delta", kl_divergence = character(), poisson = character(), log_cosh = character(),
+  hinge = character(), squared_hinge = character(), categorical_hinge = character(),
+  cosine_similarity = character())
+
+#' Other names of the losses: Keras 3's short names and Keras 2's spellings
+#' @noRd
+loss_aliases <- c(mse = "mean_squared_error", mae = "mean_absolute_error", mape = "mean_absolute_percentage_error",
+                  msle = "mean_squared_logarithmic_error", kld = "kl_divergence",
+                  kullback_leibler_divergence = "kl_divergence", logcosh = "log_cosh")
+
+canonical_loss <- function(name) if (name %in% names(loss_aliases)) loss_aliases[[name]] else name
+
+#' The engine's form of a loss: its name, then its options (`categorical_crossentropy+logits+ls=0.1`)
+#' @noRd
+loss_spec <- function(name, opts) {
+  num <- function(x) format(x, digits = 9)
+  paste0(name, if (isTRUE(opts$from_logits)) "+logits",
+         if (!is.null(opts$label_smoothing) && opts$label_smoothing > 0) paste0("+ls=", num(opts$label_smoothing)),
+         if (!is.null(opts$delta) && opts$delta != 1) paste0("+delta=", num(opts$delta)))
+}
+
+#' Per-sample values of the engine's loss or metric `spec` on data (one value for the
+#' confusion-matrix metrics)
+#' @noRd
+values_on_data <- function(spec, y_true, y_pred, call = rlang::caller_env()) {
+  y_pred <- as.matrix(y_pred)
+  y_true <- as.matrix(y_true)
+  if (nrow(y_true) != nrow(y_pred)) {
+    rk_abort(sprintf("`y_true` has %d rows but `y_pred` has %d.", nrow(y_true), nrow(y_pred)), "shape", call)
+  }
+  storage.mode(y_true) <- "double"
+  storage.mode(y_pred) <- "double"
+  rk_call(rk_metric_values(spec, y_true, y_pred, nrow(y_true), ncol(y_true), ncol(y_pred), NULL), call = call)
+}
+
+make_loss <- function(name) {
   g <- function(y_true, y_pred, ...) {
     opts <- check_loss_args(list(...), name)
     if (missing(y_true) && missing(y_pred)) {
       return(structure(c(list(name = name), opts), class = "rkeras_loss"))
     }
-    f(as.matrix(y_true), as.matrix(y_pred), opts)
+    values_on_data(paste0("loss:", loss_spec(name, opts)), y_true, y_pred)
   }
   structure(g, rkeras_loss = name)
 }
 
-#' Keras's loss arguments: `from_logits` (the crossentropies) and `label_smoothing`
-#' (categorical and binary crossentropy) as Keras computes them; `axis`, `reduction` and
-#' `name` at their defaults; anything else is refused, never ignored. Returns the options.
+#' Keras's loss arguments: `from_logits` (the crossentropies), `label_smoothing`
+#' (categorical and binary crossentropy) and `delta` (Huber) as Keras computes them; `axis`,
+#' `reduction` and `name` at their defaults; anything else is refused, never ignored.
+#' Returns the options.
 #' @noRd
 check_loss_args <- function(args, name, call = rlang::caller_env(2)) {
   nms <- names(args) %||% rep("", length(args))
-  crossentropy <- grepl("crossentropy", name)
-  smoothable <- name %in% c("categorical_crossentropy", "binary_crossentropy")
-  opts <- list(from_logits = FALSE, label_smoothing = 0)
+  allowed <- loss_options[[name]]
+  opts <- list(from_logits = FALSE, label_smoothing = 0, delta = 1)[allowed]
   defaults <- list(axis = -1, reduction = c("sum_over_batch_size", "auto"))
   for (i in seq_along(args)) {
     nm <- nms[[i]]
     v <- args[[i]]
     if (identical(nm, "name")) next
-    if (identical(nm, "from_logits") && crossentropy) {
-      opts$from_logits <- check_flag(v, "from_logits", call = call)
+    if (nm %in% allowed) {
+      opts[[nm]] <- switch(nm,
+        from_logits = check_flag(v, "from_logits", call = call),
+        label_smoothing = check_number(v, "label_smoothing", min = 0, max = 0.999999, call = call),
+        delta = check_number(v, "delta", min = 0, call = call))
       next
     }
-    if (identical(nm, "label_smoothing") && smoothable) {
-      opts$label_smoothing <- check_number(v, "label_smoothing", min = 0, max = 0.999999, call = call)
-      next
-    }
-    if (!nm %in% c(names(defaults), "from_logits", "label_smoothing")) {
+    if (!nm %in% names(defaults)) {
       rk_abort(sprintf("loss_%s() got %s it does not take.", name,
                        if (nzchar(nm)) paste0("`", nm, "`") else "an unnamed argument"), "value", call)
     }
-    want <- defaults[[nm]] %||% (if (nm == "from_logits") FALSE else 0)
+    want <- defaults[[nm]]
     ok <- is.atomic(v) && length(v) == 1 && !is.na(v) &&
-      (if (is.character(want)) v %in% want else (is.numeric(v) || is.logical(v)) && v == want)
+      (if (is.character(want)) v %in% want else is.numeric(v) && v == want)
     if (!isTRUE(ok)) {
       rk_abort(sprintf("loss_%s(%s = %s) is not supported by rkeras yet; only the default (%s) is.", name, nm,
                        show_value(v), deparse(want[[1]])), "unsupported", call)
@@ -65,59 +113,69 @@ check_loss_args <- function(args, name, call = rlang::caller_env(2)) {
   opts
 }
 
-clip_eps <- function(p) pmin(pmax(p, 1e-7), 1 - 1e-7)
+#' @rdname losses
+#' @export
+loss_categorical_crossentropy <- make_loss("categorical_crossentropy")
+#' @rdname losses
+#' @export
+loss_sparse_categorical_crossentropy <- make_loss("sparse_categorical_crossentropy")
+#' @rdname losses
+#' @export
+loss_binary_crossentropy <- make_loss("binary_crossentropy")
+#' @rdname losses
+#' @export
+loss_mean_squared_error <- make_loss("mean_squared_error")
+#' @rdname losses
+#' @export
+loss_mean_absolute_error <- make_loss("mean_absolute_error")
+#' @rdname losses
+#' @export
+loss_mean_absolute_percentage_error <- make_loss("mean_absolute_percentage_error")
+#' @rdname losses
+#' @export
+loss_mean_squared_logarithmic_error <- make_loss("mean_squared_logarithmic_error")
+#' @rdname losses
+#' @export
+loss_huber <- make_loss("huber")
+#' @rdname losses
+#' @export
+loss_kl_divergence <- make_loss("kl_divergence")
+#' @rdname losses
+#' @export
+loss_kullback_leibler_divergence <- loss_kl_divergence
+#' @rdname losses
+#' @export
+loss_poisson <- make_loss("poisson")
+#' @rdname losses
+#' @export
+loss_log_cosh <- make_loss("log_cosh")
+#' @rdname losses
+#' @export
+loss_logcosh <- loss_log_cosh
+#' @rdname losses
+#' @export
+loss_hinge <- make_loss("hinge")
+#' @rdname losses
+#' @export
+loss_squared_hinge <- make_loss("squared_hinge")
+#' @rdname losses
+#' @export
+loss_categorical_hinge <- make_loss("categorical_hinge")
+#' @rdname losses
+#' @export
+loss_cosine_similarity <- make_loss("cosine_similarity")
 
-# Targets moved towards uniform, as Keras's label smoothing does.
-smooth_targets <- function(y, ls, classes) if (ls > 0) y * (1 - ls) + ls / classes else y
-
-# Row-wise log(sum(exp(z))), stable for large logits.
-log_sum_exp <- function(z) {
-  m <- apply(z, 1, max)
-  m + log(rowSums(exp(z - m)))
-}
-
-#' @rdname losses
-#' @export
-loss_categorical_crossentropy <- make_loss("categorical_crossentropy", function(y, p, opts) {
-  y <- smooth_targets(y, opts$label_smoothing, ncol(y))
-  if (opts$from_logits) return(rowSums(y * (log_sum_exp(p) - p)))
-  -rowSums(y * log(clip_eps(p / rowSums(p))))
-})
-#' @rdname losses
-#' @export
-loss_sparse_categorical_crossentropy <- make_loss("sparse_categorical_crossentropy", function(y, p, opts) {
-  picked <- p[cbind(seq_len(nrow(p)), as.integer(y) + 1L)]
-  if (opts$from_logits) return(log_sum_exp(p) - picked)
-  -log(clip_eps(picked))
-})
-#' @rdname losses
-#' @export
-loss_binary_crossentropy <- make_loss("binary_crossentropy", function(y, p, opts) {
-  y <- smooth_targets(y, opts$label_smoothing, 2)
-  if (opts$from_logits) return(rowMeans(pmax(p, 0) - p * y + log1p(exp(-abs(p)))))
-  q <- clip_eps(p)
-  -rowMeans(y * log(q) + (1 - y) * log(1 - q))
-})
-#' @rdname losses
-#' @export
-loss_mean_squared_error <- make_loss("mean_squared_error", function(y, p, opts) rowMeans((y - p)^2))
-#' @rdname losses
-#' @export
-loss_mean_absolute_error <- make_loss("mean_absolute_error", function(y, p, opts) rowMeans(abs(y - p)))
-
-rk_losses <- c("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-               "mse", "mean_squared_error", "mae", "mean_absolute_error")
+rk_losses <- c(names(loss_options), names(loss_aliases))
 
 as_loss <- function(x, call = rlang::caller_env()) {
-  if (inherits(x, "rkeras_loss")) {
-    # The engine's form: the name, then its options (`categorical_crossentropy+logits+ls=0.1`).
-    return(paste0(x$name, if (isTRUE(x$from_logits)) "+logits",
-                  if (!is.null(x$label_smoothing) && x$label_smoothing > 0) paste0("+ls=", format(x$label_smoothing, digits = 9))))
-  }
+  if (inherits(x, "rkeras_loss")) return(loss_spec(x$name, x))
   if (is.function(x)) {
     name <- attr(x, "rkeras_loss")
-    if (is.null(name)) rk_abort("`loss` must be a loss name or a loss_*() function; custom R loss functions are not supported yet.", "unsupported", call)
+    if (is.null(name)) {
+      rk_abort(paste("`loss` must be a loss name or a loss_*() function: the engine cannot differentiate a loss",
+                     "written in R. Built-in losses:", paste(names(loss_options), collapse = ", ")), "unsupported", call)
+    }
     return(name)
   }
-  check_string(x, "loss", choices = rk_losses, call = call)
+  canonical_loss(check_string(x, "loss", choices = rk_losses, call = call))
 }

@@ -10,7 +10,10 @@
 #'   output; for models with several outputs also a list named by output layer.
 #' @param loss_weights Weights of the outputs' losses in the total loss: a number per output,
 #'   in output order or named by output layer.
-#' @param weighted_metrics,run_eagerly,steps_per_execution,target_tensors,sample_weight_mode
+#' @param weighted_metrics Metrics weighted by `sample_weight` and `class_weight` (given as
+#'   `metrics` are). As in Keras, plain `metrics` are unweighted; a weighted metric whose
+#'   name is also a plain metric's is logged as `weighted_<name>`.
+#' @param run_eagerly,steps_per_execution,target_tensors,sample_weight_mode
 #'   Accepted for compatibility; only their defaults are supported.
 #' @param ... Unused.
 #' @returns The model, invisibly.
@@ -26,27 +29,28 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   check_model(object)
   check_no_dots(..., fn = "compile()")
   if (is.null(loss)) rk_abort("`loss` must be given: a loss name such as \"categorical_crossentropy\" or a loss_*() function.", "value")
-  check_unsupported(weighted_metrics = weighted_metrics,
-                    target_tensors = target_tensors, sample_weight_mode = sample_weight_mode)
+  check_unsupported(target_tensors = target_tensors, sample_weight_mode = sample_weight_mode)
   outs <- output_names(object)
   engine_losses <- per_output(loss, outs, "loss", as_loss_arg)
   # Loss names as R's checks know them; the engine also gets the options (`+logits`).
-  losses <- vapply(sub("\\+.*$", "", engine_losses),
-                   function(l) switch(l, mse = "mean_squared_error", mae = "mean_absolute_error", l), "")
+  losses <- vapply(sub("\\+.*$", "", engine_losses), canonical_loss, "")
   engine_losses <- paste0(losses, sub("^[^+]*", "", engine_losses))
   weights <- if (is.null(loss_weights)) rep(1, length(outs)) else
     vapply(per_output(loss_weights, outs, "loss_weights", function(w, arg) check_number(w, arg, min = 0)), as.double, 1)
   optimizer <- as_optimizer(optimizer %||% "rmsprop")
-  per_out <- metrics_per_output(metrics, outs, losses)
-  m <- per_out[[1]]
-  log_names <- if (length(outs) > 1) {
-    c("loss", paste0(outs, "_loss"), unlist(Map(function(o, pm) if (length(pm$names)) paste0(o, "_", pm$names), outs, per_out)))
-  } else c("loss", m$names)
+  slots <- metric_slots(metrics_per_output(metrics, outs, losses), metrics_per_output(weighted_metrics, outs, losses), outs)
+  engine <- !is.na(slots$kinds)
+  if (!all(engine) && length(outs) > 1) {
+    rk_abort("Metrics written in R need a model with one output.", "unsupported")
+  }
   object$compiled <- list(loss = losses[[1]], losses = unname(losses), engine_losses = unname(engine_losses),
                           loss_weights = unname(weights),
-                          metric_names = m$names, metric_kinds = unlist(lapply(per_out, `[[`, "kinds")),
-                          metric_outputs = rep(seq_along(outs) - 1L, vapply(per_out, function(p) length(p$kinds), 1L)),
-                          optimizer = optimizer, log_names = log_names)
+                          metric_names = slots$names, metric_kinds = slots$kinds[engine],
+                          metric_weighted = slots$weighted[engine], metric_outputs = slots$outputs[engine],
+                          engine_slots = which(engine), r_metrics = slots$r_metrics,
+                          optimizer = optimizer,
+                          log_names = c("loss", if (length(outs) > 1) paste0(outs, "_loss"), slots$log_names))
+  object$r_metric_state <- NULL
   if (clips_gradients(optimizer) && !is_graph(object) && length(object$specs)) {
     # Clipping needs each step's whole gradients: the general engine has them.
     to_general_engine(object)
@@ -60,9 +64,11 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 #' @noRd
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
-  rk_call(rk_model_compile(object$ptr, c$engine_losses %||% c$losses, c$loss_weights, as.character(c$metric_kinds), as.integer(c$metric_outputs),
-                           c$optimizer$name, c$optimizer$learning_rate,
+  kinds <- paste0(ifelse(c$metric_weighted %||% FALSE, "weighted:", ""), as.character(c$metric_kinds))
+  rk_call(rk_model_compile(object$ptr, c$engine_losses %||% c$losses, c$loss_weights, kinds,
+                           as.integer(c$metric_outputs), c$optimizer$name, c$optimizer$schedule$engine %||% c$optimizer$learning_rate,
                            c(unname(c$optimizer$options %||% c(NA, NA, NA, 0, 0)), c$optimizer$params)), call = call)
+  rk_call(rk_tracker_keep(object$ptr, length(c$r_metrics) > 0), call = call)
   invisible(object)
 }
 
@@ -72,6 +78,32 @@ as_loss_arg <- function(x, arg) as_loss(x)
 #' @noRd
 clips_gradients <- function(optimizer) {
   !is.null(optimizer) && any(!is.na(optimizer$options[c("clipnorm", "clipvalue", "global_clipnorm")]))
+}
+
+#' The metrics in the order of the logs: each output's plain metrics, then each output's
+#' weighted ones, with their log names (`<output>_<name>` with several outputs; a weighted
+#' metric named as a plain one gets `weighted_`), engine forms (NA for a metric written in
+#' R), outputs (0-based) and weighting; `r_metrics` lists the R ones with their positions.
+#' @noRd
+metric_slots <- function(plain, weighted, outs) {
+  one <- function(per_out, w) {
+    Map(function(pm, o) list(names = pm$names, kinds = pm$kinds, fns = pm$fns, output = rep(o - 1L, length(pm$names)),
+                             weighted = rep(w, length(pm$names))), per_out, seq_along(outs))
+  }
+  parts <- c(one(plain, FALSE), one(weighted, TRUE))
+  get <- function(f) unlist(lapply(parts, `[[`, f))
+  names <- get("names") %||% character()
+  output <- get("output") %||% integer()
+  is_w <- get("weighted") %||% logical()
+  prefix <- if (length(outs) > 1) paste0(outs[output + 1L], "_") else rep("", length(names))
+  log_names <- paste0(prefix, names)
+  clash <- is_w & log_names %in% log_names[!is_w]
+  log_names[clash] <- paste0(prefix[clash], "weighted_", names[clash])
+  fns <- unlist(lapply(parts, `[[`, "fns"), recursive = FALSE) %||% list()
+  kinds <- get("kinds") %||% character()
+  r_at <- which(is.na(kinds))
+  list(names = names[!is_w & output == 0L], kinds = kinds, outputs = output, weighted = is_w, log_names = log_names,
+       r_metrics = lapply(r_at, function(i) list(slot = i, fn = fns[[i]], weighted = is_w[[i]], name = log_names[[i]])))
 }
 
 #' Metrics for each output: the same for all, or a list named by output layer (each entry

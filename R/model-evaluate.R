@@ -32,7 +32,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   fire(callbacks, "on_test_begin", list())
   steps <- as.integer(ceiling(n / batch_size))
   pb <- new_progbar(steps, verbose)
-  rk_call(rk_tracker(object$ptr, FALSE, TRUE))
+  tracker_reset(object, FALSE)
   chunked_rows(n, batch_size, function(from, to) {
     rk_call(rk_evaluate_rows(object$ptr, x, n, ncol(x), targets, from, to, batch_size))
     logs <- tracker_logs(object, FALSE, prefix = "")
@@ -160,7 +160,7 @@ one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rl
   w <- prepare_weights(y, sample_weight, class_weight, nrow(x), compiled$loss, call)
   training <- mode == "train"
   use_threads(object, call = call)
-  rk_call(rk_tracker(object$ptr, training, TRUE), call = call)
+  tracker_reset(object, training, call = call)
   rk_call(rk_batch(object$ptr, mode, to_double(x), nrow(x), ncol(x), to_double(y), ncol(y), w, FALSE), call = call)
   if (training) push_shared_weights(object)
   v <- unlist(tracker_logs(object, training, reset = TRUE, prefix = ""))

@@ -120,15 +120,64 @@ run_steps <- function(model, pb, steps, batch_cbs, step_fn, size) {
 }
 
 tracker_logs <- function(model, training, reset = FALSE, prefix = if (training) "" else "val_") {
+  c <- model$compiled
+  r_vals <- if (length(c$r_metrics)) r_metric_values(model, training, reset)
   v <- rk_call(rk_tracker(model$ptr, training, reset))
-  names(v) <- paste0(prefix, model$compiled$log_names %||% c("loss", model$compiled$metric_names))
+  if (length(c$r_metrics)) {
+    # The engine's metrics and R's, in the order of the logs.
+    n_head <- length(v) - length(c$engine_slots)
+    slots <- numeric(length(c$engine_slots) + length(r_vals))
+    slots[c$engine_slots] <- v[-seq_len(n_head)]
+    slots[vapply(c$r_metrics, `[[`, 1L, "slot")] <- r_vals
+    v <- c(v[seq_len(n_head)], slots)
+  }
+  names(v) <- paste0(prefix, c$log_names %||% c("loss", c$metric_names))
   as.list(v)
+}
+
+#' Start the train (or test) tracker afresh, the R metrics' sums with it
+#' @noRd
+tracker_reset <- function(model, training, call = rlang::caller_env()) {
+  rk_call(rk_tracker(model$ptr, training, TRUE), call = call)
+  model$r_metric_state[[if (training) "train" else "test"]] <- NULL
+  invisible()
+}
+
+#' Metrics written in R: take the batches the engine scored since the last call, add each
+#' metric's values on them to its running sums (sample-weighted for weighted metrics), and
+#' return the running means
+#' @noRd
+r_metric_values <- function(model, training, reset) {
+  which <- if (training) "train" else "test"
+  rms <- model$compiled$r_metrics
+  st <- model$r_metric_state[[which]] %||% list(sum = numeric(length(rms)), weight = numeric(length(rms)))
+  for (b in rk_call(rk_tracker_take(model$ptr, training))) {
+    for (i in seq_along(rms)) {
+      v <- tryCatch(as.numeric(rms[[i]]$fn(b[[2]], b[[1]])), error = function(e) {
+        rk_abort(sprintf("Metric '%s' failed: %s", rms[[i]]$name, conditionMessage(e)), "value", NULL)
+      })
+      rows <- nrow(b[[1]])
+      w <- if (rms[[i]]$weighted && !is.null(b[[3]])) b[[3]] else rep(1, rows)
+      if (length(v) == rows) {
+        st$sum[[i]] <- st$sum[[i]] + sum(w * v)
+        st$weight[[i]] <- st$weight[[i]] + sum(w)
+      } else if (length(v) == 1) {
+        st$sum[[i]] <- st$sum[[i]] + v * sum(w)
+        st$weight[[i]] <- st$weight[[i]] + sum(w)
+      } else {
+        rk_abort(sprintf("Metric '%s' returned %d values for a batch of %d samples; it must return one per sample or one.",
+                         rms[[i]]$name, length(v), rows), "value", NULL)
+      }
+    }
+  }
+  model$r_metric_state[[which]] <- if (!reset) st
+  ifelse(st$weight > 0, st$sum / st$weight, NaN)
 }
 
 #' Evaluate rows `from..to-1` (0-based) of an engine dataset; returns val_* logs
 #' @noRd
 eval_rows <- function(model, data, batch_size, from, to, prefix = "val_", callbacks = list()) {
-  rk_call(rk_tracker(model$ptr, FALSE, TRUE))
+  tracker_reset(model, FALSE)
   chunked_rows(to - from, batch_size, function(a, b) {
     rk_call(rk_data_eval(model$ptr, data, batch_size, from + a, from + b))
     tracker_logs(model, training = FALSE, prefix = "")
@@ -162,7 +211,7 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
   model$stop_training <- FALSE
   use_threads(model, threads)
   rk_call(rk_model_set(model$ptr, "fit_seed", draw_seed()))
-  rk_call(rk_tracker(model$ptr, TRUE, TRUE))
+  tracker_reset(model, TRUE)
   batch_cbs <- if (any(vapply(callbacks, overrides, logical(1), hooks = batch_hooks))) callbacks
   metrics <- list()
   n_done <- 0L

@@ -135,7 +135,7 @@ has_nonfinite <- function(x) rk_any_nonfinite(x)
 #' @noRd
 generator_eval <- function(model, generator, steps, what, prefix = "", callbacks = list()) {
   compiled <- require_compiled(model)
-  rk_call(rk_tracker(model$ptr, FALSE, TRUE))
+  tracker_reset(model, FALSE)
   # Steps are the units here (a generator's batch size is known only once it is drawn).
   chunked_rows(steps, 1L, function(from, to) {
     for (s in seq(from + 1L, to)) {

@@ -198,7 +198,8 @@ optimizer_settings <- function(opt) {
   unset <- function(v) if (is.na(v)) NULL else v
   params <- stats::setNames(as.list(opt$params), k[[2]])
   params[intersect(names(params), optimizer_flags)] <- lapply(params[intersect(names(params), optimizer_flags)], as.logical)
-  config <- c(list(name = tolower(k[[1]]), learning_rate = opt$learning_rate,
+  lr <- if (is.null(opt$schedule)) opt$learning_rate else schedule_settings(opt$schedule)
+  config <- c(list(name = tolower(k[[1]]), learning_rate = lr,
                    weight_decay = if (max(o[["weight_decay"]], params$weight_decay) > 0) max(o[["weight_decay"]], params$weight_decay),
                    clipnorm = unset(o[["clipnorm"]]), global_clipnorm = unset(o[["global_clipnorm"]]),
                    clipvalue = unset(o[["clipvalue"]]), use_ema = FALSE, ema_momentum = 0.99,
@@ -208,19 +209,50 @@ optimizer_settings <- function(opt) {
   list(module = "keras.optimizers", class_name = k[[1]], config = config, registered_name = NULL)
 }
 
+schedule_functions <- c(ExponentialDecay = "exponential_decay", InverseTimeDecay = "inverse_time_decay",
+                        PiecewiseConstantDecay = "piecewise_constant_decay", PolynomialDecay = "polynomial_decay",
+                        CosineDecay = "cosine_decay", CosineDecayRestarts = "cosine_decay_restarts")
+
+#' A learning-rate schedule as Keras writes it
+#' @noRd
+schedule_settings <- function(s) {
+  list(module = "keras.optimizers.schedules", class_name = s$class_name,
+       config = c(s$config, list(name = s$class_name)), registered_name = NULL)
+}
+
+schedule_from_settings <- function(lr, call) {
+  fn <- schedule_functions[lr$class_name %||% ""]
+  if (is.na(fn)) {
+    rk_abort(sprintf("The file's learning-rate schedule '%s' is not one rkeras has; load it with `compile = FALSE`.",
+                     lr$class_name %||% "?"), "unsupported", call)
+  }
+  cfg <- lr$config
+  cfg$name <- NULL
+  if (!is.null(cfg$boundaries)) cfg$boundaries <- unlist(cfg$boundaries)
+  if (!is.null(cfg$values)) cfg$values <- unlist(cfg$values)
+  do.call(get(paste0("learning_rate_schedule_", fn), envir = asNamespace("rkeras")), cfg)
+}
+
 loss_classes <- c(categorical_crossentropy = "CategoricalCrossentropy",
                   sparse_categorical_crossentropy = "SparseCategoricalCrossentropy",
-                  binary_crossentropy = "BinaryCrossentropy")
+                  binary_crossentropy = "BinaryCrossentropy", huber = "Huber")
 
 #' A compiled loss as Keras writes it: its name, or an object with its options
 #' @noRd
 loss_settings <- function(engine) {
   base <- sub("\\+.*$", "", engine)
   if (base == engine) return(base)
-  cfg <- list(name = base, reduction = "sum_over_batch_size", from_logits = grepl("+logits", engine, fixed = TRUE))
-  ls <- regmatches(engine, regexpr("(?<=\\+ls=)[0-9.eE+-]+", engine, perl = TRUE))
-  if (base != "sparse_categorical_crossentropy") cfg$label_smoothing <- if (length(ls)) as.numeric(ls) else 0
-  cfg$axis <- -1L
+  opt <- function(key) {
+    v <- regmatches(engine, regexpr(sprintf("(?<=\\+%s=)[0-9.eE+-]+", key), engine, perl = TRUE))
+    if (length(v)) as.numeric(v)
+  }
+  if (base == "huber") {
+    cfg <- list(name = "huber_loss", reduction = "sum_over_batch_size", delta = opt("delta") %||% 1)
+  } else {
+    cfg <- list(name = base, reduction = "sum_over_batch_size", from_logits = grepl("+logits", engine, fixed = TRUE))
+    if (base != "sparse_categorical_crossentropy") cfg$label_smoothing <- opt("ls") %||% 0
+    cfg$axis <- -1L
+  }
   list(module = "keras.losses", class_name = loss_classes[[base]], config = cfg, registered_name = NULL)
 }
 
@@ -266,9 +298,7 @@ optimizer_from_settings <- function(opt, call) {
   }
   cfg <- opt$config
   lr <- cfg$learning_rate %||% cfg$lr
-  if (is.list(lr)) {
-    rk_abort("The file's learning-rate schedule is not supported by rkeras; load it with `compile = FALSE`.", "unsupported", call)
-  }
+  if (is.list(lr)) lr <- schedule_from_settings(lr, call)
   fn <- get(paste0("optimizer_", name[[1]]), envir = asNamespace("rkeras"))
   take <- intersect(names(cfg), c(optimizer_keras[[name[[1]]]][[2]], "weight_decay", "clipnorm", "clipvalue", "global_clipnorm"))
   args <- Filter(Negate(is.null), cfg[take])
@@ -278,12 +308,13 @@ optimizer_from_settings <- function(opt, call) {
 
 loss_from_settings <- function(l, call) {
   base <- l$config$name
-  base <- if (!is.null(base) && base %in% names(loss_classes)) base else keras_snake(l$class_name)
+  base <- if (!is.null(base) && base %in% names(loss_classes)) base
+          else if (identical(l$class_name, "Huber")) "huber" else keras_snake(l$class_name)
   fn <- get0(paste0("loss_", base), envir = asNamespace("rkeras"), inherits = FALSE)
   if (is.null(fn)) {
     rk_abort(sprintf("The file's loss '%s' is not one rkeras has; load it with `compile = FALSE`.", l$class_name), "unsupported", call)
   }
-  opts <- l$config[intersect(names(l$config), c("from_logits", "label_smoothing"))]
+  opts <- l$config[intersect(names(l$config), c("from_logits", "label_smoothing", "delta"))]
   do.call(fn, opts)
 }
 

@@ -8,7 +8,8 @@
 #' `weight_decay` (`w <- w - learning_rate * weight_decay * w` before each update). Keras 2's
 #' `decay` (in `...`) divides the learning rate by `1 + decay * iterations`. Models that clip
 #' by norm train on the general engine.
-#' @param learning_rate Learning rate.
+#' @param learning_rate Learning rate, or a schedule ([learning_rate_schedule_exponential_decay()]
+#'   and the other `learning_rate_schedule_*()`), which sets the rate of every step.
 #' @param rho Discounting factor for the moving average of squared gradients.
 #' @param momentum Momentum.
 #' @param epsilon Small constant for numerical stability.
@@ -54,8 +55,14 @@ new_optimizer <- function(name, learning_rate, params, dots, call) {
   if (sum(!is.na(options[1:3])) > 1) {
     rk_abort("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set.", "value", call)
   }
+  schedule <- NULL
+  if (inherits(learning_rate, "rkeras_schedule")) {
+    if (options[["decay"]] > 0) rk_abort("`decay` cannot be combined with a learning-rate schedule.", "value", call)
+    schedule <- learning_rate
+    learning_rate <- schedule$initial
+  }
   structure(list(name = name, learning_rate = check_number(learning_rate, "learning_rate", min = 0, call = call),
-                 params = as.double(params), options = options),
+                 schedule = schedule, params = as.double(params), options = options),
             class = c(paste0("rkeras_optimizer_", name), "rkeras_optimizer"))
 }
 

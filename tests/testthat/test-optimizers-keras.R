@@ -80,7 +80,7 @@ check_optimizer_case <- function(oracle, name) {
 # The cases (oracle/keras_training.py's names) of each family below; every case is in one.
 families <- c(sgd = "^sgd(_momentum|_nesterov)?$", rmsprop = "^rmsprop(_momentum|_centered)?$",
               adagrad_adadelta = "^(adagrad|adadelta)$", adam = "^(adam|amsgrad|adamw|adamax|nadam)$",
-              options = "_(clipnorm|clipvalue|global_clipnorm|weight_decay)$")
+              options = "_(clipnorm|clipvalue|global_clipnorm|weight_decay)$", schedules = "^schedule_")
 
 check_family <- function(family) {
   oracle <- training_oracle()
@@ -114,6 +114,10 @@ test_that("Adam, AMSGrad, AdamW, Adamax and Nadam train a network as Keras's do"
 
 test_that("clipnorm, clipvalue, global_clipnorm and weight_decay train a network as Keras's do", {
   check_family("options")
+})
+
+test_that("learning-rate schedules train a network as Keras's do", {
+  check_family("schedules")
 })
 
 test_that("every case of the oracle is checked by exactly one test above", {

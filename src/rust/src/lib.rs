@@ -31,6 +31,7 @@ use extendr_api::prelude::*;
 use r_api::data as rk_data_api;
 use r_api::datasets as rk_datasets_api;
 use r_api::graph as rk_graph_api;
+use r_api::metrics as rk_metrics_api;
 use r_api::model as rk_model_api;
 use r_api::saving as rk_saving_api;
 use r_api::tensorboard as rk_tensorboard_api;
@@ -40,6 +41,7 @@ extendr_module! {
     use rk_data_api;
     use rk_datasets_api;
     use rk_graph_api;
+    use rk_metrics_api;
     use rk_model_api;
     use rk_saving_api;
     use rk_tensorboard_api;

@@ -13,11 +13,37 @@ pub const EPS: f32 = 1e-7;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
-    CategoricalCrossentropy { logits: bool, smoothing: f32 },
-    SparseCategoricalCrossentropy { logits: bool },
-    BinaryCrossentropy { logits: bool, smoothing: f32 },
+    CategoricalCrossentropy {
+        logits: bool,
+        smoothing: f32,
+    },
+    SparseCategoricalCrossentropy {
+        logits: bool,
+    },
+    BinaryCrossentropy {
+        logits: bool,
+        smoothing: f32,
+    },
     MeanSquaredError,
     MeanAbsoluteError,
+    Huber {
+        delta: f32,
+    },
+    KlDivergence,
+    Poisson,
+    LogCosh,
+    /// `binary`: the targets are 0/1 labels, taken as -1/1 (Keras decides this per batch:
+    /// see [`Loss::for_batch`]).
+    Hinge {
+        binary: bool,
+    },
+    SquaredHinge {
+        binary: bool,
+    },
+    CategoricalHinge,
+    CosineSimilarity,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
 }
 
 impl Loss {
@@ -25,10 +51,18 @@ impl Loss {
     pub fn parse(name: &str) -> RkResult<Loss> {
         let mut parts = name.split('+');
         let base = parts.next().unwrap_or("");
-        let (mut logits, mut smoothing) = (false, 0.0f32);
+        let (mut logits, mut smoothing, mut delta) = (false, 0.0f32, None);
         for opt in parts {
             match opt.split_once('=') {
                 None if opt == "logits" => logits = true,
+                Some(("delta", v)) => {
+                    delta = Some(
+                        v.parse::<f32>()
+                            .ok()
+                            .filter(|d| d.is_finite() && *d >= 0.0)
+                            .ok_or_else(|| RkError::Spec(format!("bad huber delta '{v}'")))?,
+                    )
+                }
                 Some(("ls", v)) => {
                     smoothing = v
                         .parse::<f32>()
@@ -45,6 +79,18 @@ impl Loss {
             "binary_crossentropy" => Loss::BinaryCrossentropy { logits, smoothing },
             "mse" | "mean_squared_error" => Loss::MeanSquaredError,
             "mae" | "mean_absolute_error" => Loss::MeanAbsoluteError,
+            "huber" | "huber_loss" => Loss::Huber {
+                delta: delta.take().unwrap_or(1.0),
+            },
+            "kld" | "kl_divergence" | "kullback_leibler_divergence" => Loss::KlDivergence,
+            "poisson" => Loss::Poisson,
+            "log_cosh" | "logcosh" => Loss::LogCosh,
+            "hinge" => Loss::Hinge { binary: true },
+            "squared_hinge" => Loss::SquaredHinge { binary: true },
+            "categorical_hinge" => Loss::CategoricalHinge,
+            "cosine_similarity" => Loss::CosineSimilarity,
+            "mape" | "mean_absolute_percentage_error" => Loss::MeanAbsolutePercentageError,
+            "msle" | "mean_squared_logarithmic_error" => Loss::MeanSquaredLogarithmicError,
             other => return Err(RkError::Spec(format!("unknown loss '{other}'"))),
         };
         let (has_logits, has_smoothing) = match loss {
@@ -52,7 +98,7 @@ impl Loss {
             Loss::SparseCategoricalCrossentropy { .. } => (true, false),
             _ => (false, false),
         };
-        if (logits && !has_logits) || (smoothing != 0.0 && !has_smoothing) {
+        if (logits && !has_logits) || (smoothing != 0.0 && !has_smoothing) || delta.is_some() {
             return Err(RkError::Spec(format!("loss '{name}' takes no such option")));
         }
         Ok(loss)
@@ -61,6 +107,22 @@ impl Loss {
     /// Whether this is the sparse categorical crossentropy (targets are class ids).
     pub fn is_sparse(self) -> bool {
         matches!(self, Loss::SparseCategoricalCrossentropy { .. })
+    }
+
+    /// The loss as Keras applies it to one batch whose targets are `ys`: the hinge losses
+    /// take 0/1 targets as -1/1 only when every target of the batch is 0 or 1.
+    pub fn for_batch(self, mut ys: impl Iterator<Item = f32>) -> Loss {
+        match self {
+            Loss::Hinge { .. } | Loss::SquaredHinge { .. } => {
+                let binary = ys.all(|v| v == 0.0 || v == 1.0);
+                if matches!(self, Loss::Hinge { .. }) {
+                    Loss::Hinge { binary }
+                } else {
+                    Loss::SquaredHinge { binary }
+                }
+            }
+            other => other,
+        }
     }
 
     /// The targets after label smoothing (`None` when there is none).
@@ -154,6 +216,84 @@ impl Loss {
             }
             Loss::MeanAbsoluteError => {
                 p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f32>() / cols
+            }
+            Loss::Huber { delta } => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| {
+                        let e = (a - b).abs();
+                        if e <= delta {
+                            0.5 * e * e
+                        } else {
+                            delta * e - 0.5 * delta * delta
+                        }
+                    })
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::KlDivergence => p
+                .iter()
+                .zip(y)
+                .map(|(&a, &b)| {
+                    let t = b.clamp(EPS, 1.0);
+                    t * (t / a.clamp(EPS, 1.0)).ln()
+                })
+                .sum(),
+            Loss::Poisson => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| a - b * (a + EPS).ln())
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::LogCosh => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| {
+                        let x = a - b;
+                        x + softplus(-2.0 * x) - std::f32::consts::LN_2
+                    })
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::Hinge { binary } => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| (1.0 - hinge_label(b, binary) * a).max(0.0))
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::SquaredHinge { binary } => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| (1.0 - hinge_label(b, binary) * a).max(0.0).powi(2))
+                    .sum::<f32>()
+                    / cols
+            }
+            Loss::CategoricalHinge => {
+                let pos: f32 = p.iter().zip(y).map(|(a, b)| a * b).sum();
+                let neg = p
+                    .iter()
+                    .zip(y)
+                    .map(|(a, b)| (1.0 - b) * a)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                (neg - pos + 1.0).max(0.0)
+            }
+            Loss::CosineSimilarity => -cosine(p, y),
+            Loss::MeanAbsolutePercentageError => {
+                100.0
+                    * p.iter()
+                        .zip(y)
+                        .map(|(&a, &b)| ((b - a) / b.abs().max(EPS)).abs())
+                        .sum::<f32>()
+                    / cols
+            }
+            Loss::MeanSquaredLogarithmicError => {
+                p.iter()
+                    .zip(y)
+                    .map(|(&a, &b)| ((a.max(EPS) + 1.0).ln() - (b.max(EPS) + 1.0).ln()).powi(2))
+                    .sum::<f32>()
+                    / cols
             }
         }
     }
@@ -260,6 +400,92 @@ impl Loss {
                         / cols;
                 }
             }
+            (Loss::Huber { delta }, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    *gi = scale * (pi - yi).clamp(-delta, delta) / cols;
+                }
+            }
+            (Loss::KlDivergence, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    *gi = if (EPS..=1.0).contains(&pi) {
+                        -scale * yi.clamp(EPS, 1.0) / pi
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            (Loss::Poisson, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    *gi = scale * (1.0 - yi / (pi + EPS)) / cols;
+                }
+            }
+            (Loss::LogCosh, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    *gi = scale * (pi - yi).tanh() / cols;
+                }
+            }
+            (Loss::Hinge { binary }, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    let t = hinge_label(yi, binary);
+                    *gi = if 1.0 - t * pi > 0.0 {
+                        -scale * t / cols
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            (Loss::SquaredHinge { binary }, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    let t = hinge_label(yi, binary);
+                    *gi = -2.0 * scale * t * (1.0 - t * pi).max(0.0) / cols;
+                }
+            }
+            (Loss::CategoricalHinge, _) => {
+                g.fill(0.0);
+                let pos: f32 = p.iter().zip(y).map(|(a, b)| a * b).sum();
+                let neg: Vec<f32> = p.iter().zip(y).map(|(a, b)| (1.0 - b) * a).collect();
+                let j = crate::metrics::argmax(&neg);
+                if neg[j] - pos + 1.0 > 0.0 {
+                    for (gi, &yi) in g.iter_mut().zip(y) {
+                        *gi = -scale * yi;
+                    }
+                    g[j] += scale * (1.0 - y[j]);
+                }
+            }
+            (Loss::CosineSimilarity, _) => {
+                // d/dp of -(y/|y|).(p/max(|p|, eps)).
+                let (yn, pn) = (norm(y).max(EPS), norm(p));
+                let dot: f32 = p.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / yn;
+                let pd = pn.max(EPS);
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    let radial = if pn > EPS { dot * pi / (pd * pd) } else { 0.0 };
+                    *gi = -scale * (yi / yn - radial) / pd;
+                }
+            }
+            (Loss::MeanAbsolutePercentageError, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    let d = pi - yi;
+                    let s = if d > 0.0 {
+                        1.0
+                    } else if d < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+                    *gi = scale * 100.0 * s / yi.abs().max(EPS) / cols;
+                }
+            }
+            (Loss::MeanSquaredLogarithmicError, _) => {
+                for ((gi, &pi), &yi) in g.iter_mut().zip(p).zip(y) {
+                    let a = pi.max(EPS) + 1.0;
+                    let d = a.ln() - (yi.max(EPS) + 1.0).ln();
+                    *gi = if pi > EPS {
+                        scale * 2.0 * d / a / cols
+                    } else {
+                        0.0
+                    };
+                }
+            }
         }
     }
 }
@@ -289,6 +515,30 @@ fn log_sum_exp(z: &[f32]) -> f32 {
     m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
 }
 
+/// `log(1 + exp(z))`, stable for large `|z|`.
+fn softplus(z: f32) -> f32 {
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+/// A hinge target: 0/1 labels as -1/1 when the batch's targets are all 0 or 1.
+fn hinge_label(y: f32, binary: bool) -> f32 {
+    if binary {
+        2.0 * y - 1.0
+    } else {
+        y
+    }
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|a| a * a).sum::<f32>().sqrt()
+}
+
+/// Keras's cosine similarity of two rows: each divided by `max(norm, 1e-7)`.
+pub fn cosine(p: &[f32], y: &[f32]) -> f32 {
+    let dot: f32 = p.iter().zip(y).map(|(a, b)| a * b).sum();
+    dot / (norm(p).max(EPS) * norm(y).max(EPS))
+}
+
 /// `out = softmax(z)`.
 fn softmax_into(z: &[f32], out: &mut [f32]) {
     crate::activations::softmax_row(z, out);
@@ -311,15 +561,25 @@ mod tests {
         let y_onehot = [0.0f32, 1.0, 0.0];
         let y_bin = [1.0f32, 0.0, 1.0];
         let y_reg = [0.1f32, 0.9, -0.4];
-        let cases: [(Loss, &[f32]); 5] = [
-            (Loss::parse("categorical_crossentropy").unwrap(), &y_onehot),
-            (
-                Loss::parse("sparse_categorical_crossentropy").unwrap(),
-                &[1.0],
-            ),
-            (Loss::parse("binary_crossentropy").unwrap(), &y_bin),
+        let y_pm = [1.0f32, -1.0, 0.5];
+        let parse = |s: &str| Loss::parse(s).unwrap();
+        let cases: Vec<(Loss, &[f32])> = vec![
+            (parse("categorical_crossentropy"), &y_onehot),
+            (parse("sparse_categorical_crossentropy"), &[1.0]),
+            (parse("binary_crossentropy"), &y_bin),
             (Loss::MeanSquaredError, &y_reg),
             (Loss::MeanAbsoluteError, &y_reg),
+            (parse("huber+delta=0.25"), &y_reg),
+            (parse("kl_divergence"), &[0.3, 0.6, 0.1]),
+            (parse("poisson"), &[1.0, 0.0, 2.0]),
+            (parse("log_cosh"), &y_reg),
+            (parse("hinge").for_batch(y_bin.into_iter()), &y_bin),
+            (parse("hinge").for_batch(y_pm.into_iter()), &y_pm),
+            (parse("squared_hinge").for_batch(y_bin.into_iter()), &y_bin),
+            (parse("categorical_hinge"), &y_onehot),
+            (parse("cosine_similarity"), &y_reg),
+            (parse("mape"), &y_reg),
+            (parse("msle"), &y_reg),
         ];
         for (loss, y) in cases {
             let mut g = [0.0f32; 3];

@@ -18,6 +18,9 @@ pub struct Compiled {
     pub metrics: Vec<MetricKind>,
     /// The output each metric is computed on (all 0 for one output).
     pub metric_outputs: Vec<usize>,
+    /// Whether each metric is weighted by the sample weights (Keras's `weighted_metrics`);
+    /// plain `metrics` are not.
+    pub metric_weighted: Vec<bool>,
     pub optimizer: Optimizer,
 }
 
@@ -145,25 +148,26 @@ impl Model {
             .flat_map(|o| std::iter::repeat_n(o, metrics.len()))
             .collect();
         let metrics = metrics.repeat(n_out);
+        let weighted = vec![false; metrics.len()];
         self.set_compiled(
             vec![loss; n_out],
             vec![1.0; n_out],
-            metrics,
-            outputs,
+            (metrics, outputs, weighted),
             optimizer,
         );
     }
 
     /// Set the losses (one per output, with their weights), the metrics with the output
-    /// each is computed on (in the order of the logs), and the optimizer.
+    /// each is computed on and whether it is weighted (in the order of the logs), and the
+    /// optimizer.
     pub fn compile_outputs(
         &mut self,
         losses: Vec<Loss>,
         loss_weights: Vec<f32>,
-        metrics: Vec<MetricKind>,
-        metric_outputs: Vec<usize>,
+        metrics: (Vec<MetricKind>, Vec<usize>, Vec<bool>),
         optimizer: Optimizer,
     ) -> RkResult<()> {
+        let (kinds, metric_outputs, weighted) = &metrics;
         let o = &optimizer.options;
         if self.graph.is_none() && !self.layers.is_empty() && o.clips() {
             return Err(RkError::Internal(
@@ -179,12 +183,31 @@ impl Model {
                 loss_weights.len()
             )));
         }
-        if metric_outputs.len() != metrics.len() || metric_outputs.iter().any(|&o| o >= n_out) {
+        if metric_outputs.len() != kinds.len()
+            || weighted.len() != kinds.len()
+            || metric_outputs.iter().any(|&o| o >= n_out)
+        {
             return Err(RkError::Internal(
                 "each metric needs the output it is computed on".into(),
             ));
         }
-        self.set_compiled(losses, loss_weights, metrics, metric_outputs, optimizer);
+        for (kind, &o) in kinds.iter().zip(metric_outputs) {
+            if kind.sparse_targets() != losses[o].is_sparse() {
+                let ids = |sparse| {
+                    if sparse {
+                        "class ids"
+                    } else {
+                        "one column per unit"
+                    }
+                };
+                return Err(RkError::Value(format!(
+                    "metric {kind:?} takes targets as {} but the loss takes {}",
+                    ids(!losses[o].is_sparse()),
+                    ids(losses[o].is_sparse())
+                )));
+            }
+        }
+        self.set_compiled(losses, loss_weights, metrics, optimizer);
         Ok(())
     }
 
@@ -192,14 +215,12 @@ impl Model {
         &mut self,
         losses: Vec<Loss>,
         loss_weights: Vec<f32>,
-        metrics: Vec<MetricKind>,
-        metric_outputs: Vec<usize>,
+        (metrics, metric_outputs, metric_weighted): (Vec<MetricKind>, Vec<usize>, Vec<bool>),
         optimizer: Optimizer,
     ) {
-        let n_metrics = metrics.len();
         // A loss per output is logged only when there are several outputs.
         let parts = if losses.len() > 1 { losses.len() } else { 0 };
-        self.train = Tracker::new(n_metrics);
+        self.train = Tracker::new(&metrics);
         self.train.loss_parts = vec![0.0; parts];
         self.test = self.train.clone();
         self.compiled = Some(Compiled {
@@ -208,6 +229,7 @@ impl Model {
             loss_weights,
             metrics,
             metric_outputs,
+            metric_weighted,
             optimizer,
         });
     }

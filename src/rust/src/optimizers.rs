@@ -126,6 +126,8 @@ pub struct Optimizer {
     pub learning_rate: f64,
     pub iterations: u64,
     pub options: Options,
+    /// A learning-rate schedule, which replaces `learning_rate` when set.
+    pub schedule: Option<schedules::Schedule>,
     /// Nadam's running product of its momentum schedule, `prod u_1..u_t`.
     u_product: f64,
     /// Up to three slot vectors per parameter.
@@ -186,6 +188,7 @@ impl Optimizer {
         Ok(Optimizer {
             kind,
             learning_rate,
+            schedule: None,
             iterations: 0,
             options: Options {
                 weight_decay,
@@ -210,11 +213,19 @@ impl Optimizer {
         self
     }
 
-    /// The scalars of the current step: the learning rate after legacy decay, and Nadam's
-    /// schedule.
+    /// The learning rate of the step after `done` steps: the schedule's, or the rate after
+    /// legacy decay.
+    pub fn rate_after(&self, done: u64) -> f64 {
+        match &self.schedule {
+            Some(s) => s.at(done as f64),
+            None => self.learning_rate / (1.0 + self.options.decay * done as f64),
+        }
+    }
+
+    /// The scalars of the current step: the learning rate, and Nadam's schedule.
     fn step(&self) -> Step {
         let t = self.iterations.max(1);
-        let lr = self.learning_rate / (1.0 + self.options.decay * (t - 1) as f64);
+        let lr = self.rate_after(t - 1);
         let mut nadam = [0.0; 4];
         if let Kind::Nadam { beta_1, .. } = self.kind {
             let u = |s: u64| beta_1 as f64 * (1.0 - 0.5 * 0.96f64.powf(s as f64));
@@ -490,5 +501,6 @@ crate::simd::multiversion! {
 }
 
 pub mod keras_state;
+pub mod schedules;
 #[cfg(test)]
 mod tests;

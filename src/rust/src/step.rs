@@ -5,7 +5,7 @@
 
 use crate::chain::Kind;
 use crate::error::{RkError, RkResult};
-use crate::metrics::Tracker;
+use crate::metrics::{Acc, MetricKind, Tracker};
 use crate::model::{Batch, Compiled, Model};
 use crate::rng::Rng;
 
@@ -325,32 +325,33 @@ fn score(
     t: &mut Tracker,
 ) -> f64 {
     let yc = compiled.loss.target_cols(out);
+    let loss = compiled.loss.for_batch(b.y[..b.rows * yc].iter().copied());
     let scale_base = 1.0 / b.rows as f32;
     let mut loss_sum = 0.0f64;
-    let mut metric_sums = vec![0.0f64; compiled.metrics.len()];
-    let mut wsum = 0.0f64;
+    let kinds: Vec<MetricKind> = compiled
+        .metrics
+        .iter()
+        .map(|k| k.for_batch(b.y[..b.rows * yc].iter().copied()))
+        .collect();
+    let mut accs: Vec<Acc> = kinds.iter().map(|k| k.acc()).collect();
     for r in 0..b.rows {
         let pr = &p[r * out..(r + 1) * out];
         let y = &b.y[r * yc..(r + 1) * yc];
         let w = b.w.map(|w| w[r]).unwrap_or(1.0);
-        loss_sum += (w * compiled.loss.sample(pr, y)) as f64;
-        for (s, m) in metric_sums.iter_mut().zip(&compiled.metrics) {
-            *s += (w * m.sample(pr, y)) as f64;
+        loss_sum += (w * loss.sample(pr, y)) as f64;
+        for ((acc, &kind), &weighted) in accs.iter_mut().zip(&kinds).zip(&compiled.metric_weighted)
+        {
+            acc.add(kind, pr, y, if weighted { w } else { 1.0 }, 1.0);
         }
-        wsum += w as f64;
         if let Some(g) = g.as_deref_mut() {
-            compiled
-                .loss
-                .sample_grad(pr, y, w * scale_base, fused, &mut g[r * out..(r + 1) * out]);
+            loss.sample_grad(pr, y, w * scale_base, fused, &mut g[r * out..(r + 1) * out]);
         }
     }
     let batch_loss = loss_sum / b.rows as f64 + penalty;
     t.loss_sum += batch_loss * b.rows as f64;
     t.loss_count += b.rows as f64;
-    for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
-        *acc += s;
-    }
-    t.weight_sum += wsum;
+    t.add_metrics(&accs);
+    t.keep(b.rows, &p[..b.rows * out], &b.y[..b.rows * yc], b.w);
     t.last_loss = batch_loss;
     batch_loss
 }

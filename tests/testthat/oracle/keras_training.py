@@ -33,6 +33,7 @@ from keras import layers as L  # noqa: E402
 N, BATCH, STEPS = 64, 16, 100
 LOSS = "sparse_categorical_crossentropy"
 O = keras.optimizers
+S = keras.optimizers.schedules
 
 # (name, R expression, Keras optimizer factory, clipping to count: None or (kind, threshold)).
 # Thresholds sit below the gradient norms and values of the whole trajectory (see
@@ -71,6 +72,36 @@ CASES = [
      lambda: O.SGD(0.05, weight_decay=0.1), None),
     ("adagrad_weight_decay", "optimizer_adagrad(learning_rate = 0.1, weight_decay = 0.05)",
      lambda: O.Adagrad(0.1, weight_decay=0.05), None),
+    # Learning-rate schedules, each varying the rate within the 100 steps.
+    ("schedule_exponential", "optimizer_sgd(learning_rate_schedule_exponential_decay(0.2, 20, 0.5))",
+     lambda: O.SGD(S.ExponentialDecay(0.2, 20, 0.5)), None),
+    ("schedule_exponential_staircase",
+     "optimizer_sgd(learning_rate_schedule_exponential_decay(0.2, 15, 0.6, staircase = TRUE))",
+     lambda: O.SGD(S.ExponentialDecay(0.2, 15, 0.6, staircase=True)), None),
+    ("schedule_inverse_time",
+     "optimizer_sgd(learning_rate_schedule_inverse_time_decay(0.2, 10, 1, staircase = TRUE))",
+     lambda: O.SGD(S.InverseTimeDecay(0.2, 10, 1.0, staircase=True)), None),
+    ("schedule_piecewise",
+     "optimizer_sgd(learning_rate_schedule_piecewise_constant_decay(c(30, 60), c(0.2, 0.05, 0.01)))",
+     lambda: O.SGD(S.PiecewiseConstantDecay([30, 60], [0.2, 0.05, 0.01])), None),
+    ("schedule_polynomial",
+     "optimizer_sgd(learning_rate_schedule_polynomial_decay(0.2, 50, 0.01, power = 2))",
+     lambda: O.SGD(S.PolynomialDecay(0.2, 50, 0.01, power=2)), None),
+    # A power of two as decay_steps: compiled by XLA, Keras's step / decay_steps becomes
+    # step * (1 / decay_steps), which exceeds a whole number at some multiples (90 / 30
+    # gives 3.0000002, so ceil() starts the next cycle one step early).
+    ("schedule_polynomial_cycle",
+     "optimizer_sgd(learning_rate_schedule_polynomial_decay(0.1, 32, 0.02, cycle = TRUE))",
+     lambda: O.SGD(S.PolynomialDecay(0.1, 32, 0.02, cycle=True)), None),
+    ("schedule_cosine",
+     "optimizer_sgd(learning_rate_schedule_cosine_decay(0.05, 80, alpha = 0.1, warmup_target = 0.2, warmup_steps = 10))",
+     lambda: O.SGD(S.CosineDecay(0.05, 80, alpha=0.1, warmup_target=0.2, warmup_steps=10)), None),
+    ("schedule_cosine_restarts",
+     "optimizer_sgd(learning_rate_schedule_cosine_decay_restarts(0.2, 20, m_mul = 0.8, alpha = 0.05))",
+     lambda: O.SGD(S.CosineDecayRestarts(0.2, 20, m_mul=0.8, alpha=0.05)), None),
+    ("schedule_cosine_restarts_even",
+     "optimizer_rmsprop(learning_rate_schedule_cosine_decay_restarts(0.01, 25, t_mul = 1))",
+     lambda: O.RMSprop(S.CosineDecayRestarts(0.01, 25, t_mul=1.0)), None),
 ]
 
 

@@ -8,7 +8,8 @@ use super::{Graph, Pass};
 use crate::error::{RkError, RkResult};
 use crate::infer::Layout;
 use crate::layers::Tensor;
-use crate::metrics::Tracker;
+use crate::losses::Loss;
+use crate::metrics::{Acc, MetricKind, Tracker};
 use crate::model::{Batch, Compiled, Model};
 
 /// Rows per forward pass of inference.
@@ -209,15 +210,33 @@ impl Model {
             Vec::new()
         };
         let mut part_sums = vec![0.0f64; n_out];
-        let mut metric_sums = vec![0.0f64; c.metrics.len()];
-        let mut wsum = 0.0f64;
         let scale = 1.0 / rows.max(1) as f32;
+        // Each output's loss and metrics as Keras applies them to this batch's targets.
+        let mut offsets = Vec::with_capacity(n_out);
+        let mut yoff = 0;
+        for od in &dims {
+            offsets.push(yoff);
+            yoff += od.y_width;
+        }
+        let targets = |o: usize| {
+            let (off, wd) = (offsets[o], dims[o].y_width);
+            (0..rows).flat_map(move |r| b.y[r * yc + off..r * yc + off + wd].iter().copied())
+        };
+        let losses: Vec<Loss> = (0..n_out)
+            .map(|o| c.losses[o].for_batch(targets(o)))
+            .collect();
+        let kinds: Vec<MetricKind> = c
+            .metrics
+            .iter()
+            .zip(&c.metric_outputs)
+            .map(|(k, &o)| k.for_batch(targets(o)))
+            .collect();
+        let mut accs: Vec<Acc> = kinds.iter().map(|k| k.acc()).collect();
         for r in 0..rows {
             let w = b.w.map(|w| w[r]).unwrap_or(1.0);
-            wsum += w as f64;
             let mut yoff = r * yc;
             for (o, od) in dims.iter().enumerate() {
-                let loss = c.losses[o];
+                let loss = losses[o];
                 let lw = c.loss_weights[o];
                 let p = &outs[o][r * od.width..(r + 1) * od.width];
                 let y = &b.y[yoff..yoff + od.y_width];
@@ -229,14 +248,10 @@ impl Model {
                     let pk = &p[k * od.classes..(k + 1) * od.classes];
                     let yk = &y[k * ypos..(k + 1) * ypos];
                     l += loss.sample(pk, yk);
-                    for ((kind, &mo), sum) in c
-                        .metrics
-                        .iter()
-                        .zip(&c.metric_outputs)
-                        .zip(metric_sums.iter_mut())
-                    {
-                        if mo == o {
-                            *sum += (w * inv * kind.sample(pk, yk)) as f64;
+                    for (m, acc) in accs.iter_mut().enumerate() {
+                        if c.metric_outputs[m] == o {
+                            let wm = if c.metric_weighted[m] { w } else { 1.0 };
+                            acc.add(kinds[m], pk, yk, wm, inv);
                         }
                     }
                     if want_grad {
@@ -267,10 +282,15 @@ impl Model {
         for (acc, p) in t.loss_parts.iter_mut().zip(&parts) {
             *acc += p * rows as f64;
         }
-        for (acc, s) in t.metric_sums.iter_mut().zip(metric_sums) {
-            *acc += s;
+        t.add_metrics(&accs);
+        if t.kept.is_some() && outs.len() == 1 {
+            t.keep(
+                rows,
+                &outs[0][..rows * dims[0].width],
+                &b.y[..rows * yc],
+                b.w,
+            );
         }
-        t.weight_sum += wsum;
         t.last_loss = batch_loss;
         Ok((batch_loss, grads))
     }

@@ -187,13 +187,52 @@ fn rk_tracker(mut model: ExternalPtr<Handle>, training: bool, reset: bool) -> Re
         let t = if training { &mut m.train } else { &mut m.test };
         let mut v = vec![t.loss()];
         v.extend((0..t.loss_parts.len()).map(|i| t.loss_part(i)));
-        v.extend((0..t.metric_sums.len()).map(|i| t.metric(i)));
+        v.extend((0..t.metrics.len()).map(|i| t.metric(i)));
         if reset {
             t.reset();
         }
         Ok(v)
     })?;
     ok(v)
+}
+
+/// Whether the trackers keep each scored batch for metrics written in R.
+#[extendr]
+fn rk_tracker_keep(mut model: ExternalPtr<Handle>, keep: bool) -> Ret {
+    handle(&mut model)?.with(|m| {
+        for t in [&mut m.train, &mut m.test] {
+            t.kept = keep.then(Vec::new);
+        }
+        Ok(())
+    })?;
+    ok(())
+}
+
+/// The batches the train (or test) tracker kept since the last call, each as
+/// `list(y_pred, y_true, sample_weight)` with R matrices.
+#[extendr]
+fn rk_tracker_take(mut model: ExternalPtr<Handle>, training: bool) -> Ret {
+    let kept = handle(&mut model)?.with(|m| {
+        let t = if training { &mut m.train } else { &mut m.test };
+        Ok(t.kept.as_mut().map(std::mem::take).unwrap_or_default())
+    })?;
+    let matrix = |v: &[f32], rows: usize| -> Robj {
+        let cols = v.len() / rows.max(1);
+        let mut r: Robj = to_col_major(v, rows, cols).into();
+        let _ = r.set_attrib("dim", [rows as i32, cols as i32]);
+        r
+    };
+    let out: Vec<Robj> = kept
+        .iter()
+        .map(|b| {
+            let w: Robj = match &b.w {
+                Some(w) => w.iter().map(|&x| x as f64).collect::<Vec<f64>>().into(),
+                None => ().into(),
+            };
+            List::from_values([matrix(&b.p, b.rows), matrix(&b.y, b.rows), w]).into()
+        })
+        .collect();
+    ok(List::from_values(out))
 }
 
 /// A batch converted from R: x, y and optional sample weights, row-major f32.
@@ -302,6 +341,8 @@ extendr_module! {
     fn rk_data_eval;
     fn rk_evaluate_rows;
     fn rk_tracker;
+    fn rk_tracker_keep;
+    fn rk_tracker_take;
     fn rk_predict_rows;
     fn rk_batch;
     fn rk_model_join;

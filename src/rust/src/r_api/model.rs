@@ -162,7 +162,7 @@ fn rk_model_compile(
     metrics: Vec<String>,
     metric_outputs: Vec<i32>,
     optimizer: &str,
-    learning_rate: f64,
+    learning_rate: Vec<f64>,
     params: Vec<f64>,
 ) -> Ret {
     let losses = losses
@@ -170,9 +170,11 @@ fn rk_model_compile(
         .map(|s| Loss::parse(s))
         .collect::<RkResult<Vec<_>>>()?;
     let loss_weights: Vec<f32> = loss_weights.iter().map(|&w| w as f32).collect();
+    // Weighted metrics (Keras's `weighted_metrics`) come as `weighted:<metric>`.
+    let weighted: Vec<bool> = metrics.iter().map(|s| s.starts_with("weighted:")).collect();
     let metrics = metrics
         .iter()
-        .map(|s| MetricKind::parse(s))
+        .map(|s| MetricKind::parse(s.strip_prefix("weighted:").unwrap_or(s)))
         .collect::<RkResult<Vec<_>>>()?;
     // The base optimizer's options come first: clipnorm, clipvalue, global_clipnorm,
     // weight_decay, decay (NaN for unset); then the optimizer's own hyper-parameters.
@@ -180,11 +182,27 @@ fn rk_model_compile(
         return Err(RkError::Internal("optimizer options missing".into()));
     }
     let (options, params) = params.split_at(5);
-    let opt = Optimizer::new(optimizer, learning_rate, params)?
-        .with_options(crate::optimizers::Options::from_values(options)?);
+    // A learning rate, or a schedule's encoding (see `Schedule::from_values`).
+    let mut opt = Optimizer::new(
+        optimizer,
+        learning_rate.first().copied().unwrap_or(0.001),
+        params,
+    )?
+    .with_options(crate::optimizers::Options::from_values(options)?);
+    if learning_rate.len() > 1 {
+        let s = crate::optimizers::schedules::Schedule::from_values(&learning_rate)?;
+        opt.learning_rate = s.at(0.0);
+        opt.schedule = Some(s);
+    }
     let metric_outputs: Vec<usize> = metric_outputs.iter().map(|&o| o.max(0) as usize).collect();
-    handle(&mut model)?
-        .with(|m| m.compile_outputs(losses, loss_weights, metrics, metric_outputs, opt))?;
+    handle(&mut model)?.with(|m| {
+        m.compile_outputs(
+            losses,
+            loss_weights,
+            (metrics, metric_outputs, weighted),
+            opt,
+        )
+    })?;
     ok(())
 }
 
@@ -341,6 +359,11 @@ fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
             "threads" => m.threads = (value as usize).max(1),
             "fit_seed" => m.fit_seed = value as u64,
             "learning_rate" => match m.compiled.as_mut() {
+                Some(c) if c.optimizer.schedule.is_some() => {
+                    return Err(RkError::State(
+                        "the optimizer's learning rate follows a schedule and cannot be set".into(),
+                    ))
+                }
                 Some(c) => c.optimizer.learning_rate = value,
                 None => {
                     return Err(RkError::State(
@@ -362,7 +385,10 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
         "learning_rate" => m
             .compiled
             .as_ref()
-            .map(|c| c.optimizer.learning_rate)
+            .map(|c| match c.optimizer.schedule {
+                Some(ref s) => s.at(c.optimizer.iterations as f64),
+                None => c.optimizer.learning_rate,
+            })
             .unwrap_or(f64::NAN),
         "iterations" => m
             .compiled
