@@ -56,6 +56,12 @@ loss_spec <- function(name, opts) {
 #' confusion-matrix metrics)
 #' @noRd
 values_on_data <- function(spec, y_true, y_pred, call = rlang::caller_env()) {
+  for (arg in c("y_true", "y_pred")) {
+    v <- get(arg)
+    if (!(is.numeric(v) || is.logical(v)) || !length(v) || (!is.null(dim(v)) && length(dim(v)) > 2)) {
+      rk_abort(sprintf("`%s` must be a numeric vector or matrix (samples in rows), not %s.", arg, show_value(v)), "type", call)
+    }
+  }
   y_pred <- as.matrix(y_pred)
   y_true <- as.matrix(y_true)
   if (nrow(y_true) != nrow(y_pred)) {

@@ -102,6 +102,9 @@ metric_args <- function(args, name, call = rlang::caller_env(2)) {
       rk_abort(sprintf("metric_%s() got %s it does not take.", name,
                        if (nzchar(nm)) paste0("`", nm, "`") else "an unnamed argument"), "value", call)
     }
+    if (is.null(v) && nm %in% names(def) && !is.null(def[[nm]])) {
+      rk_abort(sprintf("`%s` must be given a value, not NULL.", nm), "value", call)
+    }
     out[nm] <- list(if (is.null(v)) NULL else switch(nm,
       name = check_string(v, "name", call = call),
       threshold = check_number(v, "threshold", call = call),

@@ -91,11 +91,11 @@ metric_slots <- function(plain, weighted, outs) {
                              weighted = rep(w, length(pm$names))), per_out, seq_along(outs))
   }
   parts <- c(one(plain, FALSE), one(weighted, TRUE))
-  get <- function(f) unlist(lapply(parts, `[[`, f))
+  get <- function(f) unname(unlist(lapply(parts, `[[`, f)))
   names <- get("names") %||% character()
   output <- get("output") %||% integer()
   is_w <- get("weighted") %||% logical()
-  prefix <- if (length(outs) > 1) paste0(outs[output + 1L], "_") else rep("", length(names))
+  prefix <- if (length(outs) > 1 && length(names)) paste0(outs[output + 1L], "_") else rep("", length(names))
   log_names <- paste0(prefix, names)
   clash <- is_w & log_names %in% log_names[!is_w]
   log_names[clash] <- paste0(prefix[clash], "weighted_", names[clash])

@@ -25,7 +25,8 @@ training_oracle <- local({
                    x = unflat(data$x), y = as.integer(unlist(data$y)),
                    initial = lapply(data$initial_weights, unflat),
                    batch_size = as.integer(data$batch_size), steps = as.integer(data$steps),
-                   cases = read_json(file.path(dir, "cases.json")))
+                   cases = read_json(file.path(dir, "cases.json")),
+                   loss_cases = read_json(file.path(dir, "loss_cases.json")))
       names(rec$cases) <<- vapply(rec$cases, function(case) case$name, "")
     }
     rec
@@ -136,4 +137,57 @@ test_that("every case of the oracle is checked by exactly one test above", {
     message("Largest relative difference from Keras's per-step losses (100 steps):\n",
             paste(utils::capture.output(print(table, row.names = FALSE)), collapse = "\n"))
   }
+})
+
+# ---- losses and metrics in training --------------------------------------------------------
+
+test_that("every loss trains the network as Keras's does, with each metric following Keras's per step", {
+  oracle <- training_oracle()
+  lc <- oracle$loss_cases
+  sw <- as.numeric(unlist(lc$sample_weights))
+  per_epoch <- nrow(oracle$x) %/% oracle$batch_size
+  onehot <- diag(3)[oracle$y + 1, ]
+  targets <- list(sparse = oracle$y, onehot = onehot, soft = 0.1 + 0.8 * onehot, signed = 2 * onehot - 1)
+  covered <- character()
+  table <- NULL
+  for (case in lc$cases) {
+    model <- model_from_json(oracle$model_json)
+    set_weights(model, oracle$initial)
+    compile(model, optimizer = optimizer_sgd(case$lr), loss = eval(parse(text = case$r_loss)),
+            metrics = eval(parse(text = case$r_metrics)), weighted_metrics = eval(parse(text = case$r_weighted_metrics)))
+    weighted <- case$r_weighted_metrics != "NULL"
+    t <- as.matrix(targets[[case$targets]])
+    k <- length(case$log_names)
+    got <- matrix(vapply(seq_len(oracle$steps) - 1L, function(s) {
+      rows <- (s %% per_epoch) * oracle$batch_size + seq_len(oracle$batch_size)
+      train_on_batch(model, oracle$x[rows, , drop = FALSE], t[rows, , drop = FALSE],
+                     sample_weight = if (weighted) sw[rows])
+    }, numeric(k)), ncol = k, byrow = TRUE)
+    # Keras numbers a metric object's name when one of that name exists in the process
+    # ("auc_1"), so its weighted AUC never clashes with the plain one; rkeras's does
+    # ("weighted_auc"), as Keras's weighted string metrics do.
+    names_keras <- sub("_[0-9]+$", "", unlist(case$log_names))
+    same <- function(a) sub("^weighted_", "", a)
+    expect_equal(same(model$compiled$log_names), same(names_keras), info = case$name)
+    for (j in seq_along(case$logs)) {
+      want <- as.numeric(unlist(case$logs[[j]]))
+      rel <- abs(got[, j] - want) / pmax(abs(want), 1e-3)
+      expect_true(max(rel) < 1e-4, info = sprintf("%s, %s: largest relative difference %.3g at step %d (%.8g, Keras %.8g)",
+                                                 case$name, names_keras[[j]], max(rel), which.max(rel),
+                                                 got[which.max(rel), j], want[which.max(rel)]))
+      covered <- c(covered, names_keras[[j]])
+      table <- rbind(table, data.frame(case = case$name, log = names_keras[[j]], max_rel_diff = signif(max(rel), 3)))
+    }
+  }
+  if (nzchar(Sys.getenv("RKERAS_SHOW_ORACLE"))) {
+    message("Losses and metrics in training, largest relative difference from Keras over 100 steps:\n",
+            paste(utils::capture.output(print(table, row.names = FALSE)), collapse = "\n"))
+  }
+  # Every loss of rkeras trained, and metrics of each kind followed.
+  losses <- vapply(lc$cases, function(c) c$r_loss, "")
+  expect_true(all(c("huber", "kld", "poisson", "log_cosh", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity",
+                    "mape", "msle", "binary_crossentropy", "categorical_crossentropy", "mse", "mae") %in%
+                    gsub("^'|'$|^loss_|\\(.*$", "", losses) | grepl("crossentropy", losses)))
+  expect_true(all(c("auc", "precision", "recall", "top_k_categorical_accuracy", "root_mean_squared_error",
+                    "weighted_accuracy", "cosine_similarity") %in% covered))
 })

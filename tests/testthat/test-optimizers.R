@@ -67,11 +67,14 @@ test_that("Keras 2's legacy decay divides the learning rate by 1 + decay * itera
 })
 
 test_that("loss arguments Keras has but rkeras does not implement are refused, never ignored", {
-  # Keras's sparse crossentropy has no label smoothing; mean squared error takes no logits.
-  expect_error(loss_sparse_categorical_crossentropy(label_smoothing = 0.1), "label_smoothing = 0.1",
-               class = "rkeras_error_unsupported")
-  expect_error(loss_mean_squared_error(from_logits = TRUE), "from_logits = TRUE.*not supported",
-               class = "rkeras_error_unsupported")
+  # Keras's sparse crossentropy has no label smoothing; mean squared error takes no logits:
+  # Keras refuses them as unknown arguments, and so does rkeras.
+  expect_error(loss_sparse_categorical_crossentropy(label_smoothing = 0.1), "`label_smoothing` it does not take",
+               class = "rkeras_error_value")
+  expect_error(loss_mean_squared_error(from_logits = TRUE), "`from_logits` it does not take",
+               class = "rkeras_error_value")
+  expect_error(loss_huber(delta = -1), "`delta`", class = "rkeras_error_value")
+  expect_error(loss_cosine_similarity(axis = 1), "axis = 1.*not supported", class = "rkeras_error_unsupported")
   expect_error(loss_categorical_crossentropy(label_smoothing = 1.5), "`label_smoothing`", class = "rkeras_error_value")
   expect_error(loss_binary_crossentropy(from_logits = NA), "`from_logits`", class = "rkeras_error_value")
   expect_error(loss_mean_squared_error(reduction = "sum"), class = "rkeras_error_unsupported")

@@ -241,7 +241,10 @@ impl Model {
         let nl = self.layers.len();
         let fused = self.loss_fused();
         let first_param = self.first_param();
+        // The loss as Keras applies it to this batch's targets (see `Loss::for_batch`).
         let loss = self.compiled.as_ref().expect("checked by check_batch").loss;
+        let out = self.layers[nl - 1].out_dim();
+        let loss = loss.for_batch(b.y[..rows * loss.target_cols(out)].iter().copied());
         let seeds = (0..nl)
             .map(|i| Rng::keyed(&[self.fit_seed, self.step, i as u64]).next_u64() as u32)
             .collect();

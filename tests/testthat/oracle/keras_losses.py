@@ -22,10 +22,15 @@ def arr(item):
 req = json.load(open(sys.argv[1]))
 out = []
 for case in req["cases"]:
-    if "metric" in case:
-        values = getattr(keras.metrics, case["metric"])(arr(case["y"]), arr(case["p"]), **case["args"])
+    if "metric_class" in case:
+        m = getattr(keras.metrics, case["metric_class"])(**(case["args"] or {}))
+        sw = np.array(case["sample_weight"], dtype="float32") if "sample_weight" in case else None
+        m.update_state(arr(case["y"]), arr(case["p"]), sample_weight=sw)
+        values = m.result()
+    elif "metric" in case:
+        values = getattr(keras.metrics, case["metric"])(arr(case["y"]), arr(case["p"]), **(case["args"] or {}))
     else:
-        loss = getattr(keras.losses, case["loss"])(reduction=None, **case["args"])
+        loss = getattr(keras.losses, case["loss"])(reduction=None, **(case["args"] or {}))
         values = loss(arr(case["y"]), arr(case["p"]))
     out.append([float(v) for v in np.asarray(values).ravel()])
 print(json.dumps({"values": out}))

@@ -105,6 +105,80 @@ CASES = [
 ]
 
 
+# Every loss, and every metric with it, in the same network trained by SGD: (name, R loss, Keras
+# loss, targets, R metrics, Keras metrics, R weighted metrics, Keras weighted metrics).
+# Targets: "sparse" the labels, "onehot", "soft" (0.1 / 0.9), "signed" (-1 / 1). A case
+# with weighted metrics trains with sample weights.
+M = keras.metrics
+LOSS_CASES = [
+    ("loss_cce", "loss_categorical_crossentropy(label_smoothing = 0.1)",
+     lambda: keras.losses.CategoricalCrossentropy(label_smoothing=0.1), "onehot",
+     "list('accuracy', metric_top_k_categorical_accuracy(k = 2), metric_auc(), metric_precision(), metric_recall(), 'kl_divergence')",
+     lambda: ["accuracy", M.TopKCategoricalAccuracy(k=2), M.AUC(), M.Precision(), M.Recall(), "kl_divergence"],
+     "list('accuracy', metric_auc(curve = 'PR'))", lambda: ["accuracy", M.AUC(curve="PR")]),
+    ("loss_sparse", "'sparse_categorical_crossentropy'", lambda: "sparse_categorical_crossentropy", "sparse",
+     "list('accuracy', metric_sparse_top_k_categorical_accuracy(k = 2), 'sparse_categorical_crossentropy')",
+     lambda: ["accuracy", M.SparseTopKCategoricalAccuracy(k=2), "sparse_categorical_crossentropy"],
+     "list(metric_sparse_categorical_accuracy())", lambda: [M.SparseCategoricalAccuracy()]),
+    ("loss_binary", "'binary_crossentropy'", lambda: "binary_crossentropy", "onehot",
+     "list(metric_binary_accuracy(threshold = 0.3), metric_precision(top_k = 1), metric_recall(class_id = 2))",
+     lambda: [M.BinaryAccuracy(threshold=0.3), M.Precision(top_k=1), M.Recall(class_id=2)], "NULL", lambda: None),
+    ("loss_mse", "'mse'", lambda: "mse", "soft", "list('mae', metric_root_mean_squared_error(), 'cosine_similarity')",
+     lambda: ["mae", M.RootMeanSquaredError(), "cosine_similarity"], "list('mse')", lambda: ["mse"]),
+    ("loss_mae", "'mae'", lambda: "mae", "soft", "list('mape', 'msle')", lambda: ["mape", "msle"], "NULL", lambda: None),
+    ("loss_mape", "'mape'", lambda: "mape", "soft", "list('mse')", lambda: ["mse"], "NULL", lambda: None),
+    ("loss_msle", "'msle'", lambda: "msle", "soft", "list('poisson')", lambda: ["poisson"], "NULL", lambda: None),
+    ("loss_huber", "loss_huber(delta = 0.2)", lambda: keras.losses.Huber(delta=0.2), "soft",
+     "list(metric_logcosh_error())", lambda: [M.LogCoshError()], "NULL", lambda: None),
+    ("loss_kld", "'kld'", lambda: "kld", "soft", "list('categorical_crossentropy')",
+     lambda: ["categorical_crossentropy"], "NULL", lambda: None),
+    ("loss_poisson", "'poisson'", lambda: "poisson", "soft", "list('msle')", lambda: ["msle"], "NULL", lambda: None),
+    ("loss_log_cosh", "'log_cosh'", lambda: "log_cosh", "soft", "NULL", lambda: None, "NULL", lambda: None),
+    ("loss_hinge", "'hinge'", lambda: "hinge", "onehot", "list('squared_hinge', 'categorical_hinge')",
+     lambda: ["squared_hinge", "categorical_hinge"], "NULL", lambda: None),
+    ("loss_hinge_signed", "'hinge'", lambda: "hinge", "signed", "NULL", lambda: None, "list('hinge')", lambda: ["hinge"]),
+    ("loss_squared_hinge", "'squared_hinge'", lambda: "squared_hinge", "onehot", "NULL", lambda: None, "NULL", lambda: None),
+    ("loss_categorical_hinge", "'categorical_hinge'", lambda: "categorical_hinge", "onehot", "NULL", lambda: None,
+     "NULL", lambda: None),
+    ("loss_cosine", "'cosine_similarity'", lambda: "cosine_similarity", "soft", "list(metric_cosine_similarity())",
+     lambda: [M.CosineSimilarity()], "NULL", lambda: None),
+]
+
+
+def loss_lr(name):
+    """SGD's rate: smaller for MAPE, whose gradients are 100 / |y| times the others'"""
+    return 0.0005 if name == "loss_mape" else 0.05
+
+
+def targets(kind, y):
+    onehot = np.eye(3)[y]
+    return {"sparse": y, "onehot": onehot, "soft": 0.1 + 0.8 * onehot, "signed": 2 * onehot - 1}[kind]
+
+
+def run_loss_case(case, x, y, weights, sample_weights):
+    name, _, make_loss, kind, _, make_metrics, _, make_weighted = case
+    model = build()
+    model.set_weights([w.astype("float32") for w in weights])
+    wm, ms = make_weighted(), make_metrics()
+    model.compile(optimizer=O.SGD(loss_lr(name)), loss=make_loss(), metrics=ms, weighted_metrics=wm)
+    # The logs in compile order (Keras returns them sorted): the loss, the metrics, the
+    # weighted metrics ("weighted_" when a plain metric has the name).
+    plain = [m if isinstance(m, str) else m.name for m in ms or []]
+    weighted = [m if isinstance(m, str) else m.name for m in wm or []]
+    order = ["loss"] + plain + ["weighted_" + m if m in plain else m for m in weighted]
+    xf, t = x.astype("float32"), targets(kind, y).astype("float32")
+    logs = {}
+    for s in range(STEPS):
+        rows = slice((s % (N // BATCH)) * BATCH, (s % (N // BATCH) + 1) * BATCH)
+        sw = sample_weights[rows].astype("float32") if wm else None
+        out = model.train_on_batch(xf[rows], t[rows], sample_weight=sw, return_dict=True)
+        if sorted(out) != sorted(order):
+            sys.exit(f"{name}: logs {sorted(out)}, expected {order}")
+        for k in order:
+            logs.setdefault(k, []).append(float(out[k]))
+    return logs
+
+
 def f32(a):
     """float32 values, flat in row-major order, in their shortest round-tripping form"""
     return [float(str(v)) for v in np.asarray(a, dtype=np.float32).ravel()]
@@ -198,6 +272,15 @@ def write(outdir):
         records.append(rec)
     with open(os.path.join(outdir, "cases.json"), "w") as f:
         json.dump(records, f, separators=(",", ":"))
+    sample_weights = np.round(np.random.default_rng(5).uniform(0.2, 2, N), 2)
+    loss_records = []
+    for case in LOSS_CASES:
+        logs = run_loss_case(case, x, y, weights, sample_weights)
+        loss_records.append({"name": case[0], "lr": loss_lr(case[0]), "r_loss": case[1], "targets": case[3], "r_metrics": case[4],
+                             "r_weighted_metrics": case[6], "log_names": list(logs.keys()),
+                             "logs": [logs[k] for k in logs]})
+    with open(os.path.join(outdir, "loss_cases.json"), "w") as f:
+        json.dump({"sample_weights": sample_weights.tolist(), "cases": loss_records}, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":

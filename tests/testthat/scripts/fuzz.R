@@ -253,7 +253,29 @@ calls <- list(
   serialize_model = function(v) serialize_model(v),
   serialize_model_optimizer = function(v) serialize_model(model, include_optimizer = v),
   unserialize_model = function(v) unserialize_model(v),
-  unserialize_model_damaged = function(v) unserialize_model(corrupt_bytes(v))
+  unserialize_model_damaged = function(v) unserialize_model(corrupt_bytes(v)),
+  loss_huber_delta = function(v) loss_huber(delta = v),
+  loss_on_data = function(v) loss_kl_divergence(v, matrix(0.5, 2, 2)),
+  loss_on_pred = function(v) loss_categorical_hinge(diag(2), v),
+  metric_k = function(v) metric_top_k_categorical_accuracy(k = v),
+  metric_auc_args = function(v) metric_auc(num_thresholds = v),
+  metric_auc_curve = function(v) metric_auc(curve = v),
+  metric_precision_t = function(v) metric_precision(thresholds = v),
+  metric_recall_class = function(v) metric_recall(class_id = v),
+  metric_on_data = function(v) metric_auc(v, c(0.2, 0.7)),
+  custom_metric_name = function(v) custom_metric(v, function(y_true, y_pred) 1),
+  custom_metric_fn = function(v) custom_metric("m", v),
+  custom_metric_fit = function(v) { m <- good_model(); m %>% compile(loss = "categorical_crossentropy", optimizer = "adam",
+                                                                      metrics = list(bad = function(y_true, y_pred) v)); m %>% fit(x, y, epochs = 1, verbose = 0) },
+  weighted_metrics = function(v) model %>% compile(loss = "categorical_crossentropy", optimizer = "adam", weighted_metrics = v),
+  schedule_exp = function(v) learning_rate_schedule_exponential_decay(v, 10, 0.5),
+  schedule_exp_steps = function(v) learning_rate_schedule_exponential_decay(0.1, v, 0.5),
+  schedule_piecewise = function(v) learning_rate_schedule_piecewise_constant_decay(v, c(0.1, 0.2)),
+  schedule_poly = function(v) learning_rate_schedule_polynomial_decay(0.1, 10, power = v),
+  schedule_cosine = function(v) learning_rate_schedule_cosine_decay(0.1, 10, warmup_target = v),
+  schedule_restarts = function(v) learning_rate_schedule_cosine_decay_restarts(0.1, 10, t_mul = v),
+  schedule_inverse = function(v) learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5, staircase = v),
+  schedule_in_optimizer = function(v) optimizer_sgd(learning_rate_schedule_exponential_decay(0.1, 10, 0.5), decay = v)
 )
 n <- 0; errors <- 0; empty <- 0; other <- 0
 for (nm in names(calls)) {
