@@ -15,6 +15,7 @@
 evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, verbose = "auto",
                                   sample_weight = NULL, steps = NULL, callbacks = NULL, ...) {
   check_model(object)
+  check_no_dots(..., fn = "evaluate()")
   if (is.function(x)) {
     return(evaluate_generator(object, x, steps = steps, callbacks = callbacks))
   }
@@ -83,6 +84,7 @@ chunked_rows <- function(n, batch_size, f, callbacks = list(), kind = NULL, rows
 predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto", steps = NULL,
                                  callbacks = NULL, ...) {
   check_model(object)
+  check_no_dots(..., fn = "predict()")
   if (is.function(x)) return(predict_generator(object, x, steps = steps, callbacks = callbacks))
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   verbose <- check_verbose(verbose)

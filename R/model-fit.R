@@ -22,7 +22,10 @@
 #' @param sample_weight Per-sample loss weights; a generator yields them as a third element.
 #' @param initial_epoch Epoch at which to start (for resuming).
 #' @param steps_per_epoch,validation_steps For generators: batches per epoch / per validation.
-#' @param ... Unused.
+#' @param ... Keras's `validation_batch_size` (rows per validation batch; default
+#'   `batch_size`) and `validation_freq` (validate after every `validation_freq`-th epoch,
+#'   counted from the first; default 1; history holds `NA` for the epochs in between). Any
+#'   other argument is an error.
 #' @returns A `keras_training_history`, invisibly.
 #' @family model functions
 #' @export
@@ -40,6 +43,14 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
                              class_weight = NULL, sample_weight = NULL, initial_epoch = 0,
                              steps_per_epoch = NULL, validation_steps = NULL, ...) {
   check_model(object)
+  dots <- list(...)
+  nms <- names(dots) %||% rep("", length(dots))
+  extra <- nms[!nms %in% c("validation_freq", "validation_batch_size")]
+  if (length(extra)) {
+    shown <- ifelse(nzchar(extra), paste0("`", extra, "`"), "an unnamed argument")
+    rk_abort(sprintf("fit() got %s it does not take.", paste(unique(shown), collapse = ", ")), "value")
+  }
+  validation_freq <- check_count(dots$validation_freq %||% 1L, "validation_freq")
   if (is.function(x)) {
     # A generator yields its own batches, weights and order: arguments about in-memory data
     # cannot apply, and saying so beats dropping them (as Keras raises for them).
@@ -50,6 +61,9 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
     if (!identical(validation_split, 0)) {
       rk_abort("`validation_split` cannot be used with a generator; give `validation_data` (and `validation_steps`).", "value")
     }
+    if (!is.null(dots$validation_batch_size) || validation_freq != 1L) {
+      rk_abort("`validation_batch_size` and `validation_freq` cannot be used with a generator.", "value")
+    }
     return(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
                          verbose = verbose, callbacks = callbacks, validation_data = validation_data,
                          validation_steps = validation_steps, class_weight = class_weight,
@@ -58,10 +72,14 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
   compiled <- require_compiled(object)
   epochs <- check_count(epochs, "epochs", min = 0)
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
+  val_batch_size <- check_count(dots$validation_batch_size %||% batch_size, "validation_batch_size")
   verbose <- check_verbose(verbose)
   initial_epoch <- check_count(initial_epoch, "initial_epoch", min = 0)
   validation_split <- check_number(validation_split, "validation_split", min = 0, max = 0.999999)
-  shuffle <- if (identical(shuffle, "batch")) TRUE else check_flag(shuffle, "shuffle")
+  # "batch": the batches in order, each one's rows shuffled (Keras's option for data read in
+  # batch-sized chunks).
+  by_batch <- identical(shuffle, "batch")
+  shuffle <- by_batch || check_flag(shuffle, "shuffle")
   callbacks <- as_callbacks(callbacks)
   if (is.null(x)) rk_abort("`x` must be given: a numeric matrix or array, or a generator function.", "value")
   x <- prepare_x(object, x)
@@ -71,7 +89,7 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
   val <- NULL
   n_train <- n
   if (!is.null(validation_data)) {
-    val <- prepare_validation(object, validation_data, batch_size)
+    val <- prepare_validation(object, validation_data, val_batch_size)
   } else if (validation_split > 0) {
     n_train <- as.integer(floor(n * (1 - validation_split)))
     if (n_train < 1 || n_train >= n) {
@@ -82,16 +100,19 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
   data <- new_dataset(x, y, w)
   rm(x, y)
   if (validation_split > 0 && is.null(val)) {
-    val <- function(callbacks) eval_rows(object, data, batch_size, n_train, n, callbacks = callbacks)
+    val <- function(callbacks) eval_rows(object, data, val_batch_size, n_train, n, callbacks = callbacks)
   }
   steps <- as.integer(ceiling(n_train / batch_size))
   train_epoch <- function(epoch, pb, batch_cbs) {
-    order <- if (shuffle) sample.int(n_train) - 1L else seq_len(n_train) - 1L
+    order <- if (by_batch) {
+      unlist(lapply(split(seq_len(n_train) - 1L, (seq_len(n_train) - 1L) %/% batch_size), function(b) b[sample.int(length(b))]),
+             use.names = FALSE)
+    } else if (shuffle) sample.int(n_train) - 1L else seq_len(n_train) - 1L
     run_steps(object, pb, steps, batch_cbs, function(from, k) {
       rk_call(rk_fit_steps(object$ptr, data, order, batch_size, from, k))
     }, size = function(s) min(batch_size, n_train - s * batch_size))
   }
-  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, val)
+  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, val, validation_freq = validation_freq)
 }
 
 #' Run an epoch's steps in chunks sized to ~0.2 s (single steps when callbacks listen to
@@ -204,7 +225,7 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
 #' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history
 #' @noRd
 run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate,
-                         threads = num_threads()) {
+                         threads = num_threads(), validation_freq = 1L) {
   params <- list(verbose = verbose, epochs = epochs, steps = steps)
   on.exit(push_shared_weights(model), add = TRUE)
   for (cb in callbacks) cb$set_context(params, model)
@@ -226,7 +247,7 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
     pb <- new_progbar(steps, verbose)
     res <- train_epoch(epoch, pb, batch_cbs)
     logs <- res$logs
-    if (!is.null(validate)) {
+    if (!is.null(validate) && (epoch + 1L) %% validation_freq == 0L) {
       fire(callbacks, "on_test_begin", list())
       logs <- c(logs, validate(callbacks))
       fire(callbacks, "on_test_end", list())

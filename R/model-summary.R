@@ -3,7 +3,8 @@
 #' Keras's table: layer name and class, output shape and parameter count, then totals.
 #' @param object,x A model.
 #' @param line_length Total width; default `getOption("width")`.
-#' @param ... Unused.
+#' @param ... Nothing else: Keras's `positions`, `expand_nested`, `show_trainable` and
+#'   `layer_range` are not supported, and any argument here is an error.
 #' @returns `summary()`: the lines, invisibly; `print()`: the model, invisibly.
 #' @family model functions
 #' @export
@@ -13,6 +14,7 @@
 #'   layer_dense(units = 1)
 #' summary(model)
 summary.rkeras_model <- function(object, line_length = getOption("width"), ...) {
+  check_no_dots(..., fn = "summary()")
   lines <- format(object, line_length = line_length)
   cat(lines, sep = "\n")
   invisible(lines)
