@@ -88,6 +88,14 @@ keras_values <- function(cases) {
 
 # Relative for values above 1, absolute below (float32's rounding of a value near 0 is
 # large relative to it: Keras's and rkeras's cosine similarities of 0.0144 differ by 3e-8).
+# Keras's value of each metric case, unweighted then weighted (odd and even entries).
+keras_metric_values <- function() {
+  keras_values(unlist(lapply(metric_cases, function(c) {
+    base <- list(metric_class = c[[4]], args = c[[5]], y = flat_item(c[[6]]), p = flat_item(c[[7]]))
+    list(base, c(base, list(sample_weight = I(weights))))
+  }), recursive = FALSE))
+}
+
 expect_rel <- function(got, want, info, tol = 1e-6) {
   expect_equal(length(got), length(want), info = info)
   rel <- max(abs(got - want) / pmax(abs(want), 1))
@@ -105,11 +113,7 @@ test_that("every loss gives Keras 3's per-sample values", {
 })
 
 test_that("every metric gives Keras 3's value, unweighted and sample-weighted", {
-  req <- unlist(lapply(metric_cases, function(c) {
-    base <- list(metric_class = c[[4]], args = c[[5]], y = flat_item(c[[6]]), p = flat_item(c[[7]]))
-    list(base, c(base, list(sample_weight = I(weights))))
-  }), recursive = FALSE)
-  want <- keras_values(req)
+  want <- keras_metric_values()
   for (i in seq_along(metric_cases)) {
     c <- metric_cases[[i]]
     per_sample <- do.call(c[[2]], c(list(c[[6]], c[[7]]), c[[3]]))
@@ -126,10 +130,7 @@ test_that("every metric gives Keras 3's value, unweighted and sample-weighted", 
 })
 
 test_that("in compile(), metrics are unweighted and weighted_metrics weighted, as Keras's", {
-  want <- keras_values(unlist(lapply(metric_cases, function(c) {
-    base <- list(metric_class = c[[4]], args = c[[5]], y = flat_item(c[[6]]), p = flat_item(c[[7]]))
-    list(base, c(base, list(sample_weight = I(weights))))
-  }), recursive = FALSE))
+  want <- keras_metric_values()
   # A model whose output is its input (a linear layer with identity weights) scores the
   # cases' predictions as they are.
   for (i in seq_along(metric_cases)) {
