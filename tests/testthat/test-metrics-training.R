@@ -162,3 +162,16 @@ test_that("a learning-rate schedule sets the rate callbacks read, cannot be set,
   expect_error(learning_rate_schedule_piecewise_constant_decay(c(5, 10), c(1, 2)), "`values` must be 3")
   expect_error(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, nme = "x"), "Unknown argument `nme`")
 })
+
+test_that("initial_epoch on arrays runs the remaining epochs under their own numbers", {
+  x <- matrix(rnorm(40), 10)
+  y <- to_categorical(rep(0:1, 5), 2)
+  m <- frozen_model(units = 2)
+  seen <- integer()
+  cb <- callback_lambda(on_epoch_begin = function(epoch, logs) seen <<- c(seen, epoch))
+  h <- fit(m, x, y, epochs = 4, initial_epoch = 1, verbose = 0, callbacks = list(cb))
+  expect_equal(seen, 1:3)
+  expect_equal(lengths(h$metrics), c(loss = 3L))
+  expect_equal(h$params$epochs, 4)
+  expect_length(fit(m, x, y, epochs = 2, initial_epoch = 2, verbose = 0)$metrics$loss, 0)
+})

@@ -275,6 +275,16 @@ calls <- list(
   schedule_cosine = function(v) learning_rate_schedule_cosine_decay(0.1, 10, warmup_target = v),
   schedule_restarts = function(v) learning_rate_schedule_cosine_decay_restarts(0.1, 10, t_mul = v),
   schedule_inverse = function(v) learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5, staircase = v),
+  text_vectorization_max = function(v) layer_text_vectorization(max_tokens = v),
+  text_vectorization_mode = function(v) layer_text_vectorization(output_mode = v),
+  text_vectorization_len = function(v) layer_text_vectorization(output_sequence_length = v),
+  text_vectorization_std = function(v) layer_text_vectorization(standardize = v),
+  text_vectorization_split = function(v) layer_text_vectorization(split = v),
+  text_vectorization_ngrams = function(v) layer_text_vectorization(ngrams = v),
+  text_vectorization_vocab = function(v) layer_text_vectorization(vocabulary = v),
+  text_vectorization_adapt = function(v) adapt(layer_text_vectorization(), v),
+  text_vectorization_call = function(v) { t <- layer_text_vectorization(); adapt(t, c("a b", "b c")); t(v) },
+  get_vocabulary_flag = function(v) get_vocabulary(layer_text_vectorization(), include_special_tokens = v),
   schedule_in_optimizer = function(v) optimizer_sgd(learning_rate_schedule_exponential_decay(0.1, 10, 0.5), decay = v)
 )
 n <- 0; errors <- 0; empty <- 0; other <- 0
