@@ -199,10 +199,29 @@ impl Recurrent {
         self.units
     }
 
-    /// The length of forward's record for a `[b, t, d]` input.
+    /// The length of forward's record for a `[b, t, d]` input (one record per row group).
     pub fn record_len(&self, b: usize, t: usize, d: usize) -> usize {
+        self.records(b, t, d).iter().map(|(_, r)| r.len()).sum()
+    }
+
+    /// Each row group's first row and record (see [`row_groups`]).
+    fn records(&self, b: usize, t: usize, d: usize) -> Vec<(usize, Record)> {
         let (u, gu) = (self.units, self.units * self.cell.gates());
-        Record { b, t, u, gu, d }.len()
+        row_groups(b)
+            .into_iter()
+            .map(|(r0, r1)| {
+                (
+                    r0,
+                    Record {
+                        b: r1 - r0,
+                        t,
+                        u,
+                        gu,
+                        d,
+                    },
+                )
+            })
+            .collect()
     }
 
     fn w(&self, i: usize) -> &[f32] {
@@ -250,137 +269,20 @@ impl Recurrent {
             };
         }
     }
-}
 
-impl Layer for Recurrent {
-    fn class_name(&self) -> &'static str {
-        match self.cell {
-            Cell::Simple => "SimpleRNN",
-            Cell::Lstm => "LSTM",
-            Cell::Gru { .. } => "GRU",
-        }
-    }
-
-    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        if inputs.len() != 1 || inputs[0].len() != 2 {
-            return Err(RkError::Shape(format!(
-                "{} '{name}' needs samples of shape (timesteps, features), got {:?}",
-                self.class_name(),
-                inputs
-            )));
-        }
-        let (t, d) = (inputs[0][0], inputs[0][1]);
-        let (u, gu) = (self.units, self.units * self.cell.gates());
-        if self.params.is_empty() {
-            let mut rng = Rng::new(self.seed);
-            let mut k = zeros(d * gu);
-            self.kernel_init.fill(&mut k, d, gu, &mut rng);
-            let mut r = zeros(u * gu);
-            self.rec_init.fill(&mut r, u, gu, &mut rng);
-            let tensor = |shape: &[usize], v: Vec<f32>| {
-                Tensor::from_shape_vec(IxDyn(shape), v)
-                    .map_err(|e| RkError::Internal(e.to_string()))
-            };
-            self.params = vec![
-                Param {
-                    name: "kernel",
-                    value: tensor(&[d, gu], k)?,
-                    trainable: true,
-                },
-                Param {
-                    name: "recurrent_kernel",
-                    value: tensor(&[u, gu], r)?,
-                    trainable: true,
-                },
-            ];
-            if self.use_bias {
-                let reset_after = matches!(self.cell, Cell::Gru { reset_after: true });
-                let n = if reset_after { 2 * gu } else { gu };
-                let mut b = zeros(n);
-                self.bias_init.fill(&mut b, d, gu, &mut rng);
-                if self.cell == Cell::Lstm && self.unit_forget_bias {
-                    b[u..2 * u].fill(1.0);
-                }
-                let shape: Vec<usize> = if reset_after { vec![2, gu] } else { vec![gu] };
-                self.params.push(Param {
-                    name: "bias",
-                    value: tensor(&shape, b)?,
-                    trainable: true,
-                });
-            }
-        } else if self.in_dim() != d {
-            return Err(RkError::Shape(format!(
-                "{} '{name}' was built for {} features, got {d}",
-                self.class_name(),
-                self.in_dim()
-            )));
-        }
-        Ok(if self.return_sequences {
-            vec![t, u]
-        } else {
-            vec![u]
-        })
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.iter().collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.iter_mut().collect()
-    }
-
-    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let x = xs[0];
-        let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let (u, gu) = (self.units, self.units * self.cell.gates());
-        let rec = Record { b, t, u, gu, d };
-        let mut keep = zeros(rec.len());
-        let training = ctx.training;
-        let step_mask = self.step_mask(ctx, b, t);
-        let xs_ = x.as_slice().expect("standard layout");
-        // Dropout masks, the same at every step.
-        let x_masked;
-        let xin: &[f32] = if training && self.dropout > 0.0 {
-            let m = part_mut(&mut keep, rec.x_mask());
-            Self::mask(&mut ctx.rng, b, d, self.dropout, m);
-            let mut v = xs_.to_vec();
-            times_step_mask(&mut v, m, t, d);
-            x_masked = v;
-            &x_masked
-        } else {
-            xs_
-        };
-        let h_masking = training && self.recurrent_dropout > 0.0;
-        if h_masking {
-            Self::mask(
-                &mut ctx.rng,
-                b,
-                u,
-                self.recurrent_dropout,
-                part_mut(&mut keep, rec.h_mask()),
-            );
-        }
-        // All steps' input products at once: [B * T, GU].
-        let mut xw = zeros(b * t * gu);
-        matmul(
-            b * t,
-            gu,
-            d,
-            xin,
-            Trans::N,
-            self.w(0),
-            Trans::N,
-            &mut xw,
-            false,
-            ctx.threads,
-        );
-        let (b_in, b_rec) = self.biases();
-        if let Some(bias) = b_in {
-            for row in xw.chunks_exact_mut(gu) {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-            }
-        }
+    /// Forward's steps for one row group: `xw` holds its rows' input products
+    /// (`[rows * T, GU]`), `step_mask` its rows' step mask, and `keep` its record, whose
+    /// dropout masks are already in place.
+    fn forward_steps(
+        &self,
+        rec: &Record,
+        xw: &[f32],
+        step_mask: Option<&[f32]>,
+        h_masking: bool,
+        keep: &mut [f32],
+    ) {
+        let (b, t, u, gu) = (rec.b, rec.t, rec.u, rec.gu);
+        let (_, b_rec) = self.biases();
         let uk = self.w(1);
         // GRU without reset_after multiplies the reset state by the candidate's columns only.
         let (u_zr, u_h) = split_columns(uk, u, gu, 2 * u);
@@ -395,10 +297,10 @@ impl Layer for Recurrent {
         let (ra, act) = (self.rec_act, self.act);
         for s in 0..t {
             let ti = self.time(s, t);
-            h_prev.copy_from_slice(&part(&keep, rec.h())[s * b * u..(s + 1) * b * u]);
+            h_prev.copy_from_slice(&part(keep, rec.h())[s * b * u..(s + 1) * b * u]);
             hp.copy_from_slice(&h_prev);
             if h_masking {
-                let m = part(&keep, rec.h_mask());
+                let m = part(keep, rec.h_mask());
                 hp.iter_mut().zip(m).for_each(|(h, m)| *h *= m);
             }
             // z = x_t W + b (+ h U for the gates the recurrent product feeds directly).
@@ -455,7 +357,7 @@ impl Layer for Recurrent {
                     h_new.copy_from_slice(&z);
                 }
                 Cell::Lstm => {
-                    let c_prev = &part(&keep, rec.c())[s * b * u..(s + 1) * b * u];
+                    let c_prev = &part(keep, rec.c())[s * b * u..(s + 1) * b * u];
                     for bi in 0..b {
                         let zz = &mut z[bi * gu..(bi + 1) * gu];
                         ra.apply(&mut zz[..2 * u]);
@@ -513,7 +415,7 @@ impl Layer for Recurrent {
                     }
                 }
             }
-            if let Some(m) = &step_mask {
+            if let Some(m) = step_mask {
                 // A masked step leaves the state (and LSTM's cell) as it was.
                 for bi in 0..b {
                     if m[bi * t + ti] == 0.0 {
@@ -531,66 +433,40 @@ impl Layer for Recurrent {
             let ho = (s + 1) * b * u;
             keep[ho..ho + b * u].copy_from_slice(&h_new);
         }
-        // Outputs: every step's state in processing order, or the last.
-        let hs = part(&keep, rec.h());
-        let y = if self.return_sequences {
-            let mut out = zeros(b * t * u);
-            for s in 0..t {
-                for bi in 0..b {
-                    out[(bi * t + s) * u..(bi * t + s + 1) * u]
-                        .copy_from_slice(&hs[((s + 1) * b + bi) * u..((s + 1) * b + bi + 1) * u]);
-                }
-            }
-            Tensor::from_shape_vec(IxDyn(&[b, t, u]), out)
-        } else {
-            Tensor::from_shape_vec(IxDyn(&[b, u]), hs[t * b * u..(t + 1) * b * u].to_vec())
-        }
-        .map_err(|e| RkError::Internal(e.to_string()))?;
-        let cache = Tensor::from_shape_vec(IxDyn(&[keep.len()]), keep)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
-        Ok((y, Some(cache)))
     }
 
-    fn backward(
+    /// Backward's steps for one row group: its record `keep`, its rows' output gradients
+    /// `gs` and step mask; writes its rows' input-product gradients into `dxw`
+    /// (`[rows * T, GU]`) and returns its recurrent weights' gradients.
+    fn backward_steps(
         &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        cache: &Cache,
-        g: Tensor,
-        pgrads: &mut [Tensor],
-        ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        let x = xs[0];
-        let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let (u, gu) = (self.units, self.units * self.cell.gates());
-        let rec = Record { b, t, u, gu, d };
-        let keep = cache
-            .as_ref()
-            .ok_or_else(|| RkError::Internal("recurrent backward without its record".into()))?;
-        let keep = keep.as_slice().expect("standard layout");
-        let g = g.as_standard_layout();
-        let gs = g.as_slice().expect("standard layout");
-        let x_masking = ctx.training && self.dropout > 0.0;
-        let h_masking = ctx.training && self.recurrent_dropout > 0.0;
+        rec: &Record,
+        keep: &[f32],
+        gs: &[f32],
+        step_mask: Option<&[f32]>,
+        h_masking: bool,
+        dxw: &mut [f32],
+    ) -> StepGrads {
+        let (b, t, u, gu) = (rec.b, rec.t, rec.u, rec.gu);
         let hmask = part(keep, rec.h_mask());
         let hs = part(keep, rec.h());
         let uk = self.w(1);
         let (u_zr, u_h) = split_columns(uk, u, gu, 2 * u);
         let (ra, act) = (self.rec_act, self.act);
-        let mut dxw = zeros(b * t * gu);
-        let mut du = zeros(u * gu);
-        let mut du_zr = zeros(u * 2 * u);
-        let mut du_h = zeros(u * u);
-        let mut db_rec = zeros(gu);
+        let StepGrads {
+            mut du,
+            mut du_zr,
+            mut du_h,
+            mut db_rec,
+        } = StepGrads::zeros(u, gu);
         let mut dh_next = zeros(b * u);
         let mut dc_next = zeros(b * u);
         let mut dz = zeros(b * gu);
         let mut hp = zeros(b * u);
-        let step_mask = self.step_mask(ctx, b, t);
         for s in (0..t).rev() {
             let ti = self.time(s, t);
             // Rows whose step is masked: their state passes through untouched.
-            let skipped: Vec<usize> = match &step_mask {
+            let skipped: Vec<usize> = match step_mask {
                 Some(m) => (0..b).filter(|&bi| m[bi * t + ti] == 0.0).collect(),
                 None => Vec::new(),
             };
@@ -795,6 +671,302 @@ impl Layer for Recurrent {
             }
             dh_next = dh_prev;
         }
+        StepGrads {
+            du,
+            du_zr,
+            du_h,
+            db_rec,
+        }
+    }
+}
+
+/// One row group's gradients of the recurrent kernel (GRU without `reset_after`: its two
+/// column blocks) and of GRU's recurrent bias.
+struct StepGrads {
+    du: Vec<f32>,
+    du_zr: Vec<f32>,
+    du_h: Vec<f32>,
+    db_rec: Vec<f32>,
+}
+
+impl StepGrads {
+    fn zeros(u: usize, gu: usize) -> StepGrads {
+        StepGrads {
+            du: zeros(u * gu),
+            du_zr: zeros(u * 2 * u),
+            du_h: zeros(u * u),
+            db_rec: zeros(gu),
+        }
+    }
+
+    fn add(&mut self, o: &StepGrads) {
+        for (a, v) in [
+            (&mut self.du, &o.du),
+            (&mut self.du_zr, &o.du_zr),
+            (&mut self.du_h, &o.du_h),
+            (&mut self.db_rec, &o.db_rec),
+        ] {
+            a.iter_mut().zip(v).for_each(|(a, v)| *a += v);
+        }
+    }
+}
+
+/// The row groups `(first, end)` a batch of `b` rows runs its steps in: about 64 rows each,
+/// at most 8, chosen by the batch size alone so that results never depend on the thread
+/// count (the groups' weight gradients are summed in group order).
+fn row_groups(b: usize) -> Vec<(usize, usize)> {
+    let n = (b / 64).clamp(1, 8);
+    (0..n).map(|i| (i * b / n, (i + 1) * b / n)).collect()
+}
+
+impl Layer for Recurrent {
+    fn class_name(&self) -> &'static str {
+        match self.cell {
+            Cell::Simple => "SimpleRNN",
+            Cell::Lstm => "LSTM",
+            Cell::Gru { .. } => "GRU",
+        }
+    }
+
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        if inputs.len() != 1 || inputs[0].len() != 2 {
+            return Err(RkError::Shape(format!(
+                "{} '{name}' needs samples of shape (timesteps, features), got {:?}",
+                self.class_name(),
+                inputs
+            )));
+        }
+        let (t, d) = (inputs[0][0], inputs[0][1]);
+        let (u, gu) = (self.units, self.units * self.cell.gates());
+        if self.params.is_empty() {
+            let mut rng = Rng::new(self.seed);
+            let mut k = zeros(d * gu);
+            self.kernel_init.fill(&mut k, d, gu, &mut rng);
+            let mut r = zeros(u * gu);
+            self.rec_init.fill(&mut r, u, gu, &mut rng);
+            let tensor = |shape: &[usize], v: Vec<f32>| {
+                Tensor::from_shape_vec(IxDyn(shape), v)
+                    .map_err(|e| RkError::Internal(e.to_string()))
+            };
+            self.params = vec![
+                Param {
+                    name: "kernel",
+                    value: tensor(&[d, gu], k)?,
+                    trainable: true,
+                },
+                Param {
+                    name: "recurrent_kernel",
+                    value: tensor(&[u, gu], r)?,
+                    trainable: true,
+                },
+            ];
+            if self.use_bias {
+                let reset_after = matches!(self.cell, Cell::Gru { reset_after: true });
+                let n = if reset_after { 2 * gu } else { gu };
+                let mut b = zeros(n);
+                self.bias_init.fill(&mut b, d, gu, &mut rng);
+                if self.cell == Cell::Lstm && self.unit_forget_bias {
+                    b[u..2 * u].fill(1.0);
+                }
+                let shape: Vec<usize> = if reset_after { vec![2, gu] } else { vec![gu] };
+                self.params.push(Param {
+                    name: "bias",
+                    value: tensor(&shape, b)?,
+                    trainable: true,
+                });
+            }
+        } else if self.in_dim() != d {
+            return Err(RkError::Shape(format!(
+                "{} '{name}' was built for {} features, got {d}",
+                self.class_name(),
+                self.in_dim()
+            )));
+        }
+        Ok(if self.return_sequences {
+            vec![t, u]
+        } else {
+            vec![u]
+        })
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
+    }
+
+    fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let x = xs[0];
+        let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let (u, gu) = (self.units, self.units * self.cell.gates());
+        let training = ctx.training;
+        let step_mask = self.step_mask(ctx, b, t);
+        let xs_ = x.as_slice().expect("standard layout");
+        // Dropout masks, one per sample and the same at every step, drawn for the whole batch.
+        let draw = |rng: &mut Rng, n: usize, rate: f32| {
+            let mut m = zeros(b * n);
+            Self::mask(rng, b, n, rate, &mut m);
+            m
+        };
+        let x_mask = (training && self.dropout > 0.0).then(|| draw(&mut ctx.rng, d, self.dropout));
+        let h_mask = (training && self.recurrent_dropout > 0.0)
+            .then(|| draw(&mut ctx.rng, u, self.recurrent_dropout));
+        let x_masked;
+        let xin: &[f32] = match &x_mask {
+            Some(m) => {
+                let mut v = xs_.to_vec();
+                times_step_mask(&mut v, m, t, d);
+                x_masked = v;
+                &x_masked
+            }
+            None => xs_,
+        };
+        // All steps' input products at once: [B * T, GU].
+        let mut xw = zeros(b * t * gu);
+        matmul(
+            b * t,
+            gu,
+            d,
+            xin,
+            Trans::N,
+            self.w(0),
+            Trans::N,
+            &mut xw,
+            false,
+            ctx.threads,
+        );
+        let (b_in, _) = self.biases();
+        if let Some(bias) = b_in {
+            for row in xw.chunks_exact_mut(gu) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        // The steps, on each row group's own record (groups run on the engine's threads).
+        let records = self.records(b, t, d);
+        let mut keep = zeros(records.iter().map(|(_, r)| r.len()).sum());
+        let mut jobs = Vec::with_capacity(records.len());
+        let mut rest = &mut keep[..];
+        for (r0, rec) in &records {
+            let (kg, tail) = std::mem::take(&mut rest).split_at_mut(rec.len());
+            rest = tail;
+            let r1 = r0 + rec.b;
+            if let Some(m) = &x_mask {
+                part_mut(kg, rec.x_mask()).copy_from_slice(&m[r0 * d..r1 * d]);
+            }
+            if let Some(m) = &h_mask {
+                part_mut(kg, rec.h_mask()).copy_from_slice(&m[r0 * u..r1 * u]);
+            }
+            let xw_g = &xw[r0 * t * gu..r1 * t * gu];
+            let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
+            jobs.push((rec, xw_g, mask_g, kg));
+        }
+        let h_masking = h_mask.is_some();
+        let run = |(rec, xw_g, mask_g, kg): (&Record, &[f32], Option<&[f32]>, &mut [f32])| {
+            self.forward_steps(rec, xw_g, mask_g, h_masking, kg)
+        };
+        if ctx.threads > 1 && jobs.len() > 1 {
+            use rayon::prelude::*;
+            jobs.into_par_iter().for_each(run);
+        } else {
+            jobs.into_iter().for_each(run);
+        }
+        // Outputs: every step's state in processing order, or the last.
+        let mut out = zeros(b * if self.return_sequences { t * u } else { u });
+        let mut at = 0;
+        for (r0, rec) in &records {
+            let hs = part(&keep[at..at + rec.len()], rec.h());
+            at += rec.len();
+            let bg = rec.b;
+            for bi in 0..bg {
+                let row = r0 + bi;
+                if self.return_sequences {
+                    for s in 0..t {
+                        out[(row * t + s) * u..(row * t + s + 1) * u].copy_from_slice(
+                            &hs[((s + 1) * bg + bi) * u..((s + 1) * bg + bi + 1) * u],
+                        );
+                    }
+                } else {
+                    out[row * u..(row + 1) * u]
+                        .copy_from_slice(&hs[(t * bg + bi) * u..(t * bg + bi + 1) * u]);
+                }
+            }
+        }
+        let shape: &[usize] = if self.return_sequences {
+            &[b, t, u]
+        } else {
+            &[b, u]
+        };
+        let y = Tensor::from_shape_vec(IxDyn(shape), out)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let cache = Tensor::from_shape_vec(IxDyn(&[keep.len()]), keep)
+            .map_err(|e| RkError::Internal(e.to_string()))?;
+        Ok((y, Some(cache)))
+    }
+
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        _y: &Tensor,
+        cache: &Cache,
+        g: Tensor,
+        pgrads: &mut [Tensor],
+        ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let x = xs[0];
+        let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let (u, gu) = (self.units, self.units * self.cell.gates());
+        let keep = cache
+            .as_ref()
+            .ok_or_else(|| RkError::Internal("recurrent backward without its record".into()))?;
+        let keep = keep.as_slice().expect("standard layout");
+        let g = g.as_standard_layout();
+        let gs = g.as_slice().expect("standard layout");
+        let x_masking = ctx.training && self.dropout > 0.0;
+        let h_masking = ctx.training && self.recurrent_dropout > 0.0;
+        let step_mask = self.step_mask(ctx, b, t);
+        // Back through time on each row group's record, then the groups' gradients summed.
+        let records = self.records(b, t, d);
+        let mut dxw = zeros(b * t * gu);
+        let mut jobs = Vec::with_capacity(records.len());
+        let (mut at, mut rest) = (0, &mut dxw[..]);
+        let per_row = if self.return_sequences { t * u } else { u };
+        for (r0, rec) in &records {
+            let (dg, tail) = std::mem::take(&mut rest).split_at_mut(rec.b * t * gu);
+            rest = tail;
+            let r1 = r0 + rec.b;
+            let kg = &keep[at..at + rec.len()];
+            at += rec.len();
+            let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
+            jobs.push((rec, kg, &gs[r0 * per_row..r1 * per_row], mask_g, dg));
+        }
+        type Job<'a> = (
+            &'a Record,
+            &'a [f32],
+            &'a [f32],
+            Option<&'a [f32]>,
+            &'a mut [f32],
+        );
+        let run = |(rec, kg, gs_g, mask_g, dg): Job| {
+            self.backward_steps(rec, kg, gs_g, mask_g, h_masking, dg)
+        };
+        let parts: Vec<StepGrads> = if ctx.threads > 1 && jobs.len() > 1 {
+            use rayon::prelude::*;
+            jobs.into_par_iter().map(run).collect()
+        } else {
+            jobs.into_iter().map(run).collect()
+        };
+        let mut sum = StepGrads::zeros(u, gu);
+        for p in &parts {
+            sum.add(p);
+        }
+        let StepGrads {
+            mut du,
+            du_zr,
+            du_h,
+            db_rec,
+        } = sum;
         if matches!(self.cell, Cell::Gru { reset_after: false }) {
             // Reassemble the recurrent kernel's gradient from its two column blocks.
             for r in 0..u {
@@ -804,7 +976,15 @@ impl Layer for Recurrent {
         }
         // Input-side gradients, all steps at once.
         let xs_ = x.as_slice().expect("standard layout");
-        let xmask = part(keep, rec.x_mask());
+        let mut xmask = Vec::new();
+        if x_masking {
+            let mut at = 0;
+            for (_, rec) in &records {
+                xmask.extend_from_slice(part(&keep[at..at + rec.len()], rec.x_mask()));
+                at += rec.len();
+            }
+        }
+        let xmask = &xmask[..];
         let x_masked: Vec<f32>;
         let xin: &[f32] = if x_masking {
             let mut v = xs_.to_vec();
