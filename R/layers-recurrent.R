@@ -245,10 +245,12 @@ bidirectional <- function(object, layer, merge_mode = "concat", weights = NULL, 
 #' `layer_masking()` masks the steps of `(batch, timesteps, features)` inputs whose features
 #' all equal `mask_value`: they become zeros, and recurrent layers after it skip them, as in
 #' Keras. `time_distributed()` applies `layer` to every step on its own, with one set of
-#' weights: `(batch, timesteps, ...)` to `(batch, timesteps, ...)`.
+#' weights: `(batch, timesteps, ...)` to `(batch, timesteps, ...)`; `layer` may be recurrent
+#' or bidirectional (a sequence model over each step's frames, as Keras's video examples
+#' use), but not another `time_distributed()`.
 #' @inheritParams layer_dense
 #' @param mask_value The value marking a padded step.
-#' @param layer A layer called without a model (not a recurrent one).
+#' @param layer A layer called without a model.
 #' @param ... `input_shape`, `batch_input_shape` and `name`.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family recurrent layers
@@ -278,7 +280,7 @@ time_distributed <- function(object, layer, ...) {
                      show_value(layer)), "type")
   }
   inner <- layer_state(layer)$spec
-  if (inner$class_name %in% c("LSTM", "GRU", "SimpleRNN", "Bidirectional", "InputLayer")) {
+  if (inner$class_name %in% c("TimeDistributed", "InputLayer")) {
     rk_abort(sprintf("time_distributed() over a %s layer is not supported by rkeras yet.", inner$class_name), "unsupported")
   }
   config <- list(layer = list(class_name = inner$class_name,

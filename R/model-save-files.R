@@ -46,24 +46,26 @@ save_layout <- function(model, call = rlang::caller_env()) {
     rk_abort("The model's weights are not grouped by layer in layer order; it cannot be saved.", "internal", call)
   }
   groups <- keras_groups(classes)
-  # Where Keras 3's weights file keeps each layer's weights: a recurrent layer's in its
-  # cell, a bidirectional wrapper's in its two layers' cells (half each).
+  inner <- lapply(layers[if (identical(top$class_name, "Sequential")) keep else TRUE], function(l) l$config$layer$class_name)
   parts <- do.call(rbind, lapply(seq_along(classes), function(i) {
-    g <- groups[[i]]
-    if (classes[[i]] %in% c("SimpleRNN", "LSTM", "GRU")) {
-      data.frame(layer = i, group = paste0(g, "/cell"), count = counts[[i]])
-    } else if (classes[[i]] == "TimeDistributed") {
-      data.frame(layer = i, group = paste0(g, "/layer"), count = counts[[i]])
-    } else if (classes[[i]] == "Bidirectional") {
-      data.frame(layer = i, group = paste0(g, c("/forward_layer/cell", "/backward_layer/cell")),
-                 count = counts[[i]] / 2)
-    } else {
-      data.frame(layer = i, group = g, count = counts[[i]])
-    }
+    sub <- weight_subgroups(classes[[i]], inner[[i]])
+    data.frame(layer = i, group = paste0(groups[[i]], sub), count = counts[[i]] / length(sub))
   }))
   if (is.null(parts)) parts <- data.frame(layer = integer(), group = character(), count = integer())
   list(json = json, class = top$class_name, model_name = top$config$name, classes = classes, names = names,
        groups = groups, parts = parts, counts = counts, weight_names = wn)
+}
+
+#' Where Keras 3's weights file keeps a layer's weights, below the layer's group: a
+#' recurrent layer's in its cell, a bidirectional wrapper's in its two layers' cells (half
+#' each), a time-distributed wrapper's in its layer's own places
+#' @noRd
+weight_subgroups <- function(class, inner = NULL) {
+  switch(class,
+         SimpleRNN = , LSTM = , GRU = "/cell",
+         Bidirectional = c("/forward_layer/cell", "/backward_layer/cell"),
+         TimeDistributed = paste0("/layer", weight_subgroups(inner %||% "")),
+         "")
 }
 
 #' Write a model as `format` ("keras", "h5", "weights", "weights_h5") to `path`, or return

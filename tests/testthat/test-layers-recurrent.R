@@ -110,3 +110,17 @@ test_that("a recurrent model saves, loads and keeps training", {
   set.seed(4); h2 <- m2 %>% fit(x, y, epochs = 2, batch_size = 8, verbose = 0, shuffle = FALSE)
   expect_identical(h2$metrics$loss, h1$metrics$loss)
 })
+
+test_that("time_distributed() over a recurrent layer trains, and nesting it again is refused", {
+  withr::local_seed(2)
+  x <- array(runif(40 * 4 * 3 * 2), c(40, 4, 3, 2))
+  y <- matrix(as.numeric(apply(x, 1, sum) > 12), 40)
+  m <- keras_model_sequential() %>% time_distributed(layer_lstm(units = 4), input_shape = c(4, 3, 2)) %>%
+    layer_gru(3) %>% layer_dense(1, activation = "sigmoid")
+  expect_equal(m$output_shape, list(NULL, 1L))
+  m %>% compile(optimizer = optimizer_adam(0.02), loss = "binary_crossentropy")
+  h <- fit(m, x, y, epochs = 15, batch_size = 10, verbose = 0)
+  expect_lt(tail(h$metrics$loss, 1), h$metrics$loss[[1]])
+  expect_error(time_distributed(layer = time_distributed(layer = layer_dense(units = 2))), "not supported",
+               class = "rkeras_error_unsupported")
+})

@@ -30,7 +30,14 @@ layer_models <- function() {
                         bidirectional(layer_lstm(units = 2, return_sequences = TRUE)) %>%
                         bidirectional(layer_gru(units = 2), merge_mode = "sum") %>%
                         layer_dense(2, activation = "softmax"))
+  fr <- layer_input(c(4, 3, 2), name = "frames")
+  frames <- keras_model(fr, fr %>% time_distributed(layer_lstm(units = 3)) %>%
+                          time_distributed(layer_dense(units = 2)) %>% layer_gru(2) %>% layer_dense(1))
+  fr2 <- layer_input(c(3, 4, 2), name = "frames2")
+  frames2 <- keras_model(fr2, fr2 %>% time_distributed(bidirectional(layer = layer_simple_rnn(units = 2))) %>% layer_flatten())
   list(text = list(model = text, x = list(matrix(sample(0:19, 30, TRUE), 5))),
+       frames = list(model = frames, x = list(array(round(rnorm(5 * 24), 2), c(5, 4, 3, 2)))),
+       frames2 = list(model = frames2, x = list(array(round(rnorm(5 * 24), 2), c(5, 3, 4, 2)))),
        image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),
        sequence = list(model = sequence, x = list(array(round(rnorm(5 * 30), 2), c(5, 10, 3)))),
        merge = list(model = merge, x = list(matrix(round(rnorm(20), 2), 5), matrix(round(rnorm(20), 2), 5))))

@@ -334,6 +334,32 @@ fn masking_and_time_distributed_match_finite_differences() {
 }
 
 #[test]
+fn time_distributed_recurrent_layers_match_finite_differences() {
+    // [4 frames, 3 steps, 2 features] per sample: an LSTM reads each frame, then a GRU the
+    // frames' summaries.
+    let g = chain(
+        json!([4, 3, 2]),
+        vec![
+            layer(
+                "td",
+                "TimeDistributed",
+                json!({"layer": {"class_name": "LSTM", "config": {"units": 3, "bias_initializer": bias(),
+                    "seed": 7}}}),
+            ),
+            seeded(
+                "gru",
+                "GRU",
+                json!({"units": 2, "bias_initializer": bias()}),
+                2,
+            ),
+            seeded("out", "Dense", json!({"units": 2}), 3),
+        ],
+    );
+    let x = inputs(3 * 4 * 3 * 2);
+    assert!(check_params(&g, &x, 3, false).unwrap() >= 6);
+}
+
+#[test]
 fn row_groups_give_the_rows_results_and_the_same_on_any_thread_count() {
     // 130 rows: each recurrent layer runs its steps in two row groups of 65; without
     // dropout, each row's output equals the row's alone, and the weight gradients are the

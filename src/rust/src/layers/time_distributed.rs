@@ -23,10 +23,7 @@ impl TimeDistributed {
             .get("class_name")
             .and_then(|v| v.as_str())
             .ok_or_else(|| RkError::Spec("TimeDistributed `layer` must be a layer".into()))?;
-        if matches!(
-            class,
-            "TimeDistributed" | "Bidirectional" | "SimpleRNN" | "LSTM" | "GRU"
-        ) {
+        if matches!(class, "TimeDistributed") {
             return Err(RkError::Unsupported(format!(
                 "TimeDistributed over a {class} layer is not supported by rkeras yet"
             )));
