@@ -28,6 +28,8 @@ rk_npy_integer_lists <- function(npy) .Call(wrap__rk_npy_integer_lists, npy)
 
 rk_numpy_shuffle <- function(n, seed) .Call(wrap__rk_numpy_shuffle, n, seed)
 
+rk_graph_reset_states <- function(model, names) .Call(wrap__rk_graph_reset_states, model, names)
+
 rk_model_set_graph <- function(model, json) .Call(wrap__rk_model_set_graph, model, json)
 
 rk_model_build_shapes <- function(model, shapes) .Call(wrap__rk_model_build_shapes, model, shapes)

@@ -65,7 +65,11 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
 #' @param activation Activation of the state (default `"tanh"`).
 #' @param recurrent_activation Activation of the gates (default `"sigmoid"`).
 #' @param return_sequences Return every step's output.
-#' @param return_state,stateful Must be `FALSE` (not supported yet).
+#' @param return_state Must be `FALSE` (not supported yet).
+#' @param stateful Carry the states from one batch to the next: row `i` of each batch
+#'   continues the sequence of row `i` of the batch before, as in Keras. Batches must then all
+#'   have the same number of rows (fit with `shuffle = FALSE`, and predict with the same
+#'   `batch_size`); [reset_states()] starts afresh.
 #' @param go_backwards Process the steps in reverse.
 #' @param unroll Accepted for compatibility (no effect on results).
 #' @param recurrent_initializer Initializer of the recurrent kernel (default orthogonal).
@@ -99,10 +103,10 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
                     activity_regularizer = activity_regularizer, kernel_constraint = kernel_constraint,
                     recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint,
                     weights = weights, call = call)
-  for (arg in c("return_state", "stateful")) {
-    v <- check_flag(get(arg), arg, call = call)
-    if (v) rk_abort(sprintf("`%s = TRUE` is not supported by rkeras yet.", arg), "unsupported", call)
+  if (check_flag(return_state, "return_state", call = call)) {
+    rk_abort("`return_state = TRUE` is not supported by rkeras yet.", "unsupported", call)
   }
+  stateful <- check_flag(stateful, "stateful", call = call)
   check_flag(unroll, "unroll", call = call)
   if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable", call = call))) {
     rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported", call)
@@ -115,6 +119,7 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
       list(recurrent_activation = check_string(recurrent_activation, "recurrent_activation", choices = gates, call = call)),
     list(use_bias = check_flag(use_bias, "use_bias", call = call),
          return_sequences = check_flag(return_sequences, "return_sequences", call = call),
+         stateful = stateful,
          go_backwards = check_flag(go_backwards, "go_backwards", call = call),
          kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer", call),
          recurrent_initializer = as_initializer(recurrent_initializer, "recurrent_initializer", call),
@@ -289,4 +294,33 @@ time_distributed <- function(object, layer, ...) {
                          input_shape = dots$input_shape %||% dots$batch_input_shape[-1], name = dots$name,
                          seed = inner$seed %||% draw_seed())
   compose_layer(object, spec)
+}
+
+#' Reset the states of stateful recurrent layers
+#'
+#' Stateful layers (`layer_lstm(stateful = TRUE)` and the others) carry their states from
+#' one batch to the next; `reset_states()` sets them back to zeros, for the whole model or
+#' for one layer of it (from [get_layer()]).
+#' @param object A model, or a layer of a model.
+#' @returns `object`, invisibly.
+#' @family layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_lstm(4, stateful = TRUE, input_shape = c(5, 1)) %>%
+#'   layer_dense(1)
+#' p1 <- predict(model, array(1, c(2, 5, 1)), batch_size = 2, verbose = 0)
+#' p2 <- predict(model, array(1, c(2, 5, 1)), batch_size = 2, verbose = 0) # continues
+#' reset_states(model)
+#' identical(p1, predict(model, array(1, c(2, 5, 1)), batch_size = 2, verbose = 0))
+reset_states <- function(object) {
+  if (inherits(object, "rkeras_layer")) {
+    state <- layer_state(object)
+    if (is.null(state$model)) return(invisible(object))
+    rk_call(rk_graph_reset_states(state$model$ptr, state$spec$name))
+    return(invisible(object))
+  }
+  check_model(object)
+  rk_call(rk_graph_reset_states(object$ptr, NULL))
+  invisible(object)
 }

@@ -285,6 +285,8 @@ calls <- list(
   text_vectorization_adapt = function(v) adapt(layer_text_vectorization(), v),
   text_vectorization_call = function(v) { t <- layer_text_vectorization(); adapt(t, c("a b", "b c")); t(v) },
   get_vocabulary_flag = function(v) get_vocabulary(layer_text_vectorization(), include_special_tokens = v),
+  reset_states = function(v) reset_states(v),
+  lstm_stateful = function(v) layer_lstm(units = 2, stateful = v),
   schedule_in_optimizer = function(v) optimizer_sgd(learning_rate_schedule_exponential_decay(0.1, 10, 0.5), decay = v)
 )
 n <- 0; errors <- 0; empty <- 0; other <- 0

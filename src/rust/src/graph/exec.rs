@@ -313,9 +313,13 @@ impl Model {
         let total: usize = widths.iter().sum();
         out.reserve(rows * total);
         let mut buf = Vec::new();
-        // Inference has no batch semantics: pieces of at most TILE_ROWS rows keep the
-        // activations in cache.
-        let batch = batch.clamp(1, TILE_ROWS);
+        // Inference has no batch semantics (pieces of at most TILE_ROWS rows keep the
+        // activations in cache), except where a layer carries state from batch to batch.
+        let batch = if g.is_stateful() {
+            batch.max(1)
+        } else {
+            batch.clamp(1, TILE_ROWS)
+        };
         for b0 in (0..rows).step_by(batch) {
             let b1 = (b0 + batch).min(rows);
             buf.resize((b1 - b0) * d, 0.0);

@@ -77,6 +77,15 @@ pub struct Pass {
 }
 
 impl Graph {
+    /// Whether a layer carries state from batch to batch (a stateful recurrent layer).
+    pub fn is_stateful(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.layer.as_ref().is_some_and(|l| l.stateful()))
+    }
+}
+
+impl Graph {
     pub fn built(&self) -> bool {
         !self.nodes.is_empty() && self.shapes.len() == self.nodes.len()
     }

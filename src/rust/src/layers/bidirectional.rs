@@ -113,6 +113,15 @@ impl Layer for Bidirectional {
         "Bidirectional"
     }
 
+    fn stateful(&self) -> bool {
+        self.forward.stateful() || self.backward.stateful()
+    }
+
+    fn reset_state(&self) {
+        self.forward.reset_state();
+        self.backward.reset_state();
+    }
+
     fn build(&mut self, name: &str, inputs: &[Shape], rng: &mut Rng) -> RkResult<Shape> {
         let a = self.forward.build(name, inputs, rng)?;
         let b = self.backward.build(name, inputs, rng)?;

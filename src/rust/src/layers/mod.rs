@@ -127,6 +127,13 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn masks_zero(&self) -> bool {
         false
     }
+    /// Whether the layer carries state from one batch to the next (a stateful recurrent
+    /// layer): the engine then runs inference in batches of exactly the size asked.
+    fn stateful(&self) -> bool {
+        false
+    }
+    /// Forget the state carried between batches (Keras's `reset_states()`).
+    fn reset_state(&self) {}
     /// Whether the layer averages its `[batch, steps, features]` input over the steps
     /// (`GlobalAveragePooling1D`): the engine may then fuse it with the layer before.
     fn averages_steps(&self) -> bool {

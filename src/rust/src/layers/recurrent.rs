@@ -56,6 +56,36 @@ pub struct Recurrent {
     recurrent_dropout: f32,
     seed: u64,
     params: Vec<Param>,
+    /// `stateful`: each batch starts from the states the previous batch ended with.
+    stateful: bool,
+    state: Carried,
+}
+
+/// A stateful layer's states after the last batch: `h` (and LSTM's `c`), `rows x units`.
+#[derive(Clone, Debug)]
+struct State {
+    rows: usize,
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+/// The carried state, behind a lock (forward takes `&self`); a copy of the layer copies it.
+#[derive(Debug, Default)]
+struct Carried(std::sync::Mutex<Option<State>>);
+
+impl Clone for Carried {
+    fn clone(&self) -> Carried {
+        Carried(std::sync::Mutex::new(self.get()))
+    }
+}
+
+impl Carried {
+    fn get(&self) -> Option<State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set(&self, s: Option<State>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
 }
 
 /// Where each piece of forward's record sits in the cache's one flat tensor.
@@ -127,10 +157,7 @@ impl Recurrent {
         if units == 0 {
             return Err(RkError::Spec(format!("{class} `units` must be positive")));
         }
-        for (key, what) in [
-            ("return_state", "`return_state = TRUE`"),
-            ("stateful", "`stateful = TRUE`"),
-        ] {
+        for (key, what) in [("return_state", "`return_state = TRUE`")] {
             if field_or(c, class, key, false)? {
                 return Err(RkError::Unsupported(format!(
                     "{class} {what} is not supported by rkeras yet"
@@ -184,6 +211,8 @@ impl Recurrent {
             recurrent_dropout: rate("recurrent_dropout")?,
             seed,
             params: Vec::new(),
+            stateful: field_or(c, class, "stateful", false)?,
+            state: Carried::default(),
         })
     }
 
@@ -843,6 +872,22 @@ impl Layer for Recurrent {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             }
         }
+        // A stateful layer starts from the states the last batch ended with.
+        let carried = if self.stateful {
+            self.state.get()
+        } else {
+            None
+        };
+        if let Some(st) = &carried {
+            if st.rows != b {
+                return Err(RkError::Value(format!(
+                    "a stateful {} layer carries states for batches of {} rows, but got a batch of {b}; \
+                     use batches of one size (and reset_states() to start afresh)",
+                    self.class_name(),
+                    st.rows
+                )));
+            }
+        }
         // The steps, on each row group's own record (groups run on the engine's threads).
         let records = self.records(b, t, d);
         let mut keep = zeros(records.iter().map(|(_, r)| r.len()).sum());
@@ -858,6 +903,12 @@ impl Layer for Recurrent {
             if let Some(m) = &h_mask {
                 part_mut(kg, rec.h_mask()).copy_from_slice(&m[r0 * u..r1 * u]);
             }
+            if let Some(st) = &carried {
+                part_mut(kg, rec.h())[..rec.b * u].copy_from_slice(&st.h[r0 * u..r1 * u]);
+                if self.cell == Cell::Lstm {
+                    part_mut(kg, rec.c())[..rec.b * u].copy_from_slice(&st.c[r0 * u..r1 * u]);
+                }
+            }
             let xw_g = &xw[r0 * t * gu..r1 * t * gu];
             let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
             jobs.push((rec, xw_g, mask_g, kg));
@@ -871,6 +922,21 @@ impl Layer for Recurrent {
             jobs.into_par_iter().for_each(run);
         } else {
             jobs.into_iter().for_each(run);
+        }
+        if self.stateful {
+            // The states after the last step, for the next batch.
+            let (mut h, mut c) = (Vec::with_capacity(b * u), Vec::new());
+            let mut at = 0;
+            for (_, rec) in &records {
+                let kg = &keep[at..at + rec.len()];
+                at += rec.len();
+                let last = |(o, _): (usize, usize)| o + t * rec.b * u..o + (t + 1) * rec.b * u;
+                h.extend_from_slice(&kg[last(rec.h())]);
+                if self.cell == Cell::Lstm {
+                    c.extend_from_slice(&kg[last(rec.c())]);
+                }
+            }
+            self.state.set(Some(State { rows: b, h, c }));
         }
         // Outputs: every step's state in processing order, or the last.
         let mut out = zeros(b * if self.return_sequences { t * u } else { u });
@@ -1049,6 +1115,14 @@ impl Layer for Recurrent {
     }
 
     /// Keras: the mask goes on with the sequence output, and ends with the last state.
+    fn stateful(&self) -> bool {
+        self.stateful
+    }
+
+    fn reset_state(&self) {
+        self.state.set(None);
+    }
+
     fn compute_mask(&self, _x: &Tensor, mask: Option<&Tensor>) -> Option<Tensor> {
         if self.return_sequences {
             mask.cloned()
@@ -1062,7 +1136,7 @@ impl Layer for Recurrent {
             "return_sequences": self.return_sequences,
             "return_state": false,
             "go_backwards": self.go_backwards,
-            "stateful": false,
+            "stateful": self.stateful,
             "unroll": false,
             "zero_output_for_mask": self.return_sequences,
             "units": self.units,

@@ -65,6 +65,14 @@ impl Layer for TimeDistributed {
         "TimeDistributed"
     }
 
+    fn stateful(&self) -> bool {
+        self.inner.stateful()
+    }
+
+    fn reset_state(&self) {
+        self.inner.reset_state();
+    }
+
     fn build(&mut self, name: &str, inputs: &[Shape], rng: &mut Rng) -> RkResult<Shape> {
         match inputs {
             [s] if s.len() >= 2 => {

@@ -360,8 +360,28 @@ fn rk_graph_set_trainable(
     Ok(().into())
 }
 
+/// Forget the states stateful layers carry between batches (all layers, or the named ones).
+#[extendr]
+fn rk_graph_reset_states(mut model: ExternalPtr<Handle>, names: Nullable<Vec<String>>) -> Ret {
+    handle(&mut model)?.with(|m| {
+        if let Some(g) = m.graph.as_ref() {
+            let names = names.into_option();
+            for s in &g.slots {
+                if names.as_ref().is_none_or(|n| n.contains(&s.name)) {
+                    if let Some(l) = &s.layer {
+                        l.reset_state();
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(().into())
+}
+
 extendr_module! {
     mod rk_graph_api;
+    fn rk_graph_reset_states;
     fn rk_model_set_graph;
     fn rk_model_build_shapes;
     fn rk_graph_info;
