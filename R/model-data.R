@@ -11,6 +11,7 @@ require_compiled <- function(model, call = rlang::caller_env()) {
 #' Check x against the model and build it on first use
 #' @noRd
 prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
+  if (!is.null(model$text_vectorization)) x <- vectorized_input(model, x, arg, call)
   if (is_graph(model)) return(prepare_graph_x(model, x, arg, call))
   if (is.list(x) && !is.data.frame(x)) {
     if (length(x) != 1) rk_abort(sprintf("`%s` is a list of %d arrays but the model has one input.", arg, length(x)), "value", call)

@@ -28,6 +28,7 @@
 #' model2 <- load_model(f)
 save_model <- function(model, filepath, overwrite = TRUE, include_optimizer = TRUE, ...) {
   check_model(model, "model")
+  check_no_vectorizer(model)
   check_no_dots(..., fn = "save_model()")
   filepath <- check_save_path(filepath, overwrite)
   if (!grepl("\\.keras$", filepath)) {
@@ -52,6 +53,7 @@ load_model <- function(filepath, custom_objects = NULL, compile = TRUE, ...) {
 #' @export
 save_model_hdf5 <- function(object, filepath, overwrite = TRUE, include_optimizer = TRUE) {
   check_model(object)
+  check_no_vectorizer(object)
   filepath <- check_save_path(filepath, overwrite)
   write_model_file(object, filepath, "h5", include_optimizer)
 }
@@ -142,7 +144,21 @@ load_model_weights <- function(object, filepath, skip_mismatch = FALSE, ...) {
 #' model2 <- unserialize_model(serialize_model(model))
 serialize_model <- function(model, include_optimizer = TRUE) {
   check_model(model, "model")
-  write_model_file(model, NULL, "keras", include_optimizer)
+  check_no_vectorizer(model)
+  model_bytes(model, include_optimizer)
+}
+
+#' The engine's model as `.keras` bytes (R's own serialization keeps the rest of the model)
+#' @noRd
+model_bytes <- function(model, include_optimizer = TRUE) write_model_file(model, NULL, "keras", include_optimizer)
+
+#' Keras's files have no place for a text vectorization layer kept in R
+#' @noRd
+check_no_vectorizer <- function(model, call = rlang::caller_env()) {
+  if (!is.null(model$text_vectorization)) {
+    rk_abort("A model that starts with layer_text_vectorization() cannot be written to Keras's files yet: keep it with saveRDS(), or save the model after the layer and the layer's vocabulary (get_vocabulary()) apart.",
+             "unsupported", call)
+  }
 }
 
 #' @rdname serialize_model
@@ -203,6 +219,7 @@ read_model_file <- function(filepath, call = rlang::caller_env()) {
 #' model2 <- load_model_tf(dir)
 save_model_tf <- function(object, filepath, overwrite = TRUE, include_optimizer = TRUE, signatures = NULL, options = NULL) {
   check_model(object)
+  check_no_vectorizer(object)
   check_unsupported(signatures = signatures, options = options)
   filepath <- path.expand(check_string(filepath, "filepath"))
   if (file.exists(filepath) && !dir.exists(filepath)) {

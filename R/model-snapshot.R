@@ -12,7 +12,7 @@ model_snapshot <- function(env) {
     snap <- get0("snapshot", envir = env, inherits = FALSE)
     return(if (is.raw(snap) && length(snap)) snap)
   }
-  tryCatch(serialize_model(model), error = function(e) NULL)
+  tryCatch(model_bytes(model), error = function(e) NULL)
 }
 
 #' The model's engine pointer, rebuilding the engine first when the model was read back by

@@ -48,6 +48,12 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
            format(info$params[[i]], scientific = FALSE),
            if (functional) info$inbound[[i]]))
   }, "")
+  if (!is.null(x$text_vectorization)) {
+    # The text vectorization layer runs in R before the engine's layers.
+    st <- attr(x$text_vectorization, "state")
+    width_out <- if (st$output_mode == "int") st$length else if (st$pad) st$max_tokens else length(get_vocabulary(x$text_vectorization))
+    rows <- c(cell(c(paste0(" ", st$name, " (TextVectorization)"), paste0("(None, ", width_out, ")"), "0")), rows)
+  }
   total <- sum(info$params)
   frozen <- if (graph) sum(info$params[!info$trainable]) else 0
   big <- function(n) format(n, big.mark = ",", scientific = FALSE)

@@ -24,9 +24,14 @@
 #'   with `pad_to_max_tokens = TRUE`); tf-idf weights are `log(1 + documents / (1 +
 #'   documents with the token))`, the out-of-vocabulary column weighted by their mean.
 #'
-#' The layer prepares data in R, outside a model: give its output to `fit()` and
-#' `predict()`. `sparse`, `ragged` and `encoding` are supported at their defaults only.
-#' @param object Must be missing: the layer prepares data and is not part of a model.
+#' The layer runs in R. It can start a Sequential model that takes texts:
+#' `keras_model_sequential() %>% vectorize()` before any other layer; `fit()`, `evaluate()`,
+#' `predict()` then take character vectors, which the layer turns into the next layer's
+#' input (`"int"` mode needs `output_sequence_length` there, so every batch has one width).
+#' Such a model is kept with `saveRDS()`; Keras's files have no place for the layer yet.
+#' `sparse`, `ragged` and `encoding` are supported at their defaults only.
+#' @param object Missing, or a Sequential model without layers, which then starts with the
+#'   new layer.
 #' @param max_tokens Largest vocabulary, special tokens included (`NULL`: no limit).
 #' @param standardize,split,ngrams,output_mode,output_sequence_length,pad_to_max_tokens See
 #'   above.
@@ -50,9 +55,9 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
                                      vocabulary = NULL, idf_weights = NULL, sparse = FALSE, ragged = FALSE,
                                      encoding = "utf-8", name = NULL, ...) {
   check_no_dots(..., fn = "layer_text_vectorization()")
-  if (!missing(object)) {
-    rk_abort("layer_text_vectorization() prepares data outside a model in rkeras: call it without `object`, then apply the layer to the texts.",
-             "unsupported")
+  if (!missing(object) && !inherits(object, "rkeras_model")) {
+    rk_abort(sprintf("`object` must be missing or a Sequential model, not %s: rkeras's text vectorization runs in R and cannot take tensors.",
+                     show_value(object)), "unsupported")
   }
   st <- new.env(parent = emptyenv())
   st$max_tokens <- if (!is.null(max_tokens)) check_count(max_tokens, "max_tokens", min = 2)
@@ -81,10 +86,42 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
   st$name <- if (is.null(name)) unique_name("text_vectorization") else check_string(name, "name")
   st$vocab <- character()
   st$idf <- NULL
-  layer <- structure(function(x) text_vectorize(st, x), class = c("rkeras_text_vectorization", "function"), state = st)
+  layer <- structure(function(x) {
+    if (inherits(x, "rkeras_model")) return(attach_vectorizer(x, layer))
+    text_vectorize(st, x)
+  }, class = c("rkeras_text_vectorization", "function"), state = st)
   if (!is.null(vocabulary)) set_vocabulary(layer, vocabulary, idf_weights)
   else if (!is.null(idf_weights)) rk_abort("`idf_weights` needs `vocabulary`.", "value")
+  if (!missing(object)) return(attach_vectorizer(object, layer))
   layer
+}
+
+#' A Sequential model without layers starts with the vectorization layer
+#' @noRd
+attach_vectorizer <- function(model, layer, call = rlang::caller_env()) {
+  st <- attr(layer, "state")
+  if (is_graph(model) || length(model$specs) || !is.null(model$text_vectorization)) {
+    rk_abort("A text vectorization layer can only start a Sequential model, before any other layer.", "unsupported", call)
+  }
+  if (st$output_mode == "int" && is.null(st$length)) {
+    rk_abort("A model's text vectorization layer in \"int\" mode needs `output_sequence_length`, so that every batch has one width.",
+             "value", call)
+  }
+  model$text_vectorization <- layer
+  invisible(model)
+}
+
+#' A model's texts through its vectorization layer
+#' @noRd
+vectorized_input <- function(model, x, arg, call) {
+  if (is.list(x) && !is.data.frame(x) && length(x) == 1) x <- x[[1]]
+  if (!(is.character(x) || is.factor(x))) {
+    rk_abort(sprintf("`%s` must be texts (a character vector): the model starts with a text vectorization layer.", arg),
+             "type", call)
+  }
+  out <- text_vectorize(attr(model$text_vectorization, "state"), x, call)
+  storage.mode(out) <- "double"
+  out
 }
 
 #' Learn a preprocessing layer's state from data

@@ -46,7 +46,7 @@ test_that("text vectorization refuses what it cannot do, with errors naming the 
   expect_error(layer_text_vectorization(output_mode = "count", output_sequence_length = 3), "only for",
                class = "rkeras_error_value")
   expect_error(layer_text_vectorization(ragged = TRUE), "defaults", class = "rkeras_error_unsupported")
-  expect_error(layer_text_vectorization(keras_model_sequential()), "outside a model", class = "rkeras_error_unsupported")
+  expect_error(layer_text_vectorization(layer_input(3)), "cannot take tensors", class = "rkeras_error_unsupported")
   expect_error(layer_text_vectorization(ngrams = 0), "`ngrams`", class = "rkeras_error_value")
   expect_error(layer_text_vectorization(maxtokens = 3), "`maxtokens`", class = "rkeras_error_value")
   v <- layer_text_vectorization()
@@ -59,4 +59,38 @@ test_that("text vectorization refuses what it cannot do, with errors naming the 
   s <- layer_text_vectorization(split = function(x) "one")
   expect_error(s(c("a", "b")), "`split` must return a list", class = "rkeras_error_value")
   expect_output(print(v), "text vectorization")
+})
+
+test_that("a text vectorization layer starts a Sequential model that takes texts", {
+  texts <- c("good movie", "bad movie", "very good", "very bad", "good good", "bad bad")
+  labels <- c(1, 0, 1, 0, 1, 0)
+  v <- layer_text_vectorization(output_sequence_length = 3)
+  adapt(v, texts)
+  m <- keras_model_sequential() %>% v() %>% layer_embedding(6, 4) %>% layer_global_average_pooling_1d() %>%
+    layer_dense(1, activation = "sigmoid")
+  m %>% compile(optimizer = optimizer_adam(0.05), loss = "binary_crossentropy", metrics = "accuracy")
+  h <- fit(m, texts, labels, epochs = 20, verbose = 0)
+  expect_equal(tail(h$metrics$accuracy, 1), 1)
+  # The same as the engine's layers given the vectorized texts.
+  inner <- keras_model_sequential() %>% layer_embedding(6, 4) %>% layer_global_average_pooling_1d() %>%
+    layer_dense(1, activation = "sigmoid")
+  build_and_set <- function() { predict(inner, v(texts[1:2]), verbose = 0); set_weights(inner, get_weights(m)) }
+  build_and_set()
+  expect_equal(predict(m, c("good movie", "very bad"), verbose = 0), predict(inner, v(c("good movie", "very bad")), verbose = 0))
+  expect_equal(evaluate(m, texts, labels, verbose = 0)$accuracy, 1)
+  expect_output(summary(m, line_length = 100), "text_vectorization.*\\(TextVectorization\\) +\\(None, 3\\) +0")
+  # Kept by saveRDS(); Keras's files have no place for it yet.
+  f <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(m, f)
+  expect_equal(predict(readRDS(f), texts, verbose = 0), predict(m, texts, verbose = 0))
+  expect_error(save_model(m, withr::local_tempfile(fileext = ".keras")), "saveRDS", class = "rkeras_error_unsupported")
+  expect_error(serialize_model(m), "saveRDS", class = "rkeras_error_unsupported")
+  expect_error(predict(m, matrix(1, 2, 3), verbose = 0), "`x` must be texts", class = "rkeras_error_type")
+  # Built as the model's first layer by the constructor, in a count mode.
+  m3 <- keras_model_sequential() %>%
+    layer_text_vectorization(output_mode = "multi_hot", vocabulary = c("good", "bad")) %>% layer_dense(1)
+  expect_equal(dim(predict(m3, c("good", "bad news"), verbose = 0)), c(2L, 1L))
+  expect_error(keras_model_sequential() %>% layer_dense(2, input_shape = 3) %>% v(), "before any other layer",
+               class = "rkeras_error_unsupported")
+  expect_error(keras_model_sequential() %>% layer_text_vectorization(), "output_sequence_length", class = "rkeras_error_value")
 })
