@@ -119,37 +119,37 @@ fn scatter_add(table: &mut [f32], rows: &[u32], g: &[f32], d: usize, threads: us
     scatter_rows(table, rows, d, threads, |i| &g[i * d..(i + 1) * d]);
 }
 
-/// [`scatter_add`] with position `i`'s gradient row given by `grad(i)`.
+/// [`scatter_add`] with position `i`'s gradient row given by `grad(i)`. Past 8192 positions
+/// the first and second halves of the positions add into two tables (the second a zeroed
+/// copy, added in at the end), one per thread when there are two: the split depends on the
+/// position count alone, so every thread count gives the same sums.
 fn scatter_rows<'a, F>(table: &mut [f32], rows: &[u32], d: usize, threads: usize, grad: F)
 where
     F: Fn(usize) -> &'a [f32] + Sync,
 {
-    const PARTS: usize = 8;
-    let per = (table.len() / d.max(1)).div_ceil(PARTS).max(1);
-    // The positions of each part's ids, in position order.
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); PARTS];
-    for (i, &r) in rows.iter().enumerate() {
-        lists[(r as usize / per).min(PARTS - 1)].push(i as u32);
-    }
-    let run = |part: usize, t: &mut [f32]| {
-        let lo = part * per;
-        for &i in &lists[part] {
-            let (i, r) = (i as usize, rows[i as usize] as usize - lo);
-            let dst = &mut t[r * d..(r + 1) * d];
-            dst.iter_mut().zip(grad(i)).for_each(|(a, &v)| *a += v);
+    let run = |lo: usize, hi: usize, t: &mut [f32]| {
+        for (i, &r) in rows.iter().enumerate().take(hi).skip(lo) {
+            let r = r as usize;
+            t[r * d..(r + 1) * d]
+                .iter_mut()
+                .zip(grad(i))
+                .for_each(|(a, &v)| *a += v);
         }
     };
-    if threads > 1 && rows.len() > 8192 {
-        use rayon::prelude::*;
-        table
-            .par_chunks_mut(per * d)
-            .enumerate()
-            .for_each(|(k, t)| run(k, t));
-    } else {
-        for (k, t) in table.chunks_mut(per * d).enumerate() {
-            run(k, t);
-        }
+    let n = rows.len();
+    if n <= 8192 {
+        run(0, n, table);
+        return;
     }
+    let half = n / 2;
+    let mut other = zeros(table.len());
+    if threads > 1 {
+        rayon::join(|| run(0, half, table), || run(half, n, &mut other));
+    } else {
+        run(0, half, table);
+        run(half, n, &mut other);
+    }
+    table.iter_mut().zip(&other).for_each(|(a, &v)| *a += v);
 }
 
 impl Layer for Embedding {
@@ -302,5 +302,39 @@ impl Layer for Embedding {
             "embeddings_constraint": null,
             "mask_zero": self.mask_zero,
         })
+    }
+}
+
+#[cfg(test)]
+mod scatter_tests {
+    use super::scatter_rows;
+
+    #[test]
+    fn large_scatters_split_in_two_halves_give_the_sums_on_any_thread_count() {
+        // 20,000 positions over 50 rows of 3: past 8192 positions the two halves add into two
+        // tables.
+        let (n, rows_n, d) = (20_000usize, 50usize, 3usize);
+        let rows: Vec<u32> = (0..n).map(|i| ((i * 7919) % rows_n) as u32).collect();
+        let g: Vec<f32> = (0..n * d).map(|i| ((i % 13) as f32 - 6.0) / 7.0).collect();
+        let mut want = vec![0.0f64; rows_n * d];
+        for (i, &r) in rows.iter().enumerate() {
+            for j in 0..d {
+                want[r as usize * d + j] += g[i * d + j] as f64;
+            }
+        }
+        let run = |threads: usize| {
+            let mut t = vec![0.5f32; rows_n * d];
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| scatter_rows(&mut t, &rows, d, threads, |i| &g[i * d..(i + 1) * d]));
+            t
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one, two);
+        for (got, want) in one.iter().zip(&want) {
+            assert!((*got as f64 - 0.5 - want).abs() < 1e-3, "{got} vs {want}");
+        }
     }
 }
