@@ -365,19 +365,20 @@ fn row_groups_give_the_rows_results_and_the_same_on_any_thread_count() {
     // dropout, each row's output equals the row's alone, and the weight gradients are the
     // sums over the rows (here: over two batches of 65, each one group).
     for reset_after in [true, false] {
-        let g = stack(0.0, 0.0, reset_after);
-        let rows = 130;
-        let per_row = 5 * 3;
-        let x = inputs(rows * per_row);
-        let run = |x: &[f32], rows: usize, threads: usize, training: bool| {
+        // The output, and the parameters' gradients for an output gradient of 0.5 everywhere.
+        let run = |g: &Graph, x: &[f32], rows: usize, threads: usize, training: bool| {
             let pass = g.forward(x, rows, training, [0, 0], threads).unwrap();
             let out = pass.values[g.outputs[0]].clone();
             let grad = Tensor::from_elem(out.raw_dim(), 0.5);
             (out, g.backward(&pass, vec![grad], threads).unwrap())
         };
-        let (out, grads) = run(&x, rows, 1, false);
-        let (a, ga) = run(&x[..65 * per_row], 65, 1, false);
-        let (b, gb) = run(&x[65 * per_row..], 65, 1, false);
+        let g = stack(0.0, 0.0, reset_after);
+        let rows = 130;
+        let per_row = 5 * 3;
+        let x = inputs(rows * per_row);
+        let (out, grads) = run(&g, &x, rows, 1, false);
+        let (a, ga) = run(&g, &x[..65 * per_row], 65, 1, false);
+        let (b, gb) = run(&g, &x[65 * per_row..], 65, 1, false);
         let whole = out.as_slice().unwrap();
         let parts: Vec<f32> = a.iter().chain(b.iter()).copied().collect();
         for (p, q) in whole.iter().zip(&parts) {
@@ -399,12 +400,6 @@ fn row_groups_give_the_rows_results_and_the_same_on_any_thread_count() {
         }
         // With dropout too, the groups run on threads without changing a bit.
         let g = stack(0.3, 0.4, reset_after);
-        let run = |threads: usize| {
-            let pass = g.forward(&x, rows, true, [0, 0], threads).unwrap();
-            let out = pass.values[g.outputs[0]].clone();
-            let grad = Tensor::from_elem(out.raw_dim(), 0.5);
-            (out, g.backward(&pass, vec![grad], threads).unwrap())
-        };
-        assert_eq!(run(1), run(2));
+        assert_eq!(run(&g, &x, rows, 1, true), run(&g, &x, rows, 2, true));
     }
 }

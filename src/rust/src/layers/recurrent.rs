@@ -146,6 +146,29 @@ fn part_mut(v: &mut [f32], (o, n): (usize, usize)) -> &mut [f32] {
     &mut v[o..o + n]
 }
 
+/// Each row group's first row, record layout and record, from the cache of all groups'
+/// records laid end to end.
+fn group_records<'a>(
+    keep: &'a [f32],
+    records: &'a [(usize, Record)],
+) -> impl Iterator<Item = (usize, &'a Record, &'a [f32])> {
+    records.iter().scan(0, move |at, (r0, rec)| {
+        let kg = &keep[*at..*at + rec.len()];
+        *at += rec.len();
+        Some((*r0, rec, kg))
+    })
+}
+
+/// `f` on every row group's job, on the engine's threads when there are several.
+fn on_groups<J: Send, R: Send>(threads: usize, jobs: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
+    if threads > 1 && jobs.len() > 1 {
+        use rayon::prelude::*;
+        jobs.into_par_iter().map(&f).collect()
+    } else {
+        jobs.into_iter().map(f).collect()
+    }
+}
+
 impl Recurrent {
     pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Recurrent> {
         let cell = match class {
@@ -469,22 +492,13 @@ impl Layer for Recurrent {
             jobs.push((rec, xw_g, mask_g, kg));
         }
         let h_masking = h_mask.is_some();
-        let run = |(rec, xw_g, mask_g, kg): (&Record, &[f32], Option<&[f32]>, &mut [f32])| {
+        on_groups(ctx.threads, jobs, |(rec, xw_g, mask_g, kg)| {
             self.forward_steps(rec, xw_g, mask_g, h_masking, kg)
-        };
-        if ctx.threads > 1 && jobs.len() > 1 {
-            use rayon::prelude::*;
-            jobs.into_par_iter().for_each(run);
-        } else {
-            jobs.into_iter().for_each(run);
-        }
+        });
         if self.stateful {
             // The states after the last step, for the next batch.
             let (mut h, mut c) = (Vec::with_capacity(b * u), Vec::new());
-            let mut at = 0;
-            for (_, rec) in &records {
-                let kg = &keep[at..at + rec.len()];
-                at += rec.len();
+            for (_, rec, kg) in group_records(&keep, &records) {
                 let last = |(o, _): (usize, usize)| o + t * rec.b * u..o + (t + 1) * rec.b * u;
                 h.extend_from_slice(&kg[last(rec.h())]);
                 if self.cell == Cell::Lstm {
@@ -495,10 +509,8 @@ impl Layer for Recurrent {
         }
         // Outputs: every step's state in processing order, or the last.
         let mut out = zeros(b * if self.return_sequences { t * u } else { u });
-        let mut at = 0;
-        for (r0, rec) in &records {
-            let hs = part(&keep[at..at + rec.len()], rec.h());
-            at += rec.len();
+        for (r0, rec, kg) in group_records(&keep, &records) {
+            let hs = part(kg, rec.h());
             let bg = rec.b;
             for bi in 0..bg {
                 let row = r0 + bi;
@@ -551,33 +563,18 @@ impl Layer for Recurrent {
         let records = self.records(b, t, d);
         let mut dxw = zeros(b * t * gu);
         let mut jobs = Vec::with_capacity(records.len());
-        let (mut at, mut rest) = (0, &mut dxw[..]);
+        let mut rest = &mut dxw[..];
         let per_row = if self.return_sequences { t * u } else { u };
-        for (r0, rec) in &records {
+        for (r0, rec, kg) in group_records(keep, &records) {
             let (dg, tail) = std::mem::take(&mut rest).split_at_mut(rec.b * t * gu);
             rest = tail;
             let r1 = r0 + rec.b;
-            let kg = &keep[at..at + rec.len()];
-            at += rec.len();
             let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
             jobs.push((rec, kg, &gs[r0 * per_row..r1 * per_row], mask_g, dg));
         }
-        type Job<'a> = (
-            &'a Record,
-            &'a [f32],
-            &'a [f32],
-            Option<&'a [f32]>,
-            &'a mut [f32],
-        );
-        let run = |(rec, kg, gs_g, mask_g, dg): Job| {
+        let parts: Vec<StepGrads> = on_groups(ctx.threads, jobs, |(rec, kg, gs_g, mask_g, dg)| {
             self.backward_steps(rec, kg, gs_g, mask_g, h_masking, dg)
-        };
-        let parts: Vec<StepGrads> = if ctx.threads > 1 && jobs.len() > 1 {
-            use rayon::prelude::*;
-            jobs.into_par_iter().map(run).collect()
-        } else {
-            jobs.into_iter().map(run).collect()
-        };
+        });
         let mut sum = StepGrads::zeros(u, gu);
         for p in &parts {
             sum.add(p);
@@ -599,10 +596,8 @@ impl Layer for Recurrent {
         let xs_ = x.as_slice().expect("standard layout");
         let mut xmask = Vec::new();
         if x_masking {
-            let mut at = 0;
-            for (_, rec) in &records {
-                xmask.extend_from_slice(part(&keep[at..at + rec.len()], rec.x_mask()));
-                at += rec.len();
+            for (_, rec, kg) in group_records(keep, &records) {
+                xmask.extend_from_slice(part(kg, rec.x_mask()));
             }
         }
         let xmask = &xmask[..];
