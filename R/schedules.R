@@ -27,7 +27,7 @@
 #' @param alpha The final rate as a fraction of the initial one (cosine decays).
 #' @param warmup_target,warmup_steps Cosine decay's linear warm-up (none by default).
 #' @param t_mul,m_mul How each restart lengthens its period and scales its rate.
-#' @param ... `name` is accepted; any other argument is an error.
+#' @param ... Nothing else: any argument here is an error.
 #' @param name Accepted for compatibility.
 #' @returns A schedule for an optimizer's `learning_rate`.
 #' @family optimizers
@@ -37,18 +37,10 @@
 NULL
 
 new_schedule <- function(class_name, engine, initial, config, dots, call) {
-  check_no_dots_but_name(dots, call)
+  fn <- paste0("learning_rate_schedule_", schedule_functions[[class_name]], "()")
+  do.call(check_no_dots, c(dots, list(fn = fn, call = call)))
   structure(list(class_name = class_name, engine = as.double(engine), initial = initial, config = config),
             class = "rkeras_schedule")
-}
-
-check_no_dots_but_name <- function(dots, call) {
-  nms <- names(dots) %||% rep("", length(dots))
-  bad <- nms[nms != "name"]
-  if (length(bad) || any(!nzchar(nms))) {
-    shown <- if (length(bad) && nzchar(bad[[1]])) paste0("`", bad[[1]], "`") else "an unnamed argument"
-    rk_abort(sprintf("Unknown argument %s.", shown), "value", call)
-  }
 }
 
 #' @rdname learning_rate_schedules

@@ -160,7 +160,7 @@ test_that("a learning-rate schedule sets the rate callbacks read, cannot be set,
   expect_error(optimizer_sgd(sched, decay = 0.1), "`decay` cannot be combined", class = "rkeras_error_value")
   expect_error(learning_rate_schedule_piecewise_constant_decay(c(10, 5), c(1, 2, 3)), "`boundaries`")
   expect_error(learning_rate_schedule_piecewise_constant_decay(c(5, 10), c(1, 2)), "`values` must be 3")
-  expect_error(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, nme = "x"), "Unknown argument `nme`")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, nme = "x"), "learning_rate_schedule_exponential_decay\\(\\) got `nme` it does not take")
 })
 
 test_that("initial_epoch on arrays runs the remaining epochs under their own numbers", {
