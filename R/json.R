@@ -83,8 +83,9 @@ model_from_json <- function(json, custom_objects = NULL) {
     for (i in seq_along(d$node_layers)) {
       st <- states[[d$node_layers[[i]] + 1L]]
       ins <- tensors[d$node_inputs[[i]] + 1L]
-      tensors[[i]] <- if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
-                      else layer_apply(st, if (length(ins) == 1) ins[[1]] else ins)
+      take <- d$node_takes[[i]]
+      tensors[i] <- list(if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
+                         else replay_call(st, ins, if (take >= 0) take))
     }
     model <- keras_model(tensors[d$inputs + 1L], tensors[d$outputs + 1L], name = d$name)
   }

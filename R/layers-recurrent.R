@@ -65,7 +65,11 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
 #' @param activation Activation of the state (default `"tanh"`).
 #' @param recurrent_activation Activation of the gates (default `"sigmoid"`).
 #' @param return_sequences Return every step's output.
-#' @param return_state Must be `FALSE` (not supported yet).
+#' @param return_state Also return the last states: called on a tensor, the layer returns
+#'   `list(output, h)`, and for LSTM `list(output, h, c)` (functional models only, as in
+#'   Keras). Any recurrent layer called on a tensor takes `initial_state`, a tensor or a list
+#'   of them in the same order, to start from instead of zeros:
+#'   `layer(x, initial_state = states)`.
 #' @param stateful Carry the states from one batch to the next: row `i` of each batch
 #'   continues the sequence of row `i` of the batch before, as in Keras. Batches must then all
 #'   have the same number of rows (fit with `shuffle = FALSE`, and predict with the same
@@ -103,9 +107,6 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
                     activity_regularizer = activity_regularizer, kernel_constraint = kernel_constraint,
                     recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint,
                     weights = weights, call = call)
-  if (check_flag(return_state, "return_state", call = call)) {
-    rk_abort("`return_state = TRUE` is not supported by rkeras yet.", "unsupported", call)
-  }
   stateful <- check_flag(stateful, "stateful", call = call)
   check_flag(unroll, "unroll", call = call)
   if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable", call = call))) {
@@ -119,6 +120,7 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
       list(recurrent_activation = check_string(recurrent_activation, "recurrent_activation", choices = gates, call = call)),
     list(use_bias = check_flag(use_bias, "use_bias", call = call),
          return_sequences = check_flag(return_sequences, "return_sequences", call = call),
+         return_state = check_flag(return_state, "return_state", call = call),
          stateful = stateful,
          go_backwards = check_flag(go_backwards, "go_backwards", call = call),
          kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer", call),

@@ -140,10 +140,21 @@ layer_state <- function(layer) attr(layer, "state")
 
 #' Apply a layer (state) to a model, a tensor or a list of tensors
 #' @noRd
-layer_apply <- function(state, object, ..., call = rlang::caller_env()) {
+layer_apply <- function(state, object, ..., initial_state = NULL, call = rlang::caller_env()) {
   if (...length()) check_no_dots(..., fn = "a layer")
+  if (!is.null(initial_state)) {
+    if (!state$spec$class_name %in% recurrent_classes) {
+      rk_abort(sprintf("`initial_state` is taken by recurrent layers (LSTM, GRU, SimpleRNN), not by a %s layer.",
+                       state$spec$class_name), "value", call)
+    }
+    if (!inherits(object, "rkeras_tensor")) {
+      rk_abort("`initial_state` needs the layer to be called on one tensor: layer(x, initial_state = states).",
+               "value", call)
+    }
+  }
   if (inherits(object, "rkeras_model")) return(add_layer_state(object, state, call))
   tensors <- as_tensor_list(object, "object", call)
+  if (!is.null(initial_state)) tensors <- c(tensors, as_tensor_list(initial_state, "initial_state", call))
   spec <- state$spec
   if (is.null(spec$name)) spec$name <- unique_name(spec$prefix)
   state$spec <- spec
@@ -158,7 +169,37 @@ layer_apply <- function(state, object, ..., call = rlang::caller_env()) {
   }
   out <- rk_call(res, call = call)
   state$calls <- calls
-  new_tensor(state, tensors, out)
+  if (!is.list(out)) return(new_tensor(state, tensors, out))
+  # Several outputs (a recurrent layer's output and states): the call's node holds them
+  # side by side, and each tensor returned is a part node picking one out.
+  whole <- new_tensor(state, tensors, sum(vapply(out, prod, 1)))
+  lapply(seq_along(out), function(k) {
+    part <- new_tensor(state, list(whole), out[[k]])
+    part$node$take <- k - 1L
+    part
+  })
+}
+
+recurrent_classes <- c("LSTM", "GRU", "SimpleRNN")
+
+#' Call layer state `st` on the values `ins` of a node's inputs, replaying a graph: a part
+#' node (`take`, 0-based) picks its output from the list its call returned; a recurrent
+#' call reads its initial states after its sequence
+#' @noRd
+replay_call <- function(st, ins, take = NULL, call = rlang::caller_env()) {
+  if (!is.null(take)) return(ins[[1]][[take + 1L]])
+  if (length(ins) > 1 && st$spec$class_name %in% recurrent_classes) {
+    return(layer_apply(st, ins[[1]], initial_state = ins[-1], call = call))
+  }
+  layer_apply(st, if (length(ins) == 1) ins[[1]] else ins, call = call)
+}
+
+#' `c()` of tensors is a list of them (`c(state_h, state_c)`), as in Keras for R
+#' @export
+#' @noRd
+c.rkeras_tensor <- function(...) {
+  items <- list(...)
+  unlist(lapply(items, function(x) if (inherits(x, "rkeras_tensor")) list(x) else x), recursive = FALSE)
 }
 
 #' Add a layer to a model (or return the layer object when there is none, or call it on
@@ -231,7 +272,9 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
     d <- max(node_depth[[nd$key]] %||% 0, op_depth[[nd$state$key]] %||% 0)
     op_depth[[nd$state$key]] <- d
     node_depth[[nd$key]] <- d
-    for (ti in nd$inputs) node_depth[[ti$node$key]] <- max(d + 1, node_depth[[ti$node$key]] %||% 0)
+    # A part node and the call it picks from are one node in Keras (a call's outputs).
+    step <- if (is.null(nd$take)) 1 else 0
+    for (ti in nd$inputs) node_depth[[ti$node$key]] <- max(d + step, node_depth[[ti$node$key]] %||% 0)
   }
   keys <- vapply(states, function(s) s$key, "")
   depth <- vapply(keys, function(k) op_depth[[k]], 1)
@@ -243,7 +286,8 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
   keys <- vapply(states, function(s) s$key, "")
   node_keys <- vapply(visited, function(n) n$key, "")
   nodes <- lapply(visited, function(n) {
-    list(layer = match(n$state$key, keys), inputs = match(vapply(n$inputs, function(t) t$node$key, ""), node_keys))
+    c(list(layer = match(n$state$key, keys), inputs = match(vapply(n$inputs, function(t) t$node$key, ""), node_keys)),
+      if (!is.null(n$take)) list(take = n$take))
   })
   list(states = states, nodes = nodes, inputs = match(input_keys, node_keys),
        outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys))
@@ -276,7 +320,8 @@ send_graph <- function(model, call = rlang::caller_env()) {
 graph_desc <- function(model, g) {
   trainable <- get0("trainable_layers", envir = model_env(model), inherits = FALSE) %||% list()
   layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
-  nodes <- lapply(g$nodes, function(n) list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)))
+  nodes <- lapply(g$nodes, function(n) c(list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)),
+                                          if (!is.null(n$take)) list(take = n$take)))
   list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
 }
 
@@ -325,8 +370,7 @@ model_apply <- function(model, object, ..., call = rlang::caller_env()) {
   for (i in seq_along(g$nodes)) {
     if (!is.null(vals[[i]])) next
     nd <- g$nodes[[i]]
-    ins <- vals[nd$inputs]
-    vals[[i]] <- layer_apply(g$states[[nd$layer]], if (length(ins) == 1) ins[[1]] else ins, call = call)
+    vals[i] <- list(replay_call(g$states[[nd$layer]], vals[nd$inputs], nd$take, call = call))
   }
   outs <- vals[g$outputs]
   if (length(outs) == 1) outs[[1]] else outs

@@ -30,24 +30,27 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   width <- max(40L, as.integer(line_length %||% 80L))
   functional <- inherits(x, "rkeras_functional")
   edges <- as.integer(floor(width * if (functional) c(0.33, 0.55, 0.67, 1) else c(0.45, 0.85, 1)))
+  # One row of cells; a value wider than its column wraps at spaces onto more lines, as
+  # Keras prints a layer's several output shapes.
   cell <- function(values) {
-    out <- character()
-    start <- 0L
-    for (i in seq_along(values)) {
-      w <- edges[[i]] - start
-      v <- values[[i]]
-      v <- if (nchar(v) > w - 1L) substr(v, 1L, w - 1L) else v
-      out <- c(out, formatC(v, width = -w))
-      start <- edges[[i]]
-    }
-    sub("\\s+$", "", paste0(out, collapse = ""))
+    widths <- diff(c(0L, edges[seq_along(values)]))
+    parts <- Map(function(v, w) {
+      lines <- if (nchar(v) > w - 1L) strwrap(v, width = w - 1L) else v
+      lines <- if (length(lines)) lines else ""
+      ifelse(nchar(lines) > w - 1L, substr(lines, 1L, w - 1L), lines)
+    }, values, widths)
+    n <- max(lengths(parts))
+    vapply(seq_len(n), function(k) {
+      out <- vapply(seq_along(parts), function(i) formatC(if (k <= length(parts[[i]])) parts[[i]][[k]] else "", width = -widths[[i]]), "")
+      sub("\\s+$", "", paste0(out, collapse = ""))
+    }, "")
   }
-  rows <- vapply(seq_along(info$name), function(i) {
+  rows <- unlist(lapply(seq_along(info$name), function(i) {
     cell(c(paste0(" ", info$name[[i]], " (", info$class[[i]], ")"),
            if (graph) info$shape[[i]] else paste0("(None, ", info$units[[i]], ")"),
            format(info$params[[i]], scientific = FALSE),
            if (functional) info$inbound[[i]]))
-  }, "")
+  }))
   if (!is.null(x$text_vectorization)) {
     # The text vectorization layer runs in R before the engine's layers.
     st <- attr(x$text_vectorization, "state")

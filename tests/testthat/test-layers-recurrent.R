@@ -89,7 +89,7 @@ test_that("token ids outside the table are an error naming the row and the id", 
   masked %>% compile(loss = "mse", optimizer = "sgd")
   expect_error(fit(masked, matrix(1:8, 2), array(0, c(2, 4, 2)), verbose = 0), "mask reaches the model's output",
                class = "rkeras_error_unsupported")
-  expect_error(layer_lstm(units = 3, return_state = TRUE), class = "rkeras_error_unsupported")
+  expect_error(layer_lstm(units = 3, return_state = NA), "`return_state`", class = "rkeras_error_value")
   expect_error(layer_gru(units = 3, stateful = NA), "`stateful`", class = "rkeras_error_value")
   expect_error(layer_lstm(units = 3, activation = "softmax"), "activation")
 })

@@ -35,7 +35,15 @@ layer_models <- function() {
                           time_distributed(layer_dense(units = 2)) %>% layer_gru(2) %>% layer_dense(1))
   fr2 <- layer_input(c(3, 4, 2), name = "frames2")
   frames2 <- keras_model(fr2, fr2 %>% time_distributed(bidirectional(layer = layer_simple_rnn(units = 2))) %>% layer_flatten())
+  # Returned and given states: a masked encoder's states start a backwards decoder.
+  en <- layer_input(7, name = "en"); de <- layer_input(c(4, 3), name = "de")
+  enc <- en %>% layer_embedding(12, 3, mask_zero = TRUE) %>% layer_lstm(4, return_state = TRUE)
+  dec <- layer_lstm(units = 4, return_sequences = TRUE, return_state = TRUE, go_backwards = TRUE)(de, initial_state = enc[2:3])
+  last <- layer_gru(units = 3, return_state = TRUE)(dec[[1]])
+  s2s <- keras_model(list(en, de), list(dec[[1]] %>% layer_dense(2, activation = "softmax"), dec[[3]], last[[2]], enc[[1]]))
+  ids <- matrix(sample(1:11, 35, TRUE), 5); ids[, 1:2] <- 0; ids[2, 5] <- 0
   list(text = list(model = text, x = list(matrix(sample(0:19, 30, TRUE), 5))),
+       states = list(model = s2s, x = list(ids, array(round(rnorm(5 * 12), 2), c(5, 4, 3)))),
        frames = list(model = frames, x = list(array(round(rnorm(5 * 24), 2), c(5, 4, 3, 2)))),
        frames2 = list(model = frames2, x = list(array(round(rnorm(5 * 24), 2), c(5, 3, 4, 2)))),
        image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),

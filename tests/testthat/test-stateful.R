@@ -50,6 +50,9 @@ test_that("a stateful model fits batch by batch, refuses a batch of another size
   expect_equal(predict(m, x, batch_size = 4, verbose = 0), p)
   expect_match(model_to_json(m), "\"stateful\": ?true")
   m2 <- model_from_json(model_to_json(m))
-  expect_error(layer_lstm(units = 2, return_state = TRUE), "not supported", class = "rkeras_error_unsupported")
+  # Initial states given to a stateful layer: not supported.
+  st_in <- layer_input(c(3, 2)); h0 <- layer_input(2)
+  expect_error(layer_gru(units = 2, stateful = TRUE)(st_in, initial_state = h0), "not supported",
+               class = "rkeras_error_unsupported")
   expect_error(reset_states(1), class = "rkeras_error")
 })

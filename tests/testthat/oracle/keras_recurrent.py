@@ -7,6 +7,12 @@ text model's training trajectory.
       "inputs", "outputs"}), arrays as {"shape", "values"} with the values flat in row-major
       order; DIR/cases.json lists the cases. Models starting with an Embedding take integer
       ids in [0, input_dim).
+  python keras_recurrent.py states DIR
+      Functional models whose recurrent layers return their states (`return_state`) or
+      start from given ones (`initial_state`): DIR/CASE.json and DIR/CASE.data.json as for
+      `write`, with one item per input and per output; DIR/states_cases.json lists them.
+      DIR/s2s_train.{json,data.json}: an encoder-decoder LSTM's 20 Adam steps, recorded as
+      `train` records them (x and batches per input).
   python keras_recurrent.py train DIR
       DIR/CELL_train (.json, .data.json) for CELL in lstm, gru, rnn: Embedding(30, 6) -> CELL
       -> Dense(1, sigmoid), Adam(0.01), binary crossentropy, 30 steps of train_on_batch() on
@@ -140,7 +146,102 @@ def train(outdir):
             json.dump(rec, f, separators=(",", ":"))
 
 
+def state_cases():
+    """(name, functional model builder, per-input id ranges or None for real values)"""
+    def single(make, shape):
+        def build():
+            i = keras.Input(shape)
+            return keras.Model(i, make()(i))
+        return build
+
+    def seq2seq(cell, masked):
+        def build():
+            a = keras.Input((7,) if masked else (6, 3))
+            b = keras.Input((4, 2))
+            h = L.Embedding(12, 3, mask_zero=True)(a) if masked else a
+            enc = cell(4, return_state=True)(h)
+            dec = cell(4, return_sequences=True, return_state=True, go_backwards=masked)(b, initial_state=enc[1:])
+            out = L.Dense(2, activation="softmax")(dec[0])
+            return keras.Model([a, b], [out, dec[-1], enc[0]])
+        return build
+
+    def stacked():
+        a = keras.Input((5, 3))
+        h = L.GRU(3, return_state=True)(a)
+        s = L.SimpleRNN(3, return_sequences=True, return_state=True)(keras.layers.RepeatVector(4)(h[0]),
+                                                                     initial_state=h[1])
+        return keras.Model(a, [s[0], s[1]])
+
+    return [
+        ("st_lstm", single(lambda: L.LSTM(4, return_state=True), (5, 3)), [None]),
+        ("st_lstm_seq_back", single(lambda: L.LSTM(3, return_state=True, return_sequences=True,
+                                                   go_backwards=True), (5, 2)), [None]),
+        ("st_gru", single(lambda: L.GRU(3, return_state=True), (6, 2)), [None]),
+        ("st_gru_noreset_seq", single(lambda: L.GRU(3, return_state=True, reset_after=False,
+                                                    return_sequences=True), (4, 3)), [None]),
+        ("st_rnn_relu", single(lambda: L.SimpleRNN(3, return_state=True, activation="relu"), (5, 2)), [None]),
+        ("st_s2s_lstm", seq2seq(L.LSTM, False), [None, None]),
+        ("st_s2s_gru_masked", seq2seq(L.GRU, True), [12, None]),
+        ("st_s2s_lstm_masked", seq2seq(L.LSTM, True), [12, None]),
+        ("st_stacked", stacked, [None]),
+    ]
+
+
+def states(outdir):
+    rng = np.random.default_rng(13)
+    names = []
+    for name, build, ranges in state_cases():
+        keras.utils.set_random_seed(1)
+        model = build()
+        weights = [rounded(rng, v.shape, 0.5) for v in model.weights]
+        model.set_weights([w.astype("float32") for w in weights])
+        xs = []
+        for inp, r in zip(model.inputs, ranges):
+            shape = (BATCH,) + tuple(inp.shape[1:])
+            if r is None:
+                xs.append(rounded(rng, shape, 1))
+            else:
+                x = rng.integers(1, r, shape).astype(float)
+                x[:, :2] = 0  # padding in front, and a zero inside
+                x[1, 4] = 0
+                xs.append(x)
+        feed = [x.astype("float32") for x in xs]
+        outs = model.predict(feed[0] if len(feed) == 1 else feed, verbose=0)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        save(outdir, name, model, {
+            "class_name": type(model).__name__, "params": int(model.count_params()),
+            "weights": [item(w, exact=True) for w in weights],
+            "inputs": [item(x, exact=True) for x in xs], "outputs": [item(o) for o in outs]})
+        names.append(name)
+    with open(os.path.join(outdir, "states_cases.json"), "w") as f:
+        json.dump(names, f)
+    # Training through the states: an encoder-decoder scored on its decoder's output.
+    keras.utils.set_random_seed(3)
+    a, b = keras.Input((6, 3)), keras.Input((4, 2))
+    enc = L.LSTM(5, return_state=True)(a)
+    dec = L.LSTM(5, return_sequences=True)(b, initial_state=enc[1:])
+    model = keras.Model([a, b], L.Dense(3, activation="softmax")(dec))
+    weights = [rounded(rng, v.shape, 0.3) for v in model.weights]
+    model.set_weights([w.astype("float32") for w in weights])
+    with open(os.path.join(outdir, "s2s_train.json"), "w") as f:
+        f.write(model.to_json())
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    xa, xb = rounded(rng, (32, 6, 3), 1), rounded(rng, (32, 4, 2), 1)
+    y = np.eye(3)[rng.integers(0, 3, (32, 4))]
+    batches, losses = [], []
+    for s in range(20):
+        rows = [(s * 8 + i) % 32 for i in range(8)]
+        batches.append(rows)
+        losses.append(float(model.train_on_batch([xa[rows].astype("float32"), xb[rows].astype("float32")],
+                                                 y[rows].astype("float32"))))
+    rec = {"xa": item(xa, exact=True), "xb": item(xb, exact=True), "y": item(y, exact=True),
+           "batches": batches, "initial_weights": [item(w, exact=True) for w in weights],
+           "losses": losses, "final_weights": [item(w) for w in model.get_weights()]}
+    with open(os.path.join(outdir, "s2s_train.data.json"), "w") as f:
+        json.dump(rec, f, separators=(",", ":"))
+
+
 if __name__ == "__main__":
     mode, outdir = sys.argv[1], sys.argv[2]
     os.makedirs(outdir, exist_ok=True)
-    {"write": write, "train": train}[mode](outdir)
+    {"write": write, "train": train, "states": states}[mode](outdir)

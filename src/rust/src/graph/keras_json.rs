@@ -30,15 +30,25 @@ impl Graph {
             .nodes
             .iter()
             .map(|n| {
-                calls[n.layer] += 1;
-                calls[n.layer] - 1
+                if n.is_call() {
+                    calls[n.layer] += 1;
+                }
+                calls[n.layer].saturating_sub(1)
             })
             .collect();
-        let history = |n: usize| json!([self.slots[self.nodes[n].layer].name, call_of[n], 0]);
+        // Keras's [layer, call, output]: a part node names output `take` of the call it reads.
+        let history = |n: usize| {
+            let node = &self.nodes[n];
+            let (call, k) = match node.take {
+                Some(k) => (call_of[node.inputs[0]], k),
+                None => (call_of[n], 0),
+            };
+            json!([self.slots[node.layer].name, call, k])
+        };
         let mut layers = Vec::new();
         for (li, slot) in self.slots.iter().enumerate() {
             let nodes: Vec<usize> = (0..self.nodes.len())
-                .filter(|&i| self.nodes[i].layer == li)
+                .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
                 .collect();
             let mut entry = Map::new();
             entry.insert("module".into(), json!("keras.layers"));
@@ -72,18 +82,26 @@ impl Graph {
             };
             entry.insert("config".into(), config);
             entry.insert("registered_name".into(), Value::Null);
+            let states = |n: usize| {
+                slot.layer.as_ref().is_some_and(|l| l.takes_initial_state())
+                    && self.nodes[n].inputs.len() > 1
+            };
             if let (Some(_), true, Some(&first)) = (&slot.layer, built, nodes.first()) {
                 let ins: Vec<Value> = self.nodes[first]
                     .inputs
                     .iter()
                     .map(|&j| node_shape(j))
                     .collect();
-                let input_shape = if ins.len() == 1 {
-                    ins[0].clone()
+                let build = if states(first) {
+                    // Keras 3's recurrent layers build from their sequences' and states' shapes.
+                    json!({"shapes_dict": {"sequences_shape": ins[0],
+                                           "initial_state_shape": ins[1..]}})
+                } else if ins.len() == 1 {
+                    json!({"input_shape": ins[0]})
                 } else {
-                    Value::Array(ins)
+                    json!({"input_shape": ins})
                 };
-                entry.insert("build_config".into(), json!({"input_shape": input_shape}));
+                entry.insert("build_config".into(), build);
             }
             if !sequential {
                 entry.insert("name".into(), json!(slot.name));
@@ -99,6 +117,9 @@ impl Graph {
                                        "config": {"shape": node_shape(j), "dtype": "float32", "keras_history": history(j)}})
                             })
                             .collect();
+                        if states(n) {
+                            return json!({"args": [ts[0]], "kwargs": {"initial_state": ts[1..]}});
+                        }
                         let arg = if ts.len() == 1 { ts[0].clone() } else { Value::Array(ts) };
                         json!({"args": [arg], "kwargs": {}})
                     })
@@ -290,16 +311,22 @@ fn parse_sequential(
     })
 }
 
-/// `[name, node, tensor]` triples of one inbound call (Keras 3 or Keras 2 form).
-fn call_inputs(node: &Value) -> RkResult<Vec<(String, usize)>> {
-    fn triple(v: &Value) -> Option<(String, usize)> {
-        let a = v.as_array()?;
-        Some((
-            a.first()?.as_str()?.to_string(),
-            a.get(1)?.as_u64()? as usize,
-        ))
-    }
-    fn tensors(v: &Value, out: &mut Vec<(String, usize)>) {
+/// A tensor reference: Keras's `[layer name, call, output]`.
+type TensorRef = (String, usize, usize);
+
+fn tensor_ref(v: &Value) -> Option<TensorRef> {
+    let a = v.as_array()?;
+    Some((
+        a.first()?.as_str()?.to_string(),
+        a.get(1)?.as_u64()? as usize,
+        a.get(2).and_then(|t| t.as_u64()).unwrap_or(0) as usize,
+    ))
+}
+
+/// The tensors one inbound call reads (Keras 3 or Keras 2 form), a recurrent layer's
+/// initial states after its sequence.
+fn call_inputs(node: &Value) -> RkResult<Vec<TensorRef>> {
+    fn tensors(v: &Value, out: &mut Vec<TensorRef>) {
         match v {
             Value::Object(o)
                 if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") =>
@@ -307,7 +334,7 @@ fn call_inputs(node: &Value) -> RkResult<Vec<(String, usize)>> {
                 if let Some(t) = o
                     .get("config")
                     .and_then(|c| c.get("keras_history"))
-                    .and_then(triple)
+                    .and_then(tensor_ref)
                 {
                     out.push(t);
                 }
@@ -318,9 +345,13 @@ fn call_inputs(node: &Value) -> RkResult<Vec<(String, usize)>> {
     }
     let mut out = Vec::new();
     if let Some(args) = node.get("args") {
-        tensors(args, &mut out); // Keras 3: {"args": [tensor or [tensors]], "kwargs": {}}
+        // Keras 3: {"args": [tensor or [tensors]], "kwargs": {"initial_state": [...]}}
+        tensors(args, &mut out);
+        if let Some(states) = node.get("kwargs").and_then(|k| k.get("initial_state")) {
+            tensors(states, &mut out);
+        }
     } else if let Some(a) = node.as_array() {
-        out.extend(a.iter().filter_map(triple)); // Keras 2: [["name", node, tensor, {}], ...]
+        out.extend(a.iter().filter_map(tensor_ref)); // Keras 2: [["name", node, tensor, {}], ...]
     }
     if out.is_empty() {
         return Err(RkError::Spec(format!(
@@ -330,27 +361,26 @@ fn call_inputs(node: &Value) -> RkResult<Vec<(String, usize)>> {
     Ok(out)
 }
 
-fn ends(v: Option<&Value>) -> Vec<(String, usize)> {
+fn ends(v: Option<&Value>) -> Vec<TensorRef> {
     let Some(Value::Array(a)) = v else {
         return vec![];
     };
-    let one = |x: &Value| -> Option<(String, usize)> {
-        let t = x.as_array()?;
-        Some((
-            t.first()?.as_str()?.to_string(),
-            t.get(1)?.as_u64()? as usize,
-        ))
-    };
     match a.first() {
-        Some(Value::String(_)) => one(&Value::Array(a.clone())).into_iter().collect(),
-        _ => a.iter().filter_map(one).collect(),
+        Some(Value::String(_)) => tensor_ref(&Value::Array(a.clone())).into_iter().collect(),
+        _ => a.iter().filter_map(tensor_ref).collect(),
     }
 }
 
 fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult<ModelDesc> {
     let mut layers = Vec::new();
-    let mut calls: Vec<Vec<Vec<(String, usize)>>> = Vec::new();
+    let mut calls: Vec<Vec<Vec<TensorRef>>> = Vec::new();
     for e in entries {
+        if e.get("class_name").and_then(|c| c.as_str()) == Some("NotEqual") {
+            // Keras 3 writes the mask an embedding passes on (`not_equal(ids, 0)`) as an
+            // operation a masked layer reads as its `mask` argument; the engine makes that
+            // mask itself.
+            continue;
+        }
         let (lname, class, cfg, trainable) = layer_parts(e)?;
         if class == "InputLayer" {
             layers.push(input_layer(&lname, input_shape(&cfg)));
@@ -375,57 +405,103 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
         .iter()
         .map(|l| l["name"].as_str().unwrap_or("").to_string())
         .collect();
+    // Layers that return several tensors: each output read becomes a part node.
+    let several: Vec<bool> = layers
+        .iter()
+        .map(|l| l["config"].get("return_state") == Some(&json!(true)))
+        .collect();
     let index = |n: &str| {
         names
             .iter()
             .position(|x| x == n)
             .ok_or_else(|| RkError::Spec(format!("no layer named '{n}'")))
     };
+    let mut g = Resolver {
+        done: std::collections::HashMap::new(),
+        parts: std::collections::HashMap::new(),
+        nodes: Vec::new(),
+        several,
+    };
     // Order the calls so that every call comes after the calls it reads.
-    let mut done: std::collections::HashMap<(usize, usize), usize> =
-        std::collections::HashMap::new();
-    let mut nodes = Vec::new();
     let total: usize = calls.iter().map(|c| c.len()).sum();
-    while nodes.len() < total {
-        let before = nodes.len();
+    let mut placed = 0;
+    while placed < total {
+        let before = placed;
         for (li, lc) in calls.iter().enumerate() {
             for (ci, ins) in lc.iter().enumerate() {
-                if done.contains_key(&(li, ci)) {
+                if g.done.contains_key(&(li, ci)) {
                     continue;
                 }
-                let resolved: Option<Vec<usize>> = ins
+                let ready = ins
                     .iter()
-                    .map(|(n, k)| index(n).ok().and_then(|j| done.get(&(j, *k)).copied()))
-                    .collect();
-                if let Some(inputs) = resolved {
-                    done.insert((li, ci), nodes.len());
-                    nodes.push(json!({"layer": li, "inputs": inputs}));
+                    .all(|(n, k, _)| index(n).ok().is_some_and(|j| g.done.contains_key(&(j, *k))));
+                if ready {
+                    let inputs = ins
+                        .iter()
+                        .map(|(n, k, t)| g.tensor(index(n)?, *k, *t))
+                        .collect::<RkResult<Vec<_>>>()?;
+                    g.done.insert((li, ci), g.nodes.len());
+                    g.nodes.push(json!({"layer": li, "inputs": inputs}));
+                    placed += 1;
                 }
             }
         }
-        if nodes.len() == before {
+        if placed == before {
             return Err(RkError::Spec(
                 "the layers' inbound nodes do not form a graph from the inputs".into(),
             ));
         }
     }
-    let node_of = |(n, k): &(String, usize)| -> RkResult<usize> {
+    let mut node_of = |(n, k, t): &TensorRef| -> RkResult<usize> {
         let li = index(n)?;
-        done.get(&(li, *k))
-            .copied()
-            .ok_or_else(|| RkError::Spec(format!("layer '{n}' has no call {k}")))
+        if !g.done.contains_key(&(li, *k)) {
+            return Err(RkError::Spec(format!("layer '{n}' has no call {k}")));
+        }
+        g.tensor(li, *k, *t)
     };
     let inputs = ends(config.get("input_layers"))
         .iter()
-        .map(node_of)
+        .map(&mut node_of)
         .collect::<RkResult<Vec<_>>>()?;
     let outputs = ends(config.get("output_layers"))
         .iter()
-        .map(node_of)
+        .map(&mut node_of)
         .collect::<RkResult<Vec<_>>>()?;
     Ok(ModelDesc {
         class: "Functional".into(),
         name,
-        graph: json!({"layers": layers, "nodes": nodes, "inputs": inputs, "outputs": outputs}),
+        graph: json!({"layers": layers, "nodes": g.nodes, "inputs": inputs, "outputs": outputs}),
     })
+}
+
+/// The nodes of a functional model being read: each placed call `(layer, call)`, and the
+/// part nodes made for the outputs of layers that return several.
+struct Resolver {
+    done: std::collections::HashMap<(usize, usize), usize>,
+    parts: std::collections::HashMap<(usize, usize, usize), usize>,
+    nodes: Vec<Value>,
+    several: Vec<bool>,
+}
+
+impl Resolver {
+    /// The node of output `t` of call `k` of layer `li` (a placed call).
+    fn tensor(&mut self, li: usize, k: usize, t: usize) -> RkResult<usize> {
+        let call = self.done[&(li, k)];
+        if !self.several[li] {
+            if t != 0 {
+                return Err(RkError::Spec(format!(
+                    "output {t} of a layer that returns one tensor is read"
+                )));
+            }
+            return Ok(call);
+        }
+        if let Some(&n) = self.parts.get(&(li, k, t)) {
+            return Ok(n);
+        }
+        let n = self.nodes.len();
+        self.nodes
+            .push(json!({"layer": li, "inputs": [call], "take": t}));
+        self.parts.insert((li, k, t), n);
+        Ok(n)
+    }
 }

@@ -37,11 +37,20 @@ impl Slot {
     }
 }
 
-/// A call of a layer on the outputs of other nodes.
+/// A call of a layer on the outputs of other nodes; or, with `take`, one output of the
+/// call in `inputs[0]` of a layer that returns several (its part node).
 #[derive(Clone, Debug)]
 pub struct Node {
     pub layer: usize,
     pub inputs: Vec<usize>,
+    pub take: Option<usize>,
+}
+
+impl Node {
+    /// Whether the node calls its layer (a part node only picks an output).
+    pub fn is_call(&self) -> bool {
+        self.take.is_none()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -65,6 +74,8 @@ pub struct LayerRow {
     pub trainable: bool,
     /// Names of the layers it reads, over all its calls.
     pub inbound: Vec<String>,
+    /// The shapes of its outputs when it returns several (empty otherwise).
+    pub parts: Vec<Shape>,
 }
 
 /// Node values of one forward pass, with what each layer kept for backward.
@@ -104,10 +115,26 @@ impl Graph {
         let mut slots = self.slots.clone();
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
         let mut rng = Rng::new(0);
-        for node in &self.nodes {
+        let call_inputs = |n: &Node, shapes: &[Shape]| -> Vec<Shape> {
+            n.inputs.iter().map(|&j| shapes[j].clone()).collect()
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
             let slot = &mut slots[node.layer];
             let shape = match slot.layer.as_mut() {
                 None => slot.input_shape.clone().expect("checked above"),
+                Some(layer) if node.take.is_some() => {
+                    let k = node.take.expect("part node");
+                    let parts =
+                        layer.output_parts(&call_inputs(&self.nodes[node.inputs[0]], &shapes));
+                    parts.get(k).cloned().ok_or_else(|| {
+                        RkError::Spec(format!(
+                            "layer '{}' has {} outputs, not {}",
+                            slot.name,
+                            parts.len().max(1),
+                            k + 1
+                        ))
+                    })?
+                }
                 Some(layer) => {
                     let ins: Vec<Shape> = node.inputs.iter().map(|&i| shapes[i].clone()).collect();
                     layer.build(&slot.name, &ins, &mut rng)?
@@ -121,6 +148,22 @@ impl Graph {
                 )));
             }
             shapes.push(shape);
+            let several = |j: usize| {
+                let n = &self.nodes[j];
+                n.is_call()
+                    && slots[n.layer]
+                        .layer
+                        .as_ref()
+                        .is_some_and(|l| !l.output_parts(&call_inputs(n, &shapes)).is_empty())
+            };
+            if node.take.is_none() {
+                if let Some(&j) = node.inputs.iter().find(|&&j| several(j)) {
+                    return Err(several_outputs(&slots[self.nodes[j].layer].name, true));
+                }
+            }
+            if self.outputs.contains(&i) && several(i) {
+                return Err(several_outputs(&slots[node.layer].name, false));
+            }
         }
         self.slots = slots;
         self.shapes = shapes;
@@ -263,10 +306,18 @@ impl Graph {
                 masks.push(None);
                 continue;
             }
-            let in_mask = match node.inputs.as_slice() {
-                [j] => masks[*j].clone(),
-                _ => None,
-            };
+            if let Some(k) = node.take {
+                // A part node: output k of the call it reads, and that call's mask for the
+                // first output (states carry none).
+                let j = node.inputs[0];
+                let layer = slot.layer.as_ref().expect("part of a layer");
+                let (v, m) = self.part_forward(j, k, layer.as_ref(), &values, &masks, rows)?;
+                values.push(v);
+                caches.push(None);
+                masks.push(m);
+                continue;
+            }
+            let in_mask = self.input_mask(node, &masks);
             let (v, c) = match &slot.layer {
                 None => {
                     let k = self
@@ -287,7 +338,16 @@ impl Graph {
                     let mut ctx = ctx_for(layer.as_ref());
                     ctx.mask = in_mask.clone();
                     let out = layer.forward(&xs, &mut ctx)?;
-                    masks.push(layer.compute_mask(xs[0], in_mask.as_ref()));
+                    let ins: Vec<Shape> = node
+                        .inputs
+                        .iter()
+                        .map(|&j| self.shapes[j].clone())
+                        .collect();
+                    masks.push(if layer.output_parts(&ins).is_empty() {
+                        layer.compute_mask(xs[0], in_mask.as_ref())
+                    } else {
+                        None
+                    });
                     out
                 }
             };
@@ -357,6 +417,12 @@ impl Graph {
             if !needs[i] {
                 continue;
             }
+            if let Some(k) = node.take {
+                let j = node.inputs[0];
+                let gj = self.part_backward(j, k, layer.as_ref(), g, pass.rows)?;
+                add_grad(&mut grads[j], gj);
+                continue;
+            }
             if let Some(j) = fused[i] {
                 let first = &self.nodes[j];
                 let fslot = &self.slots[first.layer];
@@ -390,10 +456,7 @@ impl Graph {
                 rng: Rng::new(0),
                 threads,
                 input_grads: node.inputs.iter().any(|&j| needs[j]),
-                mask: match node.inputs.as_slice() {
-                    [j] => pass.masks[*j].clone(),
-                    _ => None,
-                },
+                mask: self.input_mask(node, &pass.masks),
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]
@@ -418,6 +481,79 @@ impl Graph {
             }
         }
         Ok(pgrads)
+    }
+
+    /// The mask a call sees: its input's, or its first input's when the others are initial
+    /// states; none for other layers of several inputs.
+    fn input_mask(&self, node: &Node, masks: &[Option<Tensor>]) -> Option<Tensor> {
+        let layer = self.slots[node.layer].layer.as_ref()?;
+        match node.inputs.as_slice() {
+            [j] => masks[*j].clone(),
+            [j, ..] if layer.takes_initial_state() => masks[*j].clone(),
+            _ => None,
+        }
+    }
+
+    /// Where output `k` of a layer's outputs lies in each row of its packed output: the
+    /// offset and width, and the part's shape.
+    fn part_span(&self, j: usize, layer: &dyn Layer, k: usize) -> (usize, usize, Shape) {
+        let ins: Vec<Shape> = self.nodes[j]
+            .inputs
+            .iter()
+            .map(|&i| self.shapes[i].clone())
+            .collect();
+        let parts = layer.output_parts(&ins);
+        let width = |s: &Shape| s.iter().product::<usize>();
+        let off = parts[..k].iter().map(width).sum();
+        (off, width(&parts[k]), parts[k].clone())
+    }
+
+    /// A part node's value (output `k` of node `j`'s packed output) and mask.
+    fn part_forward(
+        &self,
+        j: usize,
+        k: usize,
+        layer: &dyn Layer,
+        values: &[Tensor],
+        masks: &[Option<Tensor>],
+        rows: usize,
+    ) -> RkResult<(Tensor, Option<Tensor>)> {
+        let (off, w, shape) = self.part_span(j, layer, k);
+        let packed = values[j].as_slice().expect("standard layout");
+        let all = packed.len() / rows.max(1);
+        let mut data = Vec::with_capacity(rows * w);
+        for r in 0..rows {
+            data.extend_from_slice(&packed[r * all + off..r * all + off + w]);
+        }
+        let mask = if k == 0 {
+            let call = &self.nodes[j];
+            let in_mask = self.input_mask(call, masks);
+            let x = &values[call.inputs[0]];
+            layer.compute_mask(x, in_mask.as_ref())
+        } else {
+            None
+        };
+        Ok((crate::layers::tensor(rows, &shape, data)?, mask))
+    }
+
+    /// The gradient of node `j`'s packed output from its part `k`'s gradient `g`.
+    fn part_backward(
+        &self,
+        j: usize,
+        k: usize,
+        layer: &dyn Layer,
+        g: Tensor,
+        rows: usize,
+    ) -> RkResult<Tensor> {
+        let (off, w, _) = self.part_span(j, layer, k);
+        let all: usize = self.shapes[j].iter().product();
+        let g = crate::layers::standard(g);
+        let gs = g.as_slice().expect("standard layout");
+        let mut out = vec![0.0f32; rows * all];
+        for r in 0..rows {
+            out[r * all + off..r * all + off + w].copy_from_slice(&gs[r * w..(r + 1) * w]);
+        }
+        crate::layers::tensor(rows, &self.shapes[j], out)
     }
 
     /// Whether each node's output gradient is needed: it feeds (directly or not) a layer
@@ -469,12 +605,23 @@ impl Graph {
             .enumerate()
             .map(|(li, s)| {
                 let nodes: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| self.nodes[i].layer == li)
+                    .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
                     .collect();
+                let parts = match (&s.layer, self.built(), nodes.first()) {
+                    (Some(l), true, Some(&i)) => {
+                        let ins: Vec<Shape> = self.nodes[i]
+                            .inputs
+                            .iter()
+                            .map(|&j| self.shapes[j].clone())
+                            .collect();
+                        l.output_parts(&ins)
+                    }
+                    _ => Vec::new(),
+                };
                 let dims = nodes
                     .first()
                     .filter(|_| self.built())
-                    .map(|&i| self.shapes[i].clone());
+                    .map(|&i| parts.first().unwrap_or(&self.shapes[i]).clone());
                 let inbound = nodes
                     .iter()
                     .flat_map(|&i| {
@@ -491,6 +638,7 @@ impl Graph {
                     params: s.n_params(),
                     trainable: s.trainable,
                     inbound,
+                    parts,
                 }
             })
             .collect()
@@ -508,6 +656,19 @@ impl Graph {
     }
 }
 
+/// A layer that returns several tensors read as one (by a layer, or as the model's output).
+fn several_outputs(name: &str, read: bool) -> RkError {
+    let by = if read {
+        "read as one tensor by the next layer"
+    } else {
+        "used as one model output"
+    };
+    RkError::Value(format!(
+        "layer '{name}' returns a list of tensors (output and states, `return_state = TRUE`), {by}; \
+         pick one, e.g. `out[[1]]`, in the functional API"
+    ))
+}
+
 fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {
     match slot {
         Some(acc) => *acc += &g,
@@ -521,3 +682,5 @@ mod tests;
 mod tests_cnn;
 #[cfg(test)]
 mod tests_rnn;
+#[cfg(test)]
+mod tests_states;

@@ -37,6 +37,10 @@ fn yes() -> bool {
 struct NodeSpec {
     layer: usize,
     inputs: Vec<usize>,
+    /// A part node: output `take` of its one input, a call of the same layer that returns
+    /// several outputs.
+    #[serde(default)]
+    take: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +97,17 @@ impl Graph {
                     slot.name
                 )));
             }
-            if slot.layer.is_none() != n.inputs.is_empty() {
+            if n.take.is_some() {
+                let producer = n.inputs.first().and_then(|&j| nodes.get(j));
+                if n.inputs.len() != 1
+                    || producer.is_none_or(|p: &Node| p.layer != n.layer || p.take.is_some())
+                {
+                    return Err(RkError::Spec(format!(
+                        "node {i} ('{}') picks an output of a call of another layer",
+                        slot.name
+                    )));
+                }
+            } else if slot.layer.is_none() != n.inputs.is_empty() {
                 return Err(RkError::Spec(format!(
                     "node {i} ('{}') has the wrong number of inputs",
                     slot.name
@@ -102,6 +116,7 @@ impl Graph {
             nodes.push(Node {
                 layer: n.layer,
                 inputs: n.inputs,
+                take: n.take,
             });
         }
         let n = nodes.len();

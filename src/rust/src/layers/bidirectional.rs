@@ -76,6 +76,12 @@ impl Bidirectional {
             Some(v) => inner(v, "backward_layer")?,
         };
         let backward = Recurrent::from_config(&bclass, &bc, seed.wrapping_add(1))?;
+        if forward.return_state() || backward.return_state() {
+            return Err(RkError::Unsupported(
+                "Bidirectional over a layer with `return_state = TRUE` is not supported by rkeras yet"
+                    .into(),
+            ));
+        }
         let base = fc
             .get("name")
             .and_then(|n| n.as_str())

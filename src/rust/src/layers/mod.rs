@@ -123,6 +123,18 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
             None
         }
     }
+    /// The shapes of the layer's outputs, called on inputs of shapes `inputs`, when it
+    /// returns several (a recurrent layer with `return_state`): its one output tensor then
+    /// holds them side by side, each flattened per sample, and the graph's part nodes pick
+    /// them out. Empty for one output.
+    fn output_parts(&self, _inputs: &[Shape]) -> Vec<Shape> {
+        Vec::new()
+    }
+    /// Whether inputs after the first are initial states (a recurrent layer's
+    /// `initial_state`): the layer then sees the first input's mask.
+    fn takes_initial_state(&self) -> bool {
+        false
+    }
     /// Whether the layer makes a mask of its own (an embedding's `mask_zero`).
     fn masks_zero(&self) -> bool {
         false

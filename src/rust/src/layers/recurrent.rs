@@ -19,7 +19,7 @@ use crate::rng::Rng;
 use crate::tensor::{matmul, Trans};
 use ndarray::IxDyn;
 use serde_json::{json, Value};
-use steps::{row_groups, StepGrads};
+use steps::{row_groups, OutGrads, StepGrads};
 
 mod steps;
 
@@ -48,6 +48,8 @@ pub struct Recurrent {
     rec_act: Gate,
     use_bias: bool,
     return_sequences: bool,
+    /// `return_state`: the output is followed by the last states (`h`, and LSTM's `c`).
+    return_state: bool,
     go_backwards: bool,
     unit_forget_bias: bool,
     kernel_init: Init,
@@ -183,13 +185,6 @@ impl Recurrent {
         if units == 0 {
             return Err(RkError::Spec(format!("{class} `units` must be positive")));
         }
-        for (key, what) in [("return_state", "`return_state = TRUE`")] {
-            if field_or(c, class, key, false)? {
-                return Err(RkError::Unsupported(format!(
-                    "{class} {what} is not supported by rkeras yet"
-                )));
-            }
-        }
         refuse_unsupported(
             c,
             class,
@@ -226,6 +221,7 @@ impl Recurrent {
             )?,
             use_bias: field_or(c, class, "use_bias", true)?,
             return_sequences: field_or(c, class, "return_sequences", false)?,
+            return_state: field_or(c, class, "return_state", false)?,
             go_backwards: field_or(c, class, "go_backwards", false)?,
             unit_forget_bias: field_or(c, class, "unit_forget_bias", true)?,
             kernel_init: init("kernel_initializer", "glorot_uniform")?,
@@ -252,6 +248,28 @@ impl Recurrent {
 
     pub fn units(&self) -> usize {
         self.units
+    }
+
+    pub fn return_state(&self) -> bool {
+        self.return_state
+    }
+
+    /// The number of states: `h`, and LSTM's `c`.
+    fn n_states(&self) -> usize {
+        if self.cell == Cell::Lstm {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Values per sample of the output (without the states).
+    fn out_width(&self, t: usize) -> usize {
+        if self.return_sequences {
+            t * self.units
+        } else {
+            self.units
+        }
     }
 
     /// The length of forward's record for a `[b, t, d]` input (one record per row group).
@@ -336,7 +354,7 @@ impl Layer for Recurrent {
     }
 
     fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        if inputs.len() != 1 || inputs[0].len() != 2 {
+        if inputs.is_empty() || inputs[0].len() != 2 {
             return Err(RkError::Shape(format!(
                 "{} '{name}' needs samples of shape (timesteps, features), got {:?}",
                 self.class_name(),
@@ -345,6 +363,28 @@ impl Layer for Recurrent {
         }
         let (t, d) = (inputs[0][0], inputs[0][1]);
         let (u, gu) = (self.units, self.units * self.cell.gates());
+        let states = &inputs[1..];
+        if !states.is_empty() {
+            if states.len() != self.n_states() || states.iter().any(|s| s[..] != [u]) {
+                return Err(RkError::Shape(format!(
+                    "{} '{name}' takes {} initial state{} of shape (None, {u}), got {}",
+                    self.class_name(),
+                    self.n_states(),
+                    if self.n_states() > 1 { "s" } else { "" },
+                    states
+                        .iter()
+                        .map(|s| super::shape_string(s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if self.stateful {
+                return Err(RkError::Unsupported(format!(
+                    "{} '{name}': `initial_state` with `stateful = TRUE` is not supported by rkeras",
+                    self.class_name()
+                )));
+            }
+        }
         if self.params.is_empty() {
             let mut rng = Rng::new(self.seed);
             let mut k = zeros(d * gu);
@@ -389,11 +429,32 @@ impl Layer for Recurrent {
                 self.in_dim()
             )));
         }
-        Ok(if self.return_sequences {
+        Ok(if self.return_state {
+            vec![self.out_width(t) + self.n_states() * u]
+        } else if self.return_sequences {
             vec![t, u]
         } else {
             vec![u]
         })
+    }
+
+    fn output_parts(&self, inputs: &[Shape]) -> Vec<Shape> {
+        if !self.return_state {
+            return Vec::new();
+        }
+        let t = inputs.first().and_then(|s| s.first()).copied().unwrap_or(1);
+        let out = if self.return_sequences {
+            vec![t, self.units]
+        } else {
+            vec![self.units]
+        };
+        let mut parts = vec![out];
+        parts.extend((0..self.n_states()).map(|_| vec![self.units]));
+        parts
+    }
+
+    fn takes_initial_state(&self) -> bool {
+        true
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -487,6 +548,12 @@ impl Layer for Recurrent {
                     part_mut(kg, rec.c())[..rec.b * u].copy_from_slice(&st.c[r0 * u..r1 * u]);
                 }
             }
+            // Initial states given as inputs (`initial_state`): h, then LSTM's c.
+            for (k, s0) in xs[1..].iter().enumerate() {
+                let s0 = s0.as_slice().expect("standard layout");
+                let at = if k == 0 { rec.h() } else { rec.c() };
+                part_mut(kg, at)[..rec.b * u].copy_from_slice(&s0[r0 * u..r1 * u]);
+            }
             let xw_g = &xw[r0 * t * gu..r1 * t * gu];
             let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
             jobs.push((rec, xw_g, mask_g, kg));
@@ -507,29 +574,45 @@ impl Layer for Recurrent {
             }
             self.state.set(Some(State { rows: b, h, c }));
         }
-        // Outputs: every step's state in processing order, or the last.
-        let mut out = zeros(b * if self.return_sequences { t * u } else { u });
+        // Outputs: every step's state in processing order, or the last; with
+        // `return_state`, the last states follow in each row.
+        let ow = self.out_width(t);
+        let row_w = if self.return_state {
+            ow + self.n_states() * u
+        } else {
+            ow
+        };
+        let mut out = zeros(b * row_w);
         for (r0, rec, kg) in group_records(&keep, &records) {
             let hs = part(kg, rec.h());
             let bg = rec.b;
+            let last = |bi: usize| (t * bg + bi) * u..(t * bg + bi + 1) * u;
             for bi in 0..bg {
-                let row = r0 + bi;
+                let o = &mut out[(r0 + bi) * row_w..(r0 + bi + 1) * row_w];
                 if self.return_sequences {
                     for s in 0..t {
-                        out[(row * t + s) * u..(row * t + s + 1) * u].copy_from_slice(
+                        o[s * u..(s + 1) * u].copy_from_slice(
                             &hs[((s + 1) * bg + bi) * u..((s + 1) * bg + bi + 1) * u],
                         );
                     }
                 } else {
-                    out[row * u..(row + 1) * u]
-                        .copy_from_slice(&hs[(t * bg + bi) * u..(t * bg + bi + 1) * u]);
+                    o[..u].copy_from_slice(&hs[last(bi)]);
+                }
+                if self.return_state {
+                    o[ow..ow + u].copy_from_slice(&hs[last(bi)]);
+                    if self.cell == Cell::Lstm {
+                        o[ow + u..ow + 2 * u].copy_from_slice(&part(kg, rec.c())[last(bi)]);
+                    }
                 }
             }
         }
-        let shape: &[usize] = if self.return_sequences {
-            &[b, t, u]
+        let (seq, flat) = ([b, t, u], [b, row_w]);
+        let shape: &[usize] = if self.return_state {
+            &flat
+        } else if self.return_sequences {
+            &seq
         } else {
-            &[b, u]
+            &flat
         };
         let y = Tensor::from_shape_vec(IxDyn(shape), out)
             .map_err(|e| RkError::Internal(e.to_string()))?;
@@ -559,31 +642,64 @@ impl Layer for Recurrent {
         let x_masking = ctx.training && self.dropout > 0.0;
         let h_masking = ctx.training && self.recurrent_dropout > 0.0;
         let step_mask = self.step_mask(ctx, b, t);
+        // With `return_state`, each row's gradient is the output's, then the last states'.
+        let ow = self.out_width(t);
+        let (gs_out, g_last) = if self.return_state {
+            let row_w = ow + self.n_states() * u;
+            let mut go = Vec::with_capacity(b * ow);
+            let mut gl = Vec::with_capacity(b * (row_w - ow));
+            for row in gs.chunks_exact(row_w) {
+                go.extend_from_slice(&row[..ow]);
+                gl.extend_from_slice(&row[ow..]);
+            }
+            (std::borrow::Cow::Owned(go), Some(gl))
+        } else {
+            (std::borrow::Cow::Borrowed(gs), None)
+        };
+        let ns = self.n_states();
         // Back through time on each row group's record, then the groups' gradients summed.
         let records = self.records(b, t, d);
         let mut dxw = zeros(b * t * gu);
         let mut jobs = Vec::with_capacity(records.len());
         let mut rest = &mut dxw[..];
-        let per_row = if self.return_sequences { t * u } else { u };
         for (r0, rec, kg) in group_records(keep, &records) {
             let (dg, tail) = std::mem::take(&mut rest).split_at_mut(rec.b * t * gu);
             rest = tail;
             let r1 = r0 + rec.b;
             let mask_g = step_mask.as_ref().map(|m| &m[r0 * t..r1 * t]);
-            jobs.push((rec, kg, &gs[r0 * per_row..r1 * per_row], mask_g, dg));
+            let last_g = g_last.as_ref().map(|gl| &gl[r0 * ns * u..r1 * ns * u]);
+            jobs.push((rec, kg, &gs_out[r0 * ow..r1 * ow], last_g, mask_g, dg));
         }
-        let parts: Vec<StepGrads> = on_groups(ctx.threads, jobs, |(rec, kg, gs_g, mask_g, dg)| {
-            self.backward_steps(rec, kg, gs_g, mask_g, h_masking, dg)
-        });
+        let parts: Vec<StepGrads> =
+            on_groups(ctx.threads, jobs, |(rec, kg, gs_g, last_g, mask_g, dg)| {
+                let g = OutGrads {
+                    out: gs_g,
+                    last: last_g,
+                };
+                self.backward_steps(rec, kg, g, mask_g, h_masking, dg)
+            });
         let mut sum = StepGrads::zeros(u, gu);
         for p in &parts {
             sum.add(p);
         }
+        // The initial states' gradients (inputs after the first), rows in group order.
+        let state_grads: Vec<Tensor> = (0..xs.len() - 1)
+            .map(|k| {
+                let v: Vec<f32> = parts
+                    .iter()
+                    .flat_map(|p| if k == 0 { &p.dh0 } else { &p.dc0 })
+                    .copied()
+                    .collect();
+                Tensor::from_shape_vec(IxDyn(&[b, u]), v)
+                    .map_err(|e| RkError::Internal(e.to_string()))
+            })
+            .collect::<RkResult<_>>()?;
         let StepGrads {
             mut du,
             du_zr,
             du_h,
             db_rec,
+            ..
         } = sum;
         if matches!(self.cell, Cell::Gru { reset_after: false }) {
             // Reassemble the recurrent kernel's gradient from its two column blocks.
@@ -637,7 +753,9 @@ impl Layer for Recurrent {
             }
         }
         if !ctx.input_grads {
-            return Ok(vec![Tensor::zeros(IxDyn(&[0]))]);
+            let mut none = vec![Tensor::zeros(IxDyn(&[0]))];
+            none.extend(state_grads);
+            return Ok(none);
         }
         let mut dx = zeros(b * t * d);
         matmul(
@@ -657,7 +775,9 @@ impl Layer for Recurrent {
         }
         let dx = Tensor::from_shape_vec(IxDyn(&[b, t, d]), dx)
             .map_err(|e| RkError::Internal(e.to_string()))?;
-        Ok(vec![dx])
+        let mut grads = vec![dx];
+        grads.extend(state_grads);
+        Ok(grads)
     }
 
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
@@ -684,7 +804,7 @@ impl Layer for Recurrent {
     fn config(&self) -> Value {
         let mut c = json!({
             "return_sequences": self.return_sequences,
-            "return_state": false,
+            "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "unroll": false,

@@ -29,6 +29,11 @@ impl TimeDistributed {
             )));
         }
         let config = l.get("config").cloned().unwrap_or(json!({}));
+        if config.get("return_state") == Some(&json!(true)) {
+            return Err(RkError::Unsupported(format!(
+                "TimeDistributed over a {class} layer with `return_state = TRUE` is not supported"
+            )));
+        }
         Ok(TimeDistributed {
             inner: from_spec(class, &config, seed)?,
             class: class.to_string(),

@@ -109,11 +109,15 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
         class = rows.iter().map(|r| r.class.to_string()).collect::<Vec<_>>(),
         shape = rows
             .iter()
-            .map(|r| r
-                .dims
-                .as_ref()
-                .map(|d| shape_string(d))
-                .unwrap_or_else(|| "?".into()))
+            .map(|r| if r.parts.is_empty() {
+                r.dims
+                    .as_ref()
+                    .map(|d| shape_string(d))
+                    .unwrap_or_else(|| "?".into())
+            } else {
+                let p: Vec<String> = r.parts.iter().map(|d| shape_string(d)).collect();
+                format!("[{}]", p.join(", "))
+            })
             .collect::<Vec<_>>(),
         dims = List::from_values(rows.iter().map(|r| -> Robj {
             match &r.dims {
@@ -206,7 +210,8 @@ pub fn graph_set_weights(g: &mut Graph, vals: &[Robj]) -> RkResult<()> {
 /// The output shape of a layer (`{"class_name", "config"}` as JSON) called on inputs of
 /// the shapes of its last call in `calls` (a list of its calls' input shapes, in order: a
 /// layer with weights is built by the first and must accept the later ones), as Keras
-/// checks each call of the functional API where the user makes it.
+/// checks each call of the functional API where the user makes it. A layer that returns
+/// several tensors (`return_state`) gives a list of their shapes.
 #[extendr]
 fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
     let v: serde_json::Value =
@@ -215,14 +220,21 @@ fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
     let config = v.get("config").cloned().unwrap_or(serde_json::Value::Null);
     let mut layer = crate::layers::from_spec(class, &config, 0)
         .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
-    let mut out = Vec::new();
+    let (mut out, mut last) = (Vec::new(), Vec::new());
     for call in calls.values() {
         let shapes = shape_list(
             List::try_from(call).map_err(|_| RkError::Internal("calls must be lists".into()))?,
         )?;
         out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
+        last = shapes;
     }
-    Ok(out.iter().map(|&d| d as i32).collect::<Vec<i32>>().into())
+    let ints = |s: &[usize]| -> Robj { s.iter().map(|&d| d as i32).collect::<Vec<i32>>().into() };
+    let parts = layer.output_parts(&last);
+    if parts.is_empty() {
+        return Ok(ints(&out));
+    }
+    // A layer with several outputs: one shape per output, as a list.
+    Ok(List::from_values(parts.iter().map(|p| ints(p))).into())
 }
 
 fn shape_list(shapes: List) -> RkResult<Vec<Vec<usize>>> {
@@ -304,6 +316,10 @@ fn rk_model_from_json(json: &str) -> Ret {
             .map(|n| n["layer"].as_i64().unwrap_or(0) as i32)
             .collect::<Vec<_>>(),
         node_inputs = List::from_values(node_inputs),
+        node_takes = nodes
+            .iter()
+            .map(|n| n["take"].as_i64().map(|k| k as i32).unwrap_or(-1))
+            .collect::<Vec<_>>(),
         inputs = ints(&g["inputs"]),
         outputs = ints(&g["outputs"])
     )

@@ -179,12 +179,13 @@ impl Recurrent {
         &self,
         rec: &Record,
         keep: &[f32],
-        gs: &[f32],
+        g: OutGrads,
         step_mask: Option<&[f32]>,
         h_masking: bool,
         dxw: &mut [f32],
     ) -> StepGrads {
         let (b, t, u, gu) = (rec.b, rec.t, rec.u, rec.gu);
+        let (gs, last_g) = (g.out, g.last);
         let hmask = part(keep, rec.h_mask());
         let hs = part(keep, rec.h());
         let uk = self.w(1);
@@ -195,9 +196,21 @@ impl Recurrent {
             mut du_zr,
             mut du_h,
             mut db_rec,
+            ..
         } = StepGrads::zeros(u, gu);
+        // The last states' own gradients (`return_state`: per row, h's then LSTM's c's).
         let mut dh_next = zeros(b * u);
         let mut dc_next = zeros(b * u);
+        if let Some(gl) = last_g {
+            let ns = gl.len() / (b * u).max(1);
+            for bi in 0..b {
+                let row = &gl[bi * ns * u..(bi + 1) * ns * u];
+                dh_next[bi * u..(bi + 1) * u].copy_from_slice(&row[..u]);
+                if ns > 1 {
+                    dc_next[bi * u..(bi + 1) * u].copy_from_slice(&row[u..2 * u]);
+                }
+            }
+        }
         let mut dz = zeros(b * gu);
         let mut hp = zeros(b * u);
         for s in (0..t).rev() {
@@ -413,17 +426,29 @@ impl Recurrent {
             du_zr,
             du_h,
             db_rec,
+            dh0: dh_next,
+            dc0: dc_next,
         }
     }
 }
 
+/// One row group's output gradients: the output's (every step's or the last's), and with
+/// `return_state` the last states' (per row, `h`'s then LSTM's `c`'s).
+pub(super) struct OutGrads<'a> {
+    pub out: &'a [f32],
+    pub last: Option<&'a [f32]>,
+}
+
 /// One row group's gradients of the recurrent kernel (GRU without `reset_after`: its two
-/// column blocks) and of GRU's recurrent bias.
+/// column blocks) and of GRU's recurrent bias; and of its rows' initial states (`h`, and
+/// LSTM's `c`), which are not summed over groups.
 pub(super) struct StepGrads {
     pub du: Vec<f32>,
     pub du_zr: Vec<f32>,
     pub du_h: Vec<f32>,
     pub db_rec: Vec<f32>,
+    pub dh0: Vec<f32>,
+    pub dc0: Vec<f32>,
 }
 
 impl StepGrads {
@@ -433,6 +458,8 @@ impl StepGrads {
             du_zr: zeros(u * 2 * u),
             du_h: zeros(u * u),
             db_rec: zeros(gu),
+            dh0: Vec::new(),
+            dc0: Vec::new(),
         }
     }
 
