@@ -135,7 +135,8 @@ view_live_browser <- function(page) {
       }
     },
     stop = function() {
-      proc$kill()
+      # The browser's own child processes (renderers) go with it.
+      tryCatch(proc$kill_tree(), error = function(e) proc$kill())
       unlink(profile, recursive = TRUE)
     })
 }

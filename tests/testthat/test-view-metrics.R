@@ -19,9 +19,9 @@ test_that("the live page grows epoch by epoch in headless Chromium, refreshing i
     mid$live <- view_live_browser(page)
     mid$title1 <- mid$live$wait_title("^Epoch 1 of 3 done")
   })
+  on.exit(if (!is.null(mid$live)) mid$live$stop(), add = TRUE)
   h <- d$model %>% fit(d$x, d$y, epochs = 3, batch_size = 16, validation_split = 0.25, verbose = 0,
                        callbacks = list(cb), view_metrics = TRUE)
-  on.exit(if (!is.null(mid$live)) mid$live$stop(), add = TRUE)
   final_title <- mid$live$wait_title("^Finished")
   page <- attr(h, "rkeras_view")$path
 
