@@ -12,7 +12,9 @@
 #' @param epochs Index of the final epoch (training runs from `initial_epoch`).
 #' @param verbose 0 silent, 1 progress bar, 2 one line per epoch; `"auto"` is 1.
 #' @param callbacks A callback or list of callbacks.
-#' @param view_metrics Accepted for compatibility (no live plot).
+#' @param view_metrics Show a live chart of the metrics while training: `TRUE`, `FALSE`, or
+#'   `"auto"` (interactive R in RStudio, verbose, more than one epoch; or option
+#'   `rkeras.view_metrics = TRUE`). See [view_metrics()].
 #' @param validation_split Fraction of the data, taken from the end, used for validation;
 #'   not with a generator (give `validation_data`).
 #' @param validation_data `list(x_val, y_val)` or `list(x_val, y_val, sample_weight)`, or a
@@ -65,9 +67,9 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
       rk_abort("`validation_batch_size` and `validation_freq` cannot be used with a generator.", "value")
     }
     return(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
-                         verbose = verbose, callbacks = callbacks, validation_data = validation_data,
-                         validation_steps = validation_steps, class_weight = class_weight,
-                         initial_epoch = initial_epoch))
+                         verbose = verbose, callbacks = callbacks, view_metrics = view_metrics,
+                         validation_data = validation_data, validation_steps = validation_steps,
+                         class_weight = class_weight, initial_epoch = initial_epoch))
   }
   compiled <- require_compiled(object)
   epochs <- check_count(epochs, "epochs", min = 0)
@@ -75,6 +77,7 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
   val_batch_size <- check_count(dots$validation_batch_size %||% batch_size, "validation_batch_size")
   verbose <- check_verbose(verbose)
   initial_epoch <- check_count(initial_epoch, "initial_epoch", min = 0)
+  view <- resolve_view_metrics(view_metrics, verbose, epochs - initial_epoch)
   validation_split <- check_number(validation_split, "validation_split", min = 0, max = 0.999999)
   # "batch": the batches in order, each one's rows shuffled (Keras's option for data read in
   # batch-sized chunks).
@@ -112,7 +115,8 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
       rk_call(rk_fit_steps(object$ptr, data, order, batch_size, from, k))
     }, size = function(s) min(batch_size, n_train - s * batch_size))
   }
-  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, val, validation_freq = validation_freq)
+  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, val,
+               validation_freq = validation_freq, view = view)
 }
 
 #' Run an epoch's steps in chunks sized to ~0.2 s (single steps when callbacks listen to
@@ -225,7 +229,7 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
 #' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history
 #' @noRd
 run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate,
-                         threads = num_threads(), validation_freq = 1L) {
+                         threads = num_threads(), validation_freq = 1L, view = FALSE) {
   params <- list(verbose = verbose, epochs = epochs, steps = steps)
   on.exit(push_shared_weights(model), add = TRUE)
   for (cb in callbacks) cb$set_context(params, model)
@@ -241,6 +245,10 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
   # callback_backup_and_restore() may resume from a later epoch.
   epoch <- model$resume_epoch %||% initial_epoch
   model$resume_epoch <- NULL
+  first_epoch <- epoch + 1L
+  # The live view: written at each epoch's end, and marked as over however training ends.
+  view <- if (isTRUE(view)) start_view(model, first_epoch, epochs)
+  on.exit(update_view(view, metrics, "stopped"), add = TRUE)
   while (epoch < epochs && !isTRUE(model$stop_training)) {
     if (verbose > 0) cat(sprintf("Epoch %d/%d\n", epoch + 1L, epochs))
     fire(callbacks, "on_epoch_begin", epoch, list())
@@ -259,7 +267,11 @@ run_training <- function(model, epochs, initial_epoch, steps, verbose, callbacks
     }
     n_done <- n_done + 1L
     epoch <- epoch + 1L
+    update_view(view, metrics)
   }
   fire(callbacks, "on_train_end", list())
-  invisible(new_history(params, lapply(metrics, as.numeric)))
+  update_view(view, metrics, "finished")
+  history <- new_history(params, lapply(metrics, as.numeric))
+  if (!is.null(view)) attr(history, "rkeras_view") <- list(path = view$path, model = model$name, first_epoch = first_epoch)
+  invisible(history)
 }

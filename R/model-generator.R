@@ -42,6 +42,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   epochs <- check_count(epochs, "epochs", min = 0)
   verbose <- check_verbose(verbose)
   initial_epoch <- check_count(initial_epoch, "initial_epoch", min = 0)
+  view <- resolve_view_metrics(view_metrics, verbose, epochs - initial_epoch)
   check_count(max_queue_size, "max_queue_size", min = 0)
   check_count(workers, "workers", min = 0)
   callbacks <- as_callbacks(callbacks)
@@ -87,7 +88,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   }
   # While R runs the generator on one core, the engine keeps to the others.
   threads <- if (overlap) max(1L, num_threads() - 1L) else num_threads()
-  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate, threads)
+  run_training(object, epochs, initial_epoch, steps, verbose, callbacks, train_epoch, validate, threads, view = view)
 }
 
 check_generator <- function(generator, arg, call = rlang::caller_env()) {

@@ -7,7 +7,9 @@
 #'
 #' Options: `rkeras.num_threads` (threads used by the engine; default all cores, 2
 #' under `R CMD check`), `rkeras.verify_datasets` (check dataset hashes, default TRUE),
-#' `keras.fit_verbose` (default `verbose` of [fit()]).
+#' `keras.fit_verbose` (default `verbose` of [fit()]), `keras.view_metrics` (default
+#' `view_metrics` of [fit()]), `rkeras.view_metrics` (`TRUE` shows the live metrics view
+#' wherever `view_metrics` is `"auto"`; see [view_metrics()]).
 #' @keywords internal
 #' @importFrom generics compile fit
 #' @importFrom stats predict

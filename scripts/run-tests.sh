@@ -1,13 +1,23 @@
 #!/bin/sh
-# Set up (scripts/setup.sh) plus the Python venv with TensorBoard used as an oracle by the
-# tests, then run every test: cargo test, clippy and fmt, testthat against the installed
-# package, and R CMD check --as-cran on the built tarball (0 errors, 0 warnings required).
+# Set up (scripts/setup.sh) plus Chromium and the Python venv with TensorBoard used as
+# oracles by the tests, then run every test: cargo test, clippy and fmt, testthat against
+# the installed package, and R CMD check --as-cran on the built tarball (0 errors, 0
+# warnings required).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 sh scripts/setup.sh
 RKERAS_TARGET_DIR="${RKERAS_TARGET_DIR:-$HOME/.cache/rkeras/target}"
 export RKERAS_TARGET_DIR
+
+# Headless Chromium opens the live metrics page in the tests (view_metrics), as a user's
+# browser would.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "==> installing chromium (the tests open the live metrics page in it)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 
 echo "==> Python venv with TensorBoard and Keras 3 (test oracles for event files and models)"
 if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then

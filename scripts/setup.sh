@@ -1,6 +1,7 @@
 #!/bin/sh
 # Set up a Debian 12 machine for rkeras: R and the R packages it uses (all from Debian),
-# Fashion-MNIST (Debian's dataset-fashion-mnist), then build and install rkeras.
+# Graphviz (plot(model) runs its dot), Fashion-MNIST (Debian's dataset-fashion-mnist), then
+# build and install rkeras.
 # Idempotent: packages already present are not reinstalled; cargo's build cache is kept
 # in $RKERAS_TARGET_DIR between runs.
 set -eu
@@ -11,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PKGS="r-base-dev r-cran-testthat r-cran-magrittr r-cran-rlang r-cran-withr r-cran-r6 \
 r-cran-jsonlite r-cran-digest r-cran-generics r-cran-zeallot r-cran-knitr r-cran-rmarkdown \
-r-cran-ggplot2 pandoc qpdf devscripts dataset-fashion-mnist"
+r-cran-ggplot2 r-cran-png r-cran-processx r-cran-rstudioapi graphviz pandoc qpdf devscripts \
+dataset-fashion-mnist"
 
 missing=""
 for p in $PKGS; do

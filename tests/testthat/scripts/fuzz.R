@@ -2,6 +2,8 @@
 # R error carrying a non-empty message (or succeed), never crash. Prints a summary line.
 suppressPackageStartupMessages(library(rkeras))
 options(rkeras.num_threads = 1, rkeras.dynamic_display = FALSE)
+# fit(view_metrics = TRUE) and view_metrics() open a page: never in a real browser here.
+options(browser = function(url) invisible())
 # The dataset calls below must fail on their arguments before any download; should
 # one get through, it still cannot touch the user's ~/.keras.
 Sys.setenv(KERAS_HOME = file.path(tempdir(), "keras-home"))
@@ -287,7 +289,22 @@ calls <- list(
   get_vocabulary_flag = function(v) get_vocabulary(layer_text_vectorization(), include_special_tokens = v),
   reset_states = function(v) reset_states(v),
   lstm_stateful = function(v) layer_lstm(units = 2, stateful = v),
-  schedule_in_optimizer = function(v) optimizer_sgd(learning_rate_schedule_exponential_decay(0.1, 10, 0.5), decay = v)
+  schedule_in_optimizer = function(v) optimizer_sgd(learning_rate_schedule_exponential_decay(0.1, 10, 0.5), decay = v),
+  fit_view_metrics = function(v) model %>% fit(x, y, epochs = 1, verbose = 0, view_metrics = v),
+  gen_view_metrics = function(v) fit_generator(model, function() list(x, y), steps_per_epoch = 1, verbose = 0, view_metrics = v),
+  view_metrics = function(v) view_metrics(v),
+  view_metrics_history = function(v) view_metrics(structure(list(params = list(epochs = v), metrics = list(loss = v)),
+                                                            class = "keras_training_history")),
+  plot_model = function(v) getS3method("plot", "rkeras_model")(v, to_file = "m.png"),
+  plot_model_file = function(v) plot(model, to_file = v),
+  plot_model_shapes = function(v) plot(fmodel, show_shapes = v, to_file = "m.png"),
+  plot_model_names = function(v) plot(fmodel, show_layer_names = v, to_file = "m.svg"),
+  plot_model_rankdir = function(v) plot(model, rankdir = v, to_file = "m.png"),
+  plot_model_dpi = function(v) plot(cnn, dpi = v, to_file = "m.png"),
+  plot_model_range = function(v) plot(fmodel, layer_range = v, to_file = "m.png"),
+  plot_model_range_end = function(v) plot(fmodel, layer_range = c("fa", v), to_file = "m.png"),
+  plot_model_nested = function(v) plot(model, expand_nested = v, to_file = "m.png"),
+  plot_model_dots = function(v) plot(model, v, to_file = "m.png")
 )
 n <- 0; errors <- 0; empty <- 0; other <- 0
 for (nm in names(calls)) {
