@@ -128,8 +128,15 @@ plot_graph <- function(model) {
     shape <- ifelse(is.na(row), "?", info$shape[row])
     activation <- vapply(states, function(s) layer_activation_name(s$spec$config), "")
     node_layer <- vapply(gr$nodes, function(n) as.integer(n$layer), 1L)
-    pairs <- unlist(lapply(gr$nodes, function(n) lapply(n$inputs, function(i) c(node_layer[[i]], as.integer(n$layer)))), recursive = FALSE)
-    edges <- if (length(pairs)) do.call(rbind, pairs) else matrix(integer(), 0, 2)
+    node_shape <- vapply(info$node_shapes, function(d) if (is.null(d)) "?" else shape_text(d), "")
+    # Edges between layer calls; a part node (one of a call's several outputs) is an edge
+    # from its layer that carries that output's shape.
+    calls <- which(vapply(gr$nodes, function(n) is.null(n$take), TRUE))
+    pairs <- unlist(lapply(calls, function(k) lapply(gr$nodes[[k]]$inputs, function(i) c(node_layer[[i]], node_layer[[k]], i))),
+                    recursive = FALSE)
+    edges <- if (length(pairs)) do.call(rbind, pairs) else matrix(integer(), 0, 3)
+    edge_shape <- node_shape[edges[, 3]]
+    edges <- edges[, 1:2, drop = FALSE]
   } else {
     info <- model_layers(model)
     n <- length(info$name)
@@ -145,6 +152,7 @@ plot_graph <- function(model) {
     shape <- out
     activation <- c(NA_character_, ifelse(nzchar(info$activation), info$activation, NA_character_))
     edges <- if (n) cbind(seq_len(n), seq_len(n) + 1L) else matrix(integer(), 0, 2)
+    edge_shape <- out[edges[, 1]]
   }
   storage.mode(edges) <- "integer"
   if (!is.null(model$text_vectorization)) {
@@ -155,11 +163,12 @@ plot_graph <- function(model) {
     shape <- c("?", shape)
     activation <- c(NA_character_, activation)
     edges <- rbind(c(1L, 2L), edges + 1L)
+    edge_shape <- c("?", edge_shape)
   }
   ins <- vapply(seq_along(name), function(i) {
-    from <- edges[edges[, 2] == i, 1]
+    from <- edge_shape[edges[, 2] == i]
     if (!length(from)) return(shape[[i]])
-    if (length(from) == 1) shape[[from]] else paste0("[", paste(shape[from], collapse = ", "), "]")
+    if (length(from) == 1) from else paste0("[", paste(from, collapse = ", "), "]")
   }, "")
   list(name = name, class = class, activation = unname(activation), shape = shape, input_shape = ins, edges = edges)
 }

@@ -72,6 +72,18 @@ test_that("the DOT text holds every layer's name, class and shapes, and the grap
   dot <- rkeras:::model_dot(cnn, show_shapes = TRUE)
   expect_match(dot, "{conv|Conv2D}|{input:|output:}|{{(None, 6, 6, 1)}|{(None, 4, 4, 2)}}", fixed = TRUE)
   expect_match(dot, "{fl|Flatten}|{input:|output:}|{{(None, 4, 4, 2)}|{(None, 32)}}", fixed = TRUE)
+
+  # A layer's several outputs (return_state): one box, the picked output's shape on each edge.
+  en <- layer_input(c(5, 3), name = "en"); de <- layer_input(c(4, 3), name = "de")
+  enc <- layer_lstm(en, 4, return_state = TRUE, name = "enc")
+  dec <- layer_lstm(units = 4, return_sequences = TRUE, name = "dec")(de, initial_state = enc[2:3])
+  s2s <- keras_model(list(en, de), list(dec %>% layer_dense(2, name = "o"), enc[[1]]))
+  dot <- rkeras:::model_dot(s2s, show_shapes = TRUE)
+  expect_match(dot, "{enc|LSTM}|{input:|output:}|{{(None, 5, 3)}|{[(None, 4), (None, 4), (None, 4)]}}", fixed = TRUE)
+  expect_match(dot, "{dec|LSTM}|{input:|output:}|{{[(None, 4, 3), (None, 4), (None, 4)]}|{(None, 4, 4)}}", fixed = TRUE)
+  edges <- regmatches(dot, gregexpr("layer\\d+ -> layer\\d+", dot))[[1]]
+  expect_setequal(edges, c("layer1 -> layer3", "layer2 -> layer4", "layer3 -> layer4", "layer4 -> layer5"))
+  expect_false(any(vapply(strsplit(edges, " -> "), function(e) e[[1]] == e[[2]], TRUE)))
 })
 
 test_that("plot()'s options change the picture as Keras's do", {

@@ -133,6 +133,7 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
             .collect::<Vec<_>>(),
         input_shapes = shape_list(&g.inputs),
         output_shapes = shape_list(&g.outputs),
+        node_shapes = shape_list(&(0..g.nodes.len()).collect::<Vec<_>>()),
         built = g.built(),
         weight_names = param_names
     )
