@@ -12,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PKGS="r-base-dev r-cran-testthat r-cran-magrittr r-cran-rlang r-cran-withr r-cran-r6 \
 r-cran-jsonlite r-cran-digest r-cran-generics r-cran-zeallot r-cran-knitr r-cran-rmarkdown \
-r-cran-ggplot2 r-cran-png r-cran-processx r-cran-rstudioapi graphviz pandoc qpdf devscripts \
+r-cran-ggplot2 r-cran-png r-cran-processx r-cran-rstudioapi r-cran-pkgdown graphviz pandoc qpdf \
+devscripts \
 dataset-fashion-mnist"
 
 missing=""
