@@ -12,6 +12,13 @@
 #'     on_batch_end = function(batch, logs = list()) {
 #'       self$losses <- c(self$losses, logs[["loss"]])
 #'     }))
+#' x <- matrix(rnorm(200), 100)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' losses <- LossHistory$new()
+#' model %>% fit(x, rowSums(x), epochs = 2, batch_size = 25, verbose = 0,
+#'               callbacks = list(losses))
+#' losses$losses   # one per batch
 KerasCallback <- R6::R6Class("KerasCallback",
   public = list(
     params = NULL,

@@ -25,8 +25,16 @@
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_model_checkpoint(file.path(tempdir(), "weights.{epoch:02d}.h5"),
-#'                                 save_weights_only = TRUE)
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' dir <- tempfile("checkpoints")
+#' checkpoint <- callback_model_checkpoint(file.path(dir, "weights.{epoch:02d}.h5"),
+#'                                         save_weights_only = TRUE)
+#' model %>% fit(x, y, epochs = 3, verbose = 0, callbacks = list(checkpoint))
+#' list.files(dir)
+#' load_model_weights_hdf5(model, file.path(dir, "weights.02.h5"))
 callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 0, save_best_only = FALSE,
                                       save_weights_only = FALSE, mode = c("auto", "min", "max"), period = NULL,
                                       save_freq = "epoch", initial_value_threshold = NULL, ...) {
@@ -157,7 +165,13 @@ format_python_value <- function(v, spec, template, call) {
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_backup_and_restore(file.path(tempdir(), "backup"))
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' backup <- callback_backup_and_restore(tempfile("backup"))
+#' # an interrupted fit() run again with the same callback resumes at its last epoch
+#' model %>% fit(x, y, epochs = 2, verbose = 0, callbacks = list(backup))
 callback_backup_and_restore <- function(backup_dir, save_freq = "epoch", delete_checkpoint = TRUE) {
   backup_dir <- path.expand(check_string(backup_dir, "backup_dir"))
   if (!identical(save_freq, "epoch")) save_freq <- check_count(save_freq, "save_freq", min = 1)

@@ -15,7 +15,15 @@
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_tensorboard(file.path(tempdir(), "tb"))
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' log_dir <- tempfile("logs")
+#' model %>% fit(x, y, epochs = 3, validation_split = 0.2, verbose = 0,
+#'               callbacks = list(callback_tensorboard(log_dir)))
+#' list.files(log_dir, recursive = TRUE)   # train/ and validation/ runs
+#' # tensorboard(log_dir) shows them, when Python's TensorBoard is installed
 callback_tensorboard <- function(log_dir = NULL, histogram_freq = 0, batch_size = NULL, write_graph = TRUE,
                                  write_grads = FALSE, write_images = FALSE, embeddings_freq = 0,
                                  embeddings_layer_names = NULL, embeddings_metadata = NULL,
@@ -102,7 +110,14 @@ TensorBoard <- R6::R6Class("TensorBoard", inherit = KerasCallback,
 #' @family callbacks
 #' @export
 #' @examples
-#' \dontrun{read_tensorboard_scalars(list.files("logs/train", full.names = TRUE)[1])}
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' log_dir <- tempfile("logs")
+#' model %>% fit(x, y, epochs = 3, verbose = 0, callbacks = list(callback_tensorboard(log_dir)))
+#' events <- list.files(file.path(log_dir, "train"), pattern = "tfevents", full.names = TRUE)
+#' read_tensorboard_scalars(events)
 read_tensorboard_scalars <- function(path) {
   path <- check_string(path, "path")
   if (!file.exists(path)) rk_abort(sprintf("`path` does not exist: '%s'.", path), "io")
@@ -123,7 +138,10 @@ read_tensorboard_scalars <- function(path) {
 #' @family callbacks
 #' @export
 #' @examples
-#' \dontrun{tensorboard("logs")}
+#' # Not run: needs Python's `tensorboard` program and starts a server in the background.
+#' \dontrun{
+#' tensorboard("logs")   # serve the runs under ./logs and open the browser
+#' }
 tensorboard <- function(log_dir, action = c("start", "stop"), host = "127.0.0.1", port = "auto",
                         launch_browser = getOption("tensorboard.launch_browser", interactive()),
                         reload_interval = 5, purge_orphaned_data = TRUE) {

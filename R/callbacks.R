@@ -10,7 +10,13 @@
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_csv_logger(tempfile(fileext = ".csv"))
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' f <- tempfile(fileext = ".csv")
+#' model %>% fit(x, y, epochs = 3, verbose = 0, callbacks = list(callback_csv_logger(f)))
+#' read.csv(f)
 callback_csv_logger <- function(filename, separator = ",", append = FALSE) {
   CsvLogger$new(filename = check_string(filename, "filename"), separator = check_string(separator, "separator"),
                 append = check_flag(append, "append"))
@@ -93,7 +99,14 @@ ensure_writable <- function(path, arg, call = rlang::caller_env(), shown = path)
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_early_stopping(patience = 5)
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' stop_early <- callback_early_stopping(monitor = "val_loss", min_delta = 0.01, patience = 2)
+#' history <- model %>% fit(x, y, epochs = 50, validation_split = 0.2, verbose = 0,
+#'                          callbacks = list(stop_early))
+#' length(history$metrics$loss)   # epochs run before stopping
 callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patience = 0, verbose = 0,
                                     mode = c("auto", "min", "max"), baseline = NULL,
                                     restore_best_weights = FALSE) {
@@ -176,7 +189,14 @@ EarlyStopping <- R6::R6Class("EarlyStopping", inherit = KerasCallback,
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_lambda(on_epoch_end = function(epoch, logs) cat("epoch", epoch, "\n"))
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' show_loss <- callback_lambda(on_epoch_end = function(epoch, logs) {
+#'   cat("epoch", epoch, "loss", format(logs$loss, digits = 3), "\n")
+#' })
+#' model %>% fit(x, y, epochs = 2, verbose = 0, callbacks = list(show_loss))
 callback_lambda <- function(on_epoch_begin = NULL, on_epoch_end = NULL, on_batch_begin = NULL,
                             on_batch_end = NULL, on_train_batch_begin = NULL, on_train_batch_end = NULL,
                             on_train_begin = NULL, on_train_end = NULL, on_predict_batch_begin = NULL,
@@ -231,7 +251,13 @@ LambdaCallback <- R6::R6Class("LambdaCallback", inherit = KerasCallback,
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_learning_rate_scheduler(function(epoch, lr) lr * 0.9)
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' halve <- callback_learning_rate_scheduler(function(epoch, lr) lr * 0.5)
+#' history <- model %>% fit(x, y, epochs = 3, verbose = 0, callbacks = list(halve))
+#' history$metrics$lr
 callback_learning_rate_scheduler <- function(schedule) {
   if (!is.function(schedule)) rk_abort(sprintf("`schedule` must be a function, not %s.", show_value(schedule)), "type")
   LrScheduler$new(schedule)
@@ -268,7 +294,15 @@ LrScheduler <- R6::R6Class("LrScheduler", inherit = KerasCallback,
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_reduce_lr_on_plateau(factor = 0.5, patience = 2)
+#' x <- matrix(rnorm(200), 100)
+#' y <- x %*% c(1, -1) + rnorm(100, sd = 0.1)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' reduce_lr <- callback_reduce_lr_on_plateau(monitor = "val_loss", factor = 0.5, patience = 1,
+#'                                            min_delta = 0.01)
+#' history <- model %>% fit(x, y, epochs = 10, validation_split = 0.2, verbose = 0,
+#'                          callbacks = list(reduce_lr))
+#' history$metrics$lr   # halved once the validation loss stops improving
 callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, patience = 10, verbose = 0,
                                           mode = c("auto", "min", "max"), min_delta = 1e-04, cooldown = 0,
                                           min_lr = 0) {
@@ -333,7 +367,13 @@ ReduceLr <- R6::R6Class("ReduceLr", inherit = KerasCallback,
 #' @family callbacks
 #' @export
 #' @examples
-#' cb <- callback_terminate_on_naan()
+#' x <- matrix(rnorm(200), 100)
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' # a learning rate far too large makes the loss overflow
+#' model %>% compile(optimizer = optimizer_sgd(10), loss = "mse")
+#' history <- model %>% fit(x, rowSums(x), epochs = 20, verbose = 0,
+#'                          callbacks = list(callback_terminate_on_naan()))
+#' length(history$metrics$loss)
 callback_terminate_on_naan <- function() TerminateOnNaN$new()
 
 TerminateOnNaN <- R6::R6Class("TerminateOnNaN", inherit = KerasCallback,

@@ -31,6 +31,7 @@ rk_ds_cifar <- list(
 #' @family datasets
 #' @export
 #' @examples
+#' # Not run: downloads the data from Keras's mirror on first use (then reads the cache).
 #' \dontrun{
 #' cifar10 <- dataset_cifar10()
 #' dim(cifar10$train$x)   # 50000 32 32 3
@@ -60,6 +61,7 @@ dataset_cifar10 <- function() {
 #' @family datasets
 #' @export
 #' @examples
+#' # Not run: downloads the data from Keras's mirror on first use (then reads the cache).
 #' \dontrun{
 #' cifar100 <- dataset_cifar100(label_mode = "coarse")
 #' table(cifar100$train$y)

@@ -22,9 +22,14 @@
 #' @family datasets
 #' @name dataset_text
 #' @examples
+#' # Not run: downloads the data from Keras's mirror on first use (then reads the cache).
 #' \dontrun{
 #' imdb <- dataset_imdb(num_words = 10000)
 #' c(c(train_data, train_labels), c(test_data, test_labels)) %<-% imdb
+#' word_index <- dataset_imdb_word_index()
+#' reuters <- dataset_reuters(num_words = 1000, test_split = 0.2)
+#' boston <- dataset_boston_housing()
+#' dim(boston$train$x)
 #' }
 NULL
 

@@ -32,6 +32,7 @@ names(rk_ds_fashion_sha256) <- paste0(c("train-labels-idx1", "train-images-idx3"
 #' @family datasets
 #' @export
 #' @examples
+#' # Not run: downloads the data from Keras's mirror on first use (then reads the cache).
 #' \dontrun{
 #' mnist <- dataset_mnist()
 #' dim(mnist$train$x)   # 60000 28 28
@@ -68,9 +69,14 @@ dataset_mnist <- function(path = "mnist.npz") {
 #' @family datasets
 #' @export
 #' @examples
-#' \dontrun{
-#' fashion_mnist <- dataset_fashion_mnist()
-#' fashion_mnist$train$y[1:20]
+#' \donttest{
+#' # Reads Debian's copy when it is installed (apt-get install dataset-fashion-mnist);
+#' # elsewhere the first call downloads the files.
+#' if (dir.exists("/usr/share/datasets/fashion-mnist")) {
+#'   fashion_mnist <- dataset_fashion_mnist()
+#'   dim(fashion_mnist$train$x)   # 60000 28 28
+#'   table(fashion_mnist$train$y)
+#' }
 #' }
 dataset_fashion_mnist <- function() {
   files <- c(x_train = "train-images-idx3-ubyte", y_train = "train-labels-idx1-ubyte",
@@ -123,7 +129,19 @@ dataset_fashion_mnist <- function() {
 #' @family datasets
 #' @export
 #' @examples
+#' # Any URL download.file() reads works; a local file stands in for a server here.
+#' src <- tempfile(fileext = ".csv")
+#' write.csv(data.frame(x = 1:3, y = c(2, 4, 6)), src, row.names = FALSE)
+#' cache <- tempfile("keras")
+#' url <- paste0("file://", normalizePath(src, winslash = "/"))
+#' path <- get_file("numbers.csv", origin = url, cache_dir = cache,
+#'                  file_hash = digest::digest(file = src, algo = "sha256"))
+#' read.csv(path)
+#' # A second call finds the file in the cache and downloads nothing.
+#' identical(get_file("numbers.csv", origin = "https://example.org/numbers.csv",
+#'                    cache_dir = cache), path)
 #' \dontrun{
+#' # Keras's own files, cached in ~/.keras/datasets/
 #' path <- get_file("mnist.npz",
 #'   "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz")
 #' }

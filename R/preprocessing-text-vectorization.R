@@ -136,6 +136,11 @@ vectorized_input <- function(model, x, arg, call) {
 #' @returns The layer, invisibly.
 #' @family text preprocessing
 #' @export
+#' @examples
+#' v <- layer_text_vectorization(output_mode = "count")
+#' adapt(v, c("red green", "green blue", "green"))
+#' get_vocabulary(v)   # by decreasing count
+#' v(c("green green red", "yellow"))
 adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
   check_no_dots(..., fn = "adapt()")
   st <- vectorizer_state(object)
@@ -170,6 +175,12 @@ adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
 #' @returns `get_vocabulary()`: a character vector; `set_vocabulary()`: the layer, invisibly.
 #' @family text preprocessing
 #' @export
+#' @examples
+#' v <- layer_text_vectorization(output_sequence_length = 3)
+#' set_vocabulary(v, c("cat", "dog", "sat"))
+#' get_vocabulary(v)                     # "" (padding) and "[UNK]" come first
+#' get_vocabulary(v, include_special_tokens = FALSE)
+#' v("the dog sat")                      # "the" is out of the vocabulary: id 1
 get_vocabulary <- function(object, include_special_tokens = TRUE) {
   st <- vectorizer_state(object)
   if (check_flag(include_special_tokens, "include_special_tokens")) c(special_tokens(st), st$vocab) else st$vocab

@@ -12,6 +12,17 @@ generics::compile
 #' @export
 generics::fit
 
+#' @name reexports
+#' @examples
+#' # %>% passes its left-hand side on as the first argument
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' # compile() and fit() are generics from the generics package, with methods for models
+#' model %>% compile(optimizer = "sgd", loss = "mse")
+#' # %<-% unpacks a list into several variables, as with Keras's datasets
+#' c(x, y) %<-% list(matrix(rnorm(20), 10), rnorm(10))
+#' history <- model %>% fit(x, y, epochs = 1, verbose = 0)
+NULL
+
 #' Is the engine available?
 #'
 #' rkeras needs no Python, so this is `TRUE` whenever the package is loaded.
