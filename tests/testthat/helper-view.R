@@ -30,13 +30,16 @@ view_artifacts <- function() {
 # return its path.
 view_chromium_run <- function(page, screenshot = NULL, size = c(1000, 800)) {
   profile <- tempfile("chromium-profile-")
+  dir.create(profile)
   on.exit(unlink(profile, recursive = TRUE), add = TRUE)
   url <- paste0("file://", normalizePath(page))
   what <- if (is.null(screenshot)) "--dump-dom" else paste0("--screenshot=", screenshot)
+  # Chromium's own temporary files go in the profile, which is removed afterwards.
   out <- suppressWarnings(system2(view_chromium(), c(view_chromium_args(profile), what,
                                   sprintf("--window-size=%d,%d", size[[1]], size[[2]]),
                                   "--virtual-time-budget=3000", shQuote(url)),
-                                  stdout = TRUE, stderr = FALSE, timeout = 60))
+                                  stdout = TRUE, stderr = FALSE, timeout = 60,
+                                  env = paste0("TMPDIR=", shQuote(profile))))
   if (!is.null(screenshot)) return(screenshot)
   paste(out, collapse = "\n")
 }
@@ -103,7 +106,8 @@ view_live_browser <- function(page) {
   url <- paste0("file://", normalizePath(page))
   proc <- processx::process$new(view_chromium(), c(view_chromium_args(profile), "--remote-debugging-port=0",
                                                    "--window-size=1000,800", url),
-                                stdout = NULL, stderr = NULL, cleanup = TRUE)
+                                stdout = NULL, stderr = NULL, cleanup = TRUE,
+                                env = c("current", TMPDIR = profile))
   port_file <- file.path(profile, "DevToolsActivePort")
   deadline <- Sys.time() + 30
   port <- ""

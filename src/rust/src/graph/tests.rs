@@ -116,6 +116,41 @@ fn check_all_params(g: &Graph, x: &[f32], rows: usize) {
     check_params(g, x, rows, false).unwrap();
 }
 
+/// The fixed output weights `w` of the objective `sum(w * output)`.
+fn out_weights(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0).collect()
+}
+
+/// Whether the finite-difference check rejects the gradient of parameter `p` of layer `k`
+/// once `corrupt` has changed it: each gradient check must be able to fail.
+pub(super) fn corrupted_grad_fails(
+    g: &Graph,
+    x: &[f32],
+    rows: usize,
+    training: bool,
+    (k, p): (usize, usize),
+    corrupt: impl Fn(&mut Vec<f32>),
+) -> bool {
+    let pass = g.forward(x, rows, training, [0, 0], 1).unwrap();
+    let out = &pass.values[g.outputs[0]];
+    let w = out_weights(out.len());
+    let grad = Tensor::from_shape_vec(out.raw_dim(), w.clone()).unwrap();
+    let pgrads = g.backward(&pass, vec![grad], 1).unwrap();
+    let mut wrong = pgrads[k][p].as_slice().unwrap().to_vec();
+    corrupt(&mut wrong);
+    let values = g.slots[k].params()[p].value.as_slice().unwrap().to_vec();
+    check_grad("wrong", &values, &wrong, |v| {
+        let mut h = g.clone();
+        h.slots[k].layer.as_mut().unwrap().params_mut()[p]
+            .value
+            .as_slice_mut()
+            .unwrap()
+            .copy_from_slice(v);
+        objective(&h, x, rows, &w, training)
+    })
+    .is_err()
+}
+
 /// Check every trainable parameter's gradient of `sum(w * output)` (training or inference
 /// mode); the number of parameters checked, or the first mismatch.
 pub(super) fn check_params(
@@ -126,9 +161,7 @@ pub(super) fn check_params(
 ) -> Result<usize, String> {
     let pass = g.forward(x, rows, training, [0, 0], 1).unwrap();
     let out = &pass.values[g.outputs[0]];
-    let w: Vec<f32> = (0..out.len())
-        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
-        .collect();
+    let w = out_weights(out.len());
     let grad = Tensor::from_shape_vec(out.raw_dim(), w.clone()).unwrap();
     let pgrads = g.backward(&pass, vec![grad], 1).unwrap();
     let mut checked = 0;
@@ -189,33 +222,18 @@ fn gradients_through_every_merge_layer_match_finite_differences() {
 #[test]
 fn a_wrong_gradient_fails_the_same_check() {
     let g = fan_out_graph();
-    let x = inputs(5 * 8);
-    let pass = g.forward(&x, 5, false, [0, 0], 1).unwrap();
-    let out = &pass.values[g.outputs[0]];
-    let w: Vec<f32> = (0..out.len())
-        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0)
-        .collect();
-    let pgrads = g
-        .backward(
-            &pass,
-            vec![Tensor::from_shape_vec(out.raw_dim(), w.clone()).unwrap()],
-            1,
-        )
-        .unwrap();
-    let mut wrong = pgrads[2][0].as_slice().unwrap().to_vec();
-    wrong[1] *= 0.5; // as if one of the shared layer's two uses were dropped
-    wrong[1] += 0.01;
-    let values = g.slots[2].params()[0].value.as_slice().unwrap().to_vec();
-    assert!(check_grad("wrong", &values, &wrong, |v| {
-        let mut h = g.clone();
-        h.slots[2].layer.as_mut().unwrap().params_mut()[0]
-            .value
-            .as_slice_mut()
-            .unwrap()
-            .copy_from_slice(v);
-        objective(&h, &x, 5, &w, false)
-    })
-    .is_err());
+    // As if one of the shared layer's two uses were dropped.
+    assert!(corrupted_grad_fails(
+        &g,
+        &inputs(5 * 8),
+        5,
+        false,
+        (2, 0),
+        |w| {
+            w[1] *= 0.5;
+            w[1] += 0.01;
+        }
+    ));
 }
 
 #[test]
