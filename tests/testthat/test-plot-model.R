@@ -12,6 +12,7 @@ plot_two_input_model <- function() {
 }
 
 test_that("plot(model, to_file =) writes a PNG of a Sequential and a two-input functional model", {
+  skip_on_cran() # Graphviz is a system tool a check machine may not have; CI installs it
   expect_true(nzchar(Sys.which("dot")), label = "Graphviz's dot is installed (apt-get install graphviz)")
   art <- view_artifacts()
   seq_model <- tiny_model(input = 4, units = 3, hidden = 8, dropout = 0.2)
@@ -109,6 +110,7 @@ test_that("plot()'s options change the picture as Keras's do", {
   nested <- keras_model(x, x %>% inner %>% layer_dense(1, name = "o"))
   expect_equal(rkeras:::model_dot(nested), rkeras:::model_dot(nested))
   expect_match(rkeras:::model_dot(nested), "inner_dense|Dense", fixed = TRUE)
+  skip_on_cran() # the rest runs Graphviz
   f1 <- withr::local_tempfile(fileext = ".dot")
   f2 <- withr::local_tempfile(fileext = ".dot")
   plot(nested, expand_nested = TRUE, to_file = f1)
@@ -117,6 +119,7 @@ test_that("plot()'s options change the picture as Keras's do", {
 })
 
 test_that("plot() writes SVG, PDF and other formats by extension, and draws on the device", {
+  skip_on_cran() # Graphviz
   m <- plot_two_input_model()
   svg <- withr::local_tempfile(fileext = ".svg")
   plot(m, to_file = svg)
