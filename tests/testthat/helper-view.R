@@ -25,6 +25,26 @@ view_artifacts <- function() {
   d
 }
 
+# The directories Chromium leaves in the temporary directory (TMPDIR) for its singleton
+# socket, before a run, and their removal after it: only those the run made.
+chromium_tmp_files <- function() {
+  tmp <- Sys.getenv("TMPDIR")
+  list.files(if (nzchar(tmp)) tmp else "/tmp", pattern = "^\\.?org\\.chromium\\.", all.files = TRUE,
+             full.names = TRUE)
+}
+chromium_tmp_clean <- function(before) {
+  for (d in setdiff(chromium_tmp_files(), before)) {
+    # Each holds a socket, which unlink() leaves in place: file.remove() takes it.
+    file.remove(list.files(d, all.files = TRUE, full.names = TRUE, no.. = TRUE))
+    unlink(d, recursive = TRUE)
+  }
+}
+# What all the runs left is looked for again when the tests end.
+local({
+  at_start <- chromium_tmp_files()
+  withr::defer(chromium_tmp_clean(at_start), envir = testthat::teardown_env())
+})
+
 # Load `page` in headless Chromium, let its timers run for a few (virtual) seconds, and
 # return the page's DOM as text; with `screenshot`, write a PNG of the window instead and
 # return its path.
@@ -34,12 +54,12 @@ view_chromium_run <- function(page, screenshot = NULL, size = c(1000, 800)) {
   on.exit(unlink(profile, recursive = TRUE), add = TRUE)
   url <- paste0("file://", normalizePath(page))
   what <- if (is.null(screenshot)) "--dump-dom" else paste0("--screenshot=", screenshot)
-  # Chromium's own temporary files go in the profile, which is removed afterwards.
+  before <- chromium_tmp_files()
+  on.exit(chromium_tmp_clean(before), add = TRUE)
   out <- suppressWarnings(system2(view_chromium(), c(view_chromium_args(profile), what,
                                   sprintf("--window-size=%d,%d", size[[1]], size[[2]]),
                                   "--virtual-time-budget=3000", shQuote(url)),
-                                  stdout = TRUE, stderr = FALSE, timeout = 60,
-                                  env = paste0("TMPDIR=", shQuote(profile))))
+                                  stdout = TRUE, stderr = FALSE, timeout = 60))
   if (!is.null(screenshot)) return(screenshot)
   paste(out, collapse = "\n")
 }
@@ -101,13 +121,13 @@ view_classifier <- function() {
 # page's title read through Chromium's DevTools HTTP endpoint: to watch a page that R
 # updates while it is open.
 view_live_browser <- function(page) {
+  before <- chromium_tmp_files()
   profile <- tempfile("chromium-live-")
   dir.create(profile)
   url <- paste0("file://", normalizePath(page))
   proc <- processx::process$new(view_chromium(), c(view_chromium_args(profile), "--remote-debugging-port=0",
                                                    "--window-size=1000,800", url),
-                                stdout = NULL, stderr = NULL, cleanup = TRUE,
-                                env = c("current", TMPDIR = profile))
+                                stdout = NULL, stderr = NULL, cleanup = TRUE)
   port_file <- file.path(profile, "DevToolsActivePort")
   deadline <- Sys.time() + 30
   port <- ""
@@ -142,5 +162,6 @@ view_live_browser <- function(page) {
       # The browser's own child processes (renderers) go with it.
       tryCatch(proc$kill_tree(), error = function(e) proc$kill())
       unlink(profile, recursive = TRUE)
+      chromium_tmp_clean(before)
     })
 }

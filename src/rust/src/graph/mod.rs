@@ -4,12 +4,17 @@
 //! reach one output from several consumers add up. A Sequential model on this engine is
 //! the chain of its layers.
 
+mod build;
 pub mod exec;
 pub mod keras_json;
+mod parts;
 pub mod spec;
+mod table;
+
+pub use table::LayerRow;
 
 use crate::error::{RkError, RkResult};
-use crate::layers::{shape_string, Ctx, Layer, Param, Shape, Tensor};
+use crate::layers::{Ctx, Layer, Param, Shape, Tensor};
 use crate::rng::Rng;
 
 /// One layer of the graph: its name, the layer (none for an input), whether training
@@ -64,20 +69,6 @@ pub struct Graph {
     pub shapes: Vec<Shape>,
 }
 
-/// One row of a graph's layer table (`summary()`).
-pub struct LayerRow {
-    pub name: String,
-    pub class: &'static str,
-    /// Output shape of the layer's first call (once built).
-    pub dims: Option<Shape>,
-    pub params: usize,
-    pub trainable: bool,
-    /// Names of the layers it reads, over all its calls.
-    pub inbound: Vec<String>,
-    /// The shapes of its outputs when it returns several (empty otherwise).
-    pub parts: Vec<Shape>,
-}
-
 /// Node values of one forward pass, with what each layer kept for backward.
 pub struct Pass {
     pub values: Vec<Tensor>,
@@ -97,122 +88,6 @@ impl Graph {
 }
 
 impl Graph {
-    pub fn built(&self) -> bool {
-        !self.nodes.is_empty() && self.shapes.len() == self.nodes.len()
-    }
-
-    /// Build every layer in node order once all input shapes are known; on error the graph
-    /// is left unbuilt and unchanged.
-    pub fn build(&mut self) -> RkResult<()> {
-        if self.built()
-            || self
-                .slots
-                .iter()
-                .any(|s| s.layer.is_none() && s.input_shape.is_none())
-        {
-            return Ok(());
-        }
-        let mut slots = self.slots.clone();
-        let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
-        let mut rng = Rng::new(0);
-        let call_inputs = |n: &Node, shapes: &[Shape]| -> Vec<Shape> {
-            n.inputs.iter().map(|&j| shapes[j].clone()).collect()
-        };
-        for (i, node) in self.nodes.iter().enumerate() {
-            let slot = &mut slots[node.layer];
-            let shape = match slot.layer.as_mut() {
-                None => slot.input_shape.clone().expect("checked above"),
-                Some(layer) if node.take.is_some() => {
-                    let k = node.take.expect("part node");
-                    let parts =
-                        layer.output_parts(&call_inputs(&self.nodes[node.inputs[0]], &shapes));
-                    parts.get(k).cloned().ok_or_else(|| {
-                        RkError::Spec(format!(
-                            "layer '{}' has {} outputs, not {}",
-                            slot.name,
-                            parts.len().max(1),
-                            k + 1
-                        ))
-                    })?
-                }
-                Some(layer) => {
-                    let ins: Vec<Shape> = node.inputs.iter().map(|&i| shapes[i].clone()).collect();
-                    layer.build(&slot.name, &ins, &mut rng)?
-                }
-            };
-            if shape.iter().product::<usize>() == 0 {
-                return Err(RkError::Shape(format!(
-                    "layer '{}' would output the empty shape {}",
-                    slot.name,
-                    shape_string(&shape)
-                )));
-            }
-            shapes.push(shape);
-            let several = |j: usize| {
-                let n = &self.nodes[j];
-                n.is_call()
-                    && slots[n.layer]
-                        .layer
-                        .as_ref()
-                        .is_some_and(|l| !l.output_parts(&call_inputs(n, &shapes)).is_empty())
-            };
-            if node.take.is_none() {
-                if let Some(&j) = node.inputs.iter().find(|&&j| several(j)) {
-                    return Err(several_outputs(&slots[self.nodes[j].layer].name, true));
-                }
-            }
-            if self.outputs.contains(&i) && several(i) {
-                return Err(several_outputs(&slots[node.layer].name, false));
-            }
-        }
-        self.slots = slots;
-        self.shapes = shapes;
-        Ok(())
-    }
-
-    /// Give the (unknown) input shapes from the first data seen, then build.
-    pub fn build_from_inputs(&mut self, shapes: &[Shape]) -> RkResult<()> {
-        if self.built() {
-            return self.check_input_shapes(shapes);
-        }
-        if shapes.len() != self.inputs.len() {
-            return Err(RkError::Shape(format!(
-                "the model has {} inputs, got data for {}",
-                self.inputs.len(),
-                shapes.len()
-            )));
-        }
-        let saved = self.slots.clone();
-        for (&n, s) in self.inputs.iter().zip(shapes) {
-            let slot = &mut self.slots[self.nodes[n].layer];
-            if slot.input_shape.is_none() {
-                slot.input_shape = Some(s.clone());
-            }
-        }
-        let r = self.build();
-        if r.is_err() {
-            self.slots = saved;
-        }
-        r?;
-        self.check_input_shapes(shapes)
-    }
-
-    fn check_input_shapes(&self, shapes: &[Shape]) -> RkResult<()> {
-        for (k, (&n, s)) in self.inputs.iter().zip(shapes).enumerate() {
-            let want = &self.shapes[n];
-            if want.iter().product::<usize>() != s.iter().product::<usize>() {
-                return Err(RkError::Shape(format!(
-                    "input {} ('{}') expects samples of shape {}, got {}",
-                    k + 1,
-                    self.slots[self.nodes[n].layer].name,
-                    shape_string(want),
-                    shape_string(s)
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Values per sample of each input and each output.
     pub fn input_widths(&self) -> Vec<usize> {
         self.inputs
@@ -483,79 +358,6 @@ impl Graph {
         Ok(pgrads)
     }
 
-    /// The mask a call sees: its input's, or its first input's when the others are initial
-    /// states; none for other layers of several inputs.
-    fn input_mask(&self, node: &Node, masks: &[Option<Tensor>]) -> Option<Tensor> {
-        let layer = self.slots[node.layer].layer.as_ref()?;
-        match node.inputs.as_slice() {
-            [j] => masks[*j].clone(),
-            [j, ..] if layer.takes_initial_state() => masks[*j].clone(),
-            _ => None,
-        }
-    }
-
-    /// Where output `k` of a layer's outputs lies in each row of its packed output: the
-    /// offset and width, and the part's shape.
-    fn part_span(&self, j: usize, layer: &dyn Layer, k: usize) -> (usize, usize, Shape) {
-        let ins: Vec<Shape> = self.nodes[j]
-            .inputs
-            .iter()
-            .map(|&i| self.shapes[i].clone())
-            .collect();
-        let parts = layer.output_parts(&ins);
-        let width = |s: &Shape| s.iter().product::<usize>();
-        let off = parts[..k].iter().map(width).sum();
-        (off, width(&parts[k]), parts[k].clone())
-    }
-
-    /// A part node's value (output `k` of node `j`'s packed output) and mask.
-    fn part_forward(
-        &self,
-        j: usize,
-        k: usize,
-        layer: &dyn Layer,
-        values: &[Tensor],
-        masks: &[Option<Tensor>],
-        rows: usize,
-    ) -> RkResult<(Tensor, Option<Tensor>)> {
-        let (off, w, shape) = self.part_span(j, layer, k);
-        let packed = values[j].as_slice().expect("standard layout");
-        let all = packed.len() / rows.max(1);
-        let mut data = Vec::with_capacity(rows * w);
-        for r in 0..rows {
-            data.extend_from_slice(&packed[r * all + off..r * all + off + w]);
-        }
-        let mask = if k == 0 {
-            let call = &self.nodes[j];
-            let in_mask = self.input_mask(call, masks);
-            let x = &values[call.inputs[0]];
-            layer.compute_mask(x, in_mask.as_ref())
-        } else {
-            None
-        };
-        Ok((crate::layers::tensor(rows, &shape, data)?, mask))
-    }
-
-    /// The gradient of node `j`'s packed output from its part `k`'s gradient `g`.
-    fn part_backward(
-        &self,
-        j: usize,
-        k: usize,
-        layer: &dyn Layer,
-        g: Tensor,
-        rows: usize,
-    ) -> RkResult<Tensor> {
-        let (off, w, _) = self.part_span(j, layer, k);
-        let all: usize = self.shapes[j].iter().product();
-        let g = crate::layers::standard(g);
-        let gs = g.as_slice().expect("standard layout");
-        let mut out = vec![0.0f32; rows * all];
-        for r in 0..rows {
-            out[r * all + off..r * all + off + w].copy_from_slice(&gs[r * w..(r + 1) * w]);
-        }
-        crate::layers::tensor(rows, &self.shapes[j], out)
-    }
-
     /// Whether each node's output gradient is needed: it feeds (directly or not) a layer
     /// with trainable parameters.
     /// For each node that averages its input over the steps and whose input comes from a
@@ -598,52 +400,6 @@ impl Graph {
         needs
     }
 
-    /// The layer table for `summary()`.
-    pub fn layer_rows(&self) -> Vec<LayerRow> {
-        self.slots
-            .iter()
-            .enumerate()
-            .map(|(li, s)| {
-                let nodes: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
-                    .collect();
-                let parts = match (&s.layer, self.built(), nodes.first()) {
-                    (Some(l), true, Some(&i)) => {
-                        let ins: Vec<Shape> = self.nodes[i]
-                            .inputs
-                            .iter()
-                            .map(|&j| self.shapes[j].clone())
-                            .collect();
-                        l.output_parts(&ins)
-                    }
-                    _ => Vec::new(),
-                };
-                let dims = nodes
-                    .first()
-                    .filter(|_| self.built())
-                    .map(|&i| parts.first().unwrap_or(&self.shapes[i]).clone());
-                let inbound = nodes
-                    .iter()
-                    .flat_map(|&i| {
-                        self.nodes[i]
-                            .inputs
-                            .iter()
-                            .map(|&j| self.slots[self.nodes[j].layer].name.clone())
-                    })
-                    .collect();
-                LayerRow {
-                    name: s.name.clone(),
-                    class: s.class_name(),
-                    dims,
-                    params: s.n_params(),
-                    trainable: s.trainable,
-                    inbound,
-                    parts,
-                }
-            })
-            .collect()
-    }
-
     /// Sum of the trainable layers' regularisation penalties (Keras regularises trainable
     /// weights only).
     pub fn penalty(&self) -> f64 {
@@ -654,19 +410,6 @@ impl Graph {
             .map(|l| l.penalty(None))
             .sum()
     }
-}
-
-/// A layer that returns several tensors read as one (by a layer, or as the model's output).
-fn several_outputs(name: &str, read: bool) -> RkError {
-    let by = if read {
-        "read as one tensor by the next layer"
-    } else {
-        "used as one model output"
-    };
-    RkError::Value(format!(
-        "layer '{name}' returns a list of tensors (output and states, `return_state = TRUE`), {by}; \
-         pick one, e.g. `out[[1]]`, in the functional API"
-    ))
 }
 
 fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {

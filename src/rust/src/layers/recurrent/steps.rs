@@ -2,7 +2,9 @@
 //! over the steps on the group's own record, and backward's loop in reverse. The layer
 //! (`super`) prepares the input products and masks, and runs the groups on its threads.
 
-use super::{column_sums, part, split_columns, Cell, Record, Recurrent};
+use super::batch::{column_sums, split_columns};
+use super::record::{part, Record};
+use super::{Cell, Recurrent};
 use crate::layers::zeros;
 use crate::tensor::{matmul, Trans};
 

@@ -1,0 +1,66 @@
+//! The layer table of a graph (`summary()`, `plot()`).
+
+use super::Graph;
+use crate::layers::Shape;
+
+/// One row of a graph's layer table (`summary()`).
+pub struct LayerRow {
+    pub name: String,
+    pub class: &'static str,
+    /// Output shape of the layer's first call (once built).
+    pub dims: Option<Shape>,
+    pub params: usize,
+    pub trainable: bool,
+    /// Names of the layers it reads, over all its calls.
+    pub inbound: Vec<String>,
+    /// The shapes of its outputs when it returns several (empty otherwise).
+    pub parts: Vec<Shape>,
+}
+
+impl Graph {
+    /// The layer table for `summary()`.
+    pub fn layer_rows(&self) -> Vec<LayerRow> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(li, s)| {
+                let nodes: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
+                    .collect();
+                let parts = match (&s.layer, self.built(), nodes.first()) {
+                    (Some(l), true, Some(&i)) => {
+                        let ins: Vec<Shape> = self.nodes[i]
+                            .inputs
+                            .iter()
+                            .map(|&j| self.shapes[j].clone())
+                            .collect();
+                        l.output_parts(&ins)
+                    }
+                    _ => Vec::new(),
+                };
+                let dims = nodes
+                    .first()
+                    .filter(|_| self.built())
+                    .map(|&i| parts.first().unwrap_or(&self.shapes[i]).clone());
+                let inbound = nodes
+                    .iter()
+                    .flat_map(|&i| {
+                        self.nodes[i]
+                            .inputs
+                            .iter()
+                            .map(|&j| self.slots[self.nodes[j].layer].name.clone())
+                    })
+                    .collect();
+                LayerRow {
+                    name: s.name.clone(),
+                    class: s.class_name(),
+                    dims,
+                    params: s.n_params(),
+                    trainable: s.trainable,
+                    inbound,
+                    parts,
+                }
+            })
+            .collect()
+    }
+}
