@@ -213,16 +213,9 @@ impl Graph {
                     let mut ctx = ctx_for(layer.as_ref());
                     ctx.mask = in_mask.clone();
                     let out = layer.forward(&xs, &mut ctx)?;
-                    let ins: Vec<Shape> = node
-                        .inputs
-                        .iter()
-                        .map(|&j| self.shapes[j].clone())
-                        .collect();
-                    masks.push(if layer.output_parts(&ins).is_empty() {
-                        layer.compute_mask(xs[0], in_mask.as_ref())
-                    } else {
-                        None
-                    });
+                    // A call with several outputs keeps its first output's mask, which that
+                    // output's part node passes on (nothing else reads the call).
+                    masks.push(layer.compute_mask(xs[0], in_mask.as_ref()));
                     out
                 }
             };

@@ -18,15 +18,19 @@ impl Graph {
         }
     }
 
-    /// Where output `k` of a layer's outputs lies in each row of its packed output: the
-    /// offset and width, and the part's shape.
-    pub(super) fn part_span(&self, j: usize, layer: &dyn Layer, k: usize) -> (usize, usize, Shape) {
-        let ins: Vec<Shape> = self.nodes[j]
+    /// The shapes of the inputs of call `j` (once built).
+    pub(super) fn call_input_shapes(&self, j: usize) -> Vec<Shape> {
+        self.nodes[j]
             .inputs
             .iter()
             .map(|&i| self.shapes[i].clone())
-            .collect();
-        let parts = layer.output_parts(&ins);
+            .collect()
+    }
+
+    /// Where output `k` of a layer's outputs lies in each row of its packed output: the
+    /// offset and width, and the part's shape.
+    pub(super) fn part_span(&self, j: usize, layer: &dyn Layer, k: usize) -> (usize, usize, Shape) {
+        let parts = layer.output_parts(&self.call_input_shapes(j));
         let width = |s: &Shape| s.iter().product::<usize>();
         let off = parts[..k].iter().map(width).sum();
         (off, width(&parts[k]), parts[k].clone())
@@ -49,14 +53,8 @@ impl Graph {
         for r in 0..rows {
             data.extend_from_slice(&packed[r * all + off..r * all + off + w]);
         }
-        let mask = if k == 0 {
-            let call = &self.nodes[j];
-            let in_mask = self.input_mask(call, masks);
-            let x = &values[call.inputs[0]];
-            layer.compute_mask(x, in_mask.as_ref())
-        } else {
-            None
-        };
+        // The first output carries the call's mask; the states carry none.
+        let mask = if k == 0 { masks[j].clone() } else { None };
         Ok((crate::layers::tensor(rows, &shape, data)?, mask))
     }
 

@@ -28,14 +28,7 @@ impl Graph {
                     .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
                     .collect();
                 let parts = match (&s.layer, self.built(), nodes.first()) {
-                    (Some(l), true, Some(&i)) => {
-                        let ins: Vec<Shape> = self.nodes[i]
-                            .inputs
-                            .iter()
-                            .map(|&j| self.shapes[j].clone())
-                            .collect();
-                        l.output_parts(&ins)
-                    }
+                    (Some(l), true, Some(&i)) => l.output_parts(&self.call_input_shapes(i)),
                     _ => Vec::new(),
                 };
                 let dims = nodes

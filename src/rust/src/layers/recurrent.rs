@@ -396,13 +396,13 @@ impl Layer for Recurrent {
     fn backward(
         &self,
         xs: &[&Tensor],
-        y: &Tensor,
+        _y: &Tensor,
         cache: &Cache,
         g: Tensor,
         pgrads: &mut [Tensor],
         ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
-        self.backward_batch(xs, y, cache, g, pgrads, ctx)
+        self.backward_batch(xs, cache, g, pgrads, ctx)
     }
 
     fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {

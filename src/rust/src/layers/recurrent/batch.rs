@@ -74,6 +74,15 @@ impl Recurrent {
                 )));
             }
         }
+        // The states the steps start from (h, then LSTM's c): those a stateful layer carries,
+        // or those given as inputs (`initial_state`); zeros when there are none.
+        let start: Vec<&[f32]> = match &carried {
+            Some(st) => [&st.h[..], &st.c[..]][..self.n_states()].to_vec(),
+            None => xs[1..]
+                .iter()
+                .map(|s0| s0.as_slice().expect("standard layout"))
+                .collect(),
+        };
         // The steps, on each row group's own record (groups run on the engine's threads).
         let records = self.records(b, t, d);
         let mut keep = zeros(records.iter().map(|(_, r)| r.len()).sum());
@@ -89,15 +98,7 @@ impl Recurrent {
             if let Some(m) = &h_mask {
                 part_mut(kg, rec.h_mask()).copy_from_slice(&m[r0 * u..r1 * u]);
             }
-            if let Some(st) = &carried {
-                part_mut(kg, rec.h())[..rec.b * u].copy_from_slice(&st.h[r0 * u..r1 * u]);
-                if self.cell == Cell::Lstm {
-                    part_mut(kg, rec.c())[..rec.b * u].copy_from_slice(&st.c[r0 * u..r1 * u]);
-                }
-            }
-            // Initial states given as inputs (`initial_state`): h, then LSTM's c.
-            for (k, s0) in xs[1..].iter().enumerate() {
-                let s0 = s0.as_slice().expect("standard layout");
+            for (k, s0) in start.iter().enumerate() {
                 let at = if k == 0 { rec.h() } else { rec.c() };
                 part_mut(kg, at)[..rec.b * u].copy_from_slice(&s0[r0 * u..r1 * u]);
             }
@@ -109,8 +110,9 @@ impl Recurrent {
         on_groups(ctx.threads, jobs, |(rec, xw_g, mask_g, kg)| {
             self.forward_steps(rec, xw_g, mask_g, h_masking, kg)
         });
-        if self.stateful {
-            // The states after the last step, for the next batch.
+        // The states after the last step (rows in order): the next batch's start for a
+        // stateful layer, and the states returned with `return_state`.
+        let last_states = (self.stateful || self.return_state).then(|| {
             let (mut h, mut c) = (Vec::with_capacity(b * u), Vec::new());
             for (_, rec, kg) in group_records(&keep, &records) {
                 let last = |(o, _): (usize, usize)| o + t * rec.b * u..o + (t + 1) * rec.b * u;
@@ -119,8 +121,8 @@ impl Recurrent {
                     c.extend_from_slice(&kg[last(rec.c())]);
                 }
             }
-            self.state.set(Some(State { rows: b, h, c }));
-        }
+            State { rows: b, h, c }
+        });
         // Outputs: every step's state in processing order, or the last; with
         // `return_state`, the last states follow in each row.
         let ow = self.out_width(t);
@@ -145,18 +147,22 @@ impl Recurrent {
                 } else {
                     o[..u].copy_from_slice(&hs[last(bi)]);
                 }
-                if self.return_state {
-                    o[ow..ow + u].copy_from_slice(&hs[last(bi)]);
-                    if self.cell == Cell::Lstm {
-                        o[ow + u..ow + 2 * u].copy_from_slice(&part(kg, rec.c())[last(bi)]);
-                    }
+            }
+        }
+        if let (true, Some(st)) = (self.return_state, &last_states) {
+            // Each row's last h (and c) after its output.
+            for (row, o) in out.chunks_exact_mut(row_w).enumerate() {
+                o[ow..ow + u].copy_from_slice(&st.h[row * u..(row + 1) * u]);
+                if self.cell == Cell::Lstm {
+                    o[ow + u..ow + 2 * u].copy_from_slice(&st.c[row * u..(row + 1) * u]);
                 }
             }
         }
+        if self.stateful {
+            self.state.set(last_states);
+        }
         let (seq, flat) = ([b, t, u], [b, row_w]);
-        let shape: &[usize] = if self.return_state {
-            &flat
-        } else if self.return_sequences {
+        let shape: &[usize] = if self.return_sequences && !self.return_state {
             &seq
         } else {
             &flat
@@ -171,7 +177,6 @@ impl Recurrent {
     pub(super) fn backward_batch(
         &self,
         xs: &[&Tensor],
-        _y: &Tensor,
         cache: &Cache,
         g: Tensor,
         pgrads: &mut [Tensor],
