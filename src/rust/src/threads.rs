@@ -4,14 +4,71 @@
 //! signals, so R's handlers (Ctrl-C's among them) always run on R's own thread: R's handler
 //! for an interrupt during `Sys.sleep()` jumps back into R's stack, which from another
 //! thread corrupts it.
+//!
+//! A forked process (`parallel::mclapply()`, `future::plan(multicore)`) inherits the pool's
+//! bookkeeping but none of its threads: `fork()` copies only the thread that called it. The
+//! pool therefore records the process it was built in, and a child builds a fresh one on
+//! first use instead of queueing work for threads that do not exist. Training steps that run
+//! beside R (`fit()` overlapping an R generator) are counted, and a fork waits for the
+//! running ones to finish, so the child never inherits a model locked by a step in flight.
 
 use rayon::ThreadPool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
 
-/// The pool and the thread count it was built for.
-type SizedPool = Option<(usize, Arc<ThreadPool>)>;
+/// The pool, the thread count it was built for and the process it was built in.
+type SizedPool = Option<(usize, u32, Arc<ThreadPool>)>;
 
 static POOL: OnceLock<Mutex<SizedPool>> = OnceLock::new();
+
+/// Training steps running on threads of their own (`Handle::spawn`), and the signal that
+/// one has finished.
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+static AT_FORK: Once = Once::new();
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// A training step starts on a thread of its own; pair with `step_finished()`.
+pub fn step_started() {
+    watch_forks();
+    *lock(&RUNNING.0) += 1;
+}
+
+/// A training step has released its model and stored its result.
+pub fn step_finished() {
+    let mut n = lock(&RUNNING.0);
+    *n = n.saturating_sub(1);
+    RUNNING.1.notify_all();
+}
+
+/// Before any fork of this process: wait for the running training steps. They only compute
+/// (they never call R nor wait for R's thread, which is the one forking), so the wait is short
+/// and cannot deadlock; the forking thread cannot start another one meanwhile.
+#[cfg(unix)]
+extern "C" fn before_fork() {
+    let mut n = lock(&RUNNING.0);
+    while *n > 0 {
+        n = match RUNNING.1.wait(n) {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+    }
+}
+
+/// Register `before_fork()` with the C library, once.
+fn watch_forks() {
+    AT_FORK.call_once(|| {
+        #[cfg(unix)]
+        // SAFETY: registers a handler that only takes a Rust mutex and waits on a condvar.
+        unsafe {
+            libc::pthread_atfork(Some(before_fork), None, None);
+        }
+    });
+}
 
 /// Every signal but the synchronous faults, which must stay with the thread that raised them.
 #[cfg(unix)]
@@ -101,20 +158,26 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
-/// The pool for `n` threads, built on first use and rebuilt when `n` changes.
+/// The pool for `n` threads, built on first use and rebuilt when `n` changes or in a new
+/// (forked) process. Called from R's thread only (a step thread is handed its pool), so a
+/// fork, which R's thread makes, never copies this lock held.
 pub fn pool(n: usize) -> Arc<ThreadPool> {
     let n = n.max(1);
+    watch_forks();
     let cell = POOL.get_or_init(|| {
         keep_freed_memory();
         Mutex::new(None)
     });
-    let mut guard = match cell.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if let Some((k, p)) = guard.as_ref() {
-        if *k == n {
-            return p.clone();
+    let mut guard = lock(cell);
+    let pid = std::process::id();
+    if let Some((k, built_in, p)) = guard.take() {
+        if built_in != pid {
+            // Inherited through fork(): its threads stayed in the parent. Dropping it would
+            // signal and wait for them, so it is left as it is.
+            std::mem::forget(p);
+        } else if k == n {
+            *guard = Some((k, built_in, p.clone()));
+            return p;
         }
     }
     let built = spawning(|| {
@@ -137,6 +200,81 @@ pub fn pool(n: usize) -> Arc<ThreadPool> {
                 .expect("a one-thread pool can always be built"),
         ),
     };
-    *guard = Some((n, p.clone()));
+    *guard = Some((n, pid, p.clone()));
     p
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn sum_on(pool: &ThreadPool) -> i64 {
+        use rayon::prelude::*;
+        pool.install(|| (0..100_000i64).into_par_iter().sum())
+    }
+
+    /// Wait for `pid` at most `secs` seconds; a child still running then is killed and
+    /// counts as hung.
+    fn wait_for(pid: libc::pid_t, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits only for our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                return Some(libc::WEXITSTATUS(status));
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: kills only our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_forked_child_and_grandchild_compute_on_pools_of_their_own() {
+        let want: i64 = (0..100_000i64).sum();
+        assert_eq!(sum_on(&pool(2)), want);
+        // SAFETY: the child only computes on a new pool and leaves with _exit.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let ok = sum_on(&pool(2)) == want;
+            let grandchild = unsafe { libc::fork() };
+            if grandchild == 0 {
+                let ok = sum_on(&pool(2)) == want;
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let ok = ok && wait_for(grandchild, 30) == Some(0) && sum_on(&pool(2)) == want;
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        assert_eq!(
+            wait_for(child, 60),
+            Some(0),
+            "the child hung or computed wrongly"
+        );
+        assert_eq!(sum_on(&pool(2)), want, "the parent keeps its pool");
+    }
+
+    #[test]
+    fn a_fork_waits_for_running_steps() {
+        step_started();
+        let t = std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            step_finished();
+        });
+        let start = std::time::Instant::now();
+        // SAFETY: the child leaves at once with _exit.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            unsafe { libc::_exit(0) };
+        }
+        assert!(start.elapsed() >= std::time::Duration::from_millis(150));
+        assert_eq!(wait_for(child, 30), Some(0));
+        t.join().unwrap();
+    }
 }

@@ -10,9 +10,17 @@ use std::thread::JoinHandle;
 
 pub struct Handle {
     pub model: Arc<Mutex<Model>>,
-    pub pending: Option<JoinHandle<RkResult<f64>>>,
+    pending: Option<Pending>,
     /// R objects a running step reads: kept alive (and never touched) until it is joined.
     keep: Vec<Robj>,
+}
+
+/// A training step on a thread of its own: the thread, where its result is left, and the
+/// process that started it.
+struct Pending {
+    thread: JoinHandle<()>,
+    result: Arc<Mutex<Option<RkResult<f64>>>>,
+    pid: u32,
 }
 
 impl Handle {
@@ -29,13 +37,29 @@ impl Handle {
         let pending = self.pending.take();
         let result = match pending {
             None => Ok(None),
-            Some(h) => match h.join() {
-                Ok(r) => r.map(Some),
-                Err(p) => Err(RkError::Internal(format!(
-                    "a training step failed: {}",
-                    panic_message(&p)
-                ))),
-            },
+            Some(p) => {
+                let joined = if p.pid == std::process::id() {
+                    p.thread.join().map_err(|e| {
+                        RkError::Internal(format!("a training step failed: {}", panic_message(&e)))
+                    })
+                } else {
+                    // A forked child: the thread stayed in the parent, which waited for it
+                    // to finish before forking (threads::before_fork), so its result is here.
+                    std::mem::forget(p.thread);
+                    Ok(())
+                };
+                let stored = match p.result.lock() {
+                    Ok(mut g) => g.take(),
+                    Err(e) => e.into_inner().take(),
+                };
+                joined
+                    .and_then(|_| {
+                        stored.unwrap_or_else(|| {
+                            Err(RkError::Internal("a training step left no result".into()))
+                        })
+                    })
+                    .map(Some)
+            }
         };
         self.keep.clear();
         result
@@ -78,29 +102,58 @@ impl Handle {
         self.join()?;
         self.keep = keep;
         let model = self.model.clone();
-        let h = crate::threads::spawning(|| {
+        // The pool is taken here, on R's thread: threads::pool() is never called elsewhere.
+        let threads = match model.lock() {
+            Ok(g) => g.threads,
+            Err(p) => p.into_inner().threads,
+        };
+        let pool = crate::threads::pool(threads);
+        let result = Arc::new(Mutex::new(None));
+        let slot = result.clone();
+        crate::threads::step_started();
+        let started = crate::threads::spawning(|| {
             std::thread::Builder::new()
                 .name("rkeras-step".into())
                 .spawn(move || {
-                    let mut guard = match model.lock() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    let m: &mut Model = &mut guard;
-                    let pool = crate::threads::pool(m.threads);
                     crate::threads::set_flush_to_zero();
                     crate::threads::block_signals();
-                    match catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m)))) {
-                        Ok(r) => r,
-                        Err(p) => Err(RkError::Internal(format!(
-                            "internal error in rkeras: {}",
-                            panic_message(&p)
-                        ))),
+                    let r = {
+                        let mut guard = match model.lock() {
+                            Ok(g) => g,
+                            Err(p) => p.into_inner(),
+                        };
+                        let m: &mut Model = &mut guard;
+                        match catch_unwind(AssertUnwindSafe(|| pool.install(|| f(m)))) {
+                            Ok(r) => r,
+                            Err(p) => Err(RkError::Internal(format!(
+                                "internal error in rkeras: {}",
+                                panic_message(&p)
+                            ))),
+                        }
+                    };
+                    // The model is unlocked and the result stored before the step counts
+                    // as finished: a fork after this point copies neither in flight.
+                    match slot.lock() {
+                        Ok(mut g) => *g = Some(r),
+                        Err(p) => *p.into_inner() = Some(r),
                     }
+                    crate::threads::step_finished();
                 })
-        })
-        .map_err(|e| RkError::Internal(format!("could not start a worker thread: {e}")))?;
-        self.pending = Some(h);
+        });
+        let thread = match started {
+            Ok(t) => t,
+            Err(e) => {
+                crate::threads::step_finished();
+                return Err(RkError::Internal(format!(
+                    "could not start a worker thread: {e}"
+                )));
+            }
+        };
+        self.pending = Some(Pending {
+            thread,
+            result,
+            pid: std::process::id(),
+        });
         Ok(())
     }
 }
