@@ -65,6 +65,11 @@ check_rate <- function(x, arg = deparse(substitute(x)), call = rlang::caller_env
   if (!isTRUE(ok)) {
     rk_abort(sprintf("`%s` must be a number in [0, 1), not %s.", arg, show_value(x)), "value", call)
   }
+  # The engine keeps rates in single precision, where anything above 1 - 2^-25 is 1.
+  if (x > 1 - 2^-24) {
+    rk_abort(sprintf("`%s` must be a number in [0, 1), not %s: it is 1 in single precision (largest rate: %s).",
+                     arg, format(x, digits = 17), format(1 - 2^-24, digits = 9)), "value", call)
+  }
   as.double(x)
 }
 
@@ -126,4 +131,18 @@ as_sample_matrix <- function(x, arg, call = rlang::caller_env()) {
   }
   if (nrow(x) == 0) rk_abort(sprintf("`%s` has no rows.", arg), "value", call)
   x
+}
+
+#' An input's `dtype`: Keras's numeric and boolean types. The engine computes in single
+#' precision, so values arrive as float32, as Keras casts a layer's inputs to its compute
+#' dtype (token ids stay exact up to 2^24).
+#' @noRd
+check_input_dtype <- function(dtype, call = rlang::caller_env()) {
+  types <- c("float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
+             "uint8", "uint16", "uint32", "uint64", "bool")
+  if (is.null(dtype)) return(invisible(NULL))
+  if (identical(dtype, "string")) {
+    rk_abort("`dtype = \"string\"` inputs are not supported by rkeras yet: vectorize text in R first.", "unsupported", call)
+  }
+  check_string(dtype, "dtype", choices = types, call = call)
 }

@@ -13,6 +13,8 @@
 #' layout: `(kernel_size, channels, filters)`, `(kh, kw, channels, filters)`, and for the
 #' transpose `(kh, kw, filters, channels)`.
 #' @inheritParams layer_dense
+#' @param bias_regularizer,activity_regularizer,kernel_constraint,bias_constraint Not
+#'   supported; must be `NULL`.
 #' @param filters Number of output channels.
 #' @param kernel_size Size of the window: one integer, or one per spatial axis.
 #' @param strides Step of the window: one integer, or one per spatial axis.

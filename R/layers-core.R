@@ -10,11 +10,18 @@
 #'   `activation_*` function, or `NULL` for linear.
 #' @param use_bias Whether the layer adds a bias vector.
 #' @param kernel_initializer,bias_initializer Initializer names or `initializer_*()` objects.
-#' @param kernel_regularizer `NULL` or a `regularizer_*()` object.
-#' @param bias_regularizer,activity_regularizer,kernel_constraint,bias_constraint Not supported; must be `NULL`.
+#' @param kernel_regularizer,bias_regularizer `NULL` or a `regularizer_*()` object: its
+#'   penalty on the kernel or the bias is added to the loss.
+#' @param activity_regularizer,kernel_constraint,bias_constraint Not supported; must be `NULL`.
 #' @param input_shape Shape of one sample (first layer only), e.g. `784` or `c(784)`.
-#' @param batch_input_shape,batch_size,dtype,trainable,weights Accepted for compatibility.
+#' @param trainable `FALSE` freezes the layer: training leaves its weights as they are.
+#' @param weights Initial weights, a list of arrays as [get_weights()] returns them for the
+#'   layer, set once the layer is built in a model.
+#' @param batch_input_shape,batch_size Shape of a batch (the first size is the batch's);
+#'   a batch size, accepted for compatibility.
+#' @param dtype `NULL` or `"float32"`.
 #' @param name Layer name; default `dense`, `dense_1`, ...
+#' @param input_dim Keras 2's name for a one-dimensional `input_shape`.
 #' @param ... Not used; an unknown argument is an error.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family core layers
@@ -28,9 +35,14 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
                         activity_regularizer = NULL, kernel_constraint = NULL,
                         bias_constraint = NULL, input_shape = NULL, batch_input_shape = NULL,
                         batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                        weights = NULL, ...) {
+                        weights = NULL, input_dim = NULL, ...) {
   check_no_dots(..., fn = "layer_dense()")
-  check_unsupported(bias_regularizer = bias_regularizer, activity_regularizer = activity_regularizer,
+  # Keras 2's `input_dim`: the same as `input_shape = input_dim`.
+  if (!is.null(input_dim)) {
+    if (!is.null(input_shape)) rk_abort("Give `input_shape` or `input_dim`, not both.", "value")
+    input_shape <- check_count(input_dim, "input_dim", max = 2^31 - 1)
+  }
+  check_unsupported(activity_regularizer = activity_regularizer,
                     kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
   spec <- new_layer_spec("dense", "Dense", list(
     units = check_count(units, "units", max = 2^24),
@@ -38,7 +50,8 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
     use_bias = check_flag(use_bias, "use_bias"),
     kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer"),
     bias_initializer = as_initializer(bias_initializer, "bias_initializer"),
-    kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer")),
+    kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
+    bias_regularizer = as_regularizer(bias_regularizer, "bias_regularizer")),
     input_shape = input_shape %||% batch_input_shape[-1], name = name, seed = draw_seed())
   compose_layer(object, spec)
 }
@@ -69,7 +82,7 @@ layer_activation <- function(object, activation, input_shape = NULL, batch_input
 #' Input and output shapes: `(batch, d1, d2, ...)` to `(batch, d1 * d2 * ...)`.
 #' @inheritParams layer_dense
 #' @param data_format `NULL` or `"channels_last"` (the only layout rkeras uses).
-#' @param dtype,trainable,weights Accepted for compatibility.
+#' @inheritParams layer_dense
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family core layers
 #' @export
@@ -93,9 +106,25 @@ layer_flatten <- function(object, data_format = NULL, input_shape = NULL, dtype 
 #' @noRd
 new_layer_spec <- function(type, class_name, config, input_shape = NULL, name = NULL, seed = NULL,
                            call = rlang::caller_env()) {
+  # Every constructor takes Keras's `trainable`: read from the constructor's frame.
+  # and `weights`, the layer's initial weights, set once it is built in a model.
+  trainable <- if (is.environment(call)) get0("trainable", envir = call, inherits = FALSE)
+  weights <- if (is.environment(call)) get0("weights", envir = call, inherits = FALSE)
+  dtype <- if (is.environment(call)) get0("dtype", envir = call, inherits = FALSE)
+  if (!is.null(dtype) && !identical(dtype, "float32")) {
+    rk_abort(sprintf("`dtype` must be NULL or \"float32\", not %s: rkeras's layers compute in single precision.",
+                     show_value(dtype)), "unsupported", call)
+  }
+  if (!is.null(weights) && (!is.list(weights) || !length(weights) ||
+                            !all(vapply(weights, function(w) is.numeric(w) && length(w) > 0, TRUE)))) {
+    rk_abort(sprintf("`weights` must be a list of numeric arrays (the layer's get_weights()), not %s.",
+                     show_value(weights)), "type", call)
+  }
   list(type = type, prefix = type, class_name = class_name, config = config,
        input_shape = check_shape(input_shape, "input_shape", call = call),
-       name = check_string(name, "name", allow_null = TRUE, call = call), seed = seed)
+       name = check_string(name, "name", allow_null = TRUE, call = call), seed = seed,
+       trainable = if (!is.null(trainable)) check_flag(trainable, "trainable", call = call),
+       weights = weights)
 }
 
 check_unsupported <- function(..., call = rlang::caller_env()) {

@@ -1,6 +1,27 @@
 # Merge layers: several tensors in, one out. Called with a list of tensors they return a
 # tensor; called without inputs they return the layer object, to be called later.
 
+#' The tensors a merge layer is called on: `inputs` (a tensor or a list of them) and the
+#' tensors given after it as separate arguments (`layer_add(a, b, c)`, as Keras for R takes
+#' them). Keras for R 2's second positional argument (`axis`, `axes`) is still read when it
+#' is not a tensor, and returned as the attribute "positional".
+#' @noRd
+merge_inputs <- function(inputs, dots, fn, positional = NULL, call = rlang::caller_env()) {
+  if (!length(dots)) return(if (missing(inputs)) NULL else inputs)
+  nms <- names(dots) %||% rep("", length(dots))
+  if (any(nzchar(nms))) do.call(check_no_dots, c(dots[nzchar(nms)], list(fn = fn, call = call)))
+  tensors <- vapply(dots, is_tensor_arg, TRUE)
+  other <- dots[!tensors]
+  if (length(other) > 1 || (length(other) == 1 && is.null(positional))) {
+    rk_abort(sprintf("%s takes tensors as its unnamed arguments, not %s.", fn, show_value(other[[1]])), "type", call)
+  }
+  first <- if (missing(inputs) || is.null(inputs)) list() else if (inherits(inputs, "rkeras_tensor")) list(inputs) else inputs
+  out <- c(first, unlist(lapply(dots[tensors], function(t) if (inherits(t, "rkeras_tensor")) list(t) else t),
+                         recursive = FALSE))
+  if (length(other)) attr(out, "positional") <- other[[1]]
+  out
+}
+
 merge_layer <- function(inputs, type, config = structure(list(), names = character()), name = NULL,
                         call = rlang::caller_env()) {
   class_name <- c(concatenate = "Concatenate", add = "Add", subtract = "Subtract", multiply = "Multiply",
@@ -23,15 +44,15 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 #'
 #' Input and output shapes: inputs of one shape give that shape; concatenation adds the
 #' sizes on `axis` (`-1`, the last axis, by default; `1` is the first axis of a sample).
-#' @param inputs A list of tensors; when missing, the layer is returned, to be called on
-#'   a list of tensors later.
+#' @param inputs A list of tensors, or the first tensor with the others given after it
+#'   (`layer_add(a, b)`); when missing, the layer is returned, to be called on a list of
+#'   tensors later.
+#' @param ... More tensors to merge with `inputs`; any other argument is an error.
 #' @param axis Axis to concatenate along.
 #' @param axes Axis of the dot product: `1` or `-1` (the features of `(batch, d)` inputs).
 #' @param normalize Only `FALSE` is supported.
 #' @param name Layer name.
-#' @param batch_size,dtype,trainable,weights Accepted for compatibility; `dtype` must be
-#'   `NULL` or `"float32"`.
-#' @param ... Not used; an unknown argument is an error.
+#' @param batch_size,dtype,trainable,weights As for [layer_dense()]; a merge layer has no weights.
 #' @returns A tensor, or the layer when `inputs` is missing.
 #' @family merge layers
 #' @export
@@ -39,9 +60,11 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 #' a <- layer_input(shape = 3)
 #' b <- layer_input(shape = 3)
 #' model <- keras_model(list(a, b), layer_add(list(a, b)) %>% layer_dense(1))
-layer_concatenate <- function(inputs, axis = -1, batch_size = NULL, dtype = NULL, name = NULL,
-                              trainable = NULL, weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_concatenate()")
+layer_concatenate <- function(inputs, ..., axis = -1, batch_size = NULL, dtype = NULL, name = NULL,
+                              trainable = NULL, weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_concatenate()", positional = "axis")
+  if (!is.null(attr(inputs, "positional"))) axis <- attr(inputs, "positional")
+  attr(inputs, "positional") <- NULL
   check_merge_args(dtype, weights)
   axis <- check_number(axis, "axis", what = "a whole number")
   merge_layer(inputs, "concatenate", list(axis = as.integer(axis)), name)
@@ -49,63 +72,65 @@ layer_concatenate <- function(inputs, axis = -1, batch_size = NULL, dtype = NULL
 
 #' @rdname layer_concatenate
 #' @export
-layer_add <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                      weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_add()")
+layer_add <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                      weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_add()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "add", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_subtract <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                           weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_subtract()")
+layer_subtract <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                           weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_subtract()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "subtract", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_multiply <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                           weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_multiply()")
+layer_multiply <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                           weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_multiply()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "multiply", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_average <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                          weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_average()")
+layer_average <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_average()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "average", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_maximum <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                          weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_maximum()")
+layer_maximum <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_maximum()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "maximum", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_minimum <- function(inputs, batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
-                          weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_minimum()")
+layer_minimum <- function(inputs, ..., batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                          weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_minimum()")
   check_merge_args(dtype, weights)
   merge_layer(inputs, "minimum", name = name)
 }
 
 #' @rdname layer_concatenate
 #' @export
-layer_dot <- function(inputs, axes, normalize = FALSE, batch_size = NULL, dtype = NULL, name = NULL,
-                      trainable = NULL, weights = NULL, ...) {
-  check_no_dots(..., fn = "layer_dot()")
+layer_dot <- function(inputs, ..., axes, normalize = FALSE, batch_size = NULL, dtype = NULL, name = NULL,
+                      trainable = NULL, weights = NULL) {
+  inputs <- merge_inputs(inputs, list(...), "layer_dot()", positional = "axes")
+  if (!is.null(attr(inputs, "positional"))) axes <- attr(inputs, "positional")
+  attr(inputs, "positional") <- NULL
   check_merge_args(dtype, weights)
   if (!check_flag(normalize, "normalize")) NULL else
     rk_abort("`normalize = TRUE` is not supported by rkeras yet.", "unsupported")

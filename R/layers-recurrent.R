@@ -32,12 +32,8 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
                             batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                             weights = NULL, ...) {
   check_no_dots(..., fn = "layer_embedding()")
-  check_unsupported(activity_regularizer = activity_regularizer, embeddings_constraint = embeddings_constraint,
-                    weights = weights)
+  check_unsupported(activity_regularizer = activity_regularizer, embeddings_constraint = embeddings_constraint)
   if (isTRUE(check_flag(sparse, "sparse"))) rk_abort("`sparse = TRUE` is not supported by rkeras.", "unsupported")
-  if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable"))) {
-    rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported")
-  }
   shape <- input_shape %||% batch_input_shape[-1] %||%
     (if (!is.null(input_length)) check_count(input_length, "input_length", min = 1))
   spec <- new_layer_spec("embedding", "Embedding", list(
@@ -79,7 +75,7 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
 #' @param recurrent_initializer Initializer of the recurrent kernel (default orthogonal).
 #' @param unit_forget_bias LSTM: start the forget gate's bias at 1.
 #' @param reset_after GRU: apply the reset gate after the recurrent product (Keras 3's default).
-#' @param recurrent_regularizer,recurrent_constraint Not supported; must be `NULL`.
+#' @param recurrent_regularizer,recurrent_constraint,bias_regularizer Not supported; must be `NULL`.
 #' @param dropout,recurrent_dropout Fractions of the inputs and of the state dropped in training.
 #' @param ... Keras 2's `time_major` and `implementation`, only at their defaults.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
@@ -105,13 +101,9 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
   if (isTRUE(dots$time_major)) rk_abort("`time_major = TRUE` is not supported by rkeras.", "unsupported", call)
   check_unsupported(recurrent_regularizer = recurrent_regularizer, bias_regularizer = bias_regularizer,
                     activity_regularizer = activity_regularizer, kernel_constraint = kernel_constraint,
-                    recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint,
-                    weights = weights, call = call)
+                    recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint, call = call)
   stateful <- check_flag(stateful, "stateful", call = call)
   check_flag(unroll, "unroll", call = call)
-  if (!is.null(trainable) && !isTRUE(check_flag(trainable, "trainable", call = call))) {
-    rk_abort("`trainable = FALSE` is not supported here; freeze the layer with freeze_weights().", "unsupported", call)
-  }
   gates <- c("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
   config <- c(list(
     units = check_count(units, "units", min = 1, max = 2^16, call = call),
@@ -214,7 +206,7 @@ layer_gru <- function(object, units, activation = "tanh", recurrent_activation =
 #'   layer_dense(1, activation = "sigmoid")
 bidirectional <- function(object, layer, merge_mode = "concat", weights = NULL, backward_layer = NULL, ...) {
   dots <- list(...)
-  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name"))
+  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name", "trainable"))
   if (length(unknown)) do.call(check_no_dots, c(dots[unknown], list(fn = "bidirectional()")))
   check_unsupported(weights = weights)
   if (is.null(merge_mode)) {
@@ -241,6 +233,8 @@ bidirectional <- function(object, layer, merge_mode = "concat", weights = NULL, 
     config$backward_layer <- list(class_name = bwd$class_name,
                                   config = c(bwd$config, list(name = paste0("backward_", bwd$name %||% base))))
   }
+  # The wrapper is frozen when asked to be, or when the layer it wraps is.
+  trainable <- dots$trainable %||% (if (identical(fwd$trainable, FALSE)) FALSE)
   spec <- new_layer_spec("bidirectional", "Bidirectional", config,
                          input_shape = dots$input_shape %||% dots$batch_input_shape[-1], name = dots$name,
                          seed = fwd$seed %||% draw_seed())
@@ -280,7 +274,7 @@ layer_masking <- function(object, mask_value = 0, input_shape = NULL, batch_inpu
 #' @export
 time_distributed <- function(object, layer, ...) {
   dots <- list(...)
-  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name"))
+  unknown <- setdiff(names(dots) %||% rep("", length(dots)), c("input_shape", "batch_input_shape", "name", "trainable"))
   if (length(unknown)) do.call(check_no_dots, c(dots[unknown], list(fn = "time_distributed()")))
   if (!inherits(layer, "rkeras_layer")) {
     rk_abort(sprintf("`layer` must be a layer (a layer_*() function called without a model), not %s.",
@@ -292,6 +286,7 @@ time_distributed <- function(object, layer, ...) {
   }
   config <- list(layer = list(class_name = inner$class_name,
                               config = c(inner$config, list(name = inner$name %||% keras_snake(inner$class_name)))))
+  trainable <- dots$trainable %||% (if (identical(inner$trainable, FALSE)) FALSE)
   spec <- new_layer_spec("time_distributed", "TimeDistributed", config,
                          input_shape = dots$input_shape %||% dots$batch_input_shape[-1], name = dots$name,
                          seed = inner$seed %||% draw_seed())

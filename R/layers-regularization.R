@@ -7,7 +7,6 @@
 #' @param rate Fraction of the inputs to drop, in `[0, 1)`.
 #' @param noise_shape Not supported; must be `NULL`.
 #' @param seed Ignored: dropout masks follow R's `set.seed()`.
-#' @param batch_input_shape,batch_size,trainable,weights Accepted for compatibility.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family regularization layers
 #' @export

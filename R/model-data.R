@@ -28,6 +28,7 @@ prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   if (!info$built) {
     rk_call(rk_model_build(model$ptr, ncol(x)), call = call)
     model_changed(model)
+    apply_constructor_weights(model, call)
   } else if (info$input_dim != ncol(x)) {
     rk_abort(sprintf("layer '%s' expects %d input features, got %d (`%s` has shape (%s)).",
                      info$name[[1]], info$input_dim, ncol(x), arg,
@@ -129,6 +130,7 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
     shapes <- lapply(xs, function(a) { d <- dim(a); if (length(d) < 2) 1 else as.double(d[-1]) })
     rk_call(rk_model_build_shapes(model$ptr, shapes), call = call)
     model_changed(model)
+    apply_constructor_weights(model, call)
     info <- graph_info(model)
     # A Sequential model built by its first data: its input shape is now fixed, as in Keras
     # (its JSON and saved files carry it).

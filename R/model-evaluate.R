@@ -59,7 +59,8 @@ evaluate <- function(object, ...) UseMethod("evaluate")
 chunked_rows <- function(n, batch_size, f, callbacks = list(), kind = NULL, rows = TRUE) {
   hooks <- paste0("on_", kind, "_batch_", c("begin", "end"))
   listening <- Filter(function(cb) !is.null(kind) && overrides(cb, hooks), callbacks)
-  per <- if (length(listening)) batch_size else max(batch_size * 64, 8192)
+  # Whole batches in every chunk: a stateful model sees each batch of batch_size rows.
+  per <- if (length(listening)) batch_size else batch_size * max(64, ceiling(8192 / batch_size))
   from <- 0
   while (from < n) {
     to <- min(n, from + per)

@@ -28,10 +28,7 @@ layer_input <- function(shape = NULL, batch_size = NULL, name = NULL, dtype = NU
   if (isTRUE(sparse) || isTRUE(ragged)) {
     rk_abort("`sparse` and `ragged` inputs are not supported by rkeras.", "unsupported")
   }
-  if (!is.null(dtype) && !identical(dtype, "float32")) {
-    rk_abort(sprintf("`dtype` must be \"float32\", not %s: rkeras computes in single precision.",
-                     show_value(dtype)), "unsupported")
-  }
+  check_input_dtype(dtype)
   if (!is.null(batch_shape) && !(is.numeric(batch_shape) || is.logical(batch_shape) || is.list(batch_shape))) {
     rk_abort(sprintf("`batch_shape` must be c(batch_size, shape), e.g. c(NA, 28, 28), not %s.", show_value(batch_shape)), "value")
   }
@@ -133,7 +130,11 @@ as_tensor_list <- function(x, arg, call = rlang::caller_env()) {
 #' @noRd
 new_layer_object <- function(state) {
   fn <- function(object, ...) layer_apply(state, object, ...)
-  structure(fn, class = c("rkeras_layer", "function"), state = state)
+  # A class of the layer's own first (`class(layer_batch_normalization())[1]` tells layers
+  # apart, as Keras for R's freeze_weights() example uses it), then Keras's.
+  structure(fn, class = c(paste0("rkeras_", state$spec$class_name %||% "Layer"), "rkeras_layer",
+                          "keras.src.layers.layer.Layer", "keras.engine.base_layer.Layer", "function"),
+            state = state)
 }
 
 layer_state <- function(layer) attr(layer, "state")
@@ -319,7 +320,7 @@ send_graph <- function(model, call = rlang::caller_env()) {
 #' @noRd
 graph_desc <- function(model, g) {
   trainable <- get0("trainable_layers", envir = model_env(model), inherits = FALSE) %||% list()
-  layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% TRUE))
+  layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% s$spec$trainable %||% TRUE))
   nodes <- lapply(g$nodes, function(n) c(list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)),
                                           if (!is.null(n$take)) list(take = n$take)))
   list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
@@ -397,6 +398,26 @@ link_layers <- function(model, states) {
   }
   g <- group_by_model(src, names)
   for (k in seq_along(g$models)) copy_layer_weights(g$models[[k]], model, g$names[[k]])
+  apply_constructor_weights(model)
+  invisible(model)
+}
+
+#' Give layers created with `weights =` those weights, once the model has built them
+#' @noRd
+apply_constructor_weights <- function(model, call = rlang::caller_env()) {
+  if (!isTRUE(model$built)) return(invisible(model))
+  for (st in model_states(model)) {
+    w <- st$spec$weights
+    if (is.null(w)) next
+    layer <- new_layer_object(st)
+    want <- length(layer_weight_index(layer, call)$index)
+    if (length(w) != want) {
+      rk_abort(sprintf("`weights` of layer '%s' must be a list of %d arrays, got %d.", st$spec$name, want, length(w)),
+               "shape", call)
+    }
+    layer_set_weights(layer, w)
+    st$spec$weights <- NULL
+  }
   invisible(model)
 }
 

@@ -10,7 +10,9 @@
     optimizer = get0("compiled", envir = model_env(x))$optimizer,
     loss = get0("compiled", envir = model_env(x))$loss,
     weights = get_weights(x),
-    trainable_weights = get_weights(x),
+    trainable_weights = get_weights(x, trainable = TRUE),
+    non_trainable_weights = get_weights(x, trainable = FALSE),
+    trainable = !identical(get0("model_trainable", envir = model_env(x), inherits = FALSE), FALSE),
     input = model_io(x, "inputs", single = TRUE),
     output = model_io(x, "outputs", single = TRUE),
     inputs = model_io(x, "inputs"),
@@ -23,12 +25,42 @@
 
 #' @export
 `$<-.rkeras_model` <- function(x, name, value) {
-  assign(name, value, envir = model_env(x))
+  # rkeras's own code keeps the model's state here; users set only what Keras lets them.
+  if (identical(topenv(parent.frame()), topenv())) {
+    assign(name, value, envir = model_env(x))
+    return(x)
+  }
+  switch(name,
+    trainable = set_model_trainable(x, check_flag(value, "trainable")),
+    stop_training = assign(name, check_flag(value, "stop_training"), envir = model_env(x)),
+    name = assign(name, check_string(value, "name"), envir = model_env(x)),
+    rk_abort(sprintf("`model$%s` cannot be set; a model's settable fields are `trainable`, `stop_training` and `name`.",
+                     name), "value")
+  )
   x
 }
 
 #' @export
 `[[.rkeras_model` <- function(x, i) `$.rkeras_model`(x, i)
+
+#' `model$trainable <- value`: every layer of the model, and every model whose layers all
+#' belong to it (a model used inside it), follow, as Keras sets `trainable` recursively
+#' @noRd
+set_model_trainable <- function(model, value) {
+  assign("model_trainable", value, envir = model_env(model))
+  states <- model_states(model)
+  keys <- vapply(states, function(s) s$key, "")
+  for (st in states) {
+    for (m in st$models %||% list()) {
+      if (!identical(m, model) && !rk_ptr_dead(m$ptr) &&
+          all(vapply(model_states(m), function(s) s$key %in% keys, TRUE))) {
+        assign("model_trainable", value, envir = model_env(m))
+      }
+    }
+  }
+  if (length(states)) change_trainable(model, vapply(states, function(s) s$spec$name, ""), value)
+  invisible(model)
+}
 
 io_shape <- function(shapes) {
   s <- lapply(shapes, function(d) if (is.null(d)) NULL else c(list(NULL), as.list(d)))
@@ -123,48 +155,141 @@ build_first <- function(model, shape) {
 #' Freeze and unfreeze weights
 #'
 #' Frozen layers keep their weights under [fit()]; as in Keras, recompile after changing
-#' which layers are frozen (rkeras applies the change at once).
-#' @param object A model.
-#' @param from,to First and last layer to change, by name or position (default all).
+#' which layers are frozen (rkeras applies the change at once). As in Keras for R, the
+#' change is global: `freeze_weights(model, from = 3)` freezes layers 3 to the last and
+#' unfreezes the ones before; without `from`, `to` and `which` every layer is frozen.
+#' @param object A model, or a layer.
+#' @param from,to First and last layer to change (both included): a name, a layer object, or
+#'   a position (1-based; negative counts from the end, `-1` being the last layer).
+#' @param which The layers to change, every other layer getting the opposite: names,
+#'   positions, layer objects, a logical vector over `object$layers`, or a function (or
+#'   formula) of a layer returning `TRUE` or `FALSE`.
 #' @returns The model, invisibly.
 #' @family model functions
 #' @export
 #' @examples
 #' model <- keras_model_sequential() %>% layer_dense(4, input_shape = 3) %>% layer_dense(1)
 #' freeze_weights(model, to = 1)
-freeze_weights <- function(object, from = NULL, to = NULL) {
-  set_trainable(object, from, to, FALSE)
+#' freeze_weights(model, from = -1)
+#' length(model$trainable_weights)
+freeze_weights <- function(object, from = NULL, to = NULL, which = NULL) {
+  set_trainable(object, from, to, which, FALSE)
 }
 
 #' @rdname freeze_weights
 #' @export
-unfreeze_weights <- function(object, from = NULL, to = NULL) {
-  set_trainable(object, from, to, TRUE)
+unfreeze_weights <- function(object, from = NULL, to = NULL, which = NULL) {
+  set_trainable(object, from, to, which, TRUE)
 }
 
-set_trainable <- function(object, from, to, value, call = rlang::caller_env()) {
+set_trainable <- function(object, from, to, which, value, call = rlang::caller_env()) {
+  if (inherits(object, "rkeras_layer")) {
+    if (!is.null(from) || !is.null(to) || !is.null(which)) {
+      rk_abort("`from`, `to` and `which` select layers of a model; give a model, or no selection for a layer.",
+               "value", call)
+    }
+    object$trainable <- value
+    return(invisible(object))
+  }
   check_model(object, call = call)
+  if (!is.null(which) && (!is.null(from) || !is.null(to))) {
+    rk_abort("Give either `which` or `from`/`to`, not both.", "value", call)
+  }
   layers <- model_layer_objects(object)
   names <- vapply(layers, function(l) layer_state(l)$spec$name, "")
+  n <- length(names)
   pos <- function(x, arg, default) {
     if (is.null(x)) return(default)
+    if (inherits(x, "rkeras_layer")) x <- layer_state(x)$spec$name
     if (is.character(x)) {
       x <- check_string(x, arg, call = call)
       i <- match(x, names)
       if (is.na(i)) rk_abort(sprintf("`%s` names no layer of the model: '%s'.", arg, x), "value", call)
       return(i)
     }
-    check_count(x, arg, max = length(names), call = call)
+    if (!is.numeric(x) || length(x) != 1 || is.na(x) || x != round(x) || x == 0 || abs(x) > n) {
+      rk_abort(sprintf("`%s` must be a layer name, a layer, or a position from 1 to %d (or -1 to -%d from the end), not %s.",
+                       arg, n, n, show_value(x)), "value", call)
+    }
+    as.integer(if (x < 0) n + x + 1 else x)
   }
-  idx <- seq(pos(from, "from", 1L), pos(to, "to", length(names)))
-  change_trainable(object, names[idx], value, call)
+  if (is.null(from) && is.null(to) && is.null(which)) return(set_model_trainable(object, value))
+  chosen <- if (!is.null(which)) {
+    which_layers(which, layers, names, call)
+  } else {
+    i <- pos(from, "from", 1L)
+    j <- pos(to, "to", n)
+    seq_len(n) >= i & seq_len(n) <= j
+  }
+  # Keras for R's rule: the chosen layers get `value`, every other layer the opposite.
+  assign("model_trainable", TRUE, envir = model_env(object))
+  if (any(chosen)) change_trainable(object, names[chosen], value, call)
+  if (any(!chosen)) change_trainable(object, names[!chosen], !value, call)
   invisible(object)
 }
 
+#' `which` of freeze_weights(), as a logical vector over the model's layers
+#' @noRd
+which_layers <- function(which, layers, names, call) {
+  n <- length(names)
+  if (inherits(which, "formula")) which <- rlang::as_function(which)
+  if (is.function(which)) {
+    which <- vapply(layers, function(l) isTRUE(which(l)), TRUE)
+  }
+  if (inherits(which, "rkeras_layer")) which <- list(which)
+  if (is.list(which)) {
+    which <- vapply(which, function(l) {
+      if (!inherits(l, "rkeras_layer")) rk_abort("`which`, as a list, must hold layers.", "type", call)
+      layer_state(l)$spec$name
+    }, "")
+  }
+  if (is.logical(which)) {
+    if (length(which) != n || anyNA(which)) {
+      rk_abort(sprintf("`which`, as a logical vector, must have one TRUE or FALSE per layer (%d).", n), "value", call)
+    }
+    return(which)
+  }
+  if (is.character(which)) {
+    bad <- setdiff(which, names)
+    if (length(bad)) rk_abort(sprintf("`which` names no layer of the model: '%s'.", bad[[1]]), "value", call)
+    return(names %in% which)
+  }
+  if (is.numeric(which) && !anyNA(which) && all(which == round(which)) && all(which != 0) && all(abs(which) <= n)) {
+    idx <- ifelse(which < 0, n + which + 1, which)
+    return(seq_len(n) %in% idx)
+  }
+  rk_abort(sprintf("`which` must be layer names, positions, layers, a logical vector or a function, not %s.",
+                   show_value(which)), "value", call)
+}
+
+#' Make the layers named `names` of `model` trainable or frozen. Trainability belongs to the
+#' layer, as in Keras: every model that holds one of these layers sees the change.
+#' @noRd
 change_trainable <- function(model, names, value, call = rlang::caller_env()) {
+  states <- Filter(function(s) s$spec$name %in% names, model_states(model))
+  models <- list(model)
+  for (st in states) {
+    st$spec$trainable <- value
+    for (m in st$models %||% list()) {
+      if (!rk_ptr_dead(m$ptr) && !any(vapply(models, identical, TRUE, m))) models <- c(models, list(m))
+    }
+  }
+  for (m in models) {
+    held <- intersect(names, vapply(model_states(m), function(s) s$spec$name, ""))
+    if (length(held)) set_layer_flags(m, held, value, call)
+  }
+  invisible(model)
+}
+
+#' Record the flags in one model and tell its engine
+#' @noRd
+set_layer_flags <- function(model, names, value, call = rlang::caller_env()) {
   flags <- model$trainable_layers %||% list()
   for (n in names) flags[[n]] <- value
   model$trainable_layers <- flags
+  if (length(model$specs)) {
+    model$specs <- lapply(model$specs, function(sp) { if (sp$name %in% names) sp$trainable <- value; sp })
+  }
   if (!is_graph(model)) {
     if (all(unlist(flags))) return(invisible(model))
     to_general_engine(model, call)
@@ -191,7 +316,10 @@ to_general_engine <- function(model, call = rlang::caller_env()) {
   spec <- state$spec
   switch(name,
     name = spec$name,
-    trainable = !identical(state$model$trainable_layers[[spec$name]], FALSE),
+    trainable = !identical(spec$trainable, FALSE),
+    weights = layer_get_weights(x),
+    trainable_weights = layer_get_weights(x, trainable = TRUE),
+    non_trainable_weights = layer_get_weights(x, trainable = FALSE),
     output_shape = layer_output_shape(state),
     get_weights = function() layer_get_weights(x),
     set_weights = function(weights) layer_set_weights(x, weights),
@@ -210,8 +338,12 @@ to_general_engine <- function(model, call = rlang::caller_env()) {
   if (!identical(name, "trainable")) rk_abort(sprintf("Only `trainable` can be set on a layer, not `%s`.", name), "value")
   state <- layer_state(x)
   value <- check_flag(value, "trainable")
-  if (is.null(state$model)) rk_abort("Add the layer to a model before changing `trainable`.", "state")
-  change_trainable(state$model, state$spec$name, value)
+  if (is.null(state$model)) {
+    # Not in a model yet: the layer keeps the flag and brings it to the models it joins.
+    state$spec$trainable <- value
+  } else {
+    change_trainable(state$model, state$spec$name, value)
+  }
   x
 }
 
@@ -241,6 +373,14 @@ weight_names <- function(model) {
   chain_weights(model_layers(model))$names
 }
 
+#' Whether the optimizer updates each weight of `model`, in `get_weights()` order (frozen
+#' layers' weights and batch normalization's moving statistics are not)
+#' @noRd
+weight_trainable <- function(model) {
+  if (is_graph(model)) return(as.logical(graph_info(model)$weight_trainable))
+  rep(TRUE, length(weight_names(model)))
+}
+
 layer_weight_index <- function(layer, call = rlang::caller_env()) {
   state <- layer_state(layer)
   model <- state$model
@@ -248,9 +388,13 @@ layer_weight_index <- function(layer, call = rlang::caller_env()) {
   list(model = model, index = which(startsWith(weight_names(model), paste0(state$spec$name, "/"))))
 }
 
-layer_get_weights <- function(layer) {
+layer_get_weights <- function(layer, trainable = NA) {
+  state <- layer_state(layer)
+  if (is.null(state$model)) return(list())
   w <- layer_weight_index(layer)
-  get_weights(w$model)[w$index]
+  keep <- w$index
+  if (!is.na(trainable)) keep <- keep[weight_trainable(w$model)[keep] == trainable]
+  get_weights(w$model)[keep]
 }
 
 layer_set_weights <- function(layer, weights) {

@@ -36,6 +36,14 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
 }
 
 new_model <- function(name, class) {
+  # Keras's class names follow rkeras's own, so code that tests classes keeps working:
+  # Keras 3's (keras.src.*) and Keras 2's (keras.engine.*).
+  keras <- if ("rkeras_sequential" %in% class) {
+    c("keras.src.models.sequential.Sequential", "keras.engine.sequential.Sequential")
+  } else c("keras.src.models.functional.Functional", "keras.engine.functional.Functional")
+  class <- unique(c(intersect(class, c("rkeras_sequential", "rkeras_functional", "rkeras_model")), keras,
+                    "keras.src.models.model.Model", "keras.engine.training.Model",
+                    "keras.src.layers.layer.Layer", "keras.engine.base_layer.Layer"))
   state <- new.env(parent = emptyenv())
   state$ptr <- rk_model_new()
   state$snapshot <- rk_snapshot_new(state)
@@ -69,12 +77,18 @@ chain_types <- c("dense", "dropout", "activation", "flatten")
 chain_capable <- function(specs, input_shape) {
   types <- vapply(specs, `[[`, "", "type")
   all(types %in% chain_types) &&
+    !any(vapply(specs, has_bias_regularizer, TRUE)) &&
     (length(input_shape) <= 1 || (length(types) > 0 && types[[1]] == "flatten"))
 }
 
 #' Add a layer to a Sequential model: on the fused chain while the model fits it, else
 #' (from then on) on the general engine, keeping the weights the layers have
 #' @noRd
+has_bias_regularizer <- function(spec) {
+  cfg <- spec$config
+  if (is.character(cfg)) grepl('"bias_regularizer":\\s*\\{', cfg) else !is.null(cfg$bias_regularizer)
+}
+
 add_layer_state <- function(object, state, call = rlang::caller_env()) {
   check_model(object, call = call)
   if (!inherits(object, "rkeras_sequential")) {
@@ -100,7 +114,8 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     input_shape <- spec$input_shape
   }
   specs <- c(object$specs, list(spec))
-  if (!is_graph(object) && chain_capable(specs, input_shape) && !clips_gradients(object$compiled$optimizer)) {
+  if (!is_graph(object) && chain_capable(specs, input_shape) && !identical(spec$trainable, FALSE) &&
+      !clips_gradients(object$compiled$optimizer)) {
     if (is.null(spec$seed)) spec$seed <- draw_seed()
     rk_call(rk_model_add(object$ptr, to_json(graph_layer_spec(spec))), call = call)
     model_changed(object)
@@ -171,7 +186,8 @@ model_changed <- function(model) {
 #' `get_weights()` returns a list of arrays in Keras's order: for each dense layer its
 #' kernel (`in x units` matrix) then its bias (1-d array). `set_weights()` replaces them.
 #' @param object A model.
-#' @param trainable Ignored; all rkeras weights are trainable.
+#' @param trainable `NA` (all weights), `TRUE` (the weights training updates) or `FALSE`
+#'   (those of frozen layers, and batch normalization's moving statistics).
 #' @param weights A list shaped like `get_weights(object)`.
 #' @returns `get_weights()`: a list of arrays; `set_weights()`: the model, invisibly.
 #' @family model functions
@@ -181,15 +197,18 @@ model_changed <- function(model) {
 #' w <- get_weights(model)
 #' set_weights(model, lapply(w, function(a) a * 0))
 get_weights <- function(object, trainable = NA) {
-  if (inherits(object, "rkeras_layer")) return(layer_get_weights(object))
+  if (!identical(trainable, NA)) trainable <- check_flag(trainable, "trainable")
+  if (inherits(object, "rkeras_layer")) return(layer_get_weights(object, trainable))
   check_model(object)
   if (is_graph(object)) {
     w <- rk_call(rk_model_get_weights(object$ptr))
-    return(Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims))
+    out <- Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims)
+  } else {
+    w <- rk_call(rk_model_get_weights(object$ptr))
+    out <- Map(function(v, d) { dim(v) <- d; v }, w, chain_weights(model_layers(object))$dims)
   }
-  w <- rk_call(rk_model_get_weights(object$ptr))
-  info <- model_layers(object)
-  Map(function(v, d) { dim(v) <- d; v }, w, chain_weights(info)$dims)
+  if (is.na(trainable)) return(out)
+  out[weight_trainable(object) == trainable]
 }
 
 #' Names and shapes of a fused chain's weights: each dense layer's kernel, and its bias
@@ -245,7 +264,12 @@ set_weights <- function(object, weights) {
 #' @examples
 #' count_params(keras_model_sequential() %>% layer_dense(10, input_shape = 784))
 count_params <- function(object) {
+  if (inherits(object, "rkeras_layer")) return(object$count_params())
   check_model(object)
+  if (!isTRUE(object$built)) {
+    rk_abort(sprintf(paste0("Model '%s' is not built yet, so it has no parameters to count. Give the first layer ",
+                            "`input_shape`, or fit or predict on data first."), object$name), "state")
+  }
   as.integer(rk_call(rk_model_get(object$ptr, "params")))
 }
 

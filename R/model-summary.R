@@ -58,7 +58,7 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
     rows <- c(cell(c(paste0(" ", st$name, " (TextVectorization)"), paste0("(None, ", width_out, ")"), "0")), rows)
   }
   total <- sum(info$params)
-  frozen <- if (graph) sum(info$params[!info$trainable]) else 0
+  frozen <- if (graph) sum(info$params - info$trainable_params) else 0
   big <- function(n) format(n, big.mark = ",", scientific = FALSE)
   c(sprintf("Model: \"%s\"", x$name),
     strrep("_", width),
@@ -85,7 +85,7 @@ print.rkeras_model <- function(x, ...) {
 graph_summary_info <- function(model) {
   info <- graph_info(model)
   keep <- if (inherits(model, "rkeras_functional")) rep(TRUE, length(info$name)) else info$class != "InputLayer"
-  out <- lapply(info[c("name", "class", "shape", "params", "trainable", "inbound")], function(v) v[keep])
+  out <- lapply(info[c("name", "class", "shape", "params", "trainable_params", "trainable", "inbound")], function(v) v[keep])
   out$built <- info$built
   out
 }

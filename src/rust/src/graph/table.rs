@@ -10,6 +10,9 @@ pub struct LayerRow {
     /// Output shape of the layer's first call (once built).
     pub dims: Option<Shape>,
     pub params: usize,
+    /// Parameters the optimizer updates: none when the layer is frozen, and never the
+    /// moving statistics of a batch normalization (Keras's non-trainable weights).
+    pub trainable_params: usize,
     pub trainable: bool,
     /// Names of the layers it reads, over all its calls.
     pub inbound: Vec<String>,
@@ -49,6 +52,15 @@ impl Graph {
                     class: s.class_name(),
                     dims,
                     params: s.n_params(),
+                    trainable_params: if s.trainable {
+                        s.params()
+                            .iter()
+                            .filter(|p| p.trainable)
+                            .map(|p| p.value.len())
+                            .sum()
+                    } else {
+                        0
+                    },
                     trainable: s.trainable,
                     inbound,
                     parts,

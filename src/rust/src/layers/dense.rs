@@ -24,6 +24,9 @@ pub struct Dense {
     pub bias_init: Init,
     pub l1: f64,
     pub l2: f64,
+    /// The bias's L1 and L2 penalty factors (`bias_regularizer`).
+    pub bias_l1: f64,
+    pub bias_l2: f64,
     /// Seed of the initial weights (drawn by R, so `set.seed()` reproduces them).
     pub seed: u64,
     pub params: Vec<Param>,
@@ -44,8 +47,8 @@ impl Dense {
             Some(v) => init_from_value(v),
         };
         let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
+        let (bias_l1, bias_l2) = reg_from_value(c.get("bias_regularizer").unwrap_or(&Value::Null))?;
         for key in [
-            "bias_regularizer",
             "activity_regularizer",
             "kernel_constraint",
             "bias_constraint",
@@ -64,6 +67,8 @@ impl Dense {
             bias_init: init("bias_initializer", "zeros")?,
             l1,
             l2,
+            bias_l1,
+            bias_l2,
             seed,
             params: Vec::new(),
         })
@@ -234,8 +239,18 @@ impl Layer for Dense {
         Ok(vec![dx])
     }
 
-    fn penalty(&self, pgrads: Option<&mut [Tensor]>) -> f64 {
-        super::kernel_penalty(&self.params, self.l1, self.l2, pgrads)
+    fn penalty(&self, mut pgrads: Option<&mut [Tensor]>) -> f64 {
+        let kernel = super::kernel_penalty(&self.params, self.l1, self.l2, pgrads.as_deref_mut());
+        let bias = match (self.use_bias, self.params.get(1)) {
+            (true, Some(b)) => super::kernel_penalty(
+                std::slice::from_ref(b),
+                self.bias_l1,
+                self.bias_l2,
+                pgrads.map(|g| &mut g[1..]),
+            ),
+            _ => 0.0,
+        };
+        kernel + bias
     }
 
     fn config(&self) -> Value {
@@ -246,7 +261,7 @@ impl Layer for Dense {
             "kernel_initializer": init_to_value(&self.kernel_init),
             "bias_initializer": init_to_value(&self.bias_init),
             "kernel_regularizer": reg_to_value(self.l1, self.l2),
-            "bias_regularizer": null,
+            "bias_regularizer": reg_to_value(self.bias_l1, self.bias_l2),
             "kernel_constraint": null,
             "bias_constraint": null,
         })

@@ -104,6 +104,16 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
         List::from_values(v).into()
     };
     let param_names: Vec<String> = g.params().into_iter().map(|(n, _)| n).collect();
+    // In get_weights() order: whether the optimizer updates each weight.
+    let weight_trainable: Vec<bool> = g
+        .slots
+        .iter()
+        .flat_map(|s| {
+            s.params()
+                .into_iter()
+                .map(move |p| s.trainable && p.trainable)
+        })
+        .collect();
     Ok(list!(
         name = rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         class = rows.iter().map(|r| r.class.to_string()).collect::<Vec<_>>(),
@@ -127,6 +137,10 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
         })),
         params = rows.iter().map(|r| r.params as f64).collect::<Vec<_>>(),
         trainable = rows.iter().map(|r| r.trainable).collect::<Vec<_>>(),
+        trainable_params = rows
+            .iter()
+            .map(|r| r.trainable_params as f64)
+            .collect::<Vec<_>>(),
         inbound = rows
             .iter()
             .map(|r| r.inbound.join(", "))
@@ -135,7 +149,8 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
         output_shapes = shape_list(&g.outputs),
         node_shapes = shape_list(&(0..g.nodes.len()).collect::<Vec<_>>()),
         built = g.built(),
-        weight_names = param_names
+        weight_names = param_names,
+        weight_trainable = weight_trainable
     )
     .into())
 }

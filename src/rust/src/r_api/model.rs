@@ -126,6 +126,9 @@ fn chain_kind(layer: &dyn crate::layers::Layer) -> Option<Kind> {
     Some(match layer.class_name() {
         "Dense" => {
             let d = crate::layers::dense::Dense::from_config(&c, 0).ok()?;
+            if d.bias_l1 != 0.0 || d.bias_l2 != 0.0 {
+                return None;
+            }
             Kind::Dense {
                 units: d.units,
                 act: d.act,
