@@ -4,6 +4,8 @@
 to_json <- function(x) {
   if (is.null(x)) return("null")
   if (inherits(x, "rkeras_json")) return(unclass(x))
+  # A number Python reads as a float even when whole (`1.0`), as Keras's optimizers require.
+  if (inherits(x, "rkeras_float")) return(python_float(as.numeric(unclass(x))))
   if (is.list(x)) {
     if (!length(x)) return(if (is.null(names(x))) "[]" else "{}")
     if (!is.null(names(x))) {

@@ -208,6 +208,12 @@ optimizer_settings <- function(opt) {
                    ema_overwrite_frequency = NULL, loss_scale_factor = NULL, gradient_accumulation_steps = NULL),
               params[setdiff(names(params), "weight_decay")])
   if (o[["decay"]] > 0) config$decay <- o[["decay"]]
+  # Keras checks that rates and factors are floats: a whole number is written as 1.0.
+  floats <- setdiff(names(config), c("name", optimizer_flags, "ema_overwrite_frequency", "gradient_accumulation_steps"))
+  for (nm in floats) {
+    v <- config[[nm]]
+    if (is.numeric(v) && length(v) == 1) config[[nm]] <- structure(as.double(v), class = "rkeras_float")
+  }
   list(module = "keras.optimizers", class_name = k[[1]], config = config, registered_name = NULL)
 }
 
