@@ -80,15 +80,19 @@ check_verbose <- function(x, call = rlang::caller_env()) {
 
 #' Check a shape given without the batch dimension (`input_shape = 784`, `c(28, 28)`)
 #' @noRd
-check_shape <- function(x, arg = deparse(substitute(x)), allow_null = TRUE,
+check_shape <- function(x, arg = deparse(substitute(x)), allow_null = TRUE, allow_open = TRUE,
                         call = rlang::caller_env()) {
   if (is.null(x) && allow_null) return(NULL)
   if (is.list(x)) x <- unlist(lapply(x, function(v) if (is.null(v)) NA else v))
-  ok <- is.numeric(x) && length(x) >= 1 && all(!is.na(x)) && all(x == round(x)) &&
-    all(x >= 1) && prod(x) <= 2^31 - 1
+  # An open axis (Keras's None: NULL in a list, or NA) takes any size.
+  if (is.logical(x) && length(x) && allow_open && all(is.na(x))) x <- as.integer(x)
+  fixed <- x[!is.na(x)]
+  ok <- is.numeric(x) && length(x) >= 1 && (allow_open || !anyNA(x)) && all(fixed == round(fixed)) &&
+    all(fixed >= 1) && prod(fixed) <= 2^31 - 1
   if (!isTRUE(ok)) {
-    rk_abort(sprintf("`%s` must be a vector of positive whole numbers (the shape of one sample), not %s.",
-                     arg, show_value(x)), "value", call)
+    rk_abort(sprintf("`%s` must be a vector of positive whole numbers (the shape of one sample)%s, not %s.",
+                     arg, if (allow_open) ", NULL or NA for an axis of any size" else "", show_value(x)),
+             "value", call)
   }
   as.integer(x)
 }

@@ -10,8 +10,10 @@
 #'   `activation_*` function, or `NULL` for linear.
 #' @param use_bias Whether the layer adds a bias vector.
 #' @param kernel_initializer,bias_initializer Initializer names or `initializer_*()` objects.
-#' @param kernel_regularizer,bias_regularizer `NULL` or a `regularizer_*()` object: its
-#'   penalty on the kernel or the bias is added to the loss.
+#' @param kernel_regularizer `NULL` or a `regularizer_*()` object: its penalty on the kernel
+#'   is added to the loss.
+#' @param bias_regularizer `NULL` or a `regularizer_*()` object: its penalty on the bias is
+#'   added to the loss.
 #' @param activity_regularizer,kernel_constraint,bias_constraint Not supported; must be `NULL`.
 #' @param input_shape Shape of one sample (first layer only), e.g. `784` or `c(784)`.
 #' @param trainable `FALSE` freezes the layer: training leaves its weights as they are.

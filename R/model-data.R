@@ -135,19 +135,64 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
     # A Sequential model built by its first data: its input shape is now fixed, as in Keras
     # (its JSON and saved files carry it).
     input <- if (inherits(model, "rkeras_sequential")) model$graph$states[[1]]
-    if (is.environment(input) && is.null(input$spec$shape)) input$spec$shape <- as.integer(info$input_shapes[[1]])
+    if (is.environment(input) && is.null(input$spec$shape)) {
+      input$spec$shape <- as.integer(info$input_shapes[[1]])
+      input$spec$from_data <- TRUE
+    }
   }
+  shapes <- vector("list", k)
   for (i in seq_len(k)) {
-    want <- info$input_shapes[[i]]
+    cur <- info$input_shapes[[i]]
+    want <- declared_input_shape(model, i, cur)
     got <- dim(xs[[i]])[-1] %||% 1L
-    if (ncol(mats[[i]]) != prod(want) || !ranks_match(as.integer(got), as.integer(want))) {
+    if (length(got) == length(want) && all(is.na(want) | want == got)) {
+      # Samples of their own size on the open axes: the model runs at their shape.
+      shapes[[i]] <- as.double(got)
+    } else if (ncol(mats[[i]]) == prod(cur) && ranks_match(as.integer(got), as.integer(cur))) {
+      shapes[[i]] <- as.double(cur)
+    } else {
+      shown <- paste(ifelse(is.na(want), "None", want), collapse = ", ")
       rk_abort(sprintf("Input '%s' expects samples of shape (%s), but `%s` has samples of shape (%s).",
-                       input_names(model)[[i]], paste(want, collapse = ", "),
+                       input_names(model)[[i]], shown,
                        if (k > 1) sprintf("%s[[%d]]", arg, i) else arg, paste(got, collapse = ", ")), "shape", call)
     }
   }
-  if (k == 1) mats[[1]] else do.call(cbind, mats)
+  use_shapes(model, shapes, call)
+  out <- if (k == 1) mats[[1]] else do.call(cbind, mats)
+  attr(out, "sample_shapes") <- shapes
+  out
 }
+
+#' The sample shape input `i` takes, NA on an axis of any size: a Sequential model built by
+#' its first data (no input shape given) takes sequences of any length and images of any
+#' size, as Keras's does (its layers then check that their weights fit); `current` is the
+#' shape the model last ran at.
+#' @noRd
+declared_input_shape <- function(model, i, current) {
+  g <- model$graph
+  st <- if (!is.null(g)) g$states[[g$nodes[[g$inputs[[i]]]]$layer]]
+  if (is.environment(st) && isTRUE(st$spec$from_data)) current[] <- NA
+  declared <- graph_info(model)$input_declared[[i]]
+  if (!is.null(declared) && anyNA(declared) && length(declared) == length(current)) current[is.na(declared)] <- NA
+  current
+}
+
+#' Run the model at these per-sample input shapes from now on (a no-op when it already
+#' does): each call hands the engine data of one shape, which may differ from the last.
+#' @noRd
+use_shapes <- function(model, shapes, call = rlang::caller_env()) {
+  if (is.null(shapes) || !is_graph(model)) return(invisible(model))
+  cur <- graph_info(model)$input_shapes
+  if (length(cur) == length(shapes) &&
+      all(vapply(seq_along(cur), function(i) identical(as.double(cur[[i]]), as.double(shapes[[i]])), TRUE))) {
+    return(invisible(model))
+  }
+  rk_call(rk_model_build_shapes(model$ptr, shapes), call = call)
+  model_changed(model)
+  invisible(model)
+}
+
+
 
 #' Whether samples of shape `got` fit an input of shape `want`: the same shape, or (as
 #' Keras adjusts ranks) one trailing axis of size 1 more or less; flat rows also fit

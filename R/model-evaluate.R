@@ -35,6 +35,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   pb <- new_progbar(steps, verbose)
   tracker_reset(object, FALSE)
   chunked_rows(n, batch_size, function(from, to) {
+    use_shapes(object, attr(x, "sample_shapes"))
     rk_call(rk_evaluate_rows(object$ptr, x, n, ncol(x), targets, from, to, batch_size))
     logs <- tracker_logs(object, FALSE, prefix = "")
     progbar_update(pb, as.integer(ceiling(to / batch_size)), logs)
@@ -145,6 +146,7 @@ predict_on_batch <- function(object, x) {
 #' (converted tile by tile in the engine: no copy of `x`)
 #' @noRd
 predict_rows <- function(object, x, from, to, batch_size) {
+  use_shapes(object, attr(x, "sample_shapes"))
   v <- rk_call(rk_predict_rows(object$ptr, x, nrow(x), ncol(x), from, to, batch_size))
   dim(v) <- c(to - from, output_units(object))
   v

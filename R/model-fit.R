@@ -101,9 +101,10 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
     }
   }
   data <- new_dataset(x, y, w)
+  shapes <- attr(x, "sample_shapes")
   rm(x, y)
   if (validation_split > 0 && is.null(val)) {
-    val <- function(callbacks) eval_rows(object, data, val_batch_size, n_train, n, callbacks = callbacks)
+    val <- function(callbacks) eval_rows(object, data, val_batch_size, n_train, n, callbacks = callbacks, shapes = shapes)
   }
   steps <- as.integer(ceiling(n_train / batch_size))
   train_epoch <- function(epoch, pb, batch_cbs) {
@@ -112,6 +113,7 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
              use.names = FALSE)
     } else if (shuffle) sample.int(n_train) - 1L else seq_len(n_train) - 1L
     run_steps(object, pb, steps, batch_cbs, function(from, k) {
+      use_shapes(object, shapes)
       rk_call(rk_fit_steps(object$ptr, data, order, batch_size, from, k))
     }, size = function(s) min(batch_size, n_train - s * batch_size))
   }
@@ -201,9 +203,10 @@ r_metric_values <- function(model, training, reset) {
 
 #' Evaluate rows `from..to-1` (0-based) of an engine dataset; returns val_* logs
 #' @noRd
-eval_rows <- function(model, data, batch_size, from, to, prefix = "val_", callbacks = list()) {
+eval_rows <- function(model, data, batch_size, from, to, prefix = "val_", callbacks = list(), shapes = NULL) {
   tracker_reset(model, FALSE)
   chunked_rows(to - from, batch_size, function(a, b) {
+    use_shapes(model, shapes)
     rk_call(rk_data_eval(model$ptr, data, batch_size, from + a, from + b))
     tracker_logs(model, training = FALSE, prefix = "")
   }, callbacks, "test")
@@ -223,7 +226,8 @@ prepare_validation <- function(model, validation_data, batch_size, call = rlang:
   vw <- if (length(validation_data) == 3) prepare_weights(vy, validation_data[[3]], NULL, nrow(vx), model$compiled$loss, call)
   vdata <- new_dataset(vx, vy, vw, call)
   nv <- nrow(vx)
-  function(callbacks) eval_rows(model, vdata, batch_size, 0, nv, callbacks = callbacks)
+  shapes <- attr(vx, "sample_shapes")
+  function(callbacks) eval_rows(model, vdata, batch_size, 0, nv, callbacks = callbacks, shapes = shapes)
 }
 
 #' The epoch loop shared by fit() and fit_generator(): callbacks, progress, history

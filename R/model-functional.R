@@ -103,7 +103,7 @@ new_tensor <- function(state, inputs, shape) {
 #' @export
 print.rkeras_tensor <- function(x, ...) {
   cat(sprintf("<rkeras tensor shape=(None, %s) from layer '%s'>\n",
-              paste(x$shape, collapse = ", "), x$state$spec$name))
+              paste(ifelse(is.na(x$shape), "None", x$shape), collapse = ", "), x$state$spec$name))
   invisible(x)
 }
 
@@ -164,7 +164,8 @@ layer_apply <- function(state, object, ..., initial_state = NULL, call = rlang::
   calls <- c(state$calls, list(lapply(shapes, as.double)))
   res <- rk_layer_output_shape(to_json(layer[c("class_name", "config")]), spec$name, calls)
   if (!is.null(res$err) && identical(res$err$kind, "shape")) {
-    from <- vapply(tensors, function(t) sprintf("'%s' (None, %s)", t$state$spec$name, paste(t$shape, collapse = ", ")), "")
+    from <- vapply(tensors, function(t) sprintf("'%s' (None, %s)", t$state$spec$name,
+                                                 paste(ifelse(is.na(t$shape), "None", t$shape), collapse = ", ")), "")
     res$err$message <- sprintf("%s; input%s from layer%s %s", res$err$message, if (length(from) > 1) "s" else "",
                                if (length(from) > 1) "s" else "", paste(from, collapse = ", "))
   }

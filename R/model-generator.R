@@ -76,10 +76,12 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
         state$next_batch <- NULL
         more <- state$step_no < total
         if (overlap) {
+          use_shapes(object, b$shapes)
           rk_call(rk_batch(ptr, "train", b$x, nrow(b$x), ncol(b$x), b$y, ncol(b$y), b$w, TRUE))
           if (more) state$next_batch <- draw()
           rk_call(rk_model_join(ptr))
         } else {
+          use_shapes(object, b$shapes)
           rk_call(rk_batch(ptr, "train", b$x, nrow(b$x), ncol(b$x), b$y, ncol(b$y), b$w, FALSE))
           if (more) state$next_batch <- draw()
         }
@@ -124,7 +126,7 @@ generator_batch <- function(model, generator, step, compiled, class_weight, what
   w <- if (is.null(sw) && is.null(class_weight)) NULL else
     tryCatch(prepare_weights(y, sw, class_weight, nrow(x), compiled$loss),
              rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
-  list(x = to_double(x), y = to_double(y), w = w)
+  list(x = to_double(x), y = to_double(y), w = w, shapes = attr(x, "sample_shapes"))
 }
 
 #' Any NA, NaN or Inf? One vectorised pass in the engine, without allocation (R's `sum()`
@@ -141,6 +143,7 @@ generator_eval <- function(model, generator, steps, what, prefix = "", callbacks
   chunked_rows(steps, 1L, function(from, to) {
     for (s in seq(from + 1L, to)) {
       b <- generator_batch(model, generator, s, compiled, NULL, what)
+      use_shapes(model, b$shapes)
       rk_call(rk_batch(model$ptr, "test", b$x, nrow(b$x), ncol(b$x), b$y, ncol(b$y), b$w, FALSE))
     }
     tracker_logs(model, FALSE, prefix = "")

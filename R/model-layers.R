@@ -17,7 +17,7 @@
     output = model_io(x, "outputs", single = TRUE),
     inputs = model_io(x, "inputs"),
     outputs = model_io(x, "outputs"),
-    input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_shapes) else get0(name, envir = model_env(x), inherits = FALSE),
+    input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_declared) else get0(name, envir = model_env(x), inherits = FALSE),
     output_shape = if (is_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
     get0(name, envir = model_env(x), inherits = FALSE)
   )
@@ -63,7 +63,7 @@ set_model_trainable <- function(model, value) {
 }
 
 io_shape <- function(shapes) {
-  s <- lapply(shapes, function(d) if (is.null(d)) NULL else c(list(NULL), as.list(d)))
+  s <- lapply(shapes, function(d) if (is.null(d)) NULL else c(list(NULL), lapply(d, function(v) if (is.na(v)) NULL else v)))
   if (length(s) == 1) s[[1]] else s
 }
 

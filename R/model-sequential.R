@@ -21,8 +21,10 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
   if (!is.null(dots$input_shape)) {
     shape <- check_shape(dots$input_shape, "input_shape")
     model$input_shape <- shape
-    rk_call(rk_model_build(model$ptr, prod(shape)))
-    model_changed(model)
+    if (!anyNA(shape)) {
+      rk_call(rk_model_build(model$ptr, prod(shape)))
+      model_changed(model)
+    }
   }
   if (!is.null(layers) && !is.list(layers)) layers <- list(layers)
   for (l in layers %||% list()) {
@@ -114,7 +116,7 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     input_shape <- spec$input_shape
   }
   specs <- c(object$specs, list(spec))
-  if (!is_graph(object) && chain_capable(specs, input_shape) && !identical(spec$trainable, FALSE) &&
+  if (!is_graph(object) && chain_capable(specs, input_shape) && !anyNA(input_shape) && !identical(spec$trainable, FALSE) &&
       !clips_gradients(object$compiled$optimizer)) {
     if (is.null(spec$seed)) spec$seed <- draw_seed()
     rk_call(rk_model_add(object$ptr, to_json(graph_layer_spec(spec))), call = call)

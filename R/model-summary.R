@@ -35,7 +35,8 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   cell <- function(values) {
     widths <- diff(c(0L, edges[seq_along(values)]))
     parts <- Map(function(v, w) {
-      lines <- if (nchar(v) > w - 1L) strwrap(v, width = w - 1L) else v
+      lead <- if (startsWith(v, " ")) " " else ""
+      lines <- if (nchar(v) > w - 1L) strwrap(v, width = w - 1L, initial = lead, prefix = lead) else v
       lines <- if (length(lines)) lines else ""
       ifelse(nchar(lines) > w - 1L, substr(lines, 1L, w - 1L), lines)
     }, values, widths)

@@ -21,6 +21,7 @@ good_model <- function() {
 model <- good_model()
 x <- matrix(runif(30), 10); y <- to_categorical(rep(0:1, 5), 2)
 fa <- layer_input(shape = 3, name = "fa"); fb <- layer_input(shape = 3, name = "fb")
+open_in <- layer_input(shape = list(NULL, 2))
 fmodel <- keras_model(list(fa, fb), list(layer_add(list(fa, fb)) %>% layer_dense(2, activation = "softmax", name = "fo1"),
                                          layer_concatenate(list(fa, fb)) %>% layer_dense(1, name = "fo2")))
 fmodel %>% compile(loss = list("categorical_crossentropy", "mse"), optimizer = "adam", loss_weights = c(1, 0.5))
@@ -126,6 +127,8 @@ calls <- list(
   layer_add_separate = function(v) layer_add(fa, v),
   layer_concatenate_separate = function(v) layer_concatenate(fa, fb, v),
   layer_dropout_rate = function(v) layer_dropout(rate = v),
+  layer_input_open = function(v) layer_input(shape = list(NULL, v)),
+  predict_open = function(v) predict(keras_model(open_in, open_in %>% layer_lstm(2)), v, verbose = 0),
   unfreeze_to = function(v) unfreeze_weights(good_model(), to = v),
   model_from_json = function(v) model_from_json(v),
   from_config = function(v) from_config(v),

@@ -1,12 +1,78 @@
 //! Building a graph: each layer built in node order from the shapes reaching it, a part
 //! node given its output's shape, and a layer's several outputs never read as one.
 
-use super::{Graph, Node};
+use super::{Graph, Node, Slot};
 use crate::error::{RkError, RkResult};
 use crate::layers::{shape_string, Shape};
 use crate::rng::Rng;
 
+/// The sizes that stand in for an open axis: the graph is built at the first, and an output
+/// axis whose size differs between the two follows an open input axis. Far apart and not
+/// small, so that strides and pooling up to 32 keep them apart.
+pub const OPEN_SIZES: [usize; 2] = [64, 96];
+
+/// A declared shape with its open axes at `size`.
+pub fn open_at(declared: &[Option<usize>], size: usize) -> Shape {
+    declared.iter().map(|d| d.unwrap_or(size)).collect()
+}
+
 impl Graph {
+    /// With inputs that leave axes open: which node axes follow them (`symbolic`), found by
+    /// building a copy at the other stand-in size. A layer whose weights would depend on an
+    /// open axis is an error naming it, as in Keras.
+    pub fn find_open_axes(&mut self) -> RkResult<()> {
+        self.symbolic.clear();
+        if !self.built() || self.slots.iter().all(|s| s.declared.is_none()) {
+            return Ok(());
+        }
+        let mut other = Graph {
+            slots: self.slots.iter().map(Slot::shape_only).collect(),
+            nodes: self.nodes.clone(),
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+            shapes: vec![],
+            symbolic: vec![],
+        };
+        for s in other.slots.iter_mut() {
+            if let Some(d) = &s.declared {
+                s.input_shape = Some(open_at(d, OPEN_SIZES[1]));
+            }
+        }
+        other.build().map_err(|e| {
+            RkError::Shape(format!(
+                "a layer needs a size the model's input leaves open (None): {}",
+                e.message()
+            ))
+        })?;
+        for (li, (a, b)) in self.slots.iter().zip(&other.slots).enumerate() {
+            let (pa, pb) = (a.params(), b.params());
+            if pa.len() != pb.len()
+                || pa
+                    .iter()
+                    .zip(&pb)
+                    .any(|(x, y)| x.value.shape() != y.value.shape())
+            {
+                return Err(RkError::Shape(format!(
+                    "layer '{}' needs to know the size of an axis the model's input leaves open \
+                     (None): its weights depend on it; give that axis a size in layer_input()",
+                    self.slots[li].name
+                )));
+            }
+        }
+        self.symbolic = self
+            .shapes
+            .iter()
+            .zip(&other.shapes)
+            .map(|(a, b)| {
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| (x == y).then_some(x))
+                    .collect()
+            })
+            .collect();
+        Ok(())
+    }
+
     pub fn built(&self) -> bool {
         !self.nodes.is_empty() && self.shapes.len() == self.nodes.len()
     }
@@ -82,15 +148,30 @@ impl Graph {
 
     /// Give the (unknown) input shapes from the first data seen, then build.
     pub fn build_from_inputs(&mut self, shapes: &[Shape]) -> RkResult<()> {
-        if self.built() {
-            return self.check_input_shapes(shapes);
-        }
         if shapes.len() != self.inputs.len() {
             return Err(RkError::Shape(format!(
                 "the model has {} inputs, got data for {}",
                 self.inputs.len(),
                 shapes.len()
             )));
+        }
+        for (k, (&n, s)) in self.inputs.iter().zip(shapes).enumerate() {
+            if s.contains(&0) {
+                return Err(RkError::Shape(format!(
+                    "input {} ('{}') got samples of shape {}: an axis of size 0",
+                    k + 1,
+                    self.slots[self.nodes[n].layer].name,
+                    shape_string(s)
+                )));
+            }
+        }
+        if self.built() {
+            let same = self
+                .inputs
+                .iter()
+                .zip(shapes)
+                .all(|(&n, s)| &self.shapes[n] == s);
+            return if same { Ok(()) } else { self.reshape(shapes) };
         }
         let saved = self.slots.clone();
         for (&n, s) in self.inputs.iter().zip(shapes) {
@@ -105,6 +186,23 @@ impl Graph {
         }
         r?;
         self.check_input_shapes(shapes)
+    }
+
+    /// Run the built graph at other input shapes (a sequence of another length, an image
+    /// of another size): every node's shape is derived again from them, each layer keeping
+    /// its weights and checking that they fit. On error the graph is left as it was.
+    fn reshape(&mut self, shapes: &[Shape]) -> RkResult<()> {
+        let (saved_slots, saved_shapes) = (self.slots.clone(), std::mem::take(&mut self.shapes));
+        for (&n, s) in self.inputs.iter().zip(shapes) {
+            let layer = self.nodes[n].layer;
+            self.slots[layer].input_shape = Some(s.clone());
+        }
+        let r = self.build();
+        if r.is_err() {
+            self.slots = saved_slots;
+            self.shapes = saved_shapes;
+        }
+        r
     }
 
     fn check_input_shapes(&self, shapes: &[Shape]) -> RkResult<()> {

@@ -13,15 +13,24 @@ fn batch_shape(s: &Shape) -> Value {
     Value::Array(v)
 }
 
+/// A batch shape with open axes as `null`, as Keras writes `None`.
+fn open_batch_shape(s: &[Option<usize>]) -> Value {
+    let mut v = vec![Value::Null];
+    v.extend(s.iter().map(|d| json!(d)));
+    Value::Array(v)
+}
+
 impl Graph {
     /// The model as Keras 3 writes it: `Sequential` (a chain from one input) or `Functional`.
     pub fn to_keras(&self, name: &str, sequential: bool) -> Value {
         let built = self.built();
         let node_shape = |n: usize| {
-            if built {
-                batch_shape(&self.shapes[n])
-            } else {
+            if !built {
                 Value::Null
+            } else if let Some(open) = self.symbolic.get(n) {
+                open_batch_shape(open)
+            } else {
+                batch_shape(&self.shapes[n])
             }
         };
         // Each node's call index among its layer's calls (Keras's node index).
@@ -64,7 +73,11 @@ impl Graph {
                     if sequential && shape.is_none() {
                         continue; // an unbuilt Sequential model has no input layer yet
                     }
-                    json!({"batch_shape": shape.as_ref().map(batch_shape), "dtype": "float32",
+                    let batch = match &slot.declared {
+                        Some(d) => open_batch_shape(d),
+                        None => shape.as_ref().map(batch_shape).unwrap_or(Value::Null),
+                    };
+                    json!({"batch_shape": batch, "dtype": "float32",
                            "sparse": false, "ragged": false, "name": slot.name})
                 }
                 Some(layer) => {
@@ -141,7 +154,7 @@ impl Graph {
                 .inputs
                 .first()
                 .filter(|_| built)
-                .map(|&n| batch_shape(&self.shapes[n]));
+                .map(|&n| node_shape(n));
             let mut config =
                 json!({"name": name, "trainable": true, "dtype": "float32", "layers": layers});
             let mut top =
@@ -169,11 +182,15 @@ pub struct ModelDesc {
     pub graph: Value,
 }
 
-fn shape_of(batch: &Value) -> Option<Vec<usize>> {
+/// The sample shape of a batch shape; `None` for an open axis (`null`).
+fn shape_of(batch: &Value) -> Option<Vec<Option<usize>>> {
     let a = batch.as_array()?;
     a.iter()
         .skip(1)
-        .map(|d| d.as_u64().map(|d| d as usize))
+        .map(|d| match d {
+            Value::Null => Some(None),
+            d => d.as_u64().map(|d| Some(d as usize)),
+        })
         .collect()
 }
 
@@ -208,12 +225,12 @@ fn layer_parts(entry: &Value) -> RkResult<(String, String, Value, bool)> {
     Ok((name, class, config, trainable))
 }
 
-fn input_layer(name: &str, shape: Option<Vec<usize>>) -> Value {
+fn input_layer(name: &str, shape: Option<Vec<Option<usize>>>) -> Value {
     json!({"name": name, "class_name": "InputLayer", "config": {"shape": shape}})
 }
 
 /// Input shape of an InputLayer config (Keras 3 `batch_shape`, Keras 2 `batch_input_shape`).
-fn input_shape(config: &Value) -> Option<Vec<usize>> {
+fn input_shape(config: &Value) -> Option<Vec<Option<usize>>> {
     config
         .get("batch_shape")
         .or_else(|| config.get("batch_input_shape"))
@@ -222,7 +239,14 @@ fn input_shape(config: &Value) -> Option<Vec<usize>> {
             config
                 .get("shape")
                 .and_then(|s| s.as_array())
-                .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|d| match d {
+                            Value::Null => Some(None),
+                            d => d.as_u64().map(|d| Some(d as usize)),
+                        })
+                        .collect()
+                })
         })
 }
 
@@ -261,7 +285,7 @@ fn parse_sequential(
     name: String,
 ) -> RkResult<ModelDesc> {
     let mut layers = Vec::new();
-    let mut shape: Option<Vec<usize>> = None;
+    let mut shape: Option<Vec<Option<usize>>> = None;
     let mut input_name = format!("{name}_input");
     for (i, e) in entries.iter().enumerate() {
         let (lname, class, cfg, trainable) = layer_parts(e)?;

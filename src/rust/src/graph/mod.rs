@@ -11,6 +11,7 @@ mod parts;
 pub mod spec;
 mod table;
 
+pub use build::{open_at, OPEN_SIZES};
 pub use table::LayerRow;
 
 use crate::error::{RkError, RkResult};
@@ -25,9 +26,27 @@ pub struct Slot {
     pub layer: Option<Box<dyn Layer>>,
     pub trainable: bool,
     pub input_shape: Option<Shape>,
+    /// An input's declared shape when it leaves axes open (`None`: any size); the graph is
+    /// then built at sizes standing in for them, and each batch runs at its own.
+    pub declared: Option<Vec<Option<usize>>>,
 }
 
 impl Slot {
+    /// A copy whose layer is made anew from its config, without weights: for finding which
+    /// shapes depend on an input's open axes.
+    pub fn shape_only(&self) -> Slot {
+        let layer = self.layer.as_ref().map(|l| {
+            crate::layers::from_spec(l.class_name(), &l.config(), 0).unwrap_or_else(|_| l.clone())
+        });
+        Slot {
+            name: self.name.clone(),
+            layer,
+            trainable: self.trainable,
+            input_shape: self.input_shape.clone(),
+            declared: self.declared.clone(),
+        }
+    }
+
     pub fn class_name(&self) -> &'static str {
         self.layer
             .as_ref()
@@ -67,6 +86,9 @@ pub struct Graph {
     pub outputs: Vec<usize>,
     /// Each node's output shape, once built.
     pub shapes: Vec<Shape>,
+    /// Each node's output shape with `None` where it follows an input's open axis (empty
+    /// when no input leaves an axis open): what `summary()` and saved files show.
+    pub symbolic: Vec<Vec<Option<usize>>>,
 }
 
 /// Node values of one forward pass, with what each layer kept for backward.

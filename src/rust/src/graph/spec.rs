@@ -10,7 +10,7 @@
 
 use super::{Graph, Node, Slot};
 use crate::error::{RkError, RkResult};
-use crate::layers::{from_spec, Shape};
+use crate::layers::from_spec;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -66,20 +66,29 @@ impl Graph {
                     l.name
                 )));
             }
-            let (layer, input_shape) = if l.class_name == "InputLayer" {
-                let shape: Option<Shape> =
+            let (layer, input_shape, declared) = if l.class_name == "InputLayer" {
+                let shape: Option<Vec<Option<usize>>> =
                     crate::layers::field_or(&l.config, "InputLayer", "shape", None)?;
-                (None, shape)
+                match shape {
+                    Some(s) if s.iter().any(|d| d.is_none()) => (
+                        None,
+                        Some(super::open_at(&s, super::OPEN_SIZES[0])),
+                        Some(s),
+                    ),
+                    Some(s) => (None, Some(s.into_iter().flatten().collect()), None),
+                    None => (None, None, None),
+                }
             } else {
                 let layer = from_spec(&l.class_name, &l.config, l.seed.unwrap_or(0))
                     .map_err(|e| RkError::Spec(format!("layer '{}': {}", l.name, e.message())))?;
-                (Some(layer), None)
+                (Some(layer), None, None)
             };
             slots.push(Slot {
                 name: l.name,
                 layer,
                 trainable: l.trainable,
                 input_shape,
+                declared,
             });
         }
         let mut nodes = Vec::with_capacity(spec.nodes.len());
@@ -145,8 +154,10 @@ impl Graph {
             inputs: spec.inputs,
             outputs: spec.outputs,
             shapes: vec![],
+            symbolic: vec![],
         };
         g.build()?;
+        g.find_open_axes()?;
         Ok(g)
     }
 

@@ -9,6 +9,8 @@ pub struct LayerRow {
     pub class: &'static str,
     /// Output shape of the layer's first call (once built).
     pub dims: Option<Shape>,
+    /// The same with `None` on the axes that follow an input's open axes.
+    pub open: Option<Vec<Option<usize>>>,
     pub params: usize,
     /// Parameters the optimizer updates: none when the layer is frozen, and never the
     /// moving statistics of a batch normalization (Keras's non-trainable weights).
@@ -47,10 +49,15 @@ impl Graph {
                             .map(|&j| self.slots[self.nodes[j].layer].name.clone())
                     })
                     .collect();
+                let open = nodes
+                    .first()
+                    .filter(|_| parts.is_empty())
+                    .and_then(|&i| self.symbolic.get(i).cloned());
                 LayerRow {
                     name: s.name.clone(),
                     class: s.class_name(),
                     dims,
+                    open,
                     params: s.n_params(),
                     trainable_params: if s.trainable {
                         s.params()

@@ -372,6 +372,19 @@ pub fn standard(t: Tensor) -> Tensor {
 }
 
 /// `(None, 26, 26, 8)`: a per-sample shape as Keras prints it.
+/// A shape with open axes, as Keras prints it: `(None, None, 16)`.
+pub fn open_shape_string(shape: &[Option<usize>]) -> String {
+    let mut s = String::from("(None");
+    for d in shape {
+        match d {
+            Some(d) => s.push_str(&format!(", {d}")),
+            None => s.push_str(", None"),
+        }
+    }
+    s.push(')');
+    s
+}
+
 pub fn shape_string(shape: &[usize]) -> String {
     let mut s = String::from("(None");
     for d in shape {

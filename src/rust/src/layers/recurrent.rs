@@ -309,6 +309,15 @@ impl Layer for Recurrent {
                 )));
             }
         }
+        if let Some(k) = self.params.first() {
+            if k.value.shape()[0] != d {
+                return Err(RkError::Shape(format!(
+                    "{} '{name}' expects {} input features, got {d}",
+                    self.class_name(),
+                    k.value.shape()[0]
+                )));
+            }
+        }
         if self.params.is_empty() {
             let mut rng = Rng::new(self.seed);
             let mut k = zeros(d * gu);

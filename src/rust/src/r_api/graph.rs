@@ -3,7 +3,7 @@
 
 use crate::error::{RkError, RkResult};
 use crate::graph::Graph;
-use crate::layers::{shape_string, Tensor};
+use crate::layers::{shape_string, Shape, Tensor};
 use crate::r_api::handle::Handle;
 use crate::r_api::model::{handle, values};
 use extendr_api::prelude::*;
@@ -120,19 +120,21 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
         shape = rows
             .iter()
             .map(|r| if r.parts.is_empty() {
-                r.dims
-                    .as_ref()
-                    .map(|d| shape_string(d))
-                    .unwrap_or_else(|| "?".into())
+                match (&r.open, &r.dims) {
+                    (Some(o), _) => crate::layers::open_shape_string(o),
+                    (None, Some(d)) => shape_string(d),
+                    (None, None) => "?".into(),
+                }
             } else {
                 let p: Vec<String> = r.parts.iter().map(|d| shape_string(d)).collect();
                 format!("[{}]", p.join(", "))
             })
             .collect::<Vec<_>>(),
         dims = List::from_values(rows.iter().map(|r| -> Robj {
-            match &r.dims {
-                Some(d) => d.iter().map(|&v| v as i32).collect::<Vec<i32>>().into(),
-                None => ().into(),
+            match (&r.open, &r.dims) {
+                (Some(o), _) => open_ints(o),
+                (None, Some(d)) => d.iter().map(|&v| v as i32).collect::<Vec<i32>>().into(),
+                (None, None) => ().into(),
             }
         })),
         params = rows.iter().map(|r| r.params as f64).collect::<Vec<_>>(),
@@ -146,6 +148,15 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
             .map(|r| r.inbound.join(", "))
             .collect::<Vec<_>>(),
         input_shapes = shape_list(&g.inputs),
+        // The inputs' declared shapes, NA on an open axis (NULL where none is declared).
+        input_declared = List::from_values(g.inputs.iter().map(|&n| -> Robj {
+            let slot = &g.slots[g.nodes[n].layer];
+            match (&slot.declared, &slot.input_shape) {
+                (Some(d), _) => open_ints(d),
+                (None, Some(s)) => s.iter().map(|&v| v as i32).collect::<Vec<i32>>().into(),
+                (None, None) => ().into(),
+            }
+        })),
         output_shapes = shape_list(&g.outputs),
         node_shapes = shape_list(&(0..g.nodes.len()).collect::<Vec<_>>()),
         built = g.built(),
@@ -234,23 +245,98 @@ fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
         serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
     let class = v.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
     let config = v.get("config").cloned().unwrap_or(serde_json::Value::Null);
-    let mut layer = crate::layers::from_spec(class, &config, 0)
-        .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
-    let (mut out, mut last) = (Vec::new(), Vec::new());
-    for call in calls.values() {
-        let shapes = shape_list(
-            List::try_from(call).map_err(|_| RkError::Internal("calls must be lists".into()))?,
-        )?;
-        out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
-        last = shapes;
-    }
-    let ints = |s: &[usize]| -> Robj { s.iter().map(|&d| d as i32).collect::<Vec<i32>>().into() };
-    let parts = layer.output_parts(&last);
-    if parts.is_empty() {
-        return Ok(ints(&out));
+    // Each call's input shapes, None on an open axis (NA from R).
+    let calls: Vec<Vec<Vec<Option<usize>>>> = calls
+        .values()
+        .map(|call| {
+            open_shape_list(
+                List::try_from(call)
+                    .map_err(|_| RkError::Internal("calls must be lists".into()))?,
+            )
+        })
+        .collect::<RkResult<_>>()?;
+    let open = calls.iter().flatten().flatten().any(|d| d.is_none());
+    // Built at one stand-in size for the open axes, and (when there are some) at another:
+    // the output axes that differ follow an open axis.
+    let run = |size: usize| -> RkResult<(Vec<Shape>, Vec<Vec<usize>>)> {
+        let mut layer = crate::layers::from_spec(class, &config, 0)
+            .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
+        let (mut out, mut last) = (Vec::new(), Vec::new());
+        for call in &calls {
+            let shapes: Vec<Shape> = call
+                .iter()
+                .map(|s| crate::graph::open_at(s, size))
+                .collect();
+            out = layer.build(name, &shapes, &mut crate::rng::Rng::new(0))?;
+            last = shapes;
+        }
+        let parts = layer.output_parts(&last);
+        let params = layer
+            .params()
+            .iter()
+            .map(|p| p.value.shape().to_vec())
+            .collect();
+        Ok((if parts.is_empty() { vec![out] } else { parts }, params))
+    };
+    let (a, pa) = run(crate::graph::OPEN_SIZES[0])?;
+    let outs: Vec<Vec<Option<usize>>> = if open {
+        let (b, pb) = run(crate::graph::OPEN_SIZES[1])?;
+        if pa != pb {
+            return Err(RkError::Shape(format!(
+                "layer '{name}' needs to know the size of an axis its input leaves open (None): \
+                 its weights depend on it"
+            )));
+        }
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| {
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| (p == q).then_some(p))
+                    .collect()
+            })
+            .collect()
+    } else {
+        a.iter()
+            .map(|x| x.iter().map(|&d| Some(d)).collect())
+            .collect()
+    };
+    if outs.len() == 1 {
+        return Ok(open_ints(&outs[0]));
     }
     // A layer with several outputs: one shape per output, as a list.
-    Ok(List::from_values(parts.iter().map(|p| ints(p))).into())
+    Ok(List::from_values(outs.iter().map(|p| open_ints(p))).into())
+}
+
+/// Shapes from R, `None` where a value is NA (an open axis).
+fn open_shape_list(shapes: List) -> RkResult<Vec<Vec<Option<usize>>>> {
+    shapes
+        .values()
+        .map(|s| {
+            s.as_real_vector()
+                .or_else(|| {
+                    s.as_integer_vector().map(|v| {
+                        v.iter()
+                            .map(|&i| if i == i32::MIN { f64::NAN } else { i as f64 })
+                            .collect()
+                    })
+                })
+                .map(|v| {
+                    v.iter()
+                        .map(|&d| (!d.is_nan()).then_some(d as usize))
+                        .collect()
+                })
+                .ok_or_else(|| RkError::Internal("shapes must be numeric".into()))
+        })
+        .collect()
+}
+
+/// A shape with open axes as R integers, NA where open.
+fn open_ints(s: &[Option<usize>]) -> Robj {
+    s.iter()
+        .map(|d| d.map(|v| Rint::from(v as i32)).unwrap_or(Rint::na()))
+        .collect::<Integers>()
+        .into()
 }
 
 fn shape_list(shapes: List) -> RkResult<Vec<Vec<usize>>> {
@@ -299,12 +385,19 @@ fn rk_model_from_json(json: &str) -> Ret {
             })
             .unwrap_or_default()
     };
+    // Input shapes, NA on an open (null) axis.
     let shapes: Vec<Robj> = layers
         .iter()
-        .map(|l| match l["config"].get("shape") {
-            Some(s) if s.is_array() => ints(s).into(),
-            _ => ().into(),
-        })
+        .map(
+            |l| match l["config"].get("shape").and_then(|s| s.as_array()) {
+                Some(a) => open_ints(
+                    &a.iter()
+                        .map(|x| x.as_u64().map(|x| x as usize))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => ().into(),
+            },
+        )
         .collect();
     let node_inputs: Vec<Robj> = nodes.iter().map(|n| ints(&n["inputs"]).into()).collect();
     Ok(list!(
