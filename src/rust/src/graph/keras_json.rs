@@ -2,23 +2,10 @@
 //! what Keras 3 writes for Sequential and functional models, and reading Keras 3's and
 //! Keras 2's (Keras for R 2.x) JSON into the description a graph is built from.
 
+use super::keras_shapes::{batch_shape, input_shape, open_batch_shape, shape_of};
 use super::Graph;
 use crate::error::{RkError, RkResult};
-use crate::layers::Shape;
 use serde_json::{json, Map, Value};
-
-fn batch_shape(s: &Shape) -> Value {
-    let mut v = vec![Value::Null];
-    v.extend(s.iter().map(|&d| json!(d)));
-    Value::Array(v)
-}
-
-/// A batch shape with open axes as `null`, as Keras writes `None`.
-fn open_batch_shape(s: &[Option<usize>]) -> Value {
-    let mut v = vec![Value::Null];
-    v.extend(s.iter().map(|d| json!(d)));
-    Value::Array(v)
-}
 
 impl Graph {
     /// The model as Keras 3 writes it: `Sequential` (a chain from one input) or `Functional`.
@@ -182,18 +169,6 @@ pub struct ModelDesc {
     pub graph: Value,
 }
 
-/// The sample shape of a batch shape; `None` for an open axis (`null`).
-fn shape_of(batch: &Value) -> Option<Vec<Option<usize>>> {
-    let a = batch.as_array()?;
-    a.iter()
-        .skip(1)
-        .map(|d| match d {
-            Value::Null => Some(None),
-            d => d.as_u64().map(|d| Some(d as usize)),
-        })
-        .collect()
-}
-
 /// Split a layer entry into (name, class, config without name/trainable/dtype, trainable).
 fn layer_parts(entry: &Value) -> RkResult<(String, String, Value, bool)> {
     let class = entry
@@ -227,27 +202,6 @@ fn layer_parts(entry: &Value) -> RkResult<(String, String, Value, bool)> {
 
 fn input_layer(name: &str, shape: Option<Vec<Option<usize>>>) -> Value {
     json!({"name": name, "class_name": "InputLayer", "config": {"shape": shape}})
-}
-
-/// Input shape of an InputLayer config (Keras 3 `batch_shape`, Keras 2 `batch_input_shape`).
-fn input_shape(config: &Value) -> Option<Vec<Option<usize>>> {
-    config
-        .get("batch_shape")
-        .or_else(|| config.get("batch_input_shape"))
-        .and_then(shape_of)
-        .or_else(|| {
-            config
-                .get("shape")
-                .and_then(|s| s.as_array())
-                .and_then(|a| {
-                    a.iter()
-                        .map(|d| match d {
-                            Value::Null => Some(None),
-                            d => d.as_u64().map(|d| Some(d as usize)),
-                        })
-                        .collect()
-                })
-        })
 }
 
 /// Read Keras's model JSON (Keras 3 or Keras 2).

@@ -7,6 +7,7 @@
 mod build;
 pub mod exec;
 pub mod keras_json;
+mod keras_shapes;
 mod parts;
 pub mod spec;
 mod table;

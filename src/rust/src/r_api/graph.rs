@@ -6,6 +6,7 @@ use crate::graph::Graph;
 use crate::layers::{shape_string, Shape, Tensor};
 use crate::r_api::handle::Handle;
 use crate::r_api::model::{handle, values};
+use crate::r_api::shapes::{open_ints, open_shape_list, shape_list};
 use extendr_api::prelude::*;
 use ndarray::IxDyn;
 
@@ -306,52 +307,6 @@ fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
     }
     // A layer with several outputs: one shape per output, as a list.
     Ok(List::from_values(outs.iter().map(|p| open_ints(p))).into())
-}
-
-/// Shapes from R, `None` where a value is NA (an open axis).
-fn open_shape_list(shapes: List) -> RkResult<Vec<Vec<Option<usize>>>> {
-    shapes
-        .values()
-        .map(|s| {
-            s.as_real_vector()
-                .or_else(|| {
-                    s.as_integer_vector().map(|v| {
-                        v.iter()
-                            .map(|&i| if i == i32::MIN { f64::NAN } else { i as f64 })
-                            .collect()
-                    })
-                })
-                .map(|v| {
-                    v.iter()
-                        .map(|&d| (!d.is_nan()).then_some(d as usize))
-                        .collect()
-                })
-                .ok_or_else(|| RkError::Internal("shapes must be numeric".into()))
-        })
-        .collect()
-}
-
-/// A shape with open axes as R integers, NA where open.
-fn open_ints(s: &[Option<usize>]) -> Robj {
-    s.iter()
-        .map(|d| d.map(|v| Rint::from(v as i32)).unwrap_or(Rint::na()))
-        .collect::<Integers>()
-        .into()
-}
-
-fn shape_list(shapes: List) -> RkResult<Vec<Vec<usize>>> {
-    shapes
-        .values()
-        .map(|s| {
-            s.as_real_vector()
-                .or_else(|| {
-                    s.as_integer_vector()
-                        .map(|v| v.iter().map(|&i| i as f64).collect())
-                })
-                .map(|v| v.iter().map(|&d| d as usize).collect())
-                .ok_or_else(|| RkError::Internal("shapes must be numeric".into()))
-        })
-        .collect()
 }
 
 /// A model description (as for `rk_model_set_graph`) as Keras 3's model JSON.

@@ -6,4 +6,5 @@ pub mod handle;
 pub mod metrics;
 pub mod model;
 pub mod saving;
+pub mod shapes;
 pub mod tensorboard;
