@@ -40,7 +40,9 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 #' `layer_subtract()` (first minus second), `layer_multiply()` (product),
 #' `layer_average()` (mean), `layer_maximum()` and `layer_minimum()`;
 #' `layer_concatenate()` joins them along `axis`; `layer_dot()` takes the dot product of two
-#' `(batch, d)` tensors, giving `(batch, 1)`.
+#' tensors along an axis of each, giving the first's other axes then the second's:
+#' `(batch, d)` twice gives `(batch, 1)`, `(batch, n, d)` and `(batch, m, d)` with `axes = 2`
+#' give `(batch, n, m)`.
 #'
 #' Input and output shapes: inputs of one shape give that shape; concatenation adds the
 #' sizes on `axis` (`-1`, the last axis, by default; `1` is the first axis of a sample).
@@ -49,8 +51,9 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 #'   tensors later.
 #' @param ... More tensors to merge with `inputs`; any other argument is an error.
 #' @param axis Axis to concatenate along.
-#' @param axes Axis of the dot product: `1` or `-1` (the features of `(batch, d)` inputs).
-#' @param normalize Only `FALSE` is supported.
+#' @param axes Axis of the dot product, or one per input, counted as Keras counts them: the
+#'   batch is axis 0, `1` a sample's first axis, `-1` the last.
+#' @param normalize L2-normalize each input along its axis first (the cosine similarity).
 #' @param name Layer name.
 #' @param batch_size,dtype,trainable,weights As for [layer_dense()]; a merge layer has no weights.
 #' @returns A tensor, or the layer when `inputs` is missing.
@@ -132,14 +135,13 @@ layer_dot <- function(inputs, ..., axes, normalize = FALSE, batch_size = NULL, d
   if (!is.null(attr(inputs, "positional"))) axes <- attr(inputs, "positional")
   attr(inputs, "positional") <- NULL
   check_merge_args(dtype, weights)
-  if (!check_flag(normalize, "normalize")) NULL else
-    rk_abort("`normalize = TRUE` is not supported by rkeras yet.", "unsupported")
-  if (!is.numeric(axes) || !length(axes) %in% 1:2 || anyNA(axes) || !all(axes %in% c(1, -1))) {
-    rk_abort(sprintf("`axes` must be 1 or -1 (the features of two (batch, d) inputs), not %s; other axes are not supported yet.",
-                     show_value(axes)), "unsupported")
+  normalize <- check_flag(normalize, "normalize")
+  if (!is.numeric(axes) || !length(axes) %in% 1:2 || anyNA(axes) || any(axes != round(axes)) || any(axes == 0)) {
+    rk_abort(sprintf("`axes` must be one or two non-zero whole numbers (Keras's axes: the batch is 0, so 1 is a sample's first axis; -1 the last), not %s.",
+                     show_value(axes)), "value")
   }
   axes <- as.integer(axes)
-  merge_layer(inputs, "dot", list(axes = if (length(axes) == 1) axes else I(axes), normalize = FALSE), name)
+  merge_layer(inputs, "dot", list(axes = if (length(axes) == 1) axes else I(axes), normalize = normalize), name)
 }
 
 check_merge_args <- function(dtype, weights, call = rlang::caller_env()) {

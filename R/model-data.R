@@ -118,7 +118,8 @@ new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
 prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   info <- graph_info(model)
   k <- length(info$input_shapes)
-  xs <- by_name(if (is.list(x) && !is.data.frame(x)) x else list(x), input_names(model), arg, "input", call)
+  xs <- by_name(if (is.list(x) && !is.data.frame(x)) x else list(x), input_names(model), arg, "input", call,
+                keys = get0("input_keys", envir = model_env(model), inherits = FALSE))
   mats <- lapply(seq_along(xs), function(i) as_sample_matrix(xs[[i]], if (k > 1) sprintf("%s[[%d]]", arg, i) else arg, call))
   n <- nrow(mats[[1]])
   for (i in seq_along(mats)) {
@@ -214,7 +215,8 @@ prepare_graph_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) 
   info <- graph_info(model)
   outs <- output_names(model)
   k <- length(outs)
-  ys <- by_name(if (is.list(y) && !is.data.frame(y)) y else list(y), outs, arg, "output", call)
+  ys <- by_name(if (is.list(y) && !is.data.frame(y)) y else list(y), outs, arg, "output", call,
+                keys = get0("output_keys", envir = model_env(model), inherits = FALSE))
   mats <- lapply(seq_len(k), function(i) {
     a <- if (k > 1) sprintf("%s[[%d]]", arg, i) else arg
     m <- as_sample_matrix(ys[[i]], a, call)
@@ -249,8 +251,16 @@ prepare_graph_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) 
 #' A list in the order of `names` (the model's inputs or outputs), from a positional list
 #' or one named by them
 #' @noRd
-by_name <- function(xs, names, arg, what, call = rlang::caller_env()) {
+by_name <- function(xs, names, arg, what, call = rlang::caller_env(), keys = NULL) {
   nms <- names(xs)
+  # Named as the list the model was built from (keras_model(list(title = a, body = b), ...)).
+  if (!is.null(nms) && length(keys) == length(names) && all(nzchar(keys)) && !anyDuplicated(keys) &&
+      all(nms %in% keys) && !all(nms %in% names)) {
+    miss <- setdiff(keys, nms)
+    if (length(miss)) rk_abort(sprintf("`%s` has no entry for %s '%s'.", arg, what, miss[[1]]), "value", call)
+    xs <- stats::setNames(xs[keys], names)
+    nms <- names
+  }
   if (!is.null(nms) && all(nzchar(nms)) && length(names) > 1) {
     bad <- setdiff(nms, names)
     if (length(bad)) {

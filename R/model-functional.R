@@ -78,6 +78,10 @@ keras_model <- function(inputs, outputs = NULL, name = NULL, ...) {
   model$graph <- graph
   model$inputs <- ins
   model$outputs <- outs
+  # The names of the lists the model was built from also name its data.
+  keys <- function(x) if (is.list(x) && !inherits(x, "rkeras_tensor") && !is.null(names(x))) names(x)
+  model$input_keys <- keys(inputs)
+  model$output_keys <- keys(outputs)
   send_graph(model)
   link_layers(model, model_states(model))
   model

@@ -337,3 +337,20 @@ test_that("metrics per output: a list named by output layer", {
   expect_error(compile(model, loss = "mse", optimizer = "sgd", metrics = list(out = "mae", reg = "mae")),
                "`metrics` names 'out'", class = "rkeras_error")
 })
+
+test_that("inputs and targets named as the lists the model was built from are matched by those names", {
+  a <- layer_input(shape = 2, name = "in_a")
+  b <- layer_input(shape = 3, name = "in_b")
+  m <- keras_model(list(title = a, body = b),
+                   list(score = layer_concatenate(a, b) %>% layer_dense(1, name = "o1"),
+                        class = b %>% layer_dense(2, activation = "softmax", name = "o2")))
+  m %>% compile(loss = list("mse", "categorical_crossentropy"), optimizer = "sgd")
+  xa <- matrix(runif(10), 5); xb <- matrix(runif(15), 5)
+  want <- predict(m, list(xa, xb), verbose = 0)
+  expect_equal(predict(m, list(body = xb, title = xa), verbose = 0), want)
+  expect_equal(predict(m, list(in_b = xb, in_a = xa), verbose = 0), want)
+  y <- list(class = to_categorical(c(0, 1, 0, 1, 1), 2), score = runif(5))
+  h <- m %>% fit(list(body = xb, title = xa), y, epochs = 1, verbose = 0)
+  expect_true(is.finite(h$metrics$loss))
+  expect_error(predict(m, list(body = xb, nope = xa), verbose = 0), "not an input", class = "rkeras_error")
+})

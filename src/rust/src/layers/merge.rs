@@ -3,8 +3,9 @@
 //! # Shapes
 //! - concatenate: inputs equal but on `axis` -> sizes on `axis` added;
 //! - add, subtract (two inputs), multiply, average, maximum, minimum: equal shapes -> that shape;
-//!   maximum and minimum pass the gradient to the input that won (the first on ties);
-//! - dot: two `[batch, d]` inputs -> `[batch, 1]`, `y = sum_j a_j b_j`.
+//!   maximum and minimum pass the gradient to the input that won (the first on ties).
+//!
+//! The dot product is in `dot.rs`.
 
 use super::{field_or, shape_error, shape_string, Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
@@ -244,72 +245,5 @@ impl Layer for Elementwise {
     }
     fn config(&self) -> Value {
         json!({})
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Dot {
-    axes: Value,
-}
-
-impl Dot {
-    pub fn from_config(c: &Value) -> RkResult<Dot> {
-        if field_or(c, "Dot", "normalize", false)? {
-            return Err(RkError::Unsupported(
-                "Dot `normalize = TRUE` is not supported by rkeras yet".into(),
-            ));
-        }
-        let axes = c.get("axes").cloned().unwrap_or(json!(-1));
-        let ok = |v: &Value| matches!(v.as_i64(), Some(1) | Some(-1));
-        let valid = ok(&axes)
-            || axes
-                .as_array()
-                .is_some_and(|a| (1..=2).contains(&a.len()) && a.iter().all(ok));
-        if !valid {
-            return Err(RkError::Unsupported(format!(
-                "Dot `axes` = {axes}: rkeras supports the dot product of two (batch, d) inputs (axes 1 or -1)"
-            )));
-        }
-        Ok(Dot { axes })
-    }
-}
-
-impl Layer for Dot {
-    fn class_name(&self) -> &'static str {
-        "Dot"
-    }
-    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        match inputs {
-            [a, b] if a.len() == 1 && a == b => Ok(vec![1]),
-            _ => {
-                let all: Vec<String> = inputs.iter().map(|s| shape_string(s)).collect();
-                Err(shape_error(
-                    name,
-                    format!(
-                        "takes two inputs of one shape (None, d), got {}",
-                        all.join(", ")
-                    ),
-                ))
-            }
-        }
-    }
-    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let y = (xs[0] * xs[1]).sum_axis(Axis(1)).insert_axis(Axis(1));
-        Ok((y, None))
-    }
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        // g is [batch, 1]: broadcast over the features.
-        Ok(vec![xs[1] * &g, xs[0] * &g])
-    }
-    fn config(&self) -> Value {
-        json!({"axes": self.axes, "normalize": false})
     }
 }

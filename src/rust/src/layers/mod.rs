@@ -12,6 +12,7 @@ pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
 pub mod dense;
+pub mod dot;
 pub mod dropout;
 pub mod embedding;
 pub mod gates;
@@ -197,7 +198,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Permute" => Box::new(reshape::Permute::from_config(config)?),
         "RepeatVector" => Box::new(reshape::RepeatVector::from_config(config)?),
         "Concatenate" => Box::new(merge::Concatenate::from_config(config)?),
-        "Dot" => Box::new(merge::Dot::from_config(config)?),
+        "Dot" => Box::new(dot::Dot::from_config(config)?),
         "Conv1D" | "Conv2D" | "Conv2DTranspose" => {
             Box::new(conv::Conv::from_config(class_name, config, seed)?)
         }
