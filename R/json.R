@@ -37,13 +37,15 @@ json_string <- function(s) {
 #' `model_to_json()` writes what Keras 3's `model.to_json()` writes (Python's
 #' `keras.models.model_from_json()` reads it); `model_from_json()` reads JSON written by
 #' Keras 3 or by Keras 2 (Keras for R 2.x) and builds the model with fresh weights.
-#' `get_config()` and `from_config()` give and take the same configuration as R lists.
-#' @param object A model.
+#' `get_config()` and `from_config()` give and take the same configuration as R lists; for a
+#' single layer, `get_config(layer)` gives its configuration and `from_config()` makes a new
+#' layer from it (with fresh weights), as Keras's `Layer.from_config()` does.
+#' @param object A model, or (for `get_config()`) a layer.
 #' @param json A JSON string.
 #' @param custom_objects Not supported; must be `NULL`.
-#' @param config A model configuration from `get_config()`.
+#' @param config A model's or a layer's configuration from `get_config()`.
 #' @returns `model_to_json()`: a JSON string; `model_from_json()` and `from_config()`: a
-#'   model; `get_config()`: a list.
+#'   model (or a layer, from a layer's configuration); `get_config()`: a list.
 #' @family model persistence
 #' @export
 #' @examples
@@ -106,6 +108,17 @@ get_config <- function(object) {
 #' @rdname model_to_json
 #' @export
 from_config <- function(config, custom_objects = NULL) {
+  type <- attr(config, "rkeras_type")
+  if (is.list(config) && is.character(type) && is.null(config$layers)) {
+    # A layer's config (get_config(layer)): a new layer, with fresh weights, as Keras's
+    # Layer.from_config() makes it.
+    check_unsupported(custom_objects = custom_objects)
+    cfg <- config[setdiff(names(config), c("name", "trainable"))]
+    spec <- new_layer_spec(type, attr(config, "keras_class"), cfg, name = config$name)
+    spec$trainable <- if (identical(config$trainable, FALSE)) FALSE
+    spec$seed <- draw_seed()
+    return(compose_layer(NULL, spec))
+  }
   if (!is.list(config) || is.null(config$layers)) {
     rk_abort(sprintf("`config` must be a model configuration from get_config(), not %s.", show_value(config)), "value")
   }

@@ -326,7 +326,8 @@ to_general_engine <- function(model, call = rlang::caller_env()) {
     get_config = function() {
       cfg <- spec$config
       if (inherits(cfg, "rkeras_json")) cfg <- rk_call(rk_json_parse(cfg))
-      c(list(name = spec$name), cfg)
+      structure(c(list(name = spec$name, trainable = !identical(spec$trainable, FALSE)), cfg),
+                keras_class = spec$class_name, rkeras_type = spec$type)
     },
     count_params = function() length(unlist(layer_get_weights(x))),
     spec[[name]]

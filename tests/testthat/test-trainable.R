@@ -291,3 +291,22 @@ test_that("models and layers carry Keras's class names after rkeras's own", {
   expect_equal(vapply(f$layers, function(l) l$trainable, TRUE), c(TRUE, FALSE))
   expect_true(inherits(f$layers[[1]], "keras.src.layers.layer.Layer"))
 })
+
+test_that("a single layer's get_config(), from_config() and count_params()", {
+  l <- layer_dense(units = 3, activation = "relu", trainable = FALSE, name = "d3")
+  cfg <- get_config(l)
+  expect_equal(cfg$name, "d3")
+  expect_false(cfg$trainable)
+  expect_equal(cfg$units, 3L)
+  cfg$name <- "d3_copy"
+  l2 <- from_config(cfg)
+  expect_s3_class(l2, "rkeras_layer")
+  expect_false(l2$trainable)
+  m <- keras_model_sequential() %>% layer_dense(2, input_shape = 4) %>% l2
+  expect_equal(get_layer(m, "d3_copy")$output_shape, list(NULL, 3L))
+  expect_equal(count_params(get_layer(m, "d3_copy")), 9)
+  expect_equal(get_config(get_layer(m, "d3_copy"))$activation, "relu")
+  lstm_cfg <- get_config(layer_lstm(units = 4, return_sequences = TRUE))
+  x <- layer_input(c(5, 2))
+  expect_equal(dim(from_config(lstm_cfg)(x)), c(NA, 5L, 4L))
+})
