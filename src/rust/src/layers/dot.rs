@@ -59,16 +59,22 @@ impl Dot {
     }
 }
 
-/// `x` (a batch) as `[batch, p, k]` with sample axis `at` moved last (`last`) or, for the
-/// second input, as `[batch, k, q]` with it moved first.
-fn as_batched(x: &Tensor, at: usize, last: bool) -> ndarray::Array3<f32> {
-    let r = x.ndim();
+/// The axes of a rank-`r` batch with sample axis `at` moved last (`last`) or right after the
+/// batch.
+fn batched_order(r: usize, at: usize, last: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..r).filter(|&d| d != at + 1).collect();
     if last {
         order.push(at + 1);
     } else {
         order.insert(1, at + 1);
     }
+    order
+}
+
+/// `x` (a batch) as `[batch, p, k]` with sample axis `at` moved last (`last`) or, for the
+/// second input, as `[batch, k, q]` with it moved first.
+fn as_batched(x: &Tensor, at: usize, last: bool) -> ndarray::Array3<f32> {
+    let order = batched_order(x.ndim(), at, last);
     let p = x.view().permuted_axes(IxDyn(&order));
     let k = x.shape()[at + 1];
     let rest = x.len() / x.shape()[0].max(1) / k.max(1);
@@ -82,12 +88,7 @@ fn as_batched(x: &Tensor, at: usize, last: bool) -> ndarray::Array3<f32> {
 /// Undo `as_batched` on a gradient of its shape: back to `like`'s layout.
 fn from_batched(g: ndarray::Array3<f32>, like: &Tensor, at: usize, last: bool) -> Tensor {
     let r = like.ndim();
-    let mut order: Vec<usize> = (0..r).filter(|&d| d != at + 1).collect();
-    if last {
-        order.push(at + 1);
-    } else {
-        order.insert(1, at + 1);
-    }
+    let order = batched_order(r, at, last);
     let permuted_shape: Vec<usize> = order.iter().map(|&d| like.shape()[d]).collect();
     let t = g
         .into_shape_with_order(IxDyn(&permuted_shape))
@@ -160,22 +161,7 @@ impl Layer for Dot {
             ));
         }
         self.at = at;
-        let mut out: Shape = a
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != at[0])
-            .map(|(_, &d)| d)
-            .collect();
-        out.extend(
-            b.iter()
-                .enumerate()
-                .filter(|&(i, _)| i != at[1])
-                .map(|(_, &d)| d),
-        );
-        if out.is_empty() {
-            out.push(1);
-        }
-        Ok(out)
+        Ok(out_shape(a, b, at))
     }
 
     fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
@@ -193,7 +179,7 @@ impl Layer for Dot {
                 .assign(&matmul(a.index_axis(Axis(0), i), b.index_axis(Axis(0), i)));
         }
         let mut shape = vec![n];
-        shape.extend(self_out_shape(xs, self.at));
+        shape.extend(out_shape(&xs[0].shape()[1..], &xs[1].shape()[1..], self.at));
         let y = y
             .into_shape_with_order(IxDyn(&shape))
             .map_err(|e| RkError::Internal(e.to_string()))?;
@@ -269,21 +255,17 @@ impl Layer for Dot {
     }
 }
 
-/// The sample shape of the output for these inputs.
-fn self_out_shape(xs: &[&Tensor], at: [usize; 2]) -> Vec<usize> {
-    let mut out: Vec<usize> = xs[0].shape()[1..]
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != at[0])
-        .map(|(_, &d)| d)
-        .collect();
-    out.extend(
-        xs[1].shape()[1..]
-            .iter()
+/// The output's sample shape: `a`'s axes but `at[0]`, then `b`'s but `at[1]` (at least one).
+fn out_shape(a: &[usize], b: &[usize], at: [usize; 2]) -> Shape {
+    let skip = |s: &[usize], k: usize| -> Vec<usize> {
+        s.iter()
             .enumerate()
-            .filter(|&(i, _)| i != at[1])
-            .map(|(_, &d)| d),
-    );
+            .filter(|&(i, _)| i != k)
+            .map(|(_, &d)| d)
+            .collect()
+    };
+    let mut out = skip(a, at[0]);
+    out.extend(skip(b, at[1]));
     if out.is_empty() {
         out.push(1);
     }
