@@ -129,8 +129,7 @@ from_config <- function(config, custom_objects = NULL) {
 #' A model's graph: the functional graph, or a Sequential model's chain from its input
 #' @noRd
 model_graph <- function(model) {
-  if (!is.null(model$graph) && (is_graph(model) || inherits(model, "rkeras_functional"))) return(model$graph)
-  info <- model_layers(model)
-  shape <- get0("input_shape", envir = model_env(model), inherits = FALSE) %||% (if (isTRUE(info$built)) info$input_dim)
+  if (!is.null(model$graph)) return(model$graph)
+  shape <- get0("input_shape", envir = model_env(model), inherits = FALSE)
   sequential_graph(model, model$states, shape)
 }

@@ -51,12 +51,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
                           optimizer = optimizer,
                           log_names = c("loss", if (length(outs) > 1) paste0(outs, "_loss"), slots$log_names))
   object$r_metric_state <- NULL
-  if (clips_gradients(optimizer) && !is_graph(object) && length(object$specs)) {
-    # Clipping needs each step's whole gradients: the general engine has them.
-    to_general_engine(object)
-  } else {
-    recompile(object)
-  }
+  recompile(object)
   invisible(object)
 }
 
@@ -74,11 +69,6 @@ recompile <- function(object, call = rlang::caller_env()) {
 
 as_loss_arg <- function(x, arg) as_loss(x)
 
-#' Whether an optimizer clips gradients (which the fused dense chain does not do)
-#' @noRd
-clips_gradients <- function(optimizer) {
-  !is.null(optimizer) && any(!is.na(optimizer$options[c("clipnorm", "clipvalue", "global_clipnorm")]))
-}
 
 #' The metrics in the order of the logs: each output's plain metrics, then each output's
 #' weighted ones, with their log names (`<output>_<name>` with several outputs; a weighted

@@ -12,67 +12,17 @@ require_compiled <- function(model, call = rlang::caller_env()) {
 #' @noRd
 prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   if (!is.null(model$text_vectorization)) x <- vectorized_input(model, x, arg, call)
-  if (is_graph(model)) return(prepare_graph_x(model, x, arg, call))
-  if (is.list(x) && !is.data.frame(x)) {
-    if (length(x) != 1) rk_abort(sprintf("`%s` is a list of %d arrays but the model has one input.", arg, length(x)), "value", call)
-    x <- x[[1]]
-  }
-  info <- model_layers(model)
-  if (!length(info$name)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
-  if (!info$built && length(dim(x)) > 2 && model$specs[[1]]$type != "flatten") {
-    # Keras applies the first layer to the last axis of such samples: the general engine does.
-    to_general_engine(model, call)
-    return(prepare_graph_x(model, x, arg, call))
-  }
-  x <- as_sample_matrix(x, arg, call)
-  if (!info$built) {
-    rk_call(rk_model_build(model$ptr, ncol(x)), call = call)
-    model_changed(model)
-    apply_constructor_weights(model, call)
-  } else if (info$input_dim != ncol(x)) {
-    rk_abort(sprintf("layer '%s' expects %d input features, got %d (`%s` has shape (%s)).",
-                     info$name[[1]], info$input_dim, ncol(x), arg,
-                     paste(c("n", ncol(x)), collapse = ", ")), "shape", call)
-  }
-  x
+  if (!has_graph(model)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
+  prepare_graph_x(model, x, arg, call)
 }
 
-output_units <- function(model) {
-  if (is_graph(model)) return(sum(vapply(graph_info(model)$output_shapes, prod, 1)))
-  info <- model_layers(model)
-  info$units[[length(info$units)]]
-}
+output_units <- function(model) sum(vapply(graph_info(model)$output_shapes, prod, 1))
 
 #' Targets as an n x yc matrix in the layout the loss expects
 #' @noRd
 prepare_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
-  compiled <- require_compiled(model, call)
-  if (is_graph(model)) return(prepare_graph_y(model, y, n, arg, call))
-  if (is.null(y)) rk_abort(sprintf("`%s` must be given to train or evaluate.", arg), "value", call)
-  y <- as_sample_matrix(y, arg, call)
-  if (nrow(y) != n) {
-    rk_abort(sprintf("`x` and `%s` must have the same number of samples: x has %d, %s has %d.", arg, n, arg, nrow(y)),
-             "shape", call)
-  }
-  units <- output_units(model)
-  if (compiled$loss == "sparse_categorical_crossentropy") {
-    if (ncol(y) != 1) {
-      rk_abort(sprintf("`%s` must hold one class id per sample for sparse_categorical_crossentropy, but has %d columns.",
-                       arg, ncol(y)), "shape", call)
-    }
-    bad <- which(is.na(y) | y < 0 | y >= units | y != round(y))
-    if (length(bad)) {
-      rk_abort(sprintf("`%s` must hold class ids 0..%d for the model's %d outputs; sample %d has %s.",
-                       arg, units - 1L, units, bad[[1]], format(y[bad[[1]]])), "value", call)
-    }
-  } else if (ncol(y) != units) {
-    hint <- if (ncol(y) == 1 && units > 1 && compiled$loss == "categorical_crossentropy")
-      " Use to_categorical() to one-hot encode class ids, or the sparse_categorical_crossentropy loss." else ""
-    rk_abort(sprintf("`%s` has %d columns but the model's last layer '%s' has %d units.%s",
-                     arg, ncol(y), model_layers(model)$name[[length(model_layers(model)$name)]], units, hint),
-             "shape", call)
-  }
-  y
+  require_compiled(model, call)
+  prepare_graph_y(model, y, n, arg, call)
 }
 
 #' One weight per sample from `sample_weight` and `class_weight`
@@ -112,7 +62,7 @@ new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
   rk_call(rk_data_new(to_double(x), nrow(x), ncol(x), y, yc, w, num_threads()), call = call)
 }
 
-#' Inputs of a model on the general engine as one matrix: each input's samples flattened
+#' A model's inputs as one matrix: each input's samples flattened
 #' row-major, the inputs side by side (a list of arrays: positional or named by input)
 #' @noRd
 prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
@@ -142,9 +92,11 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
     }
   }
   shapes <- vector("list", k)
+  open <- FALSE
   for (i in seq_len(k)) {
     cur <- info$input_shapes[[i]]
     want <- declared_input_shape(model, i, cur)
+    open <- open || anyNA(want)
     got <- dim(xs[[i]])[-1] %||% 1L
     if (length(got) == length(want) && all(is.na(want) | want == got)) {
       # Samples of their own size on the open axes: the model runs at their shape.
@@ -160,7 +112,9 @@ prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   }
   use_shapes(model, shapes, call)
   out <- if (k == 1) mats[[1]] else do.call(cbind, mats)
-  attr(out, "sample_shapes") <- shapes
+  # The shapes go with the data only where they may change from call to call (open axes):
+  # an attribute would copy the user's matrix.
+  if (open) attr(out, "sample_shapes") <- shapes
   out
 }
 
@@ -182,7 +136,7 @@ declared_input_shape <- function(model, i, current) {
 #' does): each call hands the engine data of one shape, which may differ from the last.
 #' @noRd
 use_shapes <- function(model, shapes, call = rlang::caller_env()) {
-  if (is.null(shapes) || !is_graph(model)) return(invisible(model))
+  if (is.null(shapes) || !has_graph(model)) return(invisible(model))
   cur <- graph_info(model)$input_shapes
   if (length(cur) == length(shapes) &&
       all(vapply(seq_along(cur), function(i) identical(as.double(cur[[i]]), as.double(shapes[[i]])), TRUE))) {
@@ -206,7 +160,7 @@ ranks_match <- function(got, want) {
     (length(got) == length(want) + 1 && got[[length(got)]] == 1 && identical(got[-length(got)], want))
 }
 
-#' Targets of a model on the general engine as one matrix (each output's targets flattened,
+#' A model's targets as one matrix (each output's targets flattened,
 #' side by side), checked against each output's shape and loss
 #' @noRd
 prepare_graph_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
@@ -282,7 +236,6 @@ by_name <- function(xs, names, arg, what, call = rlang::caller_env(), keys = NUL
 #' `(n, shape...)` for higher ranks, and a list with one entry per output
 #' @noRd
 shape_outputs <- function(model, v) {
-  if (!is_graph(model)) return(v)
   shapes <- graph_info(model)$output_shapes
   n <- nrow(v)
   off <- 0

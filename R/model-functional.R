@@ -1,6 +1,5 @@
 # The functional API: symbolic tensors, layer objects that are called on them, and
-# keras_model() that turns the graph between inputs and outputs into a model on the
-# general engine. Shapes are computed by the engine as each layer is called, so a shape
+# keras_model() that turns the graph between inputs and outputs into a model. Shapes are computed by the engine as each layer is called, so a shape
 # error is raised where the user calls the layer, naming the layer and the shapes.
 
 #' Input to a functional model
@@ -310,8 +309,7 @@ graph_layer_spec <- function(spec, trainable = TRUE) {
        seed = spec$seed)
 }
 
-#' Send a model's graph to the engine (Sequential models on the general engine send the
-#' chain of their layers)
+#' Send a model's graph to the engine (a Sequential model sends the chain of its layers)
 #' @noRd
 send_graph <- function(model, call = rlang::caller_env()) {
   desc <- graph_desc(model, model$graph)
@@ -331,16 +329,29 @@ graph_desc <- function(model, g) {
   list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
 }
 
-#' Graph info of a model on the general engine (cached like `model_layers()`)
+#' What the engine says of a model's graph (layers, shapes, weights), cached until the
+#' model changes (see `model_changed()`)
 #' @noRd
 graph_info <- function(model) cached_info(model, "graph_info", rk_graph_info)
 
-is_graph <- function(model) isTRUE(get0("graph_mode", envir = model_env(model), inherits = FALSE))
+#' Which executor runs the model's steps: `"dense"` (the fused plan the engine compiles from
+#' a graph that is a dense chain) or `"graph"`. `plan = "graph"` keeps the model on the
+#' graph's executor, `plan = "auto"` lets the engine choose again (tests compare the two).
+#' @noRd
+model_plan <- function(model, plan = NULL) {
+  if (!is.null(plan)) rk_call(rk_model_set(model_ptr(model), "dense_plan", as.double(plan != "graph")))
+  if (rk_call(rk_model_get(model_ptr(model), "dense_plan")) == 1) "dense" else "graph"
+}
+
+#' Whether the engine holds the model's graph (a Sequential model has none before its
+#' first layer)
+#' @noRd
+has_graph <- function(model) isTRUE(get0("graph_mode", envir = model_env(model), inherits = FALSE))
 
 #' Names of the model's output layers, as Keras prefixes their logs
 #' @noRd
 output_names <- function(model) {
-  if (!is_graph(model)) return(utils::tail(vapply(model$specs, `[[`, "", "name"), 1))
+  if (!has_graph(model)) return(utils::tail(vapply(model$specs, `[[`, "", "name"), 1))
   g <- model$graph
   vapply(g$outputs, function(i) g$states[[g$nodes[[i]]$layer]]$spec$name, "")
 }
@@ -426,7 +437,8 @@ apply_constructor_weights <- function(model, call = rlang::caller_env()) {
   invisible(model)
 }
 
-#' After training `model`, give its shared layers' weights to the other models holding them
+#' After `model`'s weights changed (training, set_weights()), give its shared layers' weights to
+#' the other models holding them
 #' (one read and one write of each other model's weights)
 #' @noRd
 push_shared_weights <- function(model) {
@@ -477,6 +489,6 @@ copy_layer_weights <- function(from, to, layers) {
     dst[j] <- src[i]
     changed <- TRUE
   }
-  if (changed) set_weights(to, dst)
+  if (changed) set_engine_weights(to, dst)
   invisible()
 }

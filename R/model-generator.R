@@ -111,7 +111,7 @@ generator_batch <- function(model, generator, step, compiled, class_weight, what
   if (need_y && !length(out) %in% 2:3) fail(sprintf("must be list(x, y) or list(x, y, sample_weight), not a list of length %d.", length(out)))
   if (!need_y && !length(out) %in% 1:3) fail(sprintf("must be list(x) or list(x, y), not a list of length %d.", length(out)))
   x <- out[[1]]
-  if (!is.numeric(x) && !is.logical(x) && !(is_graph(model) && is.list(x))) fail(sprintf("has x of type %s; x must be a numeric matrix or array.", typeof(x)))
+  if (!is.numeric(x) && !is.logical(x) && !(has_graph(model) && is.list(x))) fail(sprintf("has x of type %s; x must be a numeric matrix or array.", typeof(x)))
   x <- tryCatch(prepare_x(model, x, "x"), rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
   if (has_nonfinite(x)) {
     i <- which(!is.finite(x))[[1]]
@@ -119,7 +119,7 @@ generator_batch <- function(model, generator, step, compiled, class_weight, what
   }
   if (!need_y) return(list(x = to_double(x)))
   y <- out[[2]]
-  if (!is.numeric(y) && !is.logical(y) && !(is_graph(model) && is.list(y))) fail(sprintf("has y of type %s; y must be a numeric matrix or vector.", typeof(y)))
+  if (!is.numeric(y) && !is.logical(y) && !(has_graph(model) && is.list(y))) fail(sprintf("has y of type %s; y must be a numeric matrix or vector.", typeof(y)))
   y <- tryCatch(prepare_y(model, y, nrow(x), "y"), rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
   if (has_nonfinite(y)) fail("has a missing or non-finite value in y.")
   sw <- if (length(out) == 3) out[[3]]

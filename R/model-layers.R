@@ -6,7 +6,7 @@
   switch(name,
     ptr = model_ptr(x),
     layers = model_layer_objects(x),
-    built = if (is_graph(x)) graph_info(x)$built else model_layers(x)$built,
+    built = has_graph(x) && isTRUE(graph_info(x)$built),
     optimizer = get0("compiled", envir = model_env(x))$optimizer,
     loss = get0("compiled", envir = model_env(x))$loss,
     weights = get_weights(x),
@@ -18,7 +18,7 @@
     inputs = model_io(x, "inputs"),
     outputs = model_io(x, "outputs"),
     input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_declared) else get0(name, envir = model_env(x), inherits = FALSE),
-    output_shape = if (is_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
+    output_shape = if (has_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
     get0(name, envir = model_env(x), inherits = FALSE)
   )
 }
@@ -124,12 +124,12 @@ pop_layer <- function(object) {
   if (n == 0) rk_abort("The model has no layers to remove.", "value")
   built <- isTRUE(object$built)
   weights <- if (built) get_weights(object)
-  shape <- if (!built) NULL else if (is_graph(object)) graph_info(object)$input_shapes[[1]] else model_layers(object)$input_dim
+  shape <- if (built) graph_info(object)$input_shapes[[1]]
   new <- keras_model_sequential(name = object$name)
   new$input_shape <- object$input_shape
   for (st in object$states[-n]) add_layer_state(new, new_layer_state(st$spec))
   if (built && n > 1 && !isTRUE(new$built)) build_first(new, shape)
-  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "layer_info", "graph_info")) {
+  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "graph_info")) {
     assign(k, get0(k, envir = model_env(new), inherits = FALSE), envir = model_env(object))
   }
   for (st in object$states) { st$model <- object; st$models <- list(object) }
@@ -147,8 +147,7 @@ pop_layer <- function(object) {
 }
 
 build_first <- function(model, shape) {
-  if (is_graph(model)) rk_call(rk_model_build_shapes(model$ptr, list(as.double(shape))))
-  else rk_call(rk_model_build(model$ptr, prod(shape)))
+  rk_call(rk_model_build_shapes(model$ptr, list(as.double(shape))))
   model_changed(model)
 }
 
@@ -290,22 +289,10 @@ set_layer_flags <- function(model, names, value, call = rlang::caller_env()) {
   if (length(model$specs)) {
     model$specs <- lapply(model$specs, function(sp) { if (sp$name %in% names) sp$trainable <- value; sp })
   }
-  if (!is_graph(model)) {
-    if (all(unlist(flags))) return(invisible(model))
-    to_general_engine(model, call)
-  }
+  if (!has_graph(model)) return(invisible(model))
   rk_call(rk_graph_set_trainable(model$ptr, names, value), call = call)
   model_changed(model)
   invisible(model)
-}
-
-#' Move a Sequential model from the fused chain to the general engine (same layers and
-#' weights), for what only the general engine does (frozen layers)
-#' @noRd
-to_general_engine <- function(model, call = rlang::caller_env()) {
-  model$graph <- model_graph(model)
-  model$graph_mode <- TRUE
-  send_graph(model, call)
 }
 
 # ---- layer objects -------------------------------------------------------------------------
@@ -358,11 +345,6 @@ print.rkeras_layer <- function(x, ...) {
 layer_output_shape <- function(state) {
   model <- state$model
   if (is.null(model)) return(NULL)
-  if (!is_graph(model)) {
-    info <- model_layers(model)
-    i <- match(state$spec$name, info$name)
-    return(list(NULL, info$units[[i]]))
-  }
   info <- graph_info(model)
   c(list(NULL), as.list(info$dims[[match(state$spec$name, info$name)]]))
 }
@@ -370,16 +352,14 @@ layer_output_shape <- function(state) {
 #' Names of a model's weights in `get_weights()` order (`dense_1/kernel`)
 #' @noRd
 weight_names <- function(model) {
-  if (is_graph(model)) return(as.character(graph_info(model)$weight_names))
-  chain_weights(model_layers(model))$names
+  if (has_graph(model)) as.character(graph_info(model)$weight_names) else character()
 }
 
 #' Whether the optimizer updates each weight of `model`, in `get_weights()` order (frozen
 #' layers' weights and batch normalization's moving statistics are not)
 #' @noRd
 weight_trainable <- function(model) {
-  if (is_graph(model)) return(as.logical(graph_info(model)$weight_trainable))
-  rep(TRUE, length(weight_names(model)))
+  if (has_graph(model)) as.logical(graph_info(model)$weight_trainable) else logical()
 }
 
 layer_weight_index <- function(layer, call = rlang::caller_env()) {

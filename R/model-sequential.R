@@ -21,10 +21,6 @@ keras_model_sequential <- function(layers = NULL, name = NULL, ...) {
   if (!is.null(dots$input_shape)) {
     shape <- check_shape(dots$input_shape, "input_shape")
     model$input_shape <- shape
-    if (!anyNA(shape)) {
-      rk_call(rk_model_build(model$ptr, prod(shape)))
-      model_changed(model)
-    }
   }
   if (!is.null(layers) && !is.list(layers)) layers <- list(layers)
   for (l in layers %||% list()) {
@@ -71,26 +67,9 @@ model_env <- function(model) {
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
-chain_types <- c("dense", "dropout", "activation", "flatten")
-
-#' Whether a Sequential model's layers run on the fused dense chain: dense, dropout,
-#' activation and flatten layers over one-dimensional samples (or flattened first)
+#' Add a layer to a Sequential model: the engine gets the model's new graph (the chain of
+#' its layers), and the layers it had keep their weights
 #' @noRd
-chain_capable <- function(specs, input_shape) {
-  types <- vapply(specs, `[[`, "", "type")
-  all(types %in% chain_types) &&
-    !any(vapply(specs, has_bias_regularizer, TRUE)) &&
-    (length(input_shape) <= 1 || (length(types) > 0 && types[[1]] == "flatten"))
-}
-
-#' Add a layer to a Sequential model: on the fused chain while the model fits it, else
-#' (from then on) on the general engine, keeping the weights the layers have
-#' @noRd
-has_bias_regularizer <- function(spec) {
-  cfg <- spec$config
-  if (is.character(cfg)) grepl('"bias_regularizer":\\s*\\{', cfg) else !is.null(cfg$bias_regularizer)
-}
-
 add_layer_state <- function(object, state, call = rlang::caller_env()) {
   check_model(object, call = call)
   if (!inherits(object, "rkeras_sequential")) {
@@ -116,27 +95,15 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     input_shape <- spec$input_shape
   }
   specs <- c(object$specs, list(spec))
-  if (!is_graph(object) && chain_capable(specs, input_shape) && !anyNA(input_shape) && !identical(spec$trainable, FALSE) &&
-      !clips_gradients(object$compiled$optimizer)) {
-    if (is.null(spec$seed)) spec$seed <- draw_seed()
-    rk_call(rk_model_add(object$ptr, to_json(graph_layer_spec(spec))), call = call)
-    model_changed(object)
-    if (!is.null(spec$input_shape)) rk_call(rk_model_build(object$ptr, prod(spec$input_shape)), call = call)
-    model_changed(object)
-  } else {
-    if (is.null(input_shape) && !is_graph(object) && isTRUE(model_layers(object)$built)) {
-      input_shape <- model_layers(object)$input_dim
-    }
-    old <- list(graph_mode = is_graph(object), graph = object$graph)
-    state$spec <- spec
-    object$graph <- sequential_graph(object, c(object$states, list(state)), input_shape)
-    object$graph_mode <- TRUE
-    tryCatch(send_graph(object, call), error = function(e) {
-      object$graph <- old$graph
-      object$graph_mode <- old$graph_mode
-      stop(e)
-    })
-  }
+  old <- list(graph_mode = has_graph(object), graph = object$graph)
+  state$spec <- spec
+  object$graph <- sequential_graph(object, c(object$states, list(state)), input_shape)
+  object$graph_mode <- TRUE
+  tryCatch(send_graph(object, call), error = function(e) {
+    object$graph <- old$graph
+    object$graph_mode <- old$graph_mode
+    stop(e)
+  })
   state$spec <- spec
   object$input_shape <- input_shape
   object$specs <- specs
@@ -159,11 +126,6 @@ sequential_graph <- function(model, states, input_shape) {
        inputs = 1L, outputs = n + 1L)
 }
 
-#' Layers as data (names, classes, units, parameter counts, input size), cached in the
-#' model: only adding a layer or building changes it (see `model_changed()`).
-#' @noRd
-model_layers <- function(model) cached_info(model, "layer_info", rk_model_layers)
-
 #' What `shim` says of the model, kept under `key` until the model changes
 #' @noRd
 cached_info <- function(model, key, shim) {
@@ -178,7 +140,6 @@ cached_info <- function(model, key, shim) {
 
 model_changed <- function(model) {
   env <- model_env(model)
-  assign("layer_info", NULL, envir = env)
   assign("graph_info", NULL, envir = env)
   invisible(model)
 }
@@ -202,37 +163,11 @@ get_weights <- function(object, trainable = NA) {
   if (!identical(trainable, NA)) trainable <- check_flag(trainable, "trainable")
   if (inherits(object, "rkeras_layer")) return(layer_get_weights(object, trainable))
   check_model(object)
-  if (is_graph(object)) {
-    w <- rk_call(rk_model_get_weights(object$ptr))
-    out <- Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims)
-  } else {
-    w <- rk_call(rk_model_get_weights(object$ptr))
-    out <- Map(function(v, d) { dim(v) <- d; v }, w, chain_weights(model_layers(object))$dims)
-  }
+  if (!has_graph(object)) return(list())
+  w <- rk_call(rk_model_get_weights(object$ptr))
+  out <- Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims)
   if (is.na(trainable)) return(out)
   out[weight_trainable(object) == trainable]
-}
-
-#' Names and shapes of a fused chain's weights: each dense layer's kernel, and its bias
-#' when its parameter count has one
-#' @noRd
-chain_weights <- function(info) {
-  dims <- list()
-  names <- character()
-  input <- info$input_dim
-  for (i in seq_along(info$name)) {
-    out <- info$units[[i]]
-    if (info$params[[i]] > 0) {
-      dims[[length(dims) + 1L]] <- c(input, out)
-      names <- c(names, paste0(info$name[[i]], "/kernel"))
-      if (info$params[[i]] > input * out) {
-        dims[[length(dims) + 1L]] <- out
-        names <- c(names, paste0(info$name[[i]], "/bias"))
-      }
-    }
-    input <- out
-  }
-  list(names = names, dims = dims)
 }
 
 #' @rdname get_weights
@@ -241,9 +176,7 @@ set_weights <- function(object, weights) {
   if (inherits(object, "rkeras_layer")) return(layer_set_weights(object, weights))
   check_model(object)
   if (!is.list(weights)) rk_abort(sprintf("`weights` must be a list of arrays, not %s.", show_value(weights)), "type")
-  want <- if (is_graph(object)) {
-    lapply(get_weights(object), function(w) dim(w) %||% length(w))
-  } else chain_weights(model_layers(object))$dims
+  want <- lapply(get_weights(object), function(w) dim(w) %||% length(w))
   if (length(weights) != length(want)) {
     rk_abort(sprintf("`weights` must be a list of %d arrays, got %d.", length(want), length(weights)), "shape")
   }
@@ -254,8 +187,16 @@ set_weights <- function(object, weights) {
                        paste(want[[i]], collapse = ", "), paste(got, collapse = ", ")), "shape")
     }
   }
-  rk_call(rk_model_set_weights(object$ptr, lapply(weights, function(w) { storage.mode(w) <- "double"; w })))
+  set_engine_weights(object, weights)
+  # Layers are shared: every other model holding one of them sees its new weights.
+  push_shared_weights(object)
   invisible(object)
+}
+
+#' Give the engine a model's weights (already checked), without passing them on
+#' @noRd
+set_engine_weights <- function(model, weights) {
+  rk_call(rk_model_set_weights(model$ptr, lapply(weights, function(w) { storage.mode(w) <- "double"; w })))
 }
 
 #' Count a model's parameters
@@ -293,24 +234,13 @@ clone_model <- function(model, input_tensors = NULL, clone_function = NULL, keep
   check_unsupported(input_tensors = input_tensors, clone_function = clone_function)
   if (inherits(model, "rkeras_functional")) return(clone_functional(model, keep_weights))
   new <- keras_model_sequential(name = unique_name("sequential"))
-  if (!is.null(model$input_shape) && !is_graph(model)) {
-    new$input_shape <- model$input_shape
-  }
+  new$input_shape <- model$input_shape
   for (spec in model$specs) {
     spec$seed <- draw_seed()
     add_layer_state(new, new_layer_state(spec))
   }
-  if (is_graph(model)) {
-    if (isTRUE(graph_info(model)$built) && !isTRUE(graph_info(new)$built)) {
-      rk_call(rk_model_build_shapes(new$ptr, lapply(graph_info(model)$input_shapes, as.double)))
-      model_changed(new)
-    }
-    if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
-    return(new)
-  }
-  info <- model_layers(model)
-  if (info$built && !model_layers(new)$built) {
-    rk_call(rk_model_build(new$ptr, info$input_dim))
+  if (has_graph(model) && isTRUE(graph_info(model)$built) && !isTRUE(graph_info(new)$built)) {
+    rk_call(rk_model_build_shapes(new$ptr, lapply(graph_info(model)$input_shapes, as.double)))
     model_changed(new)
   }
   if (isTRUE(keep_weights)) set_weights(new, get_weights(model))

@@ -24,8 +24,8 @@ summary.rkeras_model <- function(object, line_length = getOption("width"), ...) 
 #' @export
 format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   if (rk_ptr_dead(x$ptr)) return("<rkeras model restored from disk: its engine state no longer exists>")
-  graph <- is_graph(x)
-  info <- if (graph) graph_summary_info(x) else model_layers(x)
+  if (!has_graph(x)) return("Model: <no summary available, model was not built>")
+  info <- graph_summary_info(x)
   if (!info$built) return("Model: <no summary available, model was not built>")
   width <- max(40L, as.integer(line_length %||% 80L))
   functional <- inherits(x, "rkeras_functional")
@@ -48,7 +48,7 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
   }
   rows <- unlist(lapply(seq_along(info$name), function(i) {
     cell(c(paste0(" ", info$name[[i]], " (", info$class[[i]], ")"),
-           if (graph) info$shape[[i]] else paste0("(None, ", info$units[[i]], ")"),
+           info$shape[[i]],
            format(info$params[[i]], scientific = FALSE),
            if (functional) info$inbound[[i]]))
   }))
@@ -59,7 +59,7 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
     rows <- c(cell(c(paste0(" ", st$name, " (TextVectorization)"), paste0("(None, ", width_out, ")"), "0")), rows)
   }
   total <- sum(info$params)
-  frozen <- if (graph) sum(info$params - info$trainable_params) else 0
+  frozen <- sum(info$params - info$trainable_params)
   big <- function(n) format(n, big.mark = ",", scientific = FALSE)
   c(sprintf("Model: \"%s\"", x$name),
     strrep("_", width),
@@ -80,7 +80,7 @@ print.rkeras_model <- function(x, ...) {
   invisible(x)
 }
 
-#' The layer table of a model on the general engine; a Sequential model's input layer is
+#' The layer table of a model; a Sequential model's input layer is
 #' not listed, as Keras does not list it
 #' @noRd
 graph_summary_info <- function(model) {

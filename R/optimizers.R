@@ -6,8 +6,7 @@
 #' this), `global_clipnorm` (all gradients' joint norm) or `clipvalue` (each value within
 #' `[-clipvalue, clipvalue]`), one of them at most, applied before the update, and
 #' `weight_decay` (`w <- w - learning_rate * weight_decay * w` before each update). Keras 2's
-#' `decay` (in `...`) divides the learning rate by `1 + decay * iterations`. Models that clip
-#' by norm train on the general engine.
+#' `decay` (in `...`) divides the learning rate by `1 + decay * iterations`.
 #' @param learning_rate Learning rate, or a schedule ([learning_rate_schedule_exponential_decay()]
 #'   and the other `learning_rate_schedule_*()`), which sets the rate of every step.
 #' @param rho Discounting factor for the moving average of squared gradients.

@@ -118,7 +118,7 @@ model_dot <- function(model, show_shapes = FALSE, show_dtype = FALSE, show_layer
 #' row indices). Input layers come first, as in `model$layers`.
 #' @noRd
 plot_graph <- function(model) {
-  if (is_graph(model) || inherits(model, "rkeras_functional")) {
+  if (has_graph(model) || inherits(model, "rkeras_functional")) {
     gr <- model$graph
     info <- graph_info(model)
     states <- gr$states
@@ -138,21 +138,13 @@ plot_graph <- function(model) {
     edge_shape <- node_shape[edges[, 3]]
     edges <- edges[, 1:2, drop = FALSE]
   } else {
-    info <- model_layers(model)
-    n <- length(info$name)
-    input_shape <- model$input_shape %||% (if (isTRUE(info$built)) info$input_dim)
-    name <- c(model$input_state$spec$name %||% "input_layer", info$name)
-    class <- c("InputLayer", info$class)
-    out <- character(n + 1L)
-    out[[1]] <- if (is.null(input_shape)) "?" else shape_text(input_shape)
-    for (i in seq_len(n)) {
-      u <- info$units[[i]]
-      out[[i + 1L]] <- if (u >= 0 && (isTRUE(info$built) || info$class[[i]] == "Dense")) shape_text(u) else out[[i]]
-    }
-    shape <- out
-    activation <- c(NA_character_, ifelse(nzchar(info$activation), info$activation, NA_character_))
-    edges <- if (n) cbind(seq_len(n), seq_len(n) + 1L) else matrix(integer(), 0, 2)
-    edge_shape <- out[edges[, 1]]
+    # A Sequential model without layers: its input alone.
+    name <- model$input_state$spec$name %||% "input_layer"
+    class <- "InputLayer"
+    shape <- if (is.null(model$input_shape)) "?" else shape_text(model$input_shape)
+    activation <- NA_character_
+    edges <- matrix(integer(), 0, 2)
+    edge_shape <- character()
   }
   storage.mode(edges) <- "integer"
   if (!is.null(model$text_vectorization)) {

@@ -100,7 +100,7 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
 #' @noRd
 attach_vectorizer <- function(model, layer, call = rlang::caller_env()) {
   st <- attr(layer, "state")
-  if (is_graph(model) || length(model$specs) || !is.null(model$text_vectorization)) {
+  if (has_graph(model) || length(model$specs) || !is.null(model$text_vectorization)) {
     rk_abort("A text vectorization layer can only start a Sequential model, before any other layer.", "unsupported", call)
   }
   if (st$output_mode == "int" && is.null(st$length)) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env Rscript
-# The seed's MLP on rkeras's two engines: the fused dense chain (the fast path the engine
-# picks for dense chains) and the general engine (the layer graph every model can run on).
+# The seed's MLP on rkeras's two executors of one model: the dense plan (the fused kernels the
+# engine compiles from a graph that is a dense chain) and the graph's executor (which every
+# model runs on).
 #
 #   Rscript bench/bench_engines.R [--rounds 3] [--train-rows 60000] [--batch 128]
 #
@@ -27,8 +28,8 @@ d <- load_fashion(opts$train_rows)
 fused <- build_mlp()
 set.seed(opts$seed)
 general <- build_mlp()
-rkeras:::to_general_engine(general)
-stopifnot(!rkeras:::is_graph(fused), rkeras:::is_graph(general))
+rkeras:::model_plan(general, "graph")
+stopifnot(rkeras:::model_plan(fused) == "dense", rkeras:::model_plan(general) == "graph")
 
 # The epoch alone (from on_epoch_begin to on_epoch_end: training steps and validation),
 # without fit()'s conversion of the data.

@@ -38,7 +38,7 @@ keras_table <- function(rec) {
 }
 
 model_input_shapes <- function(model) {
-  if (rkeras:::is_graph(model)) rkeras:::graph_info(model)$input_shapes else list(rkeras:::model_layers(model)$input_dim)
+  rkeras:::graph_info(model)$input_shapes
 }
 
 flat_item <- function(a) {

@@ -151,30 +151,38 @@ test_that("a Sequential model with N-d samples applies dense to the last axis, a
   expect_equal(predict(model, x, verbose = 0), h %*% w[[3]] + as.vector(w[[4]]), tolerance = 1e-5)
 })
 
-test_that("the general engine trains a dense chain exactly as the fused chain does", {
+test_that("the dense plan and the graph executor train one model to the same losses and weights", {
+  # One model representation: the engine runs a dense chain on its fused plan unless told
+  # to use the graph's executor; both draw the same dropout masks.
   make <- function() {
     withr::with_seed(7, keras_model_sequential() %>%
       layer_dense(8, activation = "relu", input_shape = 5) %>%
       layer_dropout(0.3) %>%
       layer_dense(3, activation = "softmax"))
   }
-  fast <- make()
+  plan <- make()
   general <- make()
-  rkeras:::to_general_engine(general)
-  expect_true(rkeras:::is_graph(general))
-  expect_false(rkeras:::is_graph(fast))
-  expect_equal(get_weights(general), get_weights(fast))
-  for (m in list(fast, general)) m %>% compile(optimizer = optimizer_sgd(0.1, momentum = 0.9), loss = "categorical_crossentropy")
+  rkeras:::model_plan(general, "graph")
+  expect_equal(rkeras:::model_plan(plan), "dense")
+  expect_equal(rkeras:::model_plan(general), "graph")
+  expect_identical(get_weights(general), get_weights(plan))
+  for (m in list(plan, general)) m %>% compile(optimizer = optimizer_sgd(0.1, momentum = 0.9), loss = "categorical_crossentropy",
+                                               metrics = "accuracy")
   x <- withr::with_seed(8, matrix(rnorm(40 * 5), 40))
   y <- to_categorical(rep(0:2, length.out = 40), 3)
-  # Without dropout (evaluation and prediction) and for steps: the same numbers.
-  expect_equal(predict(general, x, verbose = 0), predict(fast, x, verbose = 0), tolerance = 1e-6)
-  for (i in 1:3) {
-    train_on_batch(fast, x[1:20, ], y[1:20, ])
-    train_on_batch(general, x[1:20, ], y[1:20, ])
-  }
-  # Dropout masks differ between the engines; with dropout the losses still agree closely.
-  expect_equal(evaluate(general, x, y, verbose = 0)$loss, evaluate(fast, x, y, verbose = 0)$loss, tolerance = 0.2)
+  expect_equal(predict(general, x, verbose = 0), predict(plan, x, verbose = 0), tolerance = 1e-6)
+  h <- lapply(list(plan, general), function(m) {
+    withr::with_seed(3, fit(m, x, y, epochs = 4, batch_size = 16, verbose = 0))$metrics
+  })
+  expect_equal(h[[2]]$loss, h[[1]]$loss, tolerance = 1e-5)
+  expect_equal(h[[2]]$accuracy, h[[1]]$accuracy)
+  expect_equal(get_weights(general), get_weights(plan), tolerance = 1e-5)
+  expect_equal(evaluate(general, x, y, verbose = 0), evaluate(plan, x, y, verbose = 0), tolerance = 1e-5)
+  # A frozen layer or gradient clipping moves the model to the graph's executor.
+  freeze_weights(plan, to = 1)
+  expect_equal(rkeras:::model_plan(plan), "graph")
+  unfreeze_weights(plan)
+  expect_equal(rkeras:::model_plan(plan), "dense")
 })
 
 test_that("freeze_weights() keeps weights unchanged under fit(); unfreeze_weights() lets them train", {
@@ -353,4 +361,26 @@ test_that("inputs and targets named as the lists the model was built from are ma
   h <- m %>% fit(list(body = xb, title = xa), y, epochs = 1, verbose = 0)
   expect_true(is.finite(h$metrics$loss))
   expect_error(predict(m, list(body = xb, nope = xa), verbose = 0), "not an input", class = "rkeras_error")
+})
+
+test_that("set_weights() on a model reaches every model that holds its layers", {
+  withr::local_seed(1)
+  inner <- keras_model_sequential() %>% layer_dense(4, input_shape = 3, activation = "relu") %>% layer_dense(3)
+  z <- layer_input(shape = 3)
+  outer <- keras_model(z, z %>% inner %>% layer_dense(2))
+  x <- matrix(rnorm(15), 5)
+  p0 <- predict(outer, x, verbose = 0)
+  w <- lapply(get_weights(inner), function(a) a * 0 + 0.1)
+  set_weights(inner, w)
+  p1 <- predict(outer, x, verbose = 0)
+  expect_false(isTRUE(all.equal(p0, p1)))
+  wo <- get_weights(outer)
+  expect_equal(wo[1:4], w)
+  h <- pmax(x %*% w[[1]] + 0.1, 0) %*% w[[3]] + 0.1
+  expect_equal(unname(p1), unname(h %*% wo[[5]] + rep(wo[[6]], each = 5)), tolerance = 1e-5)
+  # And the other way: training the outer model changes the inner model's weights.
+  outer %>% compile(optimizer = "sgd", loss = "mse")
+  outer %>% fit(x, matrix(1, 5, 2), epochs = 2, verbose = 0)
+  expect_equal(get_weights(inner), get_weights(outer)[1:4])
+  expect_false(isTRUE(all.equal(get_weights(inner), w)))
 })

@@ -92,7 +92,7 @@ test_that("bad generator output stops training with an error naming the step", {
   int_na <- function() { b <- good(); x <- matrix(1L, 8, 36); x[8, 36] <- NA; list(x, b[[2]]) }
   expect_error(model %>% fit_generator(int_na, steps_per_epoch = 2, verbose = 0),
                "row 8, column 36", class = "rkeras_error_generator")
-  sparse <- keras_model_sequential() %>% layer_dense(3, activation = "softmax", input_shape = 36)
+  sparse <- keras_model_sequential() %>% layer_dense(3, activation = "softmax", input_shape = 36, name = "probs")
   sparse %>% compile(loss = "sparse_categorical_crossentropy", optimizer = "sgd")
   bad_label <- function() list(good()[[1]], rep(7, 8))
   expect_snapshot(sparse %>% fit_generator(bad_label, steps_per_epoch = 2, verbose = 0), error = TRUE)

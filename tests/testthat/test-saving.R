@@ -104,14 +104,14 @@ test_that("weights-only files load into the same architecture, by order or by na
   }
   # By name: another model whose first layer is named like the saved one's second.
   other <- keras_model_sequential() %>% layer_dense(8, input_shape = 4, name = "dense_9") %>%
-    layer_dense(3, name = rkeras:::model_layers(m)$name[[2]])
+    layer_dense(3, name = m$layers[[2]]$name)
   before <- get_weights(other)
   load_model_weights_hdf5(other, file.path(dir, "w.h5"), by_name = TRUE)
   expect_identical(get_weights(other)[1:2], before[1:2])
   expect_identical(get_weights(other)[3:4], get_weights(m)[3:4])
   # Mismatches: an error naming the weight, or with skip_mismatch a warning.
-  wide <- keras_model_sequential() %>% layer_dense(5, input_shape = 4, name = rkeras:::model_layers(m)$name[[1]]) %>%
-    layer_dense(3, name = rkeras:::model_layers(m)$name[[2]])
+  wide <- keras_model_sequential() %>% layer_dense(5, input_shape = 4, name = m$layers[[1]]$name) %>%
+    layer_dense(3, name = m$layers[[2]]$name)
   expect_error(load_model_weights_hdf5(wide, file.path(dir, "w.h5")), "kernel' has shape \\(4, 5\\), but the file's has shape \\(4, 8\\)",
                class = "rkeras_error_shape")
   w <- capture_warnings(load_model_weights_hdf5(wide, file.path(dir, "w.h5"), by_name = TRUE, skip_mismatch = TRUE))

@@ -7,8 +7,6 @@
 //! - activation: `a = act(x)`; flatten: identity on row-major samples.
 
 use crate::activations::Act;
-use crate::error::{RkError, RkResult};
-use crate::initializers::Init;
 use crate::rng::Rng;
 use crate::tensor::{matmul, Trans};
 
@@ -18,8 +16,6 @@ pub enum Kind {
         units: usize,
         act: Act,
         use_bias: bool,
-        kernel_init: Init,
-        bias_init: Init,
         l1: f32,
         l2: f32,
     },
@@ -36,7 +32,8 @@ pub enum Kind {
 pub struct Layer {
     pub name: String,
     pub kind: Kind,
-    pub seed: u64,
+    /// The graph slot whose layer this is (whose weights a step borrows).
+    pub slot: usize,
     pub in_dim: usize,
     pub kernel: Vec<f32>,
     pub bias: Vec<f32>,
@@ -45,11 +42,11 @@ pub struct Layer {
 }
 
 impl Layer {
-    pub fn new(name: String, kind: Kind, seed: u64) -> Layer {
+    pub fn new(name: String, kind: Kind) -> Layer {
         Layer {
             name,
             kind,
-            seed,
+            slot: 0,
             in_dim: 0,
             kernel: vec![],
             bias: vec![],
@@ -86,40 +83,15 @@ impl Layer {
         self.kernel.len() + self.bias.len()
     }
 
-    /// Allocate and initialise weights for an input of `in_dim` features.
-    pub fn build(&mut self, in_dim: usize) -> RkResult<()> {
-        self.in_dim = in_dim;
+    /// Size the gradient buffers for the weights a step borrows.
+    pub fn size_grads(&mut self) {
         if let Kind::Dense {
-            units,
-            use_bias,
-            ref kernel_init,
-            ref bias_init,
-            ..
+            units, use_bias, ..
         } = self.kind
         {
-            let n = in_dim
-                .checked_mul(units)
-                .filter(|&n| n <= (1usize << 31))
-                .ok_or_else(|| {
-                    RkError::Value(format!(
-                        "layer '{}' would need {} x {} weights, more than rkeras supports",
-                        self.name, in_dim, units
-                    ))
-                })?;
-            let mut rng = Rng::new(self.seed);
-            self.kernel = vec![0.0; n];
-            kernel_init.fill(&mut self.kernel, in_dim, units, &mut rng);
-            self.grad_kernel = vec![0.0; n];
-            if use_bias {
-                self.bias = vec![0.0; units];
-                bias_init.fill(&mut self.bias, in_dim, units, &mut rng);
-                self.grad_bias = vec![0.0; units];
-            } else {
-                self.bias.clear();
-                self.grad_bias.clear();
-            }
+            self.grad_kernel = vec![0.0; self.in_dim * units];
+            self.grad_bias = vec![0.0; if use_bias { units } else { 0 }];
         }
-        Ok(())
     }
 
     /// Regularisation penalty `l1 sum|W| + l2 sum W^2`.
@@ -340,16 +312,14 @@ mod tests {
             units: 3,
             act,
             use_bias: true,
-            kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-            bias_init: Init::RandomUniform {
-                min: -0.5,
-                max: 0.5,
-            },
             l1: 0.01,
             l2: 0.02,
         };
-        let mut l = Layer::new("dense".into(), kind, 9);
-        l.build(4).unwrap();
+        let mut l = Layer::new("dense".into(), kind);
+        l.in_dim = 4;
+        l.size_grads();
+        l.kernel = (0..12).map(|i| ((i * 5 % 7) as f32 - 3.0) / 5.0).collect();
+        l.bias = vec![0.1, -0.2, 0.3];
         l
     }
 

@@ -8,7 +8,7 @@ pub use crate::buffers::{row_source, Layout, Scratch};
 use crate::chain::{Kind, Layer};
 use crate::error::{RkError, RkResult};
 use crate::kernel::{self, PackedWeights, MR};
-use crate::model::{Batch, Model};
+use crate::model::Model;
 use crate::rng::Rng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -54,47 +54,10 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
-        if self.graph.is_some() {
+        if !self.uses_plan() {
             return self.graph_predict(rows, batch, fill, out);
         }
-        self.tiled(rows, batch, fill, out, kernel::available())
-    }
-
-    /// Evaluate `rows` samples in batches of `batch`: outputs by [`Model::predict_tiled`],
-    /// then loss and metrics batch by batch, in order, into the test tracker. `y` holds the
-    /// targets row-major, `w` optional sample weights.
-    pub fn evaluate_tiled<F>(
-        &mut self,
-        rows: usize,
-        batch: usize,
-        fill: F,
-        y: &[f32],
-        w: Option<&[f32]>,
-    ) -> RkResult<()>
-    where
-        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
-    {
-        if self.graph.is_some() {
-            return self.graph_evaluate(rows, batch, fill, y, w);
-        }
-        let all = Batch { x: &[], y, w, rows };
-        self.check_targets(&all)?;
-        let yc = y.len() / rows.max(1);
-        let mut out = Vec::new();
-        self.predict_tiled(rows, batch, fill, &mut out)?;
-        let od = out.len() / rows.max(1);
-        let batch = batch.max(1);
-        for b0 in (0..rows).step_by(batch) {
-            let b1 = (b0 + batch).min(rows);
-            let b = Batch {
-                x: &[],
-                y: &y[b0 * yc..b1 * yc],
-                w: w.map(|w| &w[b0..b1]),
-                rows: b1 - b0,
-            };
-            self.score_outputs(&out[b0 * od..b1 * od], &b);
-        }
-        Ok(())
+        self.on_plan(|m| m.tiled(rows, batch, fill, out, kernel::available()))
     }
 
     /// [`Model::predict_tiled`], with the AVX2 kernel only when `avx2` (tests run both paths).
@@ -109,9 +72,7 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
-        let d = self
-            .input_dim
-            .ok_or_else(|| RkError::State("the model is not built".into()))?;
+        let d = self.layers[0].in_dim;
         let od = self.output_dim().unwrap_or(d);
         let layers: Vec<&Layer> = self
             .layers

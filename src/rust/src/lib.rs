@@ -16,6 +16,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod plan;
 pub mod r_api;
 pub mod rng;
 pub mod saving;

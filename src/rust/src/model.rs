@@ -1,5 +1,6 @@
-//! A model: its layers (the fused dense chain, or a graph on the general engine), the
-//! compiled loss/metrics/optimizer, and the step buffers (allocated once per batch capacity,
+//! A model: its graph of layers (the only representation of its layers and weights), the
+//! compiled loss/metrics/optimizer, the dense plan compiled from the graph when the graph
+//! allows it (`plan.rs`), and that plan's step buffers (allocated once per batch capacity,
 //! reused by every step). The executors (`step.rs`, `train.rs`, `infer.rs`, `graph/exec.rs`)
 //! depend on this file; it depends on none of them.
 
@@ -34,9 +35,14 @@ pub struct Batch<'a> {
 
 #[derive(Clone, Debug, Default)]
 pub struct Model {
+    /// The layers of the dense plan (`plan.rs`) when the graph is a dense chain, empty
+    /// otherwise; they hold no weights between steps (each step borrows the graph's).
     pub layers: Vec<Layer>,
-    pub input_dim: Option<usize>,
-    /// The model on the general engine (`graph/`); `None` for a fused dense chain.
+    /// Whether `layers` was compiled from the current graph.
+    pub(crate) planned: bool,
+    /// Which executor runs the steps (tests compare them).
+    pub plan_choice: crate::plan::PlanChoice,
+    /// The model's layers and weights (`None` until its first layer).
     pub graph: Option<crate::graph::Graph>,
     pub compiled: Option<Compiled>,
     pub threads: usize,
@@ -67,77 +73,27 @@ impl Model {
         }
     }
 
+    /// A model of the layers of `graph`.
+    pub fn with_graph(graph: crate::graph::Graph) -> Model {
+        let mut m = Model::new();
+        m.graph = Some(graph);
+        m.graph_changed();
+        m
+    }
+
     pub fn built(&self) -> bool {
-        match &self.graph {
-            Some(g) => g.built(),
-            None => self.input_dim.is_some(),
-        }
+        self.graph.as_ref().is_some_and(|g| g.built())
     }
 
+    /// Values per sample of the outputs together.
     pub fn output_dim(&self) -> Option<usize> {
-        if let Some(g) = &self.graph {
-            return g.built().then(|| g.output_widths().iter().sum());
-        }
-        self.input_dim?;
-        self.layers.last().map(|l| l.out_dim()).or(self.input_dim)
+        let g = self.graph.as_ref()?;
+        g.built().then(|| g.output_widths().iter().sum())
     }
 
-    /// Add a layer; builds it at once when the input size is known.
-    pub fn add(&mut self, mut layer: Layer) -> RkResult<()> {
-        if self.layers.iter().any(|l| l.name == layer.name) {
-            return Err(RkError::Value(format!(
-                "a layer named '{}' is already in the model; layer names must be unique",
-                layer.name
-            )));
-        }
-        if let Some(d) = self.output_dim() {
-            layer.build(d)?;
-        }
-        self.layers.push(layer);
-        self.packs.invalidate();
-        self.cap = 0;
-        self.cap_train = 0;
-        Ok(())
-    }
-
-    /// The number of outputs (the fused chain has one).
+    /// The number of outputs.
     fn n_outputs(&self) -> usize {
         self.graph.as_ref().map(|g| g.outputs.len()).unwrap_or(1)
-    }
-
-    /// A shape error for `got` input features where the chain's first layer takes `d`.
-    pub(crate) fn input_width_error(&self, d: usize, got: usize) -> RkError {
-        let name = self
-            .layers
-            .first()
-            .map(|l| l.name.as_str())
-            .unwrap_or("input");
-        RkError::Shape(format!(
-            "layer '{name}' expects {d} input features, got {got}"
-        ))
-    }
-
-    /// Fix the input size and build every layer (first use of data, or `input_shape`).
-    pub fn build(&mut self, input_dim: usize) -> RkResult<()> {
-        if let Some(d) = self.input_dim {
-            if d != input_dim {
-                return Err(self.input_width_error(d, input_dim));
-            }
-            return Ok(());
-        }
-        if input_dim == 0 {
-            return Err(RkError::Shape(
-                "a model input needs at least one feature".into(),
-            ));
-        }
-        let mut d = input_dim;
-        for l in self.layers.iter_mut() {
-            l.build(d)?;
-            d = l.out_dim();
-        }
-        self.input_dim = Some(input_dim);
-        self.packs.invalidate();
-        Ok(())
     }
 
     /// Set one loss for every output (as Keras does with a single loss), the metrics and the
@@ -168,13 +124,6 @@ impl Model {
         optimizer: Optimizer,
     ) -> RkResult<()> {
         let (kinds, metric_outputs, weighted) = &metrics;
-        let o = &optimizer.options;
-        if self.graph.is_none() && !self.layers.is_empty() && o.clips() {
-            return Err(RkError::Internal(
-                "gradient clipping runs on the general engine; the model is on the fused chain"
-                    .into(),
-            ));
-        }
         let n_out = self.n_outputs();
         if losses.len() != n_out || loss_weights.len() != n_out {
             return Err(RkError::Value(format!(
@@ -235,9 +184,6 @@ impl Model {
     }
 
     pub fn count_params(&self) -> usize {
-        match &self.graph {
-            Some(g) => g.count_params(),
-            None => self.layers.iter().map(|l| l.n_params()).sum(),
-        }
+        self.graph.as_ref().map_or(0, |g| g.count_params())
     }
 }

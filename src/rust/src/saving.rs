@@ -9,40 +9,15 @@ use crate::optimizers::keras_state::Trainable;
 impl Model {
     /// Every weight in `get_weights()` order, with whether the optimizer trains it.
     pub fn stored_weights(&self) -> Vec<(Stored, bool)> {
-        if let Some(g) = &self.graph {
-            let mut out = Vec::new();
-            for s in &g.slots {
-                for p in s.params() {
-                    let data = p.value.as_standard_layout().iter().copied().collect();
-                    let stored = Stored {
-                        shape: p.value.shape().to_vec(),
-                        data,
-                    };
-                    out.push((stored, s.trainable && p.trainable));
-                }
-            }
-            return out;
-        }
         let mut out = Vec::new();
-        for l in &self.layers {
-            if !l.kernel.is_empty() {
-                let shape = vec![l.in_dim, l.out_dim()];
-                out.push((
-                    Stored {
-                        shape,
-                        data: l.kernel.clone(),
-                    },
-                    true,
-                ));
-            }
-            if !l.bias.is_empty() {
-                out.push((
-                    Stored {
-                        shape: vec![l.bias.len()],
-                        data: l.bias.clone(),
-                    },
-                    true,
-                ));
+        for s in self.graph.iter().flat_map(|g| &g.slots) {
+            for p in s.params() {
+                let data = p.value.as_standard_layout().iter().copied().collect();
+                let stored = Stored {
+                    shape: p.value.shape().to_vec(),
+                    data,
+                };
+                out.push((stored, s.trainable && p.trainable));
             }
         }
         out

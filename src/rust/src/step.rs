@@ -1,12 +1,11 @@
-//! Steps on a model: the data checks, the choice of path (the general engine for graph
-//! models; the AVX2 kernel of `train.rs` or the layer-by-layer `gemm` path for the fused
-//! dense chain), the layer-by-layer path itself, and scoring. Executors depend on the model
+//! Steps on a model: the data check, the choice of executor (the dense plan when the graph
+//! allows it, `plan.rs`, else the graph's), and the dense plan's layer-by-layer path (the
+//! `gemm` fallback of the AVX2 kernel of `train.rs`). Executors depend on the model
 //! (`model.rs`), never the reverse.
 
 use crate::chain::Kind;
-use crate::error::{RkError, RkResult};
-use crate::metrics::{Acc, MetricKind, Tracker};
-use crate::model::{Batch, Compiled, Model};
+use crate::error::RkResult;
+use crate::model::{Batch, Model};
 use crate::rng::Rng;
 
 impl Model {
@@ -55,66 +54,6 @@ impl Model {
         self.cap_train = cap;
     }
 
-    fn check_batch(&self, b: &Batch, y_needed: bool) -> RkResult<()> {
-        if self.graph.is_some() {
-            return self.graph_check(b, y_needed);
-        }
-        self.check_x(b)?;
-        if y_needed {
-            self.check_targets(b)?;
-        }
-        Ok(())
-    }
-
-    /// The batch's inputs have the model's input width.
-    pub(crate) fn check_x(&self, b: &Batch) -> RkResult<()> {
-        if self.graph.is_some() {
-            return self.graph_check(b, false);
-        }
-        let d = self
-            .input_dim
-            .ok_or_else(|| RkError::State("the model is not built".into()))?;
-        if b.x.len() != b.rows * d {
-            return Err(self.input_width_error(d, b.x.len() / b.rows.max(1)));
-        }
-        Ok(())
-    }
-
-    /// Targets (and, for sparse labels, their values) fit the compiled loss.
-    pub(crate) fn check_targets(&self, b: &Batch) -> RkResult<()> {
-        let c = self.compiled.as_ref().ok_or_else(|| {
-            RkError::State(
-                "the model must be compiled before training or evaluation; call compile() first"
-                    .into(),
-            )
-        })?;
-        let out = self.output_dim().unwrap_or(0);
-        let yc = c.loss.target_cols(out);
-        if b.y.len() != b.rows * yc {
-            return Err(RkError::Shape(format!(
-                "targets have {} columns but the model's output '{}' has {} units (loss expects {} columns)",
-                b.y.len() / b.rows.max(1),
-                self.layers.last().map(|l| l.name.as_str()).unwrap_or("output"),
-                out,
-                yc
-            )));
-        }
-        if c.loss.is_sparse() {
-            if let Some(bad) =
-                b.y.iter()
-                    .position(|&v| v < 0.0 || v as usize >= out || v.fract() != 0.0)
-            {
-                return Err(RkError::Value(format!(
-                    "label {} at row {} is not a class id in 0..{}",
-                    b.y[bad],
-                    bad + 1,
-                    out.saturating_sub(1)
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Forward `b.x` through every layer into the buffers; returns the output slice.
     fn forward(&mut self, x: &[f32], rows: usize, training: bool) -> &[f32] {
         if training {
@@ -131,7 +70,9 @@ impl Model {
             if !training && matches!(self.layers[i].kind, Kind::Dropout { .. } | Kind::Flatten) {
                 continue;
             }
-            let mut rng = Rng::keyed(&[self.fit_seed, self.step, i as u64]);
+            // Keyed by the layer's graph node (node 0 is the input), as the graph's executor keys it,
+            // so both draw the same dropout masks.
+            let mut rng = Rng::keyed(&[self.fit_seed, self.step, i as u64 + 1]);
             let (lo, hi) = self.a.split_at_mut(i + 1);
             let input: &[f32] = match src {
                 None => x,
@@ -165,34 +106,22 @@ impl Model {
         &self.a[nl][..n]
     }
 
-    /// Loss for each row of the current output (with penalties added once), and
-    /// accumulate it with the metrics into the tracker; optionally fill the output gradient.
+    /// Loss and metrics of the plan's current output (with the penalties of the weights it
+    /// borrowed), accumulated into the train or test tracker by the model's one scoring
+    /// function; with `want_grad`, also fills the output gradient.
     pub(crate) fn loss_and_metrics(&mut self, b: &Batch, want_grad: bool, training: bool) -> f64 {
         let nl = self.layers.len();
         let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
         let fused = self.loss_fused();
-        let out = self.output_dim().unwrap_or(0);
-        let compiled = self.compiled.as_ref().expect("checked by check_batch");
-        let g = if want_grad {
-            Some(&mut self.g[nl][..])
-        } else {
-            None
-        };
-        let t = if training {
-            &mut self.train
-        } else {
-            &mut self.test
-        };
-        score(compiled, out, fused, penalty, &self.a[nl], b, g, t)
-    }
-
-    /// Loss and metrics of outputs `p` (`[b.rows, out]`, computed elsewhere) for the
-    /// targets of `b`, accumulated into the test tracker.
-    pub(crate) fn score_outputs(&mut self, p: &[f32], b: &Batch) -> f64 {
-        let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
-        let out = self.output_dim().unwrap_or(0);
-        let compiled = self.compiled.as_ref().expect("checked by check_targets");
-        score(compiled, out, false, penalty, p, b, None, &mut self.test)
+        let n = b.rows * self.output_dim().unwrap_or(0);
+        let a = std::mem::take(&mut self.a);
+        let scored = self.score_slices(&[&a[nl][..n]], b, want_grad, training, penalty, fused);
+        self.a = a;
+        let (loss, grads) = scored.expect("checked by graph_check");
+        if let Some(g) = grads.first() {
+            self.g[nl][..n].copy_from_slice(g);
+        }
+        loss
     }
 
     /// One training step on a batch: forward, loss, backward, optimizer update. With AVX2
@@ -203,12 +132,17 @@ impl Model {
 
     /// [`Model::train_step`], on the kernel only when `avx2` (tests run both paths).
     pub(crate) fn train_step_with(&mut self, b: &Batch, avx2: bool) -> RkResult<f64> {
-        if self.graph.is_some() {
+        if !self.uses_plan() {
             return self.graph_train_step(b);
         }
-        self.check_batch(b, true)?;
-        if avx2 && b.rows > 0 && !self.layers.is_empty() {
-            return Ok(self.train_step_kernel(b));
+        self.graph_check(b, true)?;
+        Ok(self.on_plan(|m| m.plan_train_step(b, avx2)))
+    }
+
+    /// A training step of the dense plan (the graph's weights lent to its layers).
+    fn plan_train_step(&mut self, b: &Batch, avx2: bool) -> f64 {
+        if avx2 && b.rows > 0 {
+            return self.train_step_kernel(b);
         }
         self.packs.invalidate();
         self.forward(b.x, b.rows, true);
@@ -259,16 +193,13 @@ impl Model {
             }
         }
         self.step += 1;
-        Ok(loss)
+        loss
     }
 
     /// Evaluate a batch in inference mode, accumulating into the test tracker. The outputs
     /// are computed on tiles as `evaluate()` computes them, so both give the same figures.
     pub fn test_step(&mut self, b: &Batch) -> RkResult<f64> {
-        self.check_batch(b, true)?;
-        if b.rows == 0 && self.graph.is_none() {
-            return Ok(self.score_outputs(&[], b));
-        }
+        self.graph_check(b, true)?;
         let d = b.x.len() / b.rows.max(1);
         let fill = crate::infer::row_source(b.x, d);
         self.evaluate_tiled(b.rows, b.rows, fill, b.y, b.w)?;
@@ -278,9 +209,12 @@ impl Model {
     /// [`Model::test_step`] through the layers' own forward pass (the tests' reference).
     #[cfg(test)]
     pub fn test_step_layers(&mut self, b: &Batch) -> RkResult<f64> {
-        self.check_batch(b, true)?;
-        self.forward(b.x, b.rows, false);
-        Ok(self.loss_and_metrics(b, false, false))
+        self.graph_check(b, true)?;
+        assert!(self.uses_plan());
+        Ok(self.on_plan(|m| {
+            m.forward(b.x, b.rows, false);
+            m.loss_and_metrics(b, false, false)
+        }))
     }
 
     /// Predict a batch in inference mode through the step buffers; appends the outputs to
@@ -293,8 +227,9 @@ impl Model {
             w: None,
             rows,
         };
-        self.check_batch(&b, false)?;
-        out.extend_from_slice(self.forward(x, rows, false));
+        self.graph_check(&b, false)?;
+        assert!(self.uses_plan());
+        self.on_plan(|m| out.extend_from_slice(m.forward(x, rows, false)));
         Ok(())
     }
 
@@ -309,49 +244,4 @@ impl Model {
             _ => false,
         }
     }
-}
-
-/// Loss for each row of outputs `p` (with penalties added once) and the metrics, accumulated
-/// into `t`; with `g`, also dL/d(output) (or dL/dz when `fused`). Returns the batch loss.
-#[allow(clippy::too_many_arguments)]
-fn score(
-    compiled: &Compiled,
-    out: usize,
-    fused: bool,
-    penalty: f64,
-    p: &[f32],
-    b: &Batch,
-    mut g: Option<&mut [f32]>,
-    t: &mut Tracker,
-) -> f64 {
-    let yc = compiled.loss.target_cols(out);
-    let loss = compiled.loss.for_batch(b.y[..b.rows * yc].iter().copied());
-    let scale_base = 1.0 / b.rows as f32;
-    let mut loss_sum = 0.0f64;
-    let kinds: Vec<MetricKind> = compiled
-        .metrics
-        .iter()
-        .map(|k| k.for_batch(b.y[..b.rows * yc].iter().copied()))
-        .collect();
-    let mut accs: Vec<Acc> = kinds.iter().map(|k| k.acc()).collect();
-    for r in 0..b.rows {
-        let pr = &p[r * out..(r + 1) * out];
-        let y = &b.y[r * yc..(r + 1) * yc];
-        let w = b.w.map(|w| w[r]).unwrap_or(1.0);
-        loss_sum += (w * loss.sample(pr, y)) as f64;
-        for ((acc, &kind), &weighted) in accs.iter_mut().zip(&kinds).zip(&compiled.metric_weighted)
-        {
-            acc.add(kind, pr, y, if weighted { w } else { 1.0 }, 1.0);
-        }
-        if let Some(g) = g.as_deref_mut() {
-            loss.sample_grad(pr, y, w * scale_base, fused, &mut g[r * out..(r + 1) * out]);
-        }
-    }
-    let batch_loss = loss_sum / b.rows as f64 + penalty;
-    t.loss_sum += batch_loss * b.rows as f64;
-    t.loss_count += b.rows as f64;
-    t.add_metrics(&accs);
-    t.keep(b.rows, &p[..b.rows * out], &b.y[..b.rows * yc], b.w);
-    t.last_loss = batch_loss;
-    batch_loss
 }

@@ -3,7 +3,8 @@
 
 use crate::activations::Act;
 use crate::chain::{Kind, Layer};
-use crate::initializers::Init;
+use crate::model::Model;
+use serde_json::json;
 
 /// Compare an analytic gradient `grad` of `f` at `x` with central differences.
 /// Relative tolerance fits f32 forward passes evaluated in f64 sums.
@@ -34,26 +35,75 @@ pub fn check_grad<F: Fn(&[f32]) -> f64>(
     Ok(())
 }
 
-/// A dense layer with Glorot-uniform weights and uniform(-0.5, 0.5) biases.
-pub fn dense(
-    name: &str,
-    units: usize,
-    act: Act,
-    use_bias: bool,
-    l1: f32,
-    l2: f32,
-    seed: u64,
-) -> Layer {
+/// A dense layer of the dense plan (its weights come from the graph [`chain_model`] makes).
+pub fn dense(name: &str, units: usize, act: Act, use_bias: bool, l1: f32, l2: f32) -> Layer {
     let kind = Kind::Dense {
         units,
         act,
         use_bias,
-        kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-        bias_init: Init::parse("random_uniform", -0.5, 0.5).unwrap(),
         l1,
         l2,
     };
-    Layer::new(name.into(), kind, seed)
+    Layer::new(name.into(), kind)
+}
+
+/// A model whose graph is the chain of `layers` after an input of `d` features: dense
+/// layers with Glorot-uniform kernels and uniform(-0.5, 0.5) biases, seeded by position.
+pub fn chain_model(layers: &[Layer], d: usize) -> Model {
+    let mut specs =
+        vec![json!({"name": "x", "class_name": "InputLayer", "config": {"shape": [d]}})];
+    for (i, l) in layers.iter().enumerate() {
+        let (class, config) = match l.kind {
+            Kind::Dense {
+                units,
+                act,
+                use_bias,
+                l1,
+                l2,
+            } => (
+                "Dense",
+                json!({"units": units, "activation": act.name(), "use_bias": use_bias,
+                       "bias_initializer": {"name": "random_uniform", "args": [-0.5, 0.5]},
+                       "kernel_regularizer": {"l1": l1, "l2": l2}}),
+            ),
+            Kind::Dropout { rate } => ("Dropout", json!({ "rate": rate })),
+            Kind::Activation { act } => ("Activation", json!({"activation": act.name()})),
+            Kind::Flatten => ("Flatten", json!({})),
+        };
+        specs.push(
+            json!({"name": l.name, "class_name": class, "config": config,
+                          "seed": 7 * i as u64 + 3}),
+        );
+    }
+    let nodes: Vec<_> = (0..specs.len())
+        .map(|i| json!({"layer": i, "inputs": if i == 0 { vec![] } else { vec![i - 1] }}))
+        .collect();
+    let n = specs.len() - 1;
+    let spec = json!({"layers": specs, "nodes": nodes, "inputs": [0], "outputs": [n]});
+    Model::with_graph(crate::graph::Graph::from_json(&spec.to_string()).unwrap())
+}
+
+/// The model's input width.
+pub fn input_dim(m: &Model) -> usize {
+    m.graph.as_ref().unwrap().input_widths()[0]
+}
+
+/// Every weight of the model, flattened, in `get_weights()` order.
+pub fn weights(m: &Model) -> Vec<Vec<f32>> {
+    let g = m.graph.as_ref().unwrap();
+    g.params()
+        .iter()
+        .map(|(_, p)| p.value.iter().copied().collect())
+        .collect()
+}
+
+/// Replace every weight (as `set_weights()` does).
+pub fn set_weights(m: &mut Model, w: &[Vec<f32>]) {
+    let g = m.graph.as_mut().unwrap();
+    for (p, v) in g.params_mut().into_iter().zip(w) {
+        p.value.as_slice_mut().unwrap().copy_from_slice(v);
+    }
+    m.weights_changed();
 }
 
 /// Operands `a [m, k]` and `b [k, n]` (row-major) of varied values.

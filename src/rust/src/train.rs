@@ -245,8 +245,9 @@ impl Model {
         let loss = self.compiled.as_ref().expect("checked by check_batch").loss;
         let out = self.layers[nl - 1].out_dim();
         let loss = loss.for_batch(b.y[..rows * loss.target_cols(out)].iter().copied());
+        // Keyed by each layer's graph node, as the graph's executor keys its dropout masks.
         let seeds = (0..nl)
-            .map(|i| Rng::keyed(&[self.fit_seed, self.step, i as u64]).next_u64() as u32)
+            .map(|i| Rng::keyed(&[self.fit_seed, self.step, i as u64 + 1]).next_u64() as u32)
             .collect();
         let cap = self.packs.cap;
         let bufs = |v: &mut Vec<Vec<f32>>| v.iter_mut().map(|b| Buf::of(b)).collect::<Vec<_>>();

@@ -1,41 +1,43 @@
 //! Shared by the examples: the seed MLP's layers and a timer.
 #![allow(dead_code)]
 
-use rkeras::activations::Act;
-use rkeras::chain::{Kind, Layer};
-use rkeras::initializers::Init;
+use rkeras::graph::Graph;
 use rkeras::model::Model;
+use serde_json::json;
 use std::time::Instant;
-
-pub fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
-    let kind = Kind::Dense {
-        units,
-        act,
-        use_bias: true,
-        kernel_init: Init::parse("glorot_uniform", 0.0, 0.0).unwrap(),
-        bias_init: Init::Zeros,
-        l1: 0.0,
-        l2: 0.0,
-    };
-    Layer::new(name.into(), kind, seed)
-}
 
 /// The seed's MLP (784-256-128-10 with dropout 0.4 and 0.3), built.
 pub fn seed_mlp(threads: usize) -> Model {
-    let mut m = Model::new();
+    let layer = |name: &str, class: &str, config: serde_json::Value, seed: u64| json!({"name": name, "class_name": class, "config": config, "seed": seed});
+    let layers = vec![
+        layer("x", "InputLayer", json!({"shape": [784]}), 0),
+        layer(
+            "dense",
+            "Dense",
+            json!({"units": 256, "activation": "relu"}),
+            1,
+        ),
+        layer("dropout", "Dropout", json!({"rate": 0.4}), 2),
+        layer(
+            "dense_1",
+            "Dense",
+            json!({"units": 128, "activation": "relu"}),
+            3,
+        ),
+        layer("dropout_1", "Dropout", json!({"rate": 0.3}), 4),
+        layer(
+            "dense_2",
+            "Dense",
+            json!({"units": 10, "activation": "softmax"}),
+            5,
+        ),
+    ];
+    let nodes: Vec<_> = (0..layers.len())
+        .map(|i| json!({"layer": i, "inputs": if i == 0 { vec![] } else { vec![i - 1] }}))
+        .collect();
+    let spec = json!({"layers": layers, "nodes": nodes, "inputs": [0], "outputs": [5]});
+    let mut m = Model::with_graph(Graph::from_json(&spec.to_string()).unwrap());
     m.threads = threads;
-    m.add(dense("dense", 256, Act::Relu, 1)).unwrap();
-    m.add(Layer::new("dropout".into(), Kind::Dropout { rate: 0.4 }, 2))
-        .unwrap();
-    m.add(dense("dense_1", 128, Act::Relu, 3)).unwrap();
-    m.add(Layer::new(
-        "dropout_1".into(),
-        Kind::Dropout { rate: 0.3 },
-        4,
-    ))
-    .unwrap();
-    m.add(dense("dense_2", 10, Act::Softmax, 5)).unwrap();
-    m.build(784).unwrap();
     m
 }
 

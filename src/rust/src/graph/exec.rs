@@ -159,6 +159,7 @@ impl Model {
             }
             k += n;
         }
+        self.weights_changed();
         self.step += 1;
         Ok(loss)
     }
@@ -179,7 +180,7 @@ impl Model {
             .map(|&n| pass.values[n].as_slice().expect("standard layout"))
             .collect();
         let penalty = g.penalty();
-        let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty)?;
+        let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty, false)?;
         let g = self.graph()?;
         let grads = grads
             .into_iter()
@@ -189,14 +190,17 @@ impl Model {
         Ok((loss, grads))
     }
 
-    /// Score outputs given as one row-major slice per output.
-    fn score_slices(
+    /// Score outputs given as one row-major slice per output: the model's one scoring
+    /// function. With `fused`, the gradient of a softmax or sigmoid output's crossentropy is
+    /// taken with respect to the activation's input (the dense plan's fused last layer).
+    pub(crate) fn score_slices(
         &mut self,
         outs: &[&[f32]],
         b: &Batch,
         want_grad: bool,
         training: bool,
         penalty: f64,
+        fused: bool,
     ) -> RkResult<(f64, Vec<Vec<f32>>)> {
         let g = self.graph()?;
         let c = self.compiled()?;
@@ -257,7 +261,7 @@ impl Model {
                     if want_grad {
                         let gk = &mut grads[o]
                             [r * od.width + k * od.classes..r * od.width + (k + 1) * od.classes];
-                        loss.sample_grad(pk, yk, lw * w * scale * inv, false, gk);
+                        loss.sample_grad(pk, yk, lw * w * scale * inv, fused, gk);
                     }
                 }
                 part_sums[o] += (w * l * inv) as f64;
@@ -339,8 +343,10 @@ impl Model {
         Ok(())
     }
 
-    /// Evaluate on the general engine into the test tracker, batch by batch.
-    pub(crate) fn graph_evaluate<F>(
+    /// Evaluate `rows` samples in batches of `batch` into the test tracker: the outputs by
+    /// [`Model::predict_tiled`] (on the dense plan or the graph), then loss and metrics batch
+    /// by batch, in order. `y` holds the targets row-major, `w` optional sample weights.
+    pub fn evaluate_tiled<F>(
         &mut self,
         rows: usize,
         batch: usize,
@@ -353,7 +359,7 @@ impl Model {
     {
         self.graph_check(&Batch { x: &[], y, w, rows }, true)?;
         let mut out = Vec::new();
-        self.graph_predict(rows, batch, fill, &mut out)?;
+        self.predict_tiled(rows, batch, fill, &mut out)?;
         let g = self.graph()?;
         let widths = g.output_widths();
         let total: usize = widths.iter().sum();
@@ -381,7 +387,7 @@ impl Model {
                 w: w.map(|w| &w[b0..b1]),
                 rows: b1 - b0,
             };
-            self.score_slices(&slices, &bt, false, false, penalty)?;
+            self.score_slices(&slices, &bt, false, false, penalty, false)?;
         }
         Ok(())
     }

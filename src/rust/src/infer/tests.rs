@@ -1,9 +1,10 @@
 //! Tests of `infer.rs`.
 use super::*;
 use crate::data::{fill_rows, RValues};
+use crate::model::Batch;
 
-fn dense(name: &str, units: usize, act: Act, seed: u64) -> Layer {
-    crate::testing::dense(name, units, act, true, 0.0, 0.0, seed)
+fn dense(name: &str, units: usize, act: Act, _seed: u64) -> Layer {
+    crate::testing::dense(name, units, act, true, 0.0, 0.0)
 }
 
 /// Models covering the AVX2 kernel (dense stacks, a hidden softmax, widths that are not
@@ -12,7 +13,7 @@ fn models() -> Vec<Model> {
     let specs: Vec<Vec<Layer>> = vec![
         vec![
             dense("a", 37, Act::Relu, 1),
-            Layer::new("d".into(), Kind::Dropout { rate: 0.5 }, 9),
+            Layer::new("d".into(), Kind::Dropout { rate: 0.5 }),
             dense("b", 10, Act::Softmax, 2),
         ],
         vec![
@@ -21,20 +22,13 @@ fn models() -> Vec<Model> {
             dense("c", 1, Act::Sigmoid, 5),
         ],
         vec![
-            Layer::new("t".into(), Kind::Activation { act: Act::Tanh }, 6),
+            Layer::new("t".into(), Kind::Activation { act: Act::Tanh }),
             dense("a", 8, Act::Linear, 7),
         ],
     ];
     specs
         .into_iter()
-        .map(|layers| {
-            let mut m = Model::new();
-            for l in layers {
-                m.add(l).unwrap();
-            }
-            m.build(21).unwrap();
-            m
-        })
+        .map(|layers| crate::testing::chain_model(&layers, 21))
         .collect()
 }
 
@@ -74,10 +68,12 @@ fn predict(
     avx2: bool,
 ) -> RkResult<Vec<f32>> {
     m.threads = threads;
-    let d = m.input_dim.unwrap();
+    let d = crate::testing::input_dim(m);
     let mut out = Vec::new();
     let fill = source(x, n, d);
-    crate::threads::pool(threads).install(|| m.tiled(n, batch, fill, &mut out, avx2))?;
+    assert!(m.uses_plan());
+    crate::threads::pool(threads)
+        .install(|| m.on_plan(|m| m.tiled(n, batch, fill, &mut out, avx2)))?;
     Ok(out)
 }
 
@@ -91,7 +87,7 @@ fn tiled_inference_matches_the_forward_pass_for_every_batch_and_thread_count() {
 
 fn check_tiled_inference(n: usize) {
     for mut m in models() {
-        let d = m.input_dim.unwrap();
+        let d = crate::testing::input_dim(&m);
         let (x, rows) = inputs(n, d, 31, 97);
         let mut want = Vec::new();
         m.predict_into(&rows, n, &mut want).unwrap();
@@ -130,7 +126,7 @@ fn tiled_evaluation_matches_batch_steps_and_thread_counts() {
         metrics,
         Optimizer::new("sgd", 0.01, &[]).unwrap(),
     );
-    let d = m.input_dim.unwrap();
+    let d = crate::testing::input_dim(&m);
     let (x, rows) = inputs(n, d, 13, 89);
     let mut y = vec![0.0f32; n * 10];
     for r in 0..n {
@@ -200,7 +196,7 @@ fn packed_weights_are_reused_only_while_the_weights_are_unchanged() {
         vec![],
         Optimizer::new("adam", 0.01, &[]).unwrap(),
     );
-    let d = m.input_dim.unwrap();
+    let d = crate::testing::input_dim(&m);
     let (x, rows) = inputs(n, d, 7, 61);
     let avx2 = kernel::available();
     // What a model with the same weights and nothing cached predicts.
@@ -225,8 +221,9 @@ fn packed_weights_are_reused_only_while_the_weights_are_unchanged() {
     assert_ne!(after_step, first);
     assert_eq!(after_step, fresh(&m));
     // So does setting them (`set_weights()` marks the packs stale).
-    m.layers[0].kernel.iter_mut().for_each(|w| *w *= -1.0);
-    m.packs.invalidate();
+    let mut w = crate::testing::weights(&m);
+    w[0].iter_mut().for_each(|w| *w *= -1.0);
+    crate::testing::set_weights(&mut m, &w);
     assert_eq!(predict(&mut m, &x, n, 16, 1, avx2).unwrap(), fresh(&m));
 }
 

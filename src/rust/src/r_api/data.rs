@@ -92,7 +92,7 @@ fn rk_data_eval(
         let (x, y) = (&ds.x[from * d..to * d], &ds.y[from * ds.yc..to * ds.yc]);
         let w = ds.w.as_ref().map(|w| &w[from..to]);
         let rows = to.saturating_sub(from);
-        m.check_x(&Batch { x, y, w, rows })?;
+        m.graph_check(&Batch { x, y, w, rows }, false)?;
         // Whole tiles of the stored rows, then loss and metrics batch by batch.
         m.evaluate_tiled(rows, bs, crate::infer::row_source(x, d), y, w)
     })?;

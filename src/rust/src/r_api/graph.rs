@@ -13,54 +13,21 @@ use ndarray::IxDyn;
 type Ret = std::result::Result<Robj, RkError>;
 
 /// Give the model the graph described by `json` (see `graph/spec.rs`). Layers of the
-/// model's previous graph, or of its fused chain, keep their weights when a layer of the
-/// same name and shapes is in the new graph.
+/// model's previous graph keep their weights when a layer of the same name and shapes is in
+/// the new graph.
 #[extendr]
 fn rk_model_set_graph(mut model: ExternalPtr<Handle>, json: &str) -> Ret {
     let mut g = Graph::from_json(json)?;
     handle(&mut model)?.with(|m| {
         if let Some(old) = &m.graph {
             g.adopt_weights(old);
-        } else if !m.layers.is_empty() {
-            adopt_chain_weights(&mut g, &m.layers);
         }
         m.graph = Some(g);
-        m.layers.clear();
-        m.input_dim = None;
-        m.packs.invalidate();
+        m.graph_changed();
         m.compiled = None;
         Ok(())
     })?;
     Ok(().into())
-}
-
-fn adopt_chain_weights(g: &mut Graph, chain: &[crate::chain::Layer]) {
-    for l in chain.iter().filter(|l| !l.kernel.is_empty()) {
-        let Some(slot) = g.slots.iter_mut().find(|s| s.name == l.name) else {
-            continue;
-        };
-        let Some(layer) = slot.layer.as_mut() else {
-            continue;
-        };
-        let mut ps = layer.params_mut();
-        let shapes_ok = ps
-            .first()
-            .is_some_and(|p| p.value.shape() == [l.in_dim, l.out_dim()])
-            && (l.bias.is_empty() || ps.get(1).is_some_and(|p| p.value.len() == l.bias.len()));
-        if shapes_ok {
-            ps[0]
-                .value
-                .as_slice_mut()
-                .expect("standard")
-                .copy_from_slice(&l.kernel);
-            if let Some(b) = ps.get_mut(1) {
-                b.value
-                    .as_slice_mut()
-                    .expect("standard")
-                    .copy_from_slice(&l.bias);
-            }
-        }
-    }
 }
 
 /// Build the graph from the per-sample shapes of the first data (inputs without a shape).
@@ -72,7 +39,9 @@ fn rk_model_build_shapes(mut model: ExternalPtr<Handle>, shapes: List) -> Ret {
             .graph
             .as_mut()
             .ok_or_else(|| RkError::Internal("not a graph model".into()))?;
-        g.build_from_inputs(&shapes)
+        g.build_from_inputs(&shapes)?;
+        m.graph_changed();
+        Ok(())
     })?;
     Ok(().into())
 }
@@ -435,6 +404,7 @@ fn rk_graph_set_trainable(
         for s in g.slots.iter_mut().filter(|s| names.contains(&s.name)) {
             s.trainable = trainable;
         }
+        m.graph_changed();
         Ok(())
     })?;
     Ok(().into())

@@ -1,9 +1,7 @@
 //! `.Call` shims for models. The R API checks arguments first; these convert, call the
 //! engine, and return `Result`s that R raises as classed conditions.
 
-use crate::activations::Act;
-use crate::chain::{Kind, Layer};
-use crate::data::{to_col_major, to_row_major, Dataset, RValues};
+use crate::data::{Dataset, RValues};
 use crate::error::{RkError, RkResult};
 use crate::losses::Loss;
 use crate::metrics::MetricKind;
@@ -100,62 +98,6 @@ fn rk_model_new() -> Robj {
     ExternalPtr::new(Handle::new(Model::new())).into()
 }
 
-/// Add a layer (`{"name", "class_name", "config", "seed"}` as JSON, Keras's config) to a
-/// model on the fused dense chain.
-#[extendr]
-fn rk_model_add(mut model: ExternalPtr<Handle>, json: &str) -> Ret {
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| RkError::Spec(format!("layer description: {e}")))?;
-    let name = v["name"].as_str().unwrap_or("").to_string();
-    let class = v["class_name"].as_str().unwrap_or("");
-    let seed = v["seed"].as_u64().unwrap_or(0);
-    let layer = crate::layers::from_spec(class, &v["config"], seed)
-        .map_err(|e| RkError::Spec(format!("layer '{name}': {}", e.message())))?;
-    let kind = chain_kind(layer.as_ref()).ok_or_else(|| {
-        RkError::Internal(format!(
-            "layer '{name}' ({class}) is not a fused-chain layer"
-        ))
-    })?;
-    handle(&mut model)?.with(|m| m.add(Layer::new(name, kind, seed)))?;
-    ok(())
-}
-
-/// The fused chain's description of a general-engine layer, for the layers it runs.
-fn chain_kind(layer: &dyn crate::layers::Layer) -> Option<Kind> {
-    let c = layer.config();
-    Some(match layer.class_name() {
-        "Dense" => {
-            let d = crate::layers::dense::Dense::from_config(&c, 0).ok()?;
-            if d.bias_l1 != 0.0 || d.bias_l2 != 0.0 {
-                return None;
-            }
-            Kind::Dense {
-                units: d.units,
-                act: d.act,
-                use_bias: d.use_bias,
-                kernel_init: d.kernel_init,
-                bias_init: d.bias_init,
-                l1: d.l1 as f32,
-                l2: d.l2 as f32,
-            }
-        }
-        "Dropout" => Kind::Dropout {
-            rate: c["rate"].as_f64()? as f32,
-        },
-        "Activation" => Kind::Activation {
-            act: Act::parse(c["activation"].as_str()?).ok()?,
-        },
-        "Flatten" => Kind::Flatten,
-        _ => return None,
-    })
-}
-
-#[extendr]
-fn rk_model_build(mut model: ExternalPtr<Handle>, input_dim: f64) -> Ret {
-    handle(&mut model)?.with(|m| m.build(input_dim as usize))?;
-    ok(())
-}
-
 #[extendr]
 #[allow(clippy::too_many_arguments)]
 fn rk_model_compile(
@@ -209,143 +151,27 @@ fn rk_model_compile(
     ok(())
 }
 
-/// Layer table: names, classes, output units, parameter counts, activations, input size.
-#[extendr]
-fn rk_model_layers(mut model: ExternalPtr<Handle>) -> Ret {
-    let m = handle(&mut model)?.lock()?;
-    let names: Vec<String> = m.layers.iter().map(|l| l.name.clone()).collect();
-    let classes: Vec<String> = m
-        .layers
-        .iter()
-        .map(|l| l.class_name().to_string())
-        .collect();
-    let built = m.built();
-    let out: Vec<i32> = m
-        .layers
-        .iter()
-        .map(|l| {
-            if built {
-                l.out_dim() as i32
-            } else {
-                match l.kind {
-                    Kind::Dense { units, .. } => units as i32,
-                    _ => -1,
-                }
-            }
-        })
-        .collect();
-    let params: Vec<f64> = m.layers.iter().map(|l| l.n_params() as f64).collect();
-    let acts: Vec<String> = m
-        .layers
-        .iter()
-        .map(|l| l.activation().map(|a| a.name()).unwrap_or("").to_string())
-        .collect();
-    let input = m.input_dim.map(|d| d as i32).unwrap_or(-1);
-    ok(list!(
-        name = names,
-        class = classes,
-        units = out,
-        params = params,
-        activation = acts,
-        input_dim = input,
-        built = built
-    ))
-}
-
-/// Weights in Keras order: per layer kernel (column-major `in x out` for R) then bias.
+/// Weights in Keras order, as R arrays.
 #[extendr]
 fn rk_model_get_weights(mut model: ExternalPtr<Handle>) -> Ret {
     let m = handle(&mut model)?.lock()?;
-    if let Some(g) = &m.graph {
-        return ok(crate::r_api::graph::graph_get_weights(g));
-    }
-    let mut out: Vec<Robj> = Vec::new();
-    for l in &m.layers {
-        if !l.kernel.is_empty() {
-            out.push(to_col_major(&l.kernel, l.in_dim, l.out_dim()).into());
-        }
-        if !l.bias.is_empty() {
-            out.push(
-                l.bias
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect::<Vec<f64>>()
-                    .into(),
-            );
-        }
-    }
-    ok(List::from_values(out))
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| RkError::State("the model has no layers".into()))?;
+    ok(crate::r_api::graph::graph_get_weights(g))
 }
 
 #[extendr]
 fn rk_model_set_weights(mut model: ExternalPtr<Handle>, weights: List) -> Ret {
     let vals: Vec<Robj> = weights.values().collect();
     let mut m = handle(&mut model)?.lock()?;
-    if let Some(g) = m.graph.as_mut() {
-        crate::r_api::graph::graph_set_weights(g, &vals)?;
-        return ok(());
-    }
-    let expected: usize = m
-        .layers
-        .iter()
-        .map(|l| (!l.kernel.is_empty()) as usize + (!l.bias.is_empty()) as usize)
-        .sum();
-    if vals.len() != expected {
-        return Err(RkError::Shape(format!(
-            "`weights` must be a list of {expected} arrays, got {}",
-            vals.len()
-        )));
-    }
-    // Convert everything first so a bad entry leaves the model unchanged.
-    let mut k = 0;
-    let mut new: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
-    for l in &m.layers {
-        let mut kern = Vec::new();
-        let mut bias = Vec::new();
-        if !l.kernel.is_empty() {
-            kern = to_row_major(
-                "weights",
-                values(&vals[k], "weights")?,
-                l.in_dim,
-                l.out_dim(),
-            )
-            .map_err(|e| {
-                RkError::Shape(format!(
-                    "weight {} (layer '{}' kernel, {} x {}): {}",
-                    k + 1,
-                    l.name,
-                    l.in_dim,
-                    l.out_dim(),
-                    e
-                ))
-            })?;
-            k += 1;
-        }
-        if !l.bias.is_empty() {
-            bias = to_row_major("weights", values(&vals[k], "weights")?, l.out_dim(), 1).map_err(
-                |e| {
-                    RkError::Shape(format!(
-                        "weight {} (layer '{}' bias, {}): {}",
-                        k + 1,
-                        l.name,
-                        l.out_dim(),
-                        e
-                    ))
-                },
-            )?;
-            k += 1;
-        }
-        new.push((kern, bias));
-    }
-    m.packs.invalidate();
-    for (l, (kern, bias)) in m.layers.iter_mut().zip(new) {
-        if !kern.is_empty() {
-            l.kernel = kern;
-        }
-        if !bias.is_empty() {
-            l.bias = bias;
-        }
-    }
+    let g = m
+        .graph
+        .as_mut()
+        .ok_or_else(|| RkError::State("the model has no layers".into()))?;
+    crate::r_api::graph::graph_set_weights(g, &vals)?;
+    m.weights_changed();
     ok(())
 }
 
@@ -361,6 +187,14 @@ fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
         match what {
             "threads" => m.threads = (value as usize).max(1),
             "fit_seed" => m.fit_seed = value as u64,
+            // 1: the dense plan where the graph allows it; 0: always the graph's executor.
+            "dense_plan" => {
+                m.plan_choice = if value != 0.0 {
+                    crate::plan::PlanChoice::Auto
+                } else {
+                    crate::plan::PlanChoice::General
+                }
+            }
             "learning_rate" => match m.compiled.as_mut() {
                 Some(c) if c.optimizer.schedule.is_some() => {
                     return Err(RkError::State(
@@ -400,6 +234,10 @@ fn rk_model_get(mut model: ExternalPtr<Handle>, what: &str) -> Ret {
             .unwrap_or(0.0),
         "params" => m.count_params() as f64,
         "threads" => m.threads as f64,
+        "dense_plan" => {
+            let mut m = m;
+            m.uses_plan() as i32 as f64
+        }
         other => return Err(RkError::Internal(format!("unknown setting {other}"))),
     };
     ok(v)
@@ -473,10 +311,7 @@ extendr_module! {
     fn rk_snapshot_new;
     fn rk_any_nonfinite;
     fn rk_model_new;
-    fn rk_model_add;
-    fn rk_model_build;
     fn rk_model_compile;
-    fn rk_model_layers;
     fn rk_model_get_weights;
     fn rk_model_set_weights;
     fn rk_model_clone;

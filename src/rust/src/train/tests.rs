@@ -5,16 +5,13 @@ use crate::kernel;
 use crate::metrics::MetricKind;
 use crate::optimizers::Optimizer;
 
-fn dense(name: &str, units: usize, act: Act, use_bias: bool, l1: f32, l2: f32) -> Layer {
-    let seed = name.len() as u64 * 7 + units as u64;
-    crate::testing::dense(name, units, act, use_bias, l1, l2, seed)
-}
+use crate::testing::{dense, weights};
 
 /// A model, its loss, optimizer, input width and batch size: widths that are not whole
 /// panels, batches that are not whole micro-tiles, depths past one kernel pass (`KC`),
 /// every layer kind, penalties, a layer without bias, and each optimizer with state.
 fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
-    let drop = |rate| Layer::new("drop".into(), Kind::Dropout { rate }, 5);
+    let drop = |rate| Layer::new("drop".into(), Kind::Dropout { rate });
     vec![
         (
             vec![
@@ -41,10 +38,10 @@ fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
         (
             vec![
                 drop(0.2),
-                Layer::new("t".into(), Kind::Activation { act: Act::Tanh }, 6),
+                Layer::new("t".into(), Kind::Activation { act: Act::Tanh }),
                 dense("a", 8, Act::Linear, true, 0.01, 0.0),
-                Layer::new("f".into(), Kind::Flatten, 7),
-                Layer::new("s".into(), Kind::Activation { act: Act::Elu }, 8),
+                Layer::new("f".into(), Kind::Flatten),
+                Layer::new("s".into(), Kind::Activation { act: Act::Elu }),
             ],
             Loss::MeanSquaredError,
             "sgd",
@@ -65,11 +62,7 @@ fn cases() -> Vec<(Vec<Layer>, Loss, &'static str, usize, usize)> {
 }
 
 fn model(layers: &[Layer], loss: Loss, opt: &str, d: usize) -> Model {
-    let mut m = Model::new();
-    for l in layers {
-        m.add(l.clone()).unwrap();
-    }
-    m.build(d).unwrap();
+    let mut m = crate::testing::chain_model(layers, d);
     let p: &[f64] = if opt == "sgd" { &[0.9] } else { &[] };
     m.compile(
         loss,
@@ -120,12 +113,7 @@ fn train(
             })
             .collect()
     });
-    let weights = m
-        .layers
-        .iter()
-        .flat_map(|l| [l.kernel.clone(), l.bias.clone()])
-        .collect();
-    (weights, losses)
+    (weights(m), losses)
 }
 
 #[test]
@@ -161,14 +149,7 @@ fn kernel_steps_match_the_layer_path_and_every_thread_count() {
                 );
             }
         }
-        assert_ne!(
-            m0.layers
-                .iter()
-                .map(|l| l.kernel.clone())
-                .collect::<Vec<_>>(),
-            one.0.iter().step_by(2).cloned().collect::<Vec<_>>(),
-            "{opt}: training changed nothing"
-        );
+        assert_ne!(weights(&m0), one.0, "{opt}: training changed nothing");
     }
 }
 
@@ -211,19 +192,51 @@ fn packed_weights_follow_weights_set_between_steps() {
     // Weights set from outside (as `set_weights()` does), then the same steps on both.
     let mut b = model(&layers, loss, opt, d);
     train(&mut b, &x, &y, &w, rows, true, 2);
-    for l in b.layers.iter_mut() {
-        l.kernel.iter_mut().for_each(|v| *v *= 0.5);
-    }
-    b.packs.invalidate();
+    let halved: Vec<Vec<f32>> = weights(&b)
+        .into_iter()
+        .map(|v| v.into_iter().map(|w| w * 0.5).collect())
+        .collect();
+    crate::testing::set_weights(&mut b, &halved);
     let mut c = model(&layers, loss, opt, d);
     c.compiled = b.compiled.clone();
     c.step = b.step;
-    for (lc, lb) in c.layers.iter_mut().zip(&b.layers) {
-        lc.kernel = lb.kernel.clone();
-        lc.bias = lb.bias.clone();
-    }
+    crate::testing::set_weights(&mut c, &halved);
     let after_b = train(&mut b, &x, &y, &w, rows, true, 1);
     let after_c = train(&mut c, &x, &y, &w, rows, true, 1);
     assert_eq!(after_b, after_c);
     assert_ne!(after_b, train(&mut a, &x, &y, &w, rows, true, 1));
+}
+
+#[test]
+fn the_dense_plan_and_the_graph_executor_give_the_same_steps() {
+    // Dropout included: both executors draw the same masks for the same (seed, step, node).
+    for (layers, loss, opt, d, rows) in cases() {
+        let m0 = model(&layers, loss, opt, d);
+        let out = m0.output_dim().unwrap();
+        let (x, y, w) = batch_data(rows, d, out, loss);
+        let y = &y[..rows * loss.target_cols(out)];
+        let mut general = m0.clone();
+        general.plan_choice = crate::plan::PlanChoice::General;
+        assert!(!general.uses_plan());
+        let mut plan = m0.clone();
+        assert!(plan.uses_plan(), "{opt}: a dense chain runs on the plan");
+        for avx2 in [kernel::available(), false] {
+            let (wg, lg) = train(&mut general.clone(), &x, y, &w, rows, avx2, 2);
+            let (wp, lp) = train(&mut plan.clone(), &x, y, &w, rows, avx2, 2);
+            for (a, b) in lg.iter().zip(&lp) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                    "{opt}: loss {a} (graph) vs {b} (plan)"
+                );
+            }
+            for (p, (a, b)) in wg.iter().zip(&wp).enumerate() {
+                for (u, v) in a.iter().zip(b) {
+                    assert!(
+                        (u - v).abs() <= 1e-4 * (1.0 + u.abs()),
+                        "{opt}: parameter {p}: {u} (graph) vs {v} (plan)"
+                    );
+                }
+            }
+        }
+    }
 }
