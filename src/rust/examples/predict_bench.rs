@@ -3,8 +3,8 @@
 mod common;
 
 use rkeras::data::{fill_rows, RValues};
-use rkeras::infer::Layout;
-use rkeras::kernel::{self, PackedWeights, MR};
+use rkeras::dense::infer::Layout;
+use rkeras::dense::kernel::{self, PackedWeights, MR};
 use rkeras::tensor::{matmul, Trans};
 
 fn main() {

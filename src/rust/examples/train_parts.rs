@@ -1,7 +1,7 @@
 //! Times the training kernel's pieces against the inference kernel, interleaved (the clock of
 //! a shared VM drifts): `cargo run --release --example train_parts`.
-use rkeras::kernel::{dense, from_rows, PackedWeights};
-use rkeras::train::*;
+use rkeras::dense::kernel::{dense, from_rows, PackedWeights};
+use rkeras::dense::train::*;
 use std::time::Instant;
 
 fn time<F: FnMut()>(reps: usize, f: &mut F) -> f64 {

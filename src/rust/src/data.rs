@@ -1,9 +1,9 @@
 //! Data held by the engine for a fit: R's column-major doubles/integers converted once
 //! into row-major f32, checked for NA/NaN/Inf on the way.
 
+use crate::dense::infer::Layout;
+use crate::dense::kernel::MR;
 use crate::error::{RkError, RkResult};
-use crate::infer::Layout;
-use crate::kernel::MR;
 
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {

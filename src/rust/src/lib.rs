@@ -1,22 +1,18 @@
 //! rkeras: a Keras-compatible deep-learning engine for R.
 
 pub mod activations;
-pub mod buffers;
-pub mod chain;
 pub mod config;
 pub mod data;
+pub mod dense;
 pub mod error;
 pub mod graph;
-pub mod infer;
 pub mod initializers;
 pub mod io;
-pub mod kernel;
 pub mod layers;
 pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
-pub mod plan;
 pub mod r_api;
 pub mod rng;
 pub mod saving;
@@ -26,7 +22,6 @@ pub mod tensor;
 #[cfg(test)]
 pub mod testing;
 pub mod threads;
-pub mod train;
 
 use extendr_api::prelude::*;
 use r_api::data as rk_data_api;

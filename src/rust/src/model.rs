@@ -1,10 +1,10 @@
 //! A model: its graph of layers (the only representation of its layers and weights), the
 //! compiled loss/metrics/optimizer, the dense plan compiled from the graph when the graph
 //! allows it (`plan.rs`), and that plan's step buffers (allocated once per batch capacity,
-//! reused by every step). The executors (`step.rs`, `train.rs`, `infer.rs`, `graph/exec.rs`)
+//! reused by every step). The executors (`step.rs`, `dense/`, `graph/exec.rs`)
 //! depend on this file; it depends on none of them.
 
-use crate::chain::Layer;
+use crate::dense::chain::Layer;
 use crate::error::{RkError, RkResult};
 use crate::losses::Loss;
 use crate::metrics::{MetricKind, Tracker};
@@ -41,7 +41,7 @@ pub struct Model {
     /// Whether `layers` was compiled from the current graph.
     pub(crate) planned: bool,
     /// Which executor runs the steps (tests compare them).
-    pub plan_choice: crate::plan::PlanChoice,
+    pub plan_choice: crate::dense::plan::PlanChoice,
     /// The model's layers and weights (`None` until its first layer).
     pub graph: Option<crate::graph::Graph>,
     pub compiled: Option<Compiled>,
@@ -57,12 +57,12 @@ pub struct Model {
     pub(crate) a: Vec<Vec<f32>>,
     pub(crate) g: Vec<Vec<f32>>,
     pub(crate) masks: Vec<Vec<f32>>,
-    /// Packed weights of the training kernel (`train.rs`).
-    pub(crate) packs: crate::buffers::TrainPacks,
-    /// Per-worker buffers of tiled inference (`infer.rs`).
-    pub(crate) scratch: Vec<crate::buffers::Scratch>,
+    /// Packed weights of the dense plan's training kernel (`dense/train.rs`).
+    pub(crate) packs: crate::dense::buffers::TrainPacks,
+    /// Per-worker buffers of the dense plan's tiled inference (`dense/infer.rs`).
+    pub(crate) scratch: Vec<crate::dense::buffers::Scratch>,
     /// The weights packed for inference, with the weights' generation they were packed from.
-    pub(crate) infer_packs: Option<(u64, Vec<crate::kernel::PackedWeights>)>,
+    pub(crate) infer_packs: Option<(u64, Vec<crate::dense::kernel::PackedWeights>)>,
 }
 
 impl Model {

@@ -3,7 +3,7 @@
 //! `gemm` fallback of the AVX2 kernel of `train.rs`). Executors depend on the model
 //! (`model.rs`), never the reverse.
 
-use crate::chain::Kind;
+use crate::dense::chain::Kind;
 use crate::error::RkResult;
 use crate::model::{Batch, Model};
 use crate::rng::Rng;
@@ -127,7 +127,7 @@ impl Model {
     /// One training step on a batch: forward, loss, backward, optimizer update. With AVX2
     /// it runs on the kernel in phases (`train.rs`); otherwise layer by layer through `gemm`.
     pub fn train_step(&mut self, b: &Batch) -> RkResult<f64> {
-        self.train_step_with(b, crate::kernel::available())
+        self.train_step_with(b, crate::dense::kernel::available())
     }
 
     /// [`Model::train_step`], on the kernel only when `avx2` (tests run both paths).
@@ -201,7 +201,7 @@ impl Model {
     pub fn test_step(&mut self, b: &Batch) -> RkResult<f64> {
         self.graph_check(b, true)?;
         let d = b.x.len() / b.rows.max(1);
-        let fill = crate::infer::row_source(b.x, d);
+        let fill = crate::dense::infer::row_source(b.x, d);
         self.evaluate_tiled(b.rows, b.rows, fill, b.y, b.w)?;
         Ok(self.test.last_loss)
     }

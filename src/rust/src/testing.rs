@@ -2,7 +2,7 @@
 //! matrix operands with a check of a product against a naive one.
 
 use crate::activations::Act;
-use crate::chain::{Kind, Layer};
+use crate::dense::chain::{Kind, Layer};
 use crate::model::Model;
 use serde_json::json;
 

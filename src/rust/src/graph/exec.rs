@@ -1,12 +1,12 @@
-//! Training steps, evaluation and inference of a model on the general engine. Data arrive
-//! as for the fused chain: `x [rows, sum of input widths]` with the inputs side by side,
+//! The graph's executor: training steps, evaluation and inference of any model, and the
+//! model's one scoring function. Data arrive as `x [rows, sum of input widths]` with the inputs side by side,
 //! `y [rows, sum of target widths]` with the outputs' targets side by side, each sample
 //! row-major as Keras lays it out. An output of shape `(..., C)` is scored at each of its
 //! positions and the position losses averaged per sample, as Keras's losses reduce.
 
 use super::{Graph, Pass};
+use crate::dense::infer::Layout;
 use crate::error::{RkError, RkResult};
-use crate::infer::Layout;
 use crate::layers::Tensor;
 use crate::losses::Loss;
 use crate::metrics::{Acc, MetricKind, Tracker};
@@ -107,7 +107,7 @@ impl Model {
         Ok(())
     }
 
-    /// One training step on the general engine.
+    /// One training step on the graph's executor.
     pub(crate) fn graph_train_step(&mut self, b: &Batch) -> RkResult<f64> {
         self.graph_check(b, true)?;
         let threads = self.threads;
@@ -299,7 +299,7 @@ impl Model {
         Ok((batch_loss, grads))
     }
 
-    /// Inference on the general engine: `rows` samples in batches of `batch`, appending
+    /// Inference on the graph's executor: `rows` samples in batches of `batch`, appending
     /// each sample's outputs side by side (`[rows, sum of output widths]`) to `out`.
     pub(crate) fn graph_predict<F>(
         &mut self,

@@ -1,4 +1,4 @@
-//! A model as a directed acyclic graph of layer calls (the general engine). Nodes are kept
+//! A model as a directed acyclic graph of layer calls (the only form of a model). Nodes are kept
 //! in topological order; node `i` applies layer `nodes[i].layer` to the outputs of
 //! `nodes[i].inputs`. A layer used by several nodes shares its weights, and gradients that
 //! reach one output from several consumers add up. A Sequential model on this engine is

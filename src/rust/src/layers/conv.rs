@@ -17,7 +17,7 @@
 use super::patches::{blocks, spatial, with_scratch, Geometry, Padding, Shared};
 use super::{one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
-use crate::chain::column_sums;
+use crate::dense::chain::column_sums;
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;

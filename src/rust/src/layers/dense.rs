@@ -7,8 +7,8 @@
 
 use super::{field, field_or, one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
-use crate::chain::column_sums;
 use crate::config::{init_from_value, init_to_value, reg_from_value, reg_to_value};
+use crate::dense::chain::column_sums;
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;

@@ -5,7 +5,7 @@
 //! any input `[batch, ...]` -> the same shape.
 
 use super::{field, field_or, one_input, Cache, Ctx, Layer, Shape, Tensor};
-use crate::chain::dropout_forward;
+use crate::dense::chain::dropout_forward;
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
 use serde_json::{json, Value};

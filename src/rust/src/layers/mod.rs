@@ -1,4 +1,4 @@
-//! Layers of the general engine, one family per file, behind one trait. A layer is built
+//! The layers of a model's graph, one family per file, behind one trait. A layer is built
 //! from its inputs' per-sample shapes, maps input tensors `[batch, ...]` forward to one
 //! output, and maps the output's gradient backward to its inputs' gradients, adding its
 //! parameters' gradients into the buffers the graph hands it. Forward does not change the
@@ -63,7 +63,7 @@ pub struct Ctx {
     pub mask: Option<Tensor>,
 }
 
-/// One layer of the general engine.
+/// One layer of a model's graph.
 pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// Keras's class name (`"Dense"`).
     fn class_name(&self) -> &'static str;
@@ -286,8 +286,7 @@ pub fn channels_last(c: &Value, class: &str) -> RkResult<()> {
     }
 }
 
-/// A kernel of `shape` and, with `bias_len`, a bias, drawn in that order from `seed` (the
-/// fused chain's dense layer draws the same way, so both engines start alike).
+/// A kernel of `shape` and, with `bias_len`, a bias, drawn in that order from `seed`.
 pub fn kernel_and_bias(
     shape: &[usize],
     bias_len: Option<usize>,
@@ -333,7 +332,7 @@ pub fn kernel_penalty(params: &[Param], l1: f64, l2: f64, pgrads: Option<&mut [T
     let w = params[0].value.as_slice().expect("standard");
     if let Some(g) = pgrads {
         let g = g[0].as_slice_mut().expect("standard");
-        crate::chain::add_penalty_grad(g, w, l1 as f32, l2 as f32);
+        crate::dense::chain::add_penalty_grad(g, w, l1 as f32, l2 as f32);
     }
     w.iter()
         .map(|&w| l1 * (w as f64).abs() + l2 * (w as f64) * (w as f64))

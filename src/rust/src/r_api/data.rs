@@ -94,7 +94,7 @@ fn rk_data_eval(
         let rows = to.saturating_sub(from);
         m.graph_check(&Batch { x, y, w, rows }, false)?;
         // Whole tiles of the stored rows, then loss and metrics batch by batch.
-        m.evaluate_tiled(rows, bs, crate::infer::row_source(x, d), y, w)
+        m.evaluate_tiled(rows, bs, crate::dense::infer::row_source(x, d), y, w)
     })?;
     ok(())
 }

@@ -1,5 +1,5 @@
-//! `.Call` shims for models on the general engine (functional models, and Sequential
-//! models with layers or shapes the fused dense chain does not take).
+//! `.Call` shims for a model's graph: setting and building it, describing it, its weights,
+//! trainable flags and states, and Keras's JSON.
 
 use crate::error::{RkError, RkResult};
 use crate::graph::Graph;

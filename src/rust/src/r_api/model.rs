@@ -190,9 +190,9 @@ fn rk_model_set(mut model: ExternalPtr<Handle>, what: &str, value: f64) -> Ret {
             // 1: the dense plan where the graph allows it; 0: always the graph's executor.
             "dense_plan" => {
                 m.plan_choice = if value != 0.0 {
-                    crate::plan::PlanChoice::Auto
+                    crate::dense::plan::PlanChoice::Auto
                 } else {
-                    crate::plan::PlanChoice::General
+                    crate::dense::plan::PlanChoice::General
                 }
             }
             "learning_rate" => match m.compiled.as_mut() {
@@ -288,8 +288,8 @@ fn rk_bench_gemm(m: f64, n: f64, k: f64, reps: f64, threads: f64) -> Ret {
     let (crate_s, kernel_s) = pool.install(|| {
         let crate_s =
             median(&mut || matmul(m, n, k, &a, Trans::N, &b, Trans::N, &mut c, false, threads));
-        let kernel_s = if crate::kernel::available() {
-            median(&mut || crate::train::sgemm(m, n, k, &a, &b, &mut c, &mut packed))
+        let kernel_s = if crate::dense::kernel::available() {
+            median(&mut || crate::dense::train::sgemm(m, n, k, &a, &b, &mut c, &mut packed))
         } else {
             f64::NAN
         };

@@ -3,7 +3,7 @@
 //! layouts.
 
 use super::BLOCK;
-use crate::kernel::{self, avx2, KC, MR, NR};
+use crate::dense::kernel::{self, avx2, KC, MR, NR};
 use rayon::prelude::*;
 
 /// A buffer written by several workers at once, each in its own rows.

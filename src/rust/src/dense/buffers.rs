@@ -1,9 +1,9 @@
-//! State the fused chain's executors keep in a model between steps (packed weights, tile
+//! State the dense plan's executors keep in a model between steps (packed weights, tile
 //! buffers) and the layouts they exchange: defined here so that the model (`model.rs`) holds
 //! them without depending on the executors (`train.rs`, `infer.rs`).
 
+use crate::dense::kernel;
 use crate::error::RkResult;
-use crate::kernel;
 
 /// A dense layer's packed weights and its packed dL/dz (empty for other layers).
 #[derive(Clone, Debug, Default)]

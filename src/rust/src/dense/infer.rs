@@ -4,10 +4,10 @@
 //! thread count gives bit-identical outputs (a tile is computed the same way by any thread).
 
 use crate::activations::Act;
-pub use crate::buffers::{row_source, Layout, Scratch};
-use crate::chain::{Kind, Layer};
+pub use crate::dense::buffers::{row_source, Layout, Scratch};
+use crate::dense::chain::{Kind, Layer};
+use crate::dense::kernel::{self, PackedWeights, MR};
 use crate::error::{RkError, RkResult};
-use crate::kernel::{self, PackedWeights, MR};
 use crate::model::Model;
 use crate::rng::Rng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

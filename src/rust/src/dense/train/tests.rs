@@ -1,7 +1,7 @@
 //! Tests of `train.rs`.
 use super::*;
 use crate::activations::Act;
-use crate::kernel;
+use crate::dense::kernel;
 use crate::metrics::MetricKind;
 use crate::optimizers::Optimizer;
 
@@ -216,7 +216,7 @@ fn the_dense_plan_and_the_graph_executor_give_the_same_steps() {
         let (x, y, w) = batch_data(rows, d, out, loss);
         let y = &y[..rows * loss.target_cols(out)];
         let mut general = m0.clone();
-        general.plan_choice = crate::plan::PlanChoice::General;
+        general.plan_choice = crate::dense::plan::PlanChoice::General;
         assert!(!general.uses_plan());
         let mut plan = m0.clone();
         assert!(plan.uses_plan(), "{opt}: a dense chain runs on the plan");

@@ -1,4 +1,4 @@
-//! Layers of the fused dense chain (the fast path of `train.rs` and `infer.rs`). Every layer maps `[batch, in_dim]` to `[batch, out_dim]`
+//! The dense plan's layers (run by `train.rs` and `infer.rs`). Every layer maps `[batch, in_dim]` to `[batch, out_dim]`
 //! row-major buffers; the engine (`model.rs`) owns the buffers and calls these kernels.
 //!
 //! - dense: `a = act(x W + b)`, `W [in, units]`, `b [units]`; backward

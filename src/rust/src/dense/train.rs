@@ -18,9 +18,9 @@
 //!
 //! and `dz` packed as panels of 16 units (`dzt[(q * cap + r) * 16 + t] = dz[r, 16q + t]`) for `dW`.
 
-use crate::buffers::{DensePack, TrainPacks};
-use crate::chain::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
-use crate::kernel::{MR, NR};
+use crate::dense::buffers::{DensePack, TrainPacks};
+use crate::dense::chain::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
+use crate::dense::kernel::{MR, NR};
 use crate::losses::Loss;
 use crate::model::{Batch, Model};
 use crate::optimizers::Parts;

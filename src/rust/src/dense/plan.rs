@@ -6,7 +6,7 @@
 //! anything that changes it (`Model::graph_changed`) makes the plan be compiled again.
 
 use crate::activations::Act;
-use crate::chain::{Kind, Layer};
+use crate::dense::chain::{Kind, Layer};
 use crate::graph::Graph;
 use crate::layers::Tensor;
 use crate::model::Model;
