@@ -58,7 +58,7 @@ rk_any_nonfinite <- function(x) .Call(wrap__rk_any_nonfinite, x)
 
 rk_model_new <- function() .Call(wrap__rk_model_new)
 
-rk_model_compile <- function(model, losses, loss_weights, metrics, metric_outputs, optimizer, learning_rate, params) .Call(wrap__rk_model_compile, model, losses, loss_weights, metrics, metric_outputs, optimizer, learning_rate, params)
+rk_model_compile <- function(model, json) .Call(wrap__rk_model_compile, model, json)
 
 rk_model_get_weights <- function(model) .Call(wrap__rk_model_get_weights, model)
 

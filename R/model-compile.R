@@ -59,12 +59,28 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 #' @noRd
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
-  kinds <- paste0(ifelse(c$metric_weighted %||% FALSE, "weighted:", ""), as.character(c$metric_kinds))
-  rk_call(rk_model_compile(object$ptr, c$engine_losses %||% c$losses, c$loss_weights, kinds,
-                           as.integer(c$metric_outputs), c$optimizer$name, c$optimizer$schedule$engine %||% c$optimizer$learning_rate,
-                           c(unname(c$optimizer$options %||% c(NA, NA, NA, 0, 0)), c$optimizer$params)), call = call)
+  rk_call(rk_model_compile(object$ptr, to_json(compile_spec(c))), call = call)
   rk_call(rk_tracker_keep(object$ptr, length(c$r_metrics) > 0), call = call)
   invisible(object)
+}
+
+#' What compile() gives the engine (`compile.rs`'s `CompileSpec`): the loss and weight of
+#' each output, the metrics computed in the engine, and the optimizer
+#' @noRd
+compile_spec <- function(c) {
+  opt <- c$optimizer
+  options <- as.list(opt$options %||% c(clipnorm = NA, clipvalue = NA, global_clipnorm = NA, weight_decay = 0, decay = 0))
+  options[vapply(options, is.na, TRUE)] <- list(NULL)
+  weighted <- rep_len(as.logical(c$metric_weighted %||% FALSE), length(c$metric_kinds))
+  list(losses = I(as.character(c$engine_losses %||% c$losses)),
+       loss_weights = I(as.double(c$loss_weights)),
+       metrics = lapply(seq_along(c$metric_kinds), function(i) {
+         list(kind = as.character(c$metric_kinds[[i]]), output = as.integer(c$metric_outputs[[i]]), weighted = weighted[[i]])
+       }),
+       optimizer = c(list(name = opt$name, learning_rate = opt$learning_rate,
+                          schedule = if (!is.null(opt$schedule$engine)) I(as.double(opt$schedule$engine)),
+                          params = I(as.double(opt$params))),
+                     options))
 }
 
 as_loss_arg <- function(x, arg) as_loss(x)

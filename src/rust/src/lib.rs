@@ -1,6 +1,7 @@
 //! rkeras: a Keras-compatible deep-learning engine for R.
 
 pub mod activations;
+pub mod compile;
 pub mod config;
 pub mod data;
 pub mod dense;

@@ -3,10 +3,7 @@
 
 use crate::data::{Dataset, RValues};
 use crate::error::{RkError, RkResult};
-use crate::losses::Loss;
-use crate::metrics::MetricKind;
 use crate::model::Model;
-use crate::optimizers::Optimizer;
 use crate::r_api::handle::Handle;
 use extendr_api::prelude::*;
 
@@ -98,56 +95,11 @@ fn rk_model_new() -> Robj {
     ExternalPtr::new(Handle::new(Model::new())).into()
 }
 
+/// Compile the model as the JSON description `json` says (see `compile.rs`).
 #[extendr]
-#[allow(clippy::too_many_arguments)]
-fn rk_model_compile(
-    mut model: ExternalPtr<Handle>,
-    losses: Vec<String>,
-    loss_weights: Vec<f64>,
-    metrics: Vec<String>,
-    metric_outputs: Vec<i32>,
-    optimizer: &str,
-    learning_rate: Vec<f64>,
-    params: Vec<f64>,
-) -> Ret {
-    let losses = losses
-        .iter()
-        .map(|s| Loss::parse(s))
-        .collect::<RkResult<Vec<_>>>()?;
-    let loss_weights: Vec<f32> = loss_weights.iter().map(|&w| w as f32).collect();
-    // Weighted metrics (Keras's `weighted_metrics`) come as `weighted:<metric>`.
-    let weighted: Vec<bool> = metrics.iter().map(|s| s.starts_with("weighted:")).collect();
-    let metrics = metrics
-        .iter()
-        .map(|s| MetricKind::parse(s.strip_prefix("weighted:").unwrap_or(s)))
-        .collect::<RkResult<Vec<_>>>()?;
-    // The base optimizer's options come first: clipnorm, clipvalue, global_clipnorm,
-    // weight_decay, decay (NaN for unset); then the optimizer's own hyper-parameters.
-    if params.len() < 5 {
-        return Err(RkError::Internal("optimizer options missing".into()));
-    }
-    let (options, params) = params.split_at(5);
-    // A learning rate, or a schedule's encoding (see `Schedule::from_values`).
-    let mut opt = Optimizer::new(
-        optimizer,
-        learning_rate.first().copied().unwrap_or(0.001),
-        params,
-    )?
-    .with_options(crate::optimizers::Options::from_values(options)?);
-    if learning_rate.len() > 1 {
-        let s = crate::optimizers::schedules::Schedule::from_values(&learning_rate)?;
-        opt.learning_rate = s.at(0.0);
-        opt.schedule = Some(s);
-    }
-    let metric_outputs: Vec<usize> = metric_outputs.iter().map(|&o| o.max(0) as usize).collect();
-    handle(&mut model)?.with(|m| {
-        m.compile_outputs(
-            losses,
-            loss_weights,
-            (metrics, metric_outputs, weighted),
-            opt,
-        )
-    })?;
+fn rk_model_compile(mut model: ExternalPtr<Handle>, json: &str) -> Ret {
+    let spec = crate::compile::CompileSpec::from_json(json)?;
+    handle(&mut model)?.with(|m| m.compile_spec(&spec))?;
     ok(())
 }
 
