@@ -13,7 +13,7 @@
 #' layout: `(kernel_size, channels, filters)`, `(kh, kw, channels, filters)`, and for the
 #' transpose `(kh, kw, filters, channels)`.
 #' @inheritParams layer_dense
-#' @param bias_regularizer,activity_regularizer,kernel_constraint,bias_constraint Not
+#' @param bias_regularizer,kernel_constraint,bias_constraint Not
 #'   supported; must be `NULL`.
 #' @param filters Number of output channels.
 #' @param kernel_size Size of the window: one integer, or one per spatial axis.
@@ -98,7 +98,7 @@ layer_conv_2d_transpose <- function(object, filters, kernel_size, strides = c(1L
 conv_spec <- function(type, class_name, rank, filters, kernel_size, strides, padding, data_format,
                       dilation_rate, groups, activation, use_bias, kernel_initializer,
                       bias_initializer, kernel_regularizer, input_shape, name, ...,
-                      call = rlang::caller_env()) {
+                      activity_regularizer = NULL, call = rlang::caller_env()) {
   check_unsupported(..., call = call)
   check_channels_last(data_format, call = call)
   if (!identical(check_count(groups, "groups", call = call), 1L)) {
@@ -121,7 +121,8 @@ conv_spec <- function(type, class_name, rank, filters, kernel_size, strides, pad
     use_bias = check_flag(use_bias, "use_bias", call = call),
     kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer", call = call),
     bias_initializer = as_initializer(bias_initializer, "bias_initializer", call = call),
-    kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer", call = call)),
+    kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer", call = call),
+    activity_regularizer = as_regularizer(activity_regularizer, "activity_regularizer", call = call)),
     input_shape = input_shape, name = name, seed = draw_seed(), call = call)
 }
 

@@ -14,7 +14,10 @@
 #'   is added to the loss.
 #' @param bias_regularizer `NULL` or a `regularizer_*()` object: its penalty on the bias is
 #'   added to the loss.
-#' @param activity_regularizer,kernel_constraint,bias_constraint Not supported; must be `NULL`.
+#' @param activity_regularizer Regularizer of the layer's output: its penalty (for example
+#'   `l2 * sum(y^2)` over a batch's output `y`), divided by the batch's number of samples, is
+#'   added to the loss in training and evaluation, as Keras 3 adds it.
+#' @param kernel_constraint,bias_constraint Not supported; must be `NULL`.
 #' @param input_shape Shape of one sample (first layer only), e.g. `784` or `c(784)`.
 #' @param trainable `FALSE` freezes the layer: training leaves its weights as they are.
 #' @param weights Initial weights, a list of arrays as [get_weights()] returns them for the
@@ -44,8 +47,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
     if (!is.null(input_shape)) rk_abort("Give `input_shape` or `input_dim`, not both.", "value")
     input_shape <- check_count(input_dim, "input_dim", max = 2^31 - 1)
   }
-  check_unsupported(activity_regularizer = activity_regularizer,
-                    kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
+  check_unsupported(kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
   spec <- new_layer_spec("dense", "Dense", list(
     units = check_count(units, "units", max = 2^24),
     activation = check_activation(activation),
@@ -53,7 +55,8 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
     kernel_initializer = as_initializer(kernel_initializer, "kernel_initializer"),
     bias_initializer = as_initializer(bias_initializer, "bias_initializer"),
     kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
-    bias_regularizer = as_regularizer(bias_regularizer, "bias_regularizer")),
+    bias_regularizer = as_regularizer(bias_regularizer, "bias_regularizer"),
+    activity_regularizer = as_regularizer(activity_regularizer, "activity_regularizer")),
     input_shape = input_shape %||% batch_input_shape[-1], name = name, seed = draw_seed())
   compose_layer(object, spec)
 }

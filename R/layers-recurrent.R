@@ -9,7 +9,9 @@
 #' @param embeddings_initializer Initializer of the table (Keras's default: uniform in
 #'   `[-0.05, 0.05]`).
 #' @param embeddings_regularizer Regularizer of the table.
-#' @param embeddings_constraint,activity_regularizer Not supported; must be `NULL`.
+#' @param activity_regularizer Regularizer of the layer's output, added to the loss (see
+#'   [layer_dense()]).
+#' @param embeddings_constraint Not supported; must be `NULL`.
 #' @param mask_zero Treat id 0 as padding: the steps holding it are masked, so recurrent
 #'   layers skip them (keeping their state) and `layer_global_average_pooling_1d()`
 #'   averages over the other steps, as in Keras. The mask passes through dense, dropout,
@@ -32,7 +34,7 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
                             batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                             weights = NULL, ...) {
   check_no_dots(..., fn = "layer_embedding()")
-  check_unsupported(activity_regularizer = activity_regularizer, embeddings_constraint = embeddings_constraint)
+  check_unsupported(embeddings_constraint = embeddings_constraint)
   if (isTRUE(check_flag(sparse, "sparse"))) rk_abort("`sparse = TRUE` is not supported by rkeras.", "unsupported")
   shape <- input_shape %||% batch_input_shape[-1] %||%
     (if (!is.null(input_length)) check_count(input_length, "input_length", min = 1))
@@ -41,6 +43,7 @@ layer_embedding <- function(object, input_dim, output_dim, embeddings_initialize
     output_dim = check_count(output_dim, "output_dim", min = 1, max = 2^24),
     embeddings_initializer = as_initializer(embeddings_initializer, "embeddings_initializer"),
     embeddings_regularizer = as_regularizer(embeddings_regularizer, "embeddings_regularizer"),
+    activity_regularizer = as_regularizer(activity_regularizer, "activity_regularizer"),
     mask_zero = check_flag(mask_zero, "mask_zero")),
     input_shape = shape, name = name, seed = draw_seed())
   compose_layer(object, spec)
@@ -100,7 +103,7 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
                            list(fn = fn, call = call)))
   if (isTRUE(dots$time_major)) rk_abort("`time_major = TRUE` is not supported by rkeras.", "unsupported", call)
   check_unsupported(recurrent_regularizer = recurrent_regularizer, bias_regularizer = bias_regularizer,
-                    activity_regularizer = activity_regularizer, kernel_constraint = kernel_constraint,
+                    kernel_constraint = kernel_constraint,
                     recurrent_constraint = recurrent_constraint, bias_constraint = bias_constraint, call = call)
   stateful <- check_flag(stateful, "stateful", call = call)
   check_flag(unroll, "unroll", call = call)
@@ -119,6 +122,7 @@ recurrent_layer <- function(class_name, type, object, units, activation, recurre
          recurrent_initializer = as_initializer(recurrent_initializer, "recurrent_initializer", call),
          bias_initializer = as_initializer(bias_initializer, "bias_initializer", call),
          kernel_regularizer = as_regularizer(kernel_regularizer, "kernel_regularizer"),
+         activity_regularizer = as_regularizer(activity_regularizer, "activity_regularizer", call),
          dropout = check_number(dropout, "dropout", min = 0, max = 0.999999, call = call),
          recurrent_dropout = check_number(recurrent_dropout, "recurrent_dropout", min = 0, max = 0.999999, call = call)),
     extra)

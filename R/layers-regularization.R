@@ -25,7 +25,8 @@ layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, input_s
 
 #' Weight regularizers
 #'
-#' Add `l1 * sum(abs(w))` and/or `l2 * sum(w^2)` of a layer's kernel to the loss.
+#' Add `l1 * sum(abs(w))` and/or `l2 * sum(w^2)` of a layer's kernel (or, as
+#' `activity_regularizer`, of its output) to the loss.
 #' @param l,l1,l2 Penalty factors.
 #' @returns A regularizer object for `kernel_regularizer`.
 #' @family regularization layers
@@ -57,4 +58,28 @@ as_regularizer <- function(x, arg, call = rlang::caller_env()) {
                      arg, show_value(x)), "type", call)
   }
   unclass(x)
+}
+
+#' Activity regularization layer
+#'
+#' Passes its input through unchanged and adds `l1 * sum(abs(x)) + l2 * sum(x^2)` over a
+#' batch's input `x`, divided by the batch's number of samples, to the loss (in training and
+#' evaluation), as Keras 3's `ActivityRegularization` layer does. Input and output shapes: unchanged.
+#' @inheritParams layer_dense
+#' @param l1,l2 Penalty factors (non-negative).
+#' @returns The model (invisibly) when `object` is a model, else a layer.
+#' @family regularization layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_dense(16, activation = "relu", input_shape = 8) %>%
+#'   layer_activity_regularization(l1 = 0.001)
+layer_activity_regularization <- function(object, l1 = 0, l2 = 0, input_shape = NULL, batch_input_shape = NULL,
+                                          batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                                          weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_activity_regularization()")
+  spec <- new_layer_spec("activity_regularization", "ActivityRegularization",
+                         list(l1 = check_number(l1, "l1", min = 0), l2 = check_number(l2, "l2", min = 0)),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
 }

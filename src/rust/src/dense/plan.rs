@@ -40,7 +40,8 @@ pub fn compile(g: &Graph) -> Option<Vec<Layer>> {
         used[node.layer] = true;
         let slot = &g.slots[node.layer];
         let layer = slot.layer.as_ref()?;
-        if !slot.trainable || layer.params().iter().any(|p| !p.trainable) {
+        if !slot.trainable || slot.activity.is_some() || layer.params().iter().any(|p| !p.trainable)
+        {
             return None;
         }
         let kind = kind_of(layer.as_ref())?;

@@ -179,7 +179,7 @@ impl Model {
             .iter()
             .map(|&n| pass.values[n].as_slice().expect("standard layout"))
             .collect();
-        let penalty = g.penalty();
+        let penalty = g.penalty() + pass.activity.iter().sum::<f64>() / b.rows.max(1) as f64;
         let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty, false)?;
         let g = self.graph()?;
         let grads = grads
@@ -311,6 +311,22 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
+        self.graph_predict_with(rows, batch, fill, out, None)
+    }
+
+    /// [`Model::graph_predict`], also appending each row's activity-regularization penalty
+    /// to `activity` when given.
+    fn graph_predict_with<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        out: &mut Vec<f32>,
+        mut activity: Option<&mut Vec<f64>>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
         let g = self.graph()?;
         let d: usize = g.input_widths().iter().sum();
         let widths = g.output_widths();
@@ -329,6 +345,10 @@ impl Model {
             buf.resize((b1 - b0) * d, 0.0);
             fill(b0, b1, Layout::Rows, &mut buf)?;
             let pass = g.forward(&buf, b1 - b0, false, [0, 0], self.threads)?;
+            if let Some(a) = activity.as_deref_mut() {
+                a.extend(pass.activity.iter().copied());
+                a.resize(b1, 0.0);
+            }
             let outs: Vec<&[f32]> = g
                 .outputs
                 .iter()
@@ -359,7 +379,14 @@ impl Model {
     {
         self.graph_check(&Batch { x: &[], y, w, rows }, true)?;
         let mut out = Vec::new();
-        self.predict_tiled(rows, batch, fill, &mut out)?;
+        // Layers with activity regularization add each batch's penalty to its loss.
+        let regularized = self.graph()?.slots.iter().any(|s| s.activity.is_some());
+        let mut activity = Vec::new();
+        if regularized {
+            self.graph_predict_with(rows, batch, fill, &mut out, Some(&mut activity))?;
+        } else {
+            self.predict_tiled(rows, batch, fill, &mut out)?;
+        }
         let g = self.graph()?;
         let widths = g.output_widths();
         let total: usize = widths.iter().sum();
@@ -387,7 +414,10 @@ impl Model {
                 w: w.map(|w| &w[b0..b1]),
                 rows: b1 - b0,
             };
-            self.score_slices(&slices, &bt, false, false, penalty, false)?;
+            let act = activity
+                .get(b0..b1)
+                .map_or(0.0, |a| a.iter().sum::<f64>() / a.len().max(1) as f64);
+            self.score_slices(&slices, &bt, false, false, penalty + act, false)?;
         }
         Ok(())
     }

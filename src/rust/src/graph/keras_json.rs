@@ -77,6 +77,13 @@ impl Graph {
                     if let Value::Object(o) = layer.config() {
                         c.extend(o);
                     }
+                    let own = layer.class_name() == "ActivityRegularization";
+                    if let (Some((l1, l2)), false) = (slot.activity, own) {
+                        c.insert(
+                            "activity_regularizer".into(),
+                            crate::config::reg_to_value(l1, l2),
+                        );
+                    }
                     Value::Object(c)
                 }
             };

@@ -30,6 +30,9 @@ pub struct Slot {
     /// An input's declared shape when it leaves axes open (`None`: any size); the graph is
     /// then built at sizes standing in for them, and each batch runs at its own.
     pub declared: Option<Vec<Option<usize>>>,
+    /// The L1 and L2 factors of the layer's `activity_regularizer`: Keras adds
+    /// `l1 sum|y| + l2 sum y^2` over each call's output, divided by the batch's rows, to the loss.
+    pub activity: Option<(f64, f64)>,
 }
 
 impl Slot {
@@ -45,6 +48,7 @@ impl Slot {
             trainable: self.trainable,
             input_shape: self.input_shape.clone(),
             declared: self.declared.clone(),
+            activity: self.activity,
         }
     }
 
@@ -99,6 +103,9 @@ pub struct Pass {
     /// Each node's output mask (Keras's masks: an embedding's `mask_zero` and what passes it on).
     pub masks: Vec<Option<Tensor>>,
     pub rows: usize,
+    /// Each row's activity-regularization penalty (empty when no layer has one); the loss
+    /// adds their mean.
+    pub activity: Vec<f64>,
 }
 
 impl Graph {
@@ -172,6 +179,7 @@ impl Graph {
         let mut caches = Vec::with_capacity(self.nodes.len());
         let mut masks: Vec<Option<Tensor>> = Vec::with_capacity(self.nodes.len());
         let fused = self.fused_step_means();
+        let mut activity = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
             let slot = &self.slots[node.layer];
             let ctx_for = |layer: &dyn crate::layers::Layer| Ctx {
@@ -242,6 +250,9 @@ impl Graph {
                     out
                 }
             };
+            if let (Some((l1, l2)), true) = (slot.activity, node.is_call()) {
+                add_activity(&mut activity, &v, rows, l1, l2);
+            }
             values.push(v);
             caches.push(c);
         }
@@ -258,6 +269,7 @@ impl Graph {
             caches,
             masks,
             rows,
+            activity,
         })
     }
 
@@ -301,9 +313,20 @@ impl Graph {
         let fused = self.fused_step_means();
         let mut scratch: Vec<Tensor>;
         for i in (0..self.nodes.len()).rev() {
-            let Some(g) = grads[i].take() else { continue };
             let node = &self.nodes[i];
             let slot = &self.slots[node.layer];
+            if let (Some((l1, l2)), true, true) = (slot.activity, node.is_call(), needs[i]) {
+                // The activity penalty's gradient (a mean over the batch's rows) joins the
+                // output's.
+                let v = &pass.values[i];
+                let (l1, l2) = (l1 / pass.rows as f64, l2 / pass.rows as f64);
+                let g = grads[i].get_or_insert_with(|| Tensor::zeros(v.raw_dim()));
+                g.zip_mut_with(v, |g, &y| {
+                    *g += (l1 * (y.signum() * (y != 0.0) as u8 as f32) as f64 + 2.0 * l2 * y as f64)
+                        as f32
+                });
+            }
+            let Some(g) = grads[i].take() else { continue };
             let Some(layer) = &slot.layer else { continue };
             if !needs[i] {
                 continue;
@@ -401,7 +424,8 @@ impl Graph {
                     consumers[j] == 1 && !self.outputs.contains(&j) && first.inputs.len() == 1;
                 // Embeddings have the averaged path, and their ids take no gradient; a
                 // masked average is left to the pooling layer.
-                (single && fl.class_name() == "Embedding" && !fl.masks_zero()).then_some(j)
+                let plain = self.slots[first.layer].activity.is_none();
+                (single && plain && fl.class_name() == "Embedding" && !fl.masks_zero()).then_some(j)
             })
             .collect()
     }
@@ -425,6 +449,17 @@ impl Graph {
             .filter_map(|s| s.layer.as_ref())
             .map(|l| l.penalty(None))
             .sum()
+    }
+}
+
+/// Add each row's `l1 sum|y| + l2 sum y^2` over the output `v` to `acc` (sized on first use).
+fn add_activity(acc: &mut Vec<f64>, v: &Tensor, rows: usize, l1: f64, l2: f64) {
+    acc.resize(rows, 0.0);
+    for (a, row) in acc.iter_mut().zip(v.outer_iter()) {
+        *a += row
+            .iter()
+            .map(|&y| l1 * (y as f64).abs() + l2 * (y as f64) * (y as f64))
+            .sum::<f64>();
     }
 }
 

@@ -52,6 +52,22 @@ struct GraphSpec {
     outputs: Vec<usize>,
 }
 
+/// A layer's activity regularization: its config's `activity_regularizer`, or an
+/// ActivityRegularization layer's `l1` and `l2`; `None` when both factors are 0.
+fn activity_of(class: &str, config: &Value) -> RkResult<Option<(f64, f64)>> {
+    let (l1, l2) = if class == "ActivityRegularization" {
+        crate::config::reg_from_value(config)?
+    } else {
+        crate::config::reg_from_value(config.get("activity_regularizer").unwrap_or(&Value::Null))?
+    };
+    if !(l1 >= 0.0 && l2 >= 0.0 && l1.is_finite() && l2.is_finite()) {
+        return Err(RkError::Value(format!(
+            "activity regularization factors must be non-negative numbers, got l1 = {l1}, l2 = {l2}"
+        )));
+    }
+    Ok((l1 != 0.0 || l2 != 0.0).then_some((l1, l2)))
+}
+
 impl Graph {
     /// Parse and check a graph description; builds it when every input shape is known.
     pub fn from_json(json: &str) -> RkResult<Graph> {
@@ -83,12 +99,15 @@ impl Graph {
                     .map_err(|e| RkError::Spec(format!("layer '{}': {}", l.name, e.message())))?;
                 (Some(layer), None, None)
             };
+            let activity = activity_of(&l.class_name, &l.config)
+                .map_err(|e| RkError::Spec(format!("layer '{}': {}", l.name, e.message())))?;
             slots.push(Slot {
                 name: l.name,
                 layer,
                 trainable: l.trainable,
                 input_shape,
                 declared,
+                activity,
             });
         }
         let mut nodes = Vec::with_capacity(spec.nodes.len());

@@ -55,7 +55,6 @@ impl Conv {
             &[
                 "output_padding",
                 "bias_regularizer",
-                "activity_regularizer",
                 "kernel_constraint",
                 "bias_constraint",
             ],

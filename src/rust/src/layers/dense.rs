@@ -48,11 +48,8 @@ impl Dense {
         };
         let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
         let (bias_l1, bias_l2) = reg_from_value(c.get("bias_regularizer").unwrap_or(&Value::Null))?;
-        for key in [
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ] {
+        // `activity_regularizer` belongs to the layer's place in the graph (`Slot::activity`).
+        for key in ["kernel_constraint", "bias_constraint"] {
             if !matches!(c.get(key), None | Some(Value::Null)) {
                 return Err(RkError::Unsupported(format!(
                     "Dense `{key}` is not supported by rkeras yet"

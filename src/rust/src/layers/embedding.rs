@@ -35,11 +35,7 @@ impl Embedding {
                 "Embedding `input_dim` and `output_dim` must be positive".into(),
             ));
         }
-        refuse_unsupported(
-            c,
-            cls,
-            &["activity_regularizer", "embeddings_constraint", "lora_rank"],
-        )?;
+        refuse_unsupported(c, cls, &["embeddings_constraint", "lora_rank"])?;
         let init = match c.get("embeddings_initializer") {
             None | Some(Value::Null) => Init::parse("uniform", -0.05, 0.05)?,
             Some(v) => init_from_value(v)?,

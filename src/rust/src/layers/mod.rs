@@ -8,6 +8,7 @@
 //! A new layer touches its own file, the table in [`from_spec`], and its R function.
 
 pub mod activation;
+pub mod activity_regularization;
 pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
@@ -193,6 +194,9 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Dense" => Box::new(dense::Dense::from_config(config, seed)?),
         "Dropout" => Box::new(dropout::Dropout::from_config(config)?),
         "Activation" => Box::new(activation::Activation::from_config(config)?),
+        "ActivityRegularization" => {
+            Box::new(activity_regularization::ActivityRegularization::from_config(config)?)
+        }
         "Flatten" => Box::new(reshape::Flatten),
         "Reshape" => Box::new(reshape::Reshape::from_config(config)?),
         "Permute" => Box::new(reshape::Permute::from_config(config)?),

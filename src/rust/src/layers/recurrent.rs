@@ -115,7 +115,6 @@ impl Recurrent {
             &[
                 "recurrent_regularizer",
                 "bias_regularizer",
-                "activity_regularizer",
                 "kernel_constraint",
                 "recurrent_constraint",
                 "bias_constraint",
