@@ -88,8 +88,9 @@ model_from_json <- function(json, custom_objects = NULL) {
       st <- states[[d$node_layers[[i]] + 1L]]
       ins <- tensors[d$node_inputs[[i]] + 1L]
       take <- d$node_takes[[i]]
+      training <- d$node_training[[i]]
       tensors[i] <- list(if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
-                         else replay_call(st, ins, if (take >= 0) take))
+                         else replay_call(st, ins, if (take >= 0) take, if (!is.na(training)) training))
     }
     model <- keras_model(tensors[d$inputs + 1L], tensors[d$outputs + 1L], name = d$name)
   }

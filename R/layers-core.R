@@ -115,11 +115,7 @@ new_layer_spec <- function(type, class_name, config, input_shape = NULL, name = 
   # and `weights`, the layer's initial weights, set once it is built in a model.
   trainable <- if (is.environment(call)) get0("trainable", envir = call, inherits = FALSE)
   weights <- if (is.environment(call)) get0("weights", envir = call, inherits = FALSE)
-  dtype <- if (is.environment(call)) get0("dtype", envir = call, inherits = FALSE)
-  if (!is.null(dtype) && !identical(dtype, "float32")) {
-    rk_abort(sprintf("`dtype` must be NULL or \"float32\", not %s: rkeras's layers compute in single precision.",
-                     show_value(dtype)), "unsupported", call)
-  }
+  check_layer_dtype(if (is.environment(call)) get0("dtype", envir = call, inherits = FALSE), call)
   if (!is.null(weights) && (!is.list(weights) || !length(weights) ||
                             !all(vapply(weights, function(w) is.numeric(w) && length(w) > 0, TRUE)))) {
     rk_abort(sprintf("`weights` must be a list of numeric arrays (the layer's get_weights()), not %s.",
@@ -130,6 +126,16 @@ new_layer_spec <- function(type, class_name, config, input_shape = NULL, name = 
        name = check_string(name, "name", allow_null = TRUE, call = call), seed = seed,
        trainable = if (!is.null(trainable)) check_flag(trainable, "trainable", call = call),
        weights = weights)
+}
+
+#' A layer's `dtype`: NULL or "float32"
+#' @noRd
+check_layer_dtype <- function(dtype, call = rlang::caller_env()) {
+  if (!is.null(dtype) && !identical(dtype, "float32")) {
+    rk_abort(sprintf("`dtype` must be NULL or \"float32\", not %s: rkeras's layers compute in single precision.",
+                     show_value(dtype)), "unsupported", call)
+  }
+  invisible(dtype)
 }
 
 check_unsupported <- function(..., call = rlang::caller_env()) {

@@ -145,8 +145,6 @@ layer_dot <- function(inputs, ..., axes, normalize = FALSE, batch_size = NULL, d
 }
 
 check_merge_args <- function(dtype, weights, call = rlang::caller_env()) {
-  if (!is.null(dtype) && !identical(dtype, "float32")) {
-    rk_abort(sprintf("`dtype` must be NULL or \"float32\", not %s.", show_value(dtype)), "unsupported", call)
-  }
+  check_layer_dtype(dtype, call)
   check_unsupported(weights = weights, call = call)
 }

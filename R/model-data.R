@@ -147,8 +147,6 @@ use_shapes <- function(model, shapes, call = rlang::caller_env()) {
   invisible(model)
 }
 
-
-
 #' Whether samples of shape `got` fit an input of shape `want`: the same shape, or (as
 #' Keras adjusts ranks) one trailing axis of size 1 more or less; flat rows also fit
 #' an input of one axis, as before

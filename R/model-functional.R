@@ -95,10 +95,11 @@ new_layer_state <- function(spec) {
   state
 }
 
-new_tensor <- function(state, inputs, shape) {
+new_tensor <- function(state, inputs, shape, training = NULL) {
   node <- new.env(parent = emptyenv())
   node$state <- state
   node$inputs <- inputs
+  node$training <- training
   node$key <- unique_name("node")
   structure(list(state = state, node = node, shape = as.integer(shape)), class = "rkeras_tensor")
 }
@@ -144,8 +145,12 @@ layer_state <- function(layer) attr(layer, "state")
 
 #' Apply a layer (state) to a model, a tensor or a list of tensors
 #' @noRd
-layer_apply <- function(state, object, ..., initial_state = NULL, call = rlang::caller_env()) {
+layer_apply <- function(state, object, ..., initial_state = NULL, training = NULL, call = rlang::caller_env()) {
   if (...length()) check_no_dots(..., fn = "a layer")
+  # Keras's `training` argument of a call is kept with the call (Keras's JSON writes it). As
+  # in Keras 3, whose fit(), evaluate() and predict() pass their own mode to every call of a
+  # functional model, it does not change how the call runs there.
+  if (!is.null(training)) training <- check_flag(training, "training", call = call)
   if (!is.null(initial_state)) {
     if (!state$spec$class_name %in% recurrent_classes) {
       rk_abort(sprintf("`initial_state` is taken by recurrent layers (LSTM, GRU, SimpleRNN), not by a %s layer.",
@@ -156,7 +161,12 @@ layer_apply <- function(state, object, ..., initial_state = NULL, call = rlang::
                "value", call)
     }
   }
-  if (inherits(object, "rkeras_model")) return(add_layer_state(object, state, call))
+  if (inherits(object, "rkeras_model")) {
+    if (!is.null(training)) {
+      rk_abort("`training` is taken by a call on tensors, not when adding a layer to a Sequential model.", "value", call)
+    }
+    return(add_layer_state(object, state, call))
+  }
   tensors <- as_tensor_list(object, "object", call)
   if (!is.null(initial_state)) tensors <- c(tensors, as_tensor_list(initial_state, "initial_state", call))
   spec <- state$spec
@@ -174,10 +184,10 @@ layer_apply <- function(state, object, ..., initial_state = NULL, call = rlang::
   }
   out <- rk_call(res, call = call)
   state$calls <- calls
-  if (!is.list(out)) return(new_tensor(state, tensors, out))
+  if (!is.list(out)) return(new_tensor(state, tensors, out, training))
   # Several outputs (a recurrent layer's output and states): the call's node holds them
   # side by side, and each tensor returned is a part node picking one out.
-  whole <- new_tensor(state, tensors, sum(vapply(out, prod, 1)))
+  whole <- new_tensor(state, tensors, sum(vapply(out, prod, 1)), training)
   lapply(seq_along(out), function(k) {
     part <- new_tensor(state, list(whole), out[[k]])
     part$node$take <- k - 1L
@@ -191,12 +201,12 @@ recurrent_classes <- c("LSTM", "GRU", "SimpleRNN")
 #' node (`take`, 0-based) picks its output from the list its call returned; a recurrent
 #' call reads its initial states after its sequence
 #' @noRd
-replay_call <- function(st, ins, take = NULL, call = rlang::caller_env()) {
+replay_call <- function(st, ins, take = NULL, training = NULL, call = rlang::caller_env()) {
   if (!is.null(take)) return(ins[[1]][[take + 1L]])
   if (length(ins) > 1 && st$spec$class_name %in% recurrent_classes) {
-    return(layer_apply(st, ins[[1]], initial_state = ins[-1], call = call))
+    return(layer_apply(st, ins[[1]], initial_state = ins[-1], training = training, call = call))
   }
-  layer_apply(st, if (length(ins) == 1) ins[[1]] else ins, call = call)
+  layer_apply(st, if (length(ins) == 1) ins[[1]] else ins, training = training, call = call)
 }
 
 #' `c()` of tensors is a list of them (`c(state_h, state_c)`), as in Keras for R
@@ -292,7 +302,7 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
   node_keys <- vapply(visited, function(n) n$key, "")
   nodes <- lapply(visited, function(n) {
     c(list(layer = match(n$state$key, keys), inputs = match(vapply(n$inputs, function(t) t$node$key, ""), node_keys)),
-      if (!is.null(n$take)) list(take = n$take))
+      if (!is.null(n$take)) list(take = n$take), if (!is.null(n$training)) list(training = n$training))
   })
   list(states = states, nodes = nodes, inputs = match(input_keys, node_keys),
        outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys))
@@ -325,7 +335,8 @@ graph_desc <- function(model, g) {
   trainable <- get0("trainable_layers", envir = model_env(model), inherits = FALSE) %||% list()
   layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% s$spec$trainable %||% TRUE))
   nodes <- lapply(g$nodes, function(n) c(list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)),
-                                          if (!is.null(n$take)) list(take = n$take)))
+                                          if (!is.null(n$take)) list(take = n$take),
+                                          if (!is.null(n$training)) list(training = n$training)))
   list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
 }
 
@@ -367,9 +378,15 @@ input_names <- function(model) {
 #' layer objects, so the new model shares those layers' weights with it. Applied to a
 #' Sequential model, its layers are added to it.
 #' @noRd
-model_apply <- function(model, object, ..., call = rlang::caller_env()) {
+model_apply <- function(model, object, ..., training = NULL, call = rlang::caller_env()) {
   if (...length()) check_no_dots(..., fn = "a model called as a layer", call = call)
+  # `training` (Keras's transfer-learning pattern, `base_model(x, training = FALSE)`) is kept
+  # with every call of the model's layers, a call's own argument first (see layer_apply()).
+  if (!is.null(training)) training <- check_flag(training, "training", call = call)
   if (inherits(object, "rkeras_model")) {
+    if (!is.null(training)) {
+      rk_abort("`training` is taken by a call on tensors, not when adding a model to a Sequential model.", "value", call)
+    }
     for (st in model_states(model)) {
       if (length(object$specs) > 0) st$spec$input_shape <- NULL
       add_layer_state(object, st, call)
@@ -387,7 +404,7 @@ model_apply <- function(model, object, ..., call = rlang::caller_env()) {
   for (i in seq_along(g$nodes)) {
     if (!is.null(vals[[i]])) next
     nd <- g$nodes[[i]]
-    vals[i] <- list(replay_call(g$states[[nd$layer]], vals[nd$inputs], nd$take, call = call))
+    vals[i] <- list(replay_call(g$states[[nd$layer]], vals[nd$inputs], nd$take, nd$training %||% training, call = call))
   }
   outs <- vals[g$outputs]
   if (length(outs) == 1) outs[[1]] else outs

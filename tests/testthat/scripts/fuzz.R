@@ -127,6 +127,8 @@ calls <- list(
   layer_add_separate = function(v) layer_add(fa, v),
   layer_concatenate_separate = function(v) layer_concatenate(fa, fb, v),
   layer_dropout_rate = function(v) layer_dropout(rate = v),
+  layer_call_training = function(v) layer_dense(units = 2)(fa, training = v),
+  model_call_training = function(v) fmodel(list(fa, fb), training = v),
   layer_activity_regularization_l1 = function(v) layer_activity_regularization(l1 = v),
   layer_activity_regularization_l2 = function(v) layer_activity_regularization(l2 = v),
   dense_activity_regularizer = function(v) layer_dense(units = 2, activity_regularizer = v),
@@ -333,6 +335,8 @@ for (nm in names(calls)) {
     setTimeLimit(elapsed = 3, transient = TRUE)
     res <- tryCatch({ suppressWarnings(calls[[nm]](v)); "ok" },
                     error = function(e) {
+                      # The limit must not fire again while the message is formatted.
+                      setTimeLimit()
                       msg <- conditionMessage(e)
                       if (grepl("time limit", msg)) "ok"
                       else if (!nzchar(msg)) "empty" else if (inherits(e, "rkeras_error")) "rkeras" else "other"

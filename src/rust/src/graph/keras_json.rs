@@ -124,11 +124,19 @@ impl Graph {
                                        "config": {"shape": node_shape(j), "dtype": "float32", "keras_history": history(j)}})
                             })
                             .collect();
-                        if states(n) {
-                            return json!({"args": [ts[0]], "kwargs": {"initial_state": ts[1..]}});
+                        let mut kwargs = Map::new();
+                        let args = if states(n) {
+                            kwargs.insert("initial_state".into(), json!(ts[1..]));
+                            json!([ts[0]])
+                        } else if ts.len() == 1 {
+                            json!([ts[0]])
+                        } else {
+                            json!([Value::Array(ts)])
+                        };
+                        if let Some(t) = self.nodes[n].training {
+                            kwargs.insert("training".into(), json!(t));
                         }
-                        let arg = if ts.len() == 1 { ts[0].clone() } else { Value::Array(ts) };
-                        json!({"args": [arg], "kwargs": {}})
+                        json!({"args": args, "kwargs": kwargs})
                     })
                     .collect();
                 entry.insert("inbound_nodes".into(), Value::Array(inbound));
@@ -359,6 +367,8 @@ fn ends(v: Option<&Value>) -> Vec<TensorRef> {
 fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult<ModelDesc> {
     let mut layers = Vec::new();
     let mut calls: Vec<Vec<Vec<TensorRef>>> = Vec::new();
+    // Each call's `training` argument, if it has one.
+    let mut trainings: Vec<Vec<Option<bool>>> = Vec::new();
     for e in entries {
         if e.get("class_name").and_then(|c| c.as_str()) == Some("NotEqual") {
             // Keras 3 writes the mask an embedding passes on (`not_equal(ids, 0)`) as an
@@ -370,6 +380,7 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
         if class == "InputLayer" {
             layers.push(input_layer(&lname, input_shape(&cfg)));
             calls.push(vec![vec![]]);
+            trainings.push(vec![None]);
             continue;
         }
         let inbound = e
@@ -385,6 +396,16 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
             json!({"name": lname, "class_name": class, "config": cfg, "trainable": trainable}),
         );
         calls.push(c);
+        trainings.push(
+            inbound
+                .iter()
+                .map(|n| {
+                    n.get("kwargs")
+                        .and_then(|k| k.get("training"))
+                        .and_then(|t| t.as_bool())
+                })
+                .collect(),
+        );
     }
     let names: Vec<String> = layers
         .iter()
@@ -426,7 +447,11 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
                         .map(|(n, k, t)| g.tensor(index(n)?, *k, *t))
                         .collect::<RkResult<Vec<_>>>()?;
                     g.done.insert((li, ci), g.nodes.len());
-                    g.nodes.push(json!({"layer": li, "inputs": inputs}));
+                    let mut node = json!({"layer": li, "inputs": inputs});
+                    if let Some(t) = trainings[li].get(ci).copied().flatten() {
+                        node["training"] = json!(t);
+                    }
+                    g.nodes.push(node);
                     placed += 1;
                 }
             }

@@ -73,6 +73,10 @@ pub struct Node {
     pub layer: usize,
     pub inputs: Vec<usize>,
     pub take: Option<usize>,
+    /// Keras's `training` argument of the call, kept for Keras's JSON. As in Keras 3, whose
+    /// fit(), evaluate() and predict() pass their mode to every call of a functional model
+    /// (overriding the argument), the pass decides how the call runs.
+    pub training: Option<bool>,
 }
 
 impl Node {
@@ -183,7 +187,8 @@ impl Graph {
         for (i, node) in self.nodes.iter().enumerate() {
             let slot = &self.slots[node.layer];
             let ctx_for = |layer: &dyn crate::layers::Layer| Ctx {
-                training: training && (slot.trainable || !layer.frozen_runs_inference()),
+                training: self.call_training(i, training, layer),
+                backward: training,
                 rng: Rng::keyed(&[keys[0], keys[1], i as u64]),
                 threads,
                 input_grads: true,
@@ -344,6 +349,7 @@ impl Graph {
                     let flayer = fslot.layer.as_ref().expect("fused layer");
                     let mut ctx = Ctx {
                         training: true,
+                        backward: true,
                         rng: Rng::new(0),
                         threads,
                         input_grads: false,
@@ -366,7 +372,8 @@ impl Graph {
             }
             let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &pass.values[j]).collect();
             let mut ctx = Ctx {
-                training: true,
+                training: self.call_training(i, true, layer.as_ref()),
+                backward: true,
                 rng: Rng::new(0),
                 threads,
                 input_grads: node.inputs.iter().any(|&j| needs[j]),
@@ -428,6 +435,14 @@ impl Graph {
                 (single && plain && fl.class_name() == "Embedding" && !fl.masks_zero()).then_some(j)
             })
             .collect()
+    }
+
+    /// Whether node `i`'s layer runs in training mode in a pass that is (`pass`) or is not
+    /// a training pass: as the pass, except a frozen layer that runs in inference mode while
+    /// frozen (batch normalization).
+    fn call_training(&self, i: usize, pass: bool, layer: &dyn crate::layers::Layer) -> bool {
+        let slot = &self.slots[self.nodes[i].layer];
+        pass && (slot.trainable || !layer.frozen_runs_inference())
     }
 
     fn needs_grad(&self) -> Vec<bool> {

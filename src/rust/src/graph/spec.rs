@@ -41,6 +41,9 @@ struct NodeSpec {
     /// several outputs.
     #[serde(default)]
     take: Option<usize>,
+    /// The call's `training` argument (`None`: the pass's mode).
+    #[serde(default)]
+    training: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +148,7 @@ impl Graph {
                 layer: n.layer,
                 inputs: n.inputs,
                 take: n.take,
+                training: n.training,
             });
         }
         let n = nodes.len();

@@ -51,7 +51,10 @@ pub struct Param {
 
 /// Per-call context of a forward pass.
 pub struct Ctx {
+    /// Whether the layer behaves as in training (dropout active, batch statistics).
     pub training: bool,
+    /// Whether a backward pass follows this forward pass (keep what it needs).
+    pub backward: bool,
     /// Randomness for this call (dropout masks), keyed by (fit seed, step, node).
     pub rng: Rng,
     /// Threads a layer's products may use (inside the engine's pool).

@@ -123,7 +123,7 @@ impl Layer for Pool {
         let xsl = x.as_slice().expect("standard");
         let mut y = super::zeros(batch * out_len);
         // Max pooling keeps, for backward, which tap of each window held the maximum.
-        let keep_idx = self.max && ctx.training;
+        let keep_idx = self.max && ctx.backward;
         let mut idx = if keep_idx {
             super::zeros(batch * out_len)
         } else {

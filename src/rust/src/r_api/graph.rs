@@ -353,6 +353,11 @@ fn rk_model_from_json(json: &str) -> Ret {
             .iter()
             .map(|n| n["take"].as_i64().map(|k| k as i32).unwrap_or(-1))
             .collect::<Vec<_>>(),
+        // A call's `training` argument: NA when it has none.
+        node_training = nodes
+            .iter()
+            .map(|n| n["training"].as_bool().map_or(Rbool::na(), Rbool::from))
+            .collect::<Vec<Rbool>>(),
         inputs = ints(&g["inputs"]),
         outputs = ints(&g["outputs"])
     )
