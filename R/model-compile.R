@@ -85,7 +85,6 @@ compile_spec <- function(c) {
 
 as_loss_arg <- function(x, arg) as_loss(x)
 
-
 #' The metrics in the order of the logs: each output's plain metrics, then each output's
 #' weighted ones, with their log names (`<output>_<name>` with several outputs; a weighted
 #' metric named as a plain one gets `weighted_`), engine forms (NA for a metric written in

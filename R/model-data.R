@@ -8,22 +8,7 @@ require_compiled <- function(model, call = rlang::caller_env()) {
   model$compiled
 }
 
-#' Check x against the model and build it on first use
-#' @noRd
-prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
-  if (!is.null(model$text_vectorization)) x <- vectorized_input(model, x, arg, call)
-  if (!has_graph(model)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
-  prepare_graph_x(model, x, arg, call)
-}
-
 output_units <- function(model) sum(vapply(graph_info(model)$output_shapes, prod, 1))
-
-#' Targets as an n x yc matrix in the layout the loss expects
-#' @noRd
-prepare_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
-  require_compiled(model, call)
-  prepare_graph_y(model, y, n, arg, call)
-}
 
 #' One weight per sample from `sample_weight` and `class_weight`
 #' @noRd
@@ -62,10 +47,13 @@ new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
   rk_call(rk_data_new(to_double(x), nrow(x), ncol(x), y, yc, w, num_threads()), call = call)
 }
 
-#' A model's inputs as one matrix: each input's samples flattened
-#' row-major, the inputs side by side (a list of arrays: positional or named by input)
+#' Check x against the model (building it on first use) and give it as one matrix: each
+#' input's samples flattened row-major, the inputs side by side (a list of arrays: positional
+#' or named by input)
 #' @noRd
-prepare_graph_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
+prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
+  if (!is.null(model$text_vectorization)) x <- vectorized_input(model, x, arg, call)
+  if (!has_graph(model)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
   info <- graph_info(model)
   k <- length(info$input_shapes)
   xs <- by_name(if (is.list(x) && !is.data.frame(x)) x else list(x), input_names(model), arg, "input", call,
@@ -161,8 +149,8 @@ ranks_match <- function(got, want) {
 #' A model's targets as one matrix (each output's targets flattened,
 #' side by side), checked against each output's shape and loss
 #' @noRd
-prepare_graph_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
-  compiled <- model$compiled
+prepare_y <- function(model, y, n, arg = "y", call = rlang::caller_env()) {
+  compiled <- require_compiled(model, call)
   if (is.null(y)) rk_abort(sprintf("`%s` must be given to train or evaluate.", arg), "value", call)
   info <- graph_info(model)
   outs <- output_names(model)

@@ -97,11 +97,9 @@ impl Layer {
     /// Regularisation penalty `l1 sum|W| + l2 sum W^2`.
     pub fn penalty(&self) -> f64 {
         match self.kind {
-            Kind::Dense { l1, l2, .. } if l1 != 0.0 || l2 != 0.0 => self
-                .kernel
-                .iter()
-                .map(|&w| l1 as f64 * (w as f64).abs() + l2 as f64 * (w as f64) * (w as f64))
-                .sum(),
+            Kind::Dense { l1, l2, .. } if l1 != 0.0 || l2 != 0.0 => {
+                penalty_sum(&self.kernel, l1 as f64, l2 as f64)
+            }
             _ => 0.0,
         }
     }
@@ -237,6 +235,13 @@ impl Layer {
             }
         }
     }
+}
+
+/// The penalty `l1 sum|w| + l2 sum w^2` (of weights, or of a layer's output).
+pub fn penalty_sum(w: &[f32], l1: f64, l2: f64) -> f64 {
+    w.iter()
+        .map(|&w| l1 * (w as f64).abs() + l2 * (w as f64) * (w as f64))
+        .sum()
 }
 
 /// Add the gradient of the penalty `l1 sum|w| + l2 sum w^2` to `g` (nothing when both are 0).

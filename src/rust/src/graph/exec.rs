@@ -24,6 +24,11 @@ struct OutDims {
     y_width: usize,
 }
 
+/// The mean of each row's activity-regularization penalty (0 when none was kept).
+fn mean(rows: &[f64]) -> f64 {
+    rows.iter().sum::<f64>() / rows.len().max(1) as f64
+}
+
 fn out_dims(g: &Graph, c: &Compiled) -> Vec<OutDims> {
     g.outputs
         .iter()
@@ -179,7 +184,7 @@ impl Model {
             .iter()
             .map(|&n| pass.values[n].as_slice().expect("standard layout"))
             .collect();
-        let penalty = g.penalty() + pass.activity.iter().sum::<f64>() / b.rows.max(1) as f64;
+        let penalty = g.penalty() + mean(&pass.activity);
         let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty, false)?;
         let g = self.graph()?;
         let grads = grads
@@ -414,9 +419,7 @@ impl Model {
                 w: w.map(|w| &w[b0..b1]),
                 rows: b1 - b0,
             };
-            let act = activity
-                .get(b0..b1)
-                .map_or(0.0, |a| a.iter().sum::<f64>() / a.len().max(1) as f64);
+            let act = activity.get(b0..b1).map_or(0.0, mean);
             self.score_slices(&slices, &bt, false, false, penalty + act, false)?;
         }
         Ok(())

@@ -324,12 +324,14 @@ impl Graph {
                 // The activity penalty's gradient (a mean over the batch's rows) joins the
                 // output's.
                 let v = &pass.values[i];
-                let (l1, l2) = (l1 / pass.rows as f64, l2 / pass.rows as f64);
+                let per_row = |f: f64| (f / pass.rows as f64) as f32;
                 let g = grads[i].get_or_insert_with(|| Tensor::zeros(v.raw_dim()));
-                g.zip_mut_with(v, |g, &y| {
-                    *g += (l1 * (y.signum() * (y != 0.0) as u8 as f32) as f64 + 2.0 * l2 * y as f64)
-                        as f32
-                });
+                crate::dense::chain::add_penalty_grad(
+                    g.as_slice_mut().expect("standard"),
+                    v.as_slice().expect("standard"),
+                    per_row(l1),
+                    per_row(l2),
+                );
             }
             let Some(g) = grads[i].take() else { continue };
             let Some(layer) = &slot.layer else { continue };
@@ -470,11 +472,12 @@ impl Graph {
 /// Add each row's `l1 sum|y| + l2 sum y^2` over the output `v` to `acc` (sized on first use).
 fn add_activity(acc: &mut Vec<f64>, v: &Tensor, rows: usize, l1: f64, l2: f64) {
     acc.resize(rows, 0.0);
-    for (a, row) in acc.iter_mut().zip(v.outer_iter()) {
-        *a += row
-            .iter()
-            .map(|&y| l1 * (y as f64).abs() + l2 * (y as f64) * (y as f64))
-            .sum::<f64>();
+    let v = v.as_slice().expect("standard");
+    for (a, row) in acc
+        .iter_mut()
+        .zip(v.chunks(v.len().div_ceil(rows.max(1)).max(1)))
+    {
+        *a += crate::dense::chain::penalty_sum(row, l1, l2);
     }
 }
 

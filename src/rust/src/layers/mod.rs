@@ -341,9 +341,7 @@ pub fn kernel_penalty(params: &[Param], l1: f64, l2: f64, pgrads: Option<&mut [T
         let g = g[0].as_slice_mut().expect("standard");
         crate::dense::chain::add_penalty_grad(g, w, l1 as f32, l2 as f32);
     }
-    w.iter()
-        .map(|&w| l1 * (w as f64).abs() + l2 * (w as f64) * (w as f64))
-        .sum()
+    crate::dense::chain::penalty_sum(w, l1, l2)
 }
 
 /// A batch tensor `[batch, shape...]` from row-major data.
