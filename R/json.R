@@ -54,7 +54,7 @@ json_string <- function(s) {
 #' model2 <- model_from_json(json)
 model_to_json <- function(object) {
   check_model(object)
-  desc <- graph_desc(object, model_graph(object))
+  desc <- graph_desc(object, model_graph(object), configs = TRUE)
   rk_call(rk_model_to_json(to_json(desc), object$name, inherits(object, "rkeras_sequential")))
 }
 
@@ -68,6 +68,8 @@ model_from_json <- function(json, custom_objects = NULL) {
   d <- rk_call(rk_model_from_json(paste(json, collapse = "\n")))
   states <- lapply(seq_along(d$layer_names), function(i) {
     cls <- d$layer_classes[[i]]
+    # A model used as a layer is built from its own JSON, then called or added as one.
+    if (cls %in% c("Sequential", "Functional")) return(model_from_json(d$layer_configs[[i]]))
     if (cls == "InputLayer") {
       return(new_layer_state(list(type = "input", prefix = "input", name = d$layer_names[[i]],
                                   shape = d$input_shapes[[i]], class_name = cls)))
@@ -80,8 +82,13 @@ model_from_json <- function(json, custom_objects = NULL) {
   if (d$class == "Sequential") {
     model <- keras_model_sequential(name = d$name)
     model$input_state <- states[[1]]
-    if (length(states) > 1 && !is.null(states[[1]]$spec$shape)) states[[2]]$spec$input_shape <- states[[1]]$spec$shape
-    for (st in states[-1]) add_layer_state(model, st)
+    if (length(states) > 1 && !is.null(states[[1]]$spec$shape)) {
+      if (inherits(states[[2]], "rkeras_model")) model$input_shape <- states[[1]]$spec$shape
+      else states[[2]]$spec$input_shape <- states[[1]]$spec$shape
+    }
+    for (st in states[-1]) {
+      if (inherits(st, "rkeras_model")) add_nested_model(model, st) else add_layer_state(model, st)
+    }
   } else {
     tensors <- vector("list", length(d$node_layers))
     for (i in seq_along(d$node_layers)) {
@@ -89,8 +96,11 @@ model_from_json <- function(json, custom_objects = NULL) {
       ins <- tensors[d$node_inputs[[i]] + 1L]
       take <- d$node_takes[[i]]
       training <- d$node_training[[i]]
-      tensors[i] <- list(if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
-                         else replay_call(st, ins, if (take >= 0) take, if (!is.na(training)) training))
+      tensors[i] <- list(if (inherits(st, "rkeras_model")) {
+        if (take >= 0) ins[[1]][[take + 1L]]
+        else model_apply(st, if (length(ins) == 1) ins[[1]] else ins, training = if (!is.na(training)) training)
+      } else if (identical(st$spec$type, "input")) new_tensor(st, list(), st$spec$shape)
+      else replay_call(st, ins, if (take >= 0) take, if (!is.na(training)) training))
     }
     model <- keras_model(tensors[d$inputs + 1L], tensors[d$outputs + 1L], name = d$name)
   }
@@ -132,5 +142,5 @@ from_config <- function(config, custom_objects = NULL) {
 model_graph <- function(model) {
   if (!is.null(model$graph)) return(model$graph)
   shape <- get0("input_shape", envir = model_env(model), inherits = FALSE)
-  sequential_graph(model, model$states, shape)
+  sequential_graph(model, seq_entries(model), shape)
 }

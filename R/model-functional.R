@@ -250,17 +250,21 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
   finished <- new.env(parent = emptyenv())
   in_progress <- new.env(parent = emptyenv())
   op_index <- new.env(parent = emptyenv())
-  states <- list()
+  ops <- list()
   input_keys <- vapply(inputs, function(t) t$node$key, "")
   visit <- function(t) {
     node <- t$node
     k <- node$key
     if (isTRUE(finished[[k]])) return(invisible())
     if (isTRUE(in_progress[[k]])) rk_abort("The layer graph has a cycle.", "value", call)
-    sk <- node$state$key
+    # An op: a layer, or a model used as a layer (all of its calls' layers).
+    sk <- op_key(node)
     if (is.null(op_index[[sk]])) {
-      op_index[[sk]] <- length(states)
-      states[[length(states) + 1L]] <<- node$state
+      op_index[[sk]] <- length(ops)
+      ops[[length(ops) + 1L]] <<- list(key = sk, model = root_call(node)$model, states = list())
+    }
+    if (!node$state$key %in% vapply(ops[[op_index[[sk]] + 1L]]$states, function(s) s$key, "")) {
+      ops[[op_index[[sk]] + 1L]]$states[[length(ops[[op_index[[sk]] + 1L]]$states) + 1L]] <<- node$state
     }
     in_progress[[k]] <- TRUE
     if (!k %in% input_keys) for (ti in node$inputs) visit(ti)
@@ -269,6 +273,12 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
     visited[[length(visited) + 1L]] <<- node
   }
   for (o in outputs) visit(o)
+  # A model used as a layer runs whole, as in Keras: every output of its call is computed.
+  repeat {
+    n0 <- length(visited)
+    for (nd in visited) for (o in root_call(nd)$outputs) visit(o)
+    if (length(visited) == n0) break
+  }
   for (i in seq_along(inputs)) {
     if (!isTRUE(finished[[input_keys[[i]]]])) {
       rk_abort(sprintf("`inputs[[%d]]` ('%s') is not used by any of the outputs.", i,
@@ -284,28 +294,44 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
   node_depth <- new.env(parent = emptyenv())
   op_depth <- new.env(parent = emptyenv())
   for (nd in rev(visited)) {
-    d <- max(node_depth[[nd$key]] %||% 0, op_depth[[nd$state$key]] %||% 0)
-    op_depth[[nd$state$key]] <- d
+    ok <- op_key(nd)
+    d <- max(node_depth[[nd$key]] %||% 0, op_depth[[ok]] %||% 0)
+    op_depth[[ok]] <- d
     node_depth[[nd$key]] <- d
-    # A part node and the call it picks from are one node in Keras (a call's outputs).
-    step <- if (is.null(nd$take)) 1 else 0
-    for (ti in nd$inputs) node_depth[[ti$node$key]] <- max(d + step, node_depth[[ti$node$key]] %||% 0)
+    for (ti in nd$inputs) {
+      # A part node and the call it picks from are one node in Keras (a call's outputs), and
+      # so are the nodes of one call of a model used as a layer.
+      same <- !is.null(nd$take) || (!is.null(root_call(nd)) && identical(root_call(nd), root_call(ti$node)))
+      node_depth[[ti$node$key]] <- max(d + !same, node_depth[[ti$node$key]] %||% 0)
+    }
   }
-  keys <- vapply(states, function(s) s$key, "")
-  depth <- vapply(keys, function(k) op_depth[[k]], 1)
-  index <- vapply(keys, function(k) op_index[[k]], 1)
-  states <- states[order(-depth, index)]
+  okeys <- vapply(ops, function(o) o$key, "")
+  depth <- vapply(okeys, function(k) op_depth[[k]], 1)
+  index <- vapply(okeys, function(k) op_index[[k]], 1)
+  states <- list()
+  for (op in ops[order(-depth, index)]) {
+    st <- op$states
+    if (!is.null(op$model)) {
+      # A model's layers in its own order.
+      own <- vapply(model_graph(op$model)$states, function(s) s$key, "")
+      st <- st[order(match(vapply(st, function(s) s$key, ""), own))]
+    }
+    keys <- vapply(states, function(s) s$key, "")
+    states <- c(states, Filter(function(s) !s$key %in% keys, st))
+  }
   names_seen <- vapply(states, function(s) s$spec$name, "")
   dup <- names_seen[duplicated(names_seen)]
   if (length(dup)) rk_abort(sprintf("Two different layers are named '%s'; layer names must be unique.", dup[[1]]), "value", call)
   keys <- vapply(states, function(s) s$key, "")
   node_keys <- vapply(visited, function(n) n$key, "")
-  nodes <- lapply(visited, function(n) {
+  calls <- collect_records(visited, node_keys)
+  nodes <- Map(function(n, r) {
     c(list(layer = match(n$state$key, keys), inputs = match(vapply(n$inputs, function(t) t$node$key, ""), node_keys)),
-      if (!is.null(n$take)) list(take = n$take), if (!is.null(n$training)) list(training = n$training))
-  })
-  list(states = states, nodes = nodes, inputs = match(input_keys, node_keys),
-       outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys))
+      if (!is.null(n$take)) list(take = n$take), if (!is.null(n$training)) list(training = n$training),
+      if (!is.na(r)) list(nested = r))
+  }, visited, calls$node_record)
+  list(states = states, nodes = unname(nodes), inputs = match(input_keys, node_keys),
+       outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys), nested = calls$records)
 }
 
 #' The layer description the engine reads: name, Keras's class name and config, whether
@@ -331,13 +357,15 @@ send_graph <- function(model, call = rlang::caller_env()) {
 
 #' The description of graph `g` the engine reads (0-based node indices)
 #' @noRd
-graph_desc <- function(model, g) {
+graph_desc <- function(model, g, configs = FALSE) {
   trainable <- get0("trainable_layers", envir = model_env(model), inherits = FALSE) %||% list()
   layers <- lapply(g$states, function(s) graph_layer_spec(s$spec, trainable[[s$spec$name]] %||% s$spec$trainable %||% TRUE))
   nodes <- lapply(g$nodes, function(n) c(list(layer = n$layer - 1L, inputs = I(as.integer(n$inputs) - 1L)),
                                           if (!is.null(n$take)) list(take = n$take),
-                                          if (!is.null(n$training)) list(training = n$training)))
-  list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L))
+                                          if (!is.null(n$training)) list(training = n$training),
+                                          if (!is.null(n$nested) && !is.na(n$nested)) list(nested = n$nested - 1L)))
+  list(layers = layers, nodes = nodes, inputs = I(g$inputs - 1L), outputs = I(g$outputs - 1L),
+       nested = nested_desc(g, configs))
 }
 
 #' What the engine says of a model's graph (layers, shapes, weights), cached until the
@@ -387,11 +415,7 @@ model_apply <- function(model, object, ..., training = NULL, call = rlang::calle
     if (!is.null(training)) {
       rk_abort("`training` is taken by a call on tensors, not when adding a model to a Sequential model.", "value", call)
     }
-    for (st in model_states(model)) {
-      if (length(object$specs) > 0) st$spec$input_shape <- NULL
-      add_layer_state(object, st, call)
-    }
-    return(invisible(object))
+    return(add_nested_model(object, model, call))
   }
   tensors <- as_tensor_list(object, "object", call)
   g <- model_graph(model)
@@ -401,12 +425,22 @@ model_apply <- function(model, object, ..., training = NULL, call = rlang::calle
   }
   vals <- vector("list", length(g$nodes))
   vals[g$inputs] <- tensors
+  # The call is recorded, and so are the calls of models used inside this one.
+  top <- new_call_record(model)
+  recs <- replay_records(g, top)
   for (i in seq_along(g$nodes)) {
     if (!is.null(vals[[i]])) next
     nd <- g$nodes[[i]]
     vals[i] <- list(replay_call(g$states[[nd$layer]], vals[nd$inputs], nd$take, nd$training %||% training, call = call))
+    mark_call(vals[[i]], if (is.null(nd$nested) || is.na(nd$nested)) top else recs[[nd$nested]])
   }
+  for (k in seq_along(recs)) {
+    recs[[k]]$inputs <- vals[g$nested[[k]]$inputs]
+    recs[[k]]$outputs <- vals[g$nested[[k]]$outputs]
+  }
+  top$inputs <- tensors
   outs <- vals[g$outputs]
+  top$outputs <- outs
   if (length(outs) == 1) outs[[1]] else outs
 }
 

@@ -5,7 +5,7 @@
 `$.rkeras_model` <- function(x, name) {
   switch(name,
     ptr = model_ptr(x),
-    layers = model_layer_objects(x),
+    layers = model_entries(x),
     built = has_graph(x) && isTRUE(graph_info(x)$built),
     optimizer = get0("compiled", envir = model_env(x))$optimizer,
     loss = get0("compiled", envir = model_env(x))$loss,
@@ -80,7 +80,6 @@ model_io <- function(model, which, single = FALSE) {
   t
 }
 
-model_layer_objects <- function(model) lapply(model_states(model), new_layer_object)
 
 #' Retrieve a layer of a model
 #'
@@ -95,8 +94,8 @@ model_layer_objects <- function(model) lapply(model_states(model), new_layer_obj
 #' get_layer(model, "d")$output_shape
 get_layer <- function(object, name = NULL, index = NULL) {
   check_model(object)
-  layers <- model_layer_objects(object)
-  names <- vapply(layers, function(l) layer_state(l)$spec$name, "")
+  layers <- model_entries(object)
+  names <- vapply(layers, entry_name, "")
   if (!is.null(name)) {
     name <- check_string(name, "name")
     i <- match(name, names)
@@ -194,12 +193,12 @@ set_trainable <- function(object, from, to, which, value, call = rlang::caller_e
   if (!is.null(which) && (!is.null(from) || !is.null(to))) {
     rk_abort("Give either `which` or `from`/`to`, not both.", "value", call)
   }
-  layers <- model_layer_objects(object)
-  names <- vapply(layers, function(l) layer_state(l)$spec$name, "")
+  layers <- model_entries(object)
+  names <- vapply(layers, entry_name, "")
   n <- length(names)
   pos <- function(x, arg, default) {
     if (is.null(x)) return(default)
-    if (inherits(x, "rkeras_layer")) x <- layer_state(x)$spec$name
+    if (inherits(x, "rkeras_layer") || inherits(x, "rkeras_model")) x <- entry_name(x)
     if (is.character(x)) {
       x <- check_string(x, arg, call = call)
       i <- match(x, names)
@@ -222,8 +221,13 @@ set_trainable <- function(object, from, to, which, value, call = rlang::caller_e
   }
   # Keras for R's rule: the chosen layers get `value`, every other layer the opposite.
   assign("model_trainable", TRUE, envir = model_env(object))
-  if (any(chosen)) change_trainable(object, names[chosen], value, call)
-  if (any(!chosen)) change_trainable(object, names[!chosen], !value, call)
+  # A model used as a layer is chosen, or not, with all of its layers.
+  for (k in seq_len(n)) {
+    if (inherits(layers[[k]], "rkeras_model")) assign("model_trainable", chosen[[k]] == value, envir = model_env(layers[[k]]))
+  }
+  expand <- function(sel) unlist(lapply(layers[sel], entry_layer_names))
+  if (any(chosen)) change_trainable(object, expand(chosen), value, call)
+  if (any(!chosen)) change_trainable(object, expand(!chosen), !value, call)
   invisible(object)
 }
 
@@ -238,8 +242,8 @@ which_layers <- function(which, layers, names, call) {
   if (inherits(which, "rkeras_layer")) which <- list(which)
   if (is.list(which)) {
     which <- vapply(which, function(l) {
-      if (!inherits(l, "rkeras_layer")) rk_abort("`which`, as a list, must hold layers.", "type", call)
-      layer_state(l)$spec$name
+      if (!inherits(l, "rkeras_layer") && !inherits(l, "rkeras_model")) rk_abort("`which`, as a list, must hold layers.", "type", call)
+      entry_name(l)
     }, "")
   }
   if (is.logical(which)) {

@@ -25,35 +25,65 @@ keras_groups <- function(classes) {
 }
 
 #' A model as its files describe it: its JSON, its layers (as `model.layers` lists them:
-#' a Sequential model's input layer is not among them), their groups and weight counts,
-#' and the weights' names in `get_weights()` order
+#' a Sequential model's input layer is not among them, a model used as a layer is one), their
+#' groups and weight counts, and the weights' names in `get_weights()` order
 #' @noRd
 save_layout <- function(model, call = rlang::caller_env()) {
   json <- model_to_json(model)
   top <- rk_call(rk_json_parse(json), call = call)
-  layers <- top$config$layers
-  classes <- vapply(layers, function(l) l$class_name, "")
-  names <- vapply(layers, function(l) l$config$name, "")
-  if (identical(top$class_name, "Sequential")) {
-    keep <- classes != "InputLayer"
-    classes <- classes[keep]
-    names <- names[keep]
-  }
+  units <- layout_units(top)
+  leaves <- do.call(rbind, lapply(seq_along(units$names), function(i) {
+    l <- layout_leaves(units$entries[[i]], units$groups[[i]], "")
+    l$layer <- rep(i, nrow(l))
+    l
+  }))
+  if (is.null(leaves)) leaves <- data.frame(name = character(), class = character(), group = character(),
+                                            inner = character(), prefix = character(), layer = integer())
   wn <- weight_names(model)
   owner <- sub("/.*$", "", wn)
-  counts <- vapply(names, function(n) sum(owner == n), 1L, USE.NAMES = FALSE)
-  if (!identical(owner, rep(names, counts))) {
+  leaf_counts <- vapply(leaves$name, function(n) sum(owner == n), 1L, USE.NAMES = FALSE)
+  if (!identical(owner, rep(leaves$name, leaf_counts))) {
     rk_abort("The model's weights are not grouped by layer in layer order; it cannot be saved.", "internal", call)
   }
-  groups <- keras_groups(classes)
-  inner <- lapply(layers[if (identical(top$class_name, "Sequential")) keep else TRUE], function(l) l$config$layer$class_name)
-  parts <- do.call(rbind, lapply(seq_along(classes), function(i) {
-    sub <- weight_subgroups(classes[[i]], inner[[i]])
-    data.frame(layer = i, group = paste0(groups[[i]], sub), count = counts[[i]] / length(sub))
+  counts <- vapply(seq_along(units$names), function(i) sum(leaf_counts[leaves$layer == i]), 1L)
+  parts <- do.call(rbind, lapply(seq_len(nrow(leaves)), function(k) {
+    sub <- weight_subgroups(leaves$class[[k]], if (is.na(leaves$inner[[k]])) NULL else leaves$inner[[k]])
+    data.frame(layer = leaves$layer[[k]], group = paste0(leaves$group[[k]], sub), count = leaf_counts[[k]] / length(sub))
   }))
   if (is.null(parts)) parts <- data.frame(layer = integer(), group = character(), count = integer())
-  list(json = json, class = top$class_name, model_name = top$config$name, classes = classes, names = names,
-       groups = groups, parts = parts, counts = counts, weight_names = wn)
+  list(json = json, class = top$class_name, model_name = top$config$name, classes = units$classes, names = units$names,
+       groups = units$groups, parts = parts, counts = counts, weight_names = wn,
+       # Keras names the weights of a model used as a layer after it too (`inner/dense/kernel`).
+       file_weight_names = paste0(rep(leaves$prefix, leaf_counts), wn))
+}
+
+#' The layers of a model's JSON as `model.layers` lists them, with their `.keras` groups
+#' @noRd
+layout_units <- function(top) {
+  layers <- top$config$layers
+  classes <- vapply(layers, function(l) l$class_name, "")
+  if (identical(top$class_name, "Sequential")) {
+    layers <- layers[classes != "InputLayer"]
+    classes <- classes[classes != "InputLayer"]
+  }
+  list(entries = layers, classes = classes, names = vapply(layers, function(l) l$config$name, ""),
+       groups = keras_groups(classes))
+}
+
+#' The layers holding weights below a layer entry of a model's JSON, one row each: itself,
+#' or the layers of a model used as a layer (`group/layers/...`), however deep
+#' @noRd
+layout_leaves <- function(entry, group, prefix) {
+  cls <- entry$class_name
+  if (cls %in% c("Sequential", "Functional", "Model")) {
+    u <- layout_units(entry)
+    rows <- lapply(seq_along(u$names), function(i) {
+      layout_leaves(u$entries[[i]], paste0(group, "/layers/", u$groups[[i]]), paste0(prefix, entry$config$name, "/"))
+    })
+    return(do.call(rbind, rows))
+  }
+  data.frame(name = entry$config$name, class = cls, group = group,
+             inner = entry$config$layer$class_name %||% NA_character_, prefix = prefix)
 }
 
 #' Where Keras 3's weights file keeps a layer's weights, below the layer's group: a
@@ -91,7 +121,7 @@ write_model_file <- function(model, path, format, include_optimizer, call = rlan
   res <- rk_call(rk_model_save(model$ptr, path, format, config, training, metadata, lay$model_name,
                                if (keras3) lay$parts$group else lay$names,
                                as.integer(if (keras3) lay$parts$count else lay$counts),
-                               if (length(lay$weight_names)) paste0(lay$model_name, "/", lay$weight_names) else character(),
+                               if (length(lay$weight_names)) paste0(lay$model_name, "/", lay$file_weight_names) else character(),
                                lay$weight_names,
                                with_opt && format %in% c("keras", "h5")), call = call)
   if (is.null(path)) res else invisible(TRUE)
@@ -111,7 +141,8 @@ model_from_file <- function(saved, compile, call = rlang::caller_env()) {
   put_weights(model, saved, by_name = FALSE, skip_mismatch = FALSE, call = call, lay = lay)
   settings <- if (saved$format == "keras") rk_call(rk_json_parse(saved$config))$compile_config
               else if (!is.null(saved$training_config)) rk_call(rk_json_parse(saved$training_config))
-  if (compile && !is.null(settings)) {
+  # An uncompiled model's file holds an empty `compile_config` (Keras 3.15).
+  if (compile && length(settings)) {
     compile_from_settings(model, settings, call)
     if (!is.null(saved$optimizer)) restore_optimizer(model, saved$optimizer, call, lay)
   }

@@ -97,7 +97,8 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
   specs <- c(object$specs, list(spec))
   old <- list(graph_mode = has_graph(object), graph = object$graph)
   state$spec <- spec
-  object$graph <- sequential_graph(object, c(object$states, list(state)), input_shape)
+  entries <- c(seq_entries(object), list(state))
+  object$graph <- sequential_graph(object, entries, input_shape)
   object$graph_mode <- TRUE
   tryCatch(send_graph(object, call), error = function(e) {
     object$graph <- old$graph
@@ -108,22 +109,37 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
   object$input_shape <- input_shape
   object$specs <- specs
   object$states <- c(object$states, list(state))
+  object$entries <- entries
   link_layers(object, list(state))
   invisible(object)
 }
 
+#' What a Sequential model is a chain of: its layers (states) and the models added to it
+#' @noRd
+seq_entries <- function(model) get0("entries", envir = model_env(model), inherits = FALSE) %||% model$states
+
 #' The chain of a Sequential model's layers as a graph, from an input of `input_shape`
 #' (`NULL`: taken from the first data)
 #' @noRd
-sequential_graph <- function(model, states, input_shape) {
+sequential_graph <- function(model, entries, input_shape) {
   input <- model$input_state %||% new_layer_state(list(type = "input", name = unique_name("input_layer"), class_name = "InputLayer"))
   input$spec$shape <- input_shape
   model$input_state <- input
-  n <- length(states)
-  list(states = c(list(input), states),
-       nodes = c(list(list(layer = 1L, inputs = integer())),
-                 lapply(seq_len(n), function(i) list(layer = i + 1L, inputs = i))),
-       inputs = 1L, outputs = n + 1L)
+  g <- list(states = list(input), nodes = list(list(layer = 1L, inputs = integer())), inputs = 1L, nested = list())
+  last <- 1L
+  for (e in entries) {
+    if (inherits(e, "rkeras_model")) {
+      g <- append_model(g, e, last)
+      last <- g$out
+      g$out <- NULL
+    } else {
+      g$states[[length(g$states) + 1L]] <- e
+      g$nodes[[length(g$nodes) + 1L]] <- list(layer = length(g$states), inputs = last)
+      last <- length(g$nodes)
+    }
+  }
+  g$outputs <- last
+  g
 }
 
 #' What `shim` says of the model, kept under `key` until the model changes

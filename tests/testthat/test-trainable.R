@@ -171,7 +171,9 @@ test_that("transfer learning: a frozen base, a trained head, then the top of the
   base$trainable <- FALSE
   model <- keras_model_sequential() %>% base %>% layer_dense(2, name = "head")
   model %>% compile(loss = "mse", optimizer = optimizer_adam(1e-2))
-  layer_w <- function(name) get_weights(get_layer(model, name))
+  # As in Keras, the base is one layer of the model; its own layers are found in it.
+  expect_equal(vapply(model$layers, function(l) l$name, ""), c("base", "head"))
+  layer_w <- function(name) get_weights(get_layer(if (name == "head") model else base, name))
   before <- lapply(c("b1", "bn", "b2", "head"), layer_w)
   model %>% fit(x, y, epochs = 2, batch_size = 16, verbose = 0)
   after <- lapply(c("b1", "bn", "b2", "head"), layer_w)

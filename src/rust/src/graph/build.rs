@@ -30,8 +30,7 @@ impl Graph {
             nodes: self.nodes.clone(),
             inputs: self.inputs.clone(),
             outputs: self.outputs.clone(),
-            shapes: vec![],
-            symbolic: vec![],
+            ..Default::default()
         };
         for s in other.slots.iter_mut() {
             if let Some(d) = &s.declared {

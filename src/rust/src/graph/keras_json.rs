@@ -3,6 +3,7 @@
 //! Keras 2's (Keras for R 2.x) JSON into the description a graph is built from.
 
 use super::keras_shapes::{batch_shape, input_shape, open_batch_shape, shape_of};
+use super::nested::Owner;
 use super::Graph;
 use crate::error::{RkError, RkResult};
 use serde_json::{json, Map, Value};
@@ -34,6 +35,9 @@ impl Graph {
             .collect();
         // Keras's [layer, call, output]: a part node names output `take` of the call it reads.
         let history = |n: usize| {
+            if let Some((name, call, k)) = self.nested_history(n) {
+                return json!([name, call, k]);
+            }
             let node = &self.nodes[n];
             let (call, k) = match node.take {
                 Some(k) => (call_of[node.inputs[0]], k),
@@ -41,8 +45,20 @@ impl Graph {
             };
             json!([self.slots[node.layer].name, call, k])
         };
+        let tensor = |j: usize| {
+            json!({"class_name": "__keras_tensor__",
+                   "config": {"shape": node_shape(j), "dtype": "float32", "keras_history": history(j)}})
+        };
         let mut layers = Vec::new();
+        let mut emitted = Vec::new();
         for (li, slot) in self.slots.iter().enumerate() {
+            if let Owner::Model(r) = self.slot_owner(li) {
+                if !emitted.contains(&r) {
+                    emitted.push(r);
+                    layers.push(self.nested_entry(r, sequential, &tensor));
+                }
+                continue;
+            }
             let nodes: Vec<usize> = (0..self.nodes.len())
                 .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
                 .collect();
@@ -116,14 +132,8 @@ impl Graph {
                     .iter()
                     .filter(|&&n| slot.layer.is_some() || !self.nodes[n].inputs.is_empty())
                     .map(|&n| {
-                        let ts: Vec<Value> = self.nodes[n]
-                            .inputs
-                            .iter()
-                            .map(|&j| {
-                                json!({"class_name": "__keras_tensor__",
-                                       "config": {"shape": node_shape(j), "dtype": "float32", "keras_history": history(j)}})
-                            })
-                            .collect();
+                        let ts: Vec<Value> =
+                            self.nodes[n].inputs.iter().map(|&j| tensor(j)).collect();
                         let mut kwargs = Map::new();
                         let args = if states(n) {
                             kwargs.insert("initial_state".into(), json!(ts[1..]));
@@ -176,6 +186,56 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// The entry of a model used as a layer (`r`, its first call's record): its own JSON,
+    /// and in a functional model the tensors each of its calls reads.
+    fn nested_entry(&self, r: usize, sequential: bool, tensor: &dyn Fn(usize) -> Value) -> Value {
+        let rec = &self.nested[r];
+        let own = rec.config.clone().unwrap_or(Value::Null);
+        let functional = rec.class_name != "Sequential";
+        let mut entry = Map::new();
+        let module = if functional {
+            "keras.src.models.functional"
+        } else {
+            "keras"
+        };
+        entry.insert("module".into(), json!(module));
+        entry.insert("class_name".into(), json!(rec.class_name));
+        let config = own
+            .get("config")
+            .cloned()
+            .unwrap_or_else(|| json!({"name": rec.name}));
+        entry.insert("config".into(), config);
+        let registered = if functional {
+            json!("Functional")
+        } else {
+            Value::Null
+        };
+        entry.insert("registered_name".into(), registered);
+        if let Some(b) = own.get("build_config") {
+            entry.insert("build_config".into(), b.clone());
+        }
+        if !sequential {
+            entry.insert("name".into(), json!(rec.name));
+            let inbound: Vec<Value> = self
+                .model_calls(r)
+                .iter()
+                .map(|&k| {
+                    let ts: Vec<Value> = self.nested[k].inputs.iter().map(|&j| tensor(j)).collect();
+                    let args = if ts.len() == 1 {
+                        json!([ts[0]])
+                    } else {
+                        json!([Value::Array(ts)])
+                    };
+                    json!({"args": args, "kwargs": {}})
+                })
+                .collect();
+            entry.insert("inbound_nodes".into(), Value::Array(inbound));
+        }
+        Value::Object(entry)
+    }
+}
+
 /// A model read from Keras's JSON: its class (`"Sequential"` or `"Functional"`), name, and
 /// the graph description of `spec.rs` (layers with Keras configs, nodes in order).
 pub struct ModelDesc {
@@ -198,21 +258,33 @@ fn layer_parts(entry: &Value) -> RkResult<(String, String, Value, bool)> {
         .and_then(|n| n.as_str())
         .ok_or_else(|| RkError::Spec(format!("a {class} layer has no name")))?
         .to_string();
-    if matches!(class.as_str(), "Sequential" | "Functional" | "Model") {
-        return Err(RkError::Unsupported(format!(
-            "layer '{name}' is a model used as a layer, which rkeras cannot read from JSON yet"
-        )));
-    }
     let trainable = config
         .get("trainable")
         .and_then(|t| t.as_bool())
         .unwrap_or(true);
+    if is_model(&class) {
+        // A model used as a layer keeps its whole entry: R builds it as a model of its own.
+        return Ok((name, model_class(&class).into(), entry.clone(), trainable));
+    }
     if let Value::Object(o) = &mut config {
         for k in ["name", "trainable", "dtype"] {
             o.remove(k);
         }
     }
     Ok((name, class, config, trainable))
+}
+
+/// Whether a layer entry's class is a model's (a model used as a layer).
+pub fn is_model(class: &str) -> bool {
+    matches!(class, "Sequential" | "Functional" | "Model")
+}
+
+fn model_class(class: &str) -> &'static str {
+    if class == "Sequential" {
+        "Sequential"
+    } else {
+        "Functional"
+    }
 }
 
 fn input_layer(name: &str, shape: Option<Vec<Option<usize>>>) -> Value {
@@ -414,7 +486,12 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
     // Layers that return several tensors: each output read becomes a part node.
     let several: Vec<bool> = layers
         .iter()
-        .map(|l| l["config"].get("return_state") == Some(&json!(true)))
+        .map(|l| {
+            let c = &l["config"];
+            c.get("return_state") == Some(&json!(true))
+                || (is_model(l["class_name"].as_str().unwrap_or(""))
+                    && ends(c.get("config").and_then(|c| c.get("output_layers"))).len() > 1)
+        })
         .collect();
     let index = |n: &str| {
         names

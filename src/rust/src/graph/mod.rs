@@ -8,6 +8,7 @@ mod build;
 pub mod exec;
 pub mod keras_json;
 mod keras_shapes;
+pub mod nested;
 mod parts;
 pub mod spec;
 mod table;
@@ -98,6 +99,10 @@ pub struct Graph {
     /// Each node's output shape with `None` where it follows an input's open axis (empty
     /// when no input leaves an axis open): what `summary()` and saved files show.
     pub symbolic: Vec<Vec<Option<usize>>>,
+    /// Calls of models used as layers, whose layers' nodes the graph runs as its own.
+    pub nested: Vec<nested::Nested>,
+    /// For each node, the innermost call of a model used as a layer it runs in (if any).
+    pub node_records: Vec<Option<usize>>,
 }
 
 /// Node values of one forward pass, with what each layer kept for backward.

@@ -44,6 +44,10 @@ struct NodeSpec {
     /// The call's `training` argument (`None`: the pass's mode).
     #[serde(default)]
     training: Option<bool>,
+    /// The innermost call of a model used as a layer that the node runs in (an index into
+    /// `nested`).
+    #[serde(default)]
+    nested: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +57,9 @@ struct GraphSpec {
     nodes: Vec<NodeSpec>,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
+    /// Calls of models used as layers (see `nested.rs`).
+    #[serde(default)]
+    nested: Vec<super::nested::Nested>,
 }
 
 /// A layer's activity regularization: its config's `activity_regularizer`, or an
@@ -114,6 +121,7 @@ impl Graph {
             });
         }
         let mut nodes = Vec::with_capacity(spec.nodes.len());
+        let node_records: Vec<Option<usize>> = spec.nodes.iter().map(|n| n.nested).collect();
         for (i, n) in spec.nodes.into_iter().enumerate() {
             let slot = slots.get(n.layer).ok_or_else(|| {
                 RkError::Spec(format!(
@@ -176,9 +184,11 @@ impl Graph {
             nodes,
             inputs: spec.inputs,
             outputs: spec.outputs,
-            shapes: vec![],
-            symbolic: vec![],
+            nested: spec.nested,
+            node_records,
+            ..Default::default()
         };
+        g.check_nested(&g.node_records)?;
         g.build()?;
         g.find_open_axes()?;
         Ok(g)

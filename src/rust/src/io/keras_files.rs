@@ -112,7 +112,7 @@ pub fn weights_from(r: &Reader) -> RkResult<Weights> {
                     group: group.clone(),
                     names: Vec::new(),
                 });
-            } else if depth < 4 {
+            } else if depth < 8 {
                 pending.push((format!("{group}/{sub}"), depth + 1));
             }
         }

@@ -296,8 +296,14 @@ fn rk_model_from_json(json: &str) -> Ret {
     let d = crate::graph::keras_json::parse_keras(json)?;
     let g = &d.graph;
     let layers = g["layers"].as_array().cloned().unwrap_or_default();
-    // Check that the description builds (classes, configs and shapes), as Keras would.
-    Graph::from_json(&g.to_string())?;
+    // Check that the description builds (classes, configs and shapes), as Keras would; R
+    // builds a model used as a layer from its own JSON, and checks it then.
+    let nested = layers
+        .iter()
+        .any(|l| crate::graph::keras_json::is_model(l["class_name"].as_str().unwrap_or("")));
+    if !nested {
+        Graph::from_json(&g.to_string())?;
+    }
     let nodes = g["nodes"].as_array().cloned().unwrap_or_default();
     let ints = |v: &serde_json::Value| -> Vec<i32> {
         v.as_array()
