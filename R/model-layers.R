@@ -119,19 +119,27 @@ get_layer <- function(object, name = NULL, index = NULL) {
 pop_layer <- function(object) {
   check_model(object)
   if (!inherits(object, "rkeras_sequential")) rk_abort("pop_layer() needs a Sequential model.", "value")
-  n <- length(object$specs)
+  entries <- seq_entries(object)
+  n <- length(entries)
   if (n == 0) rk_abort("The model has no layers to remove.", "value")
   built <- isTRUE(object$built)
   weights <- if (built) get_weights(object)
   shape <- if (built) graph_info(object)$input_shapes[[1]]
   new <- keras_model_sequential(name = object$name)
   new$input_shape <- object$input_shape
-  for (st in object$states[-n]) add_layer_state(new, new_layer_state(st$spec))
+  for (e in entries[-n]) {
+    # A model added as a layer stays one, sharing its layers.
+    if (inherits(e, "rkeras_model")) add_nested_model(new, e) else add_layer_state(new, new_layer_state(e$spec))
+  }
   if (built && n > 1 && !isTRUE(new$built)) build_first(new, shape)
-  for (k in c("ptr", "specs", "states", "graph", "graph_mode", "input_state", "input_shape", "graph_info")) {
+  for (k in c("ptr", "specs", "states", "entries", "graph", "graph_mode", "input_state", "input_shape", "graph_info")) {
     assign(k, get0(k, envir = model_env(new), inherits = FALSE), envir = model_env(object))
   }
-  for (st in object$states) { st$model <- object; st$models <- list(object) }
+  for (st in object$states) {
+    st$model <- object
+    keep <- Filter(function(m) !identical(m, new) && !identical(m, object) && !rk_ptr_dead(m$ptr), st$models %||% list())
+    st$models <- c(keep, list(object))
+  }
   if (length(object$trainable_layers)) {
     flags <- object$trainable_layers[intersect(names(object$trainable_layers), vapply(object$specs, `[[`, "", "name"))]
     object$trainable_layers <- NULL
@@ -404,7 +412,9 @@ clone_functional <- function(model, keep_weights) {
   })
   new <- new_model(unique_name("model"), class(model))
   new$graph_mode <- TRUE
-  new$graph <- list(states = states, nodes = g$nodes, inputs = g$inputs, outputs = g$outputs)
+  # The copy's layers are new ones: models used as layers in the original are copied flat.
+  nodes <- lapply(g$nodes, function(n) { n$nested <- NULL; n })
+  new$graph <- list(states = states, nodes = nodes, inputs = g$inputs, outputs = g$outputs)
   new$trainable_layers <- model$trainable_layers
   new$inputs <- model$inputs
   new$outputs <- model$outputs

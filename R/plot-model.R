@@ -13,8 +13,8 @@
 #' package is installed (as Keras for R does); otherwise it is written as SVG to a page in
 #' the session's temporary directory and shown in RStudio's viewer or the browser.
 #'
-#' rkeras adds a model called on tensors to the outer model layer by layer, so nested
-#' models always appear expanded: `expand_nested` draws the same picture either way.
+#' A model used as a layer is one box; with `expand_nested = TRUE`, its layers are drawn
+#' in its place.
 #' Every layer's dtype is `float32`, rkeras's compute type.
 #' @param x A model.
 #' @param show_shapes Show each layer's input and output shapes (`None` is the batch).
@@ -23,7 +23,7 @@
 #' @param ... Nothing else; any other argument is an error.
 #' @param rankdir Direction of the graph: `"TB"` (top to bottom), `"LR"` (left to right),
 #'   `"BT"` or `"RL"`.
-#' @param expand_nested Accepted as in Keras; see Details.
+#' @param expand_nested Draw the layers of models used as layers instead of one box each.
 #' @param dpi Resolution in dots per inch.
 #' @param layer_range `NULL` (all layers) or two strings: regular expressions matching the
 #'   start of the names of the first and the last layer to draw (in the order of
@@ -56,7 +56,7 @@ plot.rkeras_model <- function(x, show_shapes = FALSE, show_dtype = FALSE, show_l
   check_flag(expand_nested, "expand_nested")
   dot_text <- model_dot(x, show_shapes = show_shapes, show_dtype = show_dtype, show_layer_names = show_layer_names,
                         rankdir = rankdir, dpi = dpi, layer_range = layer_range,
-                        show_layer_activations = show_layer_activations)
+                        show_layer_activations = show_layer_activations, expand_nested = expand_nested)
   if (!is.null(to_file)) {
     to_file <- check_string(to_file, "to_file")
     format <- plot_format(to_file)
@@ -82,14 +82,15 @@ plot.rkeras_model <- function(x, show_shapes = FALSE, show_dtype = FALSE, show_l
 #' record-shaped nodes whose label is a table of name, class, activation, dtype and shapes
 #' @noRd
 model_dot <- function(model, show_shapes = FALSE, show_dtype = FALSE, show_layer_names = TRUE, rankdir = "TB",
-                      dpi = 96, layer_range = NULL, show_layer_activations = FALSE, call = rlang::caller_env()) {
+                      dpi = 96, layer_range = NULL, show_layer_activations = FALSE, expand_nested = FALSE,
+                      call = rlang::caller_env()) {
   check_flag(show_shapes, "show_shapes", call = call)
   check_flag(show_dtype, "show_dtype", call = call)
   check_flag(show_layer_names, "show_layer_names", call = call)
   check_flag(show_layer_activations, "show_layer_activations", call = call)
   rankdir <- check_string(rankdir, "rankdir", choices = c("TB", "LR", "BT", "RL"), call = call)
   dpi <- check_number(dpi, "dpi", min = 1, max = 2400, call = call)
-  g <- plot_graph(model)
+  g <- plot_graph(model, expand_nested)
   keep <- layer_range_rows(g$name, layer_range, call)
   esc <- function(s) gsub("([{}|<>\"\\\\])", "\\\\\\1", s)
   labels <- vapply(keep, function(i) {
@@ -117,18 +118,19 @@ model_dot <- function(model, show_shapes = FALSE, show_dtype = FALSE, show_layer
 #' input shapes as Keras prints them, and the edges between layers (a two-column matrix of
 #' row indices). Input layers come first, as in `model$layers`.
 #' @noRd
-plot_graph <- function(model) {
+plot_graph <- function(model, expand_nested = FALSE) {
   if (has_graph(model) || inherits(model, "rkeras_functional")) {
     gr <- model$graph
     info <- graph_info(model)
     states <- gr$states
     name <- vapply(states, function(s) s$spec$name, "")
-    row <- match(name, info$name)
-    class <- ifelse(is.na(row), vapply(states, function(s) s$spec$class_name %||% "Layer", ""), info$class[row])
-    shape <- ifelse(is.na(row), "?", info$shape[row])
-    activation <- vapply(states, function(s) layer_activation_name(s$spec$config), "")
     node_layer <- vapply(gr$nodes, function(n) as.integer(n$layer), 1L)
     node_shape <- vapply(info$node_shapes, function(d) if (is.null(d)) "?" else shape_text(d), "")
+    row <- match(name, info$name)
+    first <- match(seq_along(states), node_layer)
+    class <- ifelse(is.na(row), vapply(states, function(s) s$spec$class_name %||% "Layer", ""), info$class[row])
+    shape <- ifelse(is.na(row), ifelse(is.na(first), "?", node_shape[first]), info$shape[row])
+    activation <- vapply(states, function(s) layer_activation_name(s$spec$config), "")
     # Edges between layer calls; a part node (one of a call's several outputs) is an edge
     # from its layer that carries that output's shape.
     calls <- which(vapply(gr$nodes, function(n) is.null(n$take), TRUE))
@@ -137,6 +139,23 @@ plot_graph <- function(model) {
     edges <- if (length(pairs)) do.call(rbind, pairs) else matrix(integer(), 0, 3)
     edge_shape <- node_shape[edges[, 3]]
     edges <- edges[, 1:2, drop = FALSE]
+    if (!expand_nested && length(gr$nested)) {
+      # A model used as a layer is one box, with the row summary() gives it.
+      owner <- layer_owners(gr)
+      unit_key <- vapply(seq_along(states), function(i) if (is.null(owner[[i]])) states[[i]]$key else model_key(owner[[i]]), "")
+      unit <- match(unit_key, unique(unit_key))
+      lead <- match(seq_len(max(unit)), unit)
+      nested_name <- vapply(lead, function(i) if (is.null(owner[[i]])) NA_character_ else owner[[i]]$name, "")
+      r <- match(nested_name, info$name)
+      name <- ifelse(is.na(nested_name), name[lead], nested_name)
+      class <- ifelse(is.na(r), class[lead], info$class[r])
+      shape <- ifelse(is.na(r), shape[lead], info$shape[r])
+      activation <- ifelse(is.na(nested_name), activation[lead], NA_character_)
+      edges <- matrix(unit[edges], ncol = 2)
+      cross <- edges[, 1] != edges[, 2]
+      edges <- edges[cross, , drop = FALSE]
+      edge_shape <- edge_shape[cross]
+    }
   } else {
     # A Sequential model without layers: its input alone.
     name <- model$input_state$spec$name %||% "input_layer"
