@@ -243,3 +243,52 @@ add_nested_model <- function(object, inner, call = rlang::caller_env()) {
   link_layers(object, new_states)
   invisible(object)
 }
+
+#' Apply a model to tensors, as a layer: its layer graph is called on them with the same
+#' layer objects, so the new model shares those layers' weights with it. Applied to a
+#' Sequential model, its layers are added to it.
+#' @noRd
+model_apply <- function(model, object, ..., training = NULL, call = rlang::caller_env()) {
+  if (...length()) check_no_dots(..., fn = "a model called as a layer", call = call)
+  # `training` (Keras's transfer-learning pattern, `base_model(x, training = FALSE)`) is kept
+  # with every call of the model's layers, a call's own argument first (see layer_apply()).
+  if (!is.null(training)) training <- check_flag(training, "training", call = call)
+  if (inherits(object, "rkeras_model")) {
+    if (!is.null(training)) {
+      rk_abort("`training` is taken by a call on tensors, not when adding a model to a Sequential model.", "value", call)
+    }
+    return(add_nested_model(object, model, call))
+  }
+  tensors <- as_tensor_list(object, "object", call)
+  g <- model_graph(model)
+  if (length(tensors) != length(g$inputs)) {
+    rk_abort(sprintf("Model '%s' takes %d inputs, got %d tensors.", model$name, length(g$inputs), length(tensors)),
+             "value", call)
+  }
+  vals <- vector("list", length(g$nodes))
+  vals[g$inputs] <- tensors
+  # The call is recorded, and so are the calls of models used inside this one.
+  top <- new_call_record(model)
+  recs <- replay_records(g, top)
+  for (i in seq_along(g$nodes)) {
+    if (!is.null(vals[[i]])) next
+    nd <- g$nodes[[i]]
+    vals[i] <- list(replay_call(g$states[[nd$layer]], vals[nd$inputs], nd$take, nd$training %||% training, call = call))
+    mark_call(vals[[i]], if (is.null(nd$nested) || is.na(nd$nested)) top else recs[[nd$nested]])
+  }
+  for (k in seq_along(recs)) {
+    recs[[k]]$inputs <- vals[g$nested[[k]]$inputs]
+    recs[[k]]$outputs <- vals[g$nested[[k]]$outputs]
+  }
+  top$inputs <- tensors
+  outs <- vals[g$outputs]
+  top$outputs <- outs
+  if (length(outs) == 1) outs[[1]] else outs
+}
+
+#' A model's layers (without inputs), as layer states
+#' @noRd
+model_states <- function(model) {
+  st <- if (inherits(model, "rkeras_functional")) model$graph$states else model$states
+  Filter(function(s) !identical(s$spec$type, "input"), st)
+}

@@ -73,6 +73,12 @@ pub fn dense(blocks: usize, a: &[f32], a_cols: usize, w: &PackedWeights, c: &mut
     let cols = w.padded();
     assert!(a_cols >= w.k && a.len() >= blocks * a_cols * MR && c.len() >= blocks * cols * MR);
     assert!(available(), "the AVX2 kernel needs AVX2 and FMA");
+    if super::wide::available() {
+        // SAFETY: as below; the AVX-512 tile reads and writes the same places, two blocks
+        // of rows at a time (the second only when it exists).
+        unsafe { dense_wide(blocks, a, a_cols, w, c) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the features were checked just above; every pointer below stays inside the
     // lengths asserted above (blocks of `a_cols * MR` and `cols * MR`, panels of `k * NR`).
@@ -93,6 +99,83 @@ pub fn dense(blocks: usize, a: &[f32], a_cols: usize, w: &PackedWeights, c: &mut
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (blocks, a, c);
+}
+
+/// [`dense`] on the AVX-512 tile: two blocks of rows per tile, over half the depth at a time
+/// (two blocks of `A` and the weight panel stay in L1).
+///
+/// # Safety
+/// The CPU has AVX-512F, and the lengths are those [`dense`] asserts.
+unsafe fn dense_wide(blocks: usize, a: &[f32], a_cols: usize, w: &PackedWeights, c: &mut [f32]) {
+    let cols = w.padded();
+    let mut k0 = 0;
+    while k0 < w.k {
+        let kc = (KC / 2).min(w.k - k0);
+        for i in (0..blocks).step_by(2) {
+            let two = i + 1 < blocks;
+            let a0 = a.as_ptr().add(i * a_cols * MR + k0 * MR);
+            let a1 = if two { a0.add(a_cols * MR) } else { a0 };
+            for j in 0..w.panels {
+                let wp = w.data.as_ptr().add((j * w.k + k0) * NR);
+                let c0 = c.as_mut_ptr().add(i * cols * MR + j * NR * MR);
+                let c1 = if two { c0.add(cols * MR) } else { c0 };
+                let rows = if two { 2 * MR } else { MR };
+                super::wide::x86::tile_n(NR, kc, a0, a1, wp, NR, 1, c0, c1, MR, rows, k0 > 0);
+            }
+        }
+        k0 += kc;
+    }
+}
+
+/// `C (+)= A B` over the 16-row panels of `A` (`rows` rows in all; `a(q)` is where panel `q`
+/// starts, `c(q)` where its rows go in `C`, whose columns are `scj` apart), for `n` (at most
+/// `NR`) columns of `B` at `b[p * sbk + j * sbj]`: on AVX-512, two panels per tile.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA (and AVX-512F when `wide`), and every panel, row and column named
+/// lies inside its buffer.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn panel_tiles(
+    wide: bool,
+    rows: usize,
+    n: usize,
+    kc: usize,
+    a: impl Fn(usize) -> *const f32,
+    b: *const f32,
+    sbk: usize,
+    sbj: usize,
+    c: impl Fn(usize) -> *mut f32,
+    scj: usize,
+    accumulate: bool,
+) {
+    let panels = rows.div_ceil(MR);
+    if wide {
+        for q in (0..panels).step_by(2) {
+            let m = (rows - q * MR).min(2 * MR);
+            let two = m > MR;
+            let (a1, c1) = if two {
+                (a(q + 1), c(q + 1))
+            } else {
+                (a(q), c(q))
+            };
+            super::wide::x86::tile_n(n, kc, a(q), a1, b, sbk, sbj, c(q), c1, scj, m, accumulate);
+        }
+    } else {
+        for q in 0..panels {
+            avx2::tile_n(
+                n,
+                kc,
+                a(q),
+                b,
+                sbk,
+                sbj,
+                c(q),
+                scj,
+                rows - q * MR,
+                accumulate,
+            );
+        }
+    }
 }
 
 /// Add `bias` and apply an elementwise `act` in place on the first `n` columns of a
@@ -343,6 +426,39 @@ mod tests {
             let mut got = vec![0.0f32; rows * n];
             to_rows(&c, pw.padded(), rows, n, &mut got);
             crate::testing::assert_product(&x, &w, rows, k, n, &got);
+        }
+    }
+
+    #[test]
+    fn the_avx512_tile_gives_the_avx2_bits() {
+        if !crate::dense::wide::available() {
+            crate::testing::skip("the_avx512_tile_gives_the_avx2_bits", "no AVX-512F");
+            return;
+        }
+        for &(rows, k, n) in &[
+            (37usize, 300usize, 13usize),
+            (16, 5, 6),
+            (3, 784, 10),
+            (64, 513, 128),
+        ] {
+            let blocks = rows.div_ceil(MR);
+            let (x, w) = crate::testing::operands(rows, k, n);
+            let mut a = vec![0.0f32; blocks * k * MR];
+            from_rows(&x, rows, k, k, &mut a);
+            let pw = PackedWeights::new(&w, k, n);
+            let run = || {
+                let mut c = vec![f32::NAN; blocks * pw.padded() * MR];
+                dense(blocks, &a, k, &pw, &mut c);
+                let mut got = vec![0.0f32; rows * n];
+                to_rows(&c, pw.padded(), rows, n, &mut got);
+                got
+            };
+            let wide = run();
+            crate::dense::wide::allow(false);
+            let narrow = run();
+            crate::dense::wide::allow(true);
+            assert_eq!(wide, narrow, "{rows}x{k}x{n}");
+            crate::testing::assert_product(&x, &w, rows, k, n, &wide);
         }
     }
 

@@ -10,3 +10,4 @@ pub mod infer;
 pub mod kernel;
 pub mod plan;
 pub mod train;
+pub mod wide;

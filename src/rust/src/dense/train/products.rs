@@ -40,25 +40,26 @@ pub fn rows_by_panels(x: &[f32], n: usize, k: usize, m: usize, p: &[f32], c: &mu
     assert!(x.len() >= n * k && c.len() >= n * m && p.len() >= m.div_ceil(MR) * k * MR);
     // SAFETY: AVX2 was checked just above; every tile reads `kc` steps inside a panel of
     // `k * MR` values and rows `j0..j0 + 6` (at most `n`) of `x` and `c`, asserted above.
+    let wide = crate::dense::wide::available();
+    let cp = c.as_mut_ptr();
     unsafe {
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
             for j0 in (0..n).step_by(NR) {
-                for q in 0..m.div_ceil(MR) {
-                    avx2::tile_n(
-                        NR.min(n - j0),
-                        kc,
-                        p.as_ptr().add((q * k + k0) * MR),
-                        x.as_ptr().add(j0 * k + k0),
-                        1,
-                        k,
-                        c.as_mut_ptr().add(j0 * m + q * MR),
-                        m,
-                        m - q * MR,
-                        k0 > 0,
-                    );
-                }
+                kernel::panel_tiles(
+                    wide,
+                    m,
+                    NR.min(n - j0),
+                    kc,
+                    |q| p.as_ptr().add((q * k + k0) * MR),
+                    x.as_ptr().add(j0 * k + k0),
+                    1,
+                    k,
+                    |q| cp.add(j0 * m + q * MR),
+                    m,
+                    k0 > 0,
+                );
             }
             k0 += kc;
         }
@@ -96,6 +97,8 @@ pub fn weight_grad(
     );
     // Every value the kernel reads is written first (a group of `nj < 6` columns is read
     // as `nj` columns), so the buffer needs no zeroing.
+    let wide = crate::dense::wide::available();
+    let dwp = dw.as_mut_ptr();
     let mut buf = std::mem::MaybeUninit::<[f32; KC * BLOCK]>::uninit();
     let panels = buf.as_mut_ptr() as *mut f32;
     let mut k0 = 0;
@@ -119,24 +122,23 @@ pub fn weight_grad(
         }
         // Each group of six columns stays in L1 while the panels of dz stream past it.
         for (g, j0) in (m0..m1).step_by(NR).enumerate() {
-            for q in 0..out.div_ceil(MR) {
-                // SAFETY: as in `rows_by_panels`: `kc` steps of a `cap * MR` panel of `dzt` and
-                // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
-                // of the block `dw`.
-                unsafe {
-                    avx2::tile_n(
-                        NR.min(m1 - j0),
-                        kc,
-                        dzt.as_ptr().add((q * cap + k0) * MR),
-                        panels.add(g * KC * NR),
-                        NR,
-                        1,
-                        dw.as_mut_ptr().add((j0 - m0) * out + q * MR),
-                        out,
-                        out - q * MR,
-                        k0 > 0,
-                    );
-                }
+            // SAFETY: as in `rows_by_panels`: `kc` steps of `cap * MR` panels of `dzt` and
+            // of a `KC x NR` panel (written above), and rows `j0..j0 + 6` (at most `m1`)
+            // of the block `dw`.
+            unsafe {
+                kernel::panel_tiles(
+                    wide,
+                    out,
+                    NR.min(m1 - j0),
+                    kc,
+                    |q| dzt.as_ptr().add((q * cap + k0) * MR),
+                    panels.add(g * KC * NR),
+                    NR,
+                    1,
+                    |q| dwp.add((j0 - m0) * out + q * MR),
+                    out,
+                    k0 > 0,
+                );
             }
         }
         k0 += kc;

@@ -154,6 +154,29 @@ fn kernel_steps_match_the_layer_path_and_every_thread_count() {
 }
 
 #[test]
+fn kernel_steps_are_the_same_bits_with_and_without_avx512() {
+    if !crate::dense::wide::available() {
+        crate::testing::skip(
+            "kernel_steps_are_the_same_bits_with_and_without_avx512",
+            "no AVX-512F",
+        );
+        return;
+    }
+    for (layers, loss, opt, d, rows) in cases() {
+        let out = layers.last().unwrap().out_dim().max(1);
+        let m0 = model(&layers, loss, opt, d);
+        let out = m0.output_dim().unwrap_or(out);
+        let (x, y, w) = batch_data(rows, d, out, loss);
+        let y = &y[..rows * loss.target_cols(out)];
+        let wide = train(&mut m0.clone(), &x, y, &w, rows, true, 2);
+        crate::dense::wide::allow(false);
+        let narrow = train(&mut m0.clone(), &x, y, &w, rows, true, 2);
+        crate::dense::wide::allow(true);
+        assert_eq!(wide, narrow, "{opt}: AVX-512 and AVX2 steps differ");
+    }
+}
+
+#[test]
 fn sgemm_matches_a_naive_product_on_any_thread_count() {
     if !kernel::available() {
         crate::testing::skip(
