@@ -4,12 +4,13 @@
 # (one row of summary(), one entry of model$layers and of the JSON, nested groups in files).
 
 #' A record of one call of `model` inside another model's graph: the tensors it reads and
-#' returns, and the call it sits in (when models nest deeper)
+#' returns, the call it sits in (when models nest deeper), and its `training` argument
 #' @noRd
-new_call_record <- function(model, parent = NULL) {
+new_call_record <- function(model, parent = NULL, training = NULL) {
   rec <- new.env(parent = emptyenv())
   rec$model <- model
   rec$parent <- parent
+  rec$training <- training
   rec$key <- unique_name("model_call")
   rec
 }
@@ -34,7 +35,7 @@ replay_records <- function(g, top) {
   recs <- vector("list", length(g$nested))
   for (k in seq_along(g$nested)) {
     r <- g$nested[[k]]
-    recs[[k]] <- new_call_record(r$model, if (is.na(r$parent)) top else recs[[r$parent]])
+    recs[[k]] <- new_call_record(r$model, if (is.na(r$parent)) top else recs[[r$parent]], r$training)
   }
   recs
 }
@@ -50,14 +51,14 @@ collect_records <- function(visited, node_keys) {
     i <- match(r$key, keys)
     if (!is.na(i)) return(i)
     parent <- add(r$parent)
-    recs[[length(recs) + 1L]] <<- list(model = r$model, parent = parent, record = r)
+    recs[[length(recs) + 1L]] <<- list(model = r$model, parent = parent, record = r, training = r$training)
     keys <<- c(keys, r$key)
     length(recs)
   }
   node_rec <- vapply(visited, function(n) add(n$nested), 1L)
   recs <- lapply(recs, function(x) {
     r <- x$record
-    list(model = x$model, parent = x$parent,
+    list(model = x$model, parent = x$parent, training = x$training,
          inputs = match(vapply(r$inputs, function(t) t$node$key, ""), node_keys),
          outputs = match(vapply(r$outputs, function(t) t$node$key, ""), node_keys))
   })
@@ -90,7 +91,8 @@ model_class_name <- function(model) if (inherits(model, "rkeras_sequential")) "S
 nested_desc <- function(g, configs = FALSE) {
   lapply(g$nested %||% list(), function(r) {
     c(list(name = r$model$name, class_name = model_class_name(r$model),
-           parent = if (!is.na(r$parent)) r$parent - 1L, inputs = I(r$inputs - 1L), outputs = I(r$outputs - 1L)),
+           parent = if (!is.na(r$parent)) r$parent - 1L, inputs = I(r$inputs - 1L), outputs = I(r$outputs - 1L),
+           training = r$training),
       if (configs) list(config = structure(model_to_json(r$model), class = "rkeras_json")))
   })
 }
@@ -268,7 +270,7 @@ model_apply <- function(model, object, ..., training = NULL, call = rlang::calle
   vals <- vector("list", length(g$nodes))
   vals[g$inputs] <- tensors
   # The call is recorded, and so are the calls of models used inside this one.
-  top <- new_call_record(model)
+  top <- new_call_record(model, training = training)
   recs <- replay_records(g, top)
   for (i in seq_along(g$nodes)) {
     if (!is.null(vals[[i]])) next

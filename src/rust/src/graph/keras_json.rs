@@ -227,7 +227,11 @@ impl Graph {
                     } else {
                         json!([Value::Array(ts)])
                     };
-                    json!({"args": args, "kwargs": {}})
+                    let kwargs = match self.nested[k].training {
+                        Some(t) => json!({"training": t}),
+                        None => json!({}),
+                    };
+                    json!({"args": args, "kwargs": kwargs})
                 })
                 .collect();
             entry.insert("inbound_nodes".into(), Value::Array(inbound));

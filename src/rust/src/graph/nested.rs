@@ -24,6 +24,9 @@ pub struct Nested {
     pub inputs: Vec<usize>,
     /// The nodes it returns, in the order of the model's outputs.
     pub outputs: Vec<usize>,
+    /// The call's `training` argument (Keras's JSON keeps it with the call).
+    #[serde(default)]
+    pub training: Option<bool>,
     /// Keras's JSON of the model (`{"class_name", "config", ...}`), sent when the graph is
     /// written as Keras's JSON.
     #[serde(default)]
