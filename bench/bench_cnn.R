@@ -262,7 +262,7 @@ if (!is.null(floor_res)) {
               floor_res$threads, nrow(s)))
   cat(sprintf("              per step, each timed alone; per product the faster of the gemm crate, %s GFLOP/s,\n",
               fmt(floor_res$gflops_crate, 1)))
-  cat(sprintf("              and the engine's AVX2 kernel, %s GFLOP/s; measured after each rkeras round: %s s/epoch,\n",
+  cat(sprintf("              and the engine's kernel (AVX2, AVX-512 where the CPU has it), %s GFLOP/s; measured after each rkeras round: %s s/epoch,\n",
               fmt(floor_res$gflops_kernel %||% NA, 1), paste(fmt(floor_res$rounds_s), collapse = ", ")))
   cat("              the median round's shown)\n")
   cat(sprintf("  representative conv product (%s): %s GFLOP/s; all products at that rate: %s s/epoch\n",

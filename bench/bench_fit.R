@@ -282,7 +282,7 @@ if (is.null(floor_res)) {
   e <- med$rkeras$epoch %||% NA
   cat(sprintf("  gemm floor: %s s/epoch (%s GFLOP/s on %d threads, %d products; per product the faster of\n",
               fmt(floor_res$floor_s), fmt(floor_res$gflops, 1), floor_res$threads, nrow(floor_res$shapes)))
-  cat(sprintf("              the gemm crate, %s GFLOP/s, and the engine's AVX2 kernel, %s GFLOP/s;\n",
+  cat(sprintf("              the gemm crate, %s GFLOP/s, and the engine's kernel (AVX2, AVX-512 where the CPU has it), %s GFLOP/s;\n",
               fmt(floor_res$gflops_crate, 1), fmt(floor_res$gflops_kernel %||% NA, 1)))
   cat(sprintf("              measured after each rkeras round: %s s/epoch, the median round's shown)\n",
               paste(fmt(floor_res$rounds_s), collapse = ", ")))

@@ -126,7 +126,7 @@ gemm_fun <- function() {
 }
 
 #' Seconds per product C[m x n] = A[m x k] B[k x n] (median of `reps` after a warm-up call)
-#' through `bench` (gemm_fun()): c(gemm crate, engine's AVX2 kernel); the kernel's is NA
+#' through `bench` (gemm_fun()): c(gemm crate, engine's kernel); the kernel's is NA
 #' without AVX2 + FMA or on an engine that times only the crate.
 time_gemm <- function(bench, m, n, k, reps, threads) {
   r <- bench(as.integer(m), as.integer(n), as.integer(k), as.integer(reps), as.integer(threads))

@@ -432,7 +432,8 @@ mod tests {
     #[test]
     fn the_avx512_tile_gives_the_avx2_bits() {
         if !crate::dense::wide::available() {
-            crate::testing::skip("the_avx512_tile_gives_the_avx2_bits", "no AVX-512F");
+            // Without AVX-512F the wide tile never runs: there is nothing to compare.
+            eprintln!("the_avx512_tile_gives_the_avx2_bits: this CPU has no AVX-512F; only the AVX2 tile runs here");
             return;
         }
         for &(rows, k, n) in &[
@@ -469,5 +470,39 @@ mod tests {
         bias_act(&mut c, 1, cols, 10, Some(&[2.0; 10]), Act::Relu);
         assert!(c[..10 * MR].iter().all(|&v| v == 1.0));
         assert!(c[10 * MR..].iter().all(|&v| v == -1.0));
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release dense_speed -- --ignored --nocapture`: GFLOP/s of [`dense`] on one
+    /// thread, at the seed MLP's first layer, for tiles of 128 rows.
+    #[test]
+    #[ignore]
+    fn dense_speed() {
+        if !available() {
+            return;
+        }
+        let (rows, k, n) = (128usize, 784usize, 128usize);
+        let blocks = rows.div_ceil(MR);
+        let (x, w) = crate::testing::operands(rows, k, n);
+        let mut a = vec![0.0f32; blocks * k * MR];
+        from_rows(&x, rows, k, k, &mut a);
+        let pw = PackedWeights::new(&w, k, n);
+        let mut c = vec![0.0f32; blocks * pw.padded() * MR];
+        for wide in [false, true] {
+            crate::dense::wide::allow(wide);
+            let reps = 2000;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                dense(blocks, &a, k, &pw, &mut c);
+            }
+            let s = t.elapsed().as_secs_f64();
+            let gf = 2.0 * (rows * k * n * reps) as f64 / s / 1e9;
+            eprintln!("wide {wide}: {gf:.1} GFLOP/s");
+        }
+        crate::dense::wide::allow(true);
     }
 }

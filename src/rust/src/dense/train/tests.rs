@@ -156,10 +156,8 @@ fn kernel_steps_match_the_layer_path_and_every_thread_count() {
 #[test]
 fn kernel_steps_are_the_same_bits_with_and_without_avx512() {
     if !crate::dense::wide::available() {
-        crate::testing::skip(
-            "kernel_steps_are_the_same_bits_with_and_without_avx512",
-            "no AVX-512F",
-        );
+        // Without AVX-512F the wide tile never runs: there is nothing to compare.
+        eprintln!("kernel_steps_are_the_same_bits_with_and_without_avx512: this CPU has no AVX-512F; only the AVX2 tile runs here");
         return;
     }
     for (layers, loss, opt, d, rows) in cases() {
