@@ -29,9 +29,10 @@ oracle_dir <- local({
 
 # The cases (oracle/keras_layers.py's names) of each family below; every case is in one.
 families <- c(conv = "^conv[12]d_", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
-              global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln)_",
-              reshaping = "^(zeropad|crop|upsample)", activations = "^(leaky_relu|relu|elu|softmax)",
-              spatial_dropout = "^sdropout", chain = "^chain$")
+              global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln)_|^unitnorm",
+              reshaping = "^(zeropad|crop|upsample)",
+              activations = "^(leaky_relu|relu|elu|softmax|prelu|selu_act|threshold_relu)",
+              spatial_dropout = "^sdropout", noise = "^(gnoise|gdropout|adropout)", chain = "^chain$")
 
 check_family <- function(family) {
   dir <- oracle_dir("write")
@@ -62,7 +63,7 @@ test_that("global max and average pooling match Keras", {
   check_family("global_pooling")
 })
 
-test_that("BatchNormalization (inference) and LayerNormalization match Keras", {
+test_that("BatchNormalization (inference), LayerNormalization and UnitNormalization match Keras", {
   check_family("normalization")
 })
 
@@ -70,12 +71,16 @@ test_that("ZeroPadding2D, Cropping2D and UpSampling2D match Keras", {
   check_family("reshaping")
 })
 
-test_that("LeakyReLU, ReLU (max_value, negative_slope, threshold), ELU and Softmax layers match Keras", {
+test_that("LeakyReLU, ReLU (max_value, negative_slope, threshold), ELU, Softmax, PReLU and SELU layers match Keras", {
   check_family("activations")
 })
 
 test_that("SpatialDropout1D and SpatialDropout2D are the identity in inference, as in Keras", {
   check_family("spatial_dropout")
+})
+
+test_that("GaussianNoise, GaussianDropout and AlphaDropout are the identity in inference, as in Keras", {
+  check_family("noise")
 })
 
 test_that("a chain of these layers matches Keras", {

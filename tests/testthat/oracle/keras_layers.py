@@ -101,6 +101,15 @@ def cases():
         ("relu_slope_max", (10,), [L.ReLU(max_value=1.0, negative_slope=0.3)], 2),
         ("elu", (6,), [L.ELU(alpha=0.5)], 2),
         ("softmax", (3, 4), [L.Softmax()], 2),
+        ("prelu", (4, 3), [L.PReLU(shared_axes=[1])], 2),
+        ("prelu_default", (5,), [L.PReLU()], 2),
+        ("selu_act", (6,), [L.Activation("selu")], 2),
+        ("threshold_relu", (8,), [L.ReLU(threshold=0.4)], 2),
+        ("unitnorm", (4, 3), [L.UnitNormalization()], 2),
+        # Noise layers are the identity in inference
+        ("gnoise", (5,), [L.GaussianNoise(0.3)], 1),
+        ("gdropout", (4, 2), [L.GaussianDropout(0.3)], 1),
+        ("adropout", (5,), [L.AlphaDropout(0.2)], 1),
         # Spatial dropout is the identity in inference
         ("sdropout1d", (5, 3), [L.SpatialDropout1D(0.5)], 1),
         ("sdropout2d", (3, 4, 2), [L.SpatialDropout2D(0.3)], 1),

@@ -291,3 +291,29 @@ fn batch_normalization_moves_its_statistics_and_freezes_to_inference() {
     g.update_state(&pass);
     assert_eq!(g.params()[2].1.value.as_slice().unwrap()[0], mm);
 }
+
+#[test]
+fn noise_and_unit_normalization_match_finite_differences() {
+    let g = chain(
+        json!([5, 4]),
+        vec![
+            with_seed(
+                layer(
+                    "d0",
+                    "Dense",
+                    json!({"units": 6, "bias_initializer": random_bias()}),
+                ),
+                3,
+            ),
+            layer("gn", "GaussianNoise", json!({"stddev": 0.3})),
+            layer("gd", "GaussianDropout", json!({"rate": 0.25})),
+            layer("ad", "AlphaDropout", json!({"rate": 0.2})),
+            layer("un", "UnitNormalization", json!({"axis": -1})),
+            layer("f", "Flatten", json!({})),
+            with_seed(layer("d", "Dense", json!({"units": 2})), 5),
+        ],
+    );
+    let x = distinct(3 * 5 * 4, 0.037);
+    check_params(&g, &x, 3, false).unwrap();
+    check_params(&g, &x, 3, true).unwrap();
+}

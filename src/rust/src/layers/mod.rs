@@ -20,13 +20,16 @@ pub mod gates;
 pub mod layer_norm;
 pub mod masking;
 pub mod merge;
+pub mod noise;
 pub mod normalization;
 pub mod patches;
 pub mod pooling;
+pub mod prelu;
 pub mod recurrent;
 pub mod reshape;
 pub mod spatial;
 pub mod time_distributed;
+pub mod unit_norm;
 
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -239,6 +242,11 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "LeakyReLU" | "ReLU" | "ELU" | "Softmax" => {
             Box::new(activation::Rectifier::from_config(class_name, config)?)
         }
+        "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => {
+            Box::new(noise::Noise::from_config(class_name, config)?)
+        }
+        "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
+        "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
         }
