@@ -229,21 +229,7 @@ add_nested_model <- function(object, inner, call = rlang::caller_env()) {
     h <- model_graph(inner)
     input_shape <- h$states[[h$nodes[[h$inputs[[1]]]]$layer]]$spec$shape
   }
-  entries <- c(entries, list(inner))
-  old <- list(graph_mode = has_graph(object), graph = object$graph)
-  object$graph <- sequential_graph(object, entries, input_shape)
-  object$graph_mode <- TRUE
-  tryCatch(send_graph(object, call), error = function(e) {
-    object$graph <- old$graph
-    object$graph_mode <- old$graph_mode
-    stop(e)
-  })
-  object$input_shape <- input_shape
-  object$specs <- c(object$specs, lapply(new_states, function(s) s$spec))
-  object$states <- c(object$states, new_states)
-  object$entries <- entries
-  link_layers(object, new_states)
-  invisible(object)
+  extend_sequential(object, c(entries, list(inner)), input_shape, new_states, call)
 }
 
 #' Apply a model to tensors, as a layer: its layer graph is called on them with the same

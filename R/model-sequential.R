@@ -94,10 +94,16 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     }
     input_shape <- spec$input_shape
   }
-  specs <- c(object$specs, list(spec))
-  old <- list(graph_mode = has_graph(object), graph = object$graph)
   state$spec <- spec
-  entries <- c(seq_entries(object), list(state))
+  extend_sequential(object, c(seq_entries(object), list(state)), input_shape, list(state), call)
+}
+
+#' Make Sequential model `object` the chain of `entries` (its layers, then the layers or model
+#' added, whose layers are `new_states`) from an input of `input_shape`, and send the engine
+#' its graph; on an error the model keeps the graph it had
+#' @noRd
+extend_sequential <- function(object, entries, input_shape, new_states, call = rlang::caller_env()) {
+  old <- list(graph_mode = has_graph(object), graph = object$graph)
   object$graph <- sequential_graph(object, entries, input_shape)
   object$graph_mode <- TRUE
   tryCatch(send_graph(object, call), error = function(e) {
@@ -105,12 +111,11 @@ add_layer_state <- function(object, state, call = rlang::caller_env()) {
     object$graph_mode <- old$graph_mode
     stop(e)
   })
-  state$spec <- spec
   object$input_shape <- input_shape
-  object$specs <- specs
-  object$states <- c(object$states, list(state))
+  object$specs <- c(object$specs, lapply(new_states, function(s) s$spec))
+  object$states <- c(object$states, new_states)
   object$entries <- entries
-  link_layers(object, list(state))
+  link_layers(object, new_states)
   invisible(object)
 }
 
