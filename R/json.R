@@ -69,7 +69,7 @@ model_from_json <- function(json, custom_objects = NULL) {
   states <- lapply(seq_along(d$layer_names), function(i) {
     cls <- d$layer_classes[[i]]
     # A model used as a layer is built from its own JSON, then called or added as one.
-    if (cls %in% c("Sequential", "Functional")) return(model_from_json(d$layer_configs[[i]]))
+    if (cls %in% keras_model_classes) return(model_from_json(d$layer_configs[[i]]))
     if (cls == "InputLayer") {
       return(new_layer_state(list(type = "input", prefix = "input", name = d$layer_names[[i]],
                                   shape = d$input_shapes[[i]], class_name = cls)))

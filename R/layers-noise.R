@@ -31,7 +31,8 @@ layer_gaussian_noise <- function(object, stddev, seed = NULL, input_shape = NULL
                                  weights = NULL, ...) {
   check_no_dots(..., fn = "layer_gaussian_noise()")
   spec <- new_layer_spec("gaussian_noise", "GaussianNoise",
-                         list(stddev = check_number(stddev, "stddev", min = 0), seed = check_seed(seed)),
+                         list(stddev = check_number(stddev, "stddev", min = 0),
+                              seed = check_count(seed, "seed", min = 0, allow_null = TRUE)),
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
@@ -43,7 +44,8 @@ layer_gaussian_dropout <- function(object, rate, seed = NULL, input_shape = NULL
                                    weights = NULL, ...) {
   check_no_dots(..., fn = "layer_gaussian_dropout()")
   spec <- new_layer_spec("gaussian_dropout", "GaussianDropout",
-                         list(rate = check_rate(rate, "rate"), seed = check_seed(seed)),
+                         list(rate = check_rate(rate, "rate"),
+                              seed = check_count(seed, "seed", min = 0, allow_null = TRUE)),
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
@@ -56,16 +58,10 @@ layer_alpha_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, i
   check_no_dots(..., fn = "layer_alpha_dropout()")
   check_unsupported(noise_shape = noise_shape)
   spec <- new_layer_spec("alpha_dropout", "AlphaDropout",
-                         list(rate = check_rate(rate, "rate"), noise_shape = NULL, seed = check_seed(seed)),
+                         list(rate = check_rate(rate, "rate"), noise_shape = NULL,
+                              seed = check_count(seed, "seed", min = 0, allow_null = TRUE)),
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
-}
-
-#' A layer's `seed`: NULL or a whole number
-#' @noRd
-check_seed <- function(seed, call = rlang::caller_env()) {
-  if (is.null(seed)) return(NULL)
-  as.integer(check_number(seed, "seed", min = 0, max = 2^31 - 1, call = call))
 }
 
 #' Unit normalization layer

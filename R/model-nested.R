@@ -81,6 +81,10 @@ model_key <- function(model) {
   env$key
 }
 
+#' Keras's class names of models, which a model's JSON gives models used as layers
+#' @noRd
+keras_model_classes <- c("Sequential", "Functional", "Model")
+
 #' Keras's class name of a model
 #' @noRd
 model_class_name <- function(model) if (inherits(model, "rkeras_sequential")) "Sequential" else "Functional"
@@ -216,7 +220,7 @@ add_nested_model <- function(object, inner, call = rlang::caller_env()) {
   if (!has_graph(inner)) rk_abort(sprintf("Model '%s' has no layers to add.", inner$name), "value", call)
   if (identical(model_key(inner), model_key(object))) rk_abort("A model cannot be added to itself.", "value", call)
   entries <- seq_entries(object)
-  taken <- c(vapply(entries, function(e) if (inherits(e, "rkeras_model")) e$name else e$spec$name, ""),
+  taken <- c(vapply(Filter(function(e) inherits(e, "rkeras_model"), entries), function(m) m$name, ""),
              vapply(object$states, function(s) s$spec$name, ""))
   new_states <- model_states(inner)
   clash <- intersect(c(inner$name, vapply(new_states, function(s) s$spec$name, "")), taken)
@@ -233,8 +237,8 @@ add_nested_model <- function(object, inner, call = rlang::caller_env()) {
 }
 
 #' Apply a model to tensors, as a layer: its layer graph is called on them with the same
-#' layer objects, so the new model shares those layers' weights with it. Applied to a
-#' Sequential model, its layers are added to it.
+#' layer objects, so the new model shares those layers' weights with it, and the call is
+#' recorded. Applied to a Sequential model, the model is added to it as one layer.
 #' @noRd
 model_apply <- function(model, object, ..., training = NULL, call = rlang::caller_env()) {
   if (...length()) check_no_dots(..., fn = "a model called as a layer", call = call)

@@ -75,7 +75,7 @@ layout_units <- function(top) {
 #' @noRd
 layout_leaves <- function(entry, group, prefix) {
   cls <- entry$class_name
-  if (cls %in% c("Sequential", "Functional", "Model")) {
+  if (cls %in% keras_model_classes) {
     u <- layout_units(entry)
     rows <- lapply(seq_along(u$names), function(i) {
       layout_leaves(u$entries[[i]], paste0(group, "/layers/", u$groups[[i]]), paste0(prefix, entry$config$name, "/"))

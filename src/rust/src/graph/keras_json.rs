@@ -134,19 +134,14 @@ impl Graph {
                     .map(|&n| {
                         let ts: Vec<Value> =
                             self.nodes[n].inputs.iter().map(|&j| tensor(j)).collect();
-                        let mut kwargs = Map::new();
-                        let args = if states(n) {
-                            kwargs.insert("initial_state".into(), json!(ts[1..]));
-                            json!([ts[0]])
-                        } else if ts.len() == 1 {
-                            json!([ts[0]])
+                        let training = self.nodes[n].training;
+                        if states(n) {
+                            let mut ts = ts;
+                            let initial = ts.split_off(1);
+                            call_node(ts, &initial, training)
                         } else {
-                            json!([Value::Array(ts)])
-                        };
-                        if let Some(t) = self.nodes[n].training {
-                            kwargs.insert("training".into(), json!(t));
+                            call_node(ts, &[], training)
                         }
-                        json!({"args": args, "kwargs": kwargs})
                     })
                     .collect();
                 entry.insert("inbound_nodes".into(), Value::Array(inbound));
@@ -222,22 +217,31 @@ impl Graph {
                 .iter()
                 .map(|&k| {
                     let ts: Vec<Value> = self.nested[k].inputs.iter().map(|&j| tensor(j)).collect();
-                    let args = if ts.len() == 1 {
-                        json!([ts[0]])
-                    } else {
-                        json!([Value::Array(ts)])
-                    };
-                    let kwargs = match self.nested[k].training {
-                        Some(t) => json!({"training": t}),
-                        None => json!({}),
-                    };
-                    json!({"args": args, "kwargs": kwargs})
+                    call_node(ts, &[], self.nested[k].training)
                 })
                 .collect();
             entry.insert("inbound_nodes".into(), Value::Array(inbound));
         }
         Value::Object(entry)
     }
+}
+
+/// One inbound node as Keras 3 writes it: the call's tensors (one, or a list of them), a
+/// recurrent layer's initial states, and the call's `training` argument when it has one.
+fn call_node(mut ts: Vec<Value>, initial_state: &[Value], training: Option<bool>) -> Value {
+    let arg = if ts.len() == 1 {
+        ts.remove(0)
+    } else {
+        Value::Array(ts)
+    };
+    let mut kwargs = Map::new();
+    if !initial_state.is_empty() {
+        kwargs.insert("initial_state".into(), json!(initial_state));
+    }
+    if let Some(t) = training {
+        kwargs.insert("training".into(), json!(t));
+    }
+    json!({"args": [arg], "kwargs": kwargs})
 }
 
 /// A model read from Keras's JSON: its class (`"Sequential"` or `"Functional"`), name, and

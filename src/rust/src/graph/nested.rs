@@ -74,10 +74,7 @@ impl Graph {
 
     /// The first outermost record of the model named like record `r` (its call 0).
     fn first_record(&self, r: usize) -> usize {
-        let name = &self.nested[r].name;
-        (0..self.nested.len())
-            .find(|&k| self.nested[k].parent.is_none() && &self.nested[k].name == name)
-            .unwrap_or(r)
+        self.model_calls(r).first().copied().unwrap_or(r)
     }
 
     /// What node `i` belongs to, seen from the model: its layer, or the model it runs in.

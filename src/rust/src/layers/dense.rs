@@ -231,8 +231,7 @@ impl Layer for Dense {
             false,
             ctx.threads,
         );
-        let dx = Tensor::from_shape_vec(x.shape().to_vec(), dx)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let dx = super::shaped_like(x, dx)?;
         Ok(vec![dx])
     }
 

@@ -71,11 +71,7 @@ impl Layer for Dropout {
         } else {
             dropout_forward(xsl, &mut a, &mut m, keep, seed, 0);
         }
-        let shape = x.shape().to_vec();
-        let y = Tensor::from_shape_vec(shape.clone(), a)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
-        let m = Tensor::from_shape_vec(shape, m).map_err(|e| RkError::Internal(e.to_string()))?;
-        Ok((y, Some(m)))
+        Ok((super::shaped_like(x, a)?, Some(super::shaped_like(x, m)?)))
     }
 
     fn backward(
@@ -161,8 +157,7 @@ impl Layer for SpatialDropout {
                 row.copy_from_slice(&chans);
             }
         }
-        let m = Tensor::from_shape_vec(x.shape().to_vec(), m)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let m = super::shaped_like(x, m)?;
         Ok((x * &m, Some(m)))
     }
 

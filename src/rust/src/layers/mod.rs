@@ -360,6 +360,12 @@ pub fn tensor(batch: usize, shape: &[usize], data: Vec<f32>) -> RkResult<Tensor>
         .map_err(|e| RkError::Internal(format!("tensor of shape {dims:?}: {e}")))
 }
 
+/// A tensor of `x`'s shape from row-major data (a layer's output or input gradient).
+pub fn shaped_like(x: &Tensor, data: Vec<f32>) -> RkResult<Tensor> {
+    Tensor::from_shape_vec(x.raw_dim(), data)
+        .map_err(|e| RkError::Internal(format!("tensor of shape {:?}: {e}", x.shape())))
+}
+
 /// `n` zeros, written rather than mapped: `vec![0.0; n]` takes fresh zero pages from the
 /// system, and a buffer that is read before it is written (`+=`) then pays a copy-on-write
 /// fault and a TLB flush on every CPU for each page.

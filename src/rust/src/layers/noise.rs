@@ -133,10 +133,7 @@ impl Layer for Noise {
         }
         let xsl = x.as_slice().expect("standard layout");
         let (y, d) = self.draw(xsl, &mut ctx.rng);
-        let shape = x.shape().to_vec();
-        let t = |v| {
-            Tensor::from_shape_vec(shape.clone(), v).map_err(|e| RkError::Internal(e.to_string()))
-        };
+        let t = |v| super::shaped_like(x, v);
         Ok((t(y)?, d.map(t).transpose()?))
     }
 

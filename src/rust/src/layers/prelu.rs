@@ -157,8 +157,7 @@ impl Layer for PRelu {
                     .map(|(&v, &i)| v.max(0.0) + a[i] * v.min(0.0))
             })
             .collect();
-        let y = Tensor::from_shape_vec(x.shape().to_vec(), y)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let y = super::shaped_like(x, y)?;
         Ok((y, None))
     }
 
@@ -190,8 +189,7 @@ impl Layer for PRelu {
                 }
             }
         }
-        let dx = Tensor::from_shape_vec(x.shape().to_vec(), dx)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let dx = super::shaped_like(x, dx)?;
         Ok(vec![dx])
     }
 

@@ -56,8 +56,7 @@ impl Layer for UnitNorm {
                 *o = (v as f64 * r) as f32;
             }
         }
-        let y = Tensor::from_shape_vec(x.shape().to_vec(), y)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let y = super::shaped_like(x, y)?;
         Ok((y, None))
     }
 
@@ -87,8 +86,7 @@ impl Layer for UnitNorm {
                 *o = (r * gk as f64 - r * r * r * v as f64 * gx) as f32;
             }
         }
-        let dx = Tensor::from_shape_vec(x.shape().to_vec(), dx)
-            .map_err(|e| RkError::Internal(e.to_string()))?;
+        let dx = super::shaped_like(x, dx)?;
         Ok(vec![dx])
     }
 
