@@ -146,6 +146,9 @@ layer_state <- function(layer) attr(layer, "state")
 #' Apply a layer (state) to a model, a tensor or a list of tensors
 #' @noRd
 layer_apply <- function(state, object, ..., initial_state = NULL, training = NULL, call = rlang::caller_env()) {
+  if (state$spec$class_name %in% attention_classes) {
+    return(attention_apply(state, object, ..., initial_state = initial_state, training = training, call = call))
+  }
   if (...length()) check_no_dots(..., fn = "a layer")
   # Keras's `training` argument of a call is kept with the call (Keras's JSON writes it). As
   # in Keras 3, whose fit(), evaluate() and predict() pass their own mode to every call of a
@@ -169,6 +172,13 @@ layer_apply <- function(state, object, ..., initial_state = NULL, training = NUL
   }
   tensors <- as_tensor_list(object, "object", call)
   if (!is.null(initial_state)) tensors <- c(tensors, as_tensor_list(initial_state, "initial_state", call))
+  call_on_tensors(state, tensors, training, call)
+}
+
+#' Call layer state `state` on a list of tensors: a new node of the graph (or, for a layer
+#' that returns several tensors, a node and one part node per output)
+#' @noRd
+call_on_tensors <- function(state, tensors, training = NULL, call = rlang::caller_env()) {
   spec <- state$spec
   if (is.null(spec$name)) spec$name <- unique_name(spec$prefix)
   state$spec <- spec
@@ -203,6 +213,7 @@ recurrent_classes <- c("LSTM", "GRU", "SimpleRNN")
 #' @noRd
 replay_call <- function(st, ins, take = NULL, training = NULL, call = rlang::caller_env()) {
   if (!is.null(take)) return(ins[[1]][[take + 1L]])
+  if (st$spec$class_name %in% attention_classes) return(call_on_tensors(st, ins, training, call))
   if (length(ins) > 1 && st$spec$class_name %in% recurrent_classes) {
     return(layer_apply(st, ins[[1]], initial_state = ins[-1], training = training, call = call))
   }

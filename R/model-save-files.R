@@ -95,6 +95,7 @@ weight_subgroups <- function(class, inner = NULL) {
          SimpleRNN = , LSTM = , GRU = "/cell",
          Bidirectional = c("/forward_layer/cell", "/backward_layer/cell"),
          TimeDistributed = paste0("/layer", weight_subgroups(inner %||% "")),
+         MultiHeadAttention = c("/query_dense", "/key_dense", "/value_dense", "/output_dense"),
          "")
 }
 

@@ -186,7 +186,8 @@ get_weights <- function(object, trainable = NA) {
   check_model(object)
   if (!has_graph(object)) return(list())
   w <- rk_call(rk_model_get_weights(object$ptr))
-  out <- Map(function(v, d) { dim(v) <- d; v }, w$values, w$dims)
+  # A scalar weight (attention's `scale`) is a plain number, as Keras for R returns it.
+  out <- Map(function(v, d) { if (length(d)) dim(v) <- d; v }, w$values, w$dims)
   if (is.na(trainable)) return(out)
   out[weight_trainable(object) == trainable]
 }

@@ -21,6 +21,7 @@ good_model <- function() {
 model <- good_model()
 x <- matrix(runif(30), 10); y <- to_categorical(rep(0:1, 5), 2)
 fa <- layer_input(shape = 3, name = "fa"); fb <- layer_input(shape = 3, name = "fb")
+sa <- layer_input(shape = c(4, 3), name = "sa")
 open_in <- layer_input(shape = list(NULL, 2))
 fmodel <- keras_model(list(fa, fb), list(layer_add(list(fa, fb)) %>% layer_dense(2, activation = "softmax", name = "fo1"),
                                          layer_concatenate(list(fa, fb)) %>% layer_dense(1, name = "fo2")))
@@ -136,6 +137,19 @@ calls <- list(
   skipgrams_window = function(v) skipgrams(c(1, 2, 3), 10, window_size = v),
   skipgrams_table = function(v) skipgrams(c(1, 2, 3), 10, sampling_table = v),
   sequences_to_texts = function(v) sequences_to_texts(text_tokenizer(), v),
+  layer_multi_head_attention_heads = function(v) layer_multi_head_attention(num_heads = v, key_dim = 2),
+  layer_multi_head_attention_key_dim = function(v) layer_multi_head_attention(num_heads = 2, key_dim = v),
+  layer_multi_head_attention_value_dim = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2, value_dim = v),
+  layer_multi_head_attention_dropout = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2, dropout = v),
+  layer_multi_head_attention_output = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2, output_shape = v),
+  layer_multi_head_attention_call = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2)(sa, v),
+  layer_multi_head_attention_mask = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2)(sa, sa, attention_mask = v),
+  layer_multi_head_attention_causal = function(v) layer_multi_head_attention(num_heads = 2, key_dim = 2)(sa, sa, use_causal_mask = v),
+  layer_attention_inputs = function(v) layer_attention(v),
+  layer_attention_scale = function(v) layer_attention(use_scale = v),
+  layer_attention_mode = function(v) layer_attention(score_mode = v),
+  layer_attention_scores = function(v) layer_attention()(list(sa, sa), return_attention_scores = v),
+  layer_additive_attention_dropout = function(v) layer_additive_attention(dropout = v),
   layer_gaussian_noise = function(v) layer_gaussian_noise(stddev = v),
   layer_gaussian_noise_seed = function(v) layer_gaussian_noise(stddev = 0.1, seed = v),
   layer_gaussian_dropout = function(v) layer_gaussian_dropout(rate = v),

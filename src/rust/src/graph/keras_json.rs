@@ -2,6 +2,9 @@
 //! what Keras 3 writes for Sequential and functional models, and reading Keras 3's and
 //! Keras 2's (Keras for R 2.x) JSON into the description a graph is built from.
 
+use super::keras_calls::{
+    attention_build, attention_inputs, attention_node, is_attention, take_flags, CALL_FLAGS,
+};
 use super::keras_shapes::{batch_shape, input_shape, open_batch_shape, shape_of};
 use super::nested::Owner;
 use super::Graph;
@@ -63,6 +66,10 @@ impl Graph {
                 .filter(|&i| self.nodes[i].layer == li && self.nodes[i].is_call())
                 .collect();
             let mut entry = Map::new();
+            let mut flags = Map::new();
+            let attention = is_attention(slot.class_name());
+            // Whether a call's key is its value (written as no key).
+            let same_key = |n: usize| self.nodes[n].inputs.get(2) == self.nodes[n].inputs.get(1);
             entry.insert("module".into(), json!("keras.layers"));
             entry.insert("class_name".into(), json!(slot.class_name()));
             let config = match &slot.layer {
@@ -93,6 +100,7 @@ impl Graph {
                     if let Value::Object(o) = layer.config() {
                         c.extend(o);
                     }
+                    flags = take_flags(&mut c);
                     let own = layer.class_name() == "ActivityRegularization";
                     if let (Some((l1, l2)), false) = (slot.activity, own) {
                         c.insert(
@@ -115,7 +123,9 @@ impl Graph {
                     .iter()
                     .map(|&j| node_shape(j))
                     .collect();
-                let build = if states(first) {
+                let build = if attention {
+                    attention_build(slot.class_name(), ins, same_key(first))
+                } else if states(first) {
                     // Keras 3's recurrent layers build from their sequences' and states' shapes.
                     json!({"shapes_dict": {"sequences_shape": ins[0],
                                            "initial_state_shape": ins[1..]}})
@@ -135,7 +145,9 @@ impl Graph {
                         let ts: Vec<Value> =
                             self.nodes[n].inputs.iter().map(|&j| tensor(j)).collect();
                         let training = self.nodes[n].training;
-                        if states(n) {
+                        if attention {
+                            attention_node(slot.class_name(), &flags, ts, same_key(n), training)
+                        } else if states(n) {
                             let mut ts = ts;
                             let initial = ts.split_off(1);
                             call_node(ts, &initial, training)
@@ -385,7 +397,7 @@ fn parse_sequential(
 }
 
 /// A tensor reference: Keras's `[layer name, call, output]`.
-type TensorRef = (String, usize, usize);
+pub(super) type TensorRef = (String, usize, usize);
 
 fn tensor_ref(v: &Value) -> Option<TensorRef> {
     let a = v.as_array()?;
@@ -396,26 +408,29 @@ fn tensor_ref(v: &Value) -> Option<TensorRef> {
     ))
 }
 
+/// The tensors of a JSON value of Keras's, in order.
+fn collect_tensors(v: &Value, out: &mut Vec<TensorRef>) {
+    match v {
+        Value::Object(o)
+            if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") =>
+        {
+            if let Some(t) = o
+                .get("config")
+                .and_then(|c| c.get("keras_history"))
+                .and_then(tensor_ref)
+            {
+                out.push(t);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_tensors(x, out)),
+        _ => {}
+    }
+}
+
 /// The tensors one inbound call reads (Keras 3 or Keras 2 form), a recurrent layer's
 /// initial states after its sequence.
 fn call_inputs(node: &Value) -> RkResult<Vec<TensorRef>> {
-    fn tensors(v: &Value, out: &mut Vec<TensorRef>) {
-        match v {
-            Value::Object(o)
-                if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") =>
-            {
-                if let Some(t) = o
-                    .get("config")
-                    .and_then(|c| c.get("keras_history"))
-                    .and_then(tensor_ref)
-                {
-                    out.push(t);
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|x| tensors(x, out)),
-            _ => {}
-        }
-    }
+    let tensors = collect_tensors;
     let mut out = Vec::new();
     if let Some(args) = node.get("args") {
         // Keras 3: {"args": [tensor or [tensors]], "kwargs": {"initial_state": [...]}}
@@ -444,16 +459,72 @@ fn ends(v: Option<&Value>) -> Vec<TensorRef> {
     }
 }
 
+/// The operations Keras 3 computes masks with.
+const MASK_OPS: [&str; 12] = [
+    "NotEqual",
+    "Equal",
+    "LogicalOr",
+    "LogicalAnd",
+    "LogicalNot",
+    "ExpandDims",
+    "ZerosLike",
+    "OnesLike",
+    "ConvertToTensor",
+    "Any",
+    "All",
+    "Cast",
+];
+
 fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult<ModelDesc> {
     let mut layers = Vec::new();
     let mut calls: Vec<Vec<Vec<TensorRef>>> = Vec::new();
     // Each call's `training` argument, if it has one.
     let mut trainings: Vec<Vec<Option<bool>>> = Vec::new();
+    // An operation's entry: its module in `.keras` files; in legacy files, which name no
+    // module, the operations Keras builds masks with (a concatenation of boolean masks).
+    let op = |e: &Value| match e.get("module").and_then(|m| m.as_str()) {
+        Some(m) => m.starts_with("keras.src.ops"),
+        None => {
+            let class = e.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
+            let bool_args = e
+                .pointer("/inbound_nodes/0/args/0")
+                .map(|a| a.to_string().contains("\"dtype\":\"bool\""))
+                .unwrap_or(false);
+            MASK_OPS.contains(&class) || (class == "Concatenate" && bool_args)
+        }
+    };
+    // The tensors layers read, other than as their `mask` argument.
+    let mut read = Vec::new();
+    for e in entries.iter().filter(|e| !op(e)) {
+        for node in e
+            .get("inbound_nodes")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+        {
+            collect_tensors(node.get("args").unwrap_or(&Value::Null), &mut read);
+            if let Some(Value::Object(kw)) = node.get("kwargs") {
+                for (k, v) in kw {
+                    if k != "mask" {
+                        collect_tensors(v, &mut read);
+                    }
+                }
+            }
+        }
+    }
+    read.extend(ends(config.get("output_layers")));
     for e in entries {
-        if e.get("class_name").and_then(|c| c.as_str()) == Some("NotEqual") {
-            // Keras 3 writes the mask an embedding passes on (`not_equal(ids, 0)`) as an
-            // operation a masked layer reads as its `mask` argument; the engine makes that
-            // mask itself.
+        if op(e) {
+            // Keras 3 writes the masks layers pass on (`not_equal(ids, 0)`, merged masks) as
+            // operations that masked layers read as their `mask` argument; the engine makes
+            // those masks itself. Other operations between layers are not read yet.
+            let name = e.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            if read.iter().any(|(n, _, _)| n == name) {
+                return Err(RkError::Unsupported(format!(
+                    "the model computes with Keras operation '{}' ({name}) between its layers, which rkeras cannot read yet",
+                    e.get("class_name").and_then(|c| c.as_str()).unwrap_or("?")
+                )));
+            }
             continue;
         }
         let (lname, class, cfg, trainable) = layer_parts(e)?;
@@ -468,10 +539,37 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
             .and_then(|n| n.as_array())
             .cloned()
             .unwrap_or_default();
-        let c = inbound
-            .iter()
-            .map(call_inputs)
-            .collect::<RkResult<Vec<_>>>()?;
+        let (c, cfg) = if is_attention(&class) {
+            let refs = |v: &Value| {
+                let mut out = Vec::new();
+                collect_tensors(v, &mut out);
+                out
+            };
+            let mut cfg = cfg;
+            let mut c = Vec::new();
+            for (i, node) in inbound.iter().enumerate() {
+                let (ins, flags) = attention_inputs(&class, node, &refs)?;
+                if i == 0 {
+                    if let Value::Object(o) = &mut cfg {
+                        o.extend(flags);
+                    }
+                } else if CALL_FLAGS.iter().any(|k| {
+                    flags.get(*k).unwrap_or(&json!(false)) != cfg.get(*k).unwrap_or(&json!(false))
+                }) {
+                    return Err(RkError::Unsupported(format!(
+                        "layer '{lname}' is called with different `use_causal_mask` or `return_attention_scores`, which rkeras does not support"
+                    )));
+                }
+                c.push(ins);
+            }
+            (c, cfg)
+        } else {
+            let c = inbound
+                .iter()
+                .map(call_inputs)
+                .collect::<RkResult<Vec<_>>>()?;
+            (c, cfg)
+        };
         layers.push(
             json!({"name": lname, "class_name": class, "config": cfg, "trainable": trainable}),
         );
@@ -497,6 +595,7 @@ fn parse_functional(config: &Value, entries: &[Value], name: String) -> RkResult
         .map(|l| {
             let c = &l["config"];
             c.get("return_state") == Some(&json!(true))
+                || c.get("return_attention_scores") == Some(&json!(true))
                 || (is_model(l["class_name"].as_str().unwrap_or(""))
                     && ends(c.get("config").and_then(|c| c.get("output_layers"))).len() > 1)
         })

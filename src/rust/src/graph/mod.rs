@@ -6,6 +6,7 @@
 
 mod build;
 pub mod exec;
+mod keras_calls;
 pub mod keras_json;
 mod keras_shapes;
 pub mod nested;
@@ -198,6 +199,7 @@ impl Graph {
                 threads,
                 input_grads: true,
                 mask: None,
+                input_masks: Vec::new(),
             };
             if let Some(j) = fused[i] {
                 // The pooling node of a fused pair: computed from the pair's first input.
@@ -253,10 +255,15 @@ impl Graph {
                     let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
                     let mut ctx = ctx_for(layer.as_ref());
                     ctx.mask = in_mask.clone();
+                    ctx.input_masks = self.input_masks(node, &masks);
                     let out = layer.forward(&xs, &mut ctx)?;
                     // A call with several outputs keeps its first output's mask, which that
                     // output's part node passes on (nothing else reads the call).
-                    masks.push(layer.compute_mask(xs[0], in_mask.as_ref()));
+                    masks.push(if layer.uses_input_masks() {
+                        layer.merge_masks(&xs, &ctx.input_masks)
+                    } else {
+                        layer.compute_mask(xs[0], in_mask.as_ref())
+                    });
                     out
                 }
             };
@@ -361,6 +368,7 @@ impl Graph {
                         threads,
                         input_grads: false,
                         mask: None,
+                        input_masks: Vec::new(),
                     };
                     flayer
                         .step_mean_backward(
@@ -385,6 +393,7 @@ impl Graph {
                 threads,
                 input_grads: node.inputs.iter().any(|&j| needs[j]),
                 mask: self.input_mask(node, &pass.masks),
+                input_masks: self.input_masks(node, &pass.masks),
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]

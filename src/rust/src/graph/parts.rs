@@ -13,8 +13,18 @@ impl Graph {
         let layer = self.slots[node.layer].layer.as_ref()?;
         match node.inputs.as_slice() {
             [j] => masks[*j].clone(),
-            [j, ..] if layer.takes_initial_state() => masks[*j].clone(),
+            [j, ..] if layer.takes_initial_state() || layer.uses_input_masks() => masks[*j].clone(),
             _ => None,
+        }
+    }
+
+    /// The masks of all of a call's inputs, for a layer that reads them (empty otherwise).
+    pub(super) fn input_masks(&self, node: &Node, masks: &[Option<Tensor>]) -> Vec<Option<Tensor>> {
+        match self.slots[node.layer].layer.as_ref() {
+            Some(l) if l.uses_input_masks() => {
+                node.inputs.iter().map(|&j| masks[j].clone()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -41,7 +41,59 @@ impl Concatenate {
     }
 }
 
+/// Keras's merged mask of steps `[batch, steps]`: where any input's mask is set (`or`),
+/// with an input without a mask counting as set everywhere when `none_is_set`, else making
+/// the whole merge unmasked.
+fn or_masks(masks: &[Option<Tensor>], none_is_set: bool) -> Option<Tensor> {
+    if masks.iter().all(|m| m.is_none()) || (!none_is_set && masks.iter().any(|m| m.is_none())) {
+        return None;
+    }
+    let mut out: Option<Tensor> = None;
+    for m in masks {
+        let Some(m) = m else {
+            let like = masks.iter().flatten().next()?;
+            return Some(Tensor::from_elem(like.raw_dim(), 1.0));
+        };
+        out = Some(match out {
+            None => m.clone(),
+            Some(o) => ndarray::Zip::from(&o).and(m).map_collect(|a, b| {
+                if *a != 0.0 || *b != 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }),
+        });
+    }
+    out
+}
+
 impl Layer for Concatenate {
+    fn uses_input_masks(&self) -> bool {
+        true
+    }
+
+    /// Keras's: the inputs' masks (set everywhere for an input without one) joined along
+    /// the steps when concatenating steps, else combined with `or`.
+    fn merge_masks(&self, xs: &[&Tensor], masks: &[Option<Tensor>]) -> Option<Tensor> {
+        if masks.iter().all(|m| m.is_none()) {
+            return None;
+        }
+        if self.at == 0 && xs[0].ndim() > 2 {
+            let parts: Vec<Tensor> = xs
+                .iter()
+                .zip(masks)
+                .map(|(x, m)| {
+                    m.clone()
+                        .unwrap_or_else(|| Tensor::from_elem(ndarray::IxDyn(&x.shape()[..2]), 1.0))
+                })
+                .collect();
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            return ndarray::concatenate(Axis(1), &views).ok();
+        }
+        or_masks(masks, true)
+    }
+
     fn class_name(&self) -> &'static str {
         "Concatenate"
     }
@@ -152,6 +204,15 @@ impl Elementwise {
 }
 
 impl Layer for Elementwise {
+    fn uses_input_masks(&self) -> bool {
+        true
+    }
+
+    /// Keras's: where any input's mask is set, none when an input has no mask.
+    fn merge_masks(&self, _xs: &[&Tensor], masks: &[Option<Tensor>]) -> Option<Tensor> {
+        or_masks(masks, false)
+    }
+
     fn class_name(&self) -> &'static str {
         match self.op {
             Op::Add => "Add",

@@ -9,11 +9,13 @@
 
 pub mod activation;
 pub mod activity_regularization;
+pub mod attention;
 pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
 pub mod dense;
 pub mod dot;
+pub mod dot_attention;
 pub mod dropout;
 pub mod embedding;
 pub mod gates;
@@ -30,6 +32,9 @@ pub mod reshape;
 pub mod spatial;
 pub mod time_distributed;
 pub mod unit_norm;
+
+#[cfg(test)]
+mod attention_tests;
 
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -68,6 +73,9 @@ pub struct Ctx {
     /// Keras's mask of the (first) input's steps, `[batch, steps]` of 0/1 (an embedding's
     /// `mask_zero`), for the layers that use it.
     pub mask: Option<Tensor>,
+    /// The masks of all of the call's inputs, for layers that read them
+    /// ([`Layer::uses_input_masks`]); empty otherwise.
+    pub input_masks: Vec<Option<Tensor>>,
 }
 
 /// One layer of a model's graph.
@@ -142,6 +150,16 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// `initial_state`): the layer then sees the first input's mask.
     fn takes_initial_state(&self) -> bool {
         false
+    }
+    /// Whether the layer reads the masks of all of its inputs (`Ctx::input_masks`: attention's
+    /// query, value and key masks); its output then carries its first input's mask.
+    fn uses_input_masks(&self) -> bool {
+        false
+    }
+    /// The mask of the output of a layer that reads all of its inputs' masks, given its
+    /// inputs and their masks: the first input's by default (attention's query mask).
+    fn merge_masks(&self, xs: &[&Tensor], masks: &[Option<Tensor>]) -> Option<Tensor> {
+        self.compute_mask(xs[0], masks.first().and_then(|m| m.as_ref()))
     }
     /// Whether the layer makes a mask of its own (an embedding's `mask_zero`).
     fn masks_zero(&self) -> bool {
@@ -245,6 +263,10 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => {
             Box::new(noise::Noise::from_config(class_name, config)?)
         }
+        "MultiHeadAttention" => Box::new(attention::MultiHeadAttention::from_config(config, seed)?),
+        "Attention" | "AdditiveAttention" => Box::new(dot_attention::DotAttention::from_config(
+            class_name, config, seed,
+        )?),
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {

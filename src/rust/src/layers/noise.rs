@@ -172,6 +172,7 @@ mod tests {
             threads: 1,
             input_grads: true,
             mask: None,
+            input_masks: Vec::new(),
         }
     }
 
