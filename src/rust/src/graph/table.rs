@@ -93,10 +93,14 @@ impl Graph {
         let inbound = nodes
             .iter()
             .flat_map(|&i| {
-                self.nodes[i]
-                    .inputs
-                    .iter()
-                    .map(|&j| self.owner_name(j).to_string())
+                let ins = &self.nodes[i].inputs;
+                // An attention call given no key reads its value as the key: listed once.
+                let attention = super::keras_calls::is_attention(s.class_name());
+                let skip = (attention && ins.get(2) == ins.get(1)).then_some(2);
+                ins.iter()
+                    .enumerate()
+                    .filter(move |&(k, _)| Some(k) != skip)
+                    .map(|(_, &j)| self.owner_name(j).to_string())
             })
             .collect();
         let open = nodes
