@@ -108,6 +108,49 @@ layer_layer_normalization <- function(object, axis = -1L, epsilon = 0.001, cente
   compose_layer(object, spec)
 }
 
+#' Group normalization layer
+#'
+#' Keras's `GroupNormalization`: the channels (last axis) are split into `groups` groups of
+#' consecutive channels, and each sample is normalized over each group's channels and all of
+#' its positions, `gamma * (x - mean) / sqrt(var + epsilon) + beta` with `gamma` and `beta`
+#' per channel; the same in training and inference. `groups = -1` gives each channel a group
+#' of its own (instance normalization); `groups = 1` normalizes each sample as a whole.
+#'
+#' Input and output shapes: unchanged; the channels must be a multiple of `groups`.
+#' @inheritParams layer_layer_normalization
+#' @param groups Number of groups, or `-1` for one per channel.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family normalization layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>%
+#'   layer_conv_2d(8, c(3, 3), input_shape = c(12, 12, 1)) %>%
+#'   layer_group_normalization(groups = 4)
+layer_group_normalization <- function(object, groups = 32L, axis = -1L, epsilon = 0.001, center = TRUE,
+                                      scale = TRUE, beta_initializer = "zeros", gamma_initializer = "ones",
+                                      beta_regularizer = NULL, gamma_regularizer = NULL,
+                                      beta_constraint = NULL, gamma_constraint = NULL,
+                                      input_shape = NULL, batch_input_shape = NULL,
+                                      batch_size = NULL, dtype = NULL, name = NULL,
+                                      trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_group_normalization()")
+  check_unsupported(beta_regularizer = beta_regularizer, gamma_regularizer = gamma_regularizer,
+                    beta_constraint = beta_constraint, gamma_constraint = gamma_constraint)
+  minus_one <- is.numeric(groups) && length(groups) == 1 && !is.na(groups) && groups == -1
+  groups <- if (minus_one) -1L else check_count(groups, "groups", max = 65536)
+  spec <- new_layer_spec("group_normalization", "GroupNormalization", list(
+    groups = as.integer(groups),
+    axis = check_axis_last(axis),
+    epsilon = check_number(epsilon, "epsilon", min = 1e-12),
+    center = check_flag(center, "center"),
+    scale = check_flag(scale, "scale"),
+    beta_initializer = as_initializer(beta_initializer, "beta_initializer"),
+    gamma_initializer = as_initializer(gamma_initializer, "gamma_initializer")),
+    input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
 #' The channels axis, as Keras counts it (batch axis 0); -1 or the last axis (checked by
 #' the engine once the input's rank is known)
 #' @noRd

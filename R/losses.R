@@ -6,7 +6,8 @@
 #' `y_true` and `y_pred`, they compute per-sample losses with the engine's formulas, which
 #' follow Keras 3's: probabilities clipped to `[1e-7, 1 - 1e-7]` before logs; the hinge
 #' losses take 0/1 targets as -1/1 when every target is 0 or 1; cosine similarity is
-#' negative (`-1` for identical directions). A loss written in R cannot be used in training:
+#' negative (`-1` for identical directions); `loss_cosine_proximity` (`"cosine_proximity"`) is
+#' Keras 2's name for it, the same formula. A loss written in R cannot be used in training:
 #' the engine differentiates its own losses only.
 #' @param y_true,y_pred Targets and predictions (samples in rows).
 #' @param ... Keras's loss arguments: `from_logits` (the crossentropies: `y_pred` holds
@@ -39,7 +40,8 @@ loss_options <- list(
 #' @noRd
 loss_aliases <- c(mse = "mean_squared_error", mae = "mean_absolute_error", mape = "mean_absolute_percentage_error",
                   msle = "mean_squared_logarithmic_error", kld = "kl_divergence",
-                  kullback_leibler_divergence = "kl_divergence", logcosh = "log_cosh")
+                  kullback_leibler_divergence = "kl_divergence", logcosh = "log_cosh",
+                  cosine_proximity = "cosine_similarity")
 
 canonical_loss <- function(name) if (name %in% names(loss_aliases)) loss_aliases[[name]] else name
 
@@ -170,6 +172,9 @@ loss_categorical_hinge <- make_loss("categorical_hinge")
 #' @rdname losses
 #' @export
 loss_cosine_similarity <- make_loss("cosine_similarity")
+#' @rdname losses
+#' @export
+loss_cosine_proximity <- loss_cosine_similarity
 
 rk_losses <- c(names(loss_options), names(loss_aliases))
 

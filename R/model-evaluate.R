@@ -17,7 +17,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   check_model(object)
   check_no_dots(..., fn = "evaluate()")
   if (is.function(x)) {
-    return(evaluate_generator(object, x, steps = steps, callbacks = callbacks))
+    return(via_fit(evaluate_generator(object, x, steps = steps, callbacks = callbacks)))
   }
   compiled <- require_compiled(object)
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
@@ -87,7 +87,7 @@ predict.rkeras_model <- function(object, x, batch_size = NULL, verbose = "auto",
                                  callbacks = NULL, ...) {
   check_model(object)
   check_no_dots(..., fn = "predict()")
-  if (is.function(x)) return(predict_generator(object, x, steps = steps, callbacks = callbacks))
+  if (is.function(x)) return(via_fit(predict_generator(object, x, steps = steps, callbacks = callbacks)))
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   verbose <- check_verbose(verbose)
   callbacks <- as_callbacks(callbacks)

@@ -66,10 +66,10 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
     if (!is.null(dots$validation_batch_size) || validation_freq != 1L) {
       rk_abort("`validation_batch_size` and `validation_freq` cannot be used with a generator.", "value")
     }
-    return(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
-                         verbose = verbose, callbacks = callbacks, view_metrics = view_metrics,
-                         validation_data = validation_data, validation_steps = validation_steps,
-                         class_weight = class_weight, initial_epoch = initial_epoch))
+    return(via_fit(fit_generator(object, x, steps_per_epoch = steps_per_epoch, epochs = epochs,
+                                 verbose = verbose, callbacks = callbacks, view_metrics = view_metrics,
+                                 validation_data = validation_data, validation_steps = validation_steps,
+                                 class_weight = class_weight, initial_epoch = initial_epoch)))
   }
   compiled <- require_compiled(object)
   epochs <- check_count(epochs, "epochs", min = 0)

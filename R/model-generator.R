@@ -32,6 +32,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
                           view_metrics = getOption("keras.view_metrics", default = "auto"),
                           validation_data = NULL, validation_steps = NULL, class_weight = NULL,
                           max_queue_size = 10, workers = 1, initial_epoch = 0) {
+  warn_generator_deprecated("fit_generator", "fit")
   check_model(object)
   compiled <- require_compiled(object)
   check_generator(generator, "generator")
@@ -154,6 +155,7 @@ generator_eval <- function(model, generator, steps, what, prefix = "", callbacks
 #' @rdname fit_generator
 #' @export
 evaluate_generator <- function(object, generator, steps, max_queue_size = 10, workers = 1, callbacks = NULL) {
+  warn_generator_deprecated("evaluate_generator", "evaluate")
   check_model(object)
   check_generator(generator, "generator")
   steps <- check_count(steps, "steps")
@@ -169,6 +171,7 @@ evaluate_generator <- function(object, generator, steps, max_queue_size = 10, wo
 #' @export
 predict_generator <- function(object, generator, steps, max_queue_size = 10, workers = 1, verbose = 0,
                               callbacks = NULL) {
+  warn_generator_deprecated("predict_generator", "predict")
   check_model(object)
   check_generator(generator, "generator")
   steps <- check_count(steps, "steps")
@@ -186,4 +189,24 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   }, callbacks, "predict", rows = FALSE)
   fire(callbacks, "on_predict_end", list())
   shape_outputs(object, do.call(rbind, parts))
+}
+
+#' Keras for R 2.x's deprecation warning of `fit_generator()`, `evaluate_generator()` and
+#' `predict_generator()`, once per session for each; not when `fit()`, `evaluate()` or
+#' `predict()` given a generator runs them
+#' @noRd
+warn_generator_deprecated <- function(fn, instead) {
+  key <- paste0("warned_", fn)
+  if (isTRUE(rk_cache$generator_via_fit) || isTRUE(rk_cache[[key]])) return(invisible())
+  rk_cache[[key]] <- TRUE
+  warning(sprintf("`%s` is deprecated. Use `%s` instead, it now accept generators.", fn, instead), call. = FALSE)
+}
+
+#' Run a generator function on behalf of `fit()`, `evaluate()` or `predict()`
+#' @noRd
+via_fit <- function(expr) {
+  old <- rk_cache$generator_via_fit
+  rk_cache$generator_via_fit <- TRUE
+  on.exit(rk_cache$generator_via_fit <- old)
+  expr
 }

@@ -23,6 +23,7 @@
 #'   `"count"` and `"tf_idf"` give one column per vocabulary entry (`max_tokens` columns
 #'   with `pad_to_max_tokens = TRUE`); tf-idf weights are `log(1 + documents / (1 +
 #'   documents with the token))`, the out-of-vocabulary column weighted by their mean.
+#'   Keras 2's names `"binary"` and `"tf-idf"` are taken for `"multi_hot"` and `"tf_idf"`.
 #'
 #' The layer runs in R. It can start a Sequential model that takes texts:
 #' `keras_model_sequential() %>% vectorize()` before any other layer; `fit()`, `evaluate()`,
@@ -73,6 +74,10 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
     if (length(ngrams) == 1) seq_len(ngrams) else as.integer(ngrams)
   }
   if (!is.null(st$ngrams) && is.null(st$split)) rk_abort("`ngrams` needs `split`.", "value")
+  # Keras 2's names of the modes: "binary" is "multi_hot", "tf-idf" is "tf_idf".
+  if (is.character(output_mode) && length(output_mode) == 1 && !is.na(output_mode)) {
+    output_mode <- switch(output_mode, binary = "multi_hot", `tf-idf` = "tf_idf", output_mode)
+  }
   st$output_mode <- check_string(output_mode, "output_mode", choices = c("int", "multi_hot", "count", "tf_idf"))
   st$length <- if (!is.null(output_sequence_length)) {
     if (st$output_mode != "int") rk_abort("`output_sequence_length` is only for `output_mode = \"int\"`.", "value")

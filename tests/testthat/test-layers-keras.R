@@ -29,7 +29,7 @@ oracle_dir <- local({
 
 # The cases (oracle/keras_layers.py's names) of each family below; every case is in one.
 families <- c(conv = "^conv[12]d_", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
-              global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln)_|^unitnorm",
+              global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln|gn)_|^unitnorm",
               reshaping = "^(zeropad|crop|upsample)",
               activations = "^(leaky_relu|relu|elu|softmax|prelu|selu_act|threshold_relu)",
               spatial_dropout = "^sdropout", noise = "^(gnoise|gdropout|adropout)", chain = "^chain$")

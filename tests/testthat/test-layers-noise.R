@@ -54,3 +54,35 @@ test_that("noise layers change outputs in training only, and bad arguments are e
   expect_error(keras_model_sequential() %>% layer_dense(3, input_shape = 2) %>%
                  layer_activation_parametric_relu(shared_axes = 2), "shared_axes", class = "rkeras_error")
 })
+
+test_that("group normalization built in R trains and loads in Keras 3 with the same predictions", {
+  py <- keras_python()
+  set.seed(5)
+  m <- keras_model_sequential() %>%
+    layer_dense(6, input_shape = c(3, 4)) %>%
+    layer_group_normalization(groups = 3) %>%
+    layer_group_normalization(groups = -1, center = FALSE) %>%
+    layer_flatten() %>% layer_dense(2)
+  m %>% compile(optimizer = "adam", loss = "mse")
+  x <- array(rnorm(120), c(10, 3, 4))
+  h <- m %>% fit(x, matrix(rnorm(20), 10), epochs = 3, verbose = 0)
+  expect_length(h$metrics$loss, 3)
+  dir <- withr::local_tempdir()
+  save_model(m, file.path(dir, "m.keras"))
+  save_model_hdf5(m, file.path(dir, "m.h5"))
+  writeLines(model_to_json(m), file.path(dir, "m.json"))
+  writeLines(rkeras:::to_json(list(lapply(seq_len(10), function(i) lapply(1:3, function(j) I(x[i, j, ]))))),
+             file.path(dir, "m.x.json"))
+  out <- suppressWarnings(system2(py, c(test_path("oracle", "keras_nested.py"), "read", dir, "m"),
+                                  stdout = TRUE, stderr = FALSE))
+  expect_null(attr(out, "status"))
+  got <- rkeras:::rk_json_parse(paste(out, collapse = ""))$ok$m
+  want <- unname(predict(m, x, verbose = 0))
+  for (ext in c("keras", "h5")) {
+    expect_equal(do.call(rbind, lapply(got[[ext]]$pred, unlist)), want, tolerance = 1e-5, info = ext)
+  }
+  expect_equal(vapply(got$keras$rows, `[[`, "", "class_name")[2:3], rep("GroupNormalization", 2))
+  expect_error(layer_group_normalization(groups = 0), "groups", class = "rkeras_error")
+  expect_error(keras_model_sequential() %>% layer_dense(6, input_shape = 4) %>% layer_group_normalization(groups = 4),
+               "divisible", class = "rkeras_error")
+})

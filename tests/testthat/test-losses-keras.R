@@ -148,3 +148,12 @@ test_that("in compile(), metrics are unweighted and weighted_metrics weighted, a
     expect_rel(ev$weighted_m, want[[2 * i]], paste(c[[1]], "weighted, in compile()"), tol = 1e-5)
   }
 })
+
+test_that("loss_cosine_proximity (Keras 2's name) is cosine similarity, as a function and as a name", {
+  y <- matrix(c(1, 0, 0.5, 2, 1, -1), 2)
+  p <- matrix(c(0.5, 1, 1, 1, -2, 0.5), 2)
+  expect_equal(loss_cosine_proximity(y, p), loss_cosine_similarity(y, p))
+  m <- keras_model_sequential() %>% layer_dense(3, input_shape = 2)
+  expect_no_error(m %>% compile(optimizer = "sgd", loss = "cosine_proximity"))
+  expect_no_error(m %>% compile(optimizer = "sgd", loss = loss_cosine_proximity))
+})

@@ -39,6 +39,28 @@ test_that("the seed's generator pattern trains with fit_generator", {
   expect_length(h2$metrics$loss, 1)
 })
 
+test_that("fit_generator() and friends warn once per session that they are deprecated, as Keras for R 2.x does", {
+  cache <- rkeras:::rk_cache
+  fns <- c("fit_generator", "evaluate_generator", "predict_generator")
+  old <- mget(paste0("warned_", fns), envir = cache)
+  on.exit(for (k in names(old)) assign(k, old[[k]], envir = cache))
+  for (fn in fns) assign(paste0("warned_", fn), NULL, envir = cache)
+  raw <- make_raw()
+  model <- gen_model()
+  g <- sampling_generator(raw$x, raw$y, batch_size = 16)
+  # fit(), evaluate() and predict() given a generator do not warn.
+  expect_no_warning(model %>% fit(g, steps_per_epoch = 2, epochs = 1, verbose = 0))
+  expect_no_warning(model %>% evaluate(g, steps = 2))
+  expect_no_warning(model %>% predict(g, steps = 2))
+  expect_warning(model %>% fit_generator(g, steps_per_epoch = 2, verbose = 0),
+                 "`fit_generator` is deprecated. Use `fit` instead, it now accept generators.", fixed = TRUE)
+  expect_no_warning(model %>% fit_generator(g, steps_per_epoch = 2, verbose = 0))
+  expect_warning(model %>% evaluate_generator(g, steps = 2), "`evaluate_generator` is deprecated", fixed = TRUE)
+  expect_warning(model %>% predict_generator(g, steps = 2), "`predict_generator` is deprecated",
+                 fixed = TRUE)
+  expect_no_warning(model %>% predict_generator(g, steps = 2))
+})
+
 test_that("overlap on and off give identical training", {
   raw <- make_raw()
   run <- function(overlap) {

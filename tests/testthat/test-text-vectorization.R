@@ -41,7 +41,7 @@ test_that("a vectorized text trains a model, and the vocabulary can be given or 
 })
 
 test_that("text vectorization refuses what it cannot do, with errors naming the argument", {
-  expect_error(layer_text_vectorization(output_mode = "binary"), "`output_mode`", class = "rkeras_error_value")
+  expect_error(layer_text_vectorization(output_mode = "one_hot"), "`output_mode`", class = "rkeras_error_value")
   expect_error(layer_text_vectorization(max_tokens = 1), "`max_tokens`", class = "rkeras_error_value")
   expect_error(layer_text_vectorization(output_mode = "count", output_sequence_length = 3), "only for",
                class = "rkeras_error_value")
@@ -93,4 +93,15 @@ test_that("a text vectorization layer starts a Sequential model that takes texts
   expect_error(keras_model_sequential() %>% layer_dense(2, input_shape = 3) %>% v(), "before any other layer",
                class = "rkeras_error_unsupported")
   expect_error(keras_model_sequential() %>% layer_text_vectorization(), "output_sequence_length", class = "rkeras_error_value")
+})
+
+test_that("Keras 2's output_mode names \"binary\" and \"tf-idf\" are multi_hot and tf_idf", {
+  texts <- c("a b c", "b c", "c d d")
+  for (pair in list(c("binary", "multi_hot"), c("tf-idf", "tf_idf"))) {
+    old <- layer_text_vectorization(output_mode = pair[[1]])
+    new <- layer_text_vectorization(output_mode = pair[[2]])
+    adapt(old, texts)
+    adapt(new, texts)
+    expect_equal(old(c("a d", "b")), new(c("a d", "b")), info = pair[[1]])
+  }
 })

@@ -106,6 +106,9 @@ def cases():
         ("selu_act", (6,), [L.Activation("selu")], 2),
         ("threshold_relu", (8,), [L.ReLU(threshold=0.4)], 2),
         ("unitnorm", (4, 3), [L.UnitNormalization()], 2),
+        ("gn_groups", (3, 4, 6), [L.GroupNormalization(groups=3, epsilon=1e-3)], 2),
+        ("gn_instance", (5, 4), [L.GroupNormalization(groups=-1, center=False)], 2),
+        ("gn_one", (6,), [L.GroupNormalization(groups=1, scale=False)], 2),
         # Noise layers are the identity in inference
         ("gnoise", (5,), [L.GaussianNoise(0.3)], 1),
         ("gdropout", (4, 2), [L.GaussianDropout(0.3)], 1),

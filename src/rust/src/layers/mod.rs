@@ -19,6 +19,7 @@ pub mod dot_attention;
 pub mod dropout;
 pub mod embedding;
 pub mod gates;
+pub mod group_norm;
 pub mod layer_norm;
 pub mod masking;
 pub mod merge;
@@ -250,6 +251,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         }
         "BatchNormalization" => Box::new(normalization::BatchNorm::from_config(config)?),
         "LayerNormalization" => Box::new(layer_norm::LayerNorm::from_config(config)?),
+        "GroupNormalization" => Box::new(group_norm::GroupNorm::from_config(config)?),
         "ZeroPadding2D" | "Cropping2D" => {
             Box::new(spatial::Margin::from_config(class_name, config)?)
         }
