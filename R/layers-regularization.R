@@ -5,7 +5,10 @@
 #' through unchanged. Input and output shapes: unchanged.
 #' @inheritParams layer_dense
 #' @param rate Fraction of the inputs to drop, in `[0, 1)`.
-#' @param noise_shape Not supported; must be `NULL`.
+#' @param noise_shape `NULL`, or the shape of the dropout mask, batch axis first, broadcast
+#'   over the input: an axis of size 1 shares one draw along the input's axis, `NA` (or
+#'   `NULL` in a list) takes the input's size. `c(batch_size, 1, features)` drops the same
+#'   features at every step of a sequence; the batch axis always takes the batch's size.
 #' @param seed Ignored: dropout masks follow R's `set.seed()`.
 #' @returns The model (invisibly) when `object` is a model, else a layer.
 #' @family regularization layers
@@ -17,10 +20,25 @@
 layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, input_shape = NULL,
                           batch_input_shape = NULL, batch_size = NULL, name = NULL,
                           trainable = NULL, weights = NULL) {
-  check_unsupported(noise_shape = noise_shape)
-  spec <- new_layer_spec("dropout", "Dropout", list(rate = check_rate(rate, "rate"), noise_shape = NULL, seed = NULL),
+  spec <- new_layer_spec("dropout", "Dropout", list(rate = check_rate(rate, "rate"),
+                                                     noise_shape = check_noise_shape(noise_shape), seed = NULL),
                          input_shape = input_shape, name = name)
   compose_layer(object, spec)
+}
+
+#' `noise_shape` as Keras's config takes it: a list of whole numbers and NULLs (open axes)
+#' @noRd
+check_noise_shape <- function(x, call = rlang::caller_env()) {
+  if (is.null(x)) return(NULL)
+  items <- if (is.list(x)) x else as.list(x)
+  ok <- length(items) >= 2 && all(vapply(items, function(v) {
+    is.null(v) || (length(v) == 1 && (is.na(v) || (is.numeric(v) && v >= 1 && v <= 2^31 - 1 && v == round(v))))
+  }, TRUE))
+  if (!ok) {
+    rk_abort(sprintf("`noise_shape` must be NULL or the mask's shape, batch axis first: whole numbers, NA for the input's size (c(NA, 1, 16)), not %s.",
+                     show_value(x)), "value", call)
+  }
+  I(lapply(items, function(v) if (is.null(v) || is.na(v)) NULL else as.integer(v)))
 }
 
 #' Weight regularizers

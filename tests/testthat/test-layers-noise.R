@@ -86,3 +86,25 @@ test_that("group normalization built in R trains and loads in Keras 3 with the s
   expect_error(keras_model_sequential() %>% layer_dense(6, input_shape = 4) %>% layer_group_normalization(groups = 4),
                "divisible", class = "rkeras_error")
 })
+
+test_that("layer_dropout(noise_shape = ) shares one draw along the axes of size 1, as Keras broadcasts it", {
+  set.seed(1)
+  m <- keras_model_sequential() %>%
+    layer_dropout(0.5, noise_shape = c(NA, 1, 8), input_shape = c(3, 8)) %>%
+    layer_flatten() %>%
+    layer_dense(1, kernel_initializer = "zeros", use_bias = FALSE)
+  m %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+  # One step on ones: the kernel moves where the mask kept the input, the same at every step.
+  train_on_batch(m, array(1, c(1, 3, 8)), matrix(1))
+  k <- matrix(get_weights(m)[[1]], 3, byrow = TRUE)
+  expect_equal(k[1, ], k[2, ])
+  expect_equal(k[1, ], k[3, ])
+  expect_true(any(k[1, ] == 0) && any(k[1, ] != 0))
+  # Inference passes inputs through; the configuration keeps the shape (open axes as null).
+  expect_equal(predict(m, array(1, c(2, 3, 8)), verbose = 0), matrix(sum(k), 2, 1), tolerance = 1e-6)
+  expect_match(model_to_json(m), '"noise_shape":[null,1,8]', fixed = TRUE)
+  expect_error(keras_model_sequential() %>% layer_dropout(0.5, noise_shape = c(NA, 2, 4), input_shape = c(3, 4)),
+               "does not broadcast", class = "rkeras_error")
+  expect_error(layer_dropout(rate = 0.5, noise_shape = "a"), "noise_shape", class = "rkeras_error")
+  expect_error(layer_dropout(rate = 0.5, noise_shape = 3), "noise_shape", class = "rkeras_error")
+})

@@ -155,6 +155,7 @@ calls <- list(
   layer_gaussian_dropout = function(v) layer_gaussian_dropout(rate = v),
   layer_alpha_dropout = function(v) layer_alpha_dropout(rate = v),
   layer_unit_normalization = function(v) layer_unit_normalization(axis = v),
+  layer_dropout_noise_shape = function(v) layer_dropout(rate = 0.5, noise_shape = v),
   layer_group_normalization = function(v) layer_group_normalization(groups = v),
   layer_group_normalization_epsilon = function(v) layer_group_normalization(groups = 2, epsilon = v),
   layer_prelu_axes = function(v) layer_activation_parametric_relu(shared_axes = v),

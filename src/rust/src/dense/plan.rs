@@ -78,7 +78,7 @@ fn kind_of(layer: &dyn crate::layers::Layer) -> Option<Kind> {
                 l2: d.l2 as f32,
             }
         }
-        "Dropout" => Kind::Dropout {
+        "Dropout" if c["noise_shape"].is_null() => Kind::Dropout {
             rate: c["rate"].as_f64()? as f32,
         },
         "Activation" => Kind::Activation {

@@ -1,5 +1,7 @@
 //! Dropout: in training `y = x * m`, `m` 0 with probability `rate` and `1 / (1 - rate)`
-//! otherwise (inverted dropout); in inference `y = x`. Backward: `dx = g * m`.
+//! otherwise (inverted dropout); in inference `y = x`. Backward: `dx = g * m`. With
+//! `noise_shape`, the mask is drawn at that shape (an axis of size 1 shares one draw along
+//! the input's axis; an open axis, or the batch's, takes the input's size) and broadcast.
 //!
 //! # Shapes
 //! any input `[batch, ...]` -> the same shape.
@@ -14,6 +16,8 @@ use serde_json::{json, Value};
 pub struct Dropout {
     pub rate: f32,
     seed: Option<u64>,
+    /// Keras's `noise_shape` (with the batch axis), `None` on open axes.
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 impl Dropout {
@@ -24,14 +28,16 @@ impl Dropout {
                 "Dropout `rate` must be in [0, 1), got {rate}"
             )));
         }
-        if !matches!(c.get("noise_shape"), None | Some(Value::Null)) {
-            return Err(RkError::Unsupported(
-                "Dropout `noise_shape` is not supported by rkeras yet".into(),
+        let noise_shape: Option<Vec<Option<usize>>> = field_or(c, "Dropout", "noise_shape", None)?;
+        if noise_shape.as_ref().is_some_and(|n| n.len() < 2) {
+            return Err(RkError::Spec(
+                "Dropout `noise_shape` must give the batch axis and each axis of a sample".into(),
             ));
         }
         Ok(Dropout {
             rate,
             seed: field_or(c, "Dropout", "seed", None)?,
+            noise_shape,
         })
     }
 }
@@ -46,13 +52,62 @@ impl Layer for Dropout {
     }
 
     fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        Ok(one_input(name, inputs)?.clone())
+        let s = one_input(name, inputs)?;
+        if let Some(ns) = &self.noise_shape {
+            let fits = ns.len() == s.len() + 1
+                && ns[1..]
+                    .iter()
+                    .zip(s)
+                    .all(|(n, &d)| n.is_none_or(|n| n == 1 || n == d));
+            if !fits {
+                let shown: Vec<String> = ns
+                    .iter()
+                    .map(|d| d.map_or("None".to_string(), |d| d.to_string()))
+                    .collect();
+                return Err(super::shape_error(
+                    name,
+                    format!(
+                        "has `noise_shape` ({}), which does not broadcast to its input {}",
+                        shown.join(", "),
+                        super::shape_string(s)
+                    ),
+                ));
+            }
+        }
+        Ok(s.clone())
     }
 
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let x = xs[0];
         if !ctx.training || self.rate == 0.0 {
             return Ok((x.clone(), None));
+        }
+        if let Some(ns) = &self.noise_shape {
+            // The mask at the noise shape (the batch axis always the batch's), broadcast.
+            let mut dims: Vec<usize> = ns
+                .iter()
+                .zip(x.shape())
+                .map(|(n, &d)| n.map_or(d, |n| n.min(d)))
+                .collect();
+            dims[0] = x.shape()[0];
+            let n: usize = dims.iter().product();
+            let ones = vec![1.0f32; n];
+            let (mut a, mut m) = (super::zeros(n), super::zeros(n));
+            dropout_forward(
+                &ones,
+                &mut a,
+                &mut m,
+                1.0 - self.rate,
+                ctx.rng.next_u64() as u32,
+                0,
+            );
+            let small = Tensor::from_shape_vec(ndarray::IxDyn(&dims), m)
+                .map_err(|e| RkError::Internal(e.to_string()))?;
+            let full = small
+                .broadcast(x.raw_dim())
+                .ok_or_else(|| RkError::Internal("noise shape does not broadcast".into()))?
+                .to_owned();
+            return Ok((x * &full, Some(full)));
         }
         let xsl = x.as_slice().expect("standard");
         let mut a = super::zeros(xsl.len());
@@ -87,7 +142,7 @@ impl Layer for Dropout {
     }
 
     fn config(&self) -> Value {
-        json!({"rate": self.rate, "noise_shape": null, "seed": self.seed})
+        json!({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
     }
 }
 
