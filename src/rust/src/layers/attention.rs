@@ -374,20 +374,55 @@ pub fn masked_softmax(p: &mut [f32], s: usize, keep: Option<&[bool]>) {
                 }
             });
         }
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let mut sum = 0.0;
-        row.iter_mut().for_each(|v| {
-            *v = (*v - m).exp();
-            sum += *v;
-        });
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|v| *v *= inv);
+        softmax_row_fast(row);
         if let Some(k) = keep {
             row.iter_mut().zip(k).for_each(|(v, &k)| {
                 if !k {
                     *v = 0.0;
                 }
             });
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Softmax of one row in place, `exp(x - max) / sum`, in 16 lanes (vectorized).
+    fn softmax_row_fast(row: &mut [f32]) {
+        const L: usize = 16;
+        let mut mx = [f32::NEG_INFINITY; L];
+        let mut chunks = row.chunks_exact(L);
+        for c in &mut chunks {
+            for i in 0..L {
+                if c[i] > mx[i] {
+                    mx[i] = c[i];
+                }
+            }
+        }
+        let mut m = f32::NEG_INFINITY;
+        for &v in chunks.remainder().iter().chain(mx.iter()) {
+            if v > m {
+                m = v;
+            }
+        }
+        let mut acc = [0.0f32; L];
+        let mut chunks = row.chunks_exact_mut(L);
+        for c in &mut chunks {
+            for i in 0..L {
+                let e = crate::layers::gates::exp_fast(c[i] - m);
+                c[i] = e;
+                acc[i] += e;
+            }
+        }
+        let mut sum = 0.0f32;
+        for v in chunks.into_remainder() {
+            let e = crate::layers::gates::exp_fast(*v - m);
+            *v = e;
+            sum += e;
+        }
+        sum += acc.iter().sum::<f32>();
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
         }
     }
 }
@@ -558,7 +593,14 @@ impl Layer for MultiHeadAttention {
         let seed = if drop { ctx.rng.next_u64() as u32 } else { 0 };
         let (tt, ss) = (sz.t, sz.s);
         let pn = h * tt * ss;
-        let mut p = super::zeros(sz.n * pn);
+        // The probabilities of every sample are kept for backward and for the scores output;
+        // otherwise each block of samples reuses one buffer.
+        let keep_all = ctx.backward || self.scores;
+        let mut p = if keep_all {
+            super::zeros(sz.n * pn)
+        } else {
+            Vec::new()
+        };
         let mut dm = if drop {
             super::zeros(sz.n * pn)
         } else {
@@ -573,49 +615,61 @@ impl Layer for MultiHeadAttention {
                 Shared::new(&mut oh),
             );
             let keep_rate = 1.0 - self.dropout;
-            blocks(sz.n, 1, threads, |b, _| {
-                // SAFETY: each block writes its own sample's ranges.
-                let pb = unsafe { ps.slice(b * pn, pn) };
-                let ob = unsafe { os.slice(b * h * tt * vd, h * tt * vd) };
-                let keep = self.keep_mask(sz, b, xs, masks);
-                let mut pd = if drop { super::zeros(pn) } else { Vec::new() };
-                for k in 0..h {
-                    let at = (b * h + k) * tt;
-                    let pk = &mut pb[k * tt * ss..(k + 1) * tt * ss];
-                    matmul(
-                        tt,
-                        ss,
-                        kd,
-                        &qh[at * kd..],
-                        Trans::N,
-                        &kh[(b * h + k) * ss * kd..],
-                        Trans::T,
-                        pk,
-                        false,
-                        1,
-                    );
-                    masked_softmax(pk, ss, keep.as_deref());
-                }
-                let used: &[f32] = if drop {
-                    let db = unsafe { ds.slice(b * pn, pn) };
-                    dropout_forward(pb, &mut pd, db, keep_rate, seed, b * pn);
-                    &pd
+            let chunk = sz.n.div_ceil(threads.max(1)).max(1);
+            blocks(sz.n, chunk, threads, |b0, nb| {
+                let mut scratch = if keep_all {
+                    Vec::new()
                 } else {
-                    pb
+                    super::zeros(pn)
                 };
-                for k in 0..h {
-                    matmul(
-                        tt,
-                        vd,
-                        ss,
-                        &used[k * tt * ss..],
-                        Trans::N,
-                        &vh[(b * h + k) * ss * vd..],
-                        Trans::N,
-                        &mut ob[k * tt * vd..(k + 1) * tt * vd],
-                        false,
-                        1,
-                    );
+                let mut pd = if drop { super::zeros(pn) } else { Vec::new() };
+                for b in b0..b0 + nb {
+                    // SAFETY: each block writes its own samples' ranges.
+                    let pb: &mut [f32] = if keep_all {
+                        unsafe { ps.slice(b * pn, pn) }
+                    } else {
+                        &mut scratch
+                    };
+                    let ob = unsafe { os.slice(b * h * tt * vd, h * tt * vd) };
+                    let keep = self.keep_mask(sz, b, xs, masks);
+                    for k in 0..h {
+                        let at = (b * h + k) * tt;
+                        let pk = &mut pb[k * tt * ss..(k + 1) * tt * ss];
+                        matmul(
+                            tt,
+                            ss,
+                            kd,
+                            &qh[at * kd..],
+                            Trans::N,
+                            &kh[(b * h + k) * ss * kd..],
+                            Trans::T,
+                            pk,
+                            false,
+                            1,
+                        );
+                        masked_softmax(pk, ss, keep.as_deref());
+                    }
+                    let used: &[f32] = if drop {
+                        let db = unsafe { ds.slice(b * pn, pn) };
+                        dropout_forward(pb, &mut pd, db, keep_rate, seed, b * pn);
+                        &pd
+                    } else {
+                        pb
+                    };
+                    for k in 0..h {
+                        matmul(
+                            tt,
+                            vd,
+                            ss,
+                            &used[k * tt * ss..],
+                            Trans::N,
+                            &vh[(b * h + k) * ss * vd..],
+                            Trans::N,
+                            &mut ob[k * tt * vd..(k + 1) * tt * vd],
+                            false,
+                            1,
+                        );
+                    }
                 }
             });
         }
@@ -739,90 +793,91 @@ impl Layer for MultiHeadAttention {
                 Shared::new(&mut dkh),
                 Shared::new(&mut dvh),
             );
-            blocks(sz.n, 1, threads, |b, _| {
-                // SAFETY: each block writes its own sample's ranges.
-                let dqb = unsafe { qs.slice(b * h * tt * kd, h * tt * kd) };
-                let dkb = unsafe { ks.slice(b * h * ss * kd, h * ss * kd) };
-                let dvb = unsafe { vs.slice(b * h * ss * vd, h * ss * vd) };
-                let pb = &p[b * pn..(b + 1) * pn];
-                let used: Vec<f32> = if drop {
-                    pb.iter()
-                        .zip(&dm[b * pn..(b + 1) * pn])
-                        .map(|(a, m)| a * m)
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+            let chunk = sz.n.div_ceil(threads.max(1)).max(1);
+            blocks(sz.n, chunk, threads, |b0, nb| {
+                let mut used = if drop { super::zeros(pn) } else { Vec::new() };
                 let mut dp = super::zeros(tt * ss);
-                for k in 0..h {
-                    let hk = b * h + k;
-                    let dok = &doh[hk * tt * vd..(hk + 1) * tt * vd];
-                    let pk = &pb[k * tt * ss..(k + 1) * tt * ss];
-                    let uk = if drop {
-                        &used[k * tt * ss..(k + 1) * tt * ss]
-                    } else {
-                        pk
-                    };
-                    // dV = Pd' dO
-                    matmul(
-                        ss,
-                        vd,
-                        tt,
-                        uk,
-                        Trans::T,
-                        dok,
-                        Trans::N,
-                        &mut dvb[k * ss * vd..(k + 1) * ss * vd],
-                        false,
-                        1,
-                    );
-                    // dPd = dO V'
-                    matmul(
-                        tt,
-                        ss,
-                        vd,
-                        dok,
-                        Trans::N,
-                        &vh[hk * ss * vd..],
-                        Trans::T,
-                        &mut dp,
-                        false,
-                        1,
-                    );
+                for b in b0..b0 + nb {
+                    // SAFETY: each block writes its own samples' ranges.
+                    let dqb = unsafe { qs.slice(b * h * tt * kd, h * tt * kd) };
+                    let dkb = unsafe { ks.slice(b * h * ss * kd, h * ss * kd) };
+                    let dvb = unsafe { vs.slice(b * h * ss * vd, h * ss * vd) };
+                    let pb = &p[b * pn..(b + 1) * pn];
                     if drop {
-                        let mk = &dm[b * pn + k * tt * ss..b * pn + (k + 1) * tt * ss];
-                        dp.iter_mut().zip(mk).for_each(|(d, m)| *d *= m);
+                        used.iter_mut()
+                            .zip(pb.iter().zip(&dm[b * pn..(b + 1) * pn]))
+                            .for_each(|(u, (a, m))| *u = a * m);
                     }
-                    if let Some(gp) = &gp {
-                        let gk = &gp[b * pn + k * tt * ss..b * pn + (k + 1) * tt * ss];
-                        dp.iter_mut().zip(gk).for_each(|(d, g)| *d += g);
+                    for k in 0..h {
+                        let hk = b * h + k;
+                        let dok = &doh[hk * tt * vd..(hk + 1) * tt * vd];
+                        let pk = &pb[k * tt * ss..(k + 1) * tt * ss];
+                        let uk = if drop {
+                            &used[k * tt * ss..(k + 1) * tt * ss]
+                        } else {
+                            pk
+                        };
+                        // dV = Pd' dO
+                        matmul(
+                            ss,
+                            vd,
+                            tt,
+                            uk,
+                            Trans::T,
+                            dok,
+                            Trans::N,
+                            &mut dvb[k * ss * vd..(k + 1) * ss * vd],
+                            false,
+                            1,
+                        );
+                        // dPd = dO V'
+                        matmul(
+                            tt,
+                            ss,
+                            vd,
+                            dok,
+                            Trans::N,
+                            &vh[hk * ss * vd..],
+                            Trans::T,
+                            &mut dp,
+                            false,
+                            1,
+                        );
+                        if drop {
+                            let mk = &dm[b * pn + k * tt * ss..b * pn + (k + 1) * tt * ss];
+                            dp.iter_mut().zip(mk).for_each(|(d, m)| *d *= m);
+                        }
+                        if let Some(gp) = &gp {
+                            let gk = &gp[b * pn + k * tt * ss..b * pn + (k + 1) * tt * ss];
+                            dp.iter_mut().zip(gk).for_each(|(d, g)| *d += g);
+                        }
+                        softmax_backward(pk, &mut dp, ss);
+                        // dQ = dS K, dK = dS' Q
+                        matmul(
+                            tt,
+                            kd,
+                            ss,
+                            &dp,
+                            Trans::N,
+                            &kh[hk * ss * kd..],
+                            Trans::N,
+                            &mut dqb[k * tt * kd..(k + 1) * tt * kd],
+                            false,
+                            1,
+                        );
+                        matmul(
+                            ss,
+                            kd,
+                            tt,
+                            &dp,
+                            Trans::T,
+                            &qh[hk * tt * kd..],
+                            Trans::N,
+                            &mut dkb[k * ss * kd..(k + 1) * ss * kd],
+                            false,
+                            1,
+                        );
                     }
-                    softmax_backward(pk, &mut dp, ss);
-                    // dQ = dS K, dK = dS' Q
-                    matmul(
-                        tt,
-                        kd,
-                        ss,
-                        &dp,
-                        Trans::N,
-                        &kh[hk * ss * kd..],
-                        Trans::N,
-                        &mut dqb[k * tt * kd..(k + 1) * tt * kd],
-                        false,
-                        1,
-                    );
-                    matmul(
-                        ss,
-                        kd,
-                        tt,
-                        &dp,
-                        Trans::T,
-                        &qh[hk * tt * kd..],
-                        Trans::N,
-                        &mut dkb[k * ss * kd..(k + 1) * ss * kd],
-                        false,
-                        1,
-                    );
                 }
             });
         }

@@ -5,7 +5,7 @@ use crate::error::{RkError, RkResult};
 
 /// `e^x` to about 2 ulp, branch-free (Cephes's `expf`), so loops of it vectorize.
 #[inline(always)]
-fn exp_fast(x: f32) -> f32 {
+pub(crate) fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     let fx = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - fx * 0.693_359_4 + fx * 2.121_944_4e-4;
@@ -18,7 +18,10 @@ fn exp_fast(x: f32) -> f32 {
         * z
         + r
         + 1.0;
-    y * f32::from_bits(((fx as i32 + 127) << 23) as u32)
+    // 2^fx from fx's bits: adding 1.5 * 2^23 puts the integer fx (|fx| <= 127) in the low
+    // bits, without a saturating float-to-int conversion (which does not vectorize).
+    let n = (fx + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000);
+    y * f32::from_bits(n.wrapping_add(127) << 23)
 }
 
 #[inline(always)]
