@@ -11,8 +11,11 @@
 #' in R are given with [custom_metric()] or as plain functions.
 #'
 #' As in Keras, `metrics` are not weighted by `sample_weight` or `class_weight`;
-#' `compile(weighted_metrics = )` are. Precision, recall and AUC accumulate counts over the
-#' epoch (Keras's confusion-matrix metrics); the others are means over samples.
+#' `compile(weighted_metrics = )` are. Precision, recall, AUC, the counts of true and false
+#' positives and negatives, and the rates at a given rate (`metric_precision_at_recall()`:
+#' the best precision over thresholds where recall is at least `recall`; likewise recall at
+#' precision, sensitivity at specificity and specificity at sensitivity) accumulate counts
+#' over the epoch (Keras's confusion-matrix metrics); the others are means over samples.
 #' @param y_true,y_pred Targets and predictions.
 #' @param ... Called without data: `name` (the name in logs), `dtype` (accepted), and the
 #'   metric's own arguments with Keras's defaults: `threshold` (binary accuracy, 0.5:
@@ -21,11 +24,13 @@
 #'   `class_id` (precision and recall; with `top_k`, only each row's `k` largest predictions
 #'   count as positive); `num_thresholds` (200), `curve` (`"ROC"` or `"PR"`),
 #'   `summation_method` (`"interpolation"`, `"minoring"`, `"majoring"`) and `from_logits`
-#'   (AUC); `axis = -1` (cosine similarity). AUC's `thresholds`, `multi_label`, `num_labels`
+#'   (AUC); `thresholds` (one number, 0.5) for the counts; `recall`, `precision`,
+#'   `specificity` or `sensitivity` (required), `num_thresholds` (200) and `class_id` for
+#'   the rates at a rate; `axis = -1` (cosine similarity). AUC's `thresholds`, `multi_label`, `num_labels`
 #'   and `label_weights` are supported only at their defaults. Any other argument is an
 #'   error.
-#' @returns Per-sample metric values (one value over all rows for precision, recall and
-#'   AUC), or a metric object when called without data.
+#' @returns Per-sample metric values (one value over all rows for the confusion-matrix
+#'   metrics), or a metric object when called without data.
 #' @family metrics
 #' @name metrics
 #' @examples
@@ -48,6 +53,17 @@ metric_defs <- local({
                                    if (!is.null(a$class_id)) paste0("+class_id=", a$class_id)))
   }
   top_k <- function(kind) list(defaults = list(k = 5), spec = function(a) paste0(kind, "+k=", a$k))
+  count <- function(kind) {
+    list(defaults = list(thresholds = NULL),
+         spec = function(a) paste0(kind, if (!is.null(a$thresholds)) paste0("+t=", num(a$thresholds))))
+  }
+  # The best rate where another reaches `arg` (a required argument).
+  at <- function(kind, arg) {
+    list(defaults = stats::setNames(list(NULL, 200, NULL), c(arg, "num_thresholds", "class_id")), required = arg,
+         spec = function(a) paste0(kind, if (!is.null(a[[arg]])) paste0("+v=", num(a[[arg]])),
+                                   if (a$num_thresholds != 200) paste0("+n=", a$num_thresholds),
+                                   if (!is.null(a$class_id)) paste0("+class_id=", a$class_id)))
+  }
   list(
     binary_accuracy = list(defaults = list(threshold = 0.5),
                            spec = function(a) if (a$threshold != 0.5) paste0("binary_accuracy+t=", num(a$threshold)) else "binary_accuracy"),
@@ -72,6 +88,14 @@ metric_defs <- local({
     kl_divergence = lossy("kl_divergence"),
     precision = confusion("precision"),
     recall = confusion("recall"),
+    true_positives = count("true_positives"),
+    false_positives = count("false_positives"),
+    true_negatives = count("true_negatives"),
+    false_negatives = count("false_negatives"),
+    precision_at_recall = at("precision_at_recall", "recall"),
+    recall_at_precision = at("recall_at_precision", "precision"),
+    sensitivity_at_specificity = at("sensitivity_at_specificity", "specificity"),
+    specificity_at_sensitivity = at("specificity_at_sensitivity", "sensitivity"),
     auc = list(defaults = list(num_thresholds = 200, curve = "ROC", summation_method = "interpolation",
                                thresholds = NULL, multi_label = FALSE, num_labels = NULL, label_weights = NULL,
                                from_logits = FALSE),
@@ -114,10 +138,15 @@ metric_args <- function(args, name, call = rlang::caller_env(2)) {
       from_logits = , multi_label = check_flag(v, nm, call = call),
       label_smoothing = check_number(v, "label_smoothing", min = 0, max = 0.999999, call = call),
       delta = check_number(v, "delta", min = 0, call = call),
-      num_thresholds = check_count(v, "num_thresholds", min = 2, call = call),
+      num_thresholds = check_count(v, "num_thresholds", min = if (name == "auc") 2 else 1, max = 1e6, call = call),
+      recall = , precision = , specificity = , sensitivity = check_number(v, nm, min = 0, max = 1, call = call),
       curve = check_string(v, "curve", choices = c("ROC", "PR"), call = call),
       summation_method = check_string(v, "summation_method", choices = c("interpolation", "minoring", "majoring"), call = call),
       v))
+  }
+  required <- metric_defs[[name]]$required
+  if (!is.null(required) && is.null(out[[required]])) {
+    rk_abort(sprintf("metric_%s() needs `%s`, a number in [0, 1].", name, required), "value", call)
   }
   fixed <- intersect(c("axis", "multi_label", "num_labels", "label_weights"), names(def))
   if (name == "auc") fixed <- c(fixed, "thresholds")
@@ -213,6 +242,30 @@ metric_recall <- make_metric("recall")
 #' @rdname metrics
 #' @export
 metric_auc <- make_metric("auc")
+#' @rdname metrics
+#' @export
+metric_true_positives <- make_metric("true_positives")
+#' @rdname metrics
+#' @export
+metric_false_positives <- make_metric("false_positives")
+#' @rdname metrics
+#' @export
+metric_true_negatives <- make_metric("true_negatives")
+#' @rdname metrics
+#' @export
+metric_false_negatives <- make_metric("false_negatives")
+#' @rdname metrics
+#' @export
+metric_precision_at_recall <- make_metric("precision_at_recall")
+#' @rdname metrics
+#' @export
+metric_recall_at_precision <- make_metric("recall_at_precision")
+#' @rdname metrics
+#' @export
+metric_sensitivity_at_specificity <- make_metric("sensitivity_at_specificity")
+#' @rdname metrics
+#' @export
+metric_specificity_at_sensitivity <- make_metric("specificity_at_sensitivity")
 
 #' A metric written in R
 #'

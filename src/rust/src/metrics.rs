@@ -57,6 +57,38 @@ pub enum MetricKind {
         summation: Summation,
         from_logits: bool,
     },
+    /// Keras's `TruePositives`, `FalsePositives`, `TrueNegatives`, `FalseNegatives`: the
+    /// (sample-weighted) count over every prediction, positive above `threshold`.
+    Count {
+        which: Cell,
+        threshold: f32,
+    },
+    /// The best of one rate where another reaches `value`, over `num_thresholds` evenly
+    /// spaced thresholds (Keras's `SensitivitySpecificityBase` metrics).
+    AtValue {
+        which: AtKind,
+        value: f32,
+        num_thresholds: usize,
+        class_id: Option<usize>,
+    },
+}
+
+/// A cell of the confusion matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell {
+    TruePositives,
+    FalsePositives,
+    TrueNegatives,
+    FalseNegatives,
+}
+
+/// Which rate is maximized under which constraint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AtKind {
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
 }
 
 /// `name+key=value+flag` into the name and its options.
@@ -99,6 +131,11 @@ impl MetricKind {
             "binary_accuracy" | "precision" | "recall" => &["t", "top_k", "class_id"],
             "top_k_categorical_accuracy" | "sparse_top_k_categorical_accuracy" => &["k"],
             "auc" => &["n", "curve", "sum", "logits"],
+            "true_positives" | "false_positives" | "true_negatives" | "false_negatives" => &["t"],
+            "precision_at_recall"
+            | "recall_at_precision"
+            | "sensitivity_at_specificity"
+            | "specificity_at_sensitivity" => &["v", "n", "class_id"],
             _ => &[],
         };
         if let Some((k, _)) = opts.iter().find(|(k, _)| !known.contains(k)) {
@@ -159,6 +196,31 @@ impl MetricKind {
                     from_logits: pick("logits").is_some(),
                 }
             }
+            "true_positives" | "false_positives" | "true_negatives" | "false_negatives" => {
+                MetricKind::Count {
+                    which: match name {
+                        "true_positives" => Cell::TruePositives,
+                        "false_positives" => Cell::FalsePositives,
+                        "true_negatives" => Cell::TrueNegatives,
+                        _ => Cell::FalseNegatives,
+                    },
+                    threshold: num("t")?.unwrap_or(0.5) as f32,
+                }
+            }
+            "precision_at_recall"
+            | "recall_at_precision"
+            | "sensitivity_at_specificity"
+            | "specificity_at_sensitivity" => MetricKind::AtValue {
+                which: match name {
+                    "precision_at_recall" => AtKind::PrecisionAtRecall,
+                    "recall_at_precision" => AtKind::RecallAtPrecision,
+                    "sensitivity_at_specificity" => AtKind::SensitivityAtSpecificity,
+                    _ => AtKind::SpecificityAtSensitivity,
+                },
+                value: num("v")?.ok_or_else(|| bad(spec))? as f32,
+                num_thresholds: count("n")?.unwrap_or(200).max(1),
+                class_id: count("class_id")?,
+            },
             other => return Err(RkError::Spec(format!("unknown metric '{other}'"))),
         })
     }
@@ -203,17 +265,23 @@ impl MetricKind {
             MetricKind::TopK { k } => in_top_k(p, argmax(y), k),
             MetricKind::SparseTopK { k } => in_top_k(p, y[0] as usize, k),
             MetricKind::Loss(l) => l.sample(p, y),
-            MetricKind::Precision { .. } | MetricKind::Recall { .. } | MetricKind::Auc { .. } => {
-                f32::NAN
-            }
+            MetricKind::Precision { .. }
+            | MetricKind::Recall { .. }
+            | MetricKind::Auc { .. }
+            | MetricKind::Count { .. }
+            | MetricKind::AtValue { .. } => f32::NAN,
         }
     }
 
     /// An empty accumulator for this metric.
     pub fn acc(self) -> Acc {
         let n = match self {
-            MetricKind::Precision { .. } | MetricKind::Recall { .. } => 1,
-            MetricKind::Auc { num_thresholds, .. } => num_thresholds,
+            MetricKind::Precision { .. } | MetricKind::Recall { .. } | MetricKind::Count { .. } => {
+                1
+            }
+            MetricKind::Auc { num_thresholds, .. } | MetricKind::AtValue { num_thresholds, .. } => {
+                num_thresholds
+            }
             _ => {
                 return Acc::Mean {
                     sum: 0.0,
@@ -334,6 +402,34 @@ impl Acc {
                         c.count(yj != 0.0, (bucket + 1).min(num_thresholds), w as f64);
                     }
                 }
+                MetricKind::Count { threshold, .. } => {
+                    for (&pj, &yj) in p.iter().zip(y) {
+                        c.count(yj != 0.0, (pj > threshold) as usize, w as f64);
+                    }
+                }
+                MetricKind::AtValue {
+                    num_thresholds,
+                    class_id,
+                    ..
+                } => {
+                    // One threshold: 0.5. Else 0, 1/(n-1), ..., 1, bucketed as Keras buckets
+                    // evenly spaced thresholds (as AUC does).
+                    let mut one = |j: usize| {
+                        let above = if num_thresholds == 1 {
+                            (p[j] > 0.5) as usize
+                        } else {
+                            let n1 = (num_thresholds - 1) as f32;
+                            let bucket = ((p[j] * n1).ceil() - 1.0).max(0.0) as usize;
+                            (bucket + 1).min(num_thresholds)
+                        };
+                        c.count(y[j] != 0.0, above, w as f64);
+                    };
+                    match class_id {
+                        Some(j) if j < p.len() => one(j),
+                        Some(_) => {}
+                        None => (0..p.len()).for_each(one),
+                    }
+                }
                 _ => {}
             },
         }
@@ -377,10 +473,36 @@ impl Acc {
                 MetricKind::Auc {
                     curve, summation, ..
                 } => auc(c, curve, summation),
+                MetricKind::Count { which, .. } => match which {
+                    Cell::TruePositives => c.tp[0],
+                    Cell::FalsePositives => c.fp[0],
+                    Cell::TrueNegatives => c.tn[0],
+                    Cell::FalseNegatives => c.fneg[0],
+                },
+                MetricKind::AtValue { which, value, .. } => at_value(c, which, value as f64),
                 _ => f64::NAN,
             },
         }
     }
+}
+
+/// Keras's `_find_max_under_constraint`: the largest dependent rate over the thresholds
+/// where the constrained rate is at least `value`, 0 when none is.
+fn at_value(c: &Confusion, which: AtKind, value: f64) -> f64 {
+    (0..c.tp.len())
+        .filter_map(|i| {
+            let sens = no_nan(c.tp[i], c.tp[i] + c.fneg[i]);
+            let spec = no_nan(c.tn[i], c.tn[i] + c.fp[i]);
+            let prec = no_nan(c.tp[i], c.tp[i] + c.fp[i]);
+            let (constrained, dependent) = match which {
+                AtKind::PrecisionAtRecall => (sens, prec),
+                AtKind::RecallAtPrecision => (prec, sens),
+                AtKind::SensitivityAtSpecificity => (spec, sens),
+                AtKind::SpecificityAtSensitivity => (sens, spec),
+            };
+            (constrained >= value).then_some(dependent)
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Which predictions are among a row's `k` largest (ties to the lower index, as top_k does).
