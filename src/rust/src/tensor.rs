@@ -117,6 +117,73 @@ pub fn matmul(
     }
 }
 
+/// Single-threaded `c = a' b'` (or `c += a' b'`) on matrices stored row-major inside larger
+/// buffers, rows `lda`, `ldb` and `ldc` apart (a head's columns of a `[rows, heads * d]`
+/// tensor). `a` is stored `[m, k]` (N) or `[k, m]` (T), `b` `[k, n]` (N) or `[n, k]` (T),
+/// each slice starting at the matrix's first element.
+///
+/// # Panics
+/// When a matrix reaches past its slice.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ld(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, lda, ta): (&[f32], usize, Trans),
+    (b, ldb, tb): (&[f32], usize, Trans),
+    (c, ldc): (&mut [f32], usize),
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let end = |rows: usize, cols: usize, ld: usize| (rows - 1) * ld + cols;
+    let (a_rows, a_cols) = if ta == Trans::N { (m, k) } else { (k, m) };
+    let (b_rows, b_cols) = if tb == Trans::N { (k, n) } else { (n, k) };
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    assert!(
+        a.len() >= end(a_rows, a_cols, lda)
+            && b.len() >= end(b_rows, b_cols, ldb)
+            && c.len() >= end(m, n, ldc)
+            && lda >= a_cols
+            && ldb >= b_cols
+            && ldc >= n,
+        "matmul_ld shapes"
+    );
+    let (a_rs, a_cs) = match ta {
+        Trans::N => (lda as isize, 1),
+        Trans::T => (1, lda as isize),
+    };
+    let (b_rs, b_cs) = match tb {
+        Trans::N => (ldb as isize, 1),
+        Trans::T => (1, ldb as isize),
+    };
+    // SAFETY: the asserts above keep every element read or written inside its slice.
+    unsafe {
+        kernel(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            ldc as isize,
+            accumulate,
+            a.as_ptr(),
+            a_rs,
+            a_cs,
+            b.as_ptr(),
+            b_rs,
+            b_cs,
+        );
+    }
+}
+
 /// Raw operand pointers shared by the blocks of one product.
 struct Ptrs {
     a: *const f32,

@@ -30,7 +30,7 @@ use crate::dense::chain::{column_sums, dropout_forward};
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
 use crate::rng::Rng;
-use crate::tensor::{matmul, Trans};
+use crate::tensor::{matmul, matmul_ld, Trans};
 use serde_json::{json, Value};
 
 /// Keras's large negative score of a masked position (float32).
@@ -333,36 +333,6 @@ fn project(
     y
 }
 
-/// `[n, t, h, d]` -> `[n, h, t, d]`.
-fn to_heads(x: &[f32], n: usize, t: usize, h: usize, d: usize) -> Vec<f32> {
-    let mut out = super::zeros(x.len());
-    for b in 0..n {
-        for i in 0..t {
-            for k in 0..h {
-                let src = ((b * t + i) * h + k) * d;
-                let dst = ((b * h + k) * t + i) * d;
-                out[dst..dst + d].copy_from_slice(&x[src..src + d]);
-            }
-        }
-    }
-    out
-}
-
-/// `[n, h, t, d]` -> `[n, t, h, d]`.
-fn from_heads(x: &[f32], n: usize, h: usize, t: usize, d: usize) -> Vec<f32> {
-    let mut out = super::zeros(x.len());
-    for b in 0..n {
-        for k in 0..h {
-            for i in 0..t {
-                let src = ((b * h + k) * t + i) * d;
-                let dst = ((b * t + i) * h + k) * d;
-                out[dst..dst + d].copy_from_slice(&x[src..src + d]);
-            }
-        }
-    }
-    out
-}
-
 /// Softmax of each row of `p [rows, s]` in place, with Keras's masking when `keep` is given.
 pub fn masked_softmax(p: &mut [f32], s: usize, keep: Option<&[bool]>) {
     for (i, row) in p.chunks_exact_mut(s).enumerate() {
@@ -385,45 +355,88 @@ pub fn masked_softmax(p: &mut [f32], s: usize, keep: Option<&[bool]>) {
     }
 }
 
+/// Softmax of one row in place, `exp(x - max) / sum`, in 16 lanes: with AVX-512 where the CPU
+/// has it (one register per 16 lanes), else with AVX2 or the baseline.
+fn softmax_row_fast(row: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && crate::dense::wide::available() {
+            // SAFETY: the feature was detected on this CPU just above.
+            unsafe { softmax_row_avx512(row) };
+            return;
+        }
+    }
+    softmax_row_v3(row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn softmax_row_avx512(row: &mut [f32]) {
+    softmax_row_body(row)
+}
+
 crate::simd::multiversion! {
-    /// Softmax of one row in place, `exp(x - max) / sum`, in 16 lanes (vectorized).
-    fn softmax_row_fast(row: &mut [f32]) {
-        const L: usize = 16;
-        let mut mx = [f32::NEG_INFINITY; L];
-        let mut chunks = row.chunks_exact(L);
-        for c in &mut chunks {
-            for i in 0..L {
-                if c[i] > mx[i] {
-                    mx[i] = c[i];
-                }
+    fn softmax_row_v3(row: &mut [f32]) {
+        softmax_row_body(row)
+    }
+}
+
+#[inline(always)]
+fn softmax_row_body(row: &mut [f32]) {
+    const L: usize = 16;
+    // The last partial chunk is padded to a whole one, so every lane runs vectorized.
+    let pad = |rem: &[f32], fill: f32| {
+        let mut buf = [fill; L];
+        buf[..rem.len()].copy_from_slice(rem);
+        buf
+    };
+    let mut mx = [f32::NEG_INFINITY; L];
+    let mut chunks = row.chunks_exact(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            if c[i] > mx[i] {
+                mx[i] = c[i];
             }
         }
-        let mut m = f32::NEG_INFINITY;
-        for &v in chunks.remainder().iter().chain(mx.iter()) {
-            if v > m {
-                m = v;
-            }
+    }
+    let last = pad(chunks.remainder(), f32::NEG_INFINITY);
+    for i in 0..L {
+        if last[i] > mx[i] {
+            mx[i] = last[i];
         }
-        let mut acc = [0.0f32; L];
-        let mut chunks = row.chunks_exact_mut(L);
-        for c in &mut chunks {
-            for i in 0..L {
-                let e = crate::layers::gates::exp_fast(c[i] - m);
-                c[i] = e;
-                acc[i] += e;
-            }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for v in mx {
+        if v > m {
+            m = v;
         }
-        let mut sum = 0.0f32;
-        for v in chunks.into_remainder() {
-            let e = crate::layers::gates::exp_fast(*v - m);
-            *v = e;
-            sum += e;
+    }
+    let mut acc = [0.0f32; L];
+    let mut chunks = row.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            let e = crate::layers::gates::exp_fast(c[i] - m);
+            c[i] = e;
+            acc[i] += e;
         }
-        sum += acc.iter().sum::<f32>();
-        let inv = 1.0 / sum;
-        for v in row.iter_mut() {
-            *v *= inv;
+    }
+    let rem = chunks.into_remainder();
+    let r = rem.len();
+    if r > 0 {
+        let x = pad(rem, m);
+        let mut e = [0.0f32; L];
+        for i in 0..L {
+            e[i] = crate::layers::gates::exp_fast(x[i] - m);
         }
+        e[r..].fill(0.0);
+        for i in 0..L {
+            acc[i] += e[i];
+        }
+        rem.copy_from_slice(&e[..r]);
+    }
+    let inv = 1.0 / acc.iter().sum::<f32>();
+    for v in row.iter_mut() {
+        *v *= inv;
     }
 }
 
@@ -437,8 +450,9 @@ pub fn softmax_backward(p: &[f32], dp: &mut [f32], s: usize) {
     }
 }
 
-/// Offsets of a forward pass's kept values in its cache: projected query (scaled), key and
-/// value by head, probabilities, combined heads `O [n*T, H*vd]`, and dropout multipliers.
+/// Offsets of a forward pass's kept values in its cache: the projected query (scaled), key and
+/// value `[rows, heads * d]`, the probabilities, the heads' outputs `O [n*T, H*vd]`, and the
+/// dropout multipliers.
 struct Layout {
     q: usize,
     k: usize,
@@ -586,9 +600,7 @@ impl Layer for MultiHeadAttention {
         qp.iter_mut().for_each(|v| *v *= scale);
         let kp = project(k_in, sz.n * sz.s, wk, bk, h * kd, threads);
         let vp = project(v_in, sz.n * sz.s, wv, bv, h * vd, threads);
-        let qh = to_heads(&qp, sz.n, sz.t, h, kd);
-        let kh = to_heads(&kp, sz.n, sz.s, h, kd);
-        let vh = to_heads(&vp, sz.n, sz.s, h, vd);
+        let (hk, hv) = (h * kd, h * vd);
         let drop = ctx.training && self.dropout > 0.0;
         let seed = if drop { ctx.rng.next_u64() as u32 } else { 0 };
         let (tt, ss) = (sz.t, sz.s);
@@ -606,13 +618,14 @@ impl Layer for MultiHeadAttention {
         } else {
             Vec::new()
         };
-        let mut oh = super::zeros(sz.n * h * tt * vd);
+        // The heads' outputs side by side, `[n * T, H * vd]`, as the output projection reads them.
+        let mut o = super::zeros(sz.n * tt * hv);
         let masks = &ctx.input_masks;
         {
             let (ps, ds, os) = (
                 Shared::new(&mut p),
                 Shared::new(&mut dm),
-                Shared::new(&mut oh),
+                Shared::new(&mut o),
             );
             let keep_rate = 1.0 - self.dropout;
             let chunk = sz.n.div_ceil(threads.max(1)).max(1);
@@ -630,22 +643,19 @@ impl Layer for MultiHeadAttention {
                     } else {
                         &mut scratch
                     };
-                    let ob = unsafe { os.slice(b * h * tt * vd, h * tt * vd) };
+                    let ob = unsafe { os.slice(b * tt * hv, tt * hv) };
                     let keep = self.keep_mask(sz, b, xs, masks);
+                    let (qb, kb, vb) = (&qp[b * tt * hk..], &kp[b * ss * hk..], &vp[b * ss * hv..]);
                     for k in 0..h {
-                        let at = (b * h + k) * tt;
                         let pk = &mut pb[k * tt * ss..(k + 1) * tt * ss];
-                        matmul(
+                        matmul_ld(
                             tt,
                             ss,
                             kd,
-                            &qh[at * kd..],
-                            Trans::N,
-                            &kh[(b * h + k) * ss * kd..],
-                            Trans::T,
-                            pk,
+                            (&qb[k * kd..], hk, Trans::N),
+                            (&kb[k * kd..], hk, Trans::T),
+                            (pk, ss),
                             false,
-                            1,
                         );
                         masked_softmax(pk, ss, keep.as_deref());
                     }
@@ -657,30 +667,26 @@ impl Layer for MultiHeadAttention {
                         pb
                     };
                     for k in 0..h {
-                        matmul(
+                        matmul_ld(
                             tt,
                             vd,
                             ss,
-                            &used[k * tt * ss..],
-                            Trans::N,
-                            &vh[(b * h + k) * ss * vd..],
-                            Trans::N,
-                            &mut ob[k * tt * vd..(k + 1) * tt * vd],
+                            (&used[k * tt * ss..], ss, Trans::N),
+                            (&vb[k * vd..], hv, Trans::N),
+                            (&mut ob[k * vd..], hv),
                             false,
-                            1,
                         );
                     }
                 }
             });
         }
-        let o = from_heads(&oh, sz.n, h, tt, vd);
         let y = project(&o, sz.n * tt, wo, bo, out, threads);
         let cache = if ctx.backward {
             let lay = Layout::new(sz, h, kd, vd, drop);
             let mut c = Vec::with_capacity(lay.end);
-            c.extend_from_slice(&qh);
-            c.extend_from_slice(&kh);
-            c.extend_from_slice(&vh);
+            c.extend_from_slice(&qp);
+            c.extend_from_slice(&kp);
+            c.extend_from_slice(&vp);
             c.extend_from_slice(&p);
             c.extend_from_slice(&o);
             c.extend_from_slice(&dm);
@@ -726,7 +732,7 @@ impl Layer for MultiHeadAttention {
         let c = c.as_slice().expect("standard");
         let drop = c.len() > Layout::new(sz, h, kd, vd, false).end;
         let lay = Layout::new(sz, h, kd, vd, drop);
-        let (qh, kh, vh) = (&c[lay.q..lay.k], &c[lay.k..lay.v], &c[lay.v..lay.p]);
+        let (qp, kp, vp) = (&c[lay.q..lay.k], &c[lay.k..lay.v], &c[lay.v..lay.p]);
         let (p, o, dm) = (&c[lay.p..lay.o], &c[lay.o..lay.drop], &c[lay.drop..lay.end]);
         let g = super::standard(g);
         let gs = g.as_slice().expect("standard");
@@ -782,16 +788,16 @@ impl Layer for MultiHeadAttention {
             false,
             threads,
         );
-        let doh = to_heads(&d_o, sz.n, tt, h, vd);
-        // Per sample and head: through the attention.
-        let mut dqh = super::zeros(sz.n * h * tt * kd);
-        let mut dkh = super::zeros(sz.n * h * ss * kd);
-        let mut dvh = super::zeros(sz.n * h * ss * vd);
+        // Per sample and head: through the attention, on `[rows, heads * d]` layouts.
+        let (hk, hv) = (h * kd, h * vd);
+        let mut dq = super::zeros(sz.n * tt * hk);
+        let mut dk = super::zeros(sz.n * ss * hk);
+        let mut dv = super::zeros(sz.n * ss * hv);
         {
             let (qs, ks, vs) = (
-                Shared::new(&mut dqh),
-                Shared::new(&mut dkh),
-                Shared::new(&mut dvh),
+                Shared::new(&mut dq),
+                Shared::new(&mut dk),
+                Shared::new(&mut dv),
             );
             let chunk = sz.n.div_ceil(threads.max(1)).max(1);
             blocks(sz.n, chunk, threads, |b0, nb| {
@@ -799,9 +805,11 @@ impl Layer for MultiHeadAttention {
                 let mut dp = super::zeros(tt * ss);
                 for b in b0..b0 + nb {
                     // SAFETY: each block writes its own samples' ranges.
-                    let dqb = unsafe { qs.slice(b * h * tt * kd, h * tt * kd) };
-                    let dkb = unsafe { ks.slice(b * h * ss * kd, h * ss * kd) };
-                    let dvb = unsafe { vs.slice(b * h * ss * vd, h * ss * vd) };
+                    let dqb = unsafe { qs.slice(b * tt * hk, tt * hk) };
+                    let dkb = unsafe { ks.slice(b * ss * hk, ss * hk) };
+                    let dvb = unsafe { vs.slice(b * ss * hv, ss * hv) };
+                    let (qb, kb, vb) = (&qp[b * tt * hk..], &kp[b * ss * hk..], &vp[b * ss * hv..]);
+                    let dob = &d_o[b * tt * hv..];
                     let pb = &p[b * pn..(b + 1) * pn];
                     if drop {
                         used.iter_mut()
@@ -809,8 +817,6 @@ impl Layer for MultiHeadAttention {
                             .for_each(|(u, (a, m))| *u = a * m);
                     }
                     for k in 0..h {
-                        let hk = b * h + k;
-                        let dok = &doh[hk * tt * vd..(hk + 1) * tt * vd];
                         let pk = &pb[k * tt * ss..(k + 1) * tt * ss];
                         let uk = if drop {
                             &used[k * tt * ss..(k + 1) * tt * ss]
@@ -818,30 +824,24 @@ impl Layer for MultiHeadAttention {
                             pk
                         };
                         // dV = Pd' dO
-                        matmul(
+                        matmul_ld(
                             ss,
                             vd,
                             tt,
-                            uk,
-                            Trans::T,
-                            dok,
-                            Trans::N,
-                            &mut dvb[k * ss * vd..(k + 1) * ss * vd],
+                            (uk, ss, Trans::T),
+                            (&dob[k * vd..], hv, Trans::N),
+                            (&mut dvb[k * vd..], hv),
                             false,
-                            1,
                         );
                         // dPd = dO V'
-                        matmul(
+                        matmul_ld(
                             tt,
                             ss,
                             vd,
-                            dok,
-                            Trans::N,
-                            &vh[hk * ss * vd..],
-                            Trans::T,
-                            &mut dp,
+                            (&dob[k * vd..], hv, Trans::N),
+                            (&vb[k * vd..], hv, Trans::T),
+                            (&mut dp, ss),
                             false,
-                            1,
                         );
                         if drop {
                             let mk = &dm[b * pn + k * tt * ss..b * pn + (k + 1) * tt * ss];
@@ -853,40 +853,34 @@ impl Layer for MultiHeadAttention {
                         }
                         softmax_backward(pk, &mut dp, ss);
                         // dQ = dS K, dK = dS' Q
-                        matmul(
+                        matmul_ld(
                             tt,
                             kd,
                             ss,
-                            &dp,
-                            Trans::N,
-                            &kh[hk * ss * kd..],
-                            Trans::N,
-                            &mut dqb[k * tt * kd..(k + 1) * tt * kd],
+                            (&dp, ss, Trans::N),
+                            (&kb[k * kd..], hk, Trans::N),
+                            (&mut dqb[k * kd..], hk),
                             false,
-                            1,
                         );
-                        matmul(
+                        matmul_ld(
                             ss,
                             kd,
                             tt,
-                            &dp,
-                            Trans::T,
-                            &qh[hk * tt * kd..],
-                            Trans::N,
-                            &mut dkb[k * ss * kd..(k + 1) * ss * kd],
+                            (&dp, ss, Trans::T),
+                            (&qb[k * kd..], hk, Trans::N),
+                            (&mut dkb[k * kd..], hk),
                             false,
-                            1,
                         );
                     }
                 }
             });
         }
         let scale = 1.0 / (kd as f32).sqrt();
-        dqh.iter_mut().for_each(|v| *v *= scale);
+        dq.iter_mut().for_each(|v| *v *= scale);
         let grads = [
-            (from_heads(&dqh, sz.n, h, tt, kd), 0usize, rows_t, h * kd),
-            (from_heads(&dkh, sz.n, h, ss, kd), 2, rows_s, h * kd),
-            (from_heads(&dvh, sz.n, h, ss, vd), 1, rows_s, h * vd),
+            (dq, 0usize, rows_t, hk),
+            (dk, 2, rows_s, hk),
+            (dv, 1, rows_s, hv),
         ];
         // The projections: query (input 0, weights 0), key (input 2, weights 1), value
         // (input 1, weights 2).
