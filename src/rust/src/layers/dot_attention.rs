@@ -14,7 +14,7 @@
 //! of masked query steps are zero. With `return_attention_scores` the call has a second
 //! output, `w` after dropout `[batch, T, S]`, as Keras returns it.
 
-use super::attention::softmax_backward;
+use super::attention_ops::{check_sequences, masked_softmax, pack_outputs, softmax_backward};
 use super::patches::{blocks, Shared};
 use super::{field_or, shape_error, shape_string, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::dense::chain::dropout_forward;
@@ -150,6 +150,16 @@ impl DotAttention {
     }
 }
 
+/// A call's sizes `(batch, query steps, features, value steps, value features)` and its
+/// query, value and key values.
+type Operands<'a> = ((usize, usize, usize, usize, usize), [&'a [f32]; 3]);
+
+fn operands<'a>(xs: &[&'a Tensor]) -> Operands<'a> {
+    let (q, v) = (xs[0].shape(), xs[1].shape());
+    let values = [0, 1, 2].map(|i| xs[i].as_slice().expect("standard"));
+    ((q[0], q[1], q[2], v[1], v[2]), values)
+}
+
 /// Mask values of sample `b` (`len` steps), when there is a mask.
 fn mask_row(m: Option<&Option<Tensor>>, b: usize, len: usize) -> Option<&[f32]> {
     m.and_then(|m| m.as_ref())
@@ -182,17 +192,7 @@ impl Layer for DotAttention {
                 ),
             ));
         };
-        for (what, s) in [("query", q), ("value", v), ("key", k)] {
-            if s.len() != 2 {
-                return Err(shape_error(
-                    name,
-                    format!(
-                        "expects a {what} of shape (batch, steps, features), got {}",
-                        shape_string(s)
-                    ),
-                ));
-            }
-        }
+        check_sequences(name, &[("query", q), ("value", v), ("key", k)])?;
         if v[0] != k[0] || q[1] != k[1] {
             return Err(shape_error(
                 name,
@@ -275,13 +275,7 @@ impl Layer for DotAttention {
     }
 
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let (n, t, d) = (xs[0].shape()[0], xs[0].shape()[1], xs[0].shape()[2]);
-        let (s, dv) = (xs[1].shape()[1], xs[1].shape()[2]);
-        let (q, v, k) = (
-            xs[0].as_slice().expect("standard"),
-            xs[1].as_slice().expect("standard"),
-            xs[2].as_slice().expect("standard"),
-        );
+        let ((n, t, d, s, dv), [q, v, k]) = operands(xs);
         let drop = ctx.training && self.dropout > 0.0;
         let seed = if drop { ctx.rng.next_u64() as u32 } else { 0 };
         let pn = t * s;
@@ -319,7 +313,7 @@ impl Layer for DotAttention {
                         }
                     }
                 }
-                super::attention::masked_softmax(wb, s, None);
+                masked_softmax(wb, s, None);
                 let used: &[f32] = if drop {
                     let (wdb, dmb) = unsafe { (wds.slice(b * pn, pn), dms.slice(b * pn, pn)) };
                     dropout_forward(wb, wdb, dmb, 1.0 - self.dropout, seed, b * pn);
@@ -350,14 +344,7 @@ impl Layer for DotAttention {
         }
         let shown = if drop { &wd } else { &w };
         let out = if self.scores {
-            let wy = t * dv;
-            let mut packed = super::zeros(n * (wy + pn));
-            for b in 0..n {
-                let dst = &mut packed[b * (wy + pn)..(b + 1) * (wy + pn)];
-                dst[..wy].copy_from_slice(&y[b * wy..(b + 1) * wy]);
-                dst[wy..].copy_from_slice(&shown[b * pn..(b + 1) * pn]);
-            }
-            super::tensor(n, &[wy + pn], packed)?
+            pack_outputs(n, &y, t * dv, shown, pn)?
         } else {
             super::tensor(n, &[t, dv], y)?
         };
@@ -380,13 +367,7 @@ impl Layer for DotAttention {
         pgrads: &mut [Tensor],
         ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
-        let (n, t, d) = (xs[0].shape()[0], xs[0].shape()[1], xs[0].shape()[2]);
-        let (s, dv) = (xs[1].shape()[1], xs[1].shape()[2]);
-        let (q, v, k) = (
-            xs[0].as_slice().expect("standard"),
-            xs[1].as_slice().expect("standard"),
-            xs[2].as_slice().expect("standard"),
-        );
+        let ((n, t, d, s, dv), [q, v, k]) = operands(xs);
         let pn = t * s;
         let c = cache
             .as_ref()

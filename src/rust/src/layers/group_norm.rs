@@ -154,37 +154,34 @@ impl Layer for GroupNorm {
         let n = (rows * per) as f64;
         let mut dgamma = vec![0.0f64; ch];
         let mut dbeta = vec![0.0f64; ch];
+        // Value `i` (row-major): its sample's group, the normalized input and `g * gamma`.
+        let at = |i: usize| {
+            let j = i % ch;
+            let k = (i / ch / rows.max(1)) * groups + j / per;
+            let (mean, inv) = stats[k];
+            (
+                k,
+                j,
+                inv,
+                (xsl[i] as f64 - mean) * inv,
+                gs[i] as f64 * gamma[j] as f64,
+            )
+        };
         // Per sample and group: sum(dxh) and sum(dxh xh).
         let mut sums = vec![(0.0f64, 0.0f64); batch * groups];
-        for (i, (xr, gr)) in xsl.chunks_exact(ch).zip(gs.chunks_exact(ch)).enumerate() {
-            let b = i / rows.max(1);
-            for j in 0..ch {
-                let k = b * groups + j / per;
-                let (mean, inv) = stats[k];
-                let xh = (xr[j] as f64 - mean) * inv;
-                let dxh = gr[j] as f64 * gamma[j] as f64;
-                sums[k].0 += dxh;
-                sums[k].1 += dxh * xh;
-                dgamma[j] += gr[j] as f64 * xh;
-                dbeta[j] += gr[j] as f64;
-            }
+        for (i, &gi) in gs.iter().enumerate() {
+            let (k, j, _, xh, dxh) = at(i);
+            sums[k].0 += dxh;
+            sums[k].1 += dxh * xh;
+            dgamma[j] += gi as f64 * xh;
+            dbeta[j] += gi as f64;
         }
-        let mut dx = super::zeros(xsl.len());
-        for (i, ((dr, xr), gr)) in dx
-            .chunks_exact_mut(ch)
-            .zip(xsl.chunks_exact(ch))
-            .zip(gs.chunks_exact(ch))
-            .enumerate()
-        {
-            let b = i / rows.max(1);
-            for j in 0..ch {
-                let k = b * groups + j / per;
-                let (mean, inv) = stats[k];
-                let xh = (xr[j] as f64 - mean) * inv;
-                let dxh = gr[j] as f64 * gamma[j] as f64;
-                dr[j] = (inv / n * (n * dxh - sums[k].0 - xh * sums[k].1)) as f32;
-            }
-        }
+        let dx: Vec<f32> = (0..xsl.len())
+            .map(|i| {
+                let (k, _, inv, xh, dxh) = at(i);
+                (inv / n * (n * dxh - sums[k].0 - xh * sums[k].1)) as f32
+            })
+            .collect();
         self.affine.param_grads(pgrads, &dgamma, &dbeta);
         Ok(vec![super::shaped_like(x, dx)?])
     }

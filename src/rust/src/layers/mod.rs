@@ -10,6 +10,7 @@
 pub mod activation;
 pub mod activity_regularization;
 pub mod attention;
+mod attention_ops;
 pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
