@@ -2,7 +2,9 @@
 #'
 #' A generator is a function with no arguments returning one batch per call:
 #' `list(x, y)` or `list(x, y, sample_weight)` (training and evaluation) or `list(x)`
-#' (prediction). Batch sizes may vary between calls.
+#' (prediction). Batch sizes may vary between calls. As in Keras for R 2.x, these functions
+#' are deprecated: `fit()`, `evaluate()` and `predict()` take generators the same way, and
+#' each function here warns so once per session.
 #'
 #' While the engine trains on batch k on worker threads, R already calls the generator
 #' for batch k + 1 on the main thread, so the time spent in R hides behind the training
@@ -26,7 +28,10 @@
 #' gen <- function() { x <- matrix(rnorm(64), 32); list(x, x %*% c(1, 2)) }
 #' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
 #' model %>% compile(optimizer = optimizer_sgd(0.05), loss = "mse")
-#' model %>% fit_generator(gen, steps_per_epoch = 5, epochs = 2, verbose = 0)
+#' # fit() takes the generator; fit_generator() does the same and warns, once per session,
+#' # that it is deprecated, as Keras for R 2.x does.
+#' model %>% fit(gen, steps_per_epoch = 5, epochs = 2, verbose = 0)
+#' suppressWarnings(model %>% fit_generator(gen, steps_per_epoch = 5, epochs = 2, verbose = 0))
 fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
                           verbose = getOption("keras.fit_verbose", default = 1), callbacks = NULL,
                           view_metrics = getOption("keras.view_metrics", default = "auto"),
