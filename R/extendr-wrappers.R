@@ -74,6 +74,10 @@ rk_test_panic <- function(model) .Call(wrap__rk_test_panic, model)
 
 rk_bench_gemm <- function(m, n, k, reps, threads) .Call(wrap__rk_bench_gemm, m, n, k, reps, threads)
 
+rk_op_shapes <- function(json, shapes) .Call(wrap__rk_op_shapes, json, shapes)
+
+rk_op_eval <- function(json, values, dims, seed) .Call(wrap__rk_op_eval, json, values, dims, seed)
+
 rk_model_save <- function(model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer) .Call(wrap__rk_model_save, model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer)
 
 rk_read_model_file <- function(path, raw) .Call(wrap__rk_read_model_file, path, raw)

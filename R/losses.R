@@ -182,11 +182,42 @@ as_loss <- function(x, call = rlang::caller_env()) {
   if (inherits(x, "rkeras_loss")) return(loss_spec(x$name, x))
   if (is.function(x)) {
     name <- attr(x, "rkeras_loss")
-    if (is.null(name)) {
-      rk_abort(paste("`loss` must be a loss name or a loss_*() function: the engine cannot differentiate a loss",
-                     "written in R. Built-in losses:", paste(names(loss_options), collapse = ", ")), "unsupported", call)
-    }
-    return(name)
+    # A loss written in R: recorded on symbolic targets and predictions when the model is
+    # compiled (see custom_loss_graphs()).
+    return(name %||% "custom")
   }
   canonical_loss(check_string(x, "loss", choices = rk_losses, call = call))
+}
+
+#' The loss functions written in R among `loss` (one per output, `NULL` for the others)
+#' @noRd
+r_loss_fns <- function(loss, outs) {
+  per_output(loss, outs, "loss", function(x, arg) {
+    if (is.function(x) && !inherits(x, "rkeras_loss") && is.null(attr(x, "rkeras_loss"))) x
+  })
+}
+
+#' The operation graphs of the losses written in R, recorded on symbolic `y_true` and
+#' `y_pred` of each output's shape (`NULL` for the other outputs); `NULL` when the model's
+#' output shapes are not known yet (a Sequential model built by its first data)
+#' @noRd
+custom_loss_graphs <- function(model, fns, call = rlang::caller_env()) {
+  if (!length(Filter(Negate(is.null), fns))) return(NULL)
+  shapes <- if (has_graph(model)) tryCatch(graph_info(model)$output_shapes, rkeras_error = function(e) NULL)
+  if (!length(shapes) || any(vapply(shapes, is.null, TRUE))) return(NULL)
+  lapply(seq_along(fns), function(o) {
+    fn <- fns[[o]]
+    if (is.null(fn)) return(NULL)
+    s <- c(NA, shapes[[o]])
+    tr <- new_trace(list(s, s))
+    ins <- trace_inputs(tr)
+    out <- withCallingHandlers(fn(ins[[1]], ins[[2]]), rkeras_error = function(e) {
+      rk_abort(sprintf("In the loss function: %s", conditionMessage(e)), sub("^rkeras_error_", "", class(e)[[1]]), call)
+    })
+    if (!inherits(out, "rkeras_symbol") || !identical(out$trace, tr)) {
+      rk_abort(sprintf("A loss function must return a tensor computed from `y_true` and `y_pred`, not %s.",
+                       show_value(out)), "value", call)
+    }
+    trace_graph(tr, list(out))
+  })
 }

@@ -44,6 +44,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
     rk_abort("Metrics written in R need a model with one output.", "unsupported")
   }
   object$compiled <- list(loss = losses[[1]], losses = unname(losses), engine_losses = unname(engine_losses),
+                          loss_fns = r_loss_fns(loss, outs),
                           loss_weights = unname(weights),
                           metric_names = slots$names, metric_kinds = slots$kinds[engine],
                           metric_weighted = slots$weighted[engine], metric_outputs = slots$outputs[engine],
@@ -59,6 +60,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
 #' @noRd
 recompile <- function(object, call = rlang::caller_env()) {
   c <- object$compiled
+  c$custom_losses <- custom_loss_graphs(object, c$loss_fns, call)
   rk_call(rk_model_compile(object$ptr, to_json(compile_spec(c))), call = call)
   rk_call(rk_tracker_keep(object$ptr, length(c$r_metrics) > 0), call = call)
   invisible(object)
@@ -72,15 +74,21 @@ compile_spec <- function(c) {
   options <- as.list(opt$options %||% c(clipnorm = NA, clipvalue = NA, global_clipnorm = NA, weight_decay = 0, decay = 0))
   options[vapply(options, is.na, TRUE)] <- list(NULL)
   weighted <- rep_len(as.logical(c$metric_weighted %||% FALSE), length(c$metric_kinds))
-  list(losses = I(as.character(c$engine_losses %||% c$losses)),
-       loss_weights = I(as.double(c$loss_weights)),
-       metrics = lapply(seq_along(c$metric_kinds), function(i) {
-         list(kind = as.character(c$metric_kinds[[i]]), output = as.integer(c$metric_outputs[[i]]), weighted = weighted[[i]])
-       }),
-       optimizer = c(list(name = opt$name, learning_rate = opt$learning_rate,
-                          schedule = if (!is.null(opt$schedule$engine)) I(as.double(opt$schedule$engine)),
-                          params = I(as.double(opt$params))),
-                     options))
+  losses <- as.character(c$engine_losses %||% c$losses)
+  # Until the model is built, a loss written in R cannot be recorded: the engine holds
+  # mean squared error in its place, and building the model compiles it again.
+  if (is.null(c$custom_losses)) losses[losses == "custom"] <- "mean_squared_error"
+  spec <- list(losses = I(losses),
+               loss_weights = I(as.double(c$loss_weights)),
+               metrics = lapply(seq_along(c$metric_kinds), function(i) {
+                 list(kind = as.character(c$metric_kinds[[i]]), output = as.integer(c$metric_outputs[[i]]), weighted = weighted[[i]])
+               }),
+               optimizer = c(list(name = opt$name, learning_rate = opt$learning_rate,
+                                  schedule = if (!is.null(opt$schedule$engine)) I(as.double(opt$schedule$engine)),
+                                  params = I(as.double(opt$params))),
+                             options))
+  if (!is.null(c$custom_losses)) spec$custom_losses <- c$custom_losses
+  spec
 }
 
 as_loss_arg <- function(x, arg) as_loss(x)

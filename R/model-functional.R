@@ -164,6 +164,9 @@ layer_apply <- function(state, object, ..., initial_state = NULL, training = NUL
                "value", call)
     }
   }
+  if (identical(state$spec$class_name, "Lambda") && is.null(state$spec$config)) {
+    trace_lambda(state, lambda_input_shapes(state, object, call), call)
+  }
   if (inherits(object, "rkeras_model")) {
     if (!is.null(training)) {
       rk_abort("`training` is taken by a call on tensors, not when adding a layer to a Sequential model.", "value", call)

@@ -18,6 +18,10 @@ pub struct CompileSpec {
     pub loss_weights: Vec<f64>,
     pub metrics: Vec<MetricSpec>,
     pub optimizer: OptimizerSpec,
+    /// For each output whose loss is `"custom"` (written in R), its operation graph over
+    /// `(y_true, y_pred)`; `null` for the others.
+    #[serde(default)]
+    pub custom_losses: Vec<Option<crate::ops::OpGraph>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -92,7 +96,27 @@ impl Model {
         let weighted = spec.metrics.iter().map(|m| m.weighted).collect();
         let loss_weights = spec.loss_weights.iter().map(|&w| w as f32).collect();
         let optimizer = spec.optimizer()?;
-        self.compile_outputs(losses, loss_weights, (kinds, outputs, weighted), optimizer)
+        let custom = &spec.custom_losses;
+        for (o, l) in losses.iter().enumerate() {
+            let graph = custom.get(o).and_then(|g| g.as_ref());
+            if (*l == Loss::Custom) != graph.is_some() {
+                return Err(RkError::Internal(format!(
+                    "output {o}: a loss written in R needs its operation graph"
+                )));
+            }
+            if graph.is_some_and(|g| g.inputs != 2 || g.outputs.len() != 1) {
+                return Err(RkError::Internal(format!(
+                    "output {o}: a loss graph takes y_true and y_pred and returns one tensor"
+                )));
+            }
+        }
+        self.compile_outputs(losses, loss_weights, (kinds, outputs, weighted), optimizer)?;
+        if let Some(c) = self.compiled.as_mut() {
+            c.custom = (0..c.losses.len())
+                .map(|o| custom.get(o).cloned().flatten())
+                .collect();
+        }
+        Ok(())
     }
 }
 

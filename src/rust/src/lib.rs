@@ -13,6 +13,7 @@ pub mod layers;
 pub mod losses;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod optimizers;
 pub mod r_api;
 pub mod rng;
@@ -30,6 +31,7 @@ use r_api::datasets as rk_datasets_api;
 use r_api::graph as rk_graph_api;
 use r_api::metrics as rk_metrics_api;
 use r_api::model as rk_model_api;
+use r_api::ops as rk_ops_api;
 use r_api::saving as rk_saving_api;
 use r_api::tensorboard as rk_tensorboard_api;
 
@@ -40,6 +42,7 @@ extendr_module! {
     use rk_graph_api;
     use rk_metrics_api;
     use rk_model_api;
+    use rk_ops_api;
     use rk_saving_api;
     use rk_tensorboard_api;
 }

@@ -44,6 +44,9 @@ pub enum Loss {
     CosineSimilarity,
     MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError,
+    /// A loss written in R: the compiled model holds its operation graph, and the graph's
+    /// executor computes it over the whole batch (`graph/custom_loss.rs`).
+    Custom,
 }
 
 impl Loss {
@@ -91,6 +94,7 @@ impl Loss {
             "cosine_similarity" => Loss::CosineSimilarity,
             "mape" | "mean_absolute_percentage_error" => Loss::MeanAbsolutePercentageError,
             "msle" | "mean_squared_logarithmic_error" => Loss::MeanSquaredLogarithmicError,
+            "custom" => Loss::Custom,
             other => return Err(RkError::Spec(format!("unknown loss '{other}'"))),
         };
         let (has_logits, has_smoothing) = match loss {
@@ -295,6 +299,8 @@ impl Loss {
                     .sum::<f32>()
                     / cols
             }
+            // Computed over the batch by its graph, never per sample.
+            Loss::Custom => 0.0,
         }
     }
 
@@ -486,6 +492,7 @@ impl Loss {
                     };
                 }
             }
+            (Loss::Custom, _) => {}
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Compiled {
     /// plain `metrics` are not.
     pub metric_weighted: Vec<bool>,
     pub optimizer: Optimizer,
+    /// For each output, the operation graph of its loss when the loss is written in R
+    /// ([`Loss::Custom`]).
+    pub custom: Vec<Option<crate::ops::OpGraph>>,
 }
 
 /// A batch of samples in row-major f32: `x [rows, x_cols]`, `y [rows, y_cols]`, optional weights.
@@ -180,6 +183,7 @@ impl Model {
             metric_outputs,
             metric_weighted,
             optimizer,
+            custom: vec![None; parts.max(1)],
         });
     }
 

@@ -97,7 +97,7 @@ impl Model {
             || self
                 .compiled
                 .as_ref()
-                .is_some_and(|c| c.optimizer.options.clips())
+                .is_some_and(|c| c.optimizer.options.clips() || c.custom.iter().any(|g| g.is_some()))
         {
             return false;
         }

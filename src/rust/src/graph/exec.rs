@@ -241,6 +241,28 @@ impl Model {
             .map(|(k, &o)| k.for_batch(targets(o)))
             .collect();
         let mut accs: Vec<Acc> = kinds.iter().map(|k| k.acc()).collect();
+        // Losses written in R run over the whole batch.
+        let mut custom_rows: Vec<Option<Vec<f32>>> = vec![None; n_out];
+        for (o, graph) in c.custom.iter().enumerate() {
+            let Some(graph) = graph else { continue };
+            let od = &dims[o];
+            let y: Vec<f32> = targets(o).collect();
+            let grad = if want_grad {
+                Some(&mut grads[o][..])
+            } else {
+                None
+            };
+            custom_rows[o] = Some(super::custom_loss::custom_loss_rows(
+                graph,
+                &outs[o][..rows * od.width],
+                &y,
+                &g.shapes[g.outputs[o]],
+                rows,
+                b.w,
+                c.loss_weights[o],
+                grad,
+            )?);
+        }
         for r in 0..rows {
             let w = b.w.map(|w| w[r]).unwrap_or(1.0);
             let mut yoff = r * yc;
@@ -252,18 +274,21 @@ impl Model {
                 yoff += od.y_width;
                 let ypos = od.y_width / od.positions;
                 let inv = 1.0 / od.positions as f32;
-                let mut l = 0.0f32;
+                let custom = custom_rows[o].as_ref();
+                let mut l = custom.map_or(0.0, |c| c[r] * od.positions as f32);
                 for k in 0..od.positions {
                     let pk = &p[k * od.classes..(k + 1) * od.classes];
                     let yk = &y[k * ypos..(k + 1) * ypos];
-                    l += loss.sample(pk, yk);
+                    if custom.is_none() {
+                        l += loss.sample(pk, yk);
+                    }
                     for (m, acc) in accs.iter_mut().enumerate() {
                         if c.metric_outputs[m] == o {
                             let wm = if c.metric_weighted[m] { w } else { 1.0 };
                             acc.add(kinds[m], pk, yk, wm, inv);
                         }
                     }
-                    if want_grad {
+                    if want_grad && custom.is_none() {
                         let gk = &mut grads[o]
                             [r * od.width + k * od.classes..r * od.width + (k + 1) * od.classes];
                         loss.sample_grad(pk, yk, lw * w * scale * inv, fused, gk);

@@ -5,6 +5,7 @@
 //! the chain of its layers.
 
 mod build;
+mod custom_loss;
 pub mod exec;
 mod keras_calls;
 pub mod keras_json;

@@ -21,6 +21,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod gates;
 pub mod group_norm;
+pub mod lambda;
 pub mod layer_norm;
 pub mod masking;
 pub mod merge;
@@ -270,6 +271,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Attention" | "AdditiveAttention" => Box::new(dot_attention::DotAttention::from_config(
             class_name, config, seed,
         )?),
+        "Lambda" => Box::new(lambda::Lambda::from_config(config)?),
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {

@@ -5,6 +5,7 @@ pub mod graph;
 pub mod handle;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod saving;
 pub mod shapes;
 pub mod tensorboard;

@@ -1,0 +1,73 @@
+//! A loss written in R: its operation graph (recorded from the R function on `y_true` and
+//! `y_pred`) run over a whole batch. As Keras reduces a loss function's result, each
+//! sample's loss is the mean of its values (a result reduced over the batch counts as every
+//! sample's), and the gradient of the weighted mean over the batch flows back to `y_pred`.
+
+use crate::error::{RkError, RkResult};
+use crate::layers::Tensor;
+use crate::ops::OpGraph;
+use crate::rng::Rng;
+use ndarray::IxDyn;
+
+/// Each row's loss; with `grad`, `lw * w_r / rows` times the gradient of row `r`'s loss
+/// with respect to the predictions added into it.
+pub(crate) fn custom_loss_rows(
+    graph: &OpGraph,
+    p: &[f32],
+    y: &[f32],
+    out_shape: &[usize],
+    rows: usize,
+    w: Option<&[f32]>,
+    lw: f32,
+    grad: Option<&mut [f32]>,
+) -> RkResult<Vec<f32>> {
+    let mut dims = vec![rows];
+    dims.extend_from_slice(out_shape);
+    if y.len() != p.len() {
+        return Err(RkError::Shape(format!(
+            "a loss written in R takes targets of the output's shape {}; got {} values per sample",
+            crate::layers::shape_string(out_shape),
+            y.len() / rows.max(1)
+        )));
+    }
+    let pt = Tensor::from_shape_vec(IxDyn(&dims), p.to_vec()).expect("size matches");
+    let yt = Tensor::from_shape_vec(IxDyn(&dims), y.to_vec()).expect("size matches");
+    let ins = [&yt, &pt];
+    let vals = graph.forward(&ins, &mut Rng::new(0))?;
+    let v = graph.value(&ins, &vals, graph.outputs[0]);
+    let weight = |r: usize| w.map_or(1.0, |w| w[r]);
+    let (per_row, per_sample) = if v.ndim() == 0 {
+        (vec![v.iter().copied().next().unwrap_or(0.0); rows], false)
+    } else if v.shape()[0] == rows {
+        let k = (v.len() / rows.max(1)).max(1);
+        let flat = v.as_standard_layout();
+        let s = flat.as_slice().expect("standard");
+        ((0..rows)
+            .map(|r| s[r * k..(r + 1) * k].iter().sum::<f32>() / k as f32)
+            .collect(), true)
+    } else {
+        return Err(RkError::Shape(format!(
+            "a loss written in R must return a value per sample (shape (None, ...)) or one value; it returned shape {:?}",
+            v.shape()
+        )));
+    };
+    if let Some(grad) = grad {
+        let inv = 1.0 / rows.max(1) as f32;
+        let gv = if per_sample {
+            let k = (v.len() / rows.max(1)).max(1);
+            let g: Vec<f32> = (0..v.len())
+                .map(|i| lw * weight(i / k) * inv / k as f32)
+                .collect();
+            Tensor::from_shape_vec(v.raw_dim(), g).expect("size matches")
+        } else {
+            let mean_w = (0..rows).map(weight).sum::<f32>() * inv;
+            Tensor::from_elem(v.raw_dim(), lw * mean_w)
+        };
+        let gs = graph.backward(&ins, &vals, vec![Some(gv)])?;
+        let gp = gs[1].as_standard_layout();
+        for (a, b) in grad.iter_mut().zip(gp.iter()) {
+            *a += b;
+        }
+    }
+    Ok(per_row)
+}

@@ -1,0 +1,520 @@
+//! Tensor operations written in R: the arithmetic, math and `k_*` functions applied to
+//! symbolic tensors. R records them as a small graph ([`OpGraph`]) while it runs the user's
+//! function once (a `layer_lambda()` body, a loss written in R, an operation on a model's
+//! tensors); the engine then runs the graph forward on each batch and takes its
+//! vector-Jacobian products backward. Each operation is written once: its output shape
+//! ([`Op::shape`], with `None` for an open axis such as the batch), its value
+//! ([`Op::forward`]) and the gradients of its inputs ([`Op::backward`]).
+//!
+//! Tensors here have their full shape, the batch axis included, and axes are 0-based;
+//! R turns Keras for R's 1-based and negative axes into these.
+
+mod elementwise;
+mod reduce;
+mod shape;
+#[cfg(test)]
+mod tests;
+
+pub use elementwise::{Binary, Unary};
+pub use reduce::Reduction;
+pub use shape::CastTo;
+
+use crate::error::{RkError, RkResult};
+use crate::layers::Tensor;
+use crate::rng::Rng;
+use ndarray::{Dimension, IxDyn};
+use serde::{Deserialize, Serialize};
+
+/// A shape with `None` where the size is open (the batch axis).
+pub type Dims = Vec<Option<usize>>;
+
+/// One operation; its operands are the values its node names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// A constant, row-major.
+    Const {
+        shape: Vec<usize>,
+        values: Vec<f32>,
+    },
+    Unary {
+        #[serde(rename = "fn")]
+        f: Unary,
+    },
+    /// Two operands broadcast against each other as NumPy does.
+    Binary {
+        #[serde(rename = "fn")]
+        f: Binary,
+    },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    /// A reduction over `axes` (all axes when `None`).
+    Reduce {
+        kind: Reduction,
+        axes: Option<Vec<usize>>,
+        keepdims: bool,
+    },
+    /// The 0-based index of the largest (`max`) or smallest value along `axis`.
+    ArgReduce {
+        max: bool,
+        axis: usize,
+    },
+    Softmax {
+        axis: usize,
+    },
+    LogSoftmax {
+        axis: usize,
+    },
+    /// `x / sqrt(max(sum(x^2), epsilon))` along `axis` (Keras's `l2_normalize`).
+    L2Normalize {
+        axis: usize,
+        epsilon: f32,
+    },
+    /// The full new shape; one entry may be -1.
+    Reshape {
+        shape: Vec<i64>,
+    },
+    ExpandDims {
+        axis: usize,
+    },
+    Squeeze {
+        axis: usize,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    /// Its operands joined along `axis`.
+    Concat {
+        axis: usize,
+    },
+    /// The entries `indices` along `axis` (R's `[`).
+    Take {
+        axis: usize,
+        indices: Vec<usize>,
+    },
+    Tile {
+        reps: Vec<usize>,
+    },
+    /// Each entry along `axis` repeated `times` times in place.
+    Repeat {
+        axis: usize,
+        times: usize,
+    },
+    /// NumPy's `matmul`: the products of the last two axes, the axes before broadcast.
+    Matmul,
+    /// `a` where the condition (first operand) is non-zero, `b` elsewhere.
+    Where,
+    /// The one-hot encoding of 0-based class ids, in a new last axis.
+    OneHot {
+        classes: usize,
+    },
+    Cast {
+        to: CastTo,
+    },
+    /// Its operand's value, through which no gradient flows.
+    StopGradient,
+    /// Draws of shape `shape`, where a -1 takes the size of the first operand's axis 0
+    /// (the batch): normal (`mean`, `stddev`) or uniform (`min`, `max` as `mean`, `stddev`).
+    Random {
+        shape: Vec<i64>,
+        normal: bool,
+        a: f32,
+        b: f32,
+    },
+}
+
+impl Op {
+    /// The number of operands the operation takes (`None`: any number, at least one).
+    fn arity(&self) -> Option<usize> {
+        Some(match self {
+            Op::Const { .. } => 0,
+            Op::Binary { .. } | Op::Matmul => 2,
+            Op::Where => 3,
+            Op::Concat { .. } => return None,
+            Op::Random { shape, .. } => usize::from(shape.contains(&-1)),
+            _ => 1,
+        })
+    }
+
+    /// The shape of the output given its operands' shapes.
+    pub fn shape(&self, ins: &[Dims]) -> RkResult<Dims> {
+        match self.arity() {
+            Some(n) if ins.len() != n => {
+                return Err(op_error(format!(
+                    "{} takes {n} operand(s), got {}",
+                    self.name(),
+                    ins.len()
+                )))
+            }
+            None if ins.is_empty() => {
+                return Err(op_error(format!("{} needs an operand", self.name())))
+            }
+            _ => {}
+        }
+        match self {
+            Op::Const { shape, values } => {
+                if shape.iter().product::<usize>() != values.len() {
+                    return Err(op_error(format!(
+                        "a constant of shape {shape:?} needs {} values, got {}",
+                        shape.iter().product::<usize>(),
+                        values.len()
+                    )));
+                }
+                Ok(shape.iter().map(|&d| Some(d)).collect())
+            }
+            Op::Random { shape, .. } => shape
+                .iter()
+                .map(|&d| match d {
+                    -1 => Ok(ins[0].first().copied().flatten()),
+                    d if d >= 0 => Ok(Some(d as usize)),
+                    d => Err(op_error(format!("random draws of size {d}"))),
+                })
+                .collect(),
+            Op::Binary { .. } => elementwise::broadcast_dims(&ins[0], &ins[1]),
+            Op::Where => {
+                let ab = elementwise::broadcast_dims(&ins[1], &ins[2])?;
+                elementwise::broadcast_dims(&ins[0], &ab)
+            }
+            Op::Unary { .. } | Op::Clip { .. } | Op::Cast { .. } | Op::StopGradient => {
+                Ok(ins[0].clone())
+            }
+            Op::Reduce { axes, keepdims, .. } => {
+                reduce::reduced_dims(&ins[0], axes.as_deref(), *keepdims)
+            }
+            Op::ArgReduce { axis, .. } => reduce::reduced_dims(&ins[0], Some(&[*axis]), false),
+            Op::Softmax { axis } | Op::LogSoftmax { axis } | Op::L2Normalize { axis, .. } => {
+                check_axis(*axis, ins[0].len())?;
+                Ok(ins[0].clone())
+            }
+            _ => shape::dims(self, ins),
+        }
+    }
+
+    /// The output's value.
+    pub fn forward(&self, ins: &[&Tensor], rng: &mut Rng) -> RkResult<Tensor> {
+        match self {
+            Op::Const { shape, values } => Tensor::from_shape_vec(IxDyn(shape), values.clone())
+                .map_err(|e| op_error(format!("constant: {e}"))),
+            Op::Random {
+                shape,
+                normal,
+                a,
+                b,
+            } => {
+                let dims: Vec<usize> = shape
+                    .iter()
+                    .map(|&d| if d < 0 { ins[0].shape()[0] } else { d as usize })
+                    .collect();
+                let n = dims.iter().product();
+                let v: Vec<f32> = (0..n)
+                    .map(|_| {
+                        if *normal {
+                            a + b * rng.normal() as f32
+                        } else {
+                            a + (b - a) * rng.uniform_f32()
+                        }
+                    })
+                    .collect();
+                Ok(Tensor::from_shape_vec(IxDyn(&dims), v).expect("size matches"))
+            }
+            Op::Unary { f } => Ok(ins[0].mapv(|x| f.apply(x))),
+            Op::Binary { f } => elementwise::binary(*f, ins[0], ins[1]),
+            Op::Where => elementwise::select(ins[0], ins[1], ins[2]),
+            Op::Clip { min, max } => Ok(ins[0].mapv(|x| x.max(*min).min(*max))),
+            Op::Cast { to } => Ok(ins[0].mapv(|x| to.apply(x))),
+            Op::StopGradient => Ok(ins[0].clone()),
+            Op::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => reduce::reduce(*kind, ins[0], axes.as_deref(), *keepdims),
+            Op::ArgReduce { max, axis } => reduce::arg_reduce(ins[0], *max, *axis),
+            Op::Softmax { axis } => Ok(reduce::softmax(ins[0], *axis)),
+            Op::LogSoftmax { axis } => Ok(reduce::log_softmax(ins[0], *axis)),
+            Op::L2Normalize { axis, epsilon } => Ok(reduce::l2_normalize(ins[0], *axis, *epsilon)),
+            _ => shape::forward(self, ins),
+        }
+    }
+
+    /// The gradients of the operands given the output `y` and its gradient `g`; `None` for
+    /// an operand no gradient reaches (an index, a comparison, a constant).
+    pub fn backward(
+        &self,
+        ins: &[&Tensor],
+        y: &Tensor,
+        g: &Tensor,
+    ) -> RkResult<Vec<Option<Tensor>>> {
+        Ok(match self {
+            Op::Const { .. } | Op::Random { .. } => vec![None; ins.len()],
+            Op::Unary { f } => vec![f.grad(ins[0], y, g)],
+            Op::Binary { f } => elementwise::binary_grad(*f, ins[0], ins[1], y, g),
+            Op::Where => elementwise::select_grad(ins, g),
+            Op::Clip { min, max } => vec![Some(elementwise::zip_map(ins[0], g, |x, g| {
+                if x >= *min && x <= *max {
+                    g
+                } else {
+                    0.0
+                }
+            }))],
+            Op::Cast { to } => vec![to.differentiable().then(|| g.clone())],
+            Op::StopGradient | Op::ArgReduce { .. } => vec![None],
+            Op::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => vec![reduce::reduce_grad(
+                *kind,
+                ins[0],
+                y,
+                g,
+                axes.as_deref(),
+                *keepdims,
+            )],
+            Op::Softmax { axis } => vec![Some(reduce::softmax_grad(y, g, *axis))],
+            Op::LogSoftmax { axis } => vec![Some(reduce::log_softmax_grad(y, g, *axis))],
+            Op::L2Normalize { axis, epsilon } => {
+                vec![Some(reduce::l2_normalize_grad(ins[0], g, *axis, *epsilon))]
+            }
+            _ => shape::backward(self, ins, g)?,
+        })
+    }
+
+    /// The operation's name in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Op::Unary { f } => format!("{f:?}").to_lowercase(),
+            Op::Binary { f } => format!("{f:?}").to_lowercase(),
+            Op::Reduce { kind, .. } => format!("reduce_{kind:?}").to_lowercase(),
+            other => {
+                let v = serde_json::to_value(other).unwrap_or_default();
+                v.get("op")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("op")
+                    .to_string()
+            }
+        }
+    }
+
+    /// Whether the operation draws random numbers.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Op::Random { .. })
+    }
+}
+
+/// One node of an [`OpGraph`]: an operation and the values it reads (inputs first, then
+/// the nodes' outputs in order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpNode {
+    pub call: Op,
+    pub args: Vec<usize>,
+}
+
+/// A function of tensors recorded from R: values `0..inputs` are its inputs, value
+/// `inputs + i` is node `i`'s output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpGraph {
+    pub inputs: usize,
+    pub nodes: Vec<OpNode>,
+    pub outputs: Vec<usize>,
+}
+
+/// Every value of one forward pass (the inputs' copies are not kept: see [`OpGraph::value`]).
+pub struct OpValues {
+    pub nodes: Vec<Tensor>,
+}
+
+impl OpGraph {
+    pub fn from_json(json: &str) -> RkResult<OpGraph> {
+        let g: OpGraph = serde_json::from_str(json)
+            .map_err(|e| RkError::Spec(format!("operation graph: {e}")))?;
+        g.check()?;
+        Ok(g)
+    }
+
+    fn check(&self) -> RkResult<()> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.args.iter().any(|&a| a >= self.inputs + i) {
+                return Err(RkError::Spec(format!(
+                    "operation {i} ({}) reads a later value",
+                    n.call.name()
+                )));
+            }
+        }
+        let n = self.inputs + self.nodes.len();
+        if self.outputs.is_empty() || self.outputs.iter().any(|&o| o >= n) {
+            return Err(RkError::Spec(
+                "operation graph outputs name missing values".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The shapes of every value, given the inputs' shapes.
+    pub fn shapes(&self, ins: &[Dims]) -> RkResult<Vec<Dims>> {
+        if ins.len() != self.inputs {
+            return Err(op_error(format!(
+                "the function takes {} input(s), got {}",
+                self.inputs,
+                ins.len()
+            )));
+        }
+        let mut all: Vec<Dims> = ins.to_vec();
+        for n in &self.nodes {
+            let args: Vec<Dims> = n.args.iter().map(|&a| all[a].clone()).collect();
+            let s = n.call.shape(&args)?;
+            all.push(s);
+        }
+        Ok(all)
+    }
+
+    /// The outputs' shapes.
+    pub fn output_shapes(&self, ins: &[Dims]) -> RkResult<Vec<Dims>> {
+        let all = self.shapes(ins)?;
+        Ok(self.outputs.iter().map(|&o| all[o].clone()).collect())
+    }
+
+    /// Value `i` of a pass over `ins`.
+    pub fn value<'a>(&self, ins: &[&'a Tensor], vals: &'a OpValues, i: usize) -> &'a Tensor {
+        if i < self.inputs {
+            ins[i]
+        } else {
+            &vals.nodes[i - self.inputs]
+        }
+    }
+
+    /// Run every node on `ins`, drawing the random operations' values from `rng`.
+    pub fn forward(&self, ins: &[&Tensor], rng: &mut Rng) -> RkResult<OpValues> {
+        self.run(ins, &mut Draws::Fresh(rng))
+    }
+
+    /// Run every node on `ins`, the random operations taking their values from `draws`
+    /// (what [`OpGraph::draws`] kept of an earlier pass).
+    pub fn forward_replay(&self, ins: &[&Tensor], draws: &[f32]) -> RkResult<OpValues> {
+        self.run(ins, &mut Draws::Kept(draws))
+    }
+
+    /// The random operations' values of a pass, one after another.
+    pub fn draws(&self, vals: &OpValues) -> Tensor {
+        let v: Vec<f32> = self
+            .nodes
+            .iter()
+            .zip(&vals.nodes)
+            .filter(|(n, _)| n.call.is_random())
+            .flat_map(|(_, t)| t.iter().copied())
+            .collect();
+        Tensor::from_shape_vec(IxDyn(&[v.len()]), v).expect("one axis")
+    }
+
+    fn run(&self, ins: &[&Tensor], draws: &mut Draws) -> RkResult<OpValues> {
+        if ins.len() != self.inputs {
+            return Err(op_error(format!(
+                "the function takes {} input(s), got {}",
+                self.inputs,
+                ins.len()
+            )));
+        }
+        let mut vals = OpValues {
+            nodes: Vec::with_capacity(self.nodes.len()),
+        };
+        for n in &self.nodes {
+            let args: Vec<&Tensor> = n.args.iter().map(|&a| self.value(ins, &vals, a)).collect();
+            let y = match draws {
+                Draws::Fresh(rng) => n.call.forward(&args, rng)?,
+                Draws::Kept(kept) if n.call.is_random() => {
+                    let shape = n.call.forward(&args, &mut Rng::new(0))?.raw_dim();
+                    let k = shape.size();
+                    if kept.len() < k {
+                        return Err(RkError::Internal(
+                            "random draws of a pass were not kept".into(),
+                        ));
+                    }
+                    let (now, rest) = kept.split_at(k);
+                    *kept = rest;
+                    Tensor::from_shape_vec(shape, now.to_vec()).expect("size matches")
+                }
+                Draws::Kept(_) => n.call.forward(&args, &mut Rng::new(0))?,
+            };
+            vals.nodes.push(y);
+        }
+        Ok(vals)
+    }
+
+    /// The gradients of the inputs, given the outputs' gradients (`None`: the output does
+    /// not reach the loss). An input no gradient reaches gets zeros.
+    pub fn backward(
+        &self,
+        ins: &[&Tensor],
+        vals: &OpValues,
+        out_grads: Vec<Option<Tensor>>,
+    ) -> RkResult<Vec<Tensor>> {
+        let n = self.inputs + self.nodes.len();
+        let mut grads: Vec<Option<Tensor>> = vec![None; n];
+        for (&o, g) in self.outputs.iter().zip(out_grads) {
+            if let Some(g) = g {
+                accumulate(&mut grads[o], g);
+            }
+        }
+        for (i, node) in self.nodes.iter().enumerate().rev() {
+            let Some(g) = grads[self.inputs + i].take() else {
+                continue;
+            };
+            let args: Vec<&Tensor> = node
+                .args
+                .iter()
+                .map(|&a| self.value(ins, vals, a))
+                .collect();
+            let gs = node.call.backward(&args, &vals.nodes[i], &g)?;
+            for (&a, ga) in node.args.iter().zip(gs) {
+                if let Some(ga) = ga {
+                    accumulate(&mut grads[a], ga);
+                }
+            }
+        }
+        Ok(grads
+            .into_iter()
+            .take(self.inputs)
+            .zip(ins)
+            .map(|(g, x)| g.unwrap_or_else(|| Tensor::zeros(x.raw_dim())))
+            .collect())
+    }
+
+    /// Whether any node draws random numbers.
+    pub fn is_random(&self) -> bool {
+        self.nodes.iter().any(|n| n.call.is_random())
+    }
+}
+
+/// Where a pass takes its random operations' values from.
+enum Draws<'a> {
+    Fresh(&'a mut Rng),
+    Kept(&'a [f32]),
+}
+
+fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
+    match slot {
+        Some(s) if s.shape() == g.shape() => *s += &g,
+        Some(s) => {
+            let sum = &*s + &g;
+            *s = sum;
+        }
+        None => *slot = Some(g),
+    }
+}
+
+pub(crate) fn op_error(msg: String) -> RkError {
+    RkError::Shape(msg)
+}
+
+pub(crate) fn check_axis(axis: usize, rank: usize) -> RkResult<()> {
+    if axis >= rank {
+        return Err(op_error(format!(
+            "axis {} is outside a tensor of rank {rank}",
+            axis + 1
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `.Call` shims for operations on tensors: the shapes of a recorded operation graph's
+//! outputs (while R records it), and its values on R arrays (the `k_*` functions applied to
+//! arrays and constants).
+
+use crate::error::{RkError, RkResult};
+use crate::layers::Tensor;
+use crate::ops::OpGraph;
+use crate::r_api::shapes::{open_ints, open_shape_list};
+use crate::rng::Rng;
+use extendr_api::prelude::*;
+use ndarray::IxDyn;
+
+type Ret = std::result::Result<Robj, RkError>;
+
+/// The shapes of the outputs of graph `json` given its inputs' shapes (NA: open).
+#[extendr]
+fn rk_op_shapes(json: &str, shapes: List) -> Ret {
+    let g = OpGraph::from_json(json)?;
+    let outs = g.output_shapes(&open_shape_list(shapes)?)?;
+    Ok(List::from_values(outs.iter().map(|s| open_ints(s))).into())
+}
+
+/// The outputs of graph `json` on inputs given as row-major values with their dims;
+/// each output as `list(values, dim)`, row-major.
+#[extendr]
+fn rk_op_eval(json: &str, values: List, dims: List, seed: f64) -> Ret {
+    let g = OpGraph::from_json(json)?;
+    let dims = open_shape_list(dims)?;
+    let ins: Vec<Tensor> = values
+        .values()
+        .zip(&dims)
+        .map(|(v, d)| {
+            let d: Vec<usize> = d.iter().map(|x| x.unwrap_or(0)).collect();
+            let v: Vec<f32> = v
+                .as_real_vector()
+                .ok_or_else(|| RkError::Internal("operand values must be doubles".into()))?
+                .iter()
+                .map(|&x| x as f32)
+                .collect();
+            Tensor::from_shape_vec(IxDyn(&d), v)
+                .map_err(|e| RkError::Shape(format!("operand: {e}")))
+        })
+        .collect::<RkResult<_>>()?;
+    let refs: Vec<&Tensor> = ins.iter().collect();
+    let vals = g.forward(&refs, &mut Rng::new(seed as u64))?;
+    let outs = g.outputs.iter().map(|&o| {
+        let t = g.value(&refs, &vals, o);
+        let v: Vec<f64> = t.iter().map(|&x| x as f64).collect();
+        let d: Vec<i32> = t.shape().iter().map(|&d| d as i32).collect();
+        Robj::from(list!(values = v, dim = d))
+    });
+    Ok(List::from_values(outs).into())
+}
+
+extendr_module! {
+    mod rk_ops_api;
+    fn rk_op_shapes;
+    fn rk_op_eval;
+}
