@@ -106,8 +106,15 @@ k_pow <- function(x, a) binary_op(x, a, "pow")
 #' @rdname k_exp
 #' @export
 k_clip <- function(x, min_value = NULL, max_value = NULL) {
-  lo <- check_number(min_value %||% -Inf, "min_value", what = "a number or NULL")
-  hi <- check_number(max_value %||% Inf, "max_value", what = "a number or NULL")
+  bound <- function(v, arg, default) {
+    if (is.null(v)) return(default)
+    if (!is.numeric(v) || length(v) != 1 || is.na(v)) {
+      rk_abort(sprintf("`%s` must be a number or NULL, not %s.", arg, show_value(v)), "value")
+    }
+    as.double(v)
+  }
+  lo <- bound(min_value, "min_value", -Inf)
+  hi <- bound(max_value, "max_value", Inf)
   op_apply(list(op = "clip", min = max(lo, -3.4e38), max = min(hi, 3.4e38)), list(x))
 }
 

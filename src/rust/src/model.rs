@@ -54,6 +54,8 @@ pub struct Model {
     /// Seed for dropout masks of the current fit, and the step counter that keys them.
     pub fit_seed: u64,
     pub step: u64,
+    /// Inference calls so far: keys the random operations' draws of each.
+    pub infer_calls: u64,
     pub(crate) cap: usize,
     pub(crate) cap_train: usize,
     pub(crate) z: Vec<Vec<f32>>,

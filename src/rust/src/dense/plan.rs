@@ -94,10 +94,9 @@ impl Model {
     /// graph changed). Gradient clipping runs on the graph's executor.
     pub(crate) fn uses_plan(&mut self) -> bool {
         if self.plan_choice == PlanChoice::General
-            || self
-                .compiled
-                .as_ref()
-                .is_some_and(|c| c.optimizer.options.clips() || c.custom.iter().any(|g| g.is_some()))
+            || self.compiled.as_ref().is_some_and(|c| {
+                c.optimizer.options.clips() || c.custom.iter().any(|g| g.is_some())
+            })
         {
             return false;
         }

@@ -9,12 +9,11 @@ use crate::ops::OpGraph;
 use crate::rng::Rng;
 use ndarray::IxDyn;
 
-/// Each row's loss; with `grad`, `lw * w_r / rows` times the gradient of row `r`'s loss
+/// Each row's loss given the predictions `p` and targets `y`; with `grad`, `lw * w_r / rows` times the gradient of row `r`'s loss
 /// with respect to the predictions added into it.
 pub(crate) fn custom_loss_rows(
     graph: &OpGraph,
-    p: &[f32],
-    y: &[f32],
+    (p, y): (&[f32], &[f32]),
     out_shape: &[usize],
     rows: usize,
     w: Option<&[f32]>,
@@ -42,9 +41,12 @@ pub(crate) fn custom_loss_rows(
         let k = (v.len() / rows.max(1)).max(1);
         let flat = v.as_standard_layout();
         let s = flat.as_slice().expect("standard");
-        ((0..rows)
-            .map(|r| s[r * k..(r + 1) * k].iter().sum::<f32>() / k as f32)
-            .collect(), true)
+        (
+            (0..rows)
+                .map(|r| s[r * k..(r + 1) * k].iter().sum::<f32>() / k as f32)
+                .collect(),
+            true,
+        )
     } else {
         return Err(RkError::Shape(format!(
             "a loss written in R must return a value per sample (shape (None, ...)) or one value; it returned shape {:?}",

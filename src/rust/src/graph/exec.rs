@@ -254,8 +254,7 @@ impl Model {
             };
             custom_rows[o] = Some(super::custom_loss::custom_loss_rows(
                 graph,
-                &outs[o][..rows * od.width],
-                &y,
+                (&outs[o][..rows * od.width], &y),
                 &g.shapes[g.outputs[o]],
                 rows,
                 b.w,
@@ -357,6 +356,10 @@ impl Model {
     where
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
+        // Random operations (`k_random_normal()` in a layer_lambda()) draw anew in each
+        // call and each batch, as in Keras.
+        self.infer_calls = self.infer_calls.wrapping_add(1);
+        let call = self.infer_calls | 1 << 63;
         let g = self.graph()?;
         let d: usize = g.input_widths().iter().sum();
         let widths = g.output_widths();
@@ -374,7 +377,7 @@ impl Model {
             let b1 = (b0 + batch).min(rows);
             buf.resize((b1 - b0) * d, 0.0);
             fill(b0, b1, Layout::Rows, &mut buf)?;
-            let pass = g.forward(&buf, b1 - b0, false, [0, 0], self.threads)?;
+            let pass = g.forward(&buf, b1 - b0, false, [call, b0 as u64], self.threads)?;
             if let Some(a) = activity.as_deref_mut() {
                 a.extend(pass.activity.iter().copied());
                 a.resize(b1, 0.0);

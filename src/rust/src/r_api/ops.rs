@@ -20,13 +20,10 @@ fn rk_op_shapes(json: &str, shapes: List) -> Ret {
     Ok(List::from_values(outs.iter().map(|s| open_ints(s))).into())
 }
 
-/// The outputs of graph `json` on inputs given as row-major values with their dims;
-/// each output as `list(values, dim)`, row-major.
-#[extendr]
-fn rk_op_eval(json: &str, values: List, dims: List, seed: f64) -> Ret {
-    let g = OpGraph::from_json(json)?;
+/// Tensors from row-major values and their dims.
+fn tensors(values: List, dims: List) -> RkResult<Vec<Tensor>> {
     let dims = open_shape_list(dims)?;
-    let ins: Vec<Tensor> = values
+    values
         .values()
         .zip(&dims)
         .map(|(v, d)| {
@@ -40,20 +37,46 @@ fn rk_op_eval(json: &str, values: List, dims: List, seed: f64) -> Ret {
             Tensor::from_shape_vec(IxDyn(&d), v)
                 .map_err(|e| RkError::Shape(format!("operand: {e}")))
         })
-        .collect::<RkResult<_>>()?;
+        .collect()
+}
+
+fn r_tensor(t: &Tensor) -> Robj {
+    let v: Vec<f64> = t.iter().map(|&x| x as f64).collect();
+    let d: Vec<i32> = t.shape().iter().map(|&d| d as i32).collect();
+    Robj::from(list!(values = v, dim = d))
+}
+
+/// The outputs of graph `json` on inputs given as row-major values with their dims;
+/// each output as `list(values, dim)`, row-major.
+#[extendr]
+fn rk_op_eval(json: &str, values: List, dims: List, seed: f64) -> Ret {
+    let g = OpGraph::from_json(json)?;
+    let ins = tensors(values, dims)?;
     let refs: Vec<&Tensor> = ins.iter().collect();
     let vals = g.forward(&refs, &mut Rng::new(seed as u64))?;
-    let outs = g.outputs.iter().map(|&o| {
-        let t = g.value(&refs, &vals, o);
-        let v: Vec<f64> = t.iter().map(|&x| x as f64).collect();
-        let d: Vec<i32> = t.shape().iter().map(|&d| d as i32).collect();
-        Robj::from(list!(values = v, dim = d))
-    });
+    let outs = g
+        .outputs
+        .iter()
+        .map(|&o| r_tensor(g.value(&refs, &vals, o)));
     Ok(List::from_values(outs).into())
+}
+
+/// The gradients of graph `json`'s inputs given its (one) output's gradient: the engine's
+/// vector-Jacobian products, for checking them against Keras.
+#[extendr]
+fn rk_op_vjp(json: &str, values: List, dims: List, grad: List, grad_dims: List) -> Ret {
+    let g = OpGraph::from_json(json)?;
+    let ins = tensors(values, dims)?;
+    let refs: Vec<&Tensor> = ins.iter().collect();
+    let vals = g.forward(&refs, &mut Rng::new(0))?;
+    let gout = tensors(grad, grad_dims)?.into_iter().map(Some).collect();
+    let grads = g.backward(&refs, &vals, gout)?;
+    Ok(List::from_values(grads.iter().map(r_tensor)).into())
 }
 
 extendr_module! {
     mod rk_ops_api;
     fn rk_op_shapes;
     fn rk_op_eval;
+    fn rk_op_vjp;
 }
