@@ -740,3 +740,20 @@ k_clear_session <- function() {
   for (n in ls(rk_names, all.names = TRUE)) rm(list = n, envir = rk_names)
   invisible(NULL)
 }
+
+#' The backend's functions, as Keras for R's `K <- backend()` gives them
+#'
+#' A list of the `k_*` functions under their names without the prefix (`K$mean(x)`,
+#' `K$exp(x)`, `K$epsilon()`).
+#' @param convert Not used (Keras for R's conversion of Python values).
+#' @returns A named list of functions.
+#' @family backend
+#' @export
+#' @examples
+#' K <- backend()
+#' K$sum(matrix(1:4, 2))
+backend <- function(convert = TRUE) {
+  ns <- asNamespace("rkeras")
+  fns <- grep("^k_", getNamespaceExports(ns), value = TRUE)
+  stats::setNames(lapply(fns, get, envir = ns), sub("^k_", "", fns))
+}

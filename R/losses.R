@@ -7,8 +7,8 @@
 #' follow Keras 3's: probabilities clipped to `[1e-7, 1 - 1e-7]` before logs; the hinge
 #' losses take 0/1 targets as -1/1 when every target is 0 or 1; cosine similarity is
 #' negative (`-1` for identical directions); `loss_cosine_proximity` (`"cosine_proximity"`) is
-#' Keras 2's name for it, the same formula. A loss written in R cannot be used in training:
-#' the engine differentiates its own losses only.
+#' Keras 2's name for it, the same formula. Called on tensors (in a loss written in R),
+#' they return the per-sample losses as a tensor, written with the `k_*` operations.
 #' @param y_true,y_pred Targets and predictions (samples in rows).
 #' @param ... Keras's loss arguments: `from_logits` (the crossentropies: `y_pred` holds
 #'   logits, and the loss is computed through log-sum-exp), `label_smoothing` (categorical and
@@ -79,6 +79,9 @@ make_loss <- function(name) {
     opts <- check_loss_args(list(...), name)
     if (missing(y_true) && missing(y_pred)) {
       return(structure(c(list(name = name), opts), class = "rkeras_loss"))
+    }
+    if (inherits(y_true, c("rkeras_symbol", "rkeras_tensor")) || inherits(y_pred, c("rkeras_symbol", "rkeras_tensor"))) {
+      return(symbolic_loss(name, opts, y_true, y_pred))
     }
     values_on_data(paste0("loss:", loss_spec(name, opts)), y_true, y_pred)
   }
@@ -220,4 +223,54 @@ custom_loss_graphs <- function(model, fns, call = rlang::caller_env()) {
     }
     trace_graph(tr, list(out))
   })
+}
+
+#' A built-in loss applied to tensors: Keras 3's formula written with operations, one
+#' value per sample (the last axis reduced)
+#' @noRd
+symbolic_loss <- function(name, opts, t, p) {
+  eps <- k_epsilon()
+  hinge_targets <- function(t) {
+    binary <- k_all((t == 0) | (t == 1))
+    k_switch(binary, 2 * t - 1, t)
+  }
+  switch(name,
+    mean_squared_error = k_mean(k_square(p - t), axis = -1),
+    mean_absolute_error = k_mean(abs(p - t), axis = -1),
+    mean_absolute_percentage_error = 100 * k_mean(abs((t - p) / k_maximum(abs(t), eps)), axis = -1),
+    mean_squared_logarithmic_error = k_mean(k_square(log(k_maximum(p, eps) + 1) - log(k_maximum(t, eps) + 1)), axis = -1),
+    binary_crossentropy = {
+      if (opts$label_smoothing > 0) t <- t * (1 - opts$label_smoothing) + 0.5 * opts$label_smoothing
+      k_mean(k_binary_crossentropy(t, p, from_logits = opts$from_logits), axis = -1)
+    },
+    categorical_crossentropy = {
+      if (opts$label_smoothing > 0) {
+        k <- utils::tail(operand_shape(p), 1)
+        t <- t * (1 - opts$label_smoothing) + opts$label_smoothing / k
+      }
+      k_categorical_crossentropy(t, p, from_logits = opts$from_logits)
+    },
+    sparse_categorical_crossentropy = k_sparse_categorical_crossentropy(t, p, from_logits = opts$from_logits),
+    kl_divergence = {
+      t <- k_clip(t, eps, 1)
+      k_sum(t * log(t / k_clip(p, eps, 1)), axis = -1)
+    },
+    poisson = k_mean(p - t * log(p + eps), axis = -1),
+    log_cosh = {
+      x <- p - t
+      k_mean(x + k_softplus(-2 * x) - log(2), axis = -1)
+    },
+    hinge = k_mean(k_maximum(1 - hinge_targets(t) * p, 0), axis = -1),
+    squared_hinge = k_mean(k_square(k_maximum(1 - hinge_targets(t) * p, 0)), axis = -1),
+    categorical_hinge = {
+      pos <- k_sum(t * p, axis = -1)
+      neg <- k_max((1 - t) * p, axis = -1)
+      k_maximum(neg - pos + 1, 0)
+    },
+    cosine_similarity = -k_sum(k_l2_normalize(t, axis = -1) * k_l2_normalize(p, axis = -1), axis = -1),
+    huber = {
+      a <- abs(p - t)
+      q <- k_minimum(a, opts$delta)
+      k_mean(0.5 * k_square(q) + opts$delta * (a - q), axis = -1)
+    })
 }

@@ -239,3 +239,45 @@ test_that("bad operations and functions give clear errors", {
   model %>% compile(loss = "mse", optimizer = "sgd")
   expect_length(fit(model, matrix(1, 4, 3), matrix(0, 4, 2), epochs = 1, verbose = 0)$metrics$loss, 1)
 })
+
+test_that("built-in losses called on tensors give the engine's per-sample losses", {
+  set.seed(6)
+  p <- matrix(runif(12, 0.05, 0.95), 4)
+  t <- matrix(as.numeric(runif(12) > 0.5), 4)
+  onehot <- diag(3)[c(1, 3, 2, 2), ]
+  reg <- matrix(rnorm(12), 4)
+  cases <- list(
+    list(loss_mean_squared_error, t, p), list(loss_mean_absolute_error, reg, p),
+    list(loss_mean_absolute_percentage_error, reg, p), list(loss_mean_squared_logarithmic_error, p, t),
+    list(loss_binary_crossentropy, t, p), list(function(y, q) loss_binary_crossentropy(y, q, label_smoothing = 0.2), t, p),
+    list(function(y, q) loss_binary_crossentropy(y, q, from_logits = TRUE), t, reg),
+    list(loss_categorical_crossentropy, onehot, p),
+    list(function(y, q) loss_categorical_crossentropy(y, q, label_smoothing = 0.1, from_logits = TRUE), onehot, reg),
+    list(loss_sparse_categorical_crossentropy, matrix(c(0, 2, 1, 1)), p),
+    list(loss_kl_divergence, onehot, p), list(loss_poisson, t, p), list(loss_log_cosh, reg, p),
+    list(loss_hinge, t, reg), list(loss_hinge, reg, p), list(loss_squared_hinge, t, reg),
+    list(loss_categorical_hinge, onehot, reg), list(loss_cosine_similarity, reg, p),
+    list(function(y, q) loss_huber(y, q, delta = 0.5), reg, p))
+  for (k in seq_along(cases)) {
+    f <- cases[[k]][[1]]
+    yt <- cases[[k]][[2]]
+    yp <- cases[[k]][[3]]
+    items <- list(list(shape = dim(yt), values = c(t(yt))), list(shape = dim(yp), values = c(t(yp))))
+    graph <- trace_case(f, items)
+    got <- rkeras:::rk_call(rkeras:::rk_op_eval(graph, lapply(items, `[[`, "values"),
+                                                lapply(items, function(i) as.double(i$shape)), 1))[[1]]
+    expect_equal(got$values, as.numeric(f(yt, yp)), tolerance = 1e-5, info = paste("case", k))
+  }
+  # A loss written with a built-in one trains as the built-in does, scaled.
+  x <- matrix(runif(40), 10)
+  y <- matrix(runif(20), 10)
+  train <- function(loss) {
+    m <- keras_model_sequential() %>% layer_dense(2, input_shape = 4, kernel_initializer = "ones")
+    m %>% compile(loss = loss, optimizer = optimizer_sgd(0.01))
+    fit(m, x, y, epochs = 2, batch_size = 5, shuffle = FALSE, verbose = 0)$metrics$loss
+  }
+  expect_equal(train(function(y_true, y_pred) loss_mean_squared_error(y_true, y_pred)), train("mse"), tolerance = 1e-6)
+  K <- backend()
+  expect_equal(K$sum(matrix(1:4, 2)), 10)
+  expect_identical(K$epsilon, k_epsilon)
+})

@@ -201,9 +201,14 @@ impl Loss {
                     })
                     .sum::<f32>()
             }
+            // As Keras, the probabilities are first scaled to sum to 1.
             Loss::SparseCategoricalCrossentropy { .. } => {
                 let k = y[0] as usize;
-                -p.get(k).copied().unwrap_or(0.0).clamp(EPS, 1.0 - EPS).ln()
+                let s: f32 = p.iter().sum();
+                let s = if s > 0.0 { s } else { 1.0 };
+                -(p.get(k).copied().unwrap_or(0.0) / s)
+                    .clamp(EPS, 1.0 - EPS)
+                    .ln()
             }
             Loss::BinaryCrossentropy { .. } => {
                 -p.iter()
@@ -369,13 +374,15 @@ impl Loss {
                 }
             }
             (Loss::SparseCategoricalCrossentropy { .. }, false) => {
+                // The categorical case's gradient with a one-hot target at k.
                 let k = y[0] as usize;
-                for (j, (gi, &pi)) in g.iter_mut().zip(p).enumerate() {
-                    *gi = if j == k && (EPS..=1.0 - EPS).contains(&pi) {
-                        -scale / pi
-                    } else {
-                        0.0
-                    };
+                let s: f32 = p.iter().sum();
+                let s = if s > 0.0 { s } else { 1.0 };
+                let q = p.get(k).copied().unwrap_or(0.0) / s;
+                let inside = (EPS..=1.0 - EPS).contains(&q);
+                for (j, gi) in g.iter_mut().enumerate() {
+                    let own = if j == k && inside { -1.0 / q } else { 0.0 };
+                    *gi = if inside { scale * (own + 1.0) / s } else { 0.0 };
                 }
             }
             (Loss::BinaryCrossentropy { .. }, false) => {
