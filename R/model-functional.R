@@ -164,8 +164,9 @@ layer_apply <- function(state, object, ..., initial_state = NULL, training = NUL
                "value", call)
     }
   }
-  if (identical(state$spec$class_name, "Lambda") && is.null(state$spec$config)) {
-    trace_lambda(state, lambda_input_shapes(state, object, call), call)
+  if (is.null(state$spec$config) && (!is.null(state$spec$fn) || !is.null(state$custom))) {
+    shapes <- lambda_input_shapes(state, object, call)
+    if (is.null(state$custom)) trace_lambda(state, shapes, call) else trace_custom(state, shapes, call)
   }
   if (inherits(object, "rkeras_model")) {
     if (!is.null(training)) {

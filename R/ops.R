@@ -37,7 +37,7 @@ trace_graph <- function(tr, outputs) {
 }
 
 operand_kind <- function(x) {
-  if (inherits(x, "rkeras_symbol")) "symbol"
+  if (inherits(x, c("rkeras_symbol", "rkeras_weight"))) "symbol"
   else if (inherits(x, "rkeras_tensor")) "graph"
   else if ((is.numeric(x) || is.logical(x)) && length(x) >= 1) "value"
   else "bad"
@@ -56,6 +56,7 @@ const_call <- function(x) {
 #' Apply operation `call` (the engine's description, a list) to `args`
 #' @noRd
 op_apply <- function(call, args, caller = rlang::caller_env()) {
+  args <- lapply(args, function(a) if (inherits(a, "rkeras_weight")) weight_symbol(a, caller) else a)
   kinds <- vapply(args, operand_kind, "")
   if (any(kinds == "bad")) {
     k <- which(kinds == "bad")[[1]]
@@ -210,6 +211,10 @@ Ops.rkeras_symbol <- tensor_ops
 #' @export
 Ops.rkeras_tensor <- tensor_ops
 
+#' @rdname tensor-ops
+#' @export
+Ops.rkeras_weight <- tensor_ops
+
 math_fn <- c(exp = "exp", log = "log", sqrt = "sqrt", abs = "abs", sign = "sign", floor = "floor",
              ceiling = "ceil", sin = "sin", cos = "cos", tanh = "tanh", log1p = "log1p", expm1 = "expm1")
 
@@ -236,6 +241,10 @@ Math.rkeras_symbol <- tensor_math
 #' @rdname tensor-ops
 #' @export
 Math.rkeras_tensor <- tensor_math
+
+#' @rdname tensor-ops
+#' @export
+Math.rkeras_weight <- tensor_math
 
 tensor_summary <- function(..., na.rm = FALSE) {
   args <- list(...)

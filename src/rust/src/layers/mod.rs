@@ -271,11 +271,19 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Attention" | "AdditiveAttention" => Box::new(dot_attention::DotAttention::from_config(
             class_name, config, seed,
         )?),
-        "Lambda" => Box::new(lambda::Lambda::from_config(config)?),
+        "Lambda" => Box::new(lambda::Lambda::from_config(class_name, config, seed)?),
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
+        }
+        // A custom layer written in R carries its recorded function.
+        other
+            if config
+                .get("function")
+                .is_some_and(|f| f.get("rkeras_ops").is_some()) =>
+        {
+            Box::new(lambda::Lambda::from_config(other, config, seed)?)
         }
         other => return Err(RkError::Spec(format!("unknown layer class '{other}'"))),
     })

@@ -1,0 +1,147 @@
+# Custom layers written in R (Layer(), new_layer_class(), the R6 KerasLayer with
+# create_layer()): their weights are trained, counted, saved and listed, and a custom layer
+# that computes what a built-in layer computes trains exactly as the built-in one does.
+
+# Keras for R's custom layer vignette's layer (R6 style), as written there.
+CustomLayer <- R6::R6Class("CustomLayer",
+  inherit = KerasLayer,
+  public = list(
+    output_dim = NULL,
+    kernel = NULL,
+    initialize = function(output_dim) {
+      self$output_dim <- output_dim
+    },
+    build = function(input_shape) {
+      self$kernel <- self$add_weight(
+        name = "kernel",
+        shape = list(input_shape[[2]], self$output_dim),
+        initializer = initializer_random_normal(),
+        trainable = TRUE
+      )
+    },
+    call = function(x, mask = NULL) {
+      k_dot(x, self$kernel)
+    },
+    compute_output_shape = function(input_shape) {
+      list(input_shape[[1]], self$output_dim)
+    }
+  )
+)
+
+layer_custom <- function(object, output_dim, name = NULL, trainable = TRUE) {
+  create_layer(CustomLayer, object, list(output_dim = as.integer(output_dim), name = name, trainable = trainable))
+}
+
+layer_linear <- new_layer_class(
+  "Linear",
+  initialize = function(units = 32, ...) {
+    super$initialize(...)
+    self$units <- as.integer(units)
+  },
+  build = function(input_shape) {
+    self$w <- self$add_weight(name = "w", shape = c(tail(unlist(input_shape), 1), self$units),
+                              initializer = "glorot_uniform", trainable = TRUE)
+    self$b <- self$add_weight(name = "b", shape = self$units, initializer = "zeros", trainable = TRUE)
+  },
+  call = function(inputs) k_dot(inputs, self$w) + self$b,
+  get_config = function() list(units = self$units)
+)
+
+layer_scale <- Layer(
+  "Scale",
+  initialize = function(...) {
+    super()$`__init__`(...)
+  },
+  build = function(input_shape) {
+    self$scale <- self$add_weight(name = "scale", shape = list(input_shape[[2]]), initializer = "ones")
+    self$shift <- self$add_weight(name = "shift", shape = list(input_shape[[2]]), initializer = "zeros",
+                                  trainable = FALSE)
+  },
+  call = function(x, mask = NULL) x * self$scale + self$shift
+)
+
+set.seed(7)
+x <- matrix(rnorm(60 * 5), 60)
+y <- cbind(x[, 1] - x[, 2], x[, 3] * 0.5, rowSums(x))
+
+train_losses <- function(model, weights, optimizer = optimizer_adam(0.01)) {
+  set_weights(model, weights)
+  model %>% compile(loss = "mse", optimizer = optimizer)
+  fit(model, x, y, epochs = 3, batch_size = 16, shuffle = FALSE, verbose = 0)$metrics$loss
+}
+
+test_that("a custom layer computing a dense layer's function trains as the dense layer does", {
+  dense <- keras_model_sequential() %>% layer_dense(4, activation = "tanh", input_shape = 5) %>%
+    layer_dense(3, use_bias = FALSE)
+  custom <- keras_model_sequential() %>% layer_dense(4, activation = "tanh", input_shape = 5) %>% layer_custom(3)
+  w <- get_weights(dense)
+  expect_equal(lapply(get_weights(custom), dim), lapply(w, dim))
+  expect_equal(train_losses(custom, w), train_losses(dense, w), tolerance = 1e-6)
+  expect_equal(get_weights(custom), get_weights(dense), tolerance = 1e-5)
+
+  dense2 <- keras_model_sequential() %>% layer_dense(3, input_shape = 5)
+  input <- layer_input(shape = 5)
+  linear <- keras_model(input, input %>% layer_linear(units = 3, name = "lin"))
+  expect_equal(train_losses(linear, get_weights(dense2)), train_losses(dense2, get_weights(dense2)), tolerance = 1e-6)
+  expect_equal(get_weights(linear), get_weights(dense2), tolerance = 1e-5)
+})
+
+test_that("a custom layer's weights are counted, listed, frozen, saved and read back", {
+  model <- keras_model_sequential() %>% layer_dense(3, input_shape = 5, name = "d") %>% layer_scale(name = "sc")
+  expect_equal(count_params(model), 18 + 6)
+  out <- capture.output(summary(model))
+  expect_true(any(grepl("sc \\(Scale\\)", out)))
+  expect_true(any(grepl("Non-trainable params: 3", out)))
+  expect_equal(as.numeric(get_weights(model)[[3]]), c(1, 1, 1))
+  before <- get_weights(model)
+  model %>% compile(loss = "mse", optimizer = optimizer_sgd(0.05))
+  fit(model, x, y, epochs = 1, verbose = 0)
+  after <- get_weights(model)
+  expect_false(isTRUE(all.equal(after[[3]], before[[3]])))
+  expect_equal(after[[4]], before[[4]])
+  for (ext in c(".keras", ".h5")) {
+    f <- tempfile(fileext = ext)
+    save_model(model, f)
+    back <- load_model(f)
+    expect_equal(predict(back, x, verbose = 0), predict(model, x, verbose = 0), tolerance = 1e-6, info = ext)
+    expect_equal(get_weights(back), get_weights(model), info = ext)
+  }
+  json <- model_to_json(model)
+  again <- model_from_json(json)
+  set_weights(again, get_weights(model))
+  expect_equal(predict(again, x, verbose = 0), predict(model, x, verbose = 0))
+  # The config keeps what get_config() returns.
+  input <- layer_input(shape = 5)
+  m2 <- keras_model(input, input %>% layer_linear(units = 2, name = "lin2"))
+  expect_equal(get_config(get_layer(m2, "lin2"))$units, 2)
+  # A layer object shared by two calls shares its weights.
+  shared <- layer_linear(units = 2)
+  a <- layer_input(shape = 2)
+  b <- layer_input(shape = 2)
+  m3 <- keras_model(list(a, b), layer_add(list(shared(a), shared(b))))
+  expect_equal(count_params(m3), 6)
+})
+
+test_that("custom layers' mistakes are clear errors", {
+  input <- layer_input(shape = 3)
+  no_tensor <- Layer("NoTensor", initialize = function(...) super()$`__init__`(...), call = function(x) 1)
+  expect_error(input %>% no_tensor(), "must return a tensor computed from its inputs")
+  open_weight <- Layer("OpenWeight", initialize = function(...) super()$`__init__`(...),
+                       build = function(input_shape) self$w <- self$add_weight(shape = list(NULL, 2)),
+                       call = function(x) x)
+  expect_error(input %>% open_weight(), "must have known sizes")
+  reg <- Layer("Reg", initialize = function(...) super()$`__init__`(...),
+               build = function(input_shape) self$w <- self$add_weight(shape = 3, regularizer = "l2"),
+               call = function(x) x * self$w)
+  expect_error(input %>% reg(), "`regularizer` is not supported", class = "rkeras_error_unsupported")
+  failing <- Layer("Failing", initialize = function(...) super()$`__init__`(...), call = function(x) stop("broken"))
+  expect_error(input %>% failing(), "In call\\(\\) of layer class 'Failing': broken")
+  expect_error(Layer("NoCall", initialize = function() NULL), "needs a `call` method")
+  expect_error(create_layer(list(), NULL), "must be an R6 class inheriting from KerasLayer")
+  w_layer <- Layer("W", initialize = function(...) super()$`__init__`(...),
+                   build = function(input_shape) self$w <- self$add_weight(shape = 3), call = function(x) x * self$w)
+  l <- w_layer()
+  out <- l(input)
+  expect_error(l$.__enclos_env__, NA)
+  expect_error(k_exp(rkeras:::layer_state(l)$custom$w), "only in its own call")
+})
