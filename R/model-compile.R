@@ -30,6 +30,12 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   check_no_dots(..., fn = "compile()")
   if (is.null(loss)) rk_abort("`loss` must be given: a loss name such as \"categorical_crossentropy\" or a loss_*() function.", "value")
   check_unsupported(target_tensors = target_tensors, sample_weight_mode = sample_weight_mode)
+  if (!has_graph(object) && !is.null(get0("custom_call", envir = model_env(object), inherits = FALSE))) {
+    # A custom model has no outputs before its first data: compiled once it is built.
+    object$pending_compile <- list(optimizer = optimizer, loss = loss, metrics = metrics, loss_weights = loss_weights,
+                                   weighted_metrics = weighted_metrics)
+    return(invisible(object))
+  }
   outs <- output_names(object)
   engine_losses <- per_output(loss, outs, "loss", as_loss_arg)
   # Loss names as R's checks know them; the engine also gets the options (`+logits`).

@@ -1,7 +1,9 @@
 # Shaping user data for the engine: x and y as matrices with samples in rows, class and
 # sample weights folded into one weight vector, all checked with messages that name the argument.
 
-require_compiled <- function(model, call = rlang::caller_env()) {
+require_compiled <- function(model, call = rlang::caller_env(), x = NULL) {
+  # A custom model is built (and compiled) by its first data.
+  if (!is.null(x) && !is.function(x) && !has_graph(model)) build_custom_model(model, x, call)
   if (is.null(model$compiled)) {
     rk_abort("The model must be compiled before training or evaluation; call compile() first.", "state", call)
   }
@@ -53,6 +55,7 @@ new_dataset <- function(x, y = NULL, w = NULL, call = rlang::caller_env()) {
 #' @noRd
 prepare_x <- function(model, x, arg = "x", call = rlang::caller_env()) {
   if (!is.null(model$text_vectorization)) x <- vectorized_input(model, x, arg, call)
+  if (!has_graph(model)) build_custom_model(model, x, call)
   if (!has_graph(model)) rk_abort("The model has no layers; add some with layer_dense() first.", "state", call)
   info <- graph_info(model)
   k <- length(info$input_shapes)

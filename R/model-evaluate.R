@@ -19,7 +19,7 @@ evaluate.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL,
   if (is.function(x)) {
     return(via_fit(evaluate_generator(object, x, steps = steps, callbacks = callbacks)))
   }
-  compiled <- require_compiled(object)
+  compiled <- require_compiled(object, x = x)
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   verbose <- check_verbose(verbose)
   callbacks <- as_callbacks(callbacks)
@@ -159,7 +159,7 @@ to_double <- function(x) {
 
 one_batch <- function(object, mode, x, y, class_weight, sample_weight, call = rlang::caller_env()) {
   check_model(object, call = call)
-  compiled <- require_compiled(object, call)
+  compiled <- require_compiled(object, call, x = x)
   x <- prepare_x(object, x, call = call)
   y <- prepare_y(object, y, nrow(x), call = call)
   w <- prepare_weights(y, sample_weight, class_weight, nrow(x), compiled$loss, call)

@@ -71,7 +71,7 @@ fit.rkeras_model <- function(object, x = NULL, y = NULL, batch_size = NULL, epoc
                                  validation_data = validation_data, validation_steps = validation_steps,
                                  class_weight = class_weight, initial_epoch = initial_epoch)))
   }
-  compiled <- require_compiled(object)
+  compiled <- require_compiled(object, x = x)
   epochs <- check_count(epochs, "epochs", min = 0)
   batch_size <- check_count(batch_size %||% 32L, "batch_size")
   val_batch_size <- check_count(dots$validation_batch_size %||% batch_size, "validation_batch_size")

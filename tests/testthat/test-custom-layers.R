@@ -145,3 +145,38 @@ test_that("custom layers' mistakes are clear errors", {
   expect_error(l$.__enclos_env__, NA)
   expect_error(k_exp(rkeras:::layer_state(l)$custom$w), "only in its own call")
 })
+
+test_that("keras_model_custom() builds on its first data, as Keras for R's custom model guide writes it", {
+  keras_model_simple_mlp <- function(num_classes, use_bn = FALSE, use_dp = FALSE, name = NULL) {
+    keras_model_custom(name = name, function(self) {
+      self$dense1 <- layer_dense(units = 32, activation = "relu")
+      self$dense2 <- layer_dense(units = num_classes, activation = "softmax")
+      if (use_dp) self$dp <- layer_dropout(rate = 0.5)
+      if (use_bn) self$bn <- layer_batch_normalization(axis = -1)
+      function(inputs, mask = NULL, training = FALSE) {
+        x <- self$dense1(inputs)
+        if (use_dp) x <- self$dp(x)
+        if (use_bn) x <- self$bn(x)
+        self$dense2(x)
+      }
+    })
+  }
+  model <- keras_model_simple_mlp(num_classes = 10, use_dp = TRUE, use_bn = TRUE, name = "mlp")
+  expect_match(paste(capture.output(summary(model)), collapse = "\n"), "not built")
+  model %>% compile(loss = "categorical_crossentropy", optimizer = optimizer_rmsprop(), metrics = c("accuracy"))
+  data <- matrix(runif(200 * 20), nrow = 200, ncol = 20)
+  labels <- to_categorical(sample(0:9, 200, TRUE), num_classes = 10)
+  h <- model %>% fit(data, labels, epochs = 2, batch_size = 32, verbose = 0)
+  expect_named(h$metrics, c("loss", "accuracy"))
+  expect_equal(count_params(model), 20 * 32 + 32 + 4 * 32 + 32 * 10 + 10)
+  expect_equal(dim(predict(model, data[1:3, ], verbose = 0)), c(3L, 10L))
+  expect_equal(model$name, "mlp")
+  # Built by predict() as well; the layers on `self` are the model's.
+  m2 <- keras_model_custom(function(self) {
+    self$d <- layer_dense(units = 2, kernel_initializer = "ones", use_bias = FALSE)
+    function(inputs, mask = NULL, training = FALSE) self$d(inputs) * 2
+  })
+  expect_equal(predict(m2, matrix(1, 1, 3), verbose = 0), matrix(6, 1, 2))
+  expect_error(keras_model_custom(function(self) 1), "must return the model's call function")
+  expect_error(keras_model_custom("f"), "`model_fn` must be a function")
+})
