@@ -349,6 +349,7 @@ check_operand <- function(x, arg, call = rlang::caller_env()) {
 k_reshape <- function(x, shape) {
   if (is.list(shape)) shape <- vapply(shape, function(d) if (is.null(d)) -1 else as.numeric(d), 1)
   if (!is.numeric(shape) || !length(shape) || anyNA(shape) || any(shape != round(shape)) || any(shape < -1) ||
+      any(shape > 2^31 - 1) ||
       sum(shape == -1) > 1) {
     rk_abort(sprintf("`shape` must be whole numbers, one of which may be -1 or NULL, not %s.", show_value(shape)), "value")
   }
@@ -420,7 +421,7 @@ k_stack <- function(x, axis = 1) {
 #' @export
 k_tile <- function(x, n) {
   r <- rank_of(x)
-  if (!is.numeric(n) || anyNA(n) || any(n < 1) || any(n != round(n)) || !length(n) %in% c(1, r)) {
+  if (!is.numeric(n) || anyNA(n) || any(n < 1) || any(n != round(n)) || any(n > 2^31 - 1) || !length(n) %in% c(1, r)) {
     rk_abort(sprintf("`n` must be %d positive whole numbers (one per axis), not %s.", r, show_value(n)), "value")
   }
   op_apply(list(op = "tile", reps = I(as.integer(rep_len(n, r)))), list(x))
@@ -620,8 +621,16 @@ check_array_shape <- function(shape, call = rlang::caller_env()) {
   if (!is.numeric(shape) || !length(shape) || anyNA(shape) || any(shape < 0) || any(shape != round(shape))) {
     rk_abort(sprintf("`shape` must be non-negative whole numbers, not %s.", show_value(shape)), "value", call)
   }
+  if (prod(shape) > eager_limit) {
+    rk_abort(sprintf("`shape` asks for %s values; arrays computed here hold at most %s.",
+                     format(prod(shape), big.mark = ","), format(eager_limit, big.mark = ",")), "value", call)
+  }
   shape
 }
+
+#' The most values an array computed at once may hold (2^28: 1 GiB in single precision)
+#' @noRd
+eager_limit <- 2^28
 
 #' @rdname k_constant
 #' @export
@@ -660,9 +669,10 @@ random_op <- function(shape, normal, a, b, seed, call = rlang::caller_env()) {
     }
   }
   sizes <- vapply(dims, function(d) if (inherits(d, "rkeras_dim")) -1 else as.numeric(d), 1)
-  if (!length(sizes) || anyNA(sizes) || any(sizes < -1) || any(sizes != round(sizes))) {
+  if (!length(sizes) || anyNA(sizes) || any(sizes < -1) || any(sizes != round(sizes)) || any(sizes > 2^31 - 1)) {
     rk_abort(sprintf("`shape` must be whole numbers, not %s.", show_value(shape)), "value", call)
   }
+  if (!length(refs)) check_array_shape(sizes, call)
   if (!is.null(seed)) {
     seed <- check_count(seed, "seed", min = 0, call = call)
   }

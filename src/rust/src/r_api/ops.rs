@@ -12,6 +12,9 @@ use ndarray::IxDyn;
 
 type Ret = std::result::Result<Robj, RkError>;
 
+/// The most values an operation computed on arrays may make (1 GiB in single precision).
+const EAGER_LIMIT: usize = 1 << 28;
+
 /// The shapes of the outputs of graph `json` given its inputs' shapes (NA: open).
 #[extendr]
 fn rk_op_shapes(json: &str, shapes: List) -> Ret {
@@ -53,6 +56,21 @@ fn rk_op_eval(json: &str, values: List, dims: List, seed: f64) -> Ret {
     let g = OpGraph::from_json(json)?;
     let ins = tensors(values, dims)?;
     let refs: Vec<&Tensor> = ins.iter().collect();
+    // Every value's size is known before any is computed: refuse what would not fit.
+    let shapes: Vec<_> = refs
+        .iter()
+        .map(|t| t.shape().iter().map(|&d| Some(d)).collect())
+        .collect();
+    for s in g.shapes(&shapes)? {
+        let n = s
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(d.unwrap_or(1)));
+        if n.is_none_or(|n| n > EAGER_LIMIT) {
+            return Err(RkError::Value(format!(
+                "the operation would compute a value of shape {s:?}: more than {EAGER_LIMIT} values"
+            )));
+        }
+    }
     let vals = g.forward(&refs, &mut Rng::new(seed as u64))?;
     let outs = g
         .outputs
