@@ -6,6 +6,13 @@
 unary_op <- function(x, fn) op_apply(list(op = "unary", fn = fn), list(x))
 binary_op <- function(x, y, fn) op_apply(list(op = "binary", fn = fn), list(x, y))
 rank_of <- function(x) length(operand_shape(x))
+# The composite functions are written with these rather than R's operators, which on R
+# arrays would not broadcast as the engine does.
+op_add <- function(a, b) binary_op(a, b, "add")
+op_sub <- function(a, b) binary_op(a, b, "sub")
+op_mul <- function(a, b) binary_op(a, b, "mul")
+op_div <- function(a, b) binary_op(a, b, "div")
+op_neg <- function(a) unary_op(a, "neg")
 
 #' Element-wise math on tensors
 #'
@@ -84,7 +91,7 @@ k_softsign <- function(x) unary_op(x, "softsign")
 k_elu <- function(x, alpha = 1) {
   alpha <- check_number(alpha, "alpha")
   if (alpha == 1) return(unary_op(x, "elu"))
-  k_switch(x > 0, x, unary_op(x, "expm1") * alpha)
+  k_switch(k_greater(x, 0), x, op_mul(unary_op(x, "expm1"), alpha))
 }
 
 #' @rdname k_exp
@@ -94,7 +101,7 @@ k_relu <- function(x, alpha = 0, max_value = NULL, threshold = 0) {
   max_value <- check_number(max_value, "max_value", allow_null = TRUE)
   threshold <- check_number(threshold, "threshold")
   y <- if (alpha == 0 && threshold == 0) unary_op(x, "relu")
-       else k_switch(x >= threshold, x, (x - threshold) * alpha)
+       else k_switch(k_greater_equal(x, threshold), x, op_mul(op_sub(x, threshold), alpha))
   if (!is.null(max_value)) y <- k_clip(y, -Inf, max_value)
   y
 }
@@ -262,7 +269,7 @@ k_l2_normalize <- function(x, axis = NULL) {
   if (length(axis) == 1) {
     return(op_apply(list(op = "l2_normalize", axis = axis_index(axis, rank_of(x)), epsilon = 1e-12), list(x)))
   }
-  x / k_sqrt(k_maximum(k_sum(k_square(x), axis = axis, keepdims = TRUE), 1e-12))
+  op_div(x, k_sqrt(k_maximum(k_sum(k_square(x), axis = axis, keepdims = TRUE), 1e-12)))
 }
 
 #' Shapes of tensors
@@ -468,7 +475,7 @@ k_batch_dot <- function(x, y, axes = NULL) {
   ay <- axis_index(axes[[2]], ry, "axes")
   if (rx == 2 && ry == 2) {
     if (ax != 1 || ay != 1) rk_abort("`axes` of two matrices must both be 2 (the features).", "value")
-    return(k_sum(x * y, axis = 2, keepdims = TRUE))
+    return(k_sum(op_mul(x, y), axis = 2, keepdims = TRUE))
   }
   if (rx != 3 || ry != 3 || ax == 0 || ay == 0) {
     rk_abort("k_batch_dot() takes two matrices or two rank-3 tensors, summing over axes 2 or 3.", "unsupported")
@@ -530,10 +537,12 @@ k_stop_gradient <- function(variables) op_apply(list(op = "stop_gradient"), list
 #' k_categorical_crossentropy(matrix(c(0, 1), 1), matrix(c(0.3, 0.7), 1))
 k_binary_crossentropy <- function(target, output, from_logits = FALSE) {
   from_logits <- check_flag(from_logits, "from_logits")
-  if (from_logits) return(k_relu(output) - output * target + unary_op(k_exp(-k_abs(output)), "log1p"))
+  if (from_logits) {
+    return(op_add(op_sub(k_relu(output), op_mul(output, target)), unary_op(k_exp(op_neg(k_abs(output))), "log1p")))
+  }
   eps <- k_epsilon()
   p <- k_clip(output, eps, 1 - eps)
-  -(target * k_log(p) + (1 - target) * k_log(1 - p))
+  op_neg(op_add(op_mul(target, k_log(p)), op_mul(op_sub(1, target), k_log(op_sub(1, p)))))
 }
 
 #' @rdname k_binary_crossentropy
@@ -542,11 +551,11 @@ k_categorical_crossentropy <- function(target, output, from_logits = FALSE, axis
   from_logits <- check_flag(from_logits, "from_logits")
   a <- axis_index(axis, rank_of(output))
   if (from_logits) {
-    return(-k_sum(target * op_apply(list(op = "log_softmax", axis = a), list(output)), axis = a + 1))
+    return(op_neg(k_sum(op_mul(target, op_apply(list(op = "log_softmax", axis = a), list(output))), axis = a + 1)))
   }
   eps <- k_epsilon()
-  p <- output / k_sum(output, axis = a + 1, keepdims = TRUE)
-  -k_sum(target * k_log(k_clip(p, eps, 1 - eps)), axis = a + 1)
+  p <- op_div(output, k_sum(output, axis = a + 1, keepdims = TRUE))
+  op_neg(k_sum(op_mul(target, k_log(k_clip(p, eps, 1 - eps))), axis = a + 1))
 }
 
 #' @rdname k_binary_crossentropy
@@ -636,14 +645,14 @@ eager_limit <- 2^28
 #' @export
 k_zeros_like <- function(x, dtype = NULL, name = NULL) {
   check_float_dtype(dtype)
-  x * 0
+  op_mul(x, 0)
 }
 
 #' @rdname k_constant
 #' @export
 k_ones_like <- function(x, dtype = NULL, name = NULL) {
   check_float_dtype(dtype)
-  x * 0 + 1
+  op_add(op_mul(x, 0), 1)
 }
 
 #' @rdname k_constant
