@@ -213,7 +213,11 @@ custom_loss_graphs <- function(model, fns, call = rlang::caller_env()) {
     if (is.null(fn)) return(NULL)
     s <- c(NA, shapes[[o]])
     tr <- new_trace(list(s, s))
+    tr$reads_model <- TRUE
     ins <- trace_inputs(tr)
+    old <- rk_cache$loss_trace
+    rk_cache$loss_trace <- tr
+    on.exit(rk_cache$loss_trace <- old)
     out <- withCallingHandlers(fn(ins[[1]], ins[[2]]), rkeras_error = function(e) {
       rk_abort(sprintf("In the loss function: %s", conditionMessage(e)), sub("^rkeras_error_", "", class(e)[[1]]), call)
     })
@@ -221,7 +225,16 @@ custom_loss_graphs <- function(model, fns, call = rlang::caller_env()) {
       rk_abort(sprintf("A loss function must return a tensor computed from `y_true` and `y_pred`, not %s.",
                        show_value(out)), "value", call)
     }
-    trace_graph(tr, list(out))
+    graph <- trace_graph(tr, list(out))
+    tensors <- attr(graph, "tensors")
+    keys <- model$graph$keys
+    nodes <- vapply(tensors, function(t) match(t$node$key, keys) - 1L, 1L)
+    if (anyNA(nodes)) {
+      t <- tensors[[which(is.na(nodes))[[1]]]]
+      rk_abort(sprintf("The loss reads the output of layer '%s', which the model does not compute.",
+                       t$state$spec$name), "value", call)
+    }
+    list(graph = unclass(graph)[c("inputs", "nodes", "outputs")], nodes = I(as.integer(nodes)))
   })
 }
 

@@ -49,6 +49,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   if (!all(engine) && length(outs) > 1) {
     rk_abort("Metrics written in R need a model with one output.", "unsupported")
   }
+  previous <- object$compiled
   object$compiled <- list(loss = losses[[1]], losses = unname(losses), engine_losses = unname(engine_losses),
                           loss_fns = r_loss_fns(loss, outs),
                           loss_weights = unname(weights),
@@ -58,7 +59,13 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
                           optimizer = optimizer,
                           log_names = c("loss", if (length(outs) > 1) paste0(outs, "_loss"), slots$log_names))
   object$r_metric_state <- NULL
-  recompile(object)
+  # A compile that fails (a loss written in R that cannot be recorded) leaves the model as
+  # it was.
+  tryCatch(recompile(object), error = function(e) {
+    object$compiled <- previous
+    if (!is.null(previous)) recompile(object)
+    stop(e)
+  })
   invisible(object)
 }
 

@@ -346,7 +346,8 @@ collect_graph <- function(inputs, outputs, call = rlang::caller_env()) {
       if (!is.na(r)) list(nested = r))
   }, visited, calls$node_record)
   list(states = states, nodes = unname(nodes), inputs = match(input_keys, node_keys),
-       outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys), nested = calls$records)
+       outputs = match(vapply(outputs, function(t) t$node$key, ""), node_keys), nested = calls$records,
+       keys = node_keys)
 }
 
 #' The layer description the engine reads: name, Keras's class name and config, whether

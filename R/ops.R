@@ -30,10 +30,39 @@ symbol <- function(tr, id) {
 #' @noRd
 trace_inputs <- function(tr) lapply(seq_len(tr$inputs) - 1L, function(i) symbol(tr, i))
 
-#' The graph's description for the engine, with `outputs` (symbols) as its outputs
+#' The graph's description for the engine, with `outputs` (symbols) as its outputs. The
+#' model's tensors a loss read (see model_symbol()) become inputs after the others, in the
+#' order they were first read; attribute `tensors` lists them.
 #' @noRd
 trace_graph <- function(tr, outputs) {
-  list(inputs = tr$inputs, nodes = tr$nodes, outputs = I(vapply(outputs, function(s) s$id, 1L)))
+  out_ids <- vapply(outputs, function(s) s$id, 1L)
+  reads <- which(vapply(tr$nodes, function(n) !is.null(n$tensor), TRUE))
+  if (!length(reads)) return(list(inputs = tr$inputs, nodes = tr$nodes, outputs = I(out_ids)))
+  n0 <- tr$inputs
+  e <- length(reads)
+  new_id <- integer(n0 + length(tr$nodes))
+  new_id[seq_len(n0)] <- seq_len(n0) - 1L
+  kept <- 0L
+  for (j in seq_along(tr$nodes)) {
+    k <- match(j, reads)
+    new_id[n0 + j] <- if (!is.na(k)) n0 + k - 1L else { kept <- kept + 1L; n0 + e + kept - 1L }
+  }
+  nodes <- lapply(tr$nodes[-reads], function(n) list(call = n$call, args = I(new_id[n$args + 1L])))
+  structure(list(inputs = n0 + e, nodes = nodes, outputs = I(new_id[out_ids + 1L])),
+            tensors = lapply(tr$nodes[reads], `[[`, "tensor"))
+}
+
+#' The symbol of a model's tensor `t` read by the loss being recorded in `tr`
+#' @noRd
+model_symbol <- function(tr, t) {
+  for (j in seq_along(tr$nodes)) {
+    if (!is.null(tr$nodes[[j]]$tensor) && identical(tr$nodes[[j]]$tensor$node$key, t$node$key)) {
+      return(symbol(tr, tr$inputs + j - 1L))
+    }
+  }
+  tr$nodes[[length(tr$nodes) + 1L]] <- list(tensor = t)
+  tr$shapes[[length(tr$shapes) + 1L]] <- c(NA_integer_, as.integer(t$shape))
+  symbol(tr, length(tr$shapes) - 1L)
 }
 
 operand_kind <- function(x) {
@@ -64,8 +93,16 @@ op_apply <- function(call, args, caller = rlang::caller_env()) {
                      call$op, show_value(args[[k]])), "type", caller)
   }
   if (any(kinds == "graph")) {
-    if (any(kinds == "symbol")) {
-      rk_abort("A model's tensors and the tensors of a function being recorded cannot meet in one operation.", "value", caller)
+    # While a loss is recorded, operations on the model's tensors belong to the loss.
+    tr <- if (any(kinds == "symbol")) args[[which(kinds == "symbol")[[1]]]]$trace else rk_cache$loss_trace
+    if (!is.null(tr)) {
+      if (!isTRUE(tr$reads_model)) {
+        rk_abort("A model's tensors and the tensors of a function being recorded cannot meet in one operation.", "value", caller)
+      }
+      # A loss written in R that reads the model's tensors: they become inputs of its graph.
+      args[kinds == "graph"] <- lapply(args[kinds == "graph"], function(t) model_symbol(tr, t))
+      kinds[kinds == "graph"] <- "symbol"
+      return(symbol_op(call, args, kinds, caller))
     }
     return(graph_op(call, args, kinds, caller))
   }

@@ -281,3 +281,48 @@ test_that("built-in losses called on tensors give the engine's per-sample losses
   expect_equal(K$sum(matrix(1:4, 2)), 10)
   expect_identical(K$epsilon, k_epsilon)
 })
+
+test_that("a loss written in R may read the model's tensors (Keras for R's variational autoencoder)", {
+  set.seed(8)
+  data <- matrix(runif(40 * 6), 40)
+  build <- function() {
+    x <- layer_input(shape = 6)
+    h <- layer_dense(x, 5, activation = "relu", name = "h")
+    z_mean <- layer_dense(h, 2, name = "mean")
+    z_log_var <- layer_dense(h, 2, name = "log_var")
+    # Deterministic sampling, so that two formulations can be compared.
+    z <- layer_concatenate(list(z_mean, z_log_var)) %>%
+      layer_lambda(function(arg) arg[, 1:2] + k_exp(arg[, 3:4] / 2) * 0.1)
+    out <- z %>% layer_dense(6, activation = "sigmoid", name = "dec")
+    list(x = x, z_mean = z_mean, z_log_var = z_log_var, out = out)
+  }
+  a <- build()
+  vae <- keras_model(a$x, a$out)
+  vae_loss <- function(x, x_decoded_mean) {
+    xent_loss <- 6 * loss_binary_crossentropy(x, x_decoded_mean)
+    kl_loss <- -0.5 * k_mean(1 + a$z_log_var - k_square(a$z_mean) - k_exp(a$z_log_var), axis = -1L)
+    xent_loss + kl_loss
+  }
+  vae %>% compile(optimizer = optimizer_sgd(0.05), loss = vae_loss)
+  # The same loss as two outputs' losses: the reconstruction's, and the KL term computed
+  # from an output holding the mean and log-variance.
+  b <- build()
+  both <- keras_model(b$x, list(b$out, layer_concatenate(list(b$z_mean, b$z_log_var), name = "stats")))
+  kl <- function(y_true, y_pred) -0.5 * k_mean(1 + y_pred[, 3:4] - k_square(y_pred[, 1:2]) - k_exp(y_pred[, 3:4]), axis = -1)
+  both %>% compile(optimizer = optimizer_sgd(0.05),
+                   loss = list(function(y_true, y_pred) 6 * loss_binary_crossentropy(y_true, y_pred), kl))
+  set_weights(both, get_weights(vae))
+  h1 <- fit(vae, data, data, epochs = 3, batch_size = 10, shuffle = FALSE, verbose = 0)
+  h2 <- fit(both, data, list(data, matrix(0, 40, 4)), epochs = 3, batch_size = 10, shuffle = FALSE, verbose = 0)
+  expect_equal(h1$metrics$loss, h2$metrics$loss, tolerance = 1e-5)
+  expect_equal(get_weights(vae), get_weights(both), tolerance = 1e-5)
+  expect_equal(evaluate(vae, data, data, verbose = 0)$loss,
+               evaluate(both, data, list(data, matrix(0, 40, 4)), verbose = 0)$loss, tolerance = 1e-5)
+  # A tensor the model does not compute cannot be read.
+  other <- layer_input(shape = 6)
+  bad <- function(y_true, y_pred) k_mean(k_square(y_pred - y_true), axis = -1) + k_mean(other, axis = -1)
+  expect_error(compile(vae, optimizer = "sgd", loss = bad), "which the model does not compute")
+  # The model keeps its compiled loss.
+  expect_equal(evaluate(vae, data, data, verbose = 0)$loss, h1$metrics$loss[[3]], tolerance = 0.5)
+  expect_length(fit(vae, data, data, epochs = 1, verbose = 0)$metrics$loss, 1)
+})

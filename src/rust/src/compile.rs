@@ -21,7 +21,7 @@ pub struct CompileSpec {
     /// For each output whose loss is `"custom"` (written in R), its operation graph over
     /// `(y_true, y_pred)`; `null` for the others.
     #[serde(default)]
-    pub custom_losses: Vec<Option<crate::ops::OpGraph>>,
+    pub custom_losses: Vec<Option<crate::graph::custom_loss::CustomLoss>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -104,7 +104,9 @@ impl Model {
                     "output {o}: a loss written in R needs its operation graph"
                 )));
             }
-            if graph.is_some_and(|g| g.inputs != 2 || g.outputs.len() != 1) {
+            if graph
+                .is_some_and(|g| g.graph.inputs != 2 + g.nodes.len() || g.graph.outputs.len() != 1)
+            {
                 return Err(RkError::Internal(format!(
                     "output {o}: a loss graph takes y_true and y_pred and returns one tensor"
                 )));

@@ -25,7 +25,7 @@ pub struct Compiled {
     pub optimizer: Optimizer,
     /// For each output, the operation graph of its loss when the loss is written in R
     /// ([`Loss::Custom`]).
-    pub custom: Vec<Option<crate::ops::OpGraph>>,
+    pub custom: Vec<Option<crate::graph::custom_loss::CustomLoss>>,
 }
 
 /// A batch of samples in row-major f32: `x [rows, x_cols]`, `y [rows, y_cols]`, optional weights.

@@ -115,13 +115,20 @@ impl Model {
         let fused = self.loss_fused();
         let n = b.rows * self.output_dim().unwrap_or(0);
         let a = std::mem::take(&mut self.a);
-        let scored = self.score_slices(&[&a[nl][..n]], b, want_grad, training, penalty, fused);
+        let scoring = crate::graph::exec::Scoring {
+            want_grad,
+            training,
+            penalty,
+            fused,
+            nodes: None,
+        };
+        let scored = self.score_slices(&[&a[nl][..n]], b, scoring);
         self.a = a;
-        let (loss, grads) = scored.expect("checked by graph_check");
-        if let Some(g) = grads.first() {
+        let scored = scored.expect("checked by graph_check");
+        if let Some(g) = scored.grads.first() {
             self.g[nl][..n].copy_from_slice(g);
         }
-        loss
+        scored.loss
     }
 
     /// One training step on a batch: forward, loss, backward, optimizer update. With AVX2

@@ -8,18 +8,38 @@ use crate::layers::Tensor;
 use crate::ops::OpGraph;
 use crate::rng::Rng;
 use ndarray::IxDyn;
+use serde::Deserialize;
+
+/// A loss written in R: its operation graph over `y_true`, `y_pred` and then the values of
+/// the model's nodes `nodes` it reads (tensors of the model the R function closed over, as
+/// Keras for R's variational autoencoder's loss reads `z_mean`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomLoss {
+    pub graph: OpGraph,
+    #[serde(default)]
+    pub nodes: Vec<usize>,
+}
+
+/// What a custom loss gives back: each row's loss, and the gradients of the model's nodes it
+/// read (added to the graph's backward pass).
+pub(crate) struct CustomScore {
+    pub rows: Vec<f32>,
+    pub node_grads: Vec<(usize, Tensor)>,
+}
 
 /// Each row's loss given the predictions `p` and targets `y`; with `grad`, `lw * w_r / rows` times the gradient of row `r`'s loss
 /// with respect to the predictions added into it.
 pub(crate) fn custom_loss_rows(
-    graph: &OpGraph,
+    loss: &CustomLoss,
     (p, y): (&[f32], &[f32]),
-    out_shape: &[usize],
+    (out_shape, nodes): (&[usize], &[&Tensor]),
     rows: usize,
     w: Option<&[f32]>,
     lw: f32,
     grad: Option<&mut [f32]>,
-) -> RkResult<Vec<f32>> {
+) -> RkResult<CustomScore> {
+    let graph = &loss.graph;
     let mut dims = vec![rows];
     dims.extend_from_slice(out_shape);
     if y.len() != p.len() {
@@ -31,7 +51,10 @@ pub(crate) fn custom_loss_rows(
     }
     let pt = Tensor::from_shape_vec(IxDyn(&dims), p.to_vec()).expect("size matches");
     let yt = Tensor::from_shape_vec(IxDyn(&dims), y.to_vec()).expect("size matches");
-    let ins = [&yt, &pt];
+    let ins: Vec<&Tensor> = [&yt, &pt]
+        .into_iter()
+        .chain(nodes.iter().copied())
+        .collect();
     let vals = graph.forward(&ins, &mut Rng::new(0))?;
     let v = graph.value(&ins, &vals, graph.outputs[0]);
     let weight = |r: usize| w.map_or(1.0, |w| w[r]);
@@ -53,6 +76,7 @@ pub(crate) fn custom_loss_rows(
             v.shape()
         )));
     };
+    let mut node_grads = Vec::new();
     if let Some(grad) = grad {
         let inv = 1.0 / rows.max(1) as f32;
         let gv = if per_sample {
@@ -65,11 +89,15 @@ pub(crate) fn custom_loss_rows(
             let mean_w = (0..rows).map(weight).sum::<f32>() * inv;
             Tensor::from_elem(v.raw_dim(), lw * mean_w)
         };
-        let gs = graph.backward(&ins, &vals, vec![Some(gv)])?;
+        let mut gs = graph.backward(&ins, &vals, vec![Some(gv)])?;
         let gp = gs[1].as_standard_layout();
         for (a, b) in grad.iter_mut().zip(gp.iter()) {
             *a += b;
         }
+        node_grads = loss.nodes.iter().copied().zip(gs.drain(2..)).collect();
     }
-    Ok(per_row)
+    Ok(CustomScore {
+        rows: per_row,
+        node_grads,
+    })
 }

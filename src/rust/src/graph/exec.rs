@@ -24,6 +24,29 @@ struct OutDims {
     y_width: usize,
 }
 
+/// How a batch's outputs are scored: whether to take the outputs' gradients, the tracker
+/// (training or test), the weights' and activities' penalty, whether the last layer is
+/// fused with the loss (the dense plan), and the pass's node values (for losses written
+/// in R that read the model's tensors).
+pub(crate) struct Scoring<'a> {
+    pub want_grad: bool,
+    pub training: bool,
+    pub penalty: f64,
+    pub fused: bool,
+    pub nodes: Option<&'a [Tensor]>,
+}
+
+/// A batch's loss, the gradient of each output, and gradients reaching other nodes (from
+/// losses that read them).
+pub(crate) struct Scored {
+    pub loss: f64,
+    pub grads: Vec<Vec<f32>>,
+    pub seeds: Vec<(usize, Tensor)>,
+}
+
+/// A batch's loss, the gradients of the graph's outputs, and those reaching other nodes.
+type Graded = (f64, Vec<Tensor>, Vec<(usize, Tensor)>);
+
 /// The mean of each row's activity-regularization penalty (0 when none was kept).
 fn mean(rows: &[f64]) -> f64 {
     rows.iter().sum::<f64>() / rows.len().max(1) as f64
@@ -119,9 +142,9 @@ impl Model {
         let keys = [self.fit_seed, self.step];
         let g = self.graph()?;
         let pass = g.forward(b.x, b.rows, true, keys, threads)?;
-        let (loss, grads) = self.graph_score(&pass, b, true, true)?;
+        let (loss, grads, seeds) = self.graph_score(&pass, b, true, true)?;
         let g = self.graph()?;
-        let mut pgrads = g.backward(&pass, grads, threads)?;
+        let mut pgrads = g.backward_seeded(&pass, grads, seeds, threads)?;
         let compiled = self.compiled.as_mut().expect("checked");
         let graph = self.graph.as_mut().expect("checked");
         graph.update_state(&pass);
@@ -177,7 +200,7 @@ impl Model {
         b: &Batch,
         want_grad: bool,
         training: bool,
-    ) -> RkResult<(f64, Vec<Tensor>)> {
+    ) -> RkResult<Graded> {
         let g = self.graph()?;
         let outs: Vec<&[f32]> = g
             .outputs
@@ -185,14 +208,22 @@ impl Model {
             .map(|&n| pass.values[n].as_slice().expect("standard layout"))
             .collect();
         let penalty = g.penalty() + mean(&pass.activity);
-        let (loss, grads) = self.score_slices(&outs, b, want_grad, training, penalty, false)?;
+        let scoring = Scoring {
+            want_grad,
+            training,
+            penalty,
+            fused: false,
+            nodes: Some(&pass.values),
+        };
+        let scored = self.score_slices(&outs, b, scoring)?;
         let g = self.graph()?;
-        let grads = grads
+        let grads = scored
+            .grads
             .into_iter()
             .zip(&g.outputs)
             .map(|(v, &n)| crate::layers::tensor(b.rows, &g.shapes[n], v))
             .collect::<RkResult<Vec<_>>>()?;
-        Ok((loss, grads))
+        Ok((scored.loss, grads, scored.seeds))
     }
 
     /// Score outputs given as one row-major slice per output: the model's one scoring
@@ -202,11 +233,15 @@ impl Model {
         &mut self,
         outs: &[&[f32]],
         b: &Batch,
-        want_grad: bool,
-        training: bool,
-        penalty: f64,
-        fused: bool,
-    ) -> RkResult<(f64, Vec<Vec<f32>>)> {
+        s: Scoring,
+    ) -> RkResult<Scored> {
+        let Scoring {
+            want_grad,
+            training,
+            penalty,
+            fused,
+            nodes,
+        } = s;
         let g = self.graph()?;
         let c = self.compiled()?;
         let dims = out_dims(g, c);
@@ -243,8 +278,9 @@ impl Model {
         let mut accs: Vec<Acc> = kinds.iter().map(|k| k.acc()).collect();
         // Losses written in R run over the whole batch.
         let mut custom_rows: Vec<Option<Vec<f32>>> = vec![None; n_out];
-        for (o, graph) in c.custom.iter().enumerate() {
-            let Some(graph) = graph else { continue };
+        let mut seeds = Vec::new();
+        for (o, loss) in c.custom.iter().enumerate() {
+            let Some(loss) = loss else { continue };
             let od = &dims[o];
             let y: Vec<f32> = targets(o).collect();
             let grad = if want_grad {
@@ -252,15 +288,36 @@ impl Model {
             } else {
                 None
             };
-            custom_rows[o] = Some(super::custom_loss::custom_loss_rows(
-                graph,
+            let read: Vec<&Tensor> = match nodes {
+                Some(values) => loss
+                    .nodes
+                    .iter()
+                    .map(|&n| {
+                        values.get(n).ok_or_else(|| {
+                            RkError::Internal(format!(
+                                "a loss reads node {n}, which is not in the model"
+                            ))
+                        })
+                    })
+                    .collect::<RkResult<_>>()?,
+                None if loss.nodes.is_empty() => Vec::new(),
+                None => {
+                    return Err(RkError::Internal(
+                        "a loss reading the model's tensors needs the graph's pass".into(),
+                    ))
+                }
+            };
+            let scored = super::custom_loss::custom_loss_rows(
+                loss,
                 (&outs[o][..rows * od.width], &y),
-                &g.shapes[g.outputs[o]],
+                (&g.shapes[g.outputs[o]], &read),
                 rows,
                 b.w,
                 c.loss_weights[o],
                 grad,
-            )?);
+            )?;
+            seeds.extend(scored.node_grads);
+            custom_rows[o] = Some(scored.rows);
         }
         for r in 0..rows {
             let w = b.w.map(|w| w[r]).unwrap_or(1.0);
@@ -325,7 +382,11 @@ impl Model {
             );
         }
         t.last_loss = batch_loss;
-        Ok((batch_loss, grads))
+        Ok(Scored {
+            loss: batch_loss,
+            grads,
+            seeds,
+        })
     }
 
     /// Inference on the graph's executor: `rows` samples in batches of `batch`, appending
@@ -396,6 +457,44 @@ impl Model {
         Ok(())
     }
 
+    /// [`Model::evaluate_tiled`] for a model whose loss reads its nodes' values (a loss
+    /// written in R over the model's tensors): each batch is run forward and scored on its
+    /// pass.
+    fn evaluate_by_pass<F>(
+        &mut self,
+        rows: usize,
+        batch: usize,
+        fill: F,
+        y: &[f32],
+        w: Option<&[f32]>,
+    ) -> RkResult<()>
+    where
+        F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
+    {
+        let batch = batch.max(1);
+        let yc = y.len() / rows.max(1);
+        let mut buf = Vec::new();
+        for b0 in (0..rows).step_by(batch) {
+            let b1 = (b0 + batch).min(rows);
+            let g = self.graph()?;
+            let d: usize = g.input_widths().iter().sum();
+            buf.resize((b1 - b0) * d, 0.0);
+            fill(b0, b1, Layout::Rows, &mut buf)?;
+            self.infer_calls = self.infer_calls.wrapping_add(1);
+            let keys = [self.infer_calls | 1 << 63, b0 as u64];
+            let g = self.graph()?;
+            let pass = g.forward(&buf, b1 - b0, false, keys, self.threads)?;
+            let bt = Batch {
+                x: &[],
+                y: &y[b0 * yc..b1 * yc],
+                w: w.map(|w| &w[b0..b1]),
+                rows: b1 - b0,
+            };
+            self.graph_score(&pass, &bt, false, false)?;
+        }
+        Ok(())
+    }
+
     /// Evaluate `rows` samples in batches of `batch` into the test tracker: the outputs by
     /// [`Model::predict_tiled`] (on the dense plan or the graph), then loss and metrics batch
     /// by batch, in order. `y` holds the targets row-major, `w` optional sample weights.
@@ -411,6 +510,15 @@ impl Model {
         F: Fn(usize, usize, Layout, &mut [f32]) -> RkResult<()> + Sync,
     {
         self.graph_check(&Batch { x: &[], y, w, rows }, true)?;
+        let reads_nodes = self
+            .compiled()?
+            .custom
+            .iter()
+            .flatten()
+            .any(|l| !l.nodes.is_empty());
+        if reads_nodes {
+            return self.evaluate_by_pass(rows, batch, fill, y, w);
+        }
         let mut out = Vec::new();
         // Layers with activity regularization add each batch's penalty to its loss.
         let regularized = self.graph()?.slots.iter().any(|s| s.activity.is_some());
@@ -448,7 +556,14 @@ impl Model {
                 rows: b1 - b0,
             };
             let act = activity.get(b0..b1).map_or(0.0, mean);
-            self.score_slices(&slices, &bt, false, false, penalty + act, false)?;
+            let scoring = Scoring {
+                want_grad: false,
+                training: false,
+                penalty: penalty + act,
+                fused: false,
+                nodes: None,
+            };
+            self.score_slices(&slices, &bt, scoring)?;
         }
         Ok(())
     }

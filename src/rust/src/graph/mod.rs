@@ -5,7 +5,7 @@
 //! the chain of its layers.
 
 mod build;
-mod custom_loss;
+pub mod custom_loss;
 pub mod exec;
 mod keras_calls;
 pub mod keras_json;
@@ -308,6 +308,18 @@ impl Graph {
         out_grads: Vec<Tensor>,
         threads: usize,
     ) -> RkResult<Vec<Vec<Tensor>>> {
+        self.backward_seeded(pass, out_grads, Vec::new(), threads)
+    }
+
+    /// [`Graph::backward`], with gradients `seeds` reaching other nodes as well (a loss
+    /// written in R that reads them).
+    pub fn backward_seeded(
+        &self,
+        pass: &Pass,
+        out_grads: Vec<Tensor>,
+        seeds: Vec<(usize, Tensor)>,
+        threads: usize,
+    ) -> RkResult<Vec<Vec<Tensor>>> {
         let mut pgrads: Vec<Vec<Tensor>> = self
             .slots
             .iter()
@@ -325,6 +337,11 @@ impl Graph {
         let mut grads: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
         for (&o, g) in self.outputs.iter().zip(out_grads) {
             add_grad(&mut grads[o], g);
+        }
+        for (n, g) in seeds {
+            if n < grads.len() {
+                add_grad(&mut grads[n], g);
+            }
         }
         // Nodes that need a gradient: those upstream of a trainable parameter.
         let needs = self.needs_grad();
