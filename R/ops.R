@@ -160,7 +160,8 @@ graph_op <- function(call, args, kinds, caller) {
 }
 
 op_layer_name <- function(call) {
-  paste0("tf.", if (identical(call$op, "unary") || identical(call$op, "binary")) call$fn else call$op)
+  paste0("tf.", if (call$op %in% c("unary", "binary")) call$fn else if (call$op == "reduce") paste0("reduce_", call$kind)
+                else call$op)
 }
 
 lambda_config <- function(graph, output_shape = NULL, arguments = list()) {
