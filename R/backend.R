@@ -22,8 +22,8 @@ op_neg <- function(a) unary_op(a, "neg")
 #' @param x,y Tensors, arrays or numbers.
 #' @param a The power.
 #' @param min_value,max_value The bounds (`NULL`: none).
-#' @param alpha,max_value,threshold `k_relu()`: the slope below `threshold` and a ceiling;
-#'   `k_elu()`: the scale of the negative part.
+#' @param alpha,threshold `k_relu()`: the slope below `threshold` (the ceiling is
+#'   `max_value`); `k_elu()`: `alpha`, the scale of the negative part.
 #' @returns A tensor (or an array, for arrays).
 #' @family backend
 #' @export
@@ -187,7 +187,7 @@ reduce_op <- function(x, kind, axis, keepdims, call = rlang::caller_env()) {
 #' batch axis is 1; negative axes count from the end), or over every axis (`NULL`).
 #' `k_var()` and `k_std()` are the population variance and deviation (divided by n).
 #' `k_argmax()`/`k_argmin()` return 0-based indices, as Keras's do.
-#' @inheritParams k_exp
+#' @param x A tensor, an array or a number.
 #' @param axis An axis or axes (`NULL`: all).
 #' @param keepdims Keep the reduced axes with size 1.
 #' @returns A tensor (or an array, for arrays).
@@ -253,6 +253,7 @@ k_argmin <- function(x, axis = -1) {
 #' `k_softmax()` (Keras for R's default: the last axis) and `k_l2_normalize()`, which
 #' divides by `sqrt(max(sum(x^2), 1e-12))` over `axis` (`NULL`: all axes), as Keras does.
 #' @inheritParams k_sum
+#' @param x A tensor, an array or a number.
 #' @returns A tensor (or an array, for arrays).
 #' @family backend
 #' @export
@@ -277,7 +278,7 @@ k_l2_normalize <- function(x, axis = NULL) {
 #' `k_int_shape()` is the shape as a list (`NULL` for an open axis, the batch's);
 #' `k_shape()` the same, whose open entries stand for the size each batch has (give them
 #' to [k_random_normal()]'s `shape`); `k_ndim()` the rank.
-#' @inheritParams k_exp
+#' @param x A tensor, an array or a number.
 #' @returns A list, or a number.
 #' @family backend
 #' @export
@@ -338,6 +339,7 @@ check_operand <- function(x, arg, call = rlang::caller_env()) {
 #' axis and `k_repeat_elements()` each entry `rep` times along `axis`; `k_one_hot()`
 #' encodes 0-based class ids in a new last axis.
 #' @inheritParams k_sum
+#' @param x A tensor, an array or a number.
 #' @param shape The new shape.
 #' @param pattern The axes' new order.
 #' @param tensors A list of tensors.
@@ -491,7 +493,7 @@ k_batch_dot <- function(x, y, axes = NULL) {
 #' an integer type (truncated towards zero) or `"bool"` (non-zero); `k_cast_to_floatx()`
 #' and `k_identity()` return their input; `k_stop_gradient()` its value, through which no
 #' gradient flows.
-#' @inheritParams k_exp
+#' @param x A tensor, an array or a number.
 #' @param dtype The type.
 #' @param variables A tensor.
 #' @returns A tensor (or an array, for arrays).

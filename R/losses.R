@@ -287,3 +287,19 @@ symbolic_loss <- function(name, opts, t, p) {
       k_mean(0.5 * k_square(q) + opts$delta * (a - q), axis = -1)
     })
 }
+
+#' The names files give the losses written in R: the name the function was given by
+#' (`compile(loss = my_loss)`, or a named list's names), else `custom_loss`
+#' @noRd
+loss_labels <- function(loss, expr, outs) {
+  label <- if (is.symbol(expr)) as.character(expr) else "custom_loss"
+  if (is.list(loss) && !inherits(loss, "rkeras_loss")) {
+    nms <- names(loss) %||% rep("", length(loss))
+    labels <- if (is.call(expr) && length(expr) == length(loss) + 1L) {
+      vapply(as.list(expr)[-1], function(e) if (is.symbol(e)) as.character(e) else "custom_loss", "")
+    } else rep("custom_loss", length(loss))
+    if (length(outs) > 1 && all(nzchar(nms)) && all(nms %in% outs)) labels <- labels[match(outs, nms)]
+    return(rep_len(labels, length(outs)))
+  }
+  rep(label, length(outs))
+}

@@ -51,7 +51,7 @@ compile.rkeras_model <- function(object, optimizer = NULL, loss = NULL, metrics 
   }
   previous <- object$compiled
   object$compiled <- list(loss = losses[[1]], losses = unname(losses), engine_losses = unname(engine_losses),
-                          loss_fns = r_loss_fns(loss, outs),
+                          loss_fns = r_loss_fns(loss, outs), loss_labels = loss_labels(loss, substitute(loss), outs),
                           loss_weights = unname(weights),
                           metric_names = slots$names, metric_kinds = slots$kinds[engine],
                           metric_weighted = slots$weighted[engine], metric_outputs = slots$outputs[engine],

@@ -301,6 +301,13 @@ loss_settings <- function(engine) {
 compile_settings <- function(model) {
   c <- model$compiled
   losses <- lapply(c$engine_losses %||% c$losses, loss_settings)
+  # A loss written in R is written as Keras writes a function, by its name.
+  for (o in seq_along(losses)) {
+    if (identical(losses[[o]], "custom")) {
+      losses[[o]] <- list(module = "builtins", class_name = "function",
+                          config = c$loss_labels[[o]] %||% "custom_loss", registered_name = "function")
+    }
+  }
   outs <- output_names(model)
   metrics <- lapply(seq_along(outs), function(i) as.list(sub("\\+.*$", "", c$metric_kinds[c$metric_outputs == i - 1L])))
   list(optimizer = optimizer_settings(c$optimizer),
@@ -318,8 +325,8 @@ compile_from_settings <- function(model, s, call) {
   optimizer <- if (is.character(opt)) opt else optimizer_from_settings(opt, call)
   loss <- s$loss
   loss <- if (is.list(loss) && !is.null(loss$class_name)) loss_from_settings(loss, call)
-          else if (is.list(loss)) lapply(loss, function(l) if (is.list(l)) loss_from_settings(l, call) else l)
-          else loss
+          else if (is.list(loss)) lapply(loss, function(l) if (is.list(l)) loss_from_settings(l, call) else custom_loss_object(l, call))
+          else custom_loss_object(loss, call)
   metric <- function(m) if (is.list(m)) keras_snake(m$class_name %||% m$config$name) else m
   metrics <- s$metrics
   metrics <- if (is.null(metrics)) NULL
@@ -346,7 +353,19 @@ optimizer_from_settings <- function(opt, call) {
   do.call(fn, c(list(learning_rate = lr %||% 0.001), args))
 }
 
+#' A loss the file names: a built-in one, or a function from `custom_objects`
+#' @noRd
+custom_loss_object <- function(name, call) {
+  if (!is.character(name) || canonical_loss(name) %in% names(loss_options)) return(name)
+  fn <- rk_cache$custom_objects[[name]]
+  if (is.function(fn)) return(fn)
+  rk_abort(sprintf(paste0("The file's loss '%s' is a function written in R: give it as ",
+                          "`custom_objects = list(%s = <function>)`, or load with `compile = FALSE`."), name, name),
+           "value", call)
+}
+
 loss_from_settings <- function(l, call) {
+  if (identical(l$class_name, "function")) return(custom_loss_object(l$config, call))
   base <- l$config$name
   base <- if (!is.null(base) && base %in% names(loss_classes)) base
           else if (identical(l$class_name, "Huber")) "huber" else keras_snake(l$class_name)

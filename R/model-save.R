@@ -14,7 +14,8 @@
 #' @param filepath File path (`.keras` for `save_model()`).
 #' @param overwrite Whether an existing file may be replaced.
 #' @param include_optimizer Save the compile settings and the optimizer's state.
-#' @param custom_objects Not supported; must be `NULL`.
+#' @param custom_objects A named list of the functions written in R the file names (its
+#'   losses), e.g. `list(vae_loss = vae_loss)`.
 #' @param compile Compile the loaded model with the saved settings (when the file has them).
 #' @param ... Unused.
 #' @returns `save_model()` and `save_model_hdf5()`: `TRUE`, invisibly; the loaders: a model.
@@ -43,7 +44,7 @@ save_model <- function(model, filepath, overwrite = TRUE, include_optimizer = TR
 #' @rdname save_model
 #' @export
 load_model <- function(filepath, custom_objects = NULL, compile = TRUE, ...) {
-  check_unsupported(custom_objects = custom_objects)
+  use_custom_objects(custom_objects)
   check_no_dots(..., fn = "load_model()")
   compile <- check_flag(compile, "compile")
   model_from_file(read_model_file(filepath), compile)
@@ -134,7 +135,8 @@ load_model_weights <- function(object, filepath, skip_mismatch = FALSE, ...) {
 #' rebuild the model with `unserialize_model()`.
 #' @param model A model (for `unserialize_model()`: the raw vector).
 #' @param include_optimizer Keep the compile settings and the optimizer's state.
-#' @param custom_objects Not supported; must be `NULL`.
+#' @param custom_objects A named list of the functions written in R the file names (its
+#'   losses), e.g. `list(vae_loss = vae_loss)`.
 #' @param compile Compile the model with the saved settings.
 #' @returns `serialize_model()`: a raw vector; `unserialize_model()`: a model.
 #' @family model persistence
@@ -164,7 +166,7 @@ check_no_vectorizer <- function(model, call = rlang::caller_env()) {
 #' @rdname serialize_model
 #' @export
 unserialize_model <- function(model, custom_objects = NULL, compile = TRUE) {
-  check_unsupported(custom_objects = custom_objects)
+  use_custom_objects(custom_objects)
   if (!is.raw(model) || !length(model)) {
     rk_abort(sprintf("`model` must be a raw vector from serialize_model(), not %s.", show_value(model)), "type")
   }
@@ -205,7 +207,8 @@ read_model_file <- function(filepath, call = rlang::caller_env()) {
 #' @param overwrite Whether existing files may be replaced.
 #' @param include_optimizer Save the compile settings and the optimizer's state.
 #' @param signatures,options Not supported; must be `NULL`.
-#' @param custom_objects Not supported; must be `NULL`.
+#' @param custom_objects A named list of the functions written in R the file names (its
+#'   losses), e.g. `list(vae_loss = vae_loss)`.
 #' @param compile Compile the loaded model with the saved settings.
 #' @param by_name,skip_mismatch As for [load_model_weights_hdf5()].
 #' @returns The savers: `object`, invisibly; `load_model_tf()`: a model;
@@ -260,4 +263,20 @@ load_model_weights_tf <- function(object, filepath, by_name = FALSE, skip_mismat
     rk_abort(sprintf("'%s' is a TensorFlow checkpoint, which rkeras cannot read.", filepath), "io")
   }
   load_model_weights_hdf5(object, filepath, by_name = by_name, skip_mismatch = skip_mismatch)
+}
+
+#' Make `custom_objects` (a named list of functions) the functions a file's loss names may
+#' refer to, until the calling function returns
+#' @noRd
+use_custom_objects <- function(custom_objects, call = rlang::caller_env(), frame = parent.frame()) {
+  if (is.null(custom_objects)) return(invisible())
+  ok <- is.list(custom_objects) && length(custom_objects) && !is.null(names(custom_objects)) &&
+    all(nzchar(names(custom_objects))) && all(vapply(custom_objects, is.function, TRUE))
+  if (!ok) {
+    rk_abort(sprintf("`custom_objects` must be a named list of functions, not %s.", show_value(custom_objects)), "type", call)
+  }
+  old <- rk_cache$custom_objects
+  rk_cache$custom_objects <- custom_objects
+  do.call(on.exit, list(substitute(rk_cache$custom_objects <- old, list(old = old)), add = TRUE), envir = frame)
+  invisible()
 }

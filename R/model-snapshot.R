@@ -32,7 +32,12 @@ revive_model <- function(model) {
   env <- model_env(model)
   bytes <- get0("snapshot", envir = env, inherits = FALSE)
   if (!is.raw(bytes) || !length(bytes)) return(FALSE)
-  new <- tryCatch(unserialize_model(bytes), error = function(e) NULL)
+  # Losses written in R came back with the model's R state.
+  compiled <- get0("compiled", envir = env, inherits = FALSE)
+  fns <- compiled$loss_fns[!vapply(compiled$loss_fns, is.null, TRUE)]
+  labels <- compiled$loss_labels[!vapply(compiled$loss_fns, is.null, TRUE)]
+  objects <- if (length(fns)) stats::setNames(fns, labels)
+  new <- tryCatch(unserialize_model(bytes, custom_objects = objects), error = function(e) NULL)
   if (is.null(new)) return(FALSE)
   new_env <- model_env(new)
   model <- env$self

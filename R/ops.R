@@ -232,6 +232,7 @@ tensor_ops <- function(e1, e2) {
 #' axes of size 1 stretch. Summaries reduce over every axis, the batch's included.
 #' @param e1,e2,x Tensors, arrays or numbers.
 #' @param ... Not used.
+#' @param na.rm Not used (tensors hold no missing values).
 #' @returns A tensor of the same kind as the operands.
 #' @name tensor-ops
 #' @examples

@@ -326,3 +326,27 @@ test_that("a loss written in R may read the model's tensors (Keras for R's varia
   expect_equal(evaluate(vae, data, data, verbose = 0)$loss, h1$metrics$loss[[3]], tolerance = 0.5)
   expect_length(fit(vae, data, data, epochs = 1, verbose = 0)$metrics$loss, 1)
 })
+
+test_that("a model compiled with a loss written in R is saved with the loss's name and read back with custom_objects", {
+  x <- matrix(runif(30), 10)
+  y <- matrix(runif(20), 10)
+  model <- keras_model_sequential() %>% layer_dense(2, input_shape = 3)
+  my_loss <- function(y_true, y_pred) k_mean(k_square(y_pred - y_true), axis = -1)
+  model %>% compile(loss = my_loss, optimizer = "sgd")
+  fit(model, x, y, epochs = 1, verbose = 0)
+  for (ext in c(".keras", ".h5")) {
+    f <- tempfile(fileext = ext)
+    save_model(model, f)
+    expect_error(load_model(f), "The file's loss 'my_loss' is a function written in R", info = ext)
+    back <- load_model(f, custom_objects = list(my_loss = my_loss))
+    expect_equal(evaluate(back, x, y, verbose = 0), evaluate(model, x, y, verbose = 0), info = ext)
+    expect_equal(predict(load_model(f, compile = FALSE), x, verbose = 0), predict(model, x, verbose = 0))
+  }
+  expect_error(load_model(f, custom_objects = list(function(a, b) a)), "must be a named list of functions")
+  # saveRDS() keeps the loss with the model.
+  s <- tempfile(fileext = ".rds")
+  saveRDS(model, s)
+  again <- readRDS(s)
+  expect_equal(evaluate(again, x, y, verbose = 0), evaluate(model, x, y, verbose = 0))
+  expect_length(fit(again, x, y, epochs = 1, verbose = 0)$metrics$loss, 1)
+})

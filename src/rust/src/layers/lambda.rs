@@ -12,7 +12,7 @@
 use super::{shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::initializers::Init;
-use crate::ops::{Dims, OpGraph};
+use crate::ops::{show_dims as show, Dims, OpGraph};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -262,12 +262,4 @@ impl Layer for Lambda {
         }
         c
     }
-}
-
-fn show(d: &Dims) -> String {
-    let parts: Vec<String> = d
-        .iter()
-        .map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "None".into()))
-        .collect();
-    format!("({})", parts.join(", "))
 }

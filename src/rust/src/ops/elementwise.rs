@@ -266,7 +266,8 @@ pub fn broadcast_dims(a: &Dims, b: &Dims) -> RkResult<Dims> {
         .collect()
 }
 
-fn show(d: &Dims) -> String {
+/// `(None, 3)`: a shape with open sizes as Keras prints it.
+pub fn show(d: &Dims) -> String {
     let parts: Vec<String> = d
         .iter()
         .map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "None".into()))

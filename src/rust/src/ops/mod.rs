@@ -15,7 +15,7 @@ mod shape;
 #[cfg(test)]
 mod tests;
 
-pub use elementwise::{Binary, Unary};
+pub use elementwise::{show as show_dims, Binary, Unary};
 pub use reduce::Reduction;
 pub use shape::CastTo;
 
