@@ -689,17 +689,10 @@ random_op <- function(shape, normal, a, b, seed, call = rlang::caller_env()) {
   }
   op <- list(op = "random", shape = I(as.integer(sizes)), normal = normal, a = a, b = b)
   if (!length(refs)) {
-    if (!is.null(seed)) return(withr_seed(seed, eager_op(op, list(), call)))
+    if (!is.null(seed)) local_seed(seed)
     return(eager_op(op, list(), call))
   }
   op_apply(op, list(refs[[1]]$tensor), call)
-}
-
-withr_seed <- function(seed, expr) {
-  old <- if (exists(".Random.seed", globalenv())) get(".Random.seed", globalenv())
-  on.exit(if (!is.null(old)) assign(".Random.seed", old, globalenv()))
-  set.seed(seed)
-  force(expr)
 }
 
 #' @rdname k_constant

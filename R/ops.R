@@ -125,11 +125,15 @@ symbol_op <- function(call, args, kinds, caller) {
   add_node(tr, call, ids, caller)
 }
 
+#' The graph of one operation `call` on `n` inputs
+#' @noRd
+one_op_graph <- function(call, n) {
+  list(inputs = n, nodes = list(list(call = call, args = I(seq_len(n) - 1L))), outputs = I(n))
+}
+
 add_node <- function(tr, call, ids, caller) {
   shapes <- tr$shapes[ids + 1L]
-  one <- list(inputs = length(ids), nodes = list(list(call = call, args = I(seq_along(ids) - 1L))),
-              outputs = I(length(ids)))
-  res <- rk_op_shapes(to_json(one), lapply(shapes, as.double))
+  res <- rk_op_shapes(to_json(one_op_graph(call, length(ids))), lapply(shapes, as.double))
   if (!is.null(res$err)) res$err$message <- sprintf("%s: %s", call$op, res$err$message)
   shape <- rk_call(res, call = caller)[[1]]
   tr$nodes[[length(tr$nodes) + 1L]] <- list(call = call, args = I(as.integer(ids)))
@@ -174,9 +178,7 @@ lambda_config <- function(graph, output_shape = NULL, arguments = list()) {
 #' @noRd
 eager_op <- function(call, args, caller) {
   consts <- lapply(args, const_call)
-  one <- list(inputs = length(args), nodes = list(list(call = call, args = I(seq_along(args) - 1L))),
-              outputs = I(length(args)))
-  res <- rk_op_eval(to_json(one), lapply(consts, `[[`, "values"), lapply(consts, function(c) as.double(c$shape)),
+  res <- rk_op_eval(to_json(one_op_graph(call, length(args))), lapply(consts, `[[`, "values"), lapply(consts, function(c) as.double(c$shape)),
                     as.double(draw_seed()))
   if (!is.null(res$err)) res$err$message <- sprintf("%s: %s", call$op, res$err$message)
   out <- rk_call(res, call = caller)[[1]]

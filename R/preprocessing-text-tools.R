@@ -83,11 +83,7 @@ skipgrams <- function(sequence, vocabulary_size, window_size = 4, negative_sampl
   }
   if (!is.null(seed)) {
     # The draws follow `seed`; the session's random numbers are left as they were.
-    seed <- check_number(seed, "seed")
-    old <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
-    on.exit(if (is.null(old)) rm(".Random.seed", envir = globalenv()) else assign(".Random.seed", old, envir = globalenv()),
-            add = TRUE)
-    set.seed(seed)
+    local_seed(check_number(seed, "seed"))
   }
   seq <- as.integer(sequence)
   n <- length(seq)

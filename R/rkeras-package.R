@@ -66,3 +66,15 @@ rk_names_reset <- function() {
 
 # The closure of a model (see new_model()) finds its state under this name.
 utils::globalVariables(".state")
+
+#' Make R's random numbers follow `seed` until the calling function returns; the session's
+#' random numbers are then left as they were
+#' @noRd
+local_seed <- function(seed, frame = parent.frame()) {
+  old <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+  restore <- if (is.null(old)) quote(rm(".Random.seed", envir = globalenv()))
+             else substitute(assign(".Random.seed", old, envir = globalenv()), list(old = old))
+  do.call(on.exit, list(restore, add = TRUE), envir = frame)
+  set.seed(seed)
+  invisible()
+}

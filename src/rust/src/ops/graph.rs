@@ -130,7 +130,7 @@ impl OpGraph {
             let y = match draws {
                 Draws::Fresh(rng) => n.call.forward(&args, rng)?,
                 Draws::Kept(kept) if n.call.is_random() => {
-                    let shape = n.call.forward(&args, &mut Rng::new(0))?.raw_dim();
+                    let shape = IxDyn(&n.call.random_dims(&args).unwrap_or_default());
                     let k = shape.size();
                     if kept.len() < k {
                         return Err(RkError::Internal(

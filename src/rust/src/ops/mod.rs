@@ -199,16 +199,8 @@ impl Op {
         match self {
             Op::Const { shape, values } => Tensor::from_shape_vec(IxDyn(shape), values.clone())
                 .map_err(|e| op_error(format!("constant: {e}"))),
-            Op::Random {
-                shape,
-                normal,
-                a,
-                b,
-            } => {
-                let dims: Vec<usize> = shape
-                    .iter()
-                    .map(|&d| if d < 0 { ins[0].shape()[0] } else { d as usize })
-                    .collect();
+            Op::Random { normal, a, b, .. } => {
+                let dims = self.random_dims(ins).unwrap_or_default();
                 let n = dims.iter().product();
                 let v: Vec<f32> = (0..n)
                     .map(|_| {
@@ -297,6 +289,20 @@ impl Op {
                     .to_string()
             }
         }
+    }
+
+    /// The shape of a random operation's draws on operands `ins` (`None` for other
+    /// operations).
+    pub fn random_dims(&self, ins: &[&Tensor]) -> Option<Vec<usize>> {
+        let Op::Random { shape, .. } = self else {
+            return None;
+        };
+        Some(
+            shape
+                .iter()
+                .map(|&d| if d < 0 { ins[0].shape()[0] } else { d as usize })
+                .collect(),
+        )
     }
 
     /// Whether the operation draws random numbers.
