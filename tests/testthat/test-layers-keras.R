@@ -28,7 +28,7 @@ oracle_dir <- local({
 })
 
 # The cases (oracle/keras_layers.py's names) of each family below; every case is in one.
-families <- c(conv = "^conv[12]d_", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
+families <- c(conv = "^conv[12]d_", depthwise = "^(dw|sep)conv", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
               global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln|gn)_|^unitnorm",
               reshaping = "^(zeropad|crop|upsample)",
               activations = "^(leaky_relu|relu|elu|softmax|prelu|selu_act|threshold_relu)",
@@ -53,6 +53,10 @@ test_that("Conv1D and Conv2D match Keras: padding, strides, dilation, kernel sha
 
 test_that("Conv2DTranspose matches Keras: output sizes and 'same' cropping for strides 1-3, kernels 2-3", {
   check_family("conv_transpose")
+})
+
+test_that("DepthwiseConv1D/2D and SeparableConv1D/2D match Keras: multipliers, strides, dilation, padding", {
+  check_family("depthwise")
 })
 
 test_that("max and average pooling match Keras, 'same' averages over the valid cells only", {
@@ -120,10 +124,10 @@ test_that("BatchNormalization in training uses the batch's mean and biased varia
   }
 })
 
-test_that("a small CNN trained 50 SGD steps follows Keras's per-step losses and weights", {
+check_cnn_training <- function(name, trains = 0.5) {
   dir <- oracle_dir("train")
-  rec <- read_json(file.path(dir, "cnn.data.json"))
-  model <- read_model(dir, "cnn")
+  rec <- read_json(file.path(dir, paste0(name, ".data.json")))
+  model <- read_model(dir, name)
   expect_equal(layer_table(model), keras_table(rec))
   expect_equal(count_params(model), rec$params)
   set_weights(model, lapply(rec$initial_weights, unflat))
@@ -139,7 +143,7 @@ test_that("a small CNN trained 50 SGD steps follows Keras's per-step losses and 
   }, 1)
   want <- as.numeric(unlist(rec$losses))
   expect_each_close(losses, want, 1e-4, "per-step losses")
-  expect_lt(mean(want[41:50]), 0.5 * mean(want[1:10])) # the steps do train
+  expect_lt(mean(want[41:50]), trains * mean(want[1:10])) # the steps do train
   got <- get_weights(model)
   final <- lapply(rec$final_weights, unflat)
   expect_equal(length(got), length(final))
@@ -148,4 +152,12 @@ test_that("a small CNN trained 50 SGD steps follows Keras's per-step losses and 
   # differences.
   for (i in seq_along(final)) expect_equal(got[[i]], final[[i]], tolerance = 1e-3, info = sprintf("weight %d", i))
   expect_equal(unname(predict(model, x, verbose = 0)), unflat(rec$predict_after), tolerance = 1e-3)
+}
+
+test_that("a small CNN trained 50 SGD steps follows Keras's per-step losses and weights", {
+  check_cnn_training("cnn")
+})
+
+test_that("a CNN of depthwise and separable convolutions trained 50 SGD steps follows Keras", {
+  check_cnn_training("sepcnn", trains = 0.95)
 })

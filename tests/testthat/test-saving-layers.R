@@ -5,6 +5,8 @@ layer_models <- function() {
   img <- layer_input(c(8, 8, 2), name = "img")
   a <- img %>% layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
     layer_batch_normalization() %>% layer_spatial_dropout_2d(0.1) %>% layer_max_pooling_2d(2) %>%
+    layer_depthwise_conv_2d(3, padding = "same", depth_multiplier = 2, activation = "relu") %>%
+    layer_separable_conv_2d(4, 3, padding = "same", depthwise_regularizer = regularizer_l2(0.01)) %>%
     layer_conv_2d_transpose(3, 3, strides = 2, padding = "same") %>% layer_cropping_2d(1) %>%
     layer_upsampling_2d(2) %>% layer_layer_normalization() %>% layer_activation_leaky_relu(0.2) %>%
     layer_average_pooling_2d(2)
@@ -12,7 +14,9 @@ layer_models <- function() {
     layer_concatenate() %>% layer_activation_elu() %>% layer_dense(3) %>% layer_activation_softmax()
   image <- keras_model(img, image_out)
   sq <- layer_input(c(10, 3), name = "sq")
-  s <- sq %>% layer_masking(mask_value = 9) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>% layer_spatial_dropout_1d(0.1) %>%
+  s <- sq %>% layer_masking(mask_value = 9) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>%
+    layer_separable_conv_1d(3, 3, padding = "same", depth_multiplier = 2) %>%
+    layer_depthwise_conv_1d(2, padding = "same") %>% layer_spatial_dropout_1d(0.1) %>%
     layer_max_pooling_1d(2) %>% layer_average_pooling_1d(1)
   sequence <- keras_model(sq, list(s %>% layer_global_average_pooling_1d(), s %>% layer_global_max_pooling_1d()) %>%
                                 layer_add() %>% layer_activation_relu(max_value = 2) %>% layer_dense(2, activation = "sigmoid"))

@@ -12,7 +12,8 @@ training trajectory.
       train_on_batch(), recording "batches" [{"x", "y"}], "losses", "weights_after",
       "predict_x", "predict_after". DIR/cnn (.json, .data.json): a small CNN, 50 SGD steps,
       recording "x", "y", "batches" (0-based row indices of each step), "initial_weights",
-      "losses", "final_weights", "predict_after" (all of x, inference mode).
+      "losses", "final_weights", "predict_after" (all of x, inference mode). DIR/sepcnn: the
+      same for a CNN of depthwise and separable convolutions.
 
 Weights and inputs are seeded normal values rounded to 2 decimals (short files; R's double and
 numpy's float32 of such a value round to the same float32). Outputs are float32 written in
@@ -64,6 +65,16 @@ def cases():
         ("convt_same_s1_k2", (4, 5, 1), [L.Conv2DTranspose(2, 2, padding="same")], 1),
         ("convt_same_s1_k3", (4, 3, 2), [L.Conv2DTranspose(3, 3, padding="same", use_bias=False,
                                                            activation="relu")], 1),
+        # Depthwise and separable convolutions: multipliers, strides, dilation, 1-d and 2-d.
+        ("dwconv2d_valid", (7, 6, 3), [L.DepthwiseConv2D(3)], 1),
+        ("dwconv2d_same_s2_m2", (8, 7, 2), [L.DepthwiseConv2D((3, 2), strides=2, padding="same",
+                                                               depth_multiplier=2, activation="relu")], 1),
+        ("dwconv2d_dil2", (8, 8, 2), [L.DepthwiseConv2D(3, dilation_rate=2, use_bias=False)], 1),
+        ("dwconv1d_same_m3", (9, 2), [L.DepthwiseConv1D(3, padding="same", depth_multiplier=3)], 1),
+        ("sepconv2d_valid", (7, 6, 3), [L.SeparableConv2D(4, 3)], 1),
+        ("sepconv2d_same_s2_m2", (8, 7, 2), [L.SeparableConv2D(3, 3, strides=2, padding="same",
+                                                               depth_multiplier=2, activation="relu")], 1),
+        ("sepconv1d_dil2", (10, 3), [L.SeparableConv1D(2, 3, dilation_rate=2, use_bias=False)], 1),
         # Pooling: strides default to pool_size; 'same' pads like conv ('same', stride s).
         ("maxpool1d_2", (7, 2), [L.MaxPooling1D(2)], 1),
         ("maxpool1d_3_s1_same", (6, 2), [L.MaxPooling1D(3, strides=1, padding="same")], 1),
@@ -226,11 +237,26 @@ def cnn_model():
     ], name="cnn")
 
 
-def cnn_train(outdir, rng, steps=50, batch=8, lr=0.05):
+def sepcnn_model():
+    """Depthwise and separable convolutions, 2-d then 1-d, with multipliers and strides."""
+    keras.utils.set_random_seed(4)
+    return keras.Sequential([
+        keras.Input((10, 10, 2)),
+        L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu"),
+        L.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, activation="tanh"),
+        L.Reshape((25, 4)),
+        L.SeparableConv1D(3, 3, strides=2, activation="relu"),
+        L.DepthwiseConv1D(2, depth_multiplier=2),
+        L.Flatten(),
+        L.Dense(3, activation="softmax"),
+    ], name="sepcnn")
+
+
+def cnn_train(outdir, rng, name="cnn", build=cnn_model, channels=1, steps=50, batch=8, lr=0.05):
     """Plain SGD on fixed batches: step s takes rows perm[s // 5][(s % 5) * 8:][:8] of a 40-row
     dataset (a fresh seeded permutation every 5 steps)."""
     n = 40
-    x = rounded(rng, (n, 10, 10, 1), 1)
+    x = rounded(rng, (n, 10, 10, channels), 1)
     y = rng.integers(0, 3, n)
     order = []
     per_epoch = n // batch
@@ -238,9 +264,9 @@ def cnn_train(outdir, rng, steps=50, batch=8, lr=0.05):
         if s % per_epoch == 0:
             perm = rng.permutation(n)
         order.append(perm[(s % per_epoch) * batch:][:batch].tolist())
-    model = cnn_model()
+    model = build()
     initial = model.get_weights()
-    with open(os.path.join(outdir, "cnn.json"), "w") as f:
+    with open(os.path.join(outdir, name + ".json"), "w") as f:
         f.write(model.to_json())
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="sparse_categorical_crossentropy")
     xf = x.astype("float32")
@@ -251,7 +277,7 @@ def cnn_train(outdir, rng, steps=50, batch=8, lr=0.05):
            "initial_weights": [item(w) for w in initial], "losses": losses,
            "final_weights": [item(w) for w in model.get_weights()],
            "predict_after": item(model.predict(xf, verbose=0))}
-    with open(os.path.join(outdir, "cnn.data.json"), "w") as f:
+    with open(os.path.join(outdir, name + ".data.json"), "w") as f:
         json.dump(rec, f, separators=(",", ":"))
 
 
@@ -263,6 +289,7 @@ def train(outdir):
     # momentum 0.9 over 3 steps, with gamma and beta learning too.
     bn_train(outdir, "bn_train_m09", 0.9, 0.1, 3, (5,), rng)
     cnn_train(outdir, rng)
+    cnn_train(outdir, rng, "sepcnn", sepcnn_model, channels=2, lr=0.3)
 
 
 if __name__ == "__main__":

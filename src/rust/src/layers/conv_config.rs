@@ -1,7 +1,8 @@
-//! Convolutions' configuration: read from Keras's config (or R's), written as Keras 3
-//! writes it.
+//! Convolutions' configuration (Conv1D/2D/2DTranspose, depthwise and separable): read from
+//! Keras's config (or R's), written as Keras 3 writes it.
 
 use super::conv::Conv;
+use super::depthwise::Depthwise;
 use super::patches::{tuple_field, Padding};
 use super::{channels_last, field, field_or, refuse_unsupported};
 use crate::activations::Act;
@@ -121,6 +122,130 @@ impl Conv {
         ] {
             m.insert(k.into(), v);
         }
+        c
+    }
+}
+
+impl Depthwise {
+    pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Depthwise> {
+        let (class, rank, separable) = match class {
+            "DepthwiseConv1D" => ("DepthwiseConv1D", 1, false),
+            "DepthwiseConv2D" => ("DepthwiseConv2D", 2, false),
+            "SeparableConv1D" => ("SeparableConv1D", 1, true),
+            "SeparableConv2D" => ("SeparableConv2D", 2, true),
+            other => {
+                return Err(RkError::Internal(format!(
+                    "not a depthwise convolution: {other}"
+                )))
+            }
+        };
+        let count = |key: &str, default: Option<usize>| -> RkResult<usize> {
+            let v: usize = match default {
+                Some(d) => field_or(c, class, key, d)?,
+                None => field(c, class, key)?,
+            };
+            if v == 0 || v > (1 << 24) {
+                return Err(RkError::Spec(format!(
+                    "{class} `{key}` must be a positive integer, got {v}"
+                )));
+            }
+            Ok(v)
+        };
+        let multiplier = count("depth_multiplier", Some(1))?;
+        let filters = if separable {
+            Some(count("filters", None)?)
+        } else {
+            None
+        };
+        let two = |v: Vec<usize>| if rank == 1 { [1, v[0]] } else { [v[0], v[1]] };
+        let kernel = two(tuple_field(c, class, "kernel_size", rank, None)?);
+        let strides = two(tuple_field(c, class, "strides", rank, Some(1))?);
+        let dilation = two(tuple_field(c, class, "dilation_rate", rank, Some(1))?);
+        channels_last(c, class)?;
+        refuse_unsupported(
+            c,
+            class,
+            &[
+                "bias_regularizer",
+                "depthwise_constraint",
+                "pointwise_constraint",
+                "bias_constraint",
+            ],
+        )?;
+        let act: Option<String> = field_or(c, class, "activation", None)?;
+        let init = |key: &str, default: &str| match c.get(key) {
+            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
+            Some(v) => init_from_value(v),
+        };
+        let reg = |key: &str| reg_from_value(c.get(key).unwrap_or(&Value::Null));
+        Ok(Depthwise {
+            class,
+            rank,
+            multiplier,
+            filters,
+            kernel,
+            strides,
+            dilation,
+            padding: Padding::parse(c, class, false)?,
+            act: Act::parse(act.as_deref().unwrap_or("linear"))?,
+            use_bias: field_or(c, class, "use_bias", true)?,
+            depthwise_init: init("depthwise_initializer", "glorot_uniform")?,
+            pointwise_init: init("pointwise_initializer", "glorot_uniform")?,
+            bias_init: init("bias_initializer", "zeros")?,
+            depthwise_reg: reg("depthwise_regularizer")?,
+            pointwise_reg: reg("pointwise_regularizer")?,
+            seed,
+            params: Vec::new(),
+        })
+    }
+
+    /// Keras 3's config fields.
+    pub(super) fn config_value(&self) -> Value {
+        let tuple = |v: [usize; 2]| {
+            if self.rank == 1 {
+                json!([v[1]])
+            } else {
+                json!(v)
+            }
+        };
+        let mut c = json!({"depth_multiplier": self.multiplier});
+        let m = c.as_object_mut().expect("object");
+        if let Some(f) = self.filters {
+            m.insert("filters".into(), json!(f));
+        }
+        for (k, v) in [
+            ("kernel_size", tuple(self.kernel)),
+            ("strides", tuple(self.strides)),
+            ("padding", json!(self.padding.name())),
+            ("data_format", json!("channels_last")),
+            ("dilation_rate", tuple(self.dilation)),
+            ("activation", json!(self.act.name())),
+            ("use_bias", json!(self.use_bias)),
+            ("depthwise_initializer", init_to_value(&self.depthwise_init)),
+        ] {
+            m.insert(k.into(), v);
+        }
+        let separable = self.filters.is_some();
+        if separable {
+            m.insert(
+                "pointwise_initializer".into(),
+                init_to_value(&self.pointwise_init),
+            );
+        }
+        m.insert("bias_initializer".into(), init_to_value(&self.bias_init));
+        let (l1, l2) = self.depthwise_reg;
+        m.insert("depthwise_regularizer".into(), reg_to_value(l1, l2));
+        if separable {
+            let (l1, l2) = self.pointwise_reg;
+            m.insert("pointwise_regularizer".into(), reg_to_value(l1, l2));
+        }
+        m.insert("bias_regularizer".into(), Value::Null);
+        m.insert("activity_regularizer".into(), Value::Null);
+        m.insert("depthwise_constraint".into(), Value::Null);
+        if separable {
+            m.insert("pointwise_constraint".into(), Value::Null);
+        }
+        m.insert("bias_constraint".into(), Value::Null);
         c
     }
 }

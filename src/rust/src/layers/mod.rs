@@ -15,6 +15,7 @@ pub mod bidirectional;
 pub mod conv;
 pub mod conv_config;
 pub mod dense;
+pub mod depthwise;
 pub mod dot;
 pub mod dot_attention;
 pub mod dropout;
@@ -232,6 +233,9 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Dot" => Box::new(dot::Dot::from_config(config)?),
         "Conv1D" | "Conv2D" | "Conv2DTranspose" => {
             Box::new(conv::Conv::from_config(class_name, config, seed)?)
+        }
+        "DepthwiseConv1D" | "DepthwiseConv2D" | "SeparableConv1D" | "SeparableConv2D" => {
+            Box::new(depthwise::Depthwise::from_config(class_name, config, seed)?)
         }
         "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
             Box::new(pooling::Pool::from_config(class_name, config)?)
