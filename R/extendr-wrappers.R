@@ -46,6 +46,14 @@ rk_model_from_json <- function(json) .Call(wrap__rk_model_from_json, json)
 
 rk_json_parse <- function(json) .Call(wrap__rk_json_parse, json)
 
+rk_image_decode <- function(bytes, color_mode) .Call(wrap__rk_image_decode, bytes, color_mode)
+
+rk_image_resize <- function(values, dim, size, interpolation, crop) .Call(wrap__rk_image_resize, values, dim, size, interpolation, crop)
+
+rk_image_encode <- function(values, dim, name) .Call(wrap__rk_image_encode, values, dim, name)
+
+rk_image_from_array <- function(values, dim, scale) .Call(wrap__rk_image_from_array, values, dim, scale)
+
 rk_metric_values <- function(spec, y, p, n, yc, pc, w) .Call(wrap__rk_metric_values, spec, y, p, n, yc, pc, w)
 
 rk_metric_check <- function(spec) .Call(wrap__rk_metric_check, spec)

@@ -29,6 +29,7 @@ use extendr_api::prelude::*;
 use r_api::data as rk_data_api;
 use r_api::datasets as rk_datasets_api;
 use r_api::graph as rk_graph_api;
+use r_api::images as rk_images_api;
 use r_api::metrics as rk_metrics_api;
 use r_api::model as rk_model_api;
 use r_api::ops as rk_ops_api;
@@ -40,6 +41,7 @@ extendr_module! {
     use rk_data_api;
     use rk_datasets_api;
     use rk_graph_api;
+    use rk_images_api;
     use rk_metrics_api;
     use rk_model_api;
     use rk_ops_api;

@@ -50,7 +50,27 @@ corrupt_bytes <- function(v) {
          as.raw(sample(0:255, 500, TRUE)))
 }
 corrupt_file <- function(v) { f <- tempfile(fileext = ".keras"); writeBin(corrupt_bytes(v), f); f }
+img_file <- file.path(tempdir(), "fuzz.png")
+image_array_save(array(runif(5 * 4 * 3), c(5, 4, 3)), img_file)
+img_obj <- image_load(img_file)
 calls <- list(
+  image_load_path = function(v) image_load(v),
+  image_load_gray = function(v) image_load(img_file, grayscale = v),
+  image_load_mode = function(v) image_load(img_file, color_mode = v),
+  image_load_size = function(v) image_load(img_file, target_size = v),
+  image_load_interp = function(v) image_load(img_file, target_size = c(3, 3), interpolation = v),
+  image_load_aspect = function(v) image_load(img_file, target_size = c(3, 2), keep_aspect_ratio = v),
+  image_to_array = function(v) image_to_array(v),
+  image_to_array_format = function(v) image_to_array(img_obj, data_format = v),
+  image_to_array_dtype = function(v) image_to_array(img_obj, dtype = v),
+  image_from_array = function(v) image_from_array(v),
+  image_from_array_scale = function(v) image_from_array(array(1, c(2, 2, 3)), scale = v),
+  image_array_save = function(v) image_array_save(v, file.path(tempdir(), "fuzz-out.png")),
+  image_array_save_path = function(v) image_array_save(img_obj, v),
+  image_array_save_format = function(v) image_array_save(img_obj, file.path(tempdir(), "f"), file_format = v),
+  image_array_resize = function(v) image_array_resize(v, 3, 3),
+  image_array_resize_height = function(v) image_array_resize(array(1, c(2, 2, 3)), v, 3),
+  image_array_resize_format = function(v) image_array_resize(array(1, c(2, 2, 3)), 3, 3, data_format = v),
   conv_2d_filters = function(v) img %>% layer_conv_2d(filters = v, kernel_size = 3),
   conv_2d_kernel = function(v) img %>% layer_conv_2d(filters = 2, kernel_size = v),
   conv_2d_strides = function(v) img %>% layer_conv_2d(2, 3, strides = v),

@@ -3,6 +3,7 @@ pub mod data;
 pub mod datasets;
 pub mod graph;
 pub mod handle;
+pub mod images;
 pub mod metrics;
 pub mod model;
 pub mod ops;
