@@ -18,7 +18,7 @@
     inputs = model_io(x, "inputs"),
     outputs = model_io(x, "outputs"),
     input_shape = if (inherits(x, "rkeras_functional")) io_shape(graph_info(x)$input_declared) else get0(name, envir = model_env(x), inherits = FALSE),
-    output_shape = if (has_graph(x)) io_shape(graph_info(x)$output_shapes) else NULL,
+    output_shape = if (has_graph(x)) io_shape(graph_info(x)$output_open) else NULL,
     get0(name, envir = model_env(x), inherits = FALSE)
   )
 }

@@ -54,6 +54,20 @@ img_file <- file.path(tempdir(), "fuzz.png")
 image_array_save(array(runif(5 * 4 * 3), c(5, 4, 3)), img_file)
 img_obj <- image_load(img_file)
 calls <- list(
+  app_mobilenet_v2_shape = function(v) application_mobilenet_v2(weights = NULL, input_shape = v),
+  app_mobilenet_v2_alpha = function(v) application_mobilenet_v2(weights = NULL, alpha = v, input_shape = c(32, 32, 3)),
+  app_mobilenet_v2_top = function(v) application_mobilenet_v2(weights = NULL, include_top = v, input_shape = c(32, 32, 3)),
+  app_mobilenet_v2_weights = function(v) application_mobilenet_v2(weights = v, input_shape = c(32, 32, 3)),
+  app_mobilenet_v2_pooling = function(v) application_mobilenet_v2(weights = NULL, include_top = FALSE, pooling = v),
+  app_mobilenet_v2_classes = function(v) application_mobilenet_v2(weights = NULL, classes = v, input_shape = c(32, 32, 3)),
+  app_mobilenet_v2_act = function(v) application_mobilenet_v2(weights = NULL, classifier_activation = v, input_shape = c(32, 32, 3)),
+  app_mobilenet_v2_tensor = function(v) application_mobilenet_v2(weights = NULL, input_tensor = v),
+  mobilenet_v2_preprocess = function(v) mobilenet_v2_preprocess_input(v),
+  imagenet_preprocess = function(v) imagenet_preprocess_input(v),
+  imagenet_preprocess_mode = function(v) imagenet_preprocess_input(array(1, c(2, 2, 3)), mode = v),
+  imagenet_preprocess_format = function(v) imagenet_preprocess_input(array(1, c(2, 2, 3)), data_format = v),
+  imagenet_decode = function(v) imagenet_decode_predictions(v),
+  imagenet_decode_top = function(v) imagenet_decode_predictions(matrix(0, 1, 10), top = v),
   image_load_path = function(v) image_load(v),
   image_load_gray = function(v) image_load(img_file, grayscale = v),
   image_load_mode = function(v) image_load(img_file, color_mode = v),

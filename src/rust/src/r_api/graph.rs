@@ -128,6 +128,16 @@ fn rk_graph_info(mut model: ExternalPtr<Handle>) -> Ret {
             }
         })),
         output_shapes = shape_list(&g.outputs),
+        // The outputs' shapes, NA on the axes that follow an input's open axes.
+        output_open = List::from_values(g.outputs.iter().map(|&n| -> Robj {
+            match g.symbolic.get(n) {
+                Some(open) if g.built() => open_ints(open),
+                _ => shape_list(&[n])
+                    .as_list()
+                    .and_then(|l| l.values().next())
+                    .unwrap_or(().into()),
+            }
+        })),
         node_shapes = shape_list(&(0..g.nodes.len()).collect::<Vec<_>>()),
         built = g.built(),
         weight_names = param_names,

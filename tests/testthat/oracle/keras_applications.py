@@ -1,0 +1,103 @@
+"""Keras 3 as the oracle for rkeras's application models and ImageNet preprocessing.
+
+  python keras_applications.py DIR
+
+For each CASE below builds Keras's application with random weights (its own initializers;
+batch normalization's statistics drawn), then writes
+  DIR/CASE.h5            the weights in Keras's legacy HDF5 layout (as Keras's published
+                         ImageNet weight files are), via legacy_h5_format
+  DIR/CASE.weights.h5    the same weights by model.save_weights()
+  DIR/CASE.json          {"args", "name", "params", "layers": [{"name", "class_name",
+                         "params"}], "x": images 0-255, "y": predict(preprocess_input(x))}
+DIR/counts.json: {"<case>": count_params()} for the full-size models (no weights written).
+DIR/preprocess.json: imagenet_utils.preprocess_input() of arrays in each mode and layout.
+Arrays are {"shape", "values"} with values flat in row-major order.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras.src.applications import imagenet_utils  # noqa: E402
+from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
+
+APPS = {
+    "mobilenet_v2": (keras.applications.MobileNetV2, keras.applications.mobilenet_v2.preprocess_input),
+}
+
+CASES = [
+    # name, application, args, images
+    ("mobilenet_v2_a035_96_top", "mobilenet_v2",
+     dict(alpha=0.35, input_shape=(96, 96, 3), include_top=True, classes=7), (3, 96, 96, 3)),
+    ("mobilenet_v2_a05_no_top_avg", "mobilenet_v2",
+     dict(alpha=0.5, input_shape=(64, 80, 3), include_top=False, pooling="avg"), (2, 64, 80, 3)),
+]
+
+COUNTS = [
+    ("mobilenet_v2_224_top", "mobilenet_v2", dict()),
+    ("mobilenet_v2_a14_no_top", "mobilenet_v2", dict(alpha=1.4, include_top=False)),
+    ("mobilenet_v2_a075_160_max", "mobilenet_v2", dict(alpha=0.75, input_shape=(160, 160, 3),
+                                                      include_top=False, pooling="max")),
+]
+
+
+def item(a):
+    a = np.asarray(a, dtype=np.float64)
+    return {"shape": list(a.shape), "values": a.reshape(-1).tolist()}
+
+
+def randomize_statistics(model, rng):
+    """Batch normalization's moving statistics, gamma and beta drawn (they start at 0/1)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
+                               rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)])
+
+
+def main(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    rng = np.random.default_rng(17)
+    for name, app, args, xshape in CASES:
+        build, preprocess = APPS[app]
+        keras.utils.set_random_seed(3)
+        model = build(weights=None, **args)
+        randomize_statistics(model, rng)
+        with h5py.File(os.path.join(outdir, name + ".h5"), "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        model.save_weights(os.path.join(outdir, name + ".weights.h5"))
+        x = np.round(rng.uniform(0, 255, xshape), 1)
+        y = model.predict(preprocess(x.copy()).astype("float32"), verbose=0)
+        rec = {"args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
+               "name": model.name, "params": int(model.count_params()),
+               "layers": [{"name": l.name, "class_name": type(l).__name__, "params": int(l.count_params())}
+                          for l in model.layers],
+               "x": item(x), "y": item(y)}
+        with open(os.path.join(outdir, name + ".json"), "w") as f:
+            json.dump(rec, f)
+    counts = {}
+    for name, app, args in COUNTS:
+        model = APPS[app][0](weights=None, **args)
+        counts[name] = {"args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
+                        "params": int(model.count_params()), "name": model.name,
+                        "layers": len(model.layers)}
+    with open(os.path.join(outdir, "counts.json"), "w") as f:
+        json.dump(counts, f)
+    pre = []
+    for shape, fmt in [((2, 3, 4, 3), "channels_last"), ((3, 2, 3), "channels_last"),
+                       ((2, 3, 4, 5), "channels_first"), ((3, 4, 2), "channels_first")]:
+        x = np.round(rng.uniform(0, 255, shape), 2)
+        for mode in ["caffe", "tf", "torch"]:
+            y = imagenet_utils.preprocess_input(x.copy(), data_format=fmt, mode=mode)
+            pre.append({"x": item(x), "data_format": fmt, "mode": mode, "y": item(y)})
+    with open(os.path.join(outdir, "preprocess.json"), "w") as f:
+        json.dump(pre, f)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: keras_applications.py DIR")
+    main(sys.argv[1])
