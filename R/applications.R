@@ -206,16 +206,25 @@ application_args <- function(input_shape, include_top, weights, input_tensor, po
 }
 
 #' The top of an application model: global average pooling and the classifier, or the
-#' `pooling` asked for without it
+#' `pooling` asked for without it; `pool_names` names the pooling layers (Keras leaves
+#' some unnamed)
 #' @noRd
-application_top <- function(x, a, name) {
+application_top <- function(x, a, name, pool_names = list(avg = NULL, max = NULL)) {
   if (a$include_top) {
-    x %>% layer_global_average_pooling_2d() %>%
+    x %>% layer_global_average_pooling_2d(name = pool_names$avg) %>%
       layer_dense(a$classes, activation = a$classifier_activation, name = name)
-  } else if (identical(a$pooling, "avg")) {
-    layer_global_average_pooling_2d(x)
+  } else {
+    application_pooling(x, a, pool_names)
+  }
+}
+
+#' Global pooling of a model without its top, as `pooling` asks
+#' @noRd
+application_pooling <- function(x, a, pool_names = list(avg = NULL, max = NULL)) {
+  if (identical(a$pooling, "avg")) {
+    layer_global_average_pooling_2d(x, name = pool_names$avg)
   } else if (identical(a$pooling, "max")) {
-    layer_global_max_pooling_2d(x)
+    layer_global_max_pooling_2d(x, name = pool_names$max)
   } else {
     x
   }

@@ -328,7 +328,7 @@ set_layer_flags <- function(model, names, value, call = rlang::caller_env()) {
       structure(c(list(name = spec$name, trainable = !identical(spec$trainable, FALSE)), cfg),
                 keras_class = spec$class_name, rkeras_type = spec$type)
     },
-    count_params = function() length(unlist(layer_get_weights(x))),
+    count_params = function() layer_count_params(x),
     spec[[name]]
   )
 }
@@ -379,6 +379,16 @@ layer_weight_index <- function(layer, call = rlang::caller_env()) {
   model <- state$model
   if (is.null(model)) rk_abort("The layer is not part of a model yet, so it has no weights.", "state", call)
   list(model = model, index = which(startsWith(weight_names(model), paste0(state$spec$name, "/"))))
+}
+
+#' A layer's number of weights, from its model's table (without copying the weights)
+#' @noRd
+layer_count_params <- function(layer) {
+  state <- layer_state(layer)
+  if (is.null(state$model)) return(0)
+  info <- graph_info(state$model)
+  i <- match(state$spec$name, info$name)
+  if (is.na(i)) length(unlist(layer_get_weights(layer))) else info$params[[i]]
 }
 
 layer_get_weights <- function(layer, trainable = NA) {

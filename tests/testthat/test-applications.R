@@ -39,11 +39,21 @@ oracle_layers <- function(rec) {
              params = vapply(ls, function(l) as.integer(l$params), 1L))
 }
 
-test_that("application_mobilenet_v2() has Keras's layers, names and parameter counts", {
+app_fn <- function(app) {
+  switch(app, mobilenet_v2 = application_mobilenet_v2, vgg16 = application_vgg16,
+         vgg19 = application_vgg19, resnet50 = application_resnet50)
+}
+
+app_preprocess <- function(app) {
+  switch(app, mobilenet_v2 = mobilenet_v2_preprocess_input, vgg16 = vgg16_preprocess_input,
+         vgg19 = vgg19_preprocess_input, resnet50 = resnet_preprocess_input)
+}
+
+test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and parameter counts", {
   counts <- read_json(file.path(apps_oracle(), "counts.json"))
   for (case in names(counts)) {
     args <- lapply(counts[[case]]$args, function(a) if (is.list(a)) unlist(a) else a)
-    model <- do.call(application_mobilenet_v2, c(list(weights = NULL), args))
+    model <- do.call(app_fn(counts[[case]]$app), c(list(weights = NULL), args))
     expect_equal(count_params(model), counts[[case]]$params, info = case)
     expect_equal(model$name, counts[[case]]$name, info = case)
     expect_length(model$layers, counts[[case]]$layers - 1L)
@@ -54,16 +64,23 @@ test_that("application_mobilenet_v2() has Keras's layers, names and parameter co
   expect_equal(app_layers(model), oracle_layers(rec))
   expect_equal(count_params(model), rec$params)
   expect_output(summary(model), sprintf("Total params: %s", format(rec$params, big.mark = ",")))
+  for (name in c("vgg16_no_top_max", "resnet50_no_top_avg")) {
+    rec <- app_case(name)
+    k_clear_session()
+    model <- do.call(app_fn(rec$app), c(list(weights = NULL), rec$args))
+    expect_equal(app_layers(model), oracle_layers(rec), info = name)
+  }
 })
 
-test_that("Keras's weight files load into application_mobilenet_v2() and give Keras's predictions", {
-  for (name in c("mobilenet_v2_a035_96_top", "mobilenet_v2_a05_no_top_avg")) {
+test_that("Keras's weight files load into the application models and give Keras's predictions", {
+  for (name in c("mobilenet_v2_a035_96_top", "mobilenet_v2_a05_no_top_avg", "vgg16_no_top_max",
+                 "resnet50_no_top_avg")) {
     rec <- app_case(name)
     x <- unflat(rec$x)
     want <- unflat(rec$y)
-    for (file in c(rec$h5, rec$weights_h5)) {
-      model <- do.call(application_mobilenet_v2, c(list(weights = file), rec$args))
-      got <- predict(model, mobilenet_v2_preprocess_input(x), verbose = 0)
+    for (file in Filter(file.exists, c(rec$h5, rec$weights_h5))) {
+      model <- do.call(app_fn(rec$app), c(list(weights = file), rec$args))
+      got <- predict(model, app_preprocess(rec$app)(x), verbose = 0)
       expect_equal(dim(got), dim(want), info = file)
       expect_lt(max(abs(got - want)), 1e-4 * max(1, max(abs(want))))
     }

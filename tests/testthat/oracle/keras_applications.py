@@ -26,6 +26,9 @@ from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
 APPS = {
     "mobilenet_v2": (keras.applications.MobileNetV2, keras.applications.mobilenet_v2.preprocess_input),
+    "vgg16": (keras.applications.VGG16, keras.applications.vgg16.preprocess_input),
+    "vgg19": (keras.applications.VGG19, keras.applications.vgg19.preprocess_input),
+    "resnet50": (keras.applications.ResNet50, keras.applications.resnet.preprocess_input),
 }
 
 CASES = [
@@ -34,6 +37,10 @@ CASES = [
      dict(alpha=0.35, input_shape=(96, 96, 3), include_top=True, classes=7), (3, 96, 96, 3)),
     ("mobilenet_v2_a05_no_top_avg", "mobilenet_v2",
      dict(alpha=0.5, input_shape=(64, 80, 3), include_top=False, pooling="avg"), (2, 64, 80, 3)),
+    ("vgg16_no_top_max", "vgg16", dict(input_shape=(32, 48, 3), include_top=False, pooling="max"),
+     (2, 32, 48, 3)),
+    ("resnet50_no_top_avg", "resnet50", dict(input_shape=(40, 32, 3), include_top=False, pooling="avg"),
+     (2, 40, 32, 3)),
 ]
 
 COUNTS = [
@@ -41,6 +48,11 @@ COUNTS = [
     ("mobilenet_v2_a14_no_top", "mobilenet_v2", dict(alpha=1.4, include_top=False)),
     ("mobilenet_v2_a075_160_max", "mobilenet_v2", dict(alpha=0.75, input_shape=(160, 160, 3),
                                                       include_top=False, pooling="max")),
+    ("vgg16_top", "vgg16", dict()),
+    ("vgg19_no_top", "vgg19", dict(include_top=False)),
+    ("vgg19_48_top", "vgg19", dict(input_shape=(48, 48, 3), classes=3)),
+    ("resnet50_top", "resnet50", dict()),
+    ("resnet50_no_top_max", "resnet50", dict(include_top=False, pooling="max")),
 ]
 
 
@@ -68,10 +80,11 @@ def main(outdir):
         randomize_statistics(model, rng)
         with h5py.File(os.path.join(outdir, name + ".h5"), "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
-        model.save_weights(os.path.join(outdir, name + ".weights.h5"))
+        if app == "mobilenet_v2":  # the large ones in the legacy layout only
+            model.save_weights(os.path.join(outdir, name + ".weights.h5"))
         x = np.round(rng.uniform(0, 255, xshape), 1)
         y = model.predict(preprocess(x.copy()).astype("float32"), verbose=0)
-        rec = {"args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
+        rec = {"app": app, "args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
                "name": model.name, "params": int(model.count_params()),
                "layers": [{"name": l.name, "class_name": type(l).__name__, "params": int(l.count_params())}
                           for l in model.layers],
@@ -81,7 +94,7 @@ def main(outdir):
     counts = {}
     for name, app, args in COUNTS:
         model = APPS[app][0](weights=None, **args)
-        counts[name] = {"args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
+        counts[name] = {"app": app, "args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
                         "params": int(model.count_params()), "name": model.name,
                         "layers": len(model.layers)}
     with open(os.path.join(outdir, "counts.json"), "w") as f:
