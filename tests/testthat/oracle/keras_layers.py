@@ -117,6 +117,10 @@ def cases():
         ("selu_act", (6,), [L.Activation("selu")], 2),
         ("threshold_relu", (8,), [L.ReLU(threshold=0.4)], 2),
         ("unitnorm", (4, 3), [L.UnitNormalization()], 2),
+        # Rescaling: a number, and one value per channel.
+        ("rescale_pixels", (4, 5, 3), [L.Rescaling(1 / 255)], 100),
+        ("rescale_offset", (6, 2), [L.Rescaling(1 / 127.5, offset=-1)], 100),
+        ("rescale_channels", (3, 2), [L.Rescaling([0.5, 2.0], offset=[-1.0, 0.25])], 1),
         ("gn_groups", (3, 4, 6), [L.GroupNormalization(groups=3, epsilon=1e-3)], 2),
         ("gn_instance", (5, 4), [L.GroupNormalization(groups=-1, center=False)], 2),
         ("gn_one", (6,), [L.GroupNormalization(groups=1, scale=False)], 2),

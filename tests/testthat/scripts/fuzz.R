@@ -76,6 +76,8 @@ calls <- list(
   imagenet_preprocess_format = function(v) imagenet_preprocess_input(array(1, c(2, 2, 3)), data_format = v),
   imagenet_decode = function(v) imagenet_decode_predictions(v),
   imagenet_decode_top = function(v) imagenet_decode_predictions(matrix(0, 1, 10), top = v),
+  rescaling_scale = function(v) img %>% layer_rescaling(v),
+  rescaling_offset = function(v) img %>% layer_rescaling(1 / 255, offset = v),
   image_load_path = function(v) image_load(v),
   image_load_gray = function(v) image_load(img_file, grayscale = v),
   image_load_mode = function(v) image_load(img_file, color_mode = v),

@@ -32,6 +32,7 @@ pub mod patches;
 pub mod pooling;
 pub mod prelu;
 pub mod recurrent;
+pub mod rescaling;
 pub mod reshape;
 pub mod spatial;
 pub mod time_distributed;
@@ -278,6 +279,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Lambda" => Box::new(lambda::Lambda::from_config(class_name, config, seed)?),
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
+        "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
         }
