@@ -46,17 +46,7 @@ layer_depthwise_conv_2d <- function(object, kernel_size, strides = c(1L, 1L), pa
                                     batch_size = NULL, dtype = NULL, name = NULL,
                                     trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_depthwise_conv_2d()")
-  spec <- depthwise_spec("DepthwiseConv2D", 2L, NULL, kernel_size, strides, padding,
-                         depth_multiplier, data_format, dilation_rate, activation, use_bias,
-                         list(depthwise_initializer = depthwise_initializer,
-                              bias_initializer = bias_initializer),
-                         list(depthwise_regularizer = depthwise_regularizer,
-                              activity_regularizer = activity_regularizer),
-                         input_shape %||% batch_input_shape[-1], name,
-                         bias_regularizer = bias_regularizer,
-                         depthwise_constraint = depthwise_constraint,
-                         bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, depthwise_spec("DepthwiseConv2D", 2L, environment()))
 }
 
 #' @rdname layer_depthwise_conv_2d
@@ -72,17 +62,7 @@ layer_depthwise_conv_1d <- function(object, kernel_size, strides = 1L, padding =
                                     batch_size = NULL, dtype = NULL, name = NULL,
                                     trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_depthwise_conv_1d()")
-  spec <- depthwise_spec("DepthwiseConv1D", 1L, NULL, kernel_size, strides, padding,
-                         depth_multiplier, data_format, dilation_rate, activation, use_bias,
-                         list(depthwise_initializer = depthwise_initializer,
-                              bias_initializer = bias_initializer),
-                         list(depthwise_regularizer = depthwise_regularizer,
-                              activity_regularizer = activity_regularizer),
-                         input_shape %||% batch_input_shape[-1], name,
-                         bias_regularizer = bias_regularizer,
-                         depthwise_constraint = depthwise_constraint,
-                         bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, depthwise_spec("DepthwiseConv1D", 1L, environment()))
 }
 
 #' @rdname layer_depthwise_conv_2d
@@ -101,20 +81,7 @@ layer_separable_conv_2d <- function(object, filters, kernel_size, strides = c(1L
                                     batch_size = NULL, dtype = NULL, name = NULL,
                                     trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_separable_conv_2d()")
-  spec <- depthwise_spec("SeparableConv2D", 2L, filters, kernel_size, strides, padding,
-                         depth_multiplier, data_format, dilation_rate, activation, use_bias,
-                         list(depthwise_initializer = depthwise_initializer,
-                              pointwise_initializer = pointwise_initializer,
-                              bias_initializer = bias_initializer),
-                         list(depthwise_regularizer = depthwise_regularizer,
-                              pointwise_regularizer = pointwise_regularizer,
-                              activity_regularizer = activity_regularizer),
-                         input_shape %||% batch_input_shape[-1], name,
-                         bias_regularizer = bias_regularizer,
-                         depthwise_constraint = depthwise_constraint,
-                         pointwise_constraint = pointwise_constraint,
-                         bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, depthwise_spec("SeparableConv2D", 2L, environment()))
 }
 
 #' @rdname layer_depthwise_conv_2d
@@ -132,44 +99,35 @@ layer_separable_conv_1d <- function(object, filters, kernel_size, strides = 1L,
                                     batch_size = NULL, dtype = NULL, name = NULL,
                                     trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_separable_conv_1d()")
-  spec <- depthwise_spec("SeparableConv1D", 1L, filters, kernel_size, strides, padding,
-                         depth_multiplier, data_format, dilation_rate, activation, use_bias,
-                         list(depthwise_initializer = depthwise_initializer,
-                              pointwise_initializer = pointwise_initializer,
-                              bias_initializer = bias_initializer),
-                         list(depthwise_regularizer = depthwise_regularizer,
-                              pointwise_regularizer = pointwise_regularizer,
-                              activity_regularizer = activity_regularizer),
-                         input_shape %||% batch_input_shape[-1], name,
-                         bias_regularizer = bias_regularizer,
-                         depthwise_constraint = depthwise_constraint,
-                         pointwise_constraint = pointwise_constraint,
-                         bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, depthwise_spec("SeparableConv1D", 1L, environment()))
 }
 
-#' The spec of a depthwise (`filters` NULL) or separable convolution; `inits` and `regs`
-#' are named lists of the initializer and regularizer arguments the layer takes.
+#' The spec of a depthwise or separable convolution (with `filters`) from the arguments of
+#' its constructor's frame `args`
 #' @noRd
-depthwise_spec <- function(class_name, rank, filters, kernel_size, strides, padding,
-                           depth_multiplier, data_format, dilation_rate, activation, use_bias,
-                           inits, regs, input_shape, name, ..., call = rlang::caller_env()) {
-  check_unsupported(..., call = call)
-  check_channels_last(data_format, call = call)
-  type <- sub("conv", "_conv", tolower(class_name))
+depthwise_spec <- function(class_name, rank, args, call = args) {
+  a <- as.list(args)
+  separable <- startsWith(class_name, "Separable")
+  check_unsupported(bias_regularizer = a$bias_regularizer, depthwise_constraint = a$depthwise_constraint,
+                    pointwise_constraint = a$pointwise_constraint, bias_constraint = a$bias_constraint,
+                    call = call)
+  check_channels_last(a$data_format, call = call)
   config <- list(
-    depth_multiplier = check_count(depth_multiplier, "depth_multiplier", max = 2^24, call = call))
-  if (!is.null(filters)) config$filters <- check_count(filters, "filters", max = 2^24, call = call)
+    depth_multiplier = check_count(a$depth_multiplier, "depth_multiplier", max = 2^24, call = call))
+  if (separable) config$filters <- check_count(a$filters, "filters", max = 2^24, call = call)
   config <- c(config, list(
-    kernel_size = I(check_tuple(kernel_size, "kernel_size", rank, call = call)),
-    strides = I(check_tuple(strides, "strides", rank, call = call)),
-    padding = check_string(lower(padding), "padding", choices = c("valid", "same"), call = call),
+    kernel_size = I(check_tuple(a$kernel_size, "kernel_size", rank, call = call)),
+    strides = I(check_tuple(a$strides, "strides", rank, call = call)),
+    padding = check_string(lower(a$padding), "padding", choices = c("valid", "same"), call = call),
     data_format = "channels_last",
-    dilation_rate = I(check_tuple(dilation_rate, "dilation_rate", rank, call = call)),
-    activation = check_activation(activation, call = call),
-    use_bias = check_flag(use_bias, "use_bias", call = call)))
-  for (arg in names(inits)) config[[arg]] <- as_initializer(inits[[arg]], arg, call = call)
-  for (arg in names(regs)) config[arg] <- list(as_regularizer(regs[[arg]], arg, call = call))
-  new_layer_spec(type, class_name, config, input_shape = input_shape, name = name,
-                 seed = draw_seed(), call = call)
+    dilation_rate = I(check_tuple(a$dilation_rate, "dilation_rate", rank, call = call)),
+    activation = check_activation(a$activation, call = call),
+    use_bias = check_flag(a$use_bias, "use_bias", call = call)))
+  inits <- c("depthwise_initializer", if (separable) "pointwise_initializer", "bias_initializer")
+  for (arg in inits) config[[arg]] <- as_initializer(a[[arg]], arg, call = call)
+  regs <- c("depthwise_regularizer", if (separable) "pointwise_regularizer", "activity_regularizer")
+  for (arg in regs) config[arg] <- list(as_regularizer(a[[arg]], arg, call = call))
+  type <- sub("conv", "_conv", tolower(class_name))
+  new_layer_spec(type, class_name, config, input_shape = a$input_shape %||% a$batch_input_shape[-1],
+                 name = a$name, seed = draw_seed(), call = call)
 }

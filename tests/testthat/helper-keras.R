@@ -14,6 +14,23 @@ run_keras <- function(...) {
   out
 }
 
+# The output directory of oracle script `script` (run as `script DIR`), written once per test
+# run and removed at its end.
+oracle_once <- local({
+  dirs <- list()
+  function(script) {
+    if (is.null(dirs[[script]])) {
+      d <- tempfile(paste0(tools::file_path_sans_ext(script), "-"))
+      out <- suppressWarnings(system2(keras_python(), shQuote(c(test_path("oracle", script), d)),
+                                      stdout = TRUE, stderr = TRUE))
+      if (!is.null(attr(out, "status"))) stop("oracle/", script, " failed:\n", paste(out, collapse = "\n"))
+      withr::defer(unlink(d, recursive = TRUE), envir = teardown_env())
+      dirs[[script]] <<- d
+    }
+    dirs[[script]]
+  }
+})
+
 read_json <- function(path) rkeras:::rk_json_parse(paste(readLines(path, warn = FALSE), collapse = "\n"))$ok
 
 unflat <- function(item) {

@@ -2,20 +2,7 @@
 # and parameter counts; weight files Keras writes (its legacy HDF5 layout, as its published
 # ImageNet files, and .weights.h5) load and give Keras's predictions; ImageNet preprocessing.
 
-apps_oracle <- local({
-  dir <- NULL
-  function() {
-    if (is.null(dir)) {
-      d <- tempfile("keras-apps-")
-      out <- suppressWarnings(system2(keras_python(), shQuote(c(test_path("oracle", "keras_applications.py"), d)),
-                                      stdout = TRUE, stderr = TRUE))
-      if (!is.null(attr(out, "status"))) stop("oracle/keras_applications.py failed:\n", paste(out, collapse = "\n"))
-      withr::defer(unlink(d, recursive = TRUE), envir = teardown_env())
-      dir <<- d
-    }
-    dir
-  }
-})
+apps_oracle <- function() oracle_once("keras_applications.py")
 
 app_case <- function(name) {
   dir <- apps_oracle()

@@ -2,20 +2,10 @@
 # img_to_array() (Pillow) on files Pillow writes (oracle/keras_images.py), image_from_array()
 # against array_to_img(), image_array_resize() against SciPy's zoom(order = 1).
 
-images_oracle <- local({
-  dir <- NULL
-  function() {
-    if (is.null(dir)) {
-      d <- tempfile("keras-images-")
-      out <- suppressWarnings(system2(keras_python(), shQuote(c(test_path("oracle", "keras_images.py"), d)),
-                                      stdout = TRUE, stderr = TRUE))
-      if (!is.null(attr(out, "status"))) stop("oracle/keras_images.py failed:\n", paste(out, collapse = "\n"))
-      withr::defer(unlink(d, recursive = TRUE), envir = teardown_env())
-      dir <<- d
-    }
-    list(dir = dir, cases = read_json(file.path(dir, "cases.json")))
-  }
-})
+images_oracle <- function() {
+  dir <- oracle_once("keras_images.py")
+  list(dir = dir, cases = read_json(file.path(dir, "cases.json")))
+}
 
 test_that("image_load() and image_to_array() give Keras's (Pillow's) pixels for every mode, size and filter", {
   o <- images_oracle()

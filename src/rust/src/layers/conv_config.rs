@@ -20,6 +20,25 @@ fn two(v: &[usize]) -> [usize; 2] {
     }
 }
 
+/// The window every convolution reads, in 2-d form: kernel size, strides and dilation, once
+/// the layout is checked to be channels-last.
+fn window(c: &Value, class: &str, rank: usize) -> RkResult<[[usize; 2]; 3]> {
+    channels_last(c, class)?;
+    Ok([
+        two(&tuple_field(c, class, "kernel_size", rank, None)?),
+        two(&tuple_field(c, class, "strides", rank, Some(1))?),
+        two(&tuple_field(c, class, "dilation_rate", rank, Some(1))?),
+    ])
+}
+
+/// Initializer field `key`, or the initializer named `default` when absent.
+fn init_field(c: &Value, key: &str, default: &str) -> RkResult<Init> {
+    match c.get(key) {
+        None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
+        Some(v) => init_from_value(v),
+    }
+}
+
 impl Conv {
     pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Conv> {
         let (class, rank, transpose) = match class {
@@ -34,16 +53,13 @@ impl Conv {
                 "{class} `filters` must be a positive integer, got {filters}"
             )));
         }
-        let kernel = two(&tuple_field(c, class, "kernel_size", rank, None)?);
-        let strides = two(&tuple_field(c, class, "strides", rank, Some(1))?);
-        let dilation = two(&tuple_field(c, class, "dilation_rate", rank, Some(1))?);
+        let [kernel, strides, dilation] = window(c, class, rank)?;
         if strides.iter().any(|&s| s > 1) && dilation.iter().any(|&d| d > 1) {
             return Err(RkError::Spec(format!(
                 "{class}: `strides` > 1 together with `dilation_rate` > 1 is not supported (as in Keras)"
             )));
         }
         let padding = Padding::parse(c, class, rank == 1 && !transpose)?;
-        channels_last(c, class)?;
         let groups: usize = field_or(c, class, "groups", 1)?;
         if groups != 1 {
             return Err(RkError::Unsupported(format!(
@@ -61,10 +77,7 @@ impl Conv {
             ],
         )?;
         let act: Option<String> = field_or(c, class, "activation", None)?;
-        let init = |key: &str, default: &str| match c.get(key) {
-            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
-            Some(v) => init_from_value(v),
-        };
+        let init = |key: &str, default: &str| init_field(c, key, default);
         let (l1, l2) = reg_from_value(c.get("kernel_regularizer").unwrap_or(&Value::Null))?;
         Ok(Conv {
             class,
@@ -157,11 +170,7 @@ impl Depthwise {
         } else {
             None
         };
-        let two = |v: Vec<usize>| if rank == 1 { [1, v[0]] } else { [v[0], v[1]] };
-        let kernel = two(tuple_field(c, class, "kernel_size", rank, None)?);
-        let strides = two(tuple_field(c, class, "strides", rank, Some(1))?);
-        let dilation = two(tuple_field(c, class, "dilation_rate", rank, Some(1))?);
-        channels_last(c, class)?;
+        let [kernel, strides, dilation] = window(c, class, rank)?;
         refuse_unsupported(
             c,
             class,
@@ -173,10 +182,7 @@ impl Depthwise {
             ],
         )?;
         let act: Option<String> = field_or(c, class, "activation", None)?;
-        let init = |key: &str, default: &str| match c.get(key) {
-            None | Some(Value::Null) => Init::parse(default, 0.0, 0.0),
-            Some(v) => init_from_value(v),
-        };
+        let init = |key: &str, default: &str| init_field(c, key, default);
         let reg = |key: &str| reg_from_value(c.get(key).unwrap_or(&Value::Null));
         Ok(Depthwise {
             class,
