@@ -41,7 +41,8 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   check_model(object)
   compiled <- require_compiled(object)
   check_generator(generator, "generator")
-  if (missing(steps_per_epoch) || is.null(steps_per_epoch)) {
+  if (missing(steps_per_epoch) || is.null(steps_per_epoch)) steps_per_epoch <- attr(generator, "steps")
+  if (is.null(steps_per_epoch)) {
     rk_abort("`steps_per_epoch` must be given with a generator: it has no length.", "value")
   }
   steps <- check_count(steps_per_epoch, "steps_per_epoch")
@@ -54,7 +55,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   callbacks <- as_callbacks(callbacks)
   validate <- NULL
   if (is.function(validation_data)) {
-    vsteps <- check_count(validation_steps %||% rk_abort("`validation_steps` must be given when `validation_data` is a generator.", "value"),
+    vsteps <- check_count(validation_steps %||% attr(validation_data, "steps") %||% rk_abort("`validation_steps` must be given when `validation_data` is a generator.", "value"),
                           "validation_steps")
     validate <- function(callbacks) {
       generator_eval(object, validation_data, vsteps, "validation_data", prefix = "val_", callbacks = callbacks)
@@ -163,7 +164,7 @@ evaluate_generator <- function(object, generator, steps, max_queue_size = 10, wo
   warn_generator_deprecated("evaluate_generator", "evaluate")
   check_model(object)
   check_generator(generator, "generator")
-  steps <- check_count(steps, "steps")
+  steps <- check_count(generator_steps(generator, steps), "steps")
   callbacks <- as_callbacks(callbacks)
   use_threads(object)
   fire(callbacks, "on_test_begin", list())
@@ -179,7 +180,7 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   warn_generator_deprecated("predict_generator", "predict")
   check_model(object)
   check_generator(generator, "generator")
-  steps <- check_count(steps, "steps")
+  steps <- check_count(generator_steps(generator, steps), "steps")
   callbacks <- as_callbacks(callbacks)
   use_threads(object)
   fire(callbacks, "on_predict_begin", list())
@@ -194,6 +195,12 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   }, callbacks, "predict", rows = FALSE)
   fire(callbacks, "on_predict_end", list())
   shape_outputs(object, do.call(rbind, parts))
+}
+
+#' `steps`, or the number of batches a dataset generator carries (`attr(, "steps")`)
+#' @noRd
+generator_steps <- function(generator, steps) {
+  if (missing(steps) || is.null(steps)) attr(generator, "steps") else steps
 }
 
 #' Keras for R 2.x's deprecation warning of `fit_generator()`, `evaluate_generator()` and
