@@ -23,6 +23,7 @@
 #' @param classes Number of classes (with the top; 1000 for ImageNet weights).
 #' @param classifier_activation The top layer's activation: `"softmax"`, or `NULL` for logits.
 #' @param name `NULL` (Keras's name, `"mobilenetv2_1.00_224"`) or the model's name.
+#' @param ... Not supported (an error names them).
 #' @returns A functional model.
 #' @family applications
 #' @export

@@ -19,6 +19,7 @@
 #' @param dilation_rate Spacing of the kernel's taps (atrous convolution).
 #' @param depthwise_initializer,pointwise_initializer Initializers of the depthwise and
 #'   pointwise kernels (Keras's `"glorot_uniform"` by default).
+#' @param bias_initializer Initializer of the bias (Keras's `"zeros"` by default).
 #' @param depthwise_regularizer,pointwise_regularizer `NULL` or a regularizer from
 #'   [regularizer_l1()], [regularizer_l2()] or [regularizer_l1_l2()] for the depthwise and
 #'   pointwise kernels.
