@@ -61,7 +61,7 @@ build_vgg <- function(convs, name, family, hashes, include_top, weights, input_t
   } else {
     application_pooling(x, a)
   }
-  model <- keras_model(a$inputs, x, name = name)
+  model <- keras_model(a$input, x, name = name)
   file <- sprintf("%s_weights_tf_dim_ordering_tf_kernels%s.h5", family, if (a$include_top) "" else "_notop")
   application_weights(model, a$weights, file,
                       sprintf("https://storage.googleapis.com/tensorflow/keras-applications/%s/", family),
@@ -121,7 +121,7 @@ application_resnet50 <- function(include_top = TRUE, weights = "imagenet", input
     stack(64, 3, stride1 = 1, name = "conv2") %>% stack(128, 4, name = "conv3") %>%
     stack(256, 6, name = "conv4") %>% stack(512, 3, name = "conv5")
   x <- application_top(x, a, "predictions", list(avg = "avg_pool", max = "max_pool"))
-  model <- keras_model(a$inputs, x, name = name)
+  model <- keras_model(a$input, x, name = name)
   file <- sprintf("resnet50_weights_tf_dim_ordering_tf_kernels%s.h5", if (a$include_top) "" else "_notop")
   application_weights(model, a$weights, file, "https://storage.googleapis.com/tensorflow/keras-applications/resnet/",
                       file_hash = if (a$include_top) "2cb95161c43110f7111970584f804107" else "4d473c1dd8becc155b73f8504c6f6626")

@@ -96,7 +96,7 @@ application_mobilenet_v2 <- function(input_shape = NULL, alpha = 1.0, include_to
   x <- x %>% layer_conv_2d(last, 1, use_bias = FALSE, name = "Conv_1") %>% bn("Conv_1_bn") %>%
     relu6("out_relu")
   x <- application_top(x, a, name = "predictions")
-  model <- keras_model(a$inputs, x, name = name %||% sprintf("mobilenetv2_%.2f_%s", alpha,
+  model <- keras_model(a$input, x, name = name %||% sprintf("mobilenetv2_%.2f_%s", alpha,
                                                              if (is.null(rows)) "None" else rows))
   file <- sprintf("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_%s_%s%s.h5", format_float(alpha),
                   format(rows %||% 224), if (a$include_top) "" else "_no_top")
@@ -201,7 +201,7 @@ application_args <- function(input_shape, include_top, weights, input_tensor, po
   rows <- dims[[1]]
   square <- !is.null(rows) && identical(rows, dims[[2]]) && rows %in% square_sizes
   input <- input_tensor %||% layer_input(shape = dims)
-  list(input = input, inputs = input, rows = rows, square = square, include_top = include_top,
+  list(input = input, rows = rows, square = square, include_top = include_top,
        weights = weights, pooling = pooling, classes = classes,
        classifier_activation = classifier_activation %||% "linear")
 }

@@ -236,8 +236,7 @@ print.rkeras_image_dataset <- function(x, ...) {
 #' asked, and resized to `size` as TensorFlow's `resize()` does
 #' @noRd
 load_dataset_image <- function(path, color_mode, size, interpolation, crop) {
-  bytes <- readBin(path, "raw", file.info(path)$size)
-  img <- image_call(rk_image_decode(bytes, color_mode), path)
+  img <- decode_image_file(path, color_mode)
   storage.mode(img) <- "double"
   if (crop) {
     h <- dim(img)[[1]]

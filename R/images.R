@@ -44,8 +44,7 @@ image_load <- function(path, grayscale = FALSE, color_mode = "rgb", target_size 
   if (!file.exists(path) || dir.exists(path)) {
     rk_abort(sprintf("`path` must be an image file; \"%s\" does not exist.", path), "io")
   }
-  bytes <- readBin(path, "raw", file.info(path)$size)
-  pixels <- image_call(rk_image_decode(bytes, color_mode), path)
+  pixels <- decode_image_file(path, color_mode)
   if (!is.null(target_size) && !identical(dim(pixels)[1:2], target_size)) {
     crop <- integer()
     if (keep_aspect_ratio) {
@@ -67,6 +66,14 @@ image_load <- function(path, grayscale = FALSE, color_mode = "rgb", target_size 
 new_image <- function(pixels, color_mode, bytes_max = 255L) {
   mode <- switch(color_mode, grayscale = if (bytes_max > 255L) "I;16" else "L", rgb = "RGB", rgba = "RGBA")
   structure(pixels, mode = mode, class = "rkeras_image")
+}
+
+#' The pixels of the image file at `path` in `color_mode`: an integer array (height,
+#' width, channels)
+#' @noRd
+decode_image_file <- function(path, color_mode, call = rlang::caller_env()) {
+  bytes <- readBin(path, "raw", file.info(path)$size)
+  image_call(rk_image_decode(bytes, color_mode), path, call)
 }
 
 #' Unwrap an image shim's result, naming the file in errors

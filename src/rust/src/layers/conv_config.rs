@@ -20,6 +20,16 @@ fn two(v: &[usize]) -> [usize; 2] {
     }
 }
 
+/// A 2-d form written back as Keras's tuple: one value for 1-d layers (the inverse of
+/// [`two`]).
+fn tuple_value(rank: usize, v: [usize; 2]) -> Value {
+    if rank == 1 {
+        json!([v[1]])
+    } else {
+        json!(v)
+    }
+}
+
 /// The window every convolution reads, in 2-d form: kernel size, strides and dilation, once
 /// the layout is checked to be channels-last.
 fn window(c: &Value, class: &str, rank: usize) -> RkResult<[[usize; 2]; 3]> {
@@ -101,13 +111,7 @@ impl Conv {
 
     /// Keras 3's config fields.
     pub(super) fn config_value(&self) -> Value {
-        let tuple = |v: [usize; 2]| {
-            if self.rank == 1 {
-                json!([v[1]])
-            } else {
-                json!(v)
-            }
-        };
+        let tuple = |v: [usize; 2]| tuple_value(self.rank, v);
         let mut c = json!({
             "filters": self.filters,
             "kernel_size": tuple(self.kernel),
@@ -207,13 +211,7 @@ impl Depthwise {
 
     /// Keras 3's config fields.
     pub(super) fn config_value(&self) -> Value {
-        let tuple = |v: [usize; 2]| {
-            if self.rank == 1 {
-                json!([v[1]])
-            } else {
-                json!(v)
-            }
-        };
+        let tuple = |v: [usize; 2]| tuple_value(self.rank, v);
         let mut c = json!({"depth_multiplier": self.multiplier});
         let m = c.as_object_mut().expect("object");
         if let Some(f) = self.filters {
