@@ -91,6 +91,8 @@ test_that("bad image files and arguments are R errors naming the file or argumen
   expect_error(image_to_array("x"), "`img`", class = "rkeras_error_type")
   expect_error(image_from_array(array(1, c(2, 2, 2))), "1, 3 or 4 channels", class = "rkeras_error_value")
   expect_error(image_from_array(matrix(1, 2, 2)), "3 dimensions", class = "rkeras_error_value")
+  expect_error(image_from_array(array(300, c(2, 2, 1)), scale = FALSE), "above 255",
+               class = "rkeras_error_unsupported")
   expect_error(image_array_save(array(1, c(2, 2, 3)), file.path(dir, "x.tiff")), "x.tiff",
                class = "rkeras_error_value")
   expect_error(image_array_save(array(1, c(2, 2, 3)), file.path(dir, "no", "such", "x.png")),

@@ -77,7 +77,7 @@ def main(outdir):
     from_array = []
     for shape, scale, lo, hi in [((4, 5, 3), True, -2.0, 3.0), ((3, 6, 1), True, 0.0, 1.0),
                                  ((5, 4, 4), True, 10.0, 10.5), ((4, 4, 3), False, 0.0, 255.0),
-                                 ((2, 3, 1), False, 0.0, 200.0)]:
+                                 ((2, 3, 1), False, 0.0, 200.0), ((3, 4, 3), False, 0.0, 600.0)]:
         x = np.round(rng.uniform(lo, hi, shape), 3)
         img = keras.utils.array_to_img(x, scale=scale)
         from_array.append({"x": item(x), "scale": scale, "array": item(keras.utils.img_to_array(img))})

@@ -106,7 +106,9 @@ fn rk_image_from_array(values: &[f64], dim: &[i32], scale: bool) -> Ret {
         }
         x.iter_mut().for_each(|v| *v *= 255.0);
     }
-    let wide = x.iter().any(|&v| v > 255.0);
+    // Keras keeps values above 255 (a 32-bit image) for one channel only; colour images
+    // are cast to 8 bits, which wraps them.
+    let wide = dim.last() == Some(&1) && x.iter().any(|&v| v > 255.0);
     let out: Vec<i32> = x
         .iter()
         .map(|&v| {
