@@ -19,6 +19,55 @@ pub enum Act {
     Gelu,
 }
 
+/// Run `$body` with `$f` bound to the activation's elementwise function for one variant at
+/// a time, so that loops over `$f` are compiled per activation (no match per element).
+macro_rules! per_act {
+    ($act:expr, $f:ident => $body:expr) => {
+        match $act {
+            Act::Linear | Act::Softmax => {
+                let $f = |x: f32| x;
+                $body
+            }
+            Act::Relu => {
+                let $f = |x: f32| Act::Relu.scalar(x);
+                $body
+            }
+            Act::Sigmoid => {
+                let $f = |x: f32| Act::Sigmoid.scalar(x);
+                $body
+            }
+            Act::Tanh => {
+                let $f = |x: f32| Act::Tanh.scalar(x);
+                $body
+            }
+            Act::Elu => {
+                let $f = |x: f32| Act::Elu.scalar(x);
+                $body
+            }
+            Act::Selu => {
+                let $f = |x: f32| Act::Selu.scalar(x);
+                $body
+            }
+            Act::Softplus => {
+                let $f = |x: f32| Act::Softplus.scalar(x);
+                $body
+            }
+            Act::Softsign => {
+                let $f = |x: f32| Act::Softsign.scalar(x);
+                $body
+            }
+            Act::Swish => {
+                let $f = |x: f32| Act::Swish.scalar(x);
+                $body
+            }
+            Act::Gelu => {
+                let $f = |x: f32| Act::Gelu.scalar(x);
+                $body
+            }
+        }
+    };
+}
+
 const SELU_ALPHA: f32 = 1.673_263_2;
 const SELU_SCALE: f32 = 1.050_701;
 
@@ -64,15 +113,16 @@ impl Act {
                     softmax_row(zr, ar);
                 }
             }
-            _ => {
-                for (ai, &zi) in a.iter_mut().zip(z) {
-                    *ai = self.scalar(zi);
-                }
-            }
+            _ => per_act!(self, f => a.iter_mut().zip(z).for_each(|(ai, &zi)| *ai = f(zi))),
         }
     }
 
-    #[inline]
+    /// `x = f(x)` in place (not for softmax, which is per row: see [`Act::forward`]).
+    pub fn apply(self, x: &mut [f32]) {
+        per_act!(self, f => x.iter_mut().for_each(|v| *v = f(*v)))
+    }
+
+    #[inline(always)]
     pub fn scalar(self, x: f32) -> f32 {
         match self {
             Act::Linear | Act::Softmax => x,
@@ -166,8 +216,8 @@ impl Act {
                     softmax_in_place(ar);
                 }
             }
-            (Act::Relu, None) => map_bias(z, a, None, cols, |v| v.max(0.0)),
-            (other, _) => map_bias(z, a, bias, cols, |v| other.scalar(v)),
+            (Act::Linear, None) => a.copy_from_slice(z),
+            (other, _) => per_act!(other, f => map_bias(z, a, bias, cols, f)),
         }
     }
 
@@ -284,7 +334,7 @@ fn map_bias(
 }
 
 #[inline(always)]
-fn softmax_in_place(a: &mut [f32]) {
+pub(crate) fn softmax_in_place(a: &mut [f32]) {
     let mx = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut s = 0.0f32;
     for v in a.iter_mut() {

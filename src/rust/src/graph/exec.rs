@@ -14,6 +14,9 @@ use crate::model::{Batch, Compiled, Model};
 
 /// Rows per forward pass of inference.
 const TILE_ROWS: usize = 256;
+/// Values of the widest node per forward pass of inference: fewer rows for large images,
+/// so that each piece's buffers stay in memory the allocator has mapped already.
+const TILE_VALUES: usize = 1 << 22;
 
 /// Per output: its width, its classes (last axis) and positions, and its targets' width.
 #[derive(Clone, Copy, Debug)]
@@ -432,13 +435,24 @@ impl Model {
         let batch = if g.is_stateful() {
             batch.max(1)
         } else {
-            batch.clamp(1, TILE_ROWS)
+            let widest = g
+                .shapes
+                .iter()
+                .map(|s| s.iter().product::<usize>())
+                .max()
+                .unwrap_or(1);
+            batch
+                .clamp(1, TILE_ROWS)
+                .min((TILE_VALUES / widest.max(1)).max(1))
         };
+        // The values each piece drops are reused by the next.
+        let _recycling = crate::layers::Recycling::open();
+        let plan = g.plan();
         for b0 in (0..rows).step_by(batch) {
             let b1 = (b0 + batch).min(rows);
             buf.resize((b1 - b0) * d, 0.0);
             fill(b0, b1, Layout::Rows, &mut buf)?;
-            let pass = g.forward(&buf, b1 - b0, false, [call, b0 as u64], self.threads)?;
+            let pass = g.infer(&plan, &buf, b1 - b0, [call, b0 as u64], self.threads)?;
             if let Some(a) = activity.as_deref_mut() {
                 a.extend(pass.activity.iter().copied());
                 a.resize(b1, 0.0);
@@ -453,6 +467,7 @@ impl Model {
                     out.extend_from_slice(&o[r * w..(r + 1) * w]);
                 }
             }
+            pass.values.into_iter().for_each(crate::layers::recycle);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod keras_json;
 mod keras_shapes;
 pub mod nested;
 mod parts;
+pub mod plan;
 pub mod spec;
 mod table;
 
@@ -119,6 +120,17 @@ pub struct Pass {
     pub activity: Vec<f64>,
 }
 
+/// A value dropped or moved by the inference plan.
+fn empty() -> Tensor {
+    Tensor::zeros(ndarray::IxDyn(&[0]))
+}
+
+/// Whether node `i` runs in place on its only input under the inference `plan` (planned,
+/// and no mask reaches it).
+fn in_place(plan: Option<&plan::Plan>, i: usize, node: &Node, masks: &[Option<Tensor>]) -> bool {
+    plan.is_some_and(|p| p.in_place[i].is_some()) && masks[node.inputs[0]].is_none()
+}
+
 impl Graph {
     /// Whether a layer carries state from batch to batch (a stateful recurrent layer).
     pub fn is_stateful(&self) -> bool {
@@ -178,6 +190,55 @@ impl Graph {
         keys: [u64; 2],
         threads: usize,
     ) -> RkResult<Pass> {
+        self.run(x, rows, training, keys, threads, None)
+    }
+
+    /// Inference for the outputs alone under `plan` ([`Graph::plan`]): [`Graph::forward`]
+    /// not in training, keeping only the outputs' values (and the activity penalty).
+    pub fn infer(
+        &self,
+        plan: &plan::Plan,
+        x: &[f32],
+        rows: usize,
+        keys: [u64; 2],
+        threads: usize,
+    ) -> RkResult<Pass> {
+        self.run(x, rows, false, keys, threads, Some(plan))
+    }
+
+    /// A layer's call on its inputs' values, pushing its output's mask onto `masks`.
+    fn call(
+        &self,
+        node: &Node,
+        layer: &dyn crate::layers::Layer,
+        values: &[Tensor],
+        masks: &mut Vec<Option<Tensor>>,
+        mut ctx: Ctx,
+    ) -> RkResult<(Tensor, crate::layers::Cache)> {
+        let in_mask = self.input_mask(node, masks);
+        let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
+        ctx.mask = in_mask.clone();
+        ctx.input_masks = self.input_masks(node, masks);
+        let out = layer.forward(&xs, &mut ctx)?;
+        // A call with several outputs keeps its first output's mask, which that output's
+        // part node passes on (nothing else reads the call).
+        masks.push(if layer.uses_input_masks() {
+            layer.merge_masks(&xs, &ctx.input_masks)
+        } else {
+            layer.compute_mask(xs[0], in_mask.as_ref())
+        });
+        Ok(out)
+    }
+
+    fn run(
+        &self,
+        x: &[f32],
+        rows: usize,
+        training: bool,
+        keys: [u64; 2],
+        threads: usize,
+        plan: Option<&plan::Plan>,
+    ) -> RkResult<Pass> {
         let widths = self.input_widths();
         let d: usize = widths.iter().sum();
         if x.len() != rows * d {
@@ -201,6 +262,7 @@ impl Graph {
                 input_grads: true,
                 mask: None,
                 input_masks: Vec::new(),
+                epilogue: Vec::new(),
             };
             if let Some(j) = fused[i] {
                 // The pooling node of a fused pair: computed from the pair's first input.
@@ -236,7 +298,6 @@ impl Graph {
                 masks.push(m);
                 continue;
             }
-            let in_mask = self.input_mask(node, &masks);
             let (v, c) = match &slot.layer {
                 None => {
                     let k = self
@@ -252,20 +313,27 @@ impl Graph {
                     masks.push(None);
                     (crate::layers::tensor(rows, &self.shapes[i], data)?, None)
                 }
+                Some(_) if plan.is_some_and(|p| p.absorbed[i]) => {
+                    // Computed by the epilogue of the call it reads.
+                    let v = std::mem::replace(&mut values[node.inputs[0]], empty());
+                    masks.push(None);
+                    (v, None)
+                }
+                Some(_) if in_place(plan, i, node, &masks) => {
+                    let step = plan.and_then(|p| p.in_place[i].as_ref()).expect("planned");
+                    let j = node.inputs[0];
+                    let mut v = crate::layers::standard(std::mem::replace(&mut values[j], empty()));
+                    let cols = v.shape().last().copied().unwrap_or(1).max(1);
+                    step(v.as_slice_mut().expect("standard"), cols);
+                    masks.push(None);
+                    (v, None)
+                }
                 Some(layer) => {
-                    let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
                     let mut ctx = ctx_for(layer.as_ref());
-                    ctx.mask = in_mask.clone();
-                    ctx.input_masks = self.input_masks(node, &masks);
-                    let out = layer.forward(&xs, &mut ctx)?;
-                    // A call with several outputs keeps its first output's mask, which that
-                    // output's part node passes on (nothing else reads the call).
-                    masks.push(if layer.uses_input_masks() {
-                        layer.merge_masks(&xs, &ctx.input_masks)
-                    } else {
-                        layer.compute_mask(xs[0], in_mask.as_ref())
-                    });
-                    out
+                    if let Some(p) = plan {
+                        ctx.epilogue = p.epilogue[i].clone();
+                    }
+                    self.call(node, layer.as_ref(), &values, &mut masks, ctx)?
                 }
             };
             if let (Some((l1, l2)), true) = (slot.activity, node.is_call()) {
@@ -273,6 +341,13 @@ impl Graph {
             }
             values.push(v);
             caches.push(c);
+            if let Some(p) = plan {
+                for &j in self.reads(i, &fused) {
+                    if p.last[j] == i {
+                        crate::layers::recycle(std::mem::replace(&mut values[j], empty()));
+                    }
+                }
+            }
         }
         if training {
             if let Some(&o) = self.outputs.iter().find(|&&o| masks[o].is_some()) {
@@ -387,6 +462,7 @@ impl Graph {
                         input_grads: false,
                         mask: None,
                         input_masks: Vec::new(),
+                        epilogue: Vec::new(),
                     };
                     flayer
                         .step_mean_backward(
@@ -412,6 +488,7 @@ impl Graph {
                 input_grads: node.inputs.iter().any(|&j| needs[j]),
                 mask: self.input_mask(node, &pass.masks),
                 input_masks: self.input_masks(node, &pass.masks),
+                epilogue: Vec::new(),
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]
@@ -524,6 +601,8 @@ fn add_grad(slot: &mut Option<Tensor>, g: Tensor) {
 mod tests;
 #[cfg(test)]
 mod tests_cnn;
+#[cfg(test)]
+mod tests_plan;
 #[cfg(test)]
 mod tests_rnn;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! # Shapes
 //! any input `[batch, ..., d]` -> the same shape.
 
-use super::{field, one_input, Cache, Ctx, Layer, Shape, Tensor};
+use super::{field, one_input, Cache, Ctx, Layer, Map, Shape, Tensor};
 use crate::activations::Act;
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -50,6 +50,18 @@ impl Layer for Activation {
             cols,
         );
         Ok((y, None))
+    }
+
+    fn elementwise(&self, _training: bool) -> Option<Map> {
+        let act = self.act;
+        Some(std::sync::Arc::new(
+            move |x: &mut [f32], cols: usize| match act {
+                Act::Softmax => x
+                    .chunks_exact_mut(cols)
+                    .for_each(crate::activations::softmax_in_place),
+                act => act.apply(x),
+            },
+        ))
     }
 
     fn backward(
@@ -153,6 +165,26 @@ impl Rectifier {
         })
     }
 
+    /// `x = f(x)` in place (not for softmax), the variant chosen once rather than per value.
+    fn apply(&self, x: &mut [f32]) {
+        match *self {
+            Rectifier::Relu {
+                slope: 0.0,
+                max_value,
+                threshold: 0.0,
+            } => match max_value {
+                // ReLU6 and plain ReLU: what `value()` gives when slope and threshold are 0.
+                Some(m) => x.iter_mut().for_each(|v| *v = v.max(0.0).min(m)),
+                None => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            },
+            Rectifier::LeakyRelu { slope } => {
+                let r = Rectifier::LeakyRelu { slope };
+                x.iter_mut().for_each(|v| *v = r.value(*v))
+            }
+            _ => x.iter_mut().for_each(|v| *v = self.value(*v)),
+        }
+    }
+
     fn value(&self, x: f32) -> f32 {
         match *self {
             Rectifier::LeakyRelu { slope } => {
@@ -250,7 +282,17 @@ impl Layer for Rectifier {
         if let Rectifier::Softmax = self {
             return Activation { act: Act::Softmax }.forward(xs, _ctx);
         }
-        Ok((x.mapv(|v| self.value(v)), None))
+        let mut y = x.to_owned();
+        self.apply(y.as_slice_mut().expect("standard"));
+        Ok((y, None))
+    }
+
+    fn elementwise(&self, training: bool) -> Option<Map> {
+        if let Rectifier::Softmax = self {
+            return Activation { act: Act::Softmax }.elementwise(training);
+        }
+        let r = self.clone();
+        Some(std::sync::Arc::new(move |x: &mut [f32], _| r.apply(x)))
     }
 
     fn backward(

@@ -16,6 +16,7 @@ fn ctx(masks: &[Option<Tensor>]) -> Ctx {
         input_grads: true,
         mask: masks.first().cloned().flatten(),
         input_masks: masks.to_vec(),
+        epilogue: Vec::new(),
     }
 }
 

@@ -14,7 +14,7 @@
 //! summed over a fixed number of sample groups in order, so results do not depend on the
 //! thread count.
 
-use super::patches::{blocks, spatial, with_scratch, Geometry, Padding, Shared};
+use super::patches::{blocks, spatial, with_epilogue, with_scratch, Geometry, Padding, Shared};
 use super::{one_input, shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
 use crate::dense::chain::column_sums;
@@ -187,6 +187,10 @@ impl Layer for Conv {
         Ok(out)
     }
 
+    fn takes_epilogue(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -223,32 +227,33 @@ impl Layer for Conv {
             let m = nb * rows;
             // SAFETY: blocks cover disjoint sample ranges.
             let ab = unsafe { as_.slice(s0 * out_len, nb * out_len) };
-            let zlen = if keep_z { 0 } else { nb * out_len };
             let plen_needed = if geo.identity() && !self.transpose {
                 0
             } else {
                 m * plen
             };
-            with_scratch(plen_needed, zlen, |p, scratch| {
-                let zb: &mut [f32] = if keep_z {
-                    // SAFETY: as above.
-                    unsafe { zs.slice(s0 * out_len, nb * out_len) }
-                } else {
-                    scratch
-                };
-                if self.transpose {
-                    matmul(m, plen, cin, xb, Trans::N, w, Trans::T, p, false, inner);
-                    zb.fill(0.0);
-                    geo.col2im(p, zb);
-                } else if geo.identity() {
-                    matmul(m, f, plen, xb, Trans::N, w, Trans::N, zb, false, inner);
-                } else {
-                    geo.im2col(xb, p);
-                    matmul(m, f, plen, p, Trans::N, w, Trans::N, zb, false, inner);
-                }
-                // Bias and activation while the block is in cache.
-                self.act.forward_bias(zb, ab, bias, f);
-            });
+            // SAFETY: as above.
+            let keep = keep_z.then(|| unsafe { zs.slice(s0 * out_len, nb * out_len) });
+            with_epilogue(
+                (self.act, bias),
+                &ctx.epilogue,
+                f,
+                ab,
+                keep,
+                plen_needed,
+                |p, zb| {
+                    if self.transpose {
+                        matmul(m, plen, cin, xb, Trans::N, w, Trans::T, p, false, inner);
+                        zb.fill(0.0);
+                        geo.col2im(p, zb);
+                    } else if geo.identity() {
+                        matmul(m, f, plen, xb, Trans::N, w, Trans::N, zb, false, inner);
+                    } else {
+                        geo.im2col(xb, p);
+                        matmul(m, f, plen, p, Trans::N, w, Trans::N, zb, false, inner);
+                    }
+                },
+            );
         });
         let y = super::tensor(batch, &out, a)?;
         let cache = if keep_z {

@@ -14,7 +14,7 @@
 //! parameter gradients are summed over a fixed number of sample groups in order, so results
 //! do not depend on the thread count.
 
-use super::patches::{blocks, spatial, with_scratch, Geometry, Padding, Shared};
+use super::patches::{blocks, spatial, with_epilogue, with_scratch, Geometry, Padding, Shared};
 use super::{one_input, shape_error};
 use super::{Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::activations::Act;
@@ -52,9 +52,10 @@ pub struct Depthwise {
     pub(super) params: Vec<Param>,
 }
 
-/// Depthwise convolution of the samples `x` into `out` (overwritten): for each output
-/// position, the sum over the window's taps of input channel times its kernels.
-fn dw_forward(geo: &Geometry, m: usize, x: &[f32], k: &[f32], out: &mut [f32]) {
+crate::simd::multiversion! {
+    /// Depthwise convolution of the samples `x` into `out` (overwritten): for each output
+    /// position, the sum over the window's taps of input channel times its kernels.
+    fn dw_forward(geo: &Geometry, m: usize, x: &[f32], k: &[f32], out: &mut [f32]) {
     let (c, cm, pos) = (geo.c, geo.c * m, geo.positions());
     out.fill(0.0);
     for (xs, os) in x
@@ -87,6 +88,7 @@ fn dw_forward(geo: &Geometry, m: usize, x: &[f32], k: &[f32], out: &mut [f32]) {
             }
         }
     }
+}
 }
 
 /// The depthwise convolution's gradients given its output's gradient `dt`: added into the
@@ -272,6 +274,10 @@ impl Layer for Depthwise {
         Ok(out)
     }
 
+    fn takes_epilogue(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.params.iter().collect()
     }
@@ -311,23 +317,23 @@ impl Layer for Depthwise {
             // SAFETY: blocks cover disjoint sample ranges.
             let ab = unsafe { as_.slice(s0 * out_len, nb * out_len) };
             let tlen = if pw.is_some() { nb * pos * cm } else { 0 };
-            let zlen = if keep_z { 0 } else { nb * out_len };
-            with_scratch(tlen, zlen, |t, scratch| {
-                let zb: &mut [f32] = if keep_z {
-                    // SAFETY: as above.
-                    unsafe { zs.slice(s0 * out_len, nb * out_len) }
-                } else {
-                    scratch
-                };
-                match pw {
+            // SAFETY: as above.
+            let keep = keep_z.then(|| unsafe { zs.slice(s0 * out_len, nb * out_len) });
+            with_epilogue(
+                (self.act, bias),
+                &ctx.epilogue,
+                f,
+                ab,
+                keep,
+                tlen,
+                |t, zb| match pw {
                     Some(p) => {
                         dw_forward(&geo, m, xb, k, t);
                         matmul(nb * pos, f, cm, t, Trans::N, p, Trans::N, zb, false, inner);
                     }
                     None => dw_forward(&geo, m, xb, k, zb),
-                }
-                self.act.forward_bias(zb, ab, bias, f);
-            });
+                },
+            );
         });
         let y = super::tensor(batch, &out, a)?;
         let cache = if keep_z {

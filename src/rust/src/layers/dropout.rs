@@ -129,6 +129,11 @@ impl Layer for Dropout {
         Ok((super::shaped_like(x, a)?, Some(super::shaped_like(x, m)?)))
     }
 
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        // Inference passes the input through.
+        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as super::Map)
+    }
+
     fn backward(
         &self,
         _xs: &[&Tensor],
@@ -214,6 +219,11 @@ impl Layer for SpatialDropout {
         }
         let m = super::shaped_like(x, m)?;
         Ok((x * &m, Some(m)))
+    }
+
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        // Inference passes the input through.
+        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as super::Map)
     }
 
     fn backward(

@@ -217,6 +217,7 @@ mod tests {
                 input_grads: true,
                 mask: None,
                 input_masks: Vec::new(),
+                epilogue: Vec::new(),
             };
             let objective = |l: &GroupNorm, v: &[f32]| -> f64 {
                 let x = super::super::tensor(2, &[3, 4], v.to_vec()).unwrap();

@@ -81,7 +81,13 @@ pub struct Ctx {
     /// The masks of all of the call's inputs, for layers that read them
     /// ([`Layer::uses_input_masks`]); empty otherwise.
     pub input_masks: Vec<Option<Tensor>>,
+    /// Elementwise steps of the layers the inference plan fused into this call, to run on
+    /// each block of the output in order (only for layers that take them).
+    pub epilogue: Vec<Map>,
 }
+
+/// An elementwise step in place on `[rows, channels]` values, given the channels.
+pub type Map = std::sync::Arc<dyn Fn(&mut [f32], usize) + Send + Sync>;
 
 /// One layer of a model's graph.
 pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
@@ -99,6 +105,19 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     }
     /// The output of a batch, and what backward needs.
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)>;
+    /// The call as a step in place on blocks of whole rows of its only input (`[rows,
+    /// channels]`, channels last), when the layer is elementwise in this mode (`training`
+    /// or not): the inference plan runs it on the input's buffer, or inside the producing
+    /// layer's epilogue ([`Layer::takes_epilogue`]). Must give what [`Layer::forward`]
+    /// gives. `None` when the layer has no such step.
+    fn elementwise(&self, _training: bool) -> Option<Map> {
+        None
+    }
+    /// Whether the layer runs [`Ctx::epilogue`] on blocks of its output while they are in
+    /// cache (its output mask is always none).
+    fn takes_epilogue(&self) -> bool {
+        false
+    }
     /// Gradients with respect to each input, given the output's gradient `g`; parameter
     /// gradients are added to `pgrads` (one per parameter, in `params()` order).
     fn backward(
@@ -410,10 +429,86 @@ pub fn shaped_like(x: &Tensor, data: Vec<f32>) -> RkResult<Tensor> {
 /// `n` zeros, written rather than mapped: `vec![0.0; n]` takes fresh zero pages from the
 /// system, and a buffer that is read before it is written (`+=`) then pays a copy-on-write
 /// fault and a TLB flush on every CPU for each page.
+///
+/// Under an inference plan ([`Recycling`]) a large buffer comes from the values the plan
+/// has dropped: written zeros in memory already mapped, rather than fresh pages.
 pub fn zeros(n: usize) -> Vec<f32> {
+    if n >= RECYCLE_MIN {
+        if let Some(mut v) = RECYCLED.with(|r| r.borrow_mut().as_mut().and_then(|p| take_fit(p, n)))
+        {
+            v.clear();
+            v.resize(n, 0.0);
+            return v;
+        }
+    }
     let mut v = Vec::with_capacity(n);
     v.resize(n, 0.0);
     v
+}
+
+/// Buffers smaller than this are left to the allocator.
+const RECYCLE_MIN: usize = 1 << 15;
+/// At most this many dropped buffers are kept.
+const RECYCLE_MAX: usize = 8;
+
+thread_local! {
+    /// Buffers of dropped values, while a [`Recycling`] scope is open on this thread.
+    static RECYCLED: std::cell::RefCell<Option<Vec<Vec<f32>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The smallest kept buffer that holds `n` values.
+fn take_fit(pool: &mut Vec<Vec<f32>>, n: usize) -> Option<Vec<f32>> {
+    let k = (0..pool.len())
+        .filter(|&k| pool[k].capacity() >= n)
+        .min_by_key(|&k| pool[k].capacity())?;
+    Some(pool.swap_remove(k))
+}
+
+/// While alive, values given to [`recycle`] on this thread are kept for [`zeros`] to reuse;
+/// dropping it frees them. Scopes do not nest (an inner one keeps the outer's buffers).
+pub struct Recycling {
+    outer: bool,
+}
+
+impl Recycling {
+    pub fn open() -> Recycling {
+        let outer = RECYCLED.with(|r| {
+            let mut r = r.borrow_mut();
+            let fresh = r.is_none();
+            if fresh {
+                *r = Some(Vec::new());
+            }
+            fresh
+        });
+        Recycling { outer }
+    }
+}
+
+impl Drop for Recycling {
+    fn drop(&mut self) {
+        if self.outer {
+            RECYCLED.with(|r| *r.borrow_mut() = None);
+        }
+    }
+}
+
+/// Give a value that is no longer read back for [`zeros`] to reuse (dropped when no
+/// [`Recycling`] scope is open, when it is small or when enough are kept).
+pub fn recycle(t: Tensor) {
+    if t.len() < RECYCLE_MIN {
+        return;
+    }
+    let (v, offset) = t.into_raw_vec_and_offset();
+    if offset != Some(0) {
+        return;
+    }
+    RECYCLED.with(|r| {
+        if let Some(pool) = r.borrow_mut().as_mut() {
+            if pool.len() < RECYCLE_MAX {
+                pool.push(v);
+            }
+        }
+    });
 }
 
 /// A tensor of zeros of shape `dim`, written (see [`zeros`]).

@@ -137,6 +137,11 @@ impl Layer for Noise {
         Ok((t(y)?, d.map(t).transpose()?))
     }
 
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        // Inference passes the input through.
+        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as super::Map)
+    }
+
     fn backward(
         &self,
         _xs: &[&Tensor],
@@ -173,6 +178,7 @@ mod tests {
             input_grads: true,
             mask: None,
             input_masks: Vec::new(),
+            epilogue: Vec::new(),
         }
     }
 

@@ -206,6 +206,36 @@ impl BatchNorm {
         let n = self.params.len();
         (&self.params[n - 2], &self.params[n - 1])
     }
+
+    /// The moving mean and variance, widened.
+    fn moving_f64(&self) -> (Vec<f64>, Vec<f64>) {
+        let (m, v) = self.moving();
+        let f = |p: &Param| p.value.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        (f(m), f(v))
+    }
+
+    /// Per channel `a = gamma / sqrt(var + epsilon)` and `b = beta - mean * a`: the layer is
+    /// `x * a + b`.
+    fn coefficients(&self, mean: &[f64], var: &[f64]) -> (Vec<f32>, Vec<f32>) {
+        let ch = mean.len();
+        let (gamma, beta) = self.affine.gamma_beta(&self.params, ch);
+        let a: Vec<f32> = (0..ch)
+            .map(|j| (gamma[j] as f64 / (var[j] + self.affine.epsilon).sqrt()) as f32)
+            .collect();
+        let b: Vec<f32> = (0..ch).map(|j| beta[j] - (mean[j] as f32) * a[j]).collect();
+        (a, b)
+    }
+}
+
+crate::simd::multiversion! {
+    /// `x = x * a + b` per channel (the last axis, as wide as `a`) in place.
+    fn scale_shift(x: &mut [f32], a: &[f32], b: &[f32]) {
+        for xr in x.chunks_exact_mut(a.len()) {
+            for ((x, a), b) in xr.iter_mut().zip(a).zip(b) {
+                *x = *x * a + b;
+            }
+        }
+    }
 }
 
 impl Layer for BatchNorm {
@@ -269,23 +299,24 @@ impl Layer for BatchNorm {
             let cache = super::tensor(2, &[ch], stats.iter().map(|&v| v as f32).collect())?;
             (mean, var, Some(cache))
         } else {
-            let (m, v) = self.moving();
-            let f = |p: &Param| p.value.iter().map(|&v| v as f64).collect::<Vec<f64>>();
-            (f(m), f(v), None)
+            let (mean, var) = self.moving_f64();
+            (mean, var, None)
         };
-        let (gamma, beta) = self.affine.gamma_beta(&self.params, ch);
-        // y = x * a + b per channel.
-        let a: Vec<f32> = (0..ch)
-            .map(|j| (gamma[j] as f64 / (var[j] + self.affine.epsilon).sqrt()) as f32)
-            .collect();
-        let b: Vec<f32> = (0..ch).map(|j| beta[j] - (mean[j] as f32) * a[j]).collect();
-        let mut y = super::zeros(xsl.len());
-        for (yr, xr) in y.chunks_exact_mut(ch).zip(xsl.chunks_exact(ch)) {
-            for j in 0..ch {
-                yr[j] = xr[j] * a[j] + b[j];
-            }
+        let mut y = x.to_owned();
+        let (a, b) = self.coefficients(&mean, &var);
+        scale_shift(y.as_slice_mut().expect("standard"), &a, &b);
+        Ok((y, cache))
+    }
+
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        if training || self.params.is_empty() {
+            return None;
         }
-        Ok((super::tensor(x.shape()[0], &x.shape()[1..], y)?, cache))
+        let (mean, var) = self.moving_f64();
+        let (a, b) = self.coefficients(&mean, &var);
+        Some(std::sync::Arc::new(move |x: &mut [f32], _| {
+            scale_shift(x, &a, &b)
+        }))
     }
 
     fn backward(

@@ -322,6 +322,37 @@ pub fn with_scratch<T>(n1: usize, n2: usize, f: impl FnOnce(&mut [f32], &mut [f3
     }
 }
 
+/// One block's output through its epilogue: `f(scratch, z)` writes the block's
+/// pre-activation `z` (with a scratch buffer of `n1` values), then `a = act(z + bias)` with
+/// `cols` channels, then the inference plan's `steps` on `a` while it is in cache. `z` is
+/// `keep` when backward needs it, else scratch; with the identity and no bias, `f` writes
+/// straight into `a`.
+#[allow(clippy::too_many_arguments)]
+pub fn with_epilogue(
+    (act, bias): (crate::activations::Act, Option<&[f32]>),
+    steps: &[super::Map],
+    cols: usize,
+    a: &mut [f32],
+    keep: Option<&mut [f32]>,
+    n1: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]),
+) {
+    let direct = act == crate::activations::Act::Linear && bias.is_none() && keep.is_none();
+    let n2 = if direct || keep.is_some() { 0 } else { a.len() };
+    with_scratch(n1, n2, |p, scratch| {
+        if direct {
+            f(p, a);
+        } else {
+            let z = keep.unwrap_or(scratch);
+            f(p, z);
+            act.forward_bias(z, a, bias, cols);
+        }
+        for step in steps {
+            step(a, cols);
+        }
+    })
+}
+
 /// Run `f(first_sample, samples)` over blocks of `bs` samples, on the pool's threads when
 /// `threads > 1`, returning the results in block order.
 pub fn blocks<T: Send>(

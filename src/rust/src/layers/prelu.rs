@@ -234,6 +234,7 @@ mod tests {
             input_grads: true,
             mask: None,
             input_masks: Vec::new(),
+            epilogue: Vec::new(),
         };
         let objective = |l: &PRelu, x: &[f32]| -> f64 {
             let t = Tensor::from_shape_vec(vec![2, 3, 4], x.to_vec()).unwrap();

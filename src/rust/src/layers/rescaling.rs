@@ -74,6 +74,13 @@ impl Rescaling {
             .unwrap_or(1)
             .max(1)
     }
+
+    /// `x = x * scale + offset` in place, the last axis `d` wide.
+    fn apply(&self, x: &mut [f32], d: usize) {
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = *v * Self::at(&self.scale, i % d) + Self::at(&self.offset, i % d);
+        }
+    }
 }
 
 impl Layer for Rescaling {
@@ -105,13 +112,16 @@ impl Layer for Rescaling {
     fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let x = xs[0];
         let d = Self::last_dim(x);
-        let xv = x.as_slice().expect("standard layout");
-        let y: Vec<f32> = xv
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v * Self::at(&self.scale, i % d) + Self::at(&self.offset, i % d))
-            .collect();
-        Ok((super::shaped_like(x, y)?, None))
+        let mut y = x.to_owned();
+        self.apply(y.as_slice_mut().expect("standard layout"), d);
+        Ok((y, None))
+    }
+
+    fn elementwise(&self, _training: bool) -> Option<super::Map> {
+        let r = self.clone();
+        Some(std::sync::Arc::new(move |x: &mut [f32], d: usize| {
+            r.apply(x, d)
+        }))
     }
 
     fn backward(
