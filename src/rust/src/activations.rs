@@ -221,6 +221,23 @@ impl Act {
         }
     }
 
+    /// [`Act::forward_bias`] in place, when the pre-activation is not kept: `a = f(a + bias)`.
+    pub fn bias_in_place(self, a: &mut [f32], bias: Option<&[f32]>, cols: usize) {
+        match (self, bias) {
+            (Act::Linear, None) => {}
+            (Act::Relu, Some(b)) => map_bias_in_place(a, b, cols, |v| v.max(0.0)),
+            (Act::Linear, Some(b)) => add_bias(a, b, cols),
+            (Act::Softmax, _) => {
+                if let Some(b) = bias {
+                    add_bias(a, b, cols);
+                }
+                a.chunks_exact_mut(cols).for_each(softmax_in_place);
+            }
+            (other, None) => other.apply(a),
+            (other, Some(b)) => per_act!(other, f => map_bias_in_place(a, b, cols, f)),
+        }
+    }
+
     /// Turn `g = dL/da` into `dL/dz` in place.
     pub fn backward(self, z: &[f32], a: &[f32], g: &mut [f32], cols: usize) {
         match self {
@@ -285,6 +302,23 @@ crate::simd::multiversion! {
                 *ai = v.max(0.0);
             }
         }
+    }
+}
+
+crate::simd::multiversion! {
+    /// `a += bias` per row.
+    fn add_bias(a: &mut [f32], bias: &[f32], cols: usize) {
+        for ar in a.chunks_exact_mut(cols) {
+            ar.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+        }
+    }
+}
+
+/// `a = f(a + bias)` per row.
+#[inline(always)]
+fn map_bias_in_place(a: &mut [f32], bias: &[f32], cols: usize, f: impl Fn(f32) -> f32) {
+    for ar in a.chunks_exact_mut(cols) {
+        ar.iter_mut().zip(bias).for_each(|(a, b)| *a = f(*a + b));
     }
 }
 

@@ -131,6 +131,12 @@ fn in_place(plan: Option<&plan::Plan>, i: usize, node: &Node, masks: &[Option<Te
     plan.is_some_and(|p| p.in_place[i].is_some()) && masks[node.inputs[0]].is_none()
 }
 
+/// Whether merge node `i` may update its first input in place under the inference `plan`
+/// (planned, and no mask reaches it).
+fn merge(plan: Option<&plan::Plan>, i: usize, node: &Node, masks: &[Option<Tensor>]) -> bool {
+    plan.is_some_and(|p| p.merge[i]) && node.inputs.iter().all(|&j| masks[j].is_none())
+}
+
 impl Graph {
     /// Whether a layer carries state from batch to batch (a stateful recurrent layer).
     pub fn is_stateful(&self) -> bool {
@@ -327,6 +333,23 @@ impl Graph {
                     step(v.as_slice_mut().expect("standard"), cols);
                     masks.push(None);
                     (v, None)
+                }
+                Some(layer) if merge(plan, i, node, &masks) => {
+                    let j = node.inputs[0];
+                    let mut v = crate::layers::standard(std::mem::replace(&mut values[j], empty()));
+                    let rest: Vec<&Tensor> = node.inputs[1..].iter().map(|&k| &values[k]).collect();
+                    match layer.merge_in_place(&mut v, &rest) {
+                        Some(r) => {
+                            r?;
+                            masks.push(None);
+                            (v, None)
+                        }
+                        None => {
+                            values[j] = v;
+                            let ctx = ctx_for(layer.as_ref());
+                            self.call(node, layer.as_ref(), &values, &mut masks, ctx)?
+                        }
+                    }
                 }
                 Some(layer) => {
                     let mut ctx = ctx_for(layer.as_ref());

@@ -18,6 +18,9 @@ pub struct Plan {
     pub epilogue: Vec<Vec<Map>>,
     /// For each elementwise node that runs in place on its input, its step.
     pub in_place: Vec<Option<Map>>,
+    /// For each merge node, whether it may update its first input in place
+    /// ([`crate::layers::Layer::merge_in_place`]).
+    pub merge: Vec<bool>,
 }
 
 impl Graph {
@@ -40,6 +43,7 @@ impl Graph {
             absorbed: vec![false; n],
             epilogue: vec![Vec::new(); n],
             in_place: vec![None; n],
+            merge: vec![false; n],
             last,
         };
         // The call whose epilogue computes each node so far.
@@ -50,11 +54,17 @@ impl Graph {
                 continue;
             };
             let plain = node.take.is_none() && fused[i].is_none() && !fused.contains(&Some(i));
-            if !plain || node.inputs.len() != 1 || layer.uses_input_masks() {
+            let Some(&j) = node.inputs.first() else {
+                continue;
+            };
+            if !plain || readers[j] != 1 || plan.last[j] == usize::MAX {
                 continue;
             }
-            let j = node.inputs[0];
-            if readers[j] != 1 || plan.last[j] == usize::MAX {
+            if node.inputs.len() > 1 {
+                plan.merge[i] = true;
+                continue;
+            }
+            if layer.uses_input_masks() {
                 continue;
             }
             let Some(step) = layer.elementwise(self.call_training(i, false, layer.as_ref())) else {

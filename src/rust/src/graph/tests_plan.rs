@@ -1,6 +1,6 @@
 //! The inference plan ([`Graph::infer`]) gives exactly what a plain inference pass gives:
 //! convolutions with their normalization and activations fused into the epilogue, layers
-//! run in place, values read twice or reaching an output left alone, masks respected.
+//! and sums run in place, values read twice or reaching an output left alone, masks respected.
 
 use super::tests::layer;
 use super::Graph;
@@ -28,7 +28,7 @@ fn bn(name: &str, seed: u64) -> Value {
 }
 
 /// conv -> bn -> relu6 -> depthwise -> bn -> swish (read twice: by dropout and by add) ->
-/// dropout -> conv -> add -> rescaling -> pooling -> dense softmax; and a second branch:
+/// dropout -> conv -> add (conv + swish) -> rescaling -> pooling -> dense softmax; and a second branch:
 /// conv -> softmax (also an output) -> flatten -> output; and bn3 (an output) -> relu.
 fn model() -> Graph {
     let layers = vec![
@@ -81,7 +81,7 @@ fn model() -> Graph {
         {"layer": 6, "inputs": [5]},
         {"layer": 7, "inputs": [6]},
         {"layer": 8, "inputs": [7]},
-        {"layer": 9, "inputs": [6, 8]},
+        {"layer": 9, "inputs": [8, 6]},
         {"layer": 10, "inputs": [9]},
         {"layer": 11, "inputs": [10]},
         {"layer": 12, "inputs": [11]},
@@ -115,6 +115,9 @@ fn the_inference_plan_fuses_and_runs_in_place_where_nothing_else_reads() {
         .filter(|&i| plan.in_place[i].is_some())
         .collect();
     assert_eq!(in_place, vec![10]);
+    // The sum adds the swish's value into the 1x1 convolution's, which nothing else reads.
+    let merged: Vec<usize> = (0..g.nodes.len()).filter(|&i| plan.merge[i]).collect();
+    assert_eq!(merged, vec![9]);
 }
 
 #[test]

@@ -213,7 +213,8 @@ impl Layer for Conv {
             .map(|b| b.value.as_slice().expect("standard"));
         let xsl = x.as_slice().expect("standard");
         let keep_z = self.act.backward_needs_z();
-        let mut a = super::zeros(batch * out_len);
+        // Every block writes its part of the output.
+        let mut a = super::output(batch * out_len);
         let mut z = if keep_z {
             super::zeros(batch * out_len)
         } else {

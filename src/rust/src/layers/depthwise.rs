@@ -52,34 +52,56 @@ pub struct Depthwise {
     pub(super) params: Vec<Param>,
 }
 
+/// Channels summed together in registers by [`dw_forward`].
+const LANES: usize = 32;
+
 crate::simd::multiversion! {
     /// Depthwise convolution of the samples `x` into `out` (overwritten): for each output
-    /// position, the sum over the window's taps of input channel times its kernels.
+    /// position, the sum over the window's taps of input channel times its kernels, in tap
+    /// order (with one kernel per channel, `LANES` channels at a time in registers).
     fn dw_forward(geo: &Geometry, m: usize, x: &[f32], k: &[f32], out: &mut [f32]) {
-    let (c, cm, pos) = (geo.c, geo.c * m, geo.positions());
-    out.fill(0.0);
-    for (xs, os) in x
-        .chunks_exact(geo.in_len())
-        .zip(out.chunks_exact_mut(pos * cm))
-    {
-        for oy in 0..geo.oh {
-            for ox in 0..geo.ow {
-                let o = &mut os[(oy * geo.ow + ox) * cm..][..cm];
-                for ky in 0..geo.kh {
-                    for kx in 0..geo.kw {
-                        let Some((iy, ix)) = geo.tap(oy, ox, ky, kx) else {
-                            continue;
-                        };
-                        let xv = &xs[(iy * geo.w + ix) * c..][..c];
-                        let kv = &k[(ky * geo.kw + kx) * cm..][..cm];
-                        if m == 1 {
-                            o.iter_mut()
-                                .zip(xv.iter().zip(kv))
+        let (c, cm, pos) = (geo.c, geo.c * m, geo.positions());
+        let mut taps: Vec<(usize, usize)> = Vec::with_capacity(geo.kh * geo.kw);
+        for (xs, os) in x
+            .chunks_exact(geo.in_len())
+            .zip(out.chunks_exact_mut(pos * cm))
+        {
+            for oy in 0..geo.oh {
+                for ox in 0..geo.ow {
+                    let o = &mut os[(oy * geo.ow + ox) * cm..][..cm];
+                    taps.clear();
+                    for ky in 0..geo.kh {
+                        for kx in 0..geo.kw {
+                            if let Some((iy, ix)) = geo.tap(oy, ox, ky, kx) {
+                                taps.push(((iy * geo.w + ix) * c, (ky * geo.kw + kx) * cm));
+                            }
+                        }
+                    }
+                    if m == 1 {
+                        let full = c - c % LANES;
+                        for c0 in (0..full).step_by(LANES) {
+                            let mut acc = [0.0f32; LANES];
+                            for &(xo, ko) in &taps {
+                                let xv: &[f32; LANES] = xs[xo + c0..][..LANES].try_into().expect("lanes");
+                                let kv: &[f32; LANES] = k[ko + c0..][..LANES].try_into().expect("lanes");
+                                for l in 0..LANES {
+                                    acc[l] += xv[l] * kv[l];
+                                }
+                            }
+                            o[c0..c0 + LANES].copy_from_slice(&acc);
+                        }
+                        let rest = &mut o[full..];
+                        rest.fill(0.0);
+                        for &(xo, ko) in &taps {
+                            rest.iter_mut()
+                                .zip(xs[xo + full..xo + c].iter().zip(&k[ko + full..ko + c]))
                                 .for_each(|(o, (x, k))| *o += x * k);
-                        } else {
-                            for ((oc, kc), &xv) in
-                                o.chunks_exact_mut(m).zip(kv.chunks_exact(m)).zip(xv)
-                            {
+                        }
+                    } else {
+                        o.fill(0.0);
+                        for &(xo, ko) in &taps {
+                            let (xv, kv) = (&xs[xo..][..c], &k[ko..][..cm]);
+                            for ((oc, kc), &xv) in o.chunks_exact_mut(m).zip(kv.chunks_exact(m)).zip(xv) {
                                 oc.iter_mut().zip(kc).for_each(|(o, k)| *o += xv * k);
                             }
                         }
@@ -88,7 +110,6 @@ crate::simd::multiversion! {
             }
         }
     }
-}
 }
 
 /// The depthwise convolution's gradients given its output's gradient `dt`: added into the
@@ -307,7 +328,8 @@ impl Layer for Depthwise {
         let (pw, bias) = (self.pointwise(), self.bias());
         let xsl = x.as_slice().expect("standard");
         let keep_z = self.act.backward_needs_z();
-        let mut a = super::zeros(batch * out_len);
+        // Every block writes its part of the output.
+        let mut a = super::output(batch * out_len);
         let mut z = super::zeros(if keep_z { batch * out_len } else { 0 });
         let bs = self.block_samples(&geo, batch);
         let inner = if batch <= bs { ctx.threads } else { 1 };

@@ -203,6 +203,24 @@ impl Elementwise {
     }
 }
 
+impl Elementwise {
+    /// `y = y op x` for each of `rest` in turn (then the mean's division).
+    fn combine(&self, y: &mut Tensor, rest: &[&Tensor]) {
+        for x in rest {
+            match self.op {
+                Op::Add | Op::Average => *y += *x,
+                Op::Subtract => *y -= *x,
+                Op::Multiply => *y *= *x,
+                Op::Maximum => Zip::from(&mut *y).and(*x).for_each(|a, &b| *a = a.max(b)),
+                Op::Minimum => Zip::from(&mut *y).and(*x).for_each(|a, &b| *a = a.min(b)),
+            }
+        }
+        if self.op == Op::Average {
+            *y /= (rest.len() + 1) as f32;
+        }
+    }
+}
+
 impl Layer for Elementwise {
     fn uses_input_masks(&self) -> bool {
         true
@@ -242,20 +260,15 @@ impl Layer for Elementwise {
     }
     fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let mut y = xs[0].clone();
-        for x in &xs[1..] {
-            match self.op {
-                Op::Add | Op::Average => y += *x,
-                Op::Subtract => y -= *x,
-                Op::Multiply => y *= *x,
-                Op::Maximum => Zip::from(&mut y).and(*x).for_each(|a, &b| *a = a.max(b)),
-                Op::Minimum => Zip::from(&mut y).and(*x).for_each(|a, &b| *a = a.min(b)),
-            }
-        }
-        if self.op == Op::Average {
-            y /= xs.len() as f32;
-        }
+        self.combine(&mut y, &xs[1..]);
         Ok((y, None))
     }
+
+    fn merge_in_place(&self, acc: &mut Tensor, rest: &[&Tensor]) -> Option<RkResult<()>> {
+        self.combine(acc, rest);
+        Some(Ok(()))
+    }
+
     fn backward(
         &self,
         xs: &[&Tensor],

@@ -113,6 +113,13 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn elementwise(&self, _training: bool) -> Option<Map> {
         None
     }
+    /// The call as an update in place of its first input's value `acc` by the others (a
+    /// merge layer), for the inference plan when nothing else reads the first input and no
+    /// mask reaches the call. Must give what [`Layer::forward`] gives. `None` when the layer
+    /// has no such path.
+    fn merge_in_place(&self, _acc: &mut Tensor, _rest: &[&Tensor]) -> Option<RkResult<()>> {
+        None
+    }
     /// Whether the layer runs [`Ctx::epilogue`] on blocks of its output while they are in
     /// cache (its output mask is always none).
     fn takes_epilogue(&self) -> bool {
@@ -444,6 +451,20 @@ pub fn zeros(n: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(n);
     v.resize(n, 0.0);
     v
+}
+
+/// `n` values for a layer to overwrite entirely before reading them (their contents are
+/// unspecified): under an inference plan a dropped value's buffer, not zeroed again.
+pub fn output(n: usize) -> Vec<f32> {
+    if n >= RECYCLE_MIN {
+        if let Some(mut v) = RECYCLED.with(|r| r.borrow_mut().as_mut().and_then(|p| take_fit(p, n)))
+        {
+            v.truncate(n);
+            v.resize(n, 0.0);
+            return v;
+        }
+    }
+    vec![0.0; n]
 }
 
 /// Buffers smaller than this are left to the allocator.

@@ -324,10 +324,8 @@ pub fn with_scratch<T>(n1: usize, n2: usize, f: impl FnOnce(&mut [f32], &mut [f3
 
 /// One block's output through its epilogue: `f(scratch, z)` writes the block's
 /// pre-activation `z` (with a scratch buffer of `n1` values), then `a = act(z + bias)` with
-/// `cols` channels, then the inference plan's `steps` on `a` while it is in cache. `z` is
-/// `keep` when backward needs it, else scratch; with the identity and no bias, `f` writes
-/// straight into `a`.
-#[allow(clippy::too_many_arguments)]
+/// `cols` channels, then the inference plan's `steps` on `a`. `z` is `keep` when backward
+/// needs it; otherwise `f` writes into `a`, and the epilogue runs in place.
 pub fn with_epilogue(
     (act, bias): (crate::activations::Act, Option<&[f32]>),
     steps: &[super::Map],
@@ -337,15 +335,16 @@ pub fn with_epilogue(
     n1: usize,
     f: impl FnOnce(&mut [f32], &mut [f32]),
 ) {
-    let direct = act == crate::activations::Act::Linear && bias.is_none() && keep.is_none();
-    let n2 = if direct || keep.is_some() { 0 } else { a.len() };
-    with_scratch(n1, n2, |p, scratch| {
-        if direct {
-            f(p, a);
-        } else {
-            let z = keep.unwrap_or(scratch);
-            f(p, z);
-            act.forward_bias(z, a, bias, cols);
+    with_scratch(n1, 0, |p, _| {
+        match keep {
+            Some(z) => {
+                f(p, z);
+                act.forward_bias(z, a, bias, cols);
+            }
+            None => {
+                f(p, a);
+                act.bias_in_place(a, bias, cols);
+            }
         }
         for step in steps {
             step(a, cols);

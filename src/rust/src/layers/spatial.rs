@@ -75,29 +75,43 @@ impl Margin {
         }
     }
 
-    /// Copy between the large and the small sample of each of `batch` samples: small into
-    /// large (`into_large`) or large into small.
-    fn copy(
-        &self,
-        big: [usize; 3],
-        small: [usize; 3],
-        large: &mut [f32],
-        sm: &mut [f32],
-        into_large: bool,
-    ) {
+    /// The small samples `sm` in the large ones `large` (every value written: the margin
+    /// zeros).
+    fn pad_into(&self, big: [usize; 3], small: [usize; 3], sm: &[f32], large: &mut [f32]) {
         let [hb, wb, c] = big;
         let [hs, ws, _] = small;
         let (t, l) = (self.m[0], self.m[2]);
-        let batch = sm.len() / (hs * ws * c).max(1);
-        for b in 0..batch {
-            for i in 0..hs {
-                let so = ((b * hs + i) * ws) * c;
-                let lo = ((b * hb + i + t) * wb + l) * c;
-                if into_large {
-                    large[lo..lo + ws * c].copy_from_slice(&sm[so..so + ws * c]);
-                } else {
-                    sm[so..so + ws * c].copy_from_slice(&large[lo..lo + ws * c]);
+        let (row, inner) = (wb * c, ws * c);
+        for (ls, ss) in large
+            .chunks_exact_mut(hb * row)
+            .zip(sm.chunks_exact(hs * inner))
+        {
+            for (i, lr) in ls.chunks_exact_mut(row).enumerate() {
+                if i < t || i >= t + hs {
+                    lr.fill(0.0);
+                    continue;
                 }
+                let (left, rest) = lr.split_at_mut(l * c);
+                let (mid, right) = rest.split_at_mut(inner);
+                left.fill(0.0);
+                right.fill(0.0);
+                mid.copy_from_slice(&ss[(i - t) * inner..][..inner]);
+            }
+        }
+    }
+
+    /// The small samples `sm` cut from the large ones `large`.
+    fn crop_into(&self, big: [usize; 3], small: [usize; 3], large: &[f32], sm: &mut [f32]) {
+        let [hb, wb, c] = big;
+        let [hs, ws, _] = small;
+        let (t, l) = (self.m[0], self.m[2]);
+        let (row, inner) = (wb * c, ws * c);
+        for (ls, ss) in large
+            .chunks_exact(hb * row)
+            .zip(sm.chunks_exact_mut(hs * inner))
+        {
+            for (i, sr) in ss.chunks_exact_mut(inner).enumerate() {
+                sr.copy_from_slice(&ls[(i + t) * row + l * c..][..inner]);
             }
         }
     }
@@ -121,13 +135,13 @@ impl Layer for Margin {
         let x = xs[0];
         let batch = x.shape()[0];
         let (big, small) = self.sizes(self.class_name(), &x.shape()[1..].to_vec())?;
-        let mut xv = x.as_slice().expect("standard").to_vec();
+        let xv = x.as_slice().expect("standard");
         let out = if self.crop { small } else { big };
-        let mut y = super::zeros(batch * out.iter().product::<usize>());
+        let mut y = super::output(batch * out.iter().product::<usize>());
         if self.crop {
-            self.copy(big, small, &mut xv, &mut y, false);
+            self.crop_into(big, small, xv, &mut y);
         } else {
-            self.copy(big, small, &mut y, &mut xv, true);
+            self.pad_into(big, small, xv, &mut y);
         }
         Ok((super::tensor(batch, &out, y)?, None))
     }
@@ -144,12 +158,12 @@ impl Layer for Margin {
         let x = xs[0];
         let batch = x.shape()[0];
         let (big, small) = self.sizes(self.class_name(), &x.shape()[1..].to_vec())?;
-        let mut gv = g.as_slice().expect("standard").to_vec();
-        let mut dx = super::zeros(x.len());
+        let gv = g.as_slice().expect("standard");
+        let mut dx = super::output(x.len());
         if self.crop {
-            self.copy(big, small, &mut dx, &mut gv, true);
+            self.pad_into(big, small, gv, &mut dx);
         } else {
-            self.copy(big, small, &mut gv, &mut dx, false);
+            self.crop_into(big, small, gv, &mut dx);
         }
         Ok(vec![super::tensor(batch, &x.shape()[1..], dx)?])
     }
