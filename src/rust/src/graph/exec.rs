@@ -432,8 +432,10 @@ impl Model {
         let mut buf = Vec::new();
         // Inference has no batch semantics (pieces of at most TILE_ROWS rows keep the
         // activations in cache), except where a layer carries state from batch to batch.
-        let batch = if g.is_stateful() {
-            batch.max(1)
+        // The inputs are read from R in chunks of several pieces (fewer passes over R's
+        // columns).
+        let (chunk, piece) = if g.is_stateful() {
+            (batch.max(1), batch.max(1))
         } else {
             let widest = g
                 .shapes
@@ -441,33 +443,41 @@ impl Model {
                 .map(|s| s.iter().product::<usize>())
                 .max()
                 .unwrap_or(1);
-            batch
+            let piece = batch
                 .clamp(1, TILE_ROWS)
-                .min((TILE_VALUES / widest.max(1)).max(1))
+                .min((TILE_VALUES / widest.max(1)).max(1));
+            let chunk = batch
+                .clamp(1, TILE_ROWS)
+                .min((4 * TILE_VALUES / d.max(1)).max(piece));
+            (chunk, piece)
         };
         // The values each piece drops are reused by the next.
         let _recycling = crate::layers::Recycling::open();
         let plan = g.plan();
-        for b0 in (0..rows).step_by(batch) {
-            let b1 = (b0 + batch).min(rows);
-            buf.resize((b1 - b0) * d, 0.0);
-            fill(b0, b1, Layout::Rows, &mut buf)?;
-            let pass = g.infer(&plan, &buf, b1 - b0, [call, b0 as u64], self.threads)?;
-            if let Some(a) = activity.as_deref_mut() {
-                a.extend(pass.activity.iter().copied());
-                a.resize(b1, 0.0);
-            }
-            let outs: Vec<&[f32]> = g
-                .outputs
-                .iter()
-                .map(|&n| pass.values[n].as_slice().expect("standard"))
-                .collect();
-            for r in 0..b1 - b0 {
-                for (o, w) in outs.iter().zip(&widths) {
-                    out.extend_from_slice(&o[r * w..(r + 1) * w]);
+        for c0 in (0..rows).step_by(chunk) {
+            let c1 = (c0 + chunk).min(rows);
+            buf.resize((c1 - c0) * d, 0.0);
+            fill(c0, c1, Layout::Rows, &mut buf)?;
+            for b0 in (c0..c1).step_by(piece) {
+                let b1 = (b0 + piece).min(c1);
+                let x = &buf[(b0 - c0) * d..(b1 - c0) * d];
+                let pass = g.infer(&plan, x, b1 - b0, [call, b0 as u64], self.threads)?;
+                if let Some(a) = activity.as_deref_mut() {
+                    a.extend(pass.activity.iter().copied());
+                    a.resize(b1, 0.0);
                 }
+                let outs: Vec<&[f32]> = g
+                    .outputs
+                    .iter()
+                    .map(|&n| pass.values[n].as_slice().expect("standard"))
+                    .collect();
+                for r in 0..b1 - b0 {
+                    for (o, w) in outs.iter().zip(&widths) {
+                        out.extend_from_slice(&o[r * w..(r + 1) * w]);
+                    }
+                }
+                pass.values.into_iter().for_each(crate::layers::recycle);
             }
-            pass.values.into_iter().for_each(crate::layers::recycle);
         }
         Ok(())
     }
