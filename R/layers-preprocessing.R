@@ -40,3 +40,78 @@ check_numbers <- function(x, arg, call = rlang::caller_env()) {
   }
   as.double(x)
 }
+
+#' Resizing and center-crop layers
+#'
+#' `layer_resizing()` resizes images to `height` x `width` inside the model, as Keras 3 does
+#' with its JAX backend (`jax.image.resize()`): each output pixel samples the input at
+#' `(i + 0.5) * in / out - 0.5` through the `interpolation` kernel, normalised over the pixels
+#' inside the image (so the edges repeat); with `antialias = TRUE` the kernel widens when
+#' downsampling. `crop_to_aspect_ratio = TRUE` first takes the largest centred window of the
+#' target's aspect ratio; `pad_to_aspect_ratio = TRUE` pads both sides of one axis with
+#' `fill_value` instead. `layer_center_crop()` cuts the centred `height` x `width` window, or,
+#' when the images are smaller than that in either axis, crops to the target's aspect ratio
+#' and resizes bilinearly (Keras's `smart_resize()`).
+#'
+#' Input and output shapes: `(batch, rows, cols, channels)` to `(batch, height, width,
+#' channels)`. Both layers are linear maps of their input, with gradients, and are saved
+#' with the model.
+#' @inheritParams layer_dense
+#' @param height,width The output's size in pixels.
+#' @param interpolation `"bilinear"`, `"nearest"`, `"bicubic"` (Keys's cubic, a = -0.5),
+#'   `"lanczos3"` or `"lanczos5"`.
+#' @param crop_to_aspect_ratio Whether to crop to the target's aspect ratio first.
+#' @param pad_to_aspect_ratio Whether to pad to the target's aspect ratio first.
+#' @param fill_mode Only `"constant"` (the padding's value is `fill_value`).
+#' @param fill_value The value of the padding.
+#' @param antialias Whether to widen the kernel when downsampling.
+#' @param data_format `NULL` or `"channels_last"`.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family image preprocessing layers
+#' @export
+#' @examples
+#' model <- keras_model_sequential(input_shape = c(12, 16, 3)) %>%
+#'   layer_resizing(8, 8, crop_to_aspect_ratio = TRUE) %>%
+#'   layer_center_crop(6, 6)
+#' x <- array(runif(2 * 12 * 16 * 3), c(2, 12, 16, 3))
+#' dim(predict(model, x, verbose = 0))
+layer_resizing <- function(object, height, width, interpolation = "bilinear",
+                           crop_to_aspect_ratio = FALSE, pad_to_aspect_ratio = FALSE,
+                           fill_mode = "constant", fill_value = 0, data_format = NULL,
+                           antialias = FALSE, input_shape = NULL, batch_input_shape = NULL,
+                           batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                           weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_resizing()")
+  check_channels_last(data_format)
+  interpolation <- check_string(lower(interpolation), "interpolation",
+                                choices = c("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"))
+  crop_to_aspect_ratio <- check_flag(crop_to_aspect_ratio, "crop_to_aspect_ratio")
+  pad_to_aspect_ratio <- check_flag(pad_to_aspect_ratio, "pad_to_aspect_ratio")
+  if (crop_to_aspect_ratio && pad_to_aspect_ratio) {
+    rk_abort("Only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be TRUE.", "value")
+  }
+  check_string(fill_mode, "fill_mode", choices = "constant")
+  config <- list(height = check_count(height, "height"), width = check_count(width, "width"),
+                 interpolation = interpolation, crop_to_aspect_ratio = crop_to_aspect_ratio,
+                 pad_to_aspect_ratio = pad_to_aspect_ratio, fill_mode = "constant",
+                 fill_value = check_number(fill_value, "fill_value"),
+                 antialias = check_flag(antialias, "antialias"), data_format = "channels_last")
+  spec <- new_layer_spec("resizing", "Resizing", config,
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_resizing
+#' @export
+layer_center_crop <- function(object, height, width, data_format = NULL, input_shape = NULL,
+                              batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                              name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_center_crop()")
+  check_channels_last(data_format)
+  config <- list(height = check_count(height, "height"), width = check_count(width, "width"),
+                 data_format = "channels_last")
+  spec <- new_layer_spec("center_crop", "CenterCrop", config,
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}

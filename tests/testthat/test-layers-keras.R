@@ -28,7 +28,7 @@ oracle_dir <- local({
 })
 
 # The cases (oracle/keras_layers.py's names) of each family below; every case is in one.
-families <- c(conv = "^conv[12]d_", depthwise = "^(dw|sep)conv", rescaling = "^rescale_", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
+families <- c(conv = "^conv[12]d_", depthwise = "^(dw|sep)conv", rescaling = "^rescale_", resizing = "^(resize_|center_crop)", conv_transpose = "^convt_", pooling = "^(max|avg)pool",
               global_pooling = "^g(max|avg)pool", normalization = "^(bn|ln|gn)_|^unitnorm",
               reshaping = "^(zeropad|crop|upsample)",
               activations = "^(leaky_relu|relu|elu|softmax|prelu|selu_act|threshold_relu)",
@@ -57,6 +57,10 @@ test_that("Conv2DTranspose matches Keras: output sizes and 'same' cropping for s
 
 test_that("DepthwiseConv1D/2D and SeparableConv1D/2D match Keras: multipliers, strides, dilation, padding", {
   check_family("depthwise")
+})
+
+test_that("Resizing and CenterCrop match Keras (JAX): every kernel, antialias, aspect-ratio crop and pad", {
+  check_family("resizing")
 })
 
 test_that("Rescaling matches Keras: a scale, an offset, one value per channel", {

@@ -117,6 +117,22 @@ def cases():
         ("selu_act", (6,), [L.Activation("selu")], 2),
         ("threshold_relu", (8,), [L.ReLU(threshold=0.4)], 2),
         ("unitnorm", (4, 3), [L.UnitNormalization()], 2),
+        # Resizing (jax.image.resize: every kernel, antialias, the aspect-ratio crop and pad)
+        # and CenterCrop (a window, or smart_resize() when the image is smaller).
+        ("resize_bilinear_down", (9, 12, 2), [L.Resizing(5, 7)], 1),
+        ("resize_bilinear_up", (4, 5, 2), [L.Resizing(7, 9)], 1),
+        ("resize_nearest", (7, 9, 1), [L.Resizing(4, 13, interpolation="nearest")], 1),
+        ("resize_bicubic", (6, 7, 2), [L.Resizing(9, 5, interpolation="bicubic")], 1),
+        ("resize_lanczos3", (8, 8, 1), [L.Resizing(5, 11, interpolation="lanczos3")], 1),
+        ("resize_lanczos5", (12, 9, 1), [L.Resizing(7, 7, interpolation="lanczos5")], 1),
+        ("resize_antialias", (12, 10, 2), [L.Resizing(5, 4, antialias=True)], 1),
+        ("resize_antialias_bicubic", (11, 9, 1), [L.Resizing(4, 6, interpolation="bicubic", antialias=True)], 1),
+        ("resize_crop_aspect", (9, 14, 2), [L.Resizing(6, 6, crop_to_aspect_ratio=True)], 1),
+        ("resize_pad_aspect_h", (5, 12, 2), [L.Resizing(8, 8, pad_to_aspect_ratio=True, fill_value=0.5)], 1),
+        ("resize_pad_aspect_w", (10, 4, 1), [L.Resizing(6, 6, pad_to_aspect_ratio=True)], 1),
+        ("center_crop", (9, 10, 2), [L.CenterCrop(4, 7)], 1),
+        ("center_crop_odd", (8, 9, 1), [L.CenterCrop(5, 4)], 1),
+        ("center_crop_small", (5, 9, 2), [L.CenterCrop(7, 6)], 1),
         # Rescaling: a number, and one value per channel.
         ("rescale_pixels", (4, 5, 3), [L.Rescaling(1 / 255)], 100),
         ("rescale_offset", (6, 2), [L.Rescaling(1 / 127.5, offset=-1)], 100),

@@ -317,3 +317,42 @@ fn noise_and_unit_normalization_match_finite_differences() {
     check_params(&g, &x, 3, false).unwrap();
     check_params(&g, &x, 3, true).unwrap();
 }
+
+#[test]
+fn resizing_and_center_crop_match_finite_differences() {
+    for (resize, crop) in [
+        (
+            json!({"height": 4, "width": 7, "antialias": true}),
+            json!({"height": 3, "width": 5}),
+        ),
+        (
+            json!({"height": 6, "width": 6, "interpolation": "bicubic", "pad_to_aspect_ratio": true, "fill_value": 0.5}),
+            json!({"height": 8, "width": 4}),
+        ),
+        (
+            json!({"height": 5, "width": 3, "interpolation": "nearest", "crop_to_aspect_ratio": true}),
+            json!({"height": 2, "width": 2}),
+        ),
+    ] {
+        let g = chain(
+            json!([5, 6, 2]),
+            vec![
+                with_seed(
+                    layer(
+                        "c",
+                        "Conv2D",
+                        json!({"filters": 2, "kernel_size": 2, "padding": "same",
+                                                "bias_initializer": random_bias()}),
+                    ),
+                    1,
+                ),
+                layer("rs", "Resizing", resize),
+                layer("cc", "CenterCrop", crop),
+                layer("f", "Flatten", json!({})),
+                with_seed(layer("d", "Dense", json!({"units": 2})), 2),
+            ],
+        );
+        let x = distinct(2 * 5 * 6 * 2, 0.05);
+        assert!(check_params(&g, &x, 2, false).unwrap() >= 3);
+    }
+}

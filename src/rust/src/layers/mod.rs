@@ -34,6 +34,7 @@ pub mod prelu;
 pub mod recurrent;
 pub mod rescaling;
 pub mod reshape;
+pub mod resizing;
 pub mod spatial;
 pub mod time_distributed;
 pub mod unit_norm;
@@ -306,6 +307,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
+        "Resizing" | "CenterCrop" => Box::new(resizing::Resizing::from_config(class_name, config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
         }
