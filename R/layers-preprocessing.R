@@ -115,3 +115,43 @@ layer_center_crop <- function(object, height, width, data_format = NULL, input_s
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
+
+#' Random flip layer
+#'
+#' Flips each image of a training batch with probability 1/2: left to right
+#' (`"horizontal"`), top to bottom (`"vertical"`), or both at once
+#' (`"horizontal_and_vertical"`, as Keras 3 does: one draw per image for both axes). In
+#' `predict()` and `evaluate()` the images pass unchanged. The draws follow the training
+#' run's seed: `set.seed()` before `fit()` repeats them.
+#'
+#' Input and output shape: `(batch, height, width, channels)`.
+#' @inheritParams layer_dense
+#' @inheritParams layer_resizing
+#' @param mode `"horizontal"`, `"vertical"` or `"horizontal_and_vertical"`.
+#' @param seed `NULL` or a whole number, kept in the layer's config (Keras's); the draws
+#'   themselves follow the training run's seed.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family image preprocessing layers
+#' @export
+#' @examples
+#' set.seed(1)
+#' model <- keras_model_sequential(input_shape = c(8, 8, 1)) %>%
+#'   layer_random_flip("horizontal") %>%
+#'   layer_conv_2d(2, 3) %>% layer_flatten() %>% layer_dense(1)
+#' model %>% compile(loss = "mse", optimizer = "sgd")
+#' x <- array(runif(4 * 64), c(4, 8, 8, 1))
+#' model %>% fit(x, runif(4), epochs = 1, verbose = 0)
+#' identical(predict(model, x, verbose = 0), predict(model, x, verbose = 0))
+layer_random_flip <- function(object, mode = "horizontal_and_vertical", seed = NULL, data_format = NULL,
+                              input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
+                              dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_flip()")
+  check_channels_last(data_format)
+  mode <- check_string(mode, "mode", choices = c("horizontal", "vertical", "horizontal_and_vertical"))
+  seed <- check_count(seed, "seed", min = 0, allow_null = TRUE)
+  spec <- new_layer_spec("random_flip", "RandomFlip",
+                         list(mode = mode, seed = seed, data_format = "channels_last"),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}

@@ -85,6 +85,8 @@ calls <- list(
   resizing_antialias = function(v) img %>% layer_resizing(4, 4, antialias = v),
   center_crop_width = function(v) img %>% layer_center_crop(2, v),
   center_crop_format = function(v) img %>% layer_center_crop(2, 2, data_format = v),
+  random_flip_mode = function(v) img %>% layer_random_flip(v),
+  random_flip_seed = function(v) img %>% layer_random_flip(seed = v),
   image_dataset_dir = function(v) image_dataset_from_directory(v, verbose = FALSE),
   image_dataset_labels = function(v) image_dataset_from_directory(tempdir(), labels = v, verbose = FALSE),
   image_dataset_mode = function(v) image_dataset_from_directory(tempdir(), label_mode = v, verbose = FALSE),

@@ -31,6 +31,7 @@ pub mod normalization;
 pub mod patches;
 pub mod pooling;
 pub mod prelu;
+pub mod random_flip;
 pub mod recurrent;
 pub mod rescaling;
 pub mod reshape;
@@ -307,6 +308,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "PReLU" => Box::new(prelu::PRelu::from_config(config, seed)?),
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
+        "RandomFlip" => Box::new(random_flip::RandomFlip::from_config(config)?),
         "Resizing" | "CenterCrop" => Box::new(resizing::Resizing::from_config(class_name, config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
