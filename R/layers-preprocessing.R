@@ -155,3 +155,116 @@ layer_random_flip <- function(object, mode = "horizontal_and_vertical", seed = N
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }
+
+#' Random rotation, translation and zoom layers
+#'
+#' Each image of a training batch gets its own affine map, drawn uniformly from the
+#' factors: `layer_random_rotation()` turns it by `factor * 360` degrees about its centre;
+#' `layer_random_translation()` shifts it by `height_factor * height` and `width_factor *
+#' width` pixels; `layer_random_zoom()` scales it by `1 + height_factor` (and `1 +
+#' width_factor`, or the same draw when `width_factor` is `NULL`) about its centre, a
+#' positive factor zooming out. A factor is a number `f` (the range `-f` to `f`) or two
+#' numbers (the range between them). Pixels are read bilinearly or at the nearest pixel, and
+#' beyond the edges as `fill_mode` says: `"reflect"`, `"wrap"`, `"nearest"` or `"constant"`
+#' (`fill_value`), as Keras 3 computes them (JAX backend). In `predict()` and `evaluate()`
+#' the images pass unchanged; the draws follow the training run's seed, so `set.seed()`
+#' before `fit()` repeats them.
+#'
+#' Input and output shape: `(batch, height, width, channels)`.
+#' @inheritParams layer_random_flip
+#' @param factor The rotation, in turns: a number between 0 and 1, or two numbers between -1
+#'   and 1.
+#' @param height_factor,width_factor The shift (a fraction of the height or width, between -1
+#'   and 1) or the zoom less 1 (above -1, at most 1).
+#' @param fill_mode `"reflect"`, `"wrap"`, `"nearest"` or `"constant"`.
+#' @param interpolation `"bilinear"` or `"nearest"`.
+#' @param fill_value The value beyond the edges with `fill_mode = "constant"`.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family image preprocessing layers
+#' @export
+#' @examples
+#' set.seed(1)
+#' augment <- keras_model_sequential(input_shape = c(16, 16, 3)) %>%
+#'   layer_random_flip("horizontal") %>%
+#'   layer_random_rotation(0.1) %>%
+#'   layer_random_zoom(0.2) %>%
+#'   layer_random_translation(0.1, 0.1)
+#' model <- augment %>% layer_conv_2d(4, 3) %>% layer_flatten() %>% layer_dense(1)
+#' model %>% compile(loss = "mse", optimizer = "sgd")
+#' x <- array(runif(4 * 16 * 16 * 3), c(4, 16, 16, 3))
+#' model %>% fit(x, runif(4), epochs = 1, verbose = 0)
+layer_random_rotation <- function(object, factor, fill_mode = "reflect", interpolation = "bilinear",
+                                  seed = NULL, fill_value = 0, data_format = NULL, input_shape = NULL,
+                                  batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                                  name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_rotation()")
+  config <- c(list(factor = check_factor(factor, "factor", "rotation")),
+              affine_config(fill_mode, interpolation, seed, fill_value, data_format))
+  spec <- new_layer_spec("random_rotation", "RandomRotation", config,
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_random_rotation
+#' @export
+layer_random_translation <- function(object, height_factor, width_factor, fill_mode = "reflect",
+                                     interpolation = "bilinear", seed = NULL, fill_value = 0,
+                                     data_format = NULL, input_shape = NULL, batch_input_shape = NULL,
+                                     batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                                     weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_translation()")
+  config <- c(list(height_factor = check_factor(height_factor, "height_factor", "shift"),
+                   width_factor = check_factor(width_factor, "width_factor", "shift")),
+              affine_config(fill_mode, interpolation, seed, fill_value, data_format))
+  spec <- new_layer_spec("random_translation", "RandomTranslation", config,
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_random_rotation
+#' @export
+layer_random_zoom <- function(object, height_factor, width_factor = NULL, fill_mode = "reflect",
+                              interpolation = "bilinear", seed = NULL, fill_value = 0,
+                              data_format = NULL, input_shape = NULL, batch_input_shape = NULL,
+                              batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                              weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_zoom()")
+  config <- c(list(height_factor = check_factor(height_factor, "height_factor", "zoom"),
+                   width_factor = if (!is.null(width_factor)) check_factor(width_factor, "width_factor", "zoom")),
+              affine_config(fill_mode, interpolation, seed, fill_value, data_format))
+  spec <- new_layer_spec("random_zoom", "RandomZoom", config,
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' Keras's factor: one number or two, within the range for `what`
+#' @noRd
+check_factor <- function(x, arg, what, call = rlang::caller_env()) {
+  ok <- is.numeric(x) && length(x) %in% 1:2 && !anyNA(x) && all(is.finite(x))
+  if (ok) {
+    lo <- if (length(x) == 1) -abs(x) else min(x)
+    ok <- lo >= -1 && max(abs(x)) <= 1 && !(what == "zoom" && lo <= -1) &&
+      !(what == "rotation" && length(x) == 1 && x < -1)
+  }
+  if (!ok) {
+    range <- if (what == "zoom") "above -1 and at most 1" else "between -1 and 1"
+    rk_abort(sprintf("`%s` must be a number or two numbers %s, not %s.", arg, range, show_value(x)),
+             "value", call)
+  }
+  if (length(x) == 1) as.double(x) else I(as.double(x))
+}
+
+#' The fill, interpolation and seed of an affine augmentation layer's config
+#' @noRd
+affine_config <- function(fill_mode, interpolation, seed, fill_value, data_format,
+                          call = rlang::caller_env()) {
+  check_channels_last(data_format, call)
+  list(fill_mode = check_string(fill_mode, "fill_mode", choices = c("reflect", "wrap", "nearest", "constant"),
+                                call = call),
+       interpolation = check_string(interpolation, "interpolation", choices = c("bilinear", "nearest"),
+                                    call = call),
+       seed = check_count(seed, "seed", min = 0, allow_null = TRUE, call = call),
+       fill_value = check_number(fill_value, "fill_value", call = call),
+       data_format = "channels_last")
+}

@@ -5,7 +5,10 @@ layer_models <- function() {
   img <- layer_input(c(8, 8, 2), name = "img")
   a <- img %>% layer_rescaling(c(0.5, 2), offset = 0.1) %>%
     layer_resizing(10, 9, interpolation = "bicubic", pad_to_aspect_ratio = TRUE, fill_value = 0.2) %>%
-    layer_center_crop(8, 8) %>% layer_random_flip("horizontal", seed = 3) %>% layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
+    layer_center_crop(8, 8) %>% layer_random_flip("horizontal", seed = 3) %>%
+    layer_random_rotation(c(-0.1, 0.2), fill_mode = "constant", fill_value = 0.5) %>%
+    layer_random_translation(0.1, c(-0.2, 0.1), interpolation = "nearest") %>%
+    layer_random_zoom(0.2, fill_mode = "wrap") %>% layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
     layer_batch_normalization() %>% layer_spatial_dropout_2d(0.1) %>% layer_max_pooling_2d(2) %>%
     layer_depthwise_conv_2d(3, padding = "same", depth_multiplier = 2, activation = "relu") %>%
     layer_separable_conv_2d(4, 3, padding = "same", depthwise_regularizer = regularizer_l2(0.01)) %>%

@@ -356,3 +356,56 @@ fn resizing_and_center_crop_match_finite_differences() {
         assert!(check_params(&g, &x, 2, false).unwrap() >= 3);
     }
 }
+
+#[test]
+fn augmentation_layers_match_finite_differences_in_training() {
+    // The draws are keyed by the pass, so each evaluation of the objective sees the same
+    // transforms: the gradient through them is the sampling's transpose.
+    for aug in [
+        layer(
+            "a",
+            "RandomRotation",
+            json!({"factor": 0.2, "fill_mode": "reflect"}),
+        ),
+        layer(
+            "a",
+            "RandomRotation",
+            json!({"factor": [0.1, 0.3], "fill_mode": "constant", "interpolation": "nearest"}),
+        ),
+        layer(
+            "a",
+            "RandomTranslation",
+            json!({"height_factor": 0.3, "width_factor": [-0.2, 0.4], "fill_mode": "wrap"}),
+        ),
+        layer(
+            "a",
+            "RandomZoom",
+            json!({"height_factor": 0.3, "fill_mode": "nearest"}),
+        ),
+        layer(
+            "a",
+            "RandomFlip",
+            json!({"mode": "horizontal_and_vertical"}),
+        ),
+    ] {
+        let g = chain(
+            json!([5, 6, 2]),
+            vec![
+                with_seed(
+                    layer(
+                        "c",
+                        "Conv2D",
+                        json!({"filters": 2, "kernel_size": 2, "padding": "same",
+                                                "bias_initializer": random_bias()}),
+                    ),
+                    1,
+                ),
+                aug,
+                layer("f", "Flatten", json!({})),
+                with_seed(layer("d", "Dense", json!({"units": 2})), 2),
+            ],
+        );
+        let x = distinct(3 * 5 * 6 * 2, 0.05);
+        check_params(&g, &x, 3, true).unwrap();
+    }
+}

@@ -31,6 +31,7 @@ pub mod normalization;
 pub mod patches;
 pub mod pooling;
 pub mod prelu;
+pub mod random_affine;
 pub mod random_flip;
 pub mod recurrent;
 pub mod rescaling;
@@ -309,6 +310,9 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
         "RandomFlip" => Box::new(random_flip::RandomFlip::from_config(config)?),
+        "RandomRotation" | "RandomTranslation" | "RandomZoom" => Box::new(
+            random_affine::RandomAffine::from_config(class_name, config)?,
+        ),
         "Resizing" | "CenterCrop" => Box::new(resizing::Resizing::from_config(class_name, config)?),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Box::new(merge::Elementwise::new(class_name)?)
