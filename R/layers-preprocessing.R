@@ -201,9 +201,8 @@ layer_random_rotation <- function(object, factor, fill_mode = "reflect", interpo
   check_no_dots(..., fn = "layer_random_rotation()")
   config <- c(list(factor = check_factor(factor, "factor", "rotation")),
               affine_config(fill_mode, interpolation, seed, fill_value, data_format))
-  spec <- new_layer_spec("random_rotation", "RandomRotation", config,
-                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
-  compose_layer(object, spec)
+  compose_layer(object, new_layer_spec("random_rotation", "RandomRotation", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
 }
 
 #' @rdname layer_random_rotation
@@ -217,9 +216,8 @@ layer_random_translation <- function(object, height_factor, width_factor, fill_m
   config <- c(list(height_factor = check_factor(height_factor, "height_factor", "shift"),
                    width_factor = check_factor(width_factor, "width_factor", "shift")),
               affine_config(fill_mode, interpolation, seed, fill_value, data_format))
-  spec <- new_layer_spec("random_translation", "RandomTranslation", config,
-                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
-  compose_layer(object, spec)
+  compose_layer(object, new_layer_spec("random_translation", "RandomTranslation", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
 }
 
 #' @rdname layer_random_rotation
@@ -233,9 +231,8 @@ layer_random_zoom <- function(object, height_factor, width_factor = NULL, fill_m
   config <- c(list(height_factor = check_factor(height_factor, "height_factor", "zoom"),
                    width_factor = if (!is.null(width_factor)) check_factor(width_factor, "width_factor", "zoom")),
               affine_config(fill_mode, interpolation, seed, fill_value, data_format))
-  spec <- new_layer_spec("random_zoom", "RandomZoom", config,
-                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
-  compose_layer(object, spec)
+  compose_layer(object, new_layer_spec("random_zoom", "RandomZoom", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
 }
 
 #' Keras's factor: one number or two, within the range for `what`

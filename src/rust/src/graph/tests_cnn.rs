@@ -318,6 +318,23 @@ fn noise_and_unit_normalization_match_finite_differences() {
     check_params(&g, &x, 3, true).unwrap();
 }
 
+/// `[5, 6, 2]` images -> a convolution -> `middle` -> flatten -> dense.
+fn between_conv_and_dense(middle: Vec<Value>) -> Graph {
+    let mut layers = vec![with_seed(
+        layer(
+            "c",
+            "Conv2D",
+            json!({"filters": 2, "kernel_size": 2, "padding": "same",
+                   "bias_initializer": random_bias()}),
+        ),
+        1,
+    )];
+    layers.extend(middle);
+    layers.push(layer("f", "Flatten", json!({})));
+    layers.push(with_seed(layer("d", "Dense", json!({"units": 2})), 2));
+    chain(json!([5, 6, 2]), layers)
+}
+
 #[test]
 fn resizing_and_center_crop_match_finite_differences() {
     for (resize, crop) in [
@@ -334,24 +351,10 @@ fn resizing_and_center_crop_match_finite_differences() {
             json!({"height": 2, "width": 2}),
         ),
     ] {
-        let g = chain(
-            json!([5, 6, 2]),
-            vec![
-                with_seed(
-                    layer(
-                        "c",
-                        "Conv2D",
-                        json!({"filters": 2, "kernel_size": 2, "padding": "same",
-                                                "bias_initializer": random_bias()}),
-                    ),
-                    1,
-                ),
-                layer("rs", "Resizing", resize),
-                layer("cc", "CenterCrop", crop),
-                layer("f", "Flatten", json!({})),
-                with_seed(layer("d", "Dense", json!({"units": 2})), 2),
-            ],
-        );
+        let g = between_conv_and_dense(vec![
+            layer("rs", "Resizing", resize),
+            layer("cc", "CenterCrop", crop),
+        ]);
         let x = distinct(2 * 5 * 6 * 2, 0.05);
         assert!(check_params(&g, &x, 2, false).unwrap() >= 3);
     }
@@ -388,23 +391,7 @@ fn augmentation_layers_match_finite_differences_in_training() {
             json!({"mode": "horizontal_and_vertical"}),
         ),
     ] {
-        let g = chain(
-            json!([5, 6, 2]),
-            vec![
-                with_seed(
-                    layer(
-                        "c",
-                        "Conv2D",
-                        json!({"filters": 2, "kernel_size": 2, "padding": "same",
-                                                "bias_initializer": random_bias()}),
-                    ),
-                    1,
-                ),
-                aug,
-                layer("f", "Flatten", json!({})),
-                with_seed(layer("d", "Dense", json!({"units": 2})), 2),
-            ],
-        );
+        let g = between_conv_and_dense(vec![aug]);
         let x = distinct(3 * 5 * 6 * 2, 0.05);
         check_params(&g, &x, 3, true).unwrap();
     }

@@ -584,6 +584,42 @@ pub fn shape_error(layer: &str, msg: String) -> RkError {
 }
 
 /// Exactly one input, or an error naming the layer.
+/// The one input of an image layer: `(height, width, channels)`.
+pub fn image_input<'a>(layer: &str, inputs: &'a [Shape]) -> RkResult<&'a Shape> {
+    let s = one_input(layer, inputs)?;
+    if s.len() != 3 {
+        return Err(shape_error(
+            layer,
+            format!(
+                "expects images (height, width, channels), got inputs shaped {}",
+                shape_string(s)
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+/// The elementwise step of a layer that passes its input through when not `training`
+/// (dropout, noise, augmentation): nothing to do.
+pub fn pass_through(training: bool) -> Option<Map> {
+    (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as Map)
+}
+
+/// A layer call's context for the layers' own tests.
+#[cfg(test)]
+pub fn test_ctx(training: bool, rng: Rng) -> Ctx {
+    Ctx {
+        training,
+        backward: training,
+        rng,
+        threads: 1,
+        input_grads: true,
+        mask: None,
+        input_masks: Vec::new(),
+        epilogue: Vec::new(),
+    }
+}
+
 pub fn one_input<'a>(layer: &str, inputs: &'a [Shape]) -> RkResult<&'a Shape> {
     match inputs {
         [s] => Ok(s),

@@ -138,8 +138,7 @@ impl Layer for Noise {
     }
 
     fn elementwise(&self, training: bool) -> Option<super::Map> {
-        // Inference passes the input through.
-        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as super::Map)
+        super::pass_through(training)
     }
 
     fn backward(
@@ -170,16 +169,7 @@ mod tests {
     use super::*;
 
     fn ctx(training: bool) -> Ctx {
-        Ctx {
-            training,
-            backward: training,
-            rng: Rng::keyed(&[3, 4, 5]),
-            threads: 1,
-            input_grads: true,
-            mask: None,
-            input_masks: Vec::new(),
-            epilogue: Vec::new(),
-        }
+        crate::layers::test_ctx(training, Rng::keyed(&[3, 4, 5]))
     }
 
     fn run(class: &str, config: Value, x: &[f32], training: bool) -> Vec<f32> {

@@ -226,16 +226,7 @@ mod tests {
             .map(|i| (if i % 3 == 0 { -1.0 } else { 1.0 }) * (0.1 + 0.07 * i as f32))
             .collect();
         let w: Vec<f32> = (0..24).map(|i| 0.3 + 0.05 * (i % 7) as f32).collect();
-        let ctx = || Ctx {
-            training: true,
-            backward: true,
-            rng: Rng::new(0),
-            threads: 1,
-            input_grads: true,
-            mask: None,
-            input_masks: Vec::new(),
-            epilogue: Vec::new(),
-        };
+        let ctx = || crate::layers::test_ctx(true, Rng::new(0));
         let objective = |l: &PRelu, x: &[f32]| -> f64 {
             let t = Tensor::from_shape_vec(vec![2, 3, 4], x.to_vec()).unwrap();
             let y = l.forward(&[&t], &mut ctx()).unwrap().0;

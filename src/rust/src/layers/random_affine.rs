@@ -11,7 +11,7 @@
 //! # Shapes
 //! `[batch, height, width, channels]` -> the same shape.
 
-use super::{one_input, shape_error, Cache, Ctx, Layer, Map, Shape, Tensor};
+use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
 use serde_json::{json, Value};
@@ -310,16 +310,7 @@ impl Layer for RandomAffine {
     }
 
     fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        let s = one_input(name, inputs)?;
-        if s.len() != 3 {
-            return Err(shape_error(
-                name,
-                format!(
-                    "expects images (height, width, channels), got inputs shaped {}",
-                    super::shape_string(s)
-                ),
-            ));
-        }
+        let s = super::image_input(name, inputs)?;
         Ok(s.clone())
     }
 
@@ -334,9 +325,8 @@ impl Layer for RandomAffine {
         Ok((y, Some(super::tensor(b, &[6], ts)?)))
     }
 
-    fn elementwise(&self, training: bool) -> Option<Map> {
-        // Inference passes the images through.
-        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as Map)
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        super::pass_through(training)
     }
 
     fn backward(

@@ -7,7 +7,7 @@
 //! # Shapes
 //! `[batch, height, width, channels]` -> the same shape.
 
-use super::{one_input, shape_error, Cache, Ctx, Layer, Map, Shape, Tensor};
+use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
 use serde_json::{json, Value};
@@ -83,16 +83,7 @@ impl Layer for RandomFlip {
     }
 
     fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        let s = one_input(name, inputs)?;
-        if s.len() != 3 {
-            return Err(shape_error(
-                name,
-                format!(
-                    "expects images (height, width, channels), got inputs shaped {}",
-                    super::shape_string(s)
-                ),
-            ));
-        }
+        let s = super::image_input(name, inputs)?;
         Ok(s.clone())
     }
 
@@ -109,9 +100,8 @@ impl Layer for RandomFlip {
         Ok((y, Some(super::tensor(b, &[], flips)?)))
     }
 
-    fn elementwise(&self, training: bool) -> Option<Map> {
-        // Inference passes the images through.
-        (!training).then(|| std::sync::Arc::new(|_: &mut [f32], _: usize| {}) as Map)
+    fn elementwise(&self, training: bool) -> Option<super::Map> {
+        super::pass_through(training)
     }
 
     fn backward(
@@ -140,16 +130,7 @@ mod tests {
     use super::*;
 
     fn ctx(training: bool) -> Ctx {
-        Ctx {
-            training,
-            backward: training,
-            rng: Rng::keyed(&[7, 1, 2]),
-            threads: 1,
-            input_grads: true,
-            mask: None,
-            input_masks: Vec::new(),
-            epilogue: Vec::new(),
-        }
+        crate::layers::test_ctx(training, Rng::keyed(&[7, 1, 2]))
     }
 
     /// Value at (row i, column j, channel k) of sample s: all distinct.

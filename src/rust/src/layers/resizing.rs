@@ -12,7 +12,7 @@
 //! # Shapes
 //! `[batch, height, width, channels]` -> `[batch, target height, target width, channels]`.
 
-use super::{one_input, shape_error, Cache, Ctx, Layer, Shape, Tensor};
+use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
 use serde_json::{json, Value};
@@ -277,16 +277,7 @@ impl Layer for Resizing {
     }
 
     fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        let s = one_input(name, inputs)?;
-        if s.len() != 3 {
-            return Err(shape_error(
-                name,
-                format!(
-                    "expects images (height, width, channels), got inputs shaped {}",
-                    super::shape_string(s)
-                ),
-            ));
-        }
+        let s = super::image_input(name, inputs)?;
         Ok(vec![self.height, self.width, s[2]])
     }
 
