@@ -443,12 +443,9 @@ impl Model {
                 .map(|s| s.iter().product::<usize>())
                 .max()
                 .unwrap_or(1);
-            let piece = batch
-                .clamp(1, TILE_ROWS)
-                .min((TILE_VALUES / widest.max(1)).max(1));
-            let chunk = batch
-                .clamp(1, TILE_ROWS)
-                .min((4 * TILE_VALUES / d.max(1)).max(piece));
+            let most = batch.clamp(1, TILE_ROWS);
+            let piece = most.min((TILE_VALUES / widest.max(1)).max(1));
+            let chunk = most.min((4 * TILE_VALUES / d.max(1)).max(piece));
             (chunk, piece)
         };
         // The values each piece drops are reused by the next.

@@ -134,7 +134,7 @@ fn in_place(plan: Option<&plan::Plan>, i: usize, node: &Node, masks: &[Option<Te
 /// Whether merge node `i` may update its first input in place under the inference `plan`
 /// (planned, and no mask reaches it).
 fn merge(plan: Option<&plan::Plan>, i: usize, node: &Node, masks: &[Option<Tensor>]) -> bool {
-    plan.is_some_and(|p| p.merge[i]) && node.inputs.iter().all(|&j| masks[j].is_none())
+    plan.is_some_and(|p| p.merge[i].is_some()) && node.inputs.iter().all(|&j| masks[j].is_none())
 }
 
 impl Graph {
@@ -334,22 +334,14 @@ impl Graph {
                     masks.push(None);
                     (v, None)
                 }
-                Some(layer) if merge(plan, i, node, &masks) => {
+                Some(_) if merge(plan, i, node, &masks) => {
+                    let step = plan.and_then(|p| p.merge[i].as_ref()).expect("planned");
                     let j = node.inputs[0];
                     let mut v = crate::layers::standard(std::mem::replace(&mut values[j], empty()));
                     let rest: Vec<&Tensor> = node.inputs[1..].iter().map(|&k| &values[k]).collect();
-                    match layer.merge_in_place(&mut v, &rest) {
-                        Some(r) => {
-                            r?;
-                            masks.push(None);
-                            (v, None)
-                        }
-                        None => {
-                            values[j] = v;
-                            let ctx = ctx_for(layer.as_ref());
-                            self.call(node, layer.as_ref(), &values, &mut masks, ctx)?
-                        }
-                    }
+                    step(&mut v, &rest);
+                    masks.push(None);
+                    (v, None)
                 }
                 Some(layer) => {
                     let mut ctx = ctx_for(layer.as_ref());

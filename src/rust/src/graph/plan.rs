@@ -7,7 +7,7 @@
 //! normalization and its ReLU are one pass over memory.
 
 use super::Graph;
-use crate::layers::Map;
+use crate::layers::{Map, MergeStep};
 
 pub struct Plan {
     /// For each node, the last node that reads its value (`usize::MAX` for the outputs).
@@ -18,9 +18,8 @@ pub struct Plan {
     pub epilogue: Vec<Vec<Map>>,
     /// For each elementwise node that runs in place on its input, its step.
     pub in_place: Vec<Option<Map>>,
-    /// For each merge node, whether it may update its first input in place
-    /// ([`crate::layers::Layer::merge_in_place`]).
-    pub merge: Vec<bool>,
+    /// For each merge node that updates its first input in place, its step.
+    pub merge: Vec<Option<MergeStep>>,
 }
 
 impl Graph {
@@ -43,9 +42,16 @@ impl Graph {
             absorbed: vec![false; n],
             epilogue: vec![Vec::new(); n],
             in_place: vec![None; n],
-            merge: vec![false; n],
+            merge: vec![None; n],
             last,
         };
+        // Calls that are neither parts of another call nor in a fused pair.
+        let mut plain: Vec<bool> = (0..n)
+            .map(|i| self.nodes[i].take.is_none() && fused[i].is_none())
+            .collect();
+        for j in fused.iter().flatten() {
+            plain[*j] = false;
+        }
         // The call whose epilogue computes each node so far.
         let mut producer: Vec<Option<usize>> = vec![None; n];
         for (i, node) in self.nodes.iter().enumerate() {
@@ -53,15 +59,14 @@ impl Graph {
             let Some(layer) = slot.layer.as_ref() else {
                 continue;
             };
-            let plain = node.take.is_none() && fused[i].is_none() && !fused.contains(&Some(i));
             let Some(&j) = node.inputs.first() else {
                 continue;
             };
-            if !plain || readers[j] != 1 || plan.last[j] == usize::MAX {
+            if !plain[i] || readers[j] != 1 || plan.last[j] == usize::MAX {
                 continue;
             }
             if node.inputs.len() > 1 {
-                plan.merge[i] = true;
+                plan.merge[i] = layer.merge_step();
                 continue;
             }
             if layer.uses_input_masks() {
@@ -70,7 +75,7 @@ impl Graph {
             let Some(step) = layer.elementwise(self.call_training(i, false, layer.as_ref())) else {
                 continue;
             };
-            let p = producer[j].or_else(|| self.takes_epilogue(j, &fused).then_some(j));
+            let p = producer[j].or_else(|| (plain[j] && self.takes_epilogue(j)).then_some(j));
             match p {
                 Some(p) if slot.activity.is_none() => {
                     producer[i] = Some(p);
@@ -84,13 +89,10 @@ impl Graph {
     }
 
     /// Whether node `j` is a layer's call that runs an epilogue in inference.
-    fn takes_epilogue(&self, j: usize, fused: &[Option<usize>]) -> bool {
-        let node = &self.nodes[j];
-        let slot = &self.slots[node.layer];
-        let plain = node.take.is_none() && fused[j].is_none() && !fused.contains(&Some(j));
+    fn takes_epilogue(&self, j: usize) -> bool {
+        let slot = &self.slots[self.nodes[j].layer];
         slot.layer.as_ref().is_some_and(|l| {
-            plain
-                && slot.activity.is_none()
+            slot.activity.is_none()
                 && l.takes_epilogue()
                 && !self.call_training(j, false, l.as_ref())
         })

@@ -116,7 +116,9 @@ fn the_inference_plan_fuses_and_runs_in_place_where_nothing_else_reads() {
         .collect();
     assert_eq!(in_place, vec![10]);
     // The sum adds the swish's value into the 1x1 convolution's, which nothing else reads.
-    let merged: Vec<usize> = (0..g.nodes.len()).filter(|&i| plan.merge[i]).collect();
+    let merged: Vec<usize> = (0..g.nodes.len())
+        .filter(|&i| plan.merge[i].is_some())
+        .collect();
     assert_eq!(merged, vec![9]);
 }
 

@@ -264,9 +264,11 @@ impl Layer for Elementwise {
         Ok((y, None))
     }
 
-    fn merge_in_place(&self, acc: &mut Tensor, rest: &[&Tensor]) -> Option<RkResult<()>> {
-        self.combine(acc, rest);
-        Some(Ok(()))
+    fn merge_step(&self) -> Option<super::MergeStep> {
+        let op = self.clone();
+        Some(std::sync::Arc::new(
+            move |acc: &mut Tensor, rest: &[&Tensor]| op.combine(acc, rest),
+        ))
     }
 
     fn backward(

@@ -34,11 +34,14 @@ pub mod prelu;
 pub mod random_affine;
 pub mod random_flip;
 pub mod recurrent;
+mod recycle;
 pub mod rescaling;
 pub mod reshape;
 pub mod resizing;
 pub mod spatial;
 pub mod time_distributed;
+
+pub use recycle::{output, recycle, zeros, Recycling};
 pub mod unit_norm;
 
 #[cfg(test)]
@@ -92,6 +95,9 @@ pub struct Ctx {
 /// An elementwise step in place on `[rows, channels]` values, given the channels.
 pub type Map = std::sync::Arc<dyn Fn(&mut [f32], usize) + Send + Sync>;
 
+/// A merge in place: the first input's value updated by the others.
+pub type MergeStep = std::sync::Arc<dyn Fn(&mut Tensor, &[&Tensor]) + Send + Sync>;
+
 /// One layer of a model's graph.
 pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// Keras's class name (`"Dense"`).
@@ -116,11 +122,11 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn elementwise(&self, _training: bool) -> Option<Map> {
         None
     }
-    /// The call as an update in place of its first input's value `acc` by the others (a
-    /// merge layer), for the inference plan when nothing else reads the first input and no
+    /// The call as an update in place of its first input's value by the others (a merge
+    /// layer): the inference plan runs it when nothing else reads the first input and no
     /// mask reaches the call. Must give what [`Layer::forward`] gives. `None` when the layer
-    /// has no such path.
-    fn merge_in_place(&self, _acc: &mut Tensor, _rest: &[&Tensor]) -> Option<RkResult<()>> {
+    /// has no such step.
+    fn merge_step(&self) -> Option<MergeStep> {
         None
     }
     /// Whether the layer runs [`Ctx::epilogue`] on blocks of its output while they are in
@@ -439,105 +445,6 @@ pub fn tensor(batch: usize, shape: &[usize], data: Vec<f32>) -> RkResult<Tensor>
 pub fn shaped_like(x: &Tensor, data: Vec<f32>) -> RkResult<Tensor> {
     Tensor::from_shape_vec(x.raw_dim(), data)
         .map_err(|e| RkError::Internal(format!("tensor of shape {:?}: {e}", x.shape())))
-}
-
-/// `n` zeros, written rather than mapped: `vec![0.0; n]` takes fresh zero pages from the
-/// system, and a buffer that is read before it is written (`+=`) then pays a copy-on-write
-/// fault and a TLB flush on every CPU for each page.
-///
-/// Under an inference plan ([`Recycling`]) a large buffer comes from the values the plan
-/// has dropped: written zeros in memory already mapped, rather than fresh pages.
-pub fn zeros(n: usize) -> Vec<f32> {
-    if n >= RECYCLE_MIN {
-        if let Some(mut v) = RECYCLED.with(|r| r.borrow_mut().as_mut().and_then(|p| take_fit(p, n)))
-        {
-            v.clear();
-            v.resize(n, 0.0);
-            return v;
-        }
-    }
-    let mut v = Vec::with_capacity(n);
-    v.resize(n, 0.0);
-    v
-}
-
-/// `n` values for a layer to overwrite entirely before reading them (their contents are
-/// unspecified): under an inference plan a dropped value's buffer, not zeroed again.
-pub fn output(n: usize) -> Vec<f32> {
-    if n >= RECYCLE_MIN {
-        if let Some(mut v) = RECYCLED.with(|r| r.borrow_mut().as_mut().and_then(|p| take_fit(p, n)))
-        {
-            v.truncate(n);
-            v.resize(n, 0.0);
-            return v;
-        }
-    }
-    vec![0.0; n]
-}
-
-/// Buffers smaller than this are left to the allocator.
-const RECYCLE_MIN: usize = 1 << 15;
-/// At most this many dropped buffers are kept.
-const RECYCLE_MAX: usize = 8;
-
-thread_local! {
-    /// Buffers of dropped values, while a [`Recycling`] scope is open on this thread.
-    static RECYCLED: std::cell::RefCell<Option<Vec<Vec<f32>>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The smallest kept buffer that holds `n` values.
-fn take_fit(pool: &mut Vec<Vec<f32>>, n: usize) -> Option<Vec<f32>> {
-    let k = (0..pool.len())
-        .filter(|&k| pool[k].capacity() >= n)
-        .min_by_key(|&k| pool[k].capacity())?;
-    Some(pool.swap_remove(k))
-}
-
-/// While alive, values given to [`recycle`] on this thread are kept for [`zeros`] to reuse;
-/// dropping it frees them. Scopes do not nest (an inner one keeps the outer's buffers).
-pub struct Recycling {
-    outer: bool,
-}
-
-impl Recycling {
-    pub fn open() -> Recycling {
-        let outer = RECYCLED.with(|r| {
-            let mut r = r.borrow_mut();
-            let fresh = r.is_none();
-            if fresh {
-                *r = Some(Vec::new());
-            }
-            fresh
-        });
-        Recycling { outer }
-    }
-}
-
-impl Drop for Recycling {
-    fn drop(&mut self) {
-        if self.outer {
-            RECYCLED.with(|r| *r.borrow_mut() = None);
-        }
-    }
-}
-
-/// Give a value that is no longer read back for [`zeros`] to reuse (dropped when no
-/// [`Recycling`] scope is open, when it is small or when enough are kept).
-pub fn recycle(t: Tensor) {
-    if t.len() < RECYCLE_MIN {
-        return;
-    }
-    let (v, offset) = t.into_raw_vec_and_offset();
-    if offset != Some(0) {
-        return;
-    }
-    RECYCLED.with(|r| {
-        if let Some(pool) = r.borrow_mut().as_mut() {
-            if pool.len() < RECYCLE_MAX {
-                pool.push(v);
-            }
-        }
-    });
 }
 
 /// A tensor of zeros of shape `dim`, written (see [`zeros`]).
