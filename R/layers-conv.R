@@ -2,8 +2,9 @@
 #'
 #' `layer_conv_1d()` and `layer_conv_2d()` slide `filters` kernels over the steps (or rows
 #' and columns) of each sample: `output = activation(conv(input, kernel) + bias)`.
-#' `layer_conv_2d_transpose()` is the transposed convolution (the adjoint of a
-#' convolution; "deconvolution"), which upsamples by `strides`. Samples are channels-last.
+#' `layer_conv_1d_transpose()` and `layer_conv_2d_transpose()` are the transposed
+#' convolutions (the adjoint of a convolution; "deconvolution"), which upsample by
+#' `strides`. Samples are channels-last.
 #'
 #' Input and output shapes: `(batch, steps, channels)` to `(batch, new_steps, filters)`;
 #' `(batch, rows, cols, channels)` to `(batch, new_rows, new_cols, filters)`. With
@@ -11,7 +12,9 @@
 #' that the output has `ceiling(input / strides)` positions (Keras's split: the extra
 #' padding goes after), and `"causal"` (1-d only) pads the start. The kernel has Keras's
 #' layout: `(kernel_size, channels, filters)`, `(kh, kw, channels, filters)`, and for the
-#' transpose `(kh, kw, filters, channels)`.
+#' transposes `(kernel_size, filters, channels)` and `(kh, kw, filters, channels)`. A
+#' transposed convolution's output has `(input - 1) * strides + max(kernel_size, strides)`
+#' positions with `"valid"` and `input * strides` with `"same"`.
 #' @inheritParams layer_dense
 #' @param bias_regularizer,kernel_constraint,bias_constraint Not
 #'   supported; must be `NULL`.
@@ -86,6 +89,28 @@ layer_conv_2d_transpose <- function(object, filters, kernel_size, strides = c(1L
                                     dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_conv_2d_transpose()")
   spec <- conv_spec("conv2d_transpose", "Conv2DTranspose", 2L, filters, kernel_size, strides,
+                    padding, data_format, dilation_rate, 1L, activation, use_bias,
+                    kernel_initializer, bias_initializer, kernel_regularizer,
+                    input_shape %||% batch_input_shape[-1], name,
+                    output_padding = output_padding, bias_regularizer = bias_regularizer,
+                    activity_regularizer = activity_regularizer,
+                    kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_conv_2d
+#' @export
+layer_conv_1d_transpose <- function(object, filters, kernel_size, strides = 1L, padding = "valid",
+                                    output_padding = NULL, data_format = NULL, dilation_rate = 1L,
+                                    activation = NULL, use_bias = TRUE,
+                                    kernel_initializer = "glorot_uniform",
+                                    bias_initializer = "zeros", kernel_regularizer = NULL,
+                                    bias_regularizer = NULL, activity_regularizer = NULL,
+                                    kernel_constraint = NULL, bias_constraint = NULL,
+                                    input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
+                                    dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_conv_1d_transpose()")
+  spec <- conv_spec("conv1d_transpose", "Conv1DTranspose", 1L, filters, kernel_size, strides,
                     padding, data_format, dilation_rate, 1L, activation, use_bias,
                     kernel_initializer, bias_initializer, kernel_regularizer,
                     input_shape %||% batch_input_shape[-1], name,

@@ -235,6 +235,86 @@ layer_random_zoom <- function(object, height_factor, width_factor = NULL, fill_m
                                        input_shape = input_shape %||% batch_input_shape[-1], name = name))
 }
 
+#' Random contrast and random crop layers
+#'
+#' `layer_random_contrast()` gives each image of a training batch a contrast factor `f`
+#' drawn uniformly from `[1 - lower, 1 + upper]` and moves each value away from its
+#' channel's mean over the image: `(x - mean) * f + mean`, clipped to `value_range`. As in
+#' Keras 3, a single number `factor` is the pair `c(0, factor)`, so contrast only rises, up
+#' to `1 + factor`; give `c(factor, factor)` for Keras 2's `[1 - factor, 1 + factor]`. A pair
+#' is sorted first.
+#'
+#' `layer_random_crop()` cuts one `height` x `width` window, at a position drawn uniformly,
+#' from every image of a training batch (one position per batch, as Keras 3 does). When the
+#' images are not larger than the target in both axes, and in `predict()` and `evaluate()`,
+#' it takes the largest centred window of the target's aspect ratio and resizes it
+#' bilinearly (Keras's `smart_resize()`), as Keras documents for inference.
+#'
+#' Both follow the training run's seed: `set.seed()` before `fit()` repeats the draws.
+#' `layer_random_contrast()` passes images unchanged in `predict()` and `evaluate()`.
+#'
+#' Input and output shape: `(batch, height, width, channels)`; `layer_random_crop()`
+#' outputs `(batch, height, width, channels)` with the layer's `height` and `width`.
+#' @inheritParams layer_random_flip
+#' @param factor A number in `[0, 1]` (the pair `c(0, factor)`), or two numbers
+#'   `c(lower, upper)` in `[-1, 1]`: the contrast factor is drawn from
+#'   `[1 - lower, 1 + upper]`.
+#' @param value_range The range outputs are clipped to: two increasing numbers (by default
+#'   `c(0, 255)`, pixel values).
+#' @param height,width The size of the crop.
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family image preprocessing layers
+#' @export
+#' @examples
+#' set.seed(1)
+#' model <- keras_model_sequential(input_shape = c(12, 12, 3)) %>%
+#'   layer_random_crop(10, 10) %>%
+#'   layer_random_contrast(0.2) %>%
+#'   layer_rescaling(1 / 255) %>%
+#'   layer_conv_2d(4, 3) %>% layer_flatten() %>% layer_dense(1)
+#' model %>% compile(loss = "mse", optimizer = "sgd")
+#' x <- array(runif(4 * 12 * 12 * 3, 0, 255), c(4, 12, 12, 3))
+#' model %>% fit(x, runif(4), epochs = 1, verbose = 0)
+layer_random_contrast <- function(object, factor, value_range = c(0, 255), seed = NULL,
+                                  data_format = NULL, input_shape = NULL, batch_input_shape = NULL,
+                                  batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                                  weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_contrast()")
+  check_channels_last(data_format)
+  if (is.list(factor)) factor <- unlist(factor)
+  ok <- is.numeric(factor) && length(factor) %in% 1:2 && !anyNA(factor) && all(abs(factor) <= 1) &&
+    (length(factor) == 2 || factor >= 0)
+  if (!isTRUE(ok)) {
+    rk_abort(sprintf("`factor` must be a number in [0, 1] or two numbers in [-1, 1], not %s.",
+                     show_value(factor)), "value")
+  }
+  if (is.list(value_range)) value_range <- unlist(value_range)
+  if (!(is.numeric(value_range) && length(value_range) == 2 && all(is.finite(value_range)) &&
+        value_range[[1]] <= value_range[[2]])) {
+    rk_abort(sprintf("`value_range` must be two increasing numbers, not %s.", show_value(value_range)), "value")
+  }
+  factor <- if (length(factor) == 1) c(0, factor) else sort(factor)
+  config <- list(factor = I(as.double(factor)), value_range = I(as.double(value_range)),
+                 seed = check_count(seed, "seed", min = 0, allow_null = TRUE), data_format = "channels_last")
+  compose_layer(object, new_layer_spec("random_contrast", "RandomContrast", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
+}
+
+#' @rdname layer_random_contrast
+#' @export
+layer_random_crop <- function(object, height, width, seed = NULL, data_format = NULL,
+                              input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
+                              dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_random_crop()")
+  check_channels_last(data_format)
+  config <- list(height = check_count(height, "height", max = 2^24),
+                 width = check_count(width, "width", max = 2^24),
+                 seed = check_count(seed, "seed", min = 0, allow_null = TRUE), data_format = "channels_last")
+  compose_layer(object, new_layer_spec("random_crop", "RandomCrop", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
+}
+
 #' Keras's factor: one number or two, within the range for `what`
 #' @noRd
 check_factor <- function(x, arg, what, call = rlang::caller_env()) {

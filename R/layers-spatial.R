@@ -1,16 +1,23 @@
-#' Padding, cropping and upsampling of images
+#' Padding, cropping and upsampling of images and sequences
 #'
 #' `layer_zero_padding_2d()` adds rows and columns of zeros around each sample,
 #' `layer_cropping_2d()` removes them, and `layer_upsampling_2d()` repeats each row
-#' `size[1]` times and each column `size[2]` times.
+#' `size[1]` times and each column `size[2]` times (`interpolation = "nearest"`), or
+#' resamples the image to that size as Keras's `ops.image.resize()` does (`"bilinear"`,
+#' `"bicubic"`, `"lanczos3"`, `"lanczos5"`). The `_1d` forms do the same over the steps of
+#' a sequence.
 #'
 #' Input and output shapes: `(batch, rows, cols, channels)` to
-#' `(batch, new_rows, new_cols, channels)`.
+#' `(batch, new_rows, new_cols, channels)`; `(batch, steps, channels)` to
+#' `(batch, new_steps, channels)`.
 #' @inheritParams layer_conv_2d
-#' @param padding,cropping One integer (all sides), two (rows, columns: both sides alike),
-#'   or a list of two pairs `list(c(top, bottom), c(left, right))`.
-#' @param size Upsampling factors for rows and columns (one integer for both).
-#' @param interpolation `"nearest"` (the only one supported).
+#' @param padding,cropping 2-d: one integer (all sides), two (rows, columns: both sides
+#'   alike), or a list of two pairs `list(c(top, bottom), c(left, right))`. 1-d: one integer
+#'   (both ends) or two (start, end).
+#' @param size Upsampling factors for rows and columns (one integer for both); 1-d: one
+#'   integer.
+#' @param interpolation `"nearest"`, `"bilinear"`, `"bicubic"`, `"lanczos3"` or
+#'   `"lanczos5"`.
 #' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
 #'   tensor, else a layer.
 #' @family convolutional layers
@@ -19,7 +26,11 @@
 #' model <- keras_model_sequential() %>%
 #'   layer_zero_padding_2d(padding = 1, input_shape = c(8, 8, 1)) %>%
 #'   layer_cropping_2d(cropping = list(c(1, 0), c(0, 1))) %>%
-#'   layer_upsampling_2d(size = c(2, 2))
+#'   layer_upsampling_2d(size = c(2, 2), interpolation = "bilinear")
+#' seq <- keras_model_sequential(input_shape = c(10, 3)) %>%
+#'   layer_zero_padding_1d(padding = 2) %>%
+#'   layer_cropping_1d(cropping = c(1, 3)) %>%
+#'   layer_upsampling_1d(size = 3)
 layer_zero_padding_2d <- function(object, padding = c(1L, 1L), data_format = NULL,
                                   input_shape = NULL, batch_input_shape = NULL,
                                   batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
@@ -53,13 +64,48 @@ layer_upsampling_2d <- function(object, size = c(2L, 2L), data_format = NULL,
                                 name = NULL, trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_upsampling_2d()")
   check_channels_last(data_format)
-  interpolation <- check_string(interpolation, "interpolation", choices = c("nearest", "bilinear"))
-  if (interpolation != "nearest") {
-    rk_abort("`interpolation = \"bilinear\"` is not supported by rkeras yet; use \"nearest\".", "unsupported")
-  }
+  interpolation <- check_string(interpolation, "interpolation",
+                                choices = c("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"))
   spec <- new_layer_spec("up_sampling2d", "UpSampling2D",
                          list(size = I(check_tuple(size, "size", 2L)), data_format = "channels_last",
-                              interpolation = "nearest"),
+                              interpolation = interpolation),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_zero_padding_2d
+#' @export
+layer_zero_padding_1d <- function(object, padding = 1L, input_shape = NULL,
+                                  batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                                  name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_zero_padding_1d()")
+  spec <- new_layer_spec("zero_padding1d", "ZeroPadding1D",
+                         list(padding = I(check_tuple(padding, "padding", 2L, min = 0)),
+                              data_format = "channels_last"),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_zero_padding_2d
+#' @export
+layer_cropping_1d <- function(object, cropping = c(1L, 1L), input_shape = NULL,
+                              batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                              name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_cropping_1d()")
+  spec <- new_layer_spec("cropping1d", "Cropping1D",
+                         list(cropping = I(check_tuple(cropping, "cropping", 2L, min = 0))),
+                         input_shape = input_shape %||% batch_input_shape[-1], name = name)
+  compose_layer(object, spec)
+}
+
+#' @rdname layer_zero_padding_2d
+#' @export
+layer_upsampling_1d <- function(object, size = 2L, input_shape = NULL, batch_input_shape = NULL,
+                                batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
+                                weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_upsampling_1d()")
+  spec <- new_layer_spec("up_sampling1d", "UpSampling1D",
+                         list(size = check_count(size, "size", max = 2^24)),
                          input_shape = input_shape %||% batch_input_shape[-1], name = name)
   compose_layer(object, spec)
 }

@@ -88,7 +88,10 @@ test_that("bad sizes, ranks and arguments of image layers are classed errors nam
   expect_error(layer_batch_normalization(axis = 1, input_shape = c(4, 4, 2)) , NA)
   expect_error(keras_model_sequential() %>% layer_batch_normalization(axis = 1, input_shape = c(4, 4, 2)),
                "axis = 1.*not supported", class = "rkeras_error_unsupported")
-  expect_error(layer_upsampling_2d(interpolation = "bilinear"), class = "rkeras_error_unsupported")
+  expect_error(layer_upsampling_2d(interpolation = "area"), "interpolation", class = "rkeras_error_value")
+  expect_error(layer_cropping_1d(cropping = c(1, 2, 3)), "cropping", class = "rkeras_error_value")
+  expect_error(layer_input(c(4, 2)) %>% layer_cropping_1d(c(2, 2)), "leaving nothing")
+  expect_error(layer_input(c(4, 4, 2)) %>% layer_upsampling_1d(2), "rank 2")
   expect_error(layer_conv_2d_transpose(filters = 2, kernel_size = 3, output_padding = 1), class = "rkeras_error_unsupported")
   # A 3-d array where a 4-d one is needed (not one axis of size 1 less): both shapes named.
   model <- keras_model_sequential() %>% layer_conv_2d(2, 3, input_shape = c(6, 6, 1)) %>%

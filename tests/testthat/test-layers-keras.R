@@ -51,7 +51,7 @@ test_that("Conv1D and Conv2D match Keras: padding, strides, dilation, kernel sha
   check_family("conv")
 })
 
-test_that("Conv2DTranspose matches Keras: output sizes and 'same' cropping for strides 1-3, kernels 2-3", {
+test_that("Conv1DTranspose and Conv2DTranspose match Keras: output sizes and 'same' cropping for strides 1-3, kernels 2-4, dilation", {
   check_family("conv_transpose")
 })
 
@@ -79,7 +79,7 @@ test_that("BatchNormalization (inference), LayerNormalization and UnitNormalizat
   check_family("normalization")
 })
 
-test_that("ZeroPadding2D, Cropping2D and UpSampling2D match Keras", {
+test_that("ZeroPadding1D/2D, Cropping1D/2D and UpSampling1D/2D (nearest, bilinear, bicubic, Lanczos) match Keras", {
   check_family("reshaping")
 })
 

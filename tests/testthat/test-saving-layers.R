@@ -8,12 +8,13 @@ layer_models <- function() {
     layer_center_crop(8, 8) %>% layer_random_flip("horizontal", seed = 3) %>%
     layer_random_rotation(c(-0.1, 0.2), fill_mode = "constant", fill_value = 0.5) %>%
     layer_random_translation(0.1, c(-0.2, 0.1), interpolation = "nearest") %>%
-    layer_random_zoom(0.2, fill_mode = "wrap") %>% layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
+    layer_random_zoom(0.2, fill_mode = "wrap") %>% layer_random_contrast(c(0.1, 0.3), value_range = c(-5, 5)) %>%
+    layer_zero_padding_2d(1) %>% layer_conv_2d(4, 3, activation = "relu") %>%
     layer_batch_normalization() %>% layer_spatial_dropout_2d(0.1) %>% layer_max_pooling_2d(2) %>%
     layer_depthwise_conv_2d(3, padding = "same", depth_multiplier = 2, activation = "relu") %>%
     layer_separable_conv_2d(4, 3, padding = "same", depthwise_regularizer = regularizer_l2(0.01)) %>%
     layer_conv_2d_transpose(3, 3, strides = 2, padding = "same") %>% layer_cropping_2d(1) %>%
-    layer_upsampling_2d(2) %>% layer_layer_normalization() %>% layer_activation_leaky_relu(0.2) %>%
+    layer_upsampling_2d(2) %>% layer_upsampling_2d(c(1, 2), interpolation = "bilinear") %>% layer_layer_normalization() %>% layer_activation_leaky_relu(0.2) %>%
     layer_average_pooling_2d(2)
   image_out <- list(a %>% layer_global_average_pooling_2d(), a %>% layer_global_max_pooling_2d()) %>%
     layer_concatenate() %>% layer_activation_elu() %>% layer_dense(3) %>% layer_activation_softmax()
@@ -22,6 +23,8 @@ layer_models <- function() {
   s <- sq %>% layer_masking(mask_value = 9) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>%
     layer_separable_conv_1d(3, 3, padding = "same", depth_multiplier = 2) %>%
     layer_depthwise_conv_1d(2, padding = "same") %>% layer_spatial_dropout_1d(0.1) %>%
+    layer_zero_padding_1d(c(1, 2)) %>% layer_conv_1d_transpose(3, 3, strides = 2, padding = "same") %>%
+    layer_cropping_1d(c(2, 1)) %>% layer_upsampling_1d(2) %>%
     layer_max_pooling_1d(2) %>% layer_average_pooling_1d(1)
   sequence <- keras_model(sq, list(s %>% layer_global_average_pooling_1d(), s %>% layer_global_max_pooling_1d()) %>%
                                 layer_add() %>% layer_activation_relu(max_value = 2) %>% layer_dense(2, activation = "sigmoid"))

@@ -65,6 +65,11 @@ def cases():
         ("convt_same_s1_k2", (4, 5, 1), [L.Conv2DTranspose(2, 2, padding="same")], 1),
         ("convt_same_s1_k3", (4, 3, 2), [L.Conv2DTranspose(3, 3, padding="same", use_bias=False,
                                                            activation="relu")], 1),
+        # Conv1DTranspose: the same sizes over steps; dilation.
+        ("convt_1d_valid_s2_k3", (5, 2), [L.Conv1DTranspose(3, 3, strides=2)], 1),
+        ("convt_1d_same_s2_k4", (4, 3), [L.Conv1DTranspose(2, 4, strides=2, padding="same", activation="relu")], 1),
+        ("convt_1d_valid_s3_k2", (3, 1), [L.Conv1DTranspose(2, 2, strides=3, use_bias=False)], 1),
+        ("convt_1d_same_dil2", (6, 2), [L.Conv1DTranspose(2, 3, dilation_rate=2, padding="same")], 1),
         # Depthwise and separable convolutions: multipliers, strides, dilation, 1-d and 2-d.
         ("dwconv2d_valid", (7, 6, 3), [L.DepthwiseConv2D(3)], 1),
         ("dwconv2d_same_s2_m2", (8, 7, 2), [L.DepthwiseConv2D((3, 2), strides=2, padding="same",
@@ -103,6 +108,14 @@ def cases():
         ("zeropad2d_tuple", (3, 3, 1), [L.ZeroPadding2D(((1, 2), (0, 3)))], 1),
         ("crop2d", (5, 6, 2), [L.Cropping2D(((1, 0), (2, 1)))], 1),
         ("upsample2d", (3, 2, 2), [L.UpSampling2D((2, 3), interpolation="nearest")], 1),
+        ("upsample2d_bilinear", (3, 4, 2), [L.UpSampling2D((2, 3), interpolation="bilinear")], 1),
+        ("upsample2d_bicubic", (3, 3, 1), [L.UpSampling2D(2, interpolation="bicubic")], 1),
+        ("upsample2d_lanczos3", (4, 2, 1), [L.UpSampling2D((1, 3), interpolation="lanczos3")], 1),
+        ("zeropad1d_int", (4, 3), [L.ZeroPadding1D(2)], 1),
+        ("zeropad1d_pair", (3, 2), [L.ZeroPadding1D((1, 3))], 1),
+        ("crop1d", (7, 2), [L.Cropping1D((2, 1))], 1),
+        ("crop1d_default", (4, 1), [L.Cropping1D()], 1),
+        ("upsample1d", (4, 3), [L.UpSampling1D(3)], 1),
         # Activation layers (inputs x2 so that every branch is reached)
         ("leaky_relu", (7,), [L.LeakyReLU(negative_slope=0.2)], 2),
         ("leaky_relu_default", (4, 3), [L.LeakyReLU()], 2),

@@ -190,6 +190,42 @@ fn conv_1d_pooling_and_activation_layers_match_finite_differences() {
 }
 
 #[test]
+fn padding_cropping_upsampling_and_transposed_conv_1d_match_finite_differences() {
+    let g = chain(
+        json!([6, 3]),
+        vec![
+            with_seed(
+                layer(
+                    "c",
+                    "Conv1D",
+                    json!({"filters": 2, "kernel_size": 2, "bias_initializer": random_bias()}),
+                ),
+                5,
+            ),
+            layer("zp", "ZeroPadding1D", json!({"padding": [1, 2]})),
+            with_seed(
+                layer(
+                    "ct",
+                    "Conv1DTranspose",
+                    json!({"filters": 3, "kernel_size": 3, "strides": 2,
+                "padding": "same", "bias_initializer": random_bias()}),
+                ),
+                6,
+            ),
+            layer("cr", "Cropping1D", json!({"cropping": [3, 2]})),
+            layer("up", "UpSampling1D", json!({"size": 2})),
+            layer("f", "Flatten", json!({})),
+            with_seed(layer("d", "Dense", json!({"units": 2})), 7),
+        ],
+    );
+    assert_eq!(g.shapes[2], vec![8, 2]);
+    assert_eq!(g.shapes[3], vec![16, 3]);
+    assert_eq!(g.shapes[5], vec![22, 3]);
+    let x = distinct(3 * 6 * 3, 0.05);
+    assert!(check_params(&g, &x, 3, false).unwrap() >= 5);
+}
+
+#[test]
 fn dilated_conv_spatial_dropout_and_global_max_match_finite_differences() {
     let g = chain(
         json!([6, 7, 2]),
@@ -354,6 +390,7 @@ fn resizing_and_center_crop_match_finite_differences() {
         let g = between_conv_and_dense(vec![
             layer("rs", "Resizing", resize),
             layer("cc", "CenterCrop", crop),
+            layer("up", "UpSampling2D", json!({"size": [2, 1], "interpolation": "bilinear"})),
         ]);
         let x = distinct(2 * 5 * 6 * 2, 0.05);
         assert!(check_params(&g, &x, 2, false).unwrap() >= 3);
@@ -390,6 +427,13 @@ fn augmentation_layers_match_finite_differences_in_training() {
             "RandomFlip",
             json!({"mode": "horizontal_and_vertical"}),
         ),
+        layer(
+            "a",
+            "RandomContrast",
+            json!({"factor": [0.2, 0.5], "value_range": [-50, 50]}),
+        ),
+        layer("a", "RandomCrop", json!({"height": 3, "width": 4})),
+        layer("a", "RandomCrop", json!({"height": 7, "width": 4})),
     ] {
         let g = between_conv_and_dense(vec![aug]);
         let x = distinct(3 * 5 * 6 * 2, 0.05);

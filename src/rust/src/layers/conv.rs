@@ -1,4 +1,4 @@
-//! Convolutions, channels-last: Conv1D, Conv2D and Conv2DTranspose.
+//! Convolutions, channels-last: Conv1D, Conv2D, Conv1DTranspose and Conv2DTranspose.
 //!
 //! # Shapes
 //! Conv: input `[batch, h, w, in]` (1-d: `[batch, steps, in]`) -> `[batch, oh, ow, filters]`;

@@ -54,6 +54,7 @@ impl Conv {
         let (class, rank, transpose) = match class {
             "Conv1D" => ("Conv1D", 1, false),
             "Conv2D" => ("Conv2D", 2, false),
+            "Conv1DTranspose" => ("Conv1DTranspose", 1, true),
             "Conv2DTranspose" => ("Conv2DTranspose", 2, true),
             other => return Err(RkError::Internal(format!("not a convolution: {other}"))),
         };

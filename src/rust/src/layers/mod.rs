@@ -32,6 +32,8 @@ pub mod patches;
 pub mod pooling;
 pub mod prelu;
 pub mod random_affine;
+pub mod random_contrast;
+pub mod random_crop;
 pub mod random_flip;
 pub mod recurrent;
 mod recycle;
@@ -267,7 +269,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "RepeatVector" => Box::new(reshape::RepeatVector::from_config(config)?),
         "Concatenate" => Box::new(merge::Concatenate::from_config(config)?),
         "Dot" => Box::new(dot::Dot::from_config(config)?),
-        "Conv1D" | "Conv2D" | "Conv2DTranspose" => {
+        "Conv1D" | "Conv2D" | "Conv1DTranspose" | "Conv2DTranspose" => {
             Box::new(conv::Conv::from_config(class_name, config, seed)?)
         }
         "DepthwiseConv1D" | "DepthwiseConv2D" | "SeparableConv1D" | "SeparableConv2D" => {
@@ -294,10 +296,12 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "BatchNormalization" => Box::new(normalization::BatchNorm::from_config(config)?),
         "LayerNormalization" => Box::new(layer_norm::LayerNorm::from_config(config)?),
         "GroupNormalization" => Box::new(group_norm::GroupNorm::from_config(config)?),
-        "ZeroPadding2D" | "Cropping2D" => {
+        "ZeroPadding1D" | "ZeroPadding2D" | "Cropping1D" | "Cropping2D" => {
             Box::new(spatial::Margin::from_config(class_name, config)?)
         }
-        "UpSampling2D" => Box::new(spatial::UpSampling::from_config(config)?),
+        "UpSampling1D" | "UpSampling2D" => {
+            Box::new(spatial::UpSampling::from_config(class_name, config)?)
+        }
         "SpatialDropout1D" | "SpatialDropout2D" => {
             Box::new(dropout::SpatialDropout::from_config(class_name, config)?)
         }
@@ -316,6 +320,8 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
         "RandomFlip" => Box::new(random_flip::RandomFlip::from_config(config)?),
+        "RandomContrast" => Box::new(random_contrast::RandomContrast::from_config(config)?),
+        "RandomCrop" => Box::new(random_crop::RandomCrop::from_config(config)?),
         "RandomRotation" | "RandomTranslation" | "RandomZoom" => Box::new(
             random_affine::RandomAffine::from_config(class_name, config)?,
         ),

@@ -92,7 +92,7 @@ pub struct RandomAffine {
 
 /// Keras's factor: a number `f` gives `(-|f|, |f|)` (with the lower end at least `lo`); a
 /// pair gives itself, sorted; each end within `[lo, hi]` (`lo` excluded when `open_lo`).
-fn factor(
+pub(super) fn factor(
     class: &str,
     key: &str,
     v: &Value,

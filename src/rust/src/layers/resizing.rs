@@ -18,7 +18,7 @@ use crate::rng::Rng;
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Filter {
+pub(super) enum Filter {
     Nearest,
     Bilinear,
     Bicubic,
@@ -27,7 +27,7 @@ enum Filter {
 }
 
 impl Filter {
-    fn parse(name: &str) -> RkResult<Filter> {
+    pub(super) fn parse(class: &str, name: &str) -> RkResult<Filter> {
         Ok(match name {
             "nearest" => Filter::Nearest,
             "bilinear" => Filter::Bilinear,
@@ -36,13 +36,13 @@ impl Filter {
             "lanczos5" => Filter::Lanczos5,
             other => {
                 return Err(RkError::Unsupported(format!(
-                    "Resizing `interpolation = \"{other}\"` is not supported by rkeras (one of \"bilinear\", \"nearest\", \"bicubic\", \"lanczos3\", \"lanczos5\")"
+                    "{class} `interpolation = \"{other}\"` is not supported by rkeras (one of \"bilinear\", \"nearest\", \"bicubic\", \"lanczos3\", \"lanczos5\")"
                 )))
             }
         })
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Filter::Nearest => "nearest",
             Filter::Bilinear => "bilinear",
@@ -220,7 +220,7 @@ impl Resizing {
             class,
             height,
             width,
-            filter: Filter::parse(interpolation.as_deref().unwrap_or("bilinear"))?,
+            filter: Filter::parse(class, interpolation.as_deref().unwrap_or("bilinear"))?,
             crop_to_aspect_ratio: flag(c, class, "crop_to_aspect_ratio")?,
             pad_to_aspect_ratio: flag(c, class, "pad_to_aspect_ratio")?,
             fill_value: fill_value.unwrap_or(0.0) as f32,
@@ -235,24 +235,21 @@ impl Resizing {
         Ok(r)
     }
 
-    /// The maps of both axes for an input of `h` x `w`.
-    fn axes(&self, h: usize, w: usize) -> (Axis, Axis) {
+    /// The map for an input of `h` x `w`.
+    fn resample(&self, h: usize, w: usize) -> Resample {
         let (th, tw) = (self.height, self.width);
+        let fill = self.fill_value;
         if self.class == "CenterCrop" && h >= th && w >= tw {
-            return (
-                Axis::window((h - th) / 2, th),
-                Axis::window((w - tw) / 2, tw),
-            );
+            return Resample {
+                ay: Axis::window((h - th) / 2, th),
+                ax: Axis::window((w - tw) / 2, tw),
+                fill,
+            };
         }
         // Keras's windows: (start, len, pad) per axis.
         let (mut wh, mut ww) = ((0, h, 0), (0, w, 0));
         if self.crop_to_aspect_ratio {
-            let ch = ((w * th) as f64 / tw as f64) as usize;
-            let ch = ch.min(h).max(1);
-            let cw = ((h * tw) as f64 / th as f64) as usize;
-            let cw = cw.min(w).max(1);
-            wh = ((h - ch) / 2, ch, 0);
-            ww = ((w - cw) / 2, cw, 0);
+            (wh, ww) = aspect_windows((h, w), (th, tw));
         } else if self.pad_to_aspect_ratio {
             let ph = (((w * th) as f64 / tw as f64) as usize).max(h);
             let pw = (((h * tw) as f64 / th as f64) as usize).max(w);
@@ -264,29 +261,71 @@ impl Resizing {
                 ww.2 = bw;
             }
         }
-        (
-            Axis::resample(wh, th, self.filter, self.antialias),
-            Axis::resample(ww, tw, self.filter, self.antialias),
-        )
+        Resample {
+            ay: Axis::resample(wh, th, self.filter, self.antialias),
+            ax: Axis::resample(ww, tw, self.filter, self.antialias),
+            fill,
+        }
     }
 }
 
-impl Layer for Resizing {
-    fn class_name(&self) -> &'static str {
-        self.class
+/// A resampling of images: the maps of both axes, and the value of padded positions.
+#[derive(Debug)]
+pub(super) struct Resample {
+    ay: Axis,
+    ax: Axis,
+    fill: f32,
+}
+
+impl Resample {
+    /// Images of `h` x `w` resampled to `oh` x `ow` (Keras's `ops.image.resize()` without
+    /// antialiasing).
+    pub(super) fn new(
+        (h, w): (usize, usize),
+        (oh, ow): (usize, usize),
+        filter: Filter,
+    ) -> Resample {
+        Resample {
+            ay: Axis::resample((0, h, 0), oh, filter, false),
+            ax: Axis::resample((0, w, 0), ow, filter, false),
+            fill: 0.0,
+        }
     }
 
-    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
-        let s = super::image_input(name, inputs)?;
-        Ok(vec![self.height, self.width, s[2]])
+    /// Keras's `smart_resize()` from `h` x `w` to `th` x `tw`: the largest centred window of
+    /// the target's aspect ratio, resized bilinearly (no antialiasing).
+    pub(super) fn smart((h, w): (usize, usize), (th, tw): (usize, usize)) -> Resample {
+        let (wh, ww) = aspect_windows((h, w), (th, tw));
+        Resample::crop((wh.0, ww.0), (wh.1, ww.1), (th, tw))
     }
 
-    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let x = xs[0];
+    /// The `ch` x `cw` window at (`top`, `left`), resized bilinearly to `th` x `tw` (copied
+    /// when the sizes are equal).
+    pub(super) fn crop(
+        (top, left): (usize, usize),
+        (ch, cw): (usize, usize),
+        (th, tw): (usize, usize),
+    ) -> Resample {
+        let axis = |start, len, out| {
+            if len == out {
+                Axis::window(start, len)
+            } else {
+                Axis::resample((start, len, 0), out, Filter::Bilinear, false)
+            }
+        };
+        Resample {
+            ay: axis(top, ch, th),
+            ax: axis(left, cw, tw),
+            fill: 0.0,
+        }
+    }
+
+    /// The resampled images of `x` (`[batch, h, w, c]`).
+    pub(super) fn forward(&self, x: &Tensor) -> RkResult<Tensor> {
         let (b, h, w, c) = dims(x);
-        let (ay, ax) = self.axes(h, w);
+        let (ay, ax) = (&self.ay, &self.ax);
         let xv = x.as_slice().expect("standard");
-        let (oh, ow) = (self.height, self.width);
+        let (oh, ow) = (ay.taps.len(), ax.taps.len());
         let rw = ax.len + 2 * ax.pad;
         let mut y = super::zeros(b * oh * ow * c);
         let mut row = vec![0.0f32; rw * c];
@@ -303,7 +342,7 @@ impl Layer for Resizing {
                                 let src = &xs[(iy * w + ix) * c..][..c];
                                 dst.iter_mut().zip(src).for_each(|(d, v)| *d += wy * v);
                             }
-                            _ => dst.iter_mut().for_each(|d| *d += wy * self.fill_value),
+                            _ => dst.iter_mut().for_each(|d| *d += wy * self.fill),
                         }
                     }
                 }
@@ -317,30 +356,23 @@ impl Layer for Resizing {
                 }
             }
         }
-        Ok((super::tensor(b, &[oh, ow, c], y)?, None))
+        super::tensor(b, &[oh, ow, c], y)
     }
 
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        let x = xs[0];
+    /// The gradient with respect to the input `x` of the output gradient `g` (the
+    /// transpose of [`Resample::forward`]).
+    pub(super) fn backward(&self, x: &Tensor, g: &Tensor) -> RkResult<Tensor> {
         let (b, h, w, c) = dims(x);
-        let (ay, ax) = self.axes(h, w);
+        let (ay, ax) = (&self.ay, &self.ax);
         let gv = g.as_slice().expect("standard");
-        let (oh, ow) = (self.height, self.width);
+        let (oh, ow) = (ay.taps.len(), ax.taps.len());
         let rw = ax.len + 2 * ax.pad;
         let mut dx = super::zeros(x.len());
         let mut row = vec![0.0f32; rw * c];
         for s in 0..b {
             let ds = &mut dx[s * h * w * c..(s + 1) * h * w * c];
             for (oy, ty) in ay.taps.iter().enumerate() {
-                // The transpose of forward: the width taps, then the height taps.
+                // The width taps, then the height taps.
                 row.fill(0.0);
                 let gr = &gv[((s * oh + oy) * ow) * c..((s * oh + oy + 1) * ow) * c];
                 for (ox, tx) in ax.taps.iter().enumerate() {
@@ -364,7 +396,36 @@ impl Layer for Resizing {
                 }
             }
         }
-        Ok(vec![super::tensor(b, &[h, w, c], dx)?])
+        super::tensor(b, &[h, w, c], dx)
+    }
+}
+
+impl Layer for Resizing {
+    fn class_name(&self) -> &'static str {
+        self.class
+    }
+
+    fn build(&mut self, name: &str, inputs: &[Shape], _rng: &mut Rng) -> RkResult<Shape> {
+        let s = super::image_input(name, inputs)?;
+        Ok(vec![self.height, self.width, s[2]])
+    }
+
+    fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
+        let (_, h, w, _) = dims(xs[0]);
+        Ok((self.resample(h, w).forward(xs[0])?, None))
+    }
+
+    fn backward(
+        &self,
+        xs: &[&Tensor],
+        _y: &Tensor,
+        _cache: &Cache,
+        g: Tensor,
+        _pgrads: &mut [Tensor],
+        _ctx: &mut Ctx,
+    ) -> RkResult<Vec<Tensor>> {
+        let (_, h, w, _) = dims(xs[0]);
+        Ok(vec![self.resample(h, w).backward(xs[0], &g)?])
     }
 
     fn config(&self) -> Value {
@@ -383,6 +444,15 @@ impl Layer for Resizing {
             "data_format": "channels_last",
         })
     }
+}
+
+/// Keras's largest centred window of an `h` x `w` image with the aspect ratio of `th` x
+/// `tw`, as `(start, len, 0)` per axis.
+type Window = (usize, usize, usize);
+pub(super) fn aspect_windows((h, w): (usize, usize), (th, tw): (usize, usize)) -> (Window, Window) {
+    let ch = (((w * th) as f64 / tw as f64) as usize).clamp(1, h);
+    let cw = (((h * tw) as f64 / th as f64) as usize).clamp(1, w);
+    (((h - ch) / 2, ch, 0), ((w - cw) / 2, cw, 0))
 }
 
 /// Batch, height, width and channels of an image batch.
