@@ -129,25 +129,9 @@ vectorized_input <- function(model, x, arg, call) {
   out
 }
 
-#' Learn a preprocessing layer's state from data
-#'
-#' For [layer_text_vectorization()]: counts the tokens of `data` (a character vector) and
-#' keeps the most frequent as the vocabulary (and the document frequencies for tf-idf),
-#' replacing any earlier vocabulary. Changes the layer in place.
-#' @param object A layer made by [layer_text_vectorization()].
-#' @param data A character vector of texts.
-#' @param batch_size,steps Accepted for compatibility (all of `data` is used).
-#' @param ... Nothing else; any argument here is an error.
-#' @returns The layer, invisibly.
-#' @family text preprocessing
-#' @export
-#' @examples
-#' v <- layer_text_vectorization(output_mode = "count")
-#' adapt(v, c("red green", "green blue", "green"))
-#' get_vocabulary(v)   # by decreasing count
-#' v(c("green green red", "yellow"))
-adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
-  check_no_dots(..., fn = "adapt()")
+#' A text vectorization layer's vocabulary (and document frequencies) from `data`
+#' @noRd
+adapt_text <- function(object, data) {
   st <- vectorizer_state(object)
   texts <- check_texts(data, "data")
   docs <- text_tokens(st, texts)

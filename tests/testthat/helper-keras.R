@@ -36,7 +36,7 @@ read_json <- function(path) rkeras:::rk_json_parse(paste(readLines(path, warn = 
 unflat <- function(item) {
   v <- as.numeric(unlist(item$values))
   shape <- as.integer(unlist(item$shape))
-  if (length(shape) == 1) array(v, shape) else array_reshape(v, shape)
+  if (length(shape) == 0) v else if (length(shape) == 1) array(v, shape) else array_reshape(v, shape)
 }
 
 layer_table <- function(model) {

@@ -20,7 +20,7 @@ layer_models <- function() {
     layer_concatenate() %>% layer_activation_elu() %>% layer_dense(3) %>% layer_activation_softmax()
   image <- keras_model(img, image_out)
   sq <- layer_input(c(10, 3), name = "sq")
-  s <- sq %>% layer_masking(mask_value = 9) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>%
+  s <- sq %>% layer_masking(mask_value = 9) %>% layer_normalization(mean = c(0.1, 0.2, 0.3), variance = c(1, 2, 3)) %>% time_distributed(layer_dense(units = 3)) %>% layer_conv_1d(4, 3, padding = "causal", activation = "tanh") %>%
     layer_separable_conv_1d(3, 3, padding = "same", depth_multiplier = 2) %>%
     layer_depthwise_conv_1d(2, padding = "same") %>% layer_spatial_dropout_1d(0.1) %>%
     layer_zero_padding_1d(c(1, 2)) %>% layer_conv_1d_transpose(3, 3, strides = 2, padding = "same") %>%
@@ -29,7 +29,9 @@ layer_models <- function() {
   sequence <- keras_model(sq, list(s %>% layer_global_average_pooling_1d(), s %>% layer_global_max_pooling_1d()) %>%
                                 layer_add() %>% layer_activation_relu(max_value = 2) %>% layer_dense(2, activation = "sigmoid"))
   p <- layer_input(4, name = "p"); q <- layer_input(4, name = "q")
-  pd <- p %>% layer_dense(6, activation = "relu"); qd <- q %>% layer_dense(6)
+  norm <- layer_normalization()
+  adapt(norm, matrix(round(rnorm(40, 2, 3), 2), 10))
+  pd <- p %>% norm() %>% layer_dense(6, activation = "relu"); qd <- q %>% layer_dense(6)
   merged <- list(layer_subtract(list(pd, qd)), layer_multiply(list(pd, qd)), layer_average(list(pd, qd)),
                  layer_maximum(list(pd, qd)), layer_minimum(list(pd, qd))) %>% layer_concatenate()
   m <- merged %>% layer_reshape(c(5, 6)) %>% layer_permute(c(2, 1)) %>% layer_flatten() %>%

@@ -390,7 +390,11 @@ fn resizing_and_center_crop_match_finite_differences() {
         let g = between_conv_and_dense(vec![
             layer("rs", "Resizing", resize),
             layer("cc", "CenterCrop", crop),
-            layer("up", "UpSampling2D", json!({"size": [2, 1], "interpolation": "bilinear"})),
+            layer(
+                "up",
+                "UpSampling2D",
+                json!({"size": [2, 1], "interpolation": "bilinear"}),
+            ),
         ]);
         let x = distinct(2 * 5 * 6 * 2, 0.05);
         assert!(check_params(&g, &x, 2, false).unwrap() >= 3);

@@ -28,6 +28,7 @@ pub mod masking;
 pub mod merge;
 pub mod noise;
 pub mod normalization;
+pub mod normalize;
 pub mod patches;
 pub mod pooling;
 pub mod prelu;
@@ -320,6 +321,7 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "UnitNormalization" => Box::new(unit_norm::UnitNorm::from_config(config)?),
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
         "RandomFlip" => Box::new(random_flip::RandomFlip::from_config(config)?),
+        "Normalization" => Box::new(normalize::Normalization::from_config(config)?),
         "RandomContrast" => Box::new(random_contrast::RandomContrast::from_config(config)?),
         "RandomCrop" => Box::new(random_crop::RandomCrop::from_config(config)?),
         "RandomRotation" | "RandomTranslation" | "RandomZoom" => Box::new(

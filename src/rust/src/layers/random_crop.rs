@@ -47,7 +47,12 @@ impl RandomCrop {
 
     /// The map for `h` x `w` images: the window at `start` (a training draw), else Keras's
     /// training fallback (`training`) or the smart resize.
-    fn resample(&self, (h, w): (usize, usize), start: Option<(usize, usize)>, training: bool) -> Resample {
+    fn resample(
+        &self,
+        (h, w): (usize, usize),
+        start: Option<(usize, usize)>,
+        training: bool,
+    ) -> Resample {
         let target = (self.height, self.width);
         match start {
             Some(at) => Resample::crop(at, target, target),
@@ -103,13 +108,17 @@ impl Layer for RandomCrop {
         _ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
         let x = xs[0];
-        let at = cache.as_ref().map(|t| t.as_slice().expect("standard").to_vec());
+        let at = cache
+            .as_ref()
+            .map(|t| t.as_slice().expect("standard").to_vec());
         let start = at
             .as_ref()
             .filter(|v| v[0] >= 0.0)
             .map(|v| (v[0] as usize, v[1] as usize));
         let (h, w) = (x.shape()[1], x.shape()[2]);
-        Ok(vec![self.resample((h, w), start, at.is_some()).backward(x, &g)?])
+        Ok(vec![self
+            .resample((h, w), start, at.is_some())
+            .backward(x, &g)?])
     }
 
     fn config(&self) -> Value {
