@@ -88,6 +88,8 @@ rk_op_eval <- function(json, values, dims, seed) .Call(wrap__rk_op_eval, json, v
 
 rk_op_vjp <- function(json, values, dims, grad, grad_dims) .Call(wrap__rk_op_vjp, json, values, dims, grad, grad_dims)
 
+rk_discretization_bins <- function(values, epsilon, num_bins) .Call(wrap__rk_discretization_bins, values, epsilon, num_bins)
+
 rk_model_save <- function(model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer) .Call(wrap__rk_model_save, model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer)
 
 rk_read_model_file <- function(path, raw) .Call(wrap__rk_read_model_file, path, raw)

@@ -54,17 +54,111 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
                                        input_shape = input_shape %||% batch_input_shape[-1], name = name))
 }
 
+#' Discretization and category encoding layers
+#'
+#' `layer_discretization()` puts each value in a bin: index `i` where
+#' `bin_boundaries[i] <= x < bin_boundaries[i + 1]` (counting bins from 0, NumPy's
+#' `digitize()`), with `bin_boundaries` given or learnt by [adapt()] as Keras 3 learns them
+#' (its approximate quantiles of all values of `data`, tolerance `epsilon`, `num_bins` bins).
+#' `layer_category_encoding()` takes category ids in `[0, num_tokens)`.
+#'
+#' Both encode the ids as `output_mode` says: `"int"` (discretization only) keeps them;
+#' `"one_hot"` gives each id a row of zeros with a one at the id (a last axis of size 1 is
+#' replaced by the row); `"multi_hot"` marks, and `"count"` counts, the ids of each sample
+#' (along its first axis). Ids outside the range mark nothing, as in Keras 3 (JAX).
+#' Keras 2's name `"binary"` is taken for `"multi_hot"`. Neither layer has weights or passes
+#' gradients to its inputs.
+#'
+#' Input and output shapes: `(batch, ...)` to `(batch, ...)` (`"int"`), `(batch, ...,
+#' depth)` (`"one_hot"`), `(batch, depth)` for `(batch, n)` inputs (`"multi_hot"`,
+#' `"count"`), where `depth` is the number of bins or `num_tokens`.
+#' @inheritParams layer_dense
+#' @param bin_boundaries Increasing numbers, or `NULL` to learn them with [adapt()].
+#' @param num_bins With [adapt()]: the number of bins to learn.
+#' @param epsilon [adapt()]'s tolerance (Keras's summary keeps about `1 / epsilon` values).
+#' @param num_tokens The number of categories.
+#' @param output_mode `"int"`, `"one_hot"`, `"multi_hot"` or `"count"` (see above).
+#' @param sparse Only `FALSE` (outputs are dense).
+#' @returns The model (invisibly) when `object` is a model, a tensor when `object` is a
+#'   tensor, else a layer.
+#' @family preprocessing layers
+#' @export
+#' @examples
+#' ages <- matrix(c(3, 17, 25, 42, 61, 80), ncol = 1)
+#' bins <- layer_discretization(bin_boundaries = c(18, 35, 65))
+#' predict(keras_model_sequential(input_shape = 1) %>% bins(), ages, verbose = 0)
+#'
+#' learnt <- layer_discretization(num_bins = 3, output_mode = "one_hot")
+#' adapt(learnt, runif(300))
+#' get_config(learnt)$bin_boundaries
+#'
+#' codes <- keras_model_sequential(input_shape = 3) %>%
+#'   layer_category_encoding(num_tokens = 5, output_mode = "count")
+#' predict(codes, rbind(c(0, 1, 1), c(4, 4, 2)), verbose = 0)
+layer_discretization <- function(object, bin_boundaries = NULL, num_bins = NULL, epsilon = 0.01,
+                                 output_mode = "int", sparse = FALSE, input_shape = NULL,
+                                 batch_input_shape = NULL, batch_size = NULL, dtype = NULL,
+                                 name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_discretization()")
+  if (is.null(bin_boundaries) == is.null(num_bins)) {
+    rk_abort("Give `bin_boundaries` or `num_bins` (then learn the boundaries with adapt()), not both.", "value")
+  }
+  if (!is.null(bin_boundaries)) {
+    if (is.list(bin_boundaries)) bin_boundaries <- unlist(bin_boundaries)
+    if (!is.numeric(bin_boundaries) || !length(bin_boundaries) || !all(is.finite(bin_boundaries)) ||
+        is.unsorted(bin_boundaries)) {
+      rk_abort(sprintf("`bin_boundaries` must be increasing finite numbers, not %s.", show_value(bin_boundaries)), "value")
+    }
+  }
+  config <- list(bin_boundaries = if (!is.null(bin_boundaries)) I(as.double(bin_boundaries)),
+                 num_bins = check_count(num_bins, "num_bins", max = 2^24, allow_null = TRUE),
+                 epsilon = check_number(epsilon, "epsilon", min = 1e-6, max = 1),
+                 output_mode = encoding_mode(output_mode, c("int", "one_hot", "multi_hot", "count")),
+                 sparse = check_dense(sparse))
+  compose_layer(object, new_layer_spec("discretization", "Discretization", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
+}
+
+#' @rdname layer_discretization
+#' @export
+layer_category_encoding <- function(object, num_tokens = NULL, output_mode = "multi_hot", sparse = FALSE,
+                                    input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
+                                    dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
+  check_no_dots(..., fn = "layer_category_encoding()")
+  config <- list(num_tokens = check_count(num_tokens, "num_tokens", max = 2^24),
+                 output_mode = encoding_mode(output_mode, c("one_hot", "multi_hot", "count")),
+                 sparse = check_dense(sparse))
+  compose_layer(object, new_layer_spec("category_encoding", "CategoryEncoding", config,
+                                       input_shape = input_shape %||% batch_input_shape[-1], name = name))
+}
+
+encoding_mode <- function(mode, choices, call = rlang::caller_env()) {
+  if (identical(mode, "binary")) mode <- "multi_hot"
+  check_string(mode, "output_mode", choices = choices, call = call)
+}
+
+check_dense <- function(sparse, call = rlang::caller_env()) {
+  if (!identical(check_flag(sparse, "sparse", call = call), FALSE)) {
+    rk_abort("`sparse = TRUE` is not supported by rkeras (outputs are dense).", "unsupported", call)
+  }
+  FALSE
+}
+
 #' Learn a preprocessing layer's state from data
 #'
 #' * [layer_normalization()]: the mean and variance of `data` over every axis but the
 #'   layer's kept axes (`data` is a numeric matrix, array or data frame whose first axis is
 #'   the samples), as Keras computes them; they become the layer's weights.
+#' * [layer_discretization()] made with `num_bins`: the bin boundaries, Keras 3's approximate
+#'   quantiles of all the values of `data` (a numeric vector, matrix or array), kept in the
+#'   layer's config. Adapt it before it joins a model.
 #' * [layer_text_vectorization()]: counts the tokens of `data` (a character vector) and keeps
 #'   the most frequent as the vocabulary (and the document frequencies for tf-idf),
 #'   replacing any earlier vocabulary.
 #'
 #' Changes the layer in place, also inside the models that already hold it.
-#' @param object A layer made by [layer_normalization()] or [layer_text_vectorization()].
+#' @param object A layer made by [layer_normalization()], [layer_discretization()] or
+#'   [layer_text_vectorization()].
 #' @param data The data, as above.
 #' @param batch_size,steps Accepted for compatibility (all of `data` is used).
 #' @param ... Nothing else; any argument here is an error.
@@ -82,11 +176,34 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
 adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
   check_no_dots(..., fn = "adapt()")
   if (inherits(object, "rkeras_text_vectorization")) return(adapt_text(object, data))
+  if (inherits(object, "rkeras_Discretization")) return(adapt_discretization(object, data))
   if (!inherits(object, "rkeras_Normalization")) {
-    rk_abort(sprintf("`object` must be a layer made by layer_normalization() or layer_text_vectorization(), not %s.",
+    rk_abort(sprintf("`object` must be a layer made by layer_normalization(), layer_discretization() or layer_text_vectorization(), not %s.",
                      show_value(object)), "type")
   }
   adapt_normalization(object, data)
+}
+
+#' A discretization layer's boundaries from `data`, as Keras's adapt() computes them
+#' @noRd
+adapt_discretization <- function(object, data, call = rlang::caller_env()) {
+  if (is.data.frame(data)) data <- as.matrix(data)
+  if (!is.numeric(data) || !length(data) || anyNA(data)) {
+    rk_abort(sprintf("`data` must be numbers without missing values, not %s.", show_value(data)), "type", call)
+  }
+  state <- layer_state(object)
+  config <- state$spec$config
+  if (is.null(config$num_bins)) {
+    rk_abort("This discretization layer was given `bin_boundaries`; adapt() learns them for a layer made with `num_bins`.",
+             "state", call)
+  }
+  if (!is.null(state$model)) {
+    rk_abort("adapt() a discretization layer before it joins a model: its boundaries fix the model's shapes.",
+             "state", call)
+  }
+  bounds <- rk_call(rk_discretization_bins(as.double(data), config$epsilon, config$num_bins), call = call)
+  state$spec$config$bin_boundaries <- I(as.double(bounds))
+  invisible(object)
 }
 
 #' Keras's axes (batch axis 0, negatives kept) from Keras for R's (batch axis 1)

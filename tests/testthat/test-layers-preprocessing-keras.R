@@ -77,3 +77,39 @@ test_that("layer_normalization() checks its arguments and adapt() its data", {
   save_model(model, f)
   expect_equal(predict(load_model(f), x, verbose = 0), predict(model, x, verbose = 0))
 })
+
+test_that("layer_discretization() and its adapt() match Keras 3: digitize, every output mode, learnt quantiles", {
+  make <- function(a) {
+    args <- a[intersect(names(a), c("num_bins", "epsilon", "output_mode"))]
+    if (!is.null(a$bin_boundaries)) args$bin_boundaries <- as.numeric(unlist(a$bin_boundaries))
+    do.call(layer_discretization, args)
+  }
+  for (case in preprocessing_cases("disc_")) check_preprocessing_case(case, make)
+})
+
+test_that("layer_category_encoding() matches Keras 3: multi-hot, counts, one-hot rows", {
+  for (case in preprocessing_cases("cat_")) check_preprocessing_case(case, function(a) do.call(layer_category_encoding, a))
+})
+
+test_that("the discretization and category encoding layers check their arguments", {
+  expect_error(layer_discretization(), "`bin_boundaries` or `num_bins`", class = "rkeras_error_value")
+  expect_error(layer_discretization(bin_boundaries = c(2, 1)), "increasing", class = "rkeras_error_value")
+  expect_error(layer_discretization(num_bins = 0), "`num_bins`", class = "rkeras_error_value")
+  expect_error(layer_discretization(num_bins = 3, epsilon = 2), "`epsilon`", class = "rkeras_error_value")
+  expect_error(layer_discretization(num_bins = 3, output_mode = "tf_idf"), "`output_mode`", class = "rkeras_error_value")
+  expect_error(layer_discretization(num_bins = 3, sparse = TRUE), "sparse", class = "rkeras_error_unsupported")
+  expect_error(layer_category_encoding(num_tokens = 3, output_mode = "int"), "`output_mode`", class = "rkeras_error_value")
+  expect_error(layer_category_encoding(), "`num_tokens`", class = "rkeras_error_value")
+  expect_error(adapt(layer_discretization(bin_boundaries = 1), 1:10), "num_bins", class = "rkeras_error_state")
+  expect_error(adapt(layer_discretization(num_bins = 2), "a"), "`data`", class = "rkeras_error_type")
+  # Not adapted: an error at prediction, the model still usable after adapt() is refused.
+  d <- layer_discretization(num_bins = 2)
+  model <- keras_model_sequential(input_shape = 1) %>% d()
+  expect_error(predict(model, matrix(1:3), verbose = 0), "adapt", class = "rkeras_error_state")
+  expect_error(adapt(d, 1:10), "before it joins a model", class = "rkeras_error_state")
+  # Keras 2's "binary" is multi-hot; ids encode the same through a model that trains after them.
+  enc <- keras_model_sequential(input_shape = 2) %>% layer_category_encoding(4, output_mode = "binary") %>%
+    layer_dense(1)
+  enc %>% compile(loss = "mse", optimizer = "sgd")
+  expect_no_error(enc %>% fit(rbind(c(0, 1), c(3, 3)), c(1, 0), epochs = 1, verbose = 0))
+})

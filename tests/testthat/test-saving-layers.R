@@ -55,6 +55,12 @@ layer_models <- function() {
   dec <- layer_lstm(units = 4, return_sequences = TRUE, return_state = TRUE, go_backwards = TRUE)(de, initial_state = enc[2:3])
   last <- layer_gru(units = 3, return_state = TRUE)(dec[[1]])
   s2s <- keras_model(list(en, de), list(dec[[1]] %>% layer_dense(2, activation = "softmax"), dec[[3]], last[[2]], enc[[1]]))
+  cat_in <- layer_input(3, name = "cat_in")
+  learnt <- layer_discretization(num_bins = 3, output_mode = "one_hot")
+  adapt(learnt, round(rnorm(60, 2, 1), 2))
+  coded <- list(cat_in %>% layer_discretization(bin_boundaries = c(1, 2.5)) %>% layer_category_encoding(4, "count"),
+                cat_in %>% learnt() %>% layer_flatten()) %>% layer_concatenate() %>% layer_dense(2)
+  encode <- keras_model(cat_in, coded)
   ids <- matrix(sample(1:11, 35, TRUE), 5); ids[, 1:2] <- 0; ids[2, 5] <- 0
   list(text = list(model = text, x = list(matrix(sample(0:19, 30, TRUE), 5))),
        states = list(model = s2s, x = list(ids, array(round(rnorm(5 * 12), 2), c(5, 4, 3)))),
@@ -62,6 +68,7 @@ layer_models <- function() {
        frames2 = list(model = frames2, x = list(array(round(rnorm(5 * 24), 2), c(5, 3, 4, 2)))),
        image = list(model = image, x = list(array(round(rnorm(5 * 128), 2), c(5, 8, 8, 2)))),
        sequence = list(model = sequence, x = list(array(round(rnorm(5 * 30), 2), c(5, 10, 3)))),
+       encode = list(model = encode, x = list(matrix(round(rnorm(15, 2, 1.5), 2), 5))),
        merge = list(model = merge, x = list(matrix(round(rnorm(20), 2), 5), matrix(round(rnorm(20), 2), 5))))
 }
 

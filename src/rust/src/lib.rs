@@ -33,6 +33,7 @@ use r_api::images as rk_images_api;
 use r_api::metrics as rk_metrics_api;
 use r_api::model as rk_model_api;
 use r_api::ops as rk_ops_api;
+use r_api::preprocessing as rk_preprocessing_api;
 use r_api::saving as rk_saving_api;
 use r_api::tensorboard as rk_tensorboard_api;
 
@@ -45,6 +46,7 @@ extendr_module! {
     use rk_metrics_api;
     use rk_model_api;
     use rk_ops_api;
+    use rk_preprocessing_api;
     use rk_saving_api;
     use rk_tensorboard_api;
 }

@@ -12,10 +12,12 @@ pub mod activity_regularization;
 pub mod attention;
 mod attention_ops;
 pub mod bidirectional;
+pub mod category;
 pub mod conv;
 pub mod conv_config;
 pub mod dense;
 pub mod depthwise;
+pub mod discretization;
 pub mod dot;
 pub mod dot_attention;
 pub mod dropout;
@@ -322,6 +324,8 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Rescaling" => Box::new(rescaling::Rescaling::from_config(config)?),
         "RandomFlip" => Box::new(random_flip::RandomFlip::from_config(config)?),
         "Normalization" => Box::new(normalize::Normalization::from_config(config)?),
+        "Discretization" => Box::new(discretization::Discretization::from_config(config)?),
+        "CategoryEncoding" => Box::new(category::CategoryEncoding::from_config(config)?),
         "RandomContrast" => Box::new(random_contrast::RandomContrast::from_config(config)?),
         "RandomCrop" => Box::new(random_crop::RandomCrop::from_config(config)?),
         "RandomRotation" | "RandomTranslation" | "RandomZoom" => Box::new(

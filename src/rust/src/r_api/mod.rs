@@ -7,6 +7,7 @@ pub mod images;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod preprocessing;
 pub mod saving;
 pub mod shapes;
 pub mod tensorboard;
