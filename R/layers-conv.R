@@ -88,14 +88,7 @@ layer_conv_2d_transpose <- function(object, filters, kernel_size, strides = c(1L
                                     input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
                                     dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_conv_2d_transpose()")
-  spec <- conv_spec("conv2d_transpose", "Conv2DTranspose", 2L, filters, kernel_size, strides,
-                    padding, data_format, dilation_rate, 1L, activation, use_bias,
-                    kernel_initializer, bias_initializer, kernel_regularizer,
-                    input_shape %||% batch_input_shape[-1], name,
-                    output_padding = output_padding, bias_regularizer = bias_regularizer,
-                    activity_regularizer = activity_regularizer,
-                    kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, eval(transposed_conv_call(2L)))
 }
 
 #' @rdname layer_conv_2d
@@ -110,14 +103,21 @@ layer_conv_1d_transpose <- function(object, filters, kernel_size, strides = 1L, 
                                     input_shape = NULL, batch_input_shape = NULL, batch_size = NULL,
                                     dtype = NULL, name = NULL, trainable = NULL, weights = NULL, ...) {
   check_no_dots(..., fn = "layer_conv_1d_transpose()")
-  spec <- conv_spec("conv1d_transpose", "Conv1DTranspose", 1L, filters, kernel_size, strides,
-                    padding, data_format, dilation_rate, 1L, activation, use_bias,
-                    kernel_initializer, bias_initializer, kernel_regularizer,
-                    input_shape %||% batch_input_shape[-1], name,
-                    output_padding = output_padding, bias_regularizer = bias_regularizer,
-                    activity_regularizer = activity_regularizer,
-                    kernel_constraint = kernel_constraint, bias_constraint = bias_constraint)
-  compose_layer(object, spec)
+  compose_layer(object, eval(transposed_conv_call(1L)))
+}
+
+#' The conv_spec() call of a transposed convolution of `rank`, for its constructor to
+#' evaluate among its arguments
+#' @noRd
+transposed_conv_call <- function(rank) {
+  substitute(conv_spec(TYPE, CLASS, RANK, filters, kernel_size, strides, padding, data_format,
+                       dilation_rate, 1L, activation, use_bias, kernel_initializer, bias_initializer,
+                       kernel_regularizer, input_shape %||% batch_input_shape[-1], name,
+                       output_padding = output_padding, bias_regularizer = bias_regularizer,
+                       activity_regularizer = activity_regularizer,
+                       kernel_constraint = kernel_constraint, bias_constraint = bias_constraint),
+             list(TYPE = sprintf("conv%dd_transpose", rank), CLASS = sprintf("Conv%dDTranspose", rank),
+                  RANK = rank))
 }
 
 conv_spec <- function(type, class_name, rank, filters, kernel_size, strides, padding, data_format,
