@@ -67,48 +67,63 @@ image_dataset_from_directory <- function(directory, labels = "inferred", label_m
                                          crop_to_aspect_ratio = FALSE, pad_to_aspect_ratio = FALSE,
                                          verbose = TRUE, ...) {
   check_no_dots(..., fn = "image_dataset_from_directory()")
-  directory <- check_string(directory, "directory")
-  if (!dir.exists(directory)) {
-    rk_abort(sprintf("`directory` must be a folder; \"%s\" does not exist.", directory), "io")
-  }
-  if (!is.null(label_mode)) {
-    label_mode <- check_string(label_mode, "label_mode", choices = c("int", "categorical", "binary"))
-  }
   color_mode <- check_string(color_mode, "color_mode", choices = c("grayscale", "rgb", "rgba"))
-  batch_size <- check_count(batch_size, "batch_size", max = 2^24)
   if (length(unlist(image_size)) != 2) {
     rk_abort(sprintf("`image_size` must be two positive whole numbers c(height, width), not %s.",
                      show_value(image_size)), "value")
   }
   image_size <- check_tuple(image_size, "image_size", 2L)
-  shuffle <- check_flag(shuffle, "shuffle")
   interpolation <- tolower(check_string(interpolation, "interpolation"))
   interpolation <- check_string(interpolation, "interpolation", choices = c("bilinear", "nearest"))
-  check_flag(follow_links, "follow_links")
   crop_to_aspect_ratio <- check_flag(crop_to_aspect_ratio, "crop_to_aspect_ratio")
   if (!isFALSE(check_flag(pad_to_aspect_ratio, "pad_to_aspect_ratio"))) {
     rk_abort("`pad_to_aspect_ratio = TRUE` is not supported by rkeras yet.", "unsupported")
   }
-  verbose <- check_flag(verbose, "verbose")
+  directory_dataset(directory, labels, label_mode, class_names, batch_size, shuffle, seed, validation_split,
+                    subset, follow_links, verbose, c(".bmp", ".gif", ".jpeg", ".jpg", ".png"), "images",
+                    function(paths, labels, class_names, label_mode) {
+                      new_image_dataset(paths, labels, class_names, label_mode, color_mode, batch_size,
+                                        image_size, shuffle, interpolation, crop_to_aspect_ratio)
+                    })
+}
+
+#' Keras's `*_dataset_from_directory()` common part: the arguments checked, the files of
+#' `formats` indexed and labelled, shuffled with NumPy's generator as Keras does, split, and
+#' each subset made a dataset by `make(paths, labels, class_names, label_mode)`
+#' @noRd
+directory_dataset <- function(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
+                              validation_split, subset, follow_links, verbose, formats, what, make,
+                              call = rlang::caller_env()) {
+  directory <- check_string(directory, "directory", call = call)
+  if (!dir.exists(directory)) {
+    rk_abort(sprintf("`directory` must be a folder; \"%s\" does not exist.", directory), "io", call)
+  }
+  if (!is.null(label_mode)) {
+    label_mode <- check_string(label_mode, "label_mode", choices = c("int", "categorical", "binary"), call = call)
+  }
+  batch_size <- check_count(batch_size, "batch_size", max = 2^24, call = call)
+  shuffle <- check_flag(shuffle, "shuffle", call = call)
+  check_flag(follow_links, "follow_links", call = call)
+  verbose <- check_flag(verbose, "verbose", call = call)
   if (!is.null(validation_split)) {
-    validation_split <- check_number(validation_split, "validation_split")
+    validation_split <- check_number(validation_split, "validation_split", call = call)
     if (!(validation_split > 0 && validation_split < 1)) {
-      rk_abort(sprintf("`validation_split` must be between 0 and 1, not %s.", format(validation_split)), "value")
+      rk_abort(sprintf("`validation_split` must be between 0 and 1, not %s.", format(validation_split)), "value", call)
     }
   }
-  if (!is.null(subset)) subset <- check_string(subset, "subset", choices = c("training", "validation", "both"))
+  if (!is.null(subset)) subset <- check_string(subset, "subset", choices = c("training", "validation", "both"), call = call)
   if (is.null(validation_split) != is.null(subset)) {
-    rk_abort("If `subset` is set, `validation_split` must be set, and inversely.", "value")
+    rk_abort("If `subset` is set, `validation_split` must be set, and inversely.", "value", call)
   }
   if (!is.null(validation_split) && shuffle && is.null(seed) && subset != "both") {
     rk_abort("With `validation_split` and shuffling, give a `seed`, so that the training and validation subsets do not overlap.",
-             "value")
+             "value", call)
   }
-  seed <- if (is.null(seed)) sample.int(1e6, 1) - 1 else check_count(seed, "seed", min = 0, max = 2^32 - 1)
-  index <- index_image_directory(directory, labels, class_names, follow_links)
+  seed <- if (is.null(seed)) sample.int(1e6, 1) - 1 else check_count(seed, "seed", min = 0, max = 2^32 - 1, call = call)
+  index <- index_directory(directory, labels, class_names, follow_links, formats, call = call)
   if (!is.null(labels) && identical(label_mode, "binary") && length(index$class_names) != 2) {
     rk_abort(sprintf("With `label_mode = \"binary\"` there must be exactly 2 classes, not %d (%s).",
-                     length(index$class_names), paste(index$class_names, collapse = ", ")), "value")
+                     length(index$class_names), paste(index$class_names, collapse = ", ")), "value", call)
   }
   if (is.null(labels) || is.null(label_mode)) index$labels <- NULL
   if (verbose) {
@@ -123,7 +138,7 @@ image_dataset_from_directory <- function(directory, labels = "inferred", label_m
     index$paths <- index$paths[perm]
     if (!is.null(index$labels)) index$labels <- index$labels[perm]
   }
-  make <- function(which) {
+  subset_dataset <- function(which) {
     keep <- seq_along(index$paths)
     if (!is.null(validation_split)) {
       n_val <- as.integer(floor(validation_split * length(keep)))
@@ -132,20 +147,20 @@ image_dataset_from_directory <- function(directory, labels = "inferred", label_m
       if (verbose) message(sprintf("Using %d files for %s.", length(keep), which))
     }
     if (!length(keep)) {
-      rk_abort(sprintf("No images found in directory \"%s\". Allowed formats: .bmp, .gif, .jpeg, .jpg, .png.",
-                       directory), "value", call = rlang::caller_env(2))
+      rk_abort(sprintf("No %s found in directory \"%s\". Allowed formats: %s.", what, directory,
+                       paste(formats, collapse = ", ")), "value", call)
     }
-    new_image_dataset(index$paths[keep], index$labels[keep], index$class_names, label_mode,
-                      color_mode, batch_size, image_size, shuffle, interpolation, crop_to_aspect_ratio)
+    make(index$paths[keep], index$labels[keep], index$class_names, label_mode)
   }
-  if (identical(subset, "both")) return(list(make("training"), make("validation")))
-  make(subset %||% "all")
+  if (identical(subset, "both")) return(list(subset_dataset("training"), subset_dataset("validation")))
+  subset_dataset(subset %||% "all")
 }
 
-#' Keras's `index_directory()`: the image files below `directory` in Keras's order, their
-#' labels and the class names
+#' Keras's `index_directory()`: the files of `formats` below `directory` in Keras's order,
+#' their labels and the class names
 #' @noRd
-index_image_directory <- function(directory, labels, class_names, follow_links, call = rlang::caller_env()) {
+index_directory <- function(directory, labels, class_names, follow_links, formats,
+                                  call = rlang::caller_env()) {
   py_sort <- function(x) sort(x, method = "radix")
   inferred <- identical(labels, "inferred")
   if (inferred) {
@@ -168,7 +183,6 @@ index_image_directory <- function(directory, labels, class_names, follow_links, 
     }
     subdirs <- ""
   }
-  formats <- c(".bmp", ".gif", ".jpeg", ".jpg", ".png")
   paths <- character()
   found <- integer()
   for (k in seq_along(subdirs)) {
@@ -187,7 +201,7 @@ index_image_directory <- function(directory, labels, class_names, follow_links, 
     list(paths = paths, labels = NULL, class_names = NULL)
   } else {
     if (length(labels) != length(paths)) {
-      rk_abort(sprintf("`labels` has %d values but \"%s\" has %d image files.", length(labels), directory,
+      rk_abort(sprintf("`labels` has %d values but \"%s\" has %d files.", length(labels), directory,
                        length(paths)), "value", call)
     }
     list(paths = paths, labels = as.integer(labels), class_names = as.character(py_sort(unique(labels))))
@@ -198,11 +212,26 @@ index_image_directory <- function(directory, labels, class_names, follow_links, 
 #' @noRd
 new_image_dataset <- function(paths, labels, class_names, label_mode, color_mode, batch_size,
                               image_size, shuffle, interpolation, crop) {
+  channels <- c(grayscale = 1L, rgb = 3L, rgba = 4L)[[color_mode]]
+  read <- function(files) {
+    x <- array(0, c(length(files), image_size, channels))
+    for (i in seq_along(files)) {
+      x[i, , , ] <- load_dataset_image(files[[i]], color_mode, image_size, interpolation, crop)
+    }
+    x
+  }
+  file_dataset(paths, labels, class_names, label_mode, batch_size, shuffle, read, "image")
+}
+
+#' The generator of a dataset of files: each call reads the next `batch_size` files with
+#' `read(paths)` and gives them with their labels (as `label_mode` says), starting over (and
+#' reshuffling) after the last
+#' @noRd
+file_dataset <- function(paths, labels, class_names, label_mode, batch_size, shuffle, read, kind) {
   n <- length(paths)
   state <- new.env(parent = emptyenv())
   state$order <- seq_len(n)
   state$pos <- 0L
-  channels <- c(grayscale = 1L, rgb = 3L, rgba = 4L)[[color_mode]]
   gen <- function() {
     if (state$pos >= n) {
       state$pos <- 0L
@@ -210,23 +239,21 @@ new_image_dataset <- function(paths, labels, class_names, label_mode, color_mode
     }
     take <- state$order[seq(state$pos + 1L, min(state$pos + batch_size, n))]
     state$pos <- state$pos + length(take)
-    x <- array(0, c(length(take), image_size, channels))
-    for (i in seq_along(take)) {
-      x[i, , , ] <- load_dataset_image(paths[[take[[i]]]], color_mode, image_size, interpolation, crop)
-    }
+    x <- read(paths[take])
     if (is.null(labels)) return(list(x))
     y <- labels[take]
     y <- switch(label_mode, int = y, binary = as.double(y),
                 categorical = to_categorical(y, length(class_names)))
     list(x, y)
   }
-  structure(gen, class = c("rkeras_image_dataset", "function"), steps = as.integer(ceiling(n / batch_size)),
-            class_names = class_names, file_paths = paths, batch_size = batch_size)
+  structure(gen, class = c(sprintf("rkeras_%s_dataset", kind), "rkeras_file_dataset", "function"),
+            steps = as.integer(ceiling(n / batch_size)), class_names = class_names, file_paths = paths,
+            batch_size = batch_size, kind = kind)
 }
 
 #' @export
-print.rkeras_image_dataset <- function(x, ...) {
-  cat(sprintf("<image dataset: %d files%s, %d batches of up to %d>\n", length(attr(x, "file_paths")),
+print.rkeras_file_dataset <- function(x, ...) {
+  cat(sprintf("<%s dataset: %d files%s, %d batches of up to %d>\n", attr(x, "kind"), length(attr(x, "file_paths")),
               if (length(attr(x, "class_names"))) sprintf(", %d classes", length(attr(x, "class_names"))) else "",
               attr(x, "steps"), attr(x, "batch_size")))
   invisible(x)
@@ -274,4 +301,65 @@ resize_axis_tf <- function(x, axis, n, interpolation) {
     b <- x[, hi + 1, , drop = FALSE]
     a + (b - a) * rep(t, each = dim(x)[[1]])
   }
+}
+
+#' A dataset of texts from a folder of text files
+#'
+#' Keras's `text_dataset_from_directory()`: the `.txt` files below `directory`, labelled by
+#' the subfolder they are in (`labels = "inferred"`, classes in alphabetical order), by
+#' `labels` (class indices in the order of the files), or not at all (`NULL`), in batches of
+#' `batch_size` texts. Files are indexed, shuffled (NumPy's generator seeded by `seed`) and
+#' split by `validation_split`/`subset` as Keras does, so subsets hold the same files as
+#' Keras's; the order within later passes is R's. Each text is the file's content (UTF-8),
+#' cut to its first `max_length` bytes when given.
+#'
+#' A model that starts with [layer_text_vectorization()] trains on the dataset directly.
+#' @inheritParams image_dataset_from_directory
+#' @param max_length `NULL` or the number of bytes to keep of each text.
+#' @returns A dataset (a generator function of class `rkeras_text_dataset` whose batches are
+#'   `list(texts, labels)`, or `list(texts)` without labels), or with `subset = "both"` a
+#'   list of the training and validation datasets.
+#' @family text preprocessing
+#' @export
+#' @examples
+#' dir <- file.path(tempdir(), "reviews")
+#' for (cls in c("neg", "pos")) dir.create(file.path(dir, cls), recursive = TRUE, showWarnings = FALSE)
+#' writeLines("a dull, slow film", file.path(dir, "neg", "1.txt"))
+#' writeLines("awful acting", file.path(dir, "neg", "2.txt"))
+#' writeLines("a great film", file.path(dir, "pos", "1.txt"))
+#' writeLines("wonderful acting", file.path(dir, "pos", "2.txt"))
+#' ds <- text_dataset_from_directory(dir, batch_size = 2, seed = 1)
+#' ds()
+#' vectorize <- layer_text_vectorization(max_tokens = 20, output_sequence_length = 4)
+#' adapt(vectorize, c("a dull slow film", "awful acting", "a great film", "wonderful acting"))
+#' model <- keras_model_sequential() %>% vectorize() %>% layer_embedding(20, 4) %>%
+#'   layer_global_average_pooling_1d() %>% layer_dense(1, activation = "sigmoid")
+#' model %>% compile(loss = "binary_crossentropy", optimizer = "adam")
+#' model %>% fit(ds, epochs = 1, verbose = 0)
+#' unlink(dir, recursive = TRUE)
+text_dataset_from_directory <- function(directory, labels = "inferred", label_mode = "int",
+                                        class_names = NULL, batch_size = 32, max_length = NULL,
+                                        shuffle = TRUE, seed = NULL, validation_split = NULL,
+                                        subset = NULL, follow_links = FALSE, verbose = TRUE, ...) {
+  check_no_dots(..., fn = "text_dataset_from_directory()")
+  max_length <- check_count(max_length, "max_length", allow_null = TRUE)
+  directory_dataset(directory, labels, label_mode, class_names, batch_size, shuffle, seed, validation_split,
+                    subset, follow_links, verbose, ".txt", "text files",
+                    function(paths, labels, class_names, label_mode) {
+                      new_text_dataset(paths, labels, class_names, label_mode, batch_size, shuffle, max_length)
+                    })
+}
+
+#' The generator of a text directory dataset: batches of file contents and their labels
+#' @noRd
+new_text_dataset <- function(paths, labels, class_names, label_mode, batch_size, shuffle, max_length) {
+  read_text <- function(path) {
+    bytes <- readBin(path, "raw", file.size(path))
+    if (!is.null(max_length) && length(bytes) > max_length) bytes <- bytes[seq_len(max_length)]
+    text <- rawToChar(bytes)
+    Encoding(text) <- "UTF-8"
+    text
+  }
+  read <- function(files) vapply(files, read_text, "", USE.NAMES = FALSE)
+  file_dataset(paths, labels, class_names, label_mode, batch_size, shuffle, read, "text")
 }

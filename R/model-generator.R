@@ -118,7 +118,11 @@ generator_batch <- function(model, generator, step, compiled, class_weight, what
   if (need_y && !length(out) %in% 2:3) fail(sprintf("must be list(x, y) or list(x, y, sample_weight), not a list of length %d.", length(out)))
   if (!need_y && !length(out) %in% 1:3) fail(sprintf("must be list(x) or list(x, y), not a list of length %d.", length(out)))
   x <- out[[1]]
-  if (!is.numeric(x) && !is.logical(x) && !(has_graph(model) && is.list(x))) fail(sprintf("has x of type %s; x must be a numeric matrix or array.", typeof(x)))
+  texts <- !is.null(model$text_vectorization) && (is.character(x) || is.factor(x))
+  if (!is.numeric(x) && !is.logical(x) && !texts && !(has_graph(model) && is.list(x))) {
+    fail(sprintf("has x of type %s; x must be a numeric matrix or array%s.", typeof(x),
+                 if (!is.null(model$text_vectorization)) " (or texts, for this model's text vectorization)" else ""))
+  }
   x <- tryCatch(prepare_x(model, x, "x"), rkeras_error = function(e) fail(paste0("is not usable: ", conditionMessage(e))))
   if (has_nonfinite(x)) {
     i <- which(!is.finite(x))[[1]]

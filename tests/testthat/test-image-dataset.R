@@ -83,6 +83,6 @@ test_that("bad folders and arguments are R errors naming them", {
                class = "rkeras_error_value")
   expect_error(image_dataset_from_directory(o$root, class_names = c("a", "zz")), "`class_names`",
                class = "rkeras_error_value")
-  expect_error(image_dataset_from_directory(o$root, labels = c(0, 1)), "13 image files", class = "rkeras_error_value")
+  expect_error(image_dataset_from_directory(o$root, labels = c(0, 1)), "13 files", class = "rkeras_error_value")
   expect_error(image_dataset_from_directory(o$root, pad_to_aspect_ratio = TRUE), class = "rkeras_error_unsupported")
 })
