@@ -294,3 +294,29 @@ rk_arr_what <- function(x) {
                                   typeof(x), " vector"))
   paste0("an object of class ", class(x)[1L])
 }
+
+#' The shape of a tensor or of one sample
+#'
+#' Keras for R's `shape()`: the sizes of the axes, with `NULL` (or `NA`) for an axis of any
+#' size (Keras's `None`), as rkeras's functions take shapes (`input_shape`, `layer_input()`'s
+#' `shape`, `layer_reshape()`'s `target_shape`).
+#' @param ... Sizes: whole numbers, or `NULL`/`NA` for any size.
+#' @param dims The sizes as one list or vector instead of `...`.
+#' @returns An integer vector, `NA` for the open axes.
+#' @family array utilities
+#' @export
+#' @examples
+#' shape(28, 28, 1)
+#' shape(NULL, 16)
+#' layer_input(shape = shape(NULL, 8))
+shape <- function(..., dims = list(...)) {
+  if (!is.list(dims)) dims <- as.list(dims)
+  sizes <- vapply(dims, function(d) {
+    if (is.null(d) || (length(d) == 1 && is.na(d))) return(NA_integer_)
+    if (!is.numeric(d) || length(d) != 1 || d != round(d) || d < 0 || d > 2^31 - 1) {
+      rk_abort(sprintf("Each size of a shape must be a whole number, NULL or NA, not %s.", show_value(d)), "value")
+    }
+    as.integer(d)
+  }, 1L)
+  unname(sizes)
+}

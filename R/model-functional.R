@@ -174,9 +174,38 @@ layer_apply <- function(state, object, ..., initial_state = NULL, training = NUL
     }
     return(add_layer_state(object, state, call))
   }
+  if ((is.numeric(object) || is.logical(object)) && is.null(initial_state)) {
+    return(call_on_array(state, object, isTRUE(training), call))
+  }
   tensors <- as_tensor_list(object, "object", call)
   if (!is.null(initial_state)) tensors <- c(tensors, as_tensor_list(initial_state, "initial_state", call))
   call_on_tensors(state, tensors, training, call)
+}
+
+#' A layer called on an array (Keras's eager call): its output, computed now by a copy of the
+#' layer with its weights in a one-layer model. A layer without weights yet keeps the ones
+#' this call gave it, as Keras builds a layer on its first call.
+#' @noRd
+call_on_array <- function(state, x, training, call = rlang::caller_env()) {
+  if (is.null(dim(x))) dim(x) <- c(1L, length(x))
+  if (length(dim(x)) < 2) {
+    rk_abort("A layer called on an array takes a batch: a matrix or array whose first axis is the samples.", "shape", call)
+  }
+  if (training) {
+    rk_abort("`training = TRUE` is not supported when calling a layer on an array (it computes in inference mode).",
+             "unsupported", call)
+  }
+  spec <- state$spec
+  own <- if (!is.null(state$model)) layer_get_weights(new_layer_object(state)) else spec$weights
+  spec$name <- unique_name("eager")
+  spec$weights <- if (length(own)) own
+  spec$input_shape <- NULL
+  copy <- new_layer_state(spec)
+  model <- keras_model_sequential(input_shape = dim(x)[-1])
+  add_layer_state(model, copy, call)
+  out <- predict(model, x, verbose = 0)
+  if (is.null(state$model) && is.null(spec$weights) && length(w <- get_weights(model))) state$spec$weights <- w
+  out
 }
 
 #' Call layer state `state` on a list of tensors: a new node of the graph (or, for a layer

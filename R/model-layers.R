@@ -329,8 +329,23 @@ set_layer_flags <- function(model, names, value, call = rlang::caller_env()) {
                 keras_class = spec$class_name, rkeras_type = spec$type)
     },
     count_params = function() layer_count_params(x),
-    spec[[name]]
+    layer_weight_by_name(x, name) %||% spec[[name]]
   )
+}
+
+#' A layer's weight by its short name (`layer$kernel`, a normalization layer's `$mean`), or NULL
+#' @noRd
+layer_weight_by_name <- function(layer, name) {
+  state <- layer_state(layer)
+  if (!is.null(state$model)) {
+    w <- layer_weight_index(layer)
+    i <- match(name, sub("^.*/", "", weight_names(w$model)[w$index]))
+    if (!is.na(i)) return(get_weights(w$model)[[w$index[[i]]]])
+  } else if (identical(state$spec$class_name, "Normalization") && length(state$spec$weights)) {
+    i <- match(name, c("mean", "variance", "count"))
+    if (!is.na(i)) return(state$spec$weights[[i]])
+  }
+  NULL
 }
 
 #' @export

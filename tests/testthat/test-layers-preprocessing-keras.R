@@ -113,3 +113,24 @@ test_that("the discretization and category encoding layers check their arguments
   enc %>% compile(loss = "mse", optimizer = "sgd")
   expect_no_error(enc %>% fit(rbind(c(0, 1), c(3, 3)), c(1, 0), epochs = 1, verbose = 0))
 })
+
+test_that("Keras for R's regression pattern: a normalizer's $mean and a layer called on an array", {
+  x <- cbind(c(1, 2, 3, 6), c(10, 20, 30, 60))
+  normalizer <- layer_normalization(axis = -1L)
+  normalizer %>% adapt(x)
+  expect_equal(as.numeric(normalizer$mean), colMeans(x))
+  expect_equal(as.numeric(normalizer$variance), colMeans(x^2) - colMeans(x)^2)
+  expect_equal(normalizer(x[1, , drop = FALSE]), (x[1, , drop = FALSE] - colMeans(x)) / sqrt(colMeans(x^2) - colMeans(x)^2),
+               tolerance = 1e-6)
+  model <- keras_model_sequential(input_shape = 2) %>% normalizer() %>% layer_dense(1)
+  expect_equal(as.numeric(normalizer$mean), colMeans(x))
+  expect_equal(normalizer(x), predict(keras_model_sequential(input_shape = 2) %>% layer_normalization(
+    mean = colMeans(x), variance = colMeans(x^2) - colMeans(x)^2), x, verbose = 0), tolerance = 1e-6)
+  # A layer without weights yet keeps those its first call on an array gave it.
+  dense <- layer_dense(units = 3)
+  first <- dense(x)
+  expect_identical(dense(x), first)
+  expect_equal(dim(first), c(4, 3))
+  expect_error(dense(1:3), "shape")
+  expect_error(normalizer(x, training = TRUE), "training", class = "rkeras_error_unsupported")
+})

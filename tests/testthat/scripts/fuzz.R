@@ -451,6 +451,8 @@ calls <- list(
   discretization_sparse = function(v) layer_discretization(bin_boundaries = 1, sparse = v),
   discretization_adapt = function(v) adapt(layer_discretization(num_bins = 2), v),
   category_tokens = function(v) seq1 %>% layer_category_encoding(num_tokens = v),
+  shape_sizes = function(v) shape(v, 3),
+  shape_dims = function(v) shape(dims = v),
   timeseries_data = function(v) timeseries_dataset_from_array(v, NULL, 3),
   timeseries_targets = function(v) timeseries_dataset_from_array(1:20, v, 3),
   timeseries_length = function(v) timeseries_dataset_from_array(1:20, NULL, v),

@@ -1,0 +1,12 @@
+test_that("shape() gives sizes with NA for open axes, as rkeras's shape arguments take them", {
+  expect_identical(shape(28, 28, 1), c(28L, 28L, 1L))
+  expect_identical(shape(NULL, 16), c(NA, 16L))
+  expect_identical(shape(dims = list(NULL, 4)), c(NA, 4L))
+  expect_identical(shape(), integer())
+  x <- layer_input(shape = shape(NULL, 8))
+  expect_identical(dim(x), c(NA, NA, 8L))
+  model <- keras_model_sequential(input_shape = shape(4)) %>% layer_dense(2)
+  expect_equal(count_params(model), 10)
+  expect_error(shape(2.5), "whole number", class = "rkeras_error_value")
+  expect_error(shape("a"), "whole number", class = "rkeras_error_value")
+})
