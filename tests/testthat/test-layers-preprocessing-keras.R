@@ -63,6 +63,10 @@ test_that("layer_normalization() checks its arguments and adapt() its data", {
   expect_error(adapt(layer_dense(units = 2), matrix(1:4, 2)), "`object`", class = "rkeras_error_type")
   expect_error(keras_model_sequential(input_shape = c(4, 3)) %>% layer_normalization(axis = 1), "batch axis",
                class = "rkeras_error_unsupported")
+  # One layer called on inputs of another size: an error, not statistics read out of range.
+  shared <- layer_normalization()
+  a <- layer_input(2); b <- layer_input(3)
+  expect_error(keras_model(list(a, b), list(shared(a), shared(b))), "another shape")
   # adapt() after the layer joined a model changes the model's weights; the model trains
   # around the untrained statistics and keeps them through saving.
   norm <- layer_normalization()

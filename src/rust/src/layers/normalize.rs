@@ -120,22 +120,26 @@ impl Normalization {
         })
     }
 
-    /// For a sample of shape `s`: the statistic each of its values uses, and the number of
-    /// statistics.
-    fn stat_index(&self, s: &[usize]) -> (Vec<usize>, usize) {
-        let n: usize = s.iter().product();
-        let k: usize = self.keep.iter().map(|&a| s[a]).product();
-        let mut idx = vec![0usize; n];
-        for (i, slot) in idx.iter_mut().enumerate() {
-            // The kept axes' coordinates of value i, row-major among themselves.
-            let (mut rest, mut coords) = (i, vec![0usize; s.len()]);
-            for a in (0..s.len()).rev() {
-                coords[a] = rest % s[a];
-                rest /= s[a];
-            }
-            *slot = self.keep.iter().fold(0, |acc, &a| acc * s[a] + coords[a]);
+    /// For a sample of shape `s`: the statistic each of its values uses.
+    fn stat_index(&self, s: &[usize]) -> Vec<usize> {
+        // Each axis's step among the statistics (row-major over the kept axes; 0 elsewhere).
+        let mut step = vec![0usize; s.len()];
+        let mut acc = 1;
+        for &a in self.keep.iter().rev() {
+            step[a] = acc;
+            acc *= s[a];
         }
-        (idx, k)
+        let n: usize = s.iter().product();
+        (0..n)
+            .map(|i| {
+                let (mut rest, mut at) = (i, 0);
+                for a in (0..s.len()).rev() {
+                    at += (rest % s[a]) * step[a];
+                    rest /= s[a];
+                }
+                at
+            })
+            .collect()
     }
 
     /// Mean and divisor (`max(sqrt(variance), epsilon)`) per statistic.
@@ -205,7 +209,11 @@ impl Layer for Normalization {
         let dims: Vec<usize> = keep.iter().map(|&a| s[a]).collect();
         let k: usize = dims.iter().product();
         if !self.params.is_empty() || self.stats.is_some() {
-            if keep != self.keep || self.stat_index(s).1 != k {
+            let built = match &self.stats {
+                Some((mean, _)) => mean.len(),
+                None => self.params[0].value.len(),
+            };
+            if keep != self.keep || built != k {
                 return Err(super::shape_error(
                     name,
                     "was built for inputs of another shape".into(),
@@ -283,7 +291,7 @@ impl Layer for Normalization {
 
     fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let x = xs[0];
-        let (idx, _) = self.stat_index(&x.shape()[1..]);
+        let idx = self.stat_index(&x.shape()[1..]);
         let mut y = super::output(x.len());
         y.copy_from_slice(x.as_slice().expect("standard"));
         self.apply(&mut y, &idx);
@@ -317,7 +325,7 @@ impl Layer for Normalization {
         _ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
         let x = xs[0];
-        let (idx, _) = self.stat_index(&x.shape()[1..]);
+        let idx = self.stat_index(&x.shape()[1..]);
         let (_, div) = self.mean_and_divisor();
         let gv = g.as_slice().expect("standard");
         let mut dx = super::output(gv.len());
