@@ -40,6 +40,14 @@ check_count <- function(x, arg = deparse(substitute(x)), min = 1, max = 2^31 - 1
   as.integer(x)
 }
 
+#' A number of batches, truncated to a whole number as Keras for R's `as.integer()` does
+#' (`steps_per_epoch = flow$n / flow$batch_size`); at least 1
+#' @noRd
+check_steps <- function(x, arg, call = rlang::caller_env()) {
+  if (is.numeric(x) && length(x) == 1 && !is.na(x) && is.finite(x) && x >= 1) x <- floor(x)
+  check_count(x, arg, call = call)
+}
+
 check_flag <- function(x, arg = deparse(substitute(x)), call = rlang::caller_env()) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
     rk_abort(sprintf("`%s` must be TRUE or FALSE, not %s.", arg, show_value(x)), "value", call)

@@ -46,6 +46,10 @@ rk_model_from_json <- function(json) .Call(wrap__rk_model_from_json, json)
 
 rk_json_parse <- function(json) .Call(wrap__rk_json_parse, json)
 
+rk_image_brightness <- function(values, dim, factors) .Call(wrap__rk_image_brightness, values, dim, factors)
+
+rk_image_affine <- function(values, dim, params, skip, fill_mode, cval) .Call(wrap__rk_image_affine, values, dim, params, skip, fill_mode, cval)
+
 rk_image_decode <- function(bytes, color_mode) .Call(wrap__rk_image_decode, bytes, color_mode)
 
 rk_image_resize <- function(values, dim, size, interpolation, crop) .Call(wrap__rk_image_resize, values, dim, size, interpolation, crop)

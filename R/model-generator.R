@@ -45,7 +45,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   if (is.null(steps_per_epoch)) {
     rk_abort("`steps_per_epoch` must be given with a generator: it has no length.", "value")
   }
-  steps <- check_count(steps_per_epoch, "steps_per_epoch")
+  steps <- check_steps(steps_per_epoch, "steps_per_epoch")
   epochs <- check_count(epochs, "epochs", min = 0)
   verbose <- check_verbose(verbose)
   initial_epoch <- check_count(initial_epoch, "initial_epoch", min = 0)
@@ -55,7 +55,7 @@ fit_generator <- function(object, generator, steps_per_epoch, epochs = 1,
   callbacks <- as_callbacks(callbacks)
   validate <- NULL
   if (is.function(validation_data)) {
-    vsteps <- check_count(validation_steps %||% attr(validation_data, "steps") %||% rk_abort("`validation_steps` must be given when `validation_data` is a generator.", "value"),
+    vsteps <- check_steps(validation_steps %||% attr(validation_data, "steps") %||% rk_abort("`validation_steps` must be given when `validation_data` is a generator.", "value"),
                           "validation_steps")
     validate <- function(callbacks) {
       generator_eval(object, validation_data, vsteps, "validation_data", prefix = "val_", callbacks = callbacks)
@@ -168,7 +168,7 @@ evaluate_generator <- function(object, generator, steps, max_queue_size = 10, wo
   warn_generator_deprecated("evaluate_generator", "evaluate")
   check_model(object)
   check_generator(generator, "generator")
-  steps <- check_count(generator_steps(generator, steps), "steps")
+  steps <- check_steps(generator_steps(generator, steps), "steps")
   callbacks <- as_callbacks(callbacks)
   use_threads(object)
   fire(callbacks, "on_test_begin", list())
@@ -184,7 +184,7 @@ predict_generator <- function(object, generator, steps, max_queue_size = 10, wor
   warn_generator_deprecated("predict_generator", "predict")
   check_model(object)
   check_generator(generator, "generator")
-  steps <- check_count(generator_steps(generator, steps), "steps")
+  steps <- check_steps(generator_steps(generator, steps), "steps")
   callbacks <- as_callbacks(callbacks)
   use_threads(object)
   fire(callbacks, "on_predict_begin", list())

@@ -11,7 +11,7 @@ venv="${RKERAS_VENV:-${HOME}/.cache/rkeras/venv-tb}"
 py="$venv/bin/python"
 base="${PYTHON:-python3}"
 
-if [ -x "$py" ] && KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy' >/dev/null 2>&1; then
+if [ -x "$py" ] && KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas' >/dev/null 2>&1; then
     printf '%s\n' "$py"
     exit 0
 fi
@@ -30,7 +30,7 @@ if [ ! -x "$py" ]; then
     fi
 fi
 
-echo "setup-python.sh: installing tensorboard, keras, jax, pillow and scipy into $venv" >&2
-"$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax pillow scipy >&2
-KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy' >&2
+echo "setup-python.sh: installing tensorboard, keras, jax, pillow, scipy and pandas into $venv" >&2
+"$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax pillow scipy pandas >&2
+KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas' >&2
 printf '%s\n' "$py"

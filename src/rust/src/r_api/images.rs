@@ -2,6 +2,7 @@
 //! arrays `(height, width, channels)`, column-major.
 
 use crate::error::{RkError, RkResult};
+use crate::io::affine;
 use crate::io::image::{self, ColorMode, Filter, Pixels};
 use extendr_api::prelude::*;
 
@@ -125,8 +126,50 @@ fn rk_image_from_array(values: &[f64], dim: &[i32], scale: bool) -> Ret {
     Ok(r)
 }
 
+/// Keras 2's `ImageDataGenerator` resampling of a batch `(samples, height, width,
+/// channels)`: image `i` reads its input at `A o + b`, `params` the `samples x 6` matrix of
+/// `a00 a01 a10 a11 b0 b1`; images with `skip` set are left as they are.
+#[extendr]
+fn rk_image_affine(
+    values: &[f64],
+    dim: &[i32],
+    params: &[f64],
+    skip: &[Rbool],
+    fill_mode: &str,
+    cval: f64,
+) -> Ret {
+    let &[n, h, w, c] = dim else {
+        return Err(RkError::Value(
+            "a batch of images must have 4 dimensions".into(),
+        ));
+    };
+    let mode = affine::FillMode::parse(fill_mode)?;
+    let skip: Vec<bool> = skip.iter().map(|b| b.is_true()).collect();
+    let dims = [n as usize, h as usize, w as usize, c as usize];
+    let out = affine::affine_batch(values, dims, params, &skip, mode, cval)?;
+    let mut r = Robj::from(out);
+    let _ = r.set_attrib("dim", Robj::from(dim.to_vec()));
+    Ok(r)
+}
+
+/// Keras's brightness shift of each image of a batch by `factors` (NaN: unchanged).
+#[extendr]
+fn rk_image_brightness(values: &[f64], dim: &[i32], factors: &[f64]) -> Ret {
+    let &[n, h, w, c] = dim else {
+        return Err(RkError::Value(
+            "a batch of images must have 4 dimensions".into(),
+        ));
+    };
+    let dims = [n as usize, h as usize, w as usize, c as usize];
+    let mut r = Robj::from(affine::brightness_batch(values, dims, factors)?);
+    let _ = r.set_attrib("dim", Robj::from(dim.to_vec()));
+    Ok(r)
+}
+
 extendr_module! {
     mod rk_images_api;
+    fn rk_image_brightness;
+    fn rk_image_affine;
     fn rk_image_decode;
     fn rk_image_resize;
     fn rk_image_encode;
