@@ -26,17 +26,17 @@ oracle_layers <- function(rec) {
              params = vapply(ls, function(l) as.integer(l$params), 1L))
 }
 
-app_fn <- function(app) {
-  switch(app, mobilenet_v2 = application_mobilenet_v2, vgg16 = application_vgg16,
-         vgg19 = application_vgg19, resnet50 = application_resnet50)
-}
+# Each case's application and preprocessing, by the name the oracle gives it
+# (application_<app>(); resnet101_v2 -> resnet_v2_preprocess_input()).
+app_fn <- function(app) match.fun(paste0("application_", app))
 
-app_preprocess <- function(app) {
-  switch(app, mobilenet_v2 = mobilenet_v2_preprocess_input, vgg16 = vgg16_preprocess_input,
-         vgg19 = vgg19_preprocess_input, resnet50 = resnet_preprocess_input)
-}
+app_preprocess <- function(app) match.fun(paste0(sub("^(resnet|densenet)[0-9]+", "\\1", app), "_preprocess_input"))
 
-test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and parameter counts", {
+# The cases the oracle wrote weights for: each compared layer by layer, then loaded.
+app_cases <- function() sub("\\.h5$", "", grep("\\.weights\\.h5$", list.files(apps_oracle(), "\\.h5$"),
+                                              value = TRUE, invert = TRUE))
+
+test_that("the application models have Keras's layers, names and parameter counts", {
   counts <- read_json(file.path(apps_oracle(), "counts.json"))
   for (case in names(counts)) {
     args <- lapply(counts[[case]]$args, function(a) if (is.list(a)) unlist(a) else a)
@@ -51,7 +51,7 @@ test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and
   expect_equal(app_layers(model), oracle_layers(rec))
   expect_equal(count_params(model), rec$params)
   expect_output(summary(model), sprintf("Total params: %s", format(rec$params, big.mark = ",")))
-  for (name in c("vgg16_no_top_max", "resnet50_no_top_avg")) {
+  for (name in setdiff(app_cases(), "mobilenet_v2_a035_96_top")) {
     rec <- app_case(name)
     k_clear_session()
     model <- do.call(app_fn(rec$app), c(list(weights = NULL), rec$args))
@@ -60,8 +60,7 @@ test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and
 })
 
 test_that("Keras's weight files load into the application models and give Keras's predictions", {
-  for (name in c("mobilenet_v2_a035_96_top", "mobilenet_v2_a05_no_top_avg", "vgg16_no_top_max",
-                 "resnet50_no_top_avg")) {
+  for (name in app_cases()) {
     rec <- app_case(name)
     x <- unflat(rec$x)
     want <- unflat(rec$y)
@@ -109,10 +108,14 @@ test_that("a frozen MobileNetV2 base with a new head trains only the head (trans
   expect_false(identical(get_weights(model)[length(get_weights(model))], head_before))
 })
 
-test_that("imagenet_preprocess_input() equals Keras's for the caffe, tf and torch modes", {
+test_that("imagenet_preprocess_input() and each application's preprocess_input() equal Keras's", {
   for (case in read_json(file.path(apps_oracle(), "preprocess.json"))) {
     got <- imagenet_preprocess_input(unflat(case$x), data_format = case$data_format, mode = case$mode)
     expect_equal(got, unflat(case$y), tolerance = 1e-12, info = paste(case$mode, case$data_format))
+  }
+  apps <- read_json(file.path(apps_oracle(), "apps_preprocess.json"))
+  for (app in names(apps$y)) {
+    expect_equal(app_preprocess(app)(unflat(apps$x)), unflat(apps$y[[app]]), tolerance = 1e-12, info = app)
   }
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 2))), "3 channels", class = "rkeras_error_value")
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 3)), mode = "x"), "`mode`", class = "rkeras_error_value")
@@ -159,4 +162,6 @@ test_that("application arguments are checked as Keras checks them", {
                class = "rkeras_error_value")
   expect_error(application_mobilenet_v2(weights = NULL, input_tensor = 3), "`input_tensor`",
                class = "rkeras_error_type")
+  expect_error(application_resnet101(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
+               class = "rkeras_error_value")
 })
