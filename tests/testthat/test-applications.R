@@ -91,6 +91,25 @@ test_that("weights = \"imagenet\" reads Keras's file name from the cache, and a 
                "block_1_project/kernel", class = "rkeras_error_shape")
 })
 
+test_that("application_mobilenet() loads Keras's ImageNet file for alpha and the input size", {
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  dir.create(file.path(home, "models"))
+  set.seed(5)
+  model <- application_mobilenet(weights = NULL, alpha = 0.25, include_top = FALSE, input_shape = c(128, 128, 3))
+  save_model_weights_hdf5(model, file.path(home, "models", "mobilenet_2_5_128_tf_no_top.h5"))
+  loaded <- application_mobilenet(weights = "imagenet", alpha = 0.25, include_top = FALSE, input_shape = c(128, 128, 3))
+  expect_equal(loaded$name, "mobilenet_0.25_128")
+  expect_identical(get_weights(loaded), get_weights(model))
+  # A square 128 input with the top is allowed (Keras's default size follows the input).
+  expect_error(application_mobilenet(weights = "imagenet", input_shape = c(100, 100, 3)), "c\\(224, 224, 3\\)",
+               class = "rkeras_error_value")
+  expect_error(application_mobilenet(weights = "imagenet", depth_multiplier = 2, include_top = FALSE),
+               "`depth_multiplier`", class = "rkeras_error_value")
+  expect_error(application_mobilenet(weights = "imagenet", alpha = 0.35, include_top = FALSE), "`alpha`",
+               class = "rkeras_error_value")
+})
+
 test_that("a frozen MobileNetV2 base with a new head trains only the head (transfer learning)", {
   set.seed(3)
   base <- application_mobilenet_v2(weights = NULL, include_top = FALSE, alpha = 0.35, input_shape = c(32, 32, 3))

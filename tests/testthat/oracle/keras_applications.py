@@ -35,6 +35,7 @@ APPS = {
     "resnet50_v2": (keras.applications.ResNet50V2, keras.applications.resnet_v2.preprocess_input),
     "resnet101_v2": (keras.applications.ResNet101V2, keras.applications.resnet_v2.preprocess_input),
     "resnet152_v2": (keras.applications.ResNet152V2, keras.applications.resnet_v2.preprocess_input),
+    "mobilenet": (keras.applications.MobileNet, keras.applications.mobilenet.preprocess_input),
 }
 
 CASES = [
@@ -49,6 +50,9 @@ CASES = [
      (2, 40, 32, 3)),
     ("resnet50_v2_no_top_max", "resnet50_v2", dict(input_shape=(32, 40, 3), include_top=False, pooling="max"),
      (2, 32, 40, 3)),
+    ("mobilenet_a025_128_top", "mobilenet", dict(alpha=0.25, input_shape=(128, 128, 3), classes=7), (2, 128, 128, 3)),
+    ("mobilenet_a05_dm2_no_top_avg", "mobilenet",
+     dict(alpha=0.5, depth_multiplier=2, input_shape=(40, 48, 3), include_top=False, pooling="avg"), (2, 40, 48, 3)),
 ]
 
 COUNTS = [
@@ -66,6 +70,9 @@ COUNTS = [
     ("resnet50_v2_top", "resnet50_v2", dict()),
     ("resnet101_v2_no_top_avg", "resnet101_v2", dict(include_top=False, pooling="avg")),
     ("resnet152_v2_top", "resnet152_v2", dict()),
+    ("mobilenet_top", "mobilenet", dict()),
+    ("mobilenet_a075_160_no_top", "mobilenet", dict(alpha=0.75, input_shape=(160, 160, 3), include_top=False)),
+    ("mobilenet_a05_dm2_96_top", "mobilenet", dict(alpha=0.5, depth_multiplier=2, input_shape=(96, 96, 3))),
 ]
 
 
