@@ -136,6 +136,8 @@ test_that("imagenet_preprocess_input() and each application's preprocess_input()
   for (app in names(apps$y)) {
     expect_equal(app_preprocess(app)(unflat(apps$x)), unflat(apps$y[[app]]), tolerance = 1e-12, info = app)
   }
+  expect_equal(densenet_preprocess_input(unflat(apps$x_channels_first), data_format = "channels_first"),
+               unflat(apps$y_channels_first$densenet121), tolerance = 1e-12)
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 2))), "3 channels", class = "rkeras_error_value")
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 3)), mode = "x"), "`mode`", class = "rkeras_error_value")
 })
@@ -182,5 +184,7 @@ test_that("application arguments are checked as Keras checks them", {
   expect_error(application_mobilenet_v2(weights = NULL, input_tensor = 3), "`input_tensor`",
                class = "rkeras_error_type")
   expect_error(application_resnet101(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
+               class = "rkeras_error_value")
+  expect_error(application_densenet121(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
                class = "rkeras_error_value")
 })

@@ -36,6 +36,9 @@ APPS = {
     "resnet101_v2": (keras.applications.ResNet101V2, keras.applications.resnet_v2.preprocess_input),
     "resnet152_v2": (keras.applications.ResNet152V2, keras.applications.resnet_v2.preprocess_input),
     "mobilenet": (keras.applications.MobileNet, keras.applications.mobilenet.preprocess_input),
+    "densenet121": (keras.applications.DenseNet121, keras.applications.densenet.preprocess_input),
+    "densenet169": (keras.applications.DenseNet169, keras.applications.densenet.preprocess_input),
+    "densenet201": (keras.applications.DenseNet201, keras.applications.densenet.preprocess_input),
 }
 
 CASES = [
@@ -53,6 +56,8 @@ CASES = [
     ("mobilenet_a025_128_top", "mobilenet", dict(alpha=0.25, input_shape=(128, 128, 3), classes=7), (2, 128, 128, 3)),
     ("mobilenet_a05_dm2_no_top_avg", "mobilenet",
      dict(alpha=0.5, depth_multiplier=2, input_shape=(40, 48, 3), include_top=False, pooling="avg"), (2, 40, 48, 3)),
+    ("densenet121_no_top_avg", "densenet121", dict(input_shape=(40, 32, 3), include_top=False, pooling="avg"),
+     (2, 40, 32, 3)),
 ]
 
 COUNTS = [
@@ -73,6 +78,9 @@ COUNTS = [
     ("mobilenet_top", "mobilenet", dict()),
     ("mobilenet_a075_160_no_top", "mobilenet", dict(alpha=0.75, input_shape=(160, 160, 3), include_top=False)),
     ("mobilenet_a05_dm2_96_top", "mobilenet", dict(alpha=0.5, depth_multiplier=2, input_shape=(96, 96, 3))),
+    ("densenet121_top", "densenet121", dict()),
+    ("densenet169_no_top", "densenet169", dict(include_top=False)),
+    ("densenet201_top", "densenet201", dict()),
 ]
 
 
@@ -135,6 +143,8 @@ def main(outdir):
     xf = np.round(rng.uniform(0, 255, (2, 3, 4, 5)), 2)
     out = {"x": item(x), "y": {app: item(preprocess(x.copy())) for app, (_, preprocess) in APPS.items()},
            "x_channels_first": item(xf), "y_channels_first": {}}
+    out["y_channels_first"]["densenet121"] = item(
+        keras.applications.densenet.preprocess_input(xf.copy(), data_format="channels_first"))
     with open(os.path.join(outdir, "apps_preprocess.json"), "w") as f:
         json.dump(out, f)
 
