@@ -187,4 +187,6 @@ test_that("application arguments are checked as Keras checks them", {
                class = "rkeras_error_value")
   expect_error(application_densenet121(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
                class = "rkeras_error_value")
+  expect_error(application_xception(weights = NULL, input_shape = c(64, 64, 3)), "at least 71 x 71",
+               class = "rkeras_error_value")
 })

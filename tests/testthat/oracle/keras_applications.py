@@ -39,6 +39,7 @@ APPS = {
     "densenet121": (keras.applications.DenseNet121, keras.applications.densenet.preprocess_input),
     "densenet169": (keras.applications.DenseNet169, keras.applications.densenet.preprocess_input),
     "densenet201": (keras.applications.DenseNet201, keras.applications.densenet.preprocess_input),
+    "xception": (keras.applications.Xception, keras.applications.xception.preprocess_input),
 }
 
 CASES = [
@@ -58,6 +59,8 @@ CASES = [
      dict(alpha=0.5, depth_multiplier=2, input_shape=(40, 48, 3), include_top=False, pooling="avg"), (2, 40, 48, 3)),
     ("densenet121_no_top_avg", "densenet121", dict(input_shape=(40, 32, 3), include_top=False, pooling="avg"),
      (2, 40, 32, 3)),
+    ("xception_no_top_max", "xception", dict(input_shape=(71, 80, 3), include_top=False, pooling="max"),
+     (2, 71, 80, 3)),
 ]
 
 COUNTS = [
@@ -81,6 +84,8 @@ COUNTS = [
     ("densenet121_top", "densenet121", dict()),
     ("densenet169_no_top", "densenet169", dict(include_top=False)),
     ("densenet201_top", "densenet201", dict()),
+    ("xception_top", "xception", dict()),
+    ("xception_no_top_avg", "xception", dict(include_top=False, pooling="avg")),
 ]
 
 
