@@ -189,4 +189,6 @@ test_that("application arguments are checked as Keras checks them", {
                class = "rkeras_error_value")
   expect_error(application_xception(weights = NULL, input_shape = c(64, 64, 3)), "at least 71 x 71",
                class = "rkeras_error_value")
+  expect_error(application_inception_v3(weights = NULL, input_shape = c(74, 80, 3)), "at least 75 x 75",
+               class = "rkeras_error_value")
 })

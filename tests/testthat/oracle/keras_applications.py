@@ -40,6 +40,7 @@ APPS = {
     "densenet169": (keras.applications.DenseNet169, keras.applications.densenet.preprocess_input),
     "densenet201": (keras.applications.DenseNet201, keras.applications.densenet.preprocess_input),
     "xception": (keras.applications.Xception, keras.applications.xception.preprocess_input),
+    "inception_v3": (keras.applications.InceptionV3, keras.applications.inception_v3.preprocess_input),
 }
 
 CASES = [
@@ -61,6 +62,8 @@ CASES = [
      (2, 40, 32, 3)),
     ("xception_no_top_max", "xception", dict(input_shape=(71, 80, 3), include_top=False, pooling="max"),
      (2, 71, 80, 3)),
+    ("inception_v3_no_top_avg", "inception_v3", dict(input_shape=(75, 75, 3), include_top=False, pooling="avg"),
+     (2, 75, 75, 3)),
 ]
 
 COUNTS = [
@@ -86,6 +89,8 @@ COUNTS = [
     ("densenet201_top", "densenet201", dict()),
     ("xception_top", "xception", dict()),
     ("xception_no_top_avg", "xception", dict(include_top=False, pooling="avg")),
+    ("inception_v3_top", "inception_v3", dict()),
+    ("inception_v3_150_no_top_max", "inception_v3", dict(input_shape=(150, 150, 3), include_top=False, pooling="max")),
 ]
 
 
