@@ -32,9 +32,10 @@ app_fn <- function(app) match.fun(paste0("application_", app))
 
 app_preprocess <- function(app) match.fun(paste0(sub("^(resnet|densenet)[0-9]+", "\\1", app), "_preprocess_input"))
 
-# The cases the oracle wrote weights for: each compared layer by layer, then loaded.
-app_cases <- function() sub("\\.h5$", "", grep("\\.weights\\.h5$", list.files(apps_oracle(), "\\.h5$"),
-                                              value = TRUE, invert = TRUE))
+# The oracle's cases: each compared layer by layer, and its weight files (when written) loaded.
+app_cases <- function() {
+  setdiff(sub("\\.json$", "", list.files(apps_oracle(), "\\.json$")), c("counts", "preprocess", "apps_preprocess"))
+}
 
 test_that("the application models have Keras's layers, names and parameter counts", {
   counts <- read_json(file.path(apps_oracle(), "counts.json"))
