@@ -26,17 +26,18 @@ oracle_layers <- function(rec) {
              params = vapply(ls, function(l) as.integer(l$params), 1L))
 }
 
-app_fn <- function(app) {
-  switch(app, mobilenet_v2 = application_mobilenet_v2, vgg16 = application_vgg16,
-         vgg19 = application_vgg19, resnet50 = application_resnet50)
+# Each case's application and preprocessing, by the name the oracle gives it
+# (application_<app>(); resnet101_v2 -> resnet_v2_preprocess_input()).
+app_fn <- function(app) match.fun(paste0("application_", app))
+
+app_preprocess <- function(app) match.fun(paste0(sub("^(resnet|densenet)[0-9]+", "\\1", app), "_preprocess_input"))
+
+# The oracle's cases: each compared layer by layer, and its weight files (when written) loaded.
+app_cases <- function() {
+  setdiff(sub("\\.json$", "", list.files(apps_oracle(), "\\.json$")), c("counts", "preprocess", "apps_preprocess"))
 }
 
-app_preprocess <- function(app) {
-  switch(app, mobilenet_v2 = mobilenet_v2_preprocess_input, vgg16 = vgg16_preprocess_input,
-         vgg19 = vgg19_preprocess_input, resnet50 = resnet_preprocess_input)
-}
-
-test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and parameter counts", {
+test_that("the application models have Keras's layers, names and parameter counts", {
   counts <- read_json(file.path(apps_oracle(), "counts.json"))
   for (case in names(counts)) {
     args <- lapply(counts[[case]]$args, function(a) if (is.list(a)) unlist(a) else a)
@@ -51,7 +52,7 @@ test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and
   expect_equal(app_layers(model), oracle_layers(rec))
   expect_equal(count_params(model), rec$params)
   expect_output(summary(model), sprintf("Total params: %s", format(rec$params, big.mark = ",")))
-  for (name in c("vgg16_no_top_max", "resnet50_no_top_avg")) {
+  for (name in setdiff(app_cases(), "mobilenet_v2_a035_96_top")) {
     rec <- app_case(name)
     k_clear_session()
     model <- do.call(app_fn(rec$app), c(list(weights = NULL), rec$args))
@@ -60,8 +61,7 @@ test_that("MobileNetV2, VGG16, VGG19 and ResNet50 have Keras's layers, names and
 })
 
 test_that("Keras's weight files load into the application models and give Keras's predictions", {
-  for (name in c("mobilenet_v2_a035_96_top", "mobilenet_v2_a05_no_top_avg", "vgg16_no_top_max",
-                 "resnet50_no_top_avg")) {
+  for (name in app_cases()) {
     rec <- app_case(name)
     x <- unflat(rec$x)
     want <- unflat(rec$y)
@@ -92,6 +92,25 @@ test_that("weights = \"imagenet\" reads Keras's file name from the cache, and a 
                "block_1_project/kernel", class = "rkeras_error_shape")
 })
 
+test_that("application_mobilenet() loads Keras's ImageNet file for alpha and the input size", {
+  home <- withr::local_tempdir()
+  withr::local_envvar(KERAS_HOME = home)
+  dir.create(file.path(home, "models"))
+  set.seed(5)
+  model <- application_mobilenet(weights = NULL, alpha = 0.25, include_top = FALSE, input_shape = c(128, 128, 3))
+  save_model_weights_hdf5(model, file.path(home, "models", "mobilenet_2_5_128_tf_no_top.h5"))
+  loaded <- application_mobilenet(weights = "imagenet", alpha = 0.25, include_top = FALSE, input_shape = c(128, 128, 3))
+  expect_equal(loaded$name, "mobilenet_0.25_128")
+  expect_identical(get_weights(loaded), get_weights(model))
+  # A square 128 input with the top is allowed (Keras's default size follows the input).
+  expect_error(application_mobilenet(weights = "imagenet", input_shape = c(100, 100, 3)), "c\\(224, 224, 3\\)",
+               class = "rkeras_error_value")
+  expect_error(application_mobilenet(weights = "imagenet", depth_multiplier = 2, include_top = FALSE),
+               "`depth_multiplier`", class = "rkeras_error_value")
+  expect_error(application_mobilenet(weights = "imagenet", alpha = 0.35, include_top = FALSE), "`alpha`",
+               class = "rkeras_error_value")
+})
+
 test_that("a frozen MobileNetV2 base with a new head trains only the head (transfer learning)", {
   set.seed(3)
   base <- application_mobilenet_v2(weights = NULL, include_top = FALSE, alpha = 0.35, input_shape = c(32, 32, 3))
@@ -109,11 +128,17 @@ test_that("a frozen MobileNetV2 base with a new head trains only the head (trans
   expect_false(identical(get_weights(model)[length(get_weights(model))], head_before))
 })
 
-test_that("imagenet_preprocess_input() equals Keras's for the caffe, tf and torch modes", {
+test_that("imagenet_preprocess_input() and each application's preprocess_input() equal Keras's", {
   for (case in read_json(file.path(apps_oracle(), "preprocess.json"))) {
     got <- imagenet_preprocess_input(unflat(case$x), data_format = case$data_format, mode = case$mode)
     expect_equal(got, unflat(case$y), tolerance = 1e-12, info = paste(case$mode, case$data_format))
   }
+  apps <- read_json(file.path(apps_oracle(), "apps_preprocess.json"))
+  for (app in names(apps$y)) {
+    expect_equal(app_preprocess(app)(unflat(apps$x)), unflat(apps$y[[app]]), tolerance = 1e-12, info = app)
+  }
+  expect_equal(densenet_preprocess_input(unflat(apps$x_channels_first), data_format = "channels_first"),
+               unflat(apps$y_channels_first$densenet121), tolerance = 1e-12)
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 2))), "3 channels", class = "rkeras_error_value")
   expect_error(imagenet_preprocess_input(array(1, c(2, 2, 3)), mode = "x"), "`mode`", class = "rkeras_error_value")
 })
@@ -159,4 +184,12 @@ test_that("application arguments are checked as Keras checks them", {
                class = "rkeras_error_value")
   expect_error(application_mobilenet_v2(weights = NULL, input_tensor = 3), "`input_tensor`",
                class = "rkeras_error_type")
+  expect_error(application_resnet101(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
+               class = "rkeras_error_value")
+  expect_error(application_densenet121(weights = NULL, include_top = FALSE, foo = 1), "`foo`",
+               class = "rkeras_error_value")
+  expect_error(application_xception(weights = NULL, input_shape = c(64, 64, 3)), "at least 71 x 71",
+               class = "rkeras_error_value")
+  expect_error(application_inception_v3(weights = NULL, input_shape = c(74, 80, 3)), "at least 75 x 75",
+               class = "rkeras_error_value")
 })
