@@ -4,7 +4,7 @@
 test_that("model_from_json() reads Keras 3's JSON: same layers, shapes, parameters and outputs", {
   dir <- withr::local_tempdir()
   run_keras("write", dir)
-  for (name in c("sequential", "functional")) {
+  for (name in c("sequential", "functional", "broadcast")) {
     rec <- read_json(file.path(dir, paste0(name, ".data.json")))
     model <- model_from_json(readLines(file.path(dir, paste0(name, ".json")), warn = FALSE))
     expect_s3_class(model, if (name == "sequential") "rkeras_sequential" else "rkeras_functional")

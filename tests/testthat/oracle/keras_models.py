@@ -43,6 +43,16 @@ def models():
     o1 = layers.Dense(2, activation="softmax", name="cls")(cat)
     o2 = layers.Dense(1, name="reg")(m)
     out["functional"] = keras.Model([a, b], [o1, o2], name="fm")
+    # Merges that broadcast a size of 1 (EfficientNet's squeeze-and-excite multiply).
+    x = keras.Input((4, 5, 3), name="x")
+    s = keras.Input((1, 1, 3), name="s")
+    r = keras.Input((4, 1, 3), name="r")
+    se = layers.Dense(3, activation="sigmoid", name="se")(s)
+    parts = [layers.Multiply(name="mul")([x, se]), layers.Add(name="add")([x, r]),
+             layers.Subtract(name="sub")([r, x]), layers.Maximum(name="max")([x, se, r]),
+             layers.Minimum(name="min")([r, x]), layers.Average(name="avg")([se, r])]
+    flat = layers.Concatenate(name="all")([layers.Flatten()(t) for t in parts])
+    out["broadcast"] = keras.Model([x, s, r], layers.Dense(2, name="out")(flat), name="bm")
     return out
 
 

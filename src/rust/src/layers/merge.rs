@@ -2,8 +2,10 @@
 //!
 //! # Shapes
 //! - concatenate: inputs equal but on `axis` -> sizes on `axis` added;
-//! - add, subtract (two inputs), multiply, average, maximum, minimum: equal shapes -> that shape;
-//!   maximum and minimum pass the gradient to the input that won (the first on ties).
+//! - add, subtract (two inputs), multiply, average, maximum, minimum: shapes of one rank that
+//!   broadcast as Keras's (a size of 1 stretches to the others') -> the broadcast shape;
+//!   maximum and minimum pass the gradient to the input that won (the first on ties), and a
+//!   stretched input's gradient is summed over the axes it was stretched along.
 //!
 //! The dot product is in `dot.rs`.
 
@@ -186,6 +188,8 @@ enum Op {
 #[derive(Clone, Debug)]
 pub struct Elementwise {
     op: Op,
+    /// Whether the inputs' shapes differ (some are stretched to the output's).
+    broadcast: bool,
 }
 
 impl Elementwise {
@@ -199,7 +203,10 @@ impl Elementwise {
             "Minimum" => Op::Minimum,
             other => return Err(RkError::Spec(format!("unknown merge layer '{other}'"))),
         };
-        Ok(Elementwise { op })
+        Ok(Elementwise {
+            op,
+            broadcast: false,
+        })
     }
 }
 
@@ -249,22 +256,54 @@ impl Layer for Elementwise {
                 format!("subtracts exactly 2 inputs, got {}", inputs.len()),
             ));
         }
-        if inputs.iter().any(|s| s != &inputs[0]) {
+        let all = || {
             let all: Vec<String> = inputs.iter().map(|s| shape_string(s)).collect();
+            all.join(", ")
+        };
+        if inputs.iter().any(|s| s.len() != inputs[0].len()) {
             return Err(shape_error(
                 name,
-                format!("needs inputs of one shape, got {}", all.join(", ")),
+                format!("needs inputs of one rank, got {}", all()),
             ));
         }
-        Ok(inputs[0].clone())
+        // Keras's broadcast: on each axis the sizes agree, or all but one of them are 1.
+        let mut out = inputs[0].clone();
+        for s in &inputs[1..] {
+            for (o, &d) in out.iter_mut().zip(s) {
+                if *o == 1 {
+                    *o = d;
+                } else if d != 1 && d != *o {
+                    return Err(shape_error(
+                        name,
+                        format!("needs inputs of shapes that broadcast, got {}", all()),
+                    ));
+                }
+            }
+        }
+        self.broadcast = inputs.iter().any(|s| s != &out);
+        Ok(out)
     }
     fn forward(&self, xs: &[&Tensor], _ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
-        let mut y = xs[0].clone();
-        self.combine(&mut y, &xs[1..]);
+        if !self.broadcast {
+            let mut y = xs[0].clone();
+            self.combine(&mut y, &xs[1..]);
+            return Ok((y, None));
+        }
+        let dim = broadcast_dim(xs)?;
+        let wide: Vec<Tensor> = xs
+            .iter()
+            .map(|x| stretch(x, &dim))
+            .collect::<RkResult<_>>()?;
+        let mut y = wide[0].clone();
+        let rest: Vec<&Tensor> = wide[1..].iter().collect();
+        self.combine(&mut y, &rest);
         Ok((y, None))
     }
 
     fn merge_step(&self) -> Option<super::MergeStep> {
+        if self.broadcast {
+            return None;
+        }
         let op = self.clone();
         Some(std::sync::Arc::new(
             move |acc: &mut Tensor, rest: &[&Tensor]| op.combine(acc, rest),
@@ -280,6 +319,58 @@ impl Layer for Elementwise {
         _pgrads: &mut [Tensor],
         _ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
+        if self.broadcast {
+            let wide: Vec<Tensor> = xs
+                .iter()
+                .map(|x| stretch(x, y.shape()))
+                .collect::<RkResult<_>>()?;
+            let views: Vec<&Tensor> = wide.iter().collect();
+            let grads = self.grads(&views, y, g)?;
+            return Ok(grads
+                .into_iter()
+                .zip(xs)
+                .map(|(gi, x)| shrink(gi, x.shape()))
+                .collect());
+        }
+        self.grads(xs, y, g)
+    }
+    fn config(&self) -> Value {
+        json!({})
+    }
+}
+
+/// The output's dims: each axis's largest size among the inputs (they broadcast).
+fn broadcast_dim(xs: &[&Tensor]) -> RkResult<Vec<usize>> {
+    let mut dim = xs[0].shape().to_vec();
+    for x in &xs[1..] {
+        for (d, &s) in dim.iter_mut().zip(x.shape()) {
+            *d = (*d).max(s);
+        }
+    }
+    Ok(dim)
+}
+
+/// `x` stretched along its axes of size 1 to `dim`.
+fn stretch(x: &Tensor, dim: &[usize]) -> RkResult<Tensor> {
+    let view = x
+        .broadcast(ndarray::IxDyn(dim))
+        .ok_or_else(|| RkError::Internal("merge: inputs do not broadcast".into()))?;
+    Ok(super::standard(view.to_owned()))
+}
+
+/// A gradient of the output's shape summed over the axes its input was stretched along.
+fn shrink(mut g: Tensor, shape: &[usize]) -> Tensor {
+    for (axis, &s) in shape.iter().enumerate() {
+        if s == 1 && g.shape()[axis] != 1 {
+            g = g.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    g
+}
+
+impl Elementwise {
+    /// The inputs' gradients when all have the output's shape.
+    fn grads(&self, xs: &[&Tensor], y: &Tensor, g: Tensor) -> RkResult<Vec<Tensor>> {
         let n = xs.len();
         Ok(match self.op {
             Op::Add => vec![g; n],
@@ -319,7 +410,73 @@ impl Layer for Elementwise {
             }
         })
     }
-    fn config(&self) -> Value {
-        json!({})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each op merging a `[2, 3, 4]` input with `[2, 1, 4]` and `[2, 3, 1]` ones: gradients
+    /// of a weighted sum of the output against central differences.
+    #[test]
+    fn broadcast_merges_match_finite_differences() {
+        let shapes = [vec![2, 3, 4], vec![2, 1, 4], vec![2, 3, 1]];
+        let sizes: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+        let w: Vec<f32> = (0..24).map(|i| 0.3 + 0.05 * (i % 7) as f32).collect();
+        let ctx = || crate::layers::test_ctx(true, Rng::new(0));
+        for class in [
+            "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+        ] {
+            let n = if class == "Subtract" { 2 } else { 3 };
+            let mut layer = Elementwise::new(class).unwrap();
+            let inner: Vec<Shape> = shapes[..n].iter().map(|s| s[1..].to_vec()).collect();
+            let out = layer.build("m", &inner, &mut Rng::new(1)).unwrap();
+            assert_eq!(out, vec![3, 4]);
+            assert!(layer.broadcast);
+            // Distinct values, well apart, so that maximum and minimum have clear winners.
+            let mut xv: Vec<f32> = (0..sizes[..n].iter().sum::<usize>())
+                .map(|i| ((i * 37 % 53) as f32 - 26.0) * 0.11)
+                .collect();
+            xv.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v += 0.001 * i as f32);
+            let tensors = |v: &[f32]| -> Vec<Tensor> {
+                let mut at = 0;
+                shapes[..n]
+                    .iter()
+                    .map(|s| {
+                        let len: usize = s.iter().product();
+                        let t =
+                            Tensor::from_shape_vec(s.clone(), v[at..at + len].to_vec()).unwrap();
+                        at += len;
+                        t
+                    })
+                    .collect()
+            };
+            let objective = |v: &[f32]| -> f64 {
+                let ts = tensors(v);
+                let refs: Vec<&Tensor> = ts.iter().collect();
+                let y = layer.forward(&refs, &mut ctx()).unwrap().0;
+                y.iter()
+                    .zip(&w)
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum()
+            };
+            let ts = tensors(&xv);
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            let (y, cache) = layer.forward(&refs, &mut ctx()).unwrap();
+            assert_eq!(y.shape(), &[2, 3, 4]);
+            let g = Tensor::from_shape_vec(vec![2, 3, 4], w.clone()).unwrap();
+            let grads = layer
+                .backward(&refs, &y, &cache, g, &mut [], &mut ctx())
+                .unwrap();
+            let flat: Vec<f32> = grads.iter().flat_map(|t| t.iter().copied()).collect();
+            assert_eq!(flat.len(), xv.len());
+            crate::testing::check_grad(class, &xv, &flat, objective).unwrap();
+        }
+        let mut bad = Elementwise::new("Add").unwrap();
+        assert!(bad
+            .build("m", &[vec![3, 4], vec![2, 4]], &mut Rng::new(1))
+            .is_err());
     }
 }
