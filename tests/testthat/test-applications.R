@@ -30,7 +30,10 @@ oracle_layers <- function(rec) {
 # (application_<app>(); resnet101_v2 -> resnet_v2_preprocess_input()).
 app_fn <- function(app) match.fun(paste0("application_", app))
 
-app_preprocess <- function(app) match.fun(paste0(sub("^(resnet|densenet)[0-9]+", "\\1", app), "_preprocess_input"))
+app_preprocess <- function(app) {
+  family <- sub("^efficientnet_b[0-7]", "efficientnet", sub("^(resnet|densenet)[0-9]+", "\\1", app))
+  match.fun(paste0(family, "_preprocess_input"))
+}
 
 # The oracle's cases: each compared layer by layer, and its weight files (when written) loaded.
 app_cases <- function() {

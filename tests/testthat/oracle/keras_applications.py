@@ -47,10 +47,14 @@ APPS = {
     "inception_v3": (keras.applications.InceptionV3, keras.applications.inception_v3.preprocess_input),
     "inception_resnet_v2": (keras.applications.InceptionResNetV2,
                             keras.applications.inception_resnet_v2.preprocess_input),
+    "efficientnet_b0": (keras.applications.EfficientNetB0, keras.applications.efficientnet.preprocess_input),
+    "efficientnet_b3": (keras.applications.EfficientNetB3, keras.applications.efficientnet.preprocess_input),
 }
 
 CASES = [
     # name, application, args, images
+    ("efficientnet_b0_no_top_avg", "efficientnet_b0",
+     dict(input_shape=(32, 32, 3), include_top=False, pooling="avg"), (2, 32, 32, 3)),
     ("mobilenet_v2_a035_96_top", "mobilenet_v2",
      dict(alpha=0.35, input_shape=(96, 96, 3), include_top=True, classes=7), (3, 96, 96, 3)),
     ("mobilenet_v2_a05_no_top_avg", "mobilenet_v2",
@@ -75,6 +79,8 @@ CASES = [
 ]
 
 COUNTS = [
+    ("efficientnet_b0_top", "efficientnet_b0", dict()),
+    ("efficientnet_b3_no_top_max", "efficientnet_b3", dict(include_top=False, pooling="max")),
     ("mobilenet_v2_224_top", "mobilenet_v2", dict()),
     ("mobilenet_v2_a14_no_top", "mobilenet_v2", dict(alpha=1.4, include_top=False)),
     ("mobilenet_v2_a075_160_max", "mobilenet_v2", dict(alpha=0.75, input_shape=(160, 160, 3),
