@@ -70,9 +70,9 @@ image_data_generator <- function(featurewise_center = FALSE, samplewise_center =
     g[[arg]] <- check_flag(get(arg), arg)
   }
   g$zca_epsilon <- check_number(zca_epsilon, "zca_epsilon", min = 0)
-  g$rotation_range <- check_number(rotation_range, "rotation_range", min = 0)
-  g$shear_range <- check_number(shear_range, "shear_range", min = 0)
-  g$channel_shift_range <- check_number(channel_shift_range, "channel_shift_range", min = 0)
+  g$rotation_range <- check_number(rotation_range, "rotation_range")
+  g$shear_range <- check_number(shear_range, "shear_range")
+  g$channel_shift_range <- check_number(channel_shift_range, "channel_shift_range")
   g$width_shift_range <- check_shift_range(width_shift_range, "width_shift_range")
   g$height_shift_range <- check_shift_range(height_shift_range, "height_shift_range")
   g$zoom_range <- check_zoom_range(zoom_range)
@@ -222,8 +222,8 @@ check_image_data_generator <- function(x, arg, call = rlang::caller_env()) {
 }
 
 check_shift_range <- function(x, arg, call = rlang::caller_env()) {
-  if (!is.numeric(x) || !length(x) || anyNA(x) || any(!is.finite(x)) || (length(x) == 1 && !is.integer(x) && x < 0)) {
-    rk_abort(sprintf("`%s` must be a non-negative number, an integer (pixels) or a vector of shifts, not %s.",
+  if (!is.numeric(x) || !length(x) || anyNA(x) || any(!is.finite(x)) || (length(x) == 1 && is.integer(x) && x < 0)) {
+    rk_abort(sprintf("`%s` must be a number, a non-negative integer (pixels) or a vector of shifts, not %s.",
                      arg, show_value(x)), "value", call)
   }
   x

@@ -188,6 +188,7 @@ index_directory <- function(directory, labels, class_names, follow_links, format
   for (k in seq_along(subdirs)) {
     root <- if (nzchar(subdirs[[k]])) file.path(directory, subdirs[[k]]) else directory
     files <- list.files(root, recursive = TRUE, all.files = TRUE, no.. = TRUE)
+    if (!follow_links) files <- files[!under_link(root, files)]
     files <- files[Reduce(`|`, lapply(formats, function(f) endsWith(tolower(basename(files)), f)), FALSE)]
     # os.walk's order: folders by path, files by name within each.
     folder <- ifelse(dirname(files) == ".", root, file.path(root, dirname(files)))
@@ -206,6 +207,21 @@ index_directory <- function(directory, labels, class_names, follow_links, format
     }
     list(paths = paths, labels = as.integer(labels), class_names = as.character(py_sort(unique(labels))))
   }
+}
+
+#' Which of `files` (relative to `root`) lie below a symbolic link to a folder, which
+#' Python's `os.walk(followlinks = False)` does not enter
+#' @noRd
+under_link <- function(root, files) {
+  dirs <- unique(dirname(files[dirname(files) != "."]))
+  if (!length(dirs)) return(logical(length(files)))
+  # Every folder on the way to each file's folder.
+  parts <- unique(unlist(lapply(strsplit(dirs, "/", fixed = TRUE), function(p) {
+    vapply(seq_along(p), function(k) paste(p[seq_len(k)], collapse = "/"), "")
+  })))
+  links <- parts[nzchar(Sys.readlink(file.path(root, parts)))]
+  if (!length(links)) return(logical(length(files)))
+  Reduce(`|`, lapply(links, function(l) startsWith(files, paste0(l, "/"))), logical(length(files)))
 }
 
 #' The generator of a directory dataset: batches of decoded, resized images and their labels

@@ -3,7 +3,8 @@
 #' Keras 2's `ImageDataGenerator.flow_from_directory()`: an endless iterator over the image
 #' files below `directory`, one subfolder per class, read and resized to `target_size` as they
 #' are needed, transformed and normalized by `generator`. Files are PNG, JPEG, BMP or PPM
-#' (`.png`, `.jpg`, `.jpeg`, `.bmp`, `.ppm`), in Keras's order (classes in alphabetical order,
+#' (`.png`, `.jpg`, `.jpeg`, `.bmp`, `.ppm`; Keras also lists `.tif` and `.tiff` files, which
+#' rkeras cannot read: a folder with one is an error), in Keras's order (classes in alphabetical order,
 #' files as Python's `os.walk()` lists them). `fit()`, `evaluate()` and `predict()` take the
 #' iterator directly. Besides the fields of [flow_images_from_data()]'s iterators it carries
 #' `directory`, `classes` (the class index of each file, from 0), `class_indices` (a named
@@ -80,7 +81,14 @@ flow_images_from_directory <- function(directory, generator = image_data_generat
             list(directory = directory, filenames = files, classes = labels), "a folder")
 }
 
-flow_formats <- c(".png", ".jpg", ".jpeg", ".bmp", ".ppm")
+flow_formats <- c(".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
+
+#' Python's `os.path.join(directory, name)`: an absolute `name` stays as it is
+#' @noRd
+join_path <- function(directory, names) {
+  if (is.null(directory) || !nzchar(directory)) return(names)
+  ifelse(startsWith(names, "/"), names, file.path(directory, names))
+}
 
 #' The iterator of a flow over image files: `labels` are class indices (a list of them for
 #' multi-label rows), or the targets themselves for `class_mode = "raw"`/`"multi_output"`
@@ -92,6 +100,11 @@ file_flow <- function(paths, labels, class_indices, class_mode, generator, commo
   interpolation <- check_string(interpolation, "interpolation",
                                 choices = c("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos"),
                                 call = call)
+  tiff <- paths[endsWith(tolower(paths), ".tif") | endsWith(tolower(paths), ".tiff")]
+  if (length(tiff)) {
+    rk_abort(sprintf("rkeras reads PNG, JPEG, BMP and PPM images, not TIFF: \"%s\"%s.", tiff[[1]],
+                     if (length(tiff) > 1) sprintf(" and %d more", length(tiff) - 1) else ""), "unsupported", call)
+  }
   channels <- c(grayscale = 1L, rgb = 3L, rgba = 4L)[[color_mode]]
   n_classes <- length(class_indices)
   get_batch <- function(idx) {
@@ -118,7 +131,7 @@ file_flow <- function(paths, labels, class_indices, class_mode, generator, commo
     list(x, y)
   }
   shape <- if (generator$data_format == "channels_last") c(target_size, channels) else c(channels, target_size)
-  fields <- c(fields, list(filepaths = paths, samples = length(paths), class_indices = class_indices,
+  fields <- c(fields, list(filepaths = paths, samples = length(paths), class_indices = class_indices, labels = labels,
                            num_classes = n_classes, image_shape = shape, target_size = target_size,
                            color_mode = color_mode, class_mode = class_mode))
   new_image_iterator(length(paths), common, generator, get_batch, fields, kind)
@@ -182,25 +195,32 @@ flow_images_from_dataframe <- function(dataframe, directory = NULL, x_col = "fil
     rk_abort(sprintf("`y_col` must be a column name (several for class_mode \"raw\" or \"multi_output\"), not %s.",
                      show_value(y_col)), "value")
   }
+  if (!is.null(classes) && !(labelled && class_mode %in% c("categorical", "binary", "sparse"))) {
+    warning(sprintf("`classes` will be ignored given the class_mode=\"%s\"", class_mode %||% "None"), call. = FALSE)
+  }
   for (col in c(x_col, if (labelled) y_col)) {
     if (!col %in% names(dataframe)) {
       rk_abort(sprintf("`dataframe` has no column \"%s\" (its columns: %s).", col, paste(names(dataframe), collapse = ", ")),
                "value")
     }
   }
-  if (!is.character(dataframe[[x_col]])) {
+  # Factors are strings to Keras (reticulate gives pandas their levels).
+  for (col in intersect(c(x_col, y_col), names(dataframe))) {
+    if (is.factor(dataframe[[col]])) dataframe[[col]] <- as.character(dataframe[[col]])
+  }
+  if (!is.character(dataframe[[x_col]]) || anyNA(dataframe[[x_col]])) {
     rk_abort(sprintf("All values in column x_col=%s must be strings.", x_col), "type")
   }
-  if (class_mode %in% c("binary", "sparse") && !is.character(dataframe[[y_col]])) {
+  if (labelled && class_mode %in% c("binary", "sparse") && (!is.character(dataframe[[y_col]]) || anyNA(dataframe[[y_col]]))) {
     rk_abort(sprintf("If class_mode=\"%s\", y_col=\"%s\" column values must be strings.", class_mode, y_col), "type")
   }
   categorical <- identical(class_mode, "categorical")
-  if (categorical && !(is.character(dataframe[[y_col]]) || (is.list(dataframe[[y_col]]) &&
-                                                            all(vapply(dataframe[[y_col]], is.character, TRUE))))) {
+  if (categorical && !((is.character(dataframe[[y_col]]) && !anyNA(dataframe[[y_col]])) ||
+                       (is.list(dataframe[[y_col]]) && all(vapply(dataframe[[y_col]], function(l) is.character(l) && !anyNA(l), TRUE))))) {
     rk_abort(sprintf("If class_mode=\"categorical\", y_col=\"%s\" column values must be strings or lists of strings.",
                      y_col), "type")
   }
-  paths <- if (is.null(directory)) dataframe[[x_col]] else file.path(directory, dataframe[[x_col]])
+  paths <- join_path(directory, dataframe[[x_col]])
   valid <- Reduce(`|`, lapply(flow_formats, function(f) endsWith(tolower(paths), f)), FALSE) &
     file.exists(paths) & !dir.exists(paths)
   if (any(!valid)) {
@@ -211,6 +231,7 @@ flow_images_from_dataframe <- function(dataframe, directory = NULL, x_col = "fil
   class_indices <- list()
   if (labelled && class_mode %in% c("categorical", "binary", "sparse")) {
     labels <- as.list(df[[y_col]])
+    given <- classes
     if (!is.null(classes)) {
       if (!is.character(classes) || anyNA(classes)) {
         rk_abort(sprintf("`classes` must be NULL or class names, not %s.", show_value(classes)), "value")
@@ -223,7 +244,7 @@ flow_images_from_dataframe <- function(dataframe, directory = NULL, x_col = "fil
     } else {
       classes <- sort(unique(unlist(labels)), method = "radix")
     }
-    if (class_mode == "binary" && length(classes) != 2) {
+    if (class_mode == "binary" && length(unique(c(classes, if (is.null(given)) dataframe[[y_col]]))) != 2) {
       rk_abort(sprintf("If class_mode=\"binary\" there must be 2 classes. Found %d classes.", length(classes)), "value")
     }
     class_indices <- stats::setNames(as.list(seq_along(classes) - 1L), classes)
@@ -242,7 +263,7 @@ flow_images_from_dataframe <- function(dataframe, directory = NULL, x_col = "fil
                    NULL)
   message(sprintf("Found %d validated image filenames%s.", nrow(df),
                   if (length(class_indices)) sprintf(" belonging to %d classes", length(class_indices)) else ""))
-  file_flow(if (is.null(directory)) df[[x_col]] else file.path(directory, df[[x_col]]), labels, class_indices,
+  file_flow(join_path(directory, df[[x_col]]), labels, class_indices,
             class_mode, generator, common, target_size, color_mode, interpolation,
             list(directory = directory, filenames = df[[x_col]],
                  classes = if (is.list(labels) && length(class_indices)) unlist(lapply(labels, `[`, 1)) else NULL),

@@ -53,9 +53,6 @@ flow_images_from_data <- function(x, y = NULL, generator = image_data_generator(
     rk_abort(sprintf("`sample_weight` must be NULL or one number per image (%d), not %s.", n,
                      show_value(sample_weight)), "value")
   }
-  take <- function(v, idx) {
-    if (is.null(v)) NULL else if (is.null(dim(v))) v[idx] else v[idx, , drop = FALSE]
-  }
   if (!is.null(common$subset)) {
     split <- as.integer(floor(n * generator$validation_split))
     if (!is.null(y) && !identical(sort(unique(as.vector(take(y, seq_len(split))))),
@@ -81,6 +78,15 @@ flow_images_from_data <- function(x, y = NULL, generator = image_data_generator(
   }
   fields <- list(x = to_data_format(x, generator$data_format), y = y, sample_weight = sample_weight)
   new_image_iterator(n, common, generator, get_batch, fields, "array")
+}
+
+#' Rows `idx` of labels `v`: a vector's values, an array's slices on its first axis
+#' @noRd
+take <- function(v, idx) {
+  if (is.null(v)) return(NULL)
+  d <- dim(v)
+  if (length(d) <= 1) return(as.vector(v)[idx])
+  do.call(`[`, c(list(v, idx), rep(list(TRUE), length(d) - 1L), drop = FALSE))
 }
 
 #' Arguments every flow takes, checked

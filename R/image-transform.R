@@ -12,24 +12,26 @@ idg_random_params <- function(g, n, h, w) {
     } else if (is.integer(range)) {
       (sample.int(range, n, replace = TRUE) - 1) * sample(c(-1, 1), n, replace = TRUE)
     } else {
-      stats::runif(n, -range, range)
+      stats::runif(n, -abs(range), abs(range))
     }
     if (max(range) < 1) v * pixels else v
   }
-  p <- list(theta = if (g$rotation_range) stats::runif(n, -g$rotation_range, g$rotation_range) else rep(0, n))
+  # NumPy's uniform(low, high) takes the ends in either order.
+  between <- function(a, b) stats::runif(n, min(a, b), max(a, b))
+  p <- list(theta = if (g$rotation_range) between(-g$rotation_range, g$rotation_range) else rep(0, n))
   p$tx <- draw(g$height_shift_range, h)
   p$ty <- draw(g$width_shift_range, w)
-  p$shear <- if (g$shear_range) stats::runif(n, -g$shear_range, g$shear_range) else rep(0, n)
+  p$shear <- if (g$shear_range) between(-g$shear_range, g$shear_range) else rep(0, n)
   if (all(g$zoom_range == 1)) {
     p$zx <- p$zy <- rep(1, n)
   } else {
-    p$zx <- stats::runif(n, g$zoom_range[[1]], g$zoom_range[[2]])
-    p$zy <- stats::runif(n, g$zoom_range[[1]], g$zoom_range[[2]])
+    p$zx <- between(g$zoom_range[[1]], g$zoom_range[[2]])
+    p$zy <- between(g$zoom_range[[1]], g$zoom_range[[2]])
   }
   p$flip_horizontal <- stats::runif(n) < 0.5 & g$horizontal_flip
   p$flip_vertical <- stats::runif(n) < 0.5 & g$vertical_flip
-  p$channel_shift <- if (g$channel_shift_range) stats::runif(n, -g$channel_shift_range, g$channel_shift_range)
-  p$brightness <- if (!is.null(g$brightness_range)) stats::runif(n, g$brightness_range[[1]], g$brightness_range[[2]])
+  p$channel_shift <- if (g$channel_shift_range) between(-g$channel_shift_range, g$channel_shift_range)
+  p$brightness <- if (!is.null(g$brightness_range)) between(g$brightness_range[[1]], g$brightness_range[[2]])
   p
 }
 

@@ -129,3 +129,49 @@ test_that("subsets split as Keras splits, and bad arguments are errors naming th
   gen <- image_data_generator(featurewise_center = TRUE)
   expect_warning(generator_next(flow_images_from_data(x, generator = gen)), "hasn't been fit")
 })
+
+test_that("flows take what Keras takes: factors, unlabelled frames, absolute paths, 1-d labels, PPM files", {
+  dir <- withr::local_tempdir()
+  for (cls in c("a", "b")) {
+    dir.create(file.path(dir, cls))
+    for (i in 1:2) image_array_save(array(runif(6 * 5 * 3), c(6, 5, 3)), file.path(dir, cls, sprintf("%d.png", i)))
+  }
+  # A binary PPM (P6), 2 x 3 pixels, read as Pillow reads it.
+  px <- as.raw(c(255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90))
+  writeBin(c(charToRaw("P6\n3 2\n255\n"), px), file.path(dir, "a", "3.ppm"))
+  img <- image_load(file.path(dir, "a", "3.ppm"))
+  expect_equal(as.vector(aperm(unclass(img), c(3, 2, 1))), as.integer(px))
+  flow <- suppressMessages(flow_images_from_directory(dir, target_size = c(4, 4), shuffle = FALSE))
+  expect_equal(flow$filenames, c("a/1.png", "a/2.png", "a/3.ppm", "b/1.png", "b/2.png"))
+  expect_equal(flow$labels, c(0L, 0L, 0L, 1L, 1L))
+  df <- data.frame(filename = factor(file.path(dir, c("a/1.png", "b/2.png"))), class = factor(c("a", "b")))
+  flow <- suppressMessages(flow_images_from_dataframe(df, directory = "/elsewhere", target_size = c(4, 4),
+                                                      class_mode = "sparse", shuffle = FALSE))
+  expect_equal(generator_next(flow)[[2]], c(0, 1))
+  flow <- suppressMessages(flow_images_from_dataframe(df["filename"], class_mode = NULL, target_size = c(4, 4)))
+  expect_equal(dim(generator_next(flow)), c(2, 4, 4, 3))
+  expect_warning(suppressMessages(flow_images_from_dataframe(df, class_mode = NULL, classes = "a",
+                                                             target_size = c(4, 4))), "will be ignored")
+  x <- array(runif(4 * 3 * 3 * 1), c(4, 3, 3, 1))
+  b <- generator_next(flow_images_from_data(x, array(1:4, 4), batch_size = 4, shuffle = FALSE))
+  expect_equal(b[[2]], 1:4)
+  b <- generator_next(flow_images_from_data(x, array(1:24, c(4, 2, 3)), batch_size = 2, shuffle = FALSE))
+  expect_equal(dim(b[[2]]), c(2, 2, 3))
+  gen <- image_data_generator(zoom_range = c(1.2, 0.8), brightness_range = c(1.2, 0.8), rotation_range = -10)
+  expect_true(all(is.finite(generator_next(flow_images_from_data(x * 255, generator = gen)))))
+  writeBin(as.raw(1:10), file.path(dir, "b", "x.tif"))
+  expect_error(suppressMessages(flow_images_from_directory(dir)), "not TIFF")
+})
+
+test_that("folders behind symbolic links are entered only with follow_links = TRUE", {
+  skip_on_os("windows")
+  dir <- withr::local_tempdir()
+  other <- withr::local_tempdir()
+  dir.create(file.path(dir, "a"))
+  image_array_save(array(runif(12), c(2, 2, 3)), file.path(dir, "a", "1.png"))
+  image_array_save(array(runif(12), c(2, 2, 3)), file.path(other, "2.png"))
+  file.symlink(other, file.path(dir, "a", "linked"))
+  n <- function(follow) suppressMessages(flow_images_from_directory(dir, follow_links = follow))$n
+  expect_equal(n(FALSE), 1)
+  expect_equal(n(TRUE), 2)
+})

@@ -1,5 +1,5 @@
 //! Image files as Keras reads and writes them (`keras.utils.load_img`, `save_img`), which is
-//! as Pillow does: PNG, JPEG, BMP and GIF decoded by the `image` crate, then converted to the
+//! as Pillow does: PNG, JPEG, BMP, GIF and PPM/PGM decoded by the `image` crate, then converted to the
 //! asked colour mode with Pillow's formulas and resized with Pillow's resampling filters in
 //! Pillow's fixed-point arithmetic, so that 8-bit results equal Pillow's bit for bit.
 //!
