@@ -19,36 +19,27 @@
 #'                                  pooling = "avg")
 #' x <- densenet_preprocess_input(array(runif(32 * 32 * 3, 0, 255), c(1, 32, 32, 3)))
 #' dim(predict(model, x, verbose = 0))
-application_densenet121 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                    input_shape = NULL, pooling = NULL, classes = 1000,
-                                    classifier_activation = "softmax", name = "densenet121", ...) {
-  check_no_dots(..., fn = "application_densenet121()")
-  build_densenet(c(6, 12, 24, 16), name, "densenet121",
-                 c("9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
-                 include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_densenet121 <- application_variant(
+  "application_densenet121", "densenet121",
+  function(name, ...) build_densenet(c(6, 12, 24, 16), name, "densenet121",
+    c("9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"), ...)
+)
 
 #' @rdname application_densenet121
 #' @export
-application_densenet169 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                    input_shape = NULL, pooling = NULL, classes = 1000,
-                                    classifier_activation = "softmax", name = "densenet169", ...) {
-  check_no_dots(..., fn = "application_densenet169()")
-  build_densenet(c(6, 12, 32, 32), name, "densenet169",
-                 c("d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
-                 include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_densenet169 <- application_variant(
+  "application_densenet169", "densenet169",
+  function(name, ...) build_densenet(c(6, 12, 32, 32), name, "densenet169",
+    c("d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"), ...)
+)
 
 #' @rdname application_densenet121
 #' @export
-application_densenet201 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                    input_shape = NULL, pooling = NULL, classes = 1000,
-                                    classifier_activation = "softmax", name = "densenet201", ...) {
-  check_no_dots(..., fn = "application_densenet201()")
-  build_densenet(c(6, 12, 48, 32), name, "densenet201",
-                 c("1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
-                 include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_densenet201 <- application_variant(
+  "application_densenet201", "densenet201",
+  function(name, ...) build_densenet(c(6, 12, 48, 32), name, "densenet201",
+    c("1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"), ...)
+)
 
 #' @rdname application_densenet121
 #' @param x An array of images, `(rows, cols, 3)` or `(samples, rows, cols, 3)`, values 0-255

@@ -26,83 +26,59 @@
 #'                                      pooling = "avg")
 #' x <- array(runif(32 * 32 * 3, 0, 255), c(1, 32, 32, 3))
 #' dim(predict(model, x, verbose = 0))
-application_efficientnet_b0 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb0", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b0()")
-  build_efficientnet(0, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b0 <- application_variant(
+  "application_efficientnet_b0", "efficientnetb0",
+  function(name, ...) build_efficientnet(0, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b1 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb1", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b1()")
-  build_efficientnet(1, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b1 <- application_variant(
+  "application_efficientnet_b1", "efficientnetb1",
+  function(name, ...) build_efficientnet(1, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b2 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb2", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b2()")
-  build_efficientnet(2, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b2 <- application_variant(
+  "application_efficientnet_b2", "efficientnetb2",
+  function(name, ...) build_efficientnet(2, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b3 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb3", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b3()")
-  build_efficientnet(3, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b3 <- application_variant(
+  "application_efficientnet_b3", "efficientnetb3",
+  function(name, ...) build_efficientnet(3, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b4 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb4", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b4()")
-  build_efficientnet(4, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b4 <- application_variant(
+  "application_efficientnet_b4", "efficientnetb4",
+  function(name, ...) build_efficientnet(4, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b5 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb5", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b5()")
-  build_efficientnet(5, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b5 <- application_variant(
+  "application_efficientnet_b5", "efficientnetb5",
+  function(name, ...) build_efficientnet(5, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b6 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb6", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b6()")
-  build_efficientnet(6, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b6 <- application_variant(
+  "application_efficientnet_b6", "efficientnetb6",
+  function(name, ...) build_efficientnet(6, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @export
-application_efficientnet_b7 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                        input_shape = NULL, pooling = NULL, classes = 1000,
-                                        classifier_activation = "softmax", name = "efficientnetb7", ...) {
-  check_no_dots(..., fn = "application_efficientnet_b7()")
-  build_efficientnet(7, name, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation)
-}
+application_efficientnet_b7 <- application_variant(
+  "application_efficientnet_b7", "efficientnetb7",
+  function(name, ...) build_efficientnet(7, name, ...)
+)
 
 #' @rdname application_efficientnet_b0
 #' @param x An array of images, values 0-255: returned as it is (the models preprocess their

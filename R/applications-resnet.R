@@ -17,36 +17,27 @@
 #' model <- application_resnet50(weights = NULL, include_top = FALSE, input_shape = c(32, 32, 3),
 #'                               pooling = "avg")
 #' length(model$layers)
-application_resnet50 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                 input_shape = NULL, pooling = NULL, classes = 1000,
-                                 classifier_activation = "softmax", name = "resnet50", ...) {
-  check_no_dots(..., fn = "application_resnet50()")
-  build_resnet(c(3, 4, 6, 3), FALSE, name, "resnet50",
-               c("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet50 <- application_variant(
+  "application_resnet50", "resnet50",
+  function(name, ...) build_resnet(c(3, 4, 6, 3), FALSE, name, "resnet50",
+    c("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"), ...)
+)
 
 #' @rdname application_resnet50
 #' @export
-application_resnet101 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                  input_shape = NULL, pooling = NULL, classes = 1000,
-                                  classifier_activation = "softmax", name = "resnet101", ...) {
-  check_no_dots(..., fn = "application_resnet101()")
-  build_resnet(c(3, 4, 23, 3), FALSE, name, "resnet101",
-               c("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet101 <- application_variant(
+  "application_resnet101", "resnet101",
+  function(name, ...) build_resnet(c(3, 4, 23, 3), FALSE, name, "resnet101",
+    c("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"), ...)
+)
 
 #' @rdname application_resnet50
 #' @export
-application_resnet152 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                  input_shape = NULL, pooling = NULL, classes = 1000,
-                                  classifier_activation = "softmax", name = "resnet152", ...) {
-  check_no_dots(..., fn = "application_resnet152()")
-  build_resnet(c(3, 8, 36, 3), FALSE, name, "resnet152",
-               c("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet152 <- application_variant(
+  "application_resnet152", "resnet152",
+  function(name, ...) build_resnet(c(3, 8, 36, 3), FALSE, name, "resnet152",
+    c("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"), ...)
+)
 
 #' @rdname application_resnet50
 #' @param x An array of images, `(rows, cols, 3)` or `(samples, rows, cols, 3)`, values 0-255.
@@ -73,36 +64,27 @@ resnet_preprocess_input <- function(x) imagenet_preprocess_input(x, mode = "caff
 #'                                  pooling = "max")
 #' x <- resnet_v2_preprocess_input(array(runif(32 * 32 * 3, 0, 255), c(1, 32, 32, 3)))
 #' dim(predict(model, x, verbose = 0))
-application_resnet50_v2 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                    input_shape = NULL, pooling = NULL, classes = 1000,
-                                    classifier_activation = "softmax", name = "resnet50v2", ...) {
-  check_no_dots(..., fn = "application_resnet50_v2()")
-  build_resnet(c(3, 4, 6, 3), TRUE, name, "resnet50v2",
-               c("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet50_v2 <- application_variant(
+  "application_resnet50_v2", "resnet50v2",
+  function(name, ...) build_resnet(c(3, 4, 6, 3), TRUE, name, "resnet50v2",
+    c("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"), ...)
+)
 
 #' @rdname application_resnet50_v2
 #' @export
-application_resnet101_v2 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                     input_shape = NULL, pooling = NULL, classes = 1000,
-                                     classifier_activation = "softmax", name = "resnet101v2", ...) {
-  check_no_dots(..., fn = "application_resnet101_v2()")
-  build_resnet(c(3, 4, 23, 3), TRUE, name, "resnet101v2",
-               c("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet101_v2 <- application_variant(
+  "application_resnet101_v2", "resnet101v2",
+  function(name, ...) build_resnet(c(3, 4, 23, 3), TRUE, name, "resnet101v2",
+    c("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"), ...)
+)
 
 #' @rdname application_resnet50_v2
 #' @export
-application_resnet152_v2 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                                     input_shape = NULL, pooling = NULL, classes = 1000,
-                                     classifier_activation = "softmax", name = "resnet152v2", ...) {
-  check_no_dots(..., fn = "application_resnet152_v2()")
-  build_resnet(c(3, 8, 36, 3), TRUE, name, "resnet152v2",
-               c("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
-               include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_resnet152_v2 <- application_variant(
+  "application_resnet152_v2", "resnet152v2",
+  function(name, ...) build_resnet(c(3, 8, 36, 3), TRUE, name, "resnet152v2",
+    c("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"), ...)
+)
 
 #' @rdname application_resnet50_v2
 #' @param x An array of images, `(rows, cols, 3)` or `(samples, rows, cols, 3)`, values 0-255.

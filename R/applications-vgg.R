@@ -19,25 +19,19 @@
 #' model <- application_vgg16(weights = NULL, include_top = FALSE, input_shape = c(32, 32, 3),
 #'                            pooling = "avg")
 #' count_params(model)
-application_vgg16 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                              input_shape = NULL, pooling = NULL, classes = 1000,
-                              classifier_activation = "softmax", name = "vgg16", ...) {
-  check_no_dots(..., fn = "application_vgg16()")
-  build_vgg(c(2, 2, 3, 3, 3), name, "vgg16",
-            c("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"),
-            include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_vgg16 <- application_variant(
+  "application_vgg16", "vgg16",
+  function(name, ...) build_vgg(c(2, 2, 3, 3, 3), name, "vgg16",
+    c("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"), ...)
+)
 
 #' @rdname application_vgg16
 #' @export
-application_vgg19 <- function(include_top = TRUE, weights = "imagenet", input_tensor = NULL,
-                              input_shape = NULL, pooling = NULL, classes = 1000,
-                              classifier_activation = "softmax", name = "vgg19", ...) {
-  check_no_dots(..., fn = "application_vgg19()")
-  build_vgg(c(2, 2, 4, 4, 4), name, "vgg19",
-            c("cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"),
-            include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
-}
+application_vgg19 <- application_variant(
+  "application_vgg19", "vgg19",
+  function(name, ...) build_vgg(c(2, 2, 4, 4, 4), name, "vgg19",
+    c("cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"), ...)
+)
 
 build_vgg <- function(convs, name, family, hashes, include_top, weights, input_tensor, input_shape,
                       pooling, classes, classifier_activation, call = rlang::caller_env()) {

@@ -36,59 +36,48 @@ impl FillMode {
 /// `None` for the constant fill.
 fn map_coordinate(c: f64, len: usize, mode: FillMode) -> Option<f64> {
     let n = len as f64;
-    if c < 0.0 {
-        if len <= 1 {
-            return match mode {
-                FillMode::Constant => None,
-                _ => Some(0.0),
-            };
-        }
-        match mode {
-            FillMode::Constant => None,
-            FillMode::Nearest => Some(0.0),
-            FillMode::Reflect => {
-                let sz2 = 2.0 * n;
-                let mut c = c;
-                if c < -sz2 {
-                    c += sz2 * (-c / sz2).trunc();
-                }
-                Some(if c < -n {
-                    c + sz2
-                } else {
-                    (if c > -1e-15 { 1e-15 } else { -c }) - 1.0
-                })
-            }
-            FillMode::Wrap => {
-                let sz = n - 1.0;
-                Some(c + sz * ((-c / sz).trunc() + 1.0))
-            }
-        }
-    } else if c > n - 1.0 {
-        if len <= 1 {
-            return match mode {
-                FillMode::Constant => None,
-                _ => Some(0.0),
-            };
-        }
-        match mode {
-            FillMode::Constant => None,
-            FillMode::Nearest => Some(n - 1.0),
-            FillMode::Reflect => {
-                let sz2 = 2.0 * n;
-                let mut c = c - sz2 * (c / sz2).trunc();
-                if c >= n {
-                    c = sz2 - c - 1.0;
-                }
-                Some(c)
-            }
-            FillMode::Wrap => {
-                let sz = n - 1.0;
-                Some(c - sz * (c / sz).trunc())
-            }
-        }
-    } else {
-        Some(c)
+    if (0.0..=n - 1.0).contains(&c) {
+        return Some(c);
     }
+    if mode == FillMode::Constant {
+        return None;
+    }
+    if len <= 1 {
+        return Some(0.0);
+    }
+    let (sz, sz2) = (n - 1.0, 2.0 * n);
+    Some(match (mode, c < 0.0) {
+        (FillMode::Nearest, below) => {
+            if below {
+                0.0
+            } else {
+                n - 1.0
+            }
+        }
+        (FillMode::Reflect, true) => {
+            let c = if c < -sz2 {
+                c + sz2 * (-c / sz2).trunc()
+            } else {
+                c
+            };
+            if c < -n {
+                c + sz2
+            } else {
+                (if c > -1e-15 { 1e-15 } else { -c }) - 1.0
+            }
+        }
+        (FillMode::Reflect, false) => {
+            let c = c - sz2 * (c / sz2).trunc();
+            if c >= n {
+                sz2 - c - 1.0
+            } else {
+                c
+            }
+        }
+        (FillMode::Wrap, true) => c + sz * ((-c / sz).trunc() + 1.0),
+        (FillMode::Wrap, false) => c - sz * (c / sz).trunc(),
+        (FillMode::Constant, _) => return None,
+    })
 }
 
 /// An index of the two-pixel interpolation window brought inside `0..len` by mirroring
