@@ -36,7 +36,7 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 
 #' Merge layers
 #'
-#' Combine a list of tensors of one shape element by element: `layer_add()` (sum),
+#' Combine a list of tensors element by element: `layer_add()` (sum),
 #' `layer_subtract()` (first minus second), `layer_multiply()` (product),
 #' `layer_average()` (mean), `layer_maximum()` and `layer_minimum()`;
 #' `layer_concatenate()` joins them along `axis`; `layer_dot()` takes the dot product of two
@@ -44,8 +44,10 @@ merge_layer <- function(inputs, type, config = structure(list(), names = charact
 #' `(batch, d)` twice gives `(batch, 1)`, `(batch, n, d)` and `(batch, m, d)` with `axes = 2`
 #' give `(batch, n, m)`.
 #'
-#' Input and output shapes: inputs of one shape give that shape; concatenation adds the
-#' sizes on `axis` (`-1`, the last axis, by default; `1` is the first axis of a sample).
+#' Input and output shapes: the element-wise merges take inputs of one rank whose sizes
+#' agree or are 1 on each axis, and broadcast as Keras does (`(batch, 8, 8, 32)` times
+#' `(batch, 1, 1, 32)` gives `(batch, 8, 8, 32)`); concatenation adds the sizes on `axis`
+#' (`-1`, the last axis, by default; `1` is the first axis of a sample).
 #' @param inputs A list of tensors, or the first tensor with the others given after it
 #'   (`layer_add(a, b)`); when missing, the layer is returned, to be called on a list of
 #'   tensors later.

@@ -247,7 +247,7 @@ test_that("clone_model() copies a functional model with fresh or kept weights", 
 test_that("bad graphs and bad calls give errors naming the layer, shapes or argument", {
   a <- layer_input(shape = 4, name = "a4")
   b <- layer_input(shape = 5, name = "b5")
-  expect_error(layer_add(list(a, b), name = "sum"), "layer 'sum' needs inputs of one shape, got \\(None, 4\\), \\(None, 5\\)",
+  expect_error(layer_add(list(a, b), name = "sum"), "layer 'sum' needs inputs of shapes that broadcast, got \\(None, 4\\), \\(None, 5\\)",
                class = "rkeras_error_shape")
   expect_error(layer_concatenate(list(a)), "at least 2 inputs", class = "rkeras_error")
   expect_error(a %>% layer_reshape(c(3, 3), name = "rs"), "layer 'rs' cannot reshape 4 values", class = "rkeras_error_shape")
