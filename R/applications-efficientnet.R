@@ -22,7 +22,8 @@
 #' @family applications
 #' @export
 #' @examples
-#' model <- application_efficientnet_b0(weights = NULL, include_top = FALSE, input_shape = c(32, 32, 3),
+#' model <- application_efficientnet_b0(weights = NULL, include_top = FALSE,
+#'                                      input_shape = c(32, 32, 3),
 #'                                      pooling = "avg")
 #' x <- array(runif(32 * 32 * 3, 0, 255), c(1, 32, 32, 3))
 #' dim(predict(model, x, verbose = 0))

@@ -24,7 +24,8 @@
 #' @export
 #' @examples
 #' # Random weights, a small input, a quarter of the width: no download.
-#' model <- application_mobilenet(weights = NULL, alpha = 0.25, input_shape = c(64, 64, 3), classes = 10)
+#' model <- application_mobilenet(weights = NULL, alpha = 0.25, input_shape = c(64, 64, 3),
+#'                                classes = 10)
 #' count_params(model)
 #' x <- mobilenet_preprocess_input(array(runif(64 * 64 * 3, 0, 255), c(1, 64, 64, 3)))
 #' dim(predict(model, x, verbose = 0))

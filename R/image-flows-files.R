@@ -4,12 +4,13 @@
 #' files below `directory`, one subfolder per class, read and resized to `target_size` as they
 #' are needed, transformed and normalized by `generator`. Files are PNG, JPEG, BMP or PPM
 #' (`.png`, `.jpg`, `.jpeg`, `.bmp`, `.ppm`; Keras also lists `.tif` and `.tiff` files, which
-#' rkeras cannot read: a folder with one is an error), in Keras's order (classes in alphabetical order,
-#' files as Python's `os.walk()` lists them). `fit()`, `evaluate()` and `predict()` take the
-#' iterator directly. Besides the fields of [flow_images_from_data()]'s iterators it carries
-#' `directory`, `classes` (the class index of each file, from 0), `class_indices` (a named
-#' list), `num_classes`, `filenames` (relative to `directory`), `filepaths`, `samples`,
-#' `image_shape`, `target_size`, `color_mode` and `class_mode`.
+#' rkeras cannot read: a folder with one is an error), in Keras's order (classes in
+#' alphabetical order, files as Python's `os.walk()` lists them). `fit()`, `evaluate()` and
+#' `predict()` take the iterator directly. Besides the fields of [flow_images_from_data()]'s
+#' iterators it carries `directory`, `classes` (the class index of each file, from 0),
+#' `class_indices` (a named list), `num_classes`, `filenames` (relative to `directory`),
+#' `filepaths`, `samples`, `image_shape`, `target_size`, `color_mode`, `class_mode` and
+#' `labels`.
 #' @inheritParams flow_images_from_data
 #' @param directory A folder with one subfolder of images per class.
 #' @param generator An [image_data_generator()] (the default transforms nothing).
@@ -34,7 +35,8 @@
 #' for (cls in c("cats", "dogs")) {
 #'   dir.create(file.path(dir, cls), recursive = TRUE, showWarnings = FALSE)
 #'   for (i in 1:3) {
-#'     image_array_save(array(runif(10 * 10 * 3), c(10, 10, 3)), file.path(dir, cls, paste0(i, ".png")))
+#'     image_array_save(array(runif(10 * 10 * 3), c(10, 10, 3)),
+#'                      file.path(dir, cls, paste0(i, ".png")))
 #'   }
 #' }
 #' flow <- flow_images_from_directory(dir, target_size = c(8, 8), batch_size = 4,
