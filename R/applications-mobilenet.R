@@ -48,22 +48,11 @@ application_mobilenet <- function(input_shape = NULL, alpha = 1.0, depth_multipl
   a <- application_args(input_shape, include_top, weights, input_tensor, pooling, classes,
                         classifier_activation, default_size = default_size, min_size = 32,
                         square_sizes = sizes)
-  rows <- a$rows
-  if (identical(a$weights, "imagenet")) {
-    if (depth_multiplier != 1) {
-      rk_abort(sprintf("With `weights = \"imagenet\"`, `depth_multiplier` must be 1, not %d.", depth_multiplier),
-               "value")
-    }
-    if (!alpha %in% c(0.25, 0.5, 0.75, 1.0)) {
-      rk_abort(sprintf("With `weights = \"imagenet\"`, `alpha` must be 0.25, 0.5, 0.75 or 1, not %s.",
-                       format(alpha)), "value")
-    }
-    if (!a$square) {
-      rows <- 224
-      warning("`input_shape` is undefined or non-square, or `rows` is not in 128, 160, 192, 224: ",
-              "the weights for input shape (224, 224) are loaded.", call. = FALSE)
-    }
+  if (identical(a$weights, "imagenet") && depth_multiplier != 1) {
+    rk_abort(sprintf("With `weights = \"imagenet\"`, `depth_multiplier` must be 1, not %d.", depth_multiplier),
+             "value")
   }
+  rows <- mobilenet_weight_rows(a, alpha, c(0.25, 0.5, 0.75, 1.0), sizes)
   bn <- function(x, name) layer_batch_normalization(x, name = name)
   relu6 <- function(x, name) layer_activation_relu(x, max_value = 6, name = name)
   block <- function(x, filters, stride = 1, id) {

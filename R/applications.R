@@ -42,18 +42,7 @@ application_mobilenet_v2 <- function(input_shape = NULL, alpha = 1.0, include_to
   a <- application_args(input_shape, include_top, weights, input_tensor, pooling, classes,
                         classifier_activation, default_size = 224, min_size = 32,
                         square_sizes = c(96, 128, 160, 192, 224))
-  rows <- a$rows
-  if (identical(a$weights, "imagenet")) {
-    if (!alpha %in% c(0.35, 0.5, 0.75, 1.0, 1.3, 1.4)) {
-      rk_abort(sprintf("With `weights = \"imagenet\"`, `alpha` must be 0.35, 0.5, 0.75, 1, 1.3 or 1.4, not %s.",
-                       format(alpha)), "value")
-    }
-    if (!a$square) {
-      rows <- 224
-      warning("`input_shape` is undefined or non-square, or `rows` is not in 96, 128, 160, 192, 224: ",
-              "the weights for input shape (224, 224) are loaded.", call. = FALSE)
-    }
-  }
+  rows <- mobilenet_weight_rows(a, alpha, c(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), c(96, 128, 160, 192, 224))
   bn <- function(x, name) layer_batch_normalization(x, epsilon = 1e-3, momentum = 0.999, name = name)
   relu6 <- function(x, name) layer_activation_relu(x, max_value = 6, name = name)
   block <- function(inputs, expansion, stride, filters, block_id) {
@@ -113,6 +102,24 @@ mobilenet_v2_preprocess_input <- function(x) imagenet_preprocess_input(x, mode =
 #' @inheritParams imagenet_decode_predictions
 #' @export
 mobilenet_v2_decode_predictions <- function(preds, top = 5) imagenet_decode_predictions(preds, top)
+
+#' The input size of the MobileNet weight file to load: with ImageNet weights, `alpha` must
+#' be one of `alphas`, and an input that is not square or not of one of `sizes` loads the
+#' 224 weights with Keras's warning
+#' @noRd
+mobilenet_weight_rows <- function(a, alpha, alphas, sizes, call = rlang::caller_env()) {
+  if (!identical(a$weights, "imagenet")) return(a$rows)
+  if (!alpha %in% alphas) {
+    shown <- vapply(alphas, format, "")
+    rk_abort(sprintf("With `weights = \"imagenet\"`, `alpha` must be %s or %s, not %s.",
+                     paste(shown[-length(shown)], collapse = ", "), shown[[length(shown)]], format(alpha)),
+             "value", call)
+  }
+  if (a$square) return(a$rows)
+  warning("`input_shape` is undefined or non-square, or `rows` is not in ", paste(sizes, collapse = ", "), ": ",
+          "the weights for input shape (224, 224) are loaded.", call. = FALSE)
+  224
+}
 
 #' Python's `float` formatting of a width multiplier (`1.0`, `0.35`)
 #' @noRd
