@@ -196,3 +196,15 @@ test_that("application arguments are checked as Keras checks them", {
   expect_error(application_inception_v3(weights = NULL, input_shape = c(74, 80, 3)), "at least 75 x 75",
                class = "rkeras_error_value")
 })
+
+test_that("Inception bases without an input shape take images of any size from 75 x 75", {
+  # Keras's fine-tuning example: application_inception_v3(weights = "imagenet", include_top = FALSE).
+  base <- application_inception_v3(weights = NULL, include_top = FALSE)
+  expect_equal(base$output_shape, list(NULL, NULL, NULL, 2048L))
+  x <- array(runif(75 * 75 * 3, 0, 255), c(1, 75, 75, 3))
+  expect_equal(dim(predict(base, x, verbose = 0)), c(1, 1, 1, 2048))
+  x <- array(runif(2 * 150 * 170 * 3, 0, 255), c(2, 150, 170, 3))
+  expect_equal(dim(predict(base, x, verbose = 0)), c(2, 3, 3, 2048))
+  pooled <- application_inception_resnet_v2(weights = NULL, include_top = FALSE, pooling = "avg")
+  expect_equal(pooled$output_shape, list(NULL, 1536L))
+})

@@ -6,10 +6,17 @@ use crate::error::{RkError, RkResult};
 use crate::layers::{shape_string, Shape};
 use crate::rng::Rng;
 
-/// The sizes that stand in for an open axis: the graph is built at the first, and an output
-/// axis whose size differs between the two follows an open input axis. Far apart and not
-/// small, so that strides and pooling up to 32 keep them apart.
-pub const OPEN_SIZES: [usize; 2] = [64, 96];
+/// The sizes that stand in for an open axis, tried in turn: the graph is built at the first
+/// at which every layer accepts its input (a deep stack of strided valid convolutions needs
+/// more than 64), and an output axis whose size differs between that size and
+/// [`other_size()`] of it follows an open input axis. Far apart and not small, so that
+/// strides and pooling up to 32 keep them apart.
+pub const OPEN_SIZES: [usize; 4] = [64, 128, 256, 512];
+
+/// The second stand-in size, beside `size`.
+pub fn other_size(size: usize) -> usize {
+    size * 3 / 2
+}
 
 /// A declared shape with its open axes at `size`.
 pub fn open_at(declared: &[Option<usize>], size: usize) -> Shape {
@@ -32,9 +39,10 @@ impl Graph {
             outputs: self.outputs.clone(),
             ..Default::default()
         };
+        let size = other_size(self.open_size().unwrap_or(OPEN_SIZES[0]));
         for s in other.slots.iter_mut() {
             if let Some(d) = &s.declared {
-                s.input_shape = Some(open_at(d, OPEN_SIZES[1]));
+                s.input_shape = Some(open_at(d, size));
             }
         }
         other.build().map_err(|e| {
@@ -70,6 +78,43 @@ impl Graph {
             })
             .collect();
         Ok(())
+    }
+
+    /// The size standing in for the inputs' open axes (`None` when none is open).
+    fn open_size(&self) -> Option<usize> {
+        self.slots.iter().find_map(|s| {
+            let (d, shape) = (s.declared.as_ref()?, s.input_shape.as_ref()?);
+            d.iter()
+                .zip(shape)
+                .find(|(d, _)| d.is_none())
+                .map(|(_, &n)| n)
+        })
+    }
+
+    /// Build with the inputs' open axes at each of [`OPEN_SIZES`] in turn until every layer
+    /// accepts its input, then find which axes follow the open ones. The error is the one
+    /// at the largest size.
+    pub fn build_open(&mut self) -> RkResult<()> {
+        if self.slots.iter().all(|s| s.declared.is_none()) {
+            self.build()?;
+            return self.find_open_axes();
+        }
+        let (mut last, unbuilt) = (None, self.slots.clone());
+        for size in OPEN_SIZES {
+            self.slots = unbuilt.clone();
+            for s in self.slots.iter_mut() {
+                if let Some(d) = &s.declared {
+                    s.input_shape = Some(open_at(d, size));
+                }
+            }
+            self.shapes.clear();
+            match self.build().and_then(|_| self.find_open_axes()) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        (self.slots, self.shapes) = (unbuilt, Vec::new());
+        Err(last.expect("OPEN_SIZES is not empty"))
     }
 
     pub fn built(&self) -> bool {

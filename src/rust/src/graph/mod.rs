@@ -16,7 +16,7 @@ pub mod plan;
 pub mod spec;
 mod table;
 
-pub use build::{open_at, OPEN_SIZES};
+pub use build::{open_at, other_size, OPEN_SIZES};
 pub use table::LayerRow;
 
 use crate::error::{RkError, RkResult};

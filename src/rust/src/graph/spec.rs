@@ -189,8 +189,7 @@ impl Graph {
             ..Default::default()
         };
         g.check_nested(&g.node_records)?;
-        g.build()?;
-        g.find_open_axes()?;
+        g.build_open()?;
         Ok(g)
     }
 

@@ -444,3 +444,48 @@ fn augmentation_layers_match_finite_differences_in_training() {
         check_params(&g, &x, 3, true).unwrap();
     }
 }
+
+/// Six strided valid 3x3 convolutions on an image of open size: too deep for the first
+/// stand-in size (64 shrinks to 1 before the last one), so the graph is built at the next;
+/// the spatial axes still follow the open input, and any large enough image runs.
+#[test]
+fn open_inputs_build_at_a_size_every_layer_accepts() {
+    let convs = (0..6)
+        .map(|i| {
+            layer(
+                &format!("c{i}"),
+                "Conv2D",
+                json!({"filters": 2, "kernel_size": 3, "strides": 2}),
+            )
+        })
+        .collect();
+    let mut g = chain(json!([null, null, 1]), convs);
+    assert_eq!(g.shapes[6], vec![1, 1, 2]);
+    assert_eq!(g.symbolic[6], vec![None, None, Some(2)]);
+    g.build_from_inputs(&[vec![200, 150, 1]]).unwrap();
+    assert_eq!(g.shapes[6], vec![2, 1, 2]);
+    // A model that cannot fit any stand-in size keeps the error of the largest.
+    let too_deep = (0..10)
+        .map(|i| {
+            layer(
+                &format!("c{i}"),
+                "Conv2D",
+                json!({"filters": 1, "kernel_size": 3, "strides": 2}),
+            )
+        })
+        .collect::<Vec<_>>();
+    let mut all = vec![layer(
+        "x",
+        "InputLayer",
+        json!({ "shape": [null, null, 1] }),
+    )];
+    all.extend(too_deep);
+    let nodes: Vec<_> = (0..all.len())
+        .map(|i| json!({"layer": i, "inputs": if i == 0 { vec![] } else { vec![i - 1] }}))
+        .collect();
+    let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [10]});
+    let e = Graph::from_json(&spec.to_string())
+        .err()
+        .expect("too deep for any size");
+    assert!(e.message().contains("'c8'"), "{}", e.message());
+}

@@ -258,9 +258,16 @@ fn rk_layer_output_shape(json: &str, name: &str, calls: List) -> Ret {
             .collect();
         Ok((if parts.is_empty() { vec![out] } else { parts }, params))
     };
-    let (a, pa) = run(crate::graph::OPEN_SIZES[0])?;
+    // The first stand-in size the layer accepts (see `OPEN_SIZES`).
+    let mut tried = crate::graph::OPEN_SIZES.iter().map(|&n| (n, run(n)));
+    let (size, first) = tried.next().expect("OPEN_SIZES is not empty");
+    let (size, (a, pa)) = match first {
+        Ok(v) => (size, v),
+        Err(e) if open => tried.find_map(|(n, r)| r.ok().map(|v| (n, v))).ok_or(e)?,
+        Err(e) => return Err(e),
+    };
     let outs: Vec<Vec<Option<usize>>> = if open {
-        let (b, pb) = run(crate::graph::OPEN_SIZES[1])?;
+        let (b, pb) = run(crate::graph::other_size(size))?;
         if pa != pb {
             return Err(RkError::Shape(format!(
                 "layer '{name}' needs to know the size of an axis its input leaves open (None): \
