@@ -484,8 +484,8 @@ fn open_inputs_build_at_a_size_every_layer_accepts() {
         .map(|i| json!({"layer": i, "inputs": if i == 0 { vec![] } else { vec![i - 1] }}))
         .collect();
     let spec = json!({"layers": all, "nodes": nodes, "inputs": [0], "outputs": [10]});
-    let e = Graph::from_json(&spec.to_string())
-        .err()
-        .expect("too deep for any size");
+    let Err(e) = Graph::from_json(&spec.to_string()) else {
+        panic!("too deep for any size")
+    };
     assert!(e.message().contains("'c8'"), "{}", e.message());
 }
