@@ -11,8 +11,9 @@
 #' `weights = "imagenet"` also a rescaling of each channel, as Keras builds it), so
 #' [efficientnet_preprocess_input()] returns its input. `weights = "imagenet"` downloads
 #' Keras's weight file once into `~/.keras/models` (or `$KERAS_HOME/models`) and checks its
-#' hash, as Keras does. Random weights (`weights = NULL`) start from rkeras's default
-#' initializers (Keras draws EfficientNet's from variance scaling with `mode = "fan_out"`).
+#' hash, as Keras does. Random weights (`weights = NULL`) are drawn as Keras draws them:
+#' variance scaling by the fan out (truncated normal, scale 2, for the convolutions; uniform,
+#' scale 1/3, for the classifier) and zero biases.
 #' @inheritParams application_vgg16
 #' @param input_shape `NULL` or the shape of one image `c(rows, cols, 3)`, at least 32 x 32
 #'   (with the top and ImageNet weights, the model's size: 224, 240, 260, 300, 380, 456, 528
@@ -111,7 +112,8 @@ build_efficientnet <- function(b, name, include_top, weights, input_tensor, inpu
   if (imagenet_scale) x <- layer_rescaling(x, 1 / sqrt(c(0.229, 0.224, 0.225)))
   x <- x %>%
     layer_zero_padding_2d(correct_pad(x, 3), name = "stem_conv_pad") %>%
-    layer_conv_2d(round_filters(32), 3, strides = 2, padding = "valid", use_bias = FALSE, name = "stem_conv") %>%
+    layer_conv_2d(round_filters(32), 3, strides = 2, padding = "valid", use_bias = FALSE,
+                  kernel_initializer = efficientnet_conv_init(), name = "stem_conv") %>%
     bn("stem_bn") %>% swish("stem_activation")
   # Keras's DEFAULT_BLOCKS_ARGS: kernel size, repeats, filters in and out, expansion, stride
   # (every block with squeeze-and-excitation ratio 0.25 and an identity skip).
@@ -130,12 +132,14 @@ build_efficientnet <- function(b, name, include_top, weights, input_tensor, inpu
       n <- n + 1
     }
   }
-  x <- x %>% layer_conv_2d(round_filters(1280), 1, padding = "same", use_bias = FALSE, name = "top_conv") %>%
+  x <- x %>% layer_conv_2d(round_filters(1280), 1, padding = "same", use_bias = FALSE,
+                                  kernel_initializer = efficientnet_conv_init(), name = "top_conv") %>%
     bn("top_bn") %>% swish("top_activation")
   if (a$include_top) {
     x <- layer_global_average_pooling_2d(x, name = "avg_pool")
     if (dropout_rate > 0) x <- layer_dropout(x, dropout_rate, name = "top_dropout")
-    x <- layer_dense(x, a$classes, activation = a$classifier_activation, name = "predictions")
+    x <- layer_dense(x, a$classes, activation = a$classifier_activation, name = "predictions",
+                     kernel_initializer = initializer_variance_scaling(1 / 3, "fan_out", "uniform"))
   } else {
     x <- application_pooling(x, a, list(avg = "avg_pool", max = "max_pool"))
   }
@@ -154,6 +158,10 @@ build_efficientnet <- function(b, name, include_top, weights, input_tensor, inpu
                       file_hash = hashes[[if (a$include_top) 1 else 2]], call = call)
 }
 
+#' Keras's CONV_KERNEL_INITIALIZER of EfficientNet
+#' @noRd
+efficientnet_conv_init <- function() initializer_variance_scaling(2, "fan_out", "truncated_normal")
+
 #' Keras's EfficientNet `block()`: expansion, depthwise convolution, squeeze-and-excitation,
 #' projection, and (same shape) dropout of whole samples and the skip connection
 #' @noRd
@@ -162,21 +170,25 @@ efficientnet_block <- function(inputs, drop_rate, name, filters_in, filters_out,
   filters <- filters_in * expand_ratio
   x <- inputs
   if (expand_ratio != 1) {
-    x <- x %>% layer_conv_2d(filters, 1, padding = "same", use_bias = FALSE, name = paste0(name, "expand_conv")) %>%
+    x <- x %>% layer_conv_2d(filters, 1, padding = "same", use_bias = FALSE, kernel_initializer = efficientnet_conv_init(),
+                            name = paste0(name, "expand_conv")) %>%
       bn("expand_bn") %>% layer_activation("swish", name = paste0(name, "expand_activation"))
   }
   if (strides == 2) x <- layer_zero_padding_2d(x, correct_pad(x, kernel_size), name = paste0(name, "dwconv_pad"))
   x <- x %>%
     layer_depthwise_conv_2d(kernel_size, strides = strides, padding = if (strides == 2) "valid" else "same",
-                            use_bias = FALSE, name = paste0(name, "dwconv")) %>%
+                            use_bias = FALSE, depthwise_initializer = efficientnet_conv_init(),
+                            name = paste0(name, "dwconv")) %>%
     bn("bn") %>% layer_activation("swish", name = paste0(name, "activation"))
   se <- x %>% layer_global_average_pooling_2d(name = paste0(name, "se_squeeze")) %>%
     layer_reshape(c(1, 1, filters), name = paste0(name, "se_reshape")) %>%
     layer_conv_2d(max(1L, as.integer(filters_in * 0.25)), 1, padding = "same", activation = "swish",
-                  name = paste0(name, "se_reduce")) %>%
-    layer_conv_2d(filters, 1, padding = "same", activation = "sigmoid", name = paste0(name, "se_expand"))
+                  kernel_initializer = efficientnet_conv_init(), name = paste0(name, "se_reduce")) %>%
+    layer_conv_2d(filters, 1, padding = "same", activation = "sigmoid", kernel_initializer = efficientnet_conv_init(),
+                  name = paste0(name, "se_expand"))
   x <- layer_multiply(list(x, se), name = paste0(name, "se_excite")) %>%
-    layer_conv_2d(filters_out, 1, padding = "same", use_bias = FALSE, name = paste0(name, "project_conv")) %>%
+    layer_conv_2d(filters_out, 1, padding = "same", use_bias = FALSE, kernel_initializer = efficientnet_conv_init(),
+                  name = paste0(name, "project_conv")) %>%
     bn("project_bn")
   if (strides == 1 && filters_in == filters_out) {
     if (drop_rate > 0) x <- layer_dropout(x, drop_rate, noise_shape = c(NA, 1, 1, 1), name = paste0(name, "drop"))

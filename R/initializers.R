@@ -10,6 +10,11 @@
 #' @param minval,maxval Uniform range.
 #' @param value Constant value.
 #' @param gain Multiplier of the orthogonal matrix.
+#' @param scale,mode,distribution Variance scaling: draws with variance `scale / n`, `n` the
+#'   weight's fan in (`"fan_in"`), fan out (`"fan_out"`) or their mean (`"fan_avg"`), from a
+#'   normal distribution truncated at two standard deviations (`"truncated_normal"`, or
+#'   Keras 2's name `"normal"`), an untruncated one (`"untruncated_normal"`) or a uniform one
+#'   (`"uniform"`). The Glorot, He and LeCun initializers are its special cases.
 #' @param seed Ignored: seeds come from R's RNG.
 #' @returns An initializer object.
 #' @family initializers
@@ -63,6 +68,20 @@ initializer_lecun_uniform <- function(seed = NULL) new_initializer("lecun_unifor
 #' @rdname initializers
 #' @export
 initializer_lecun_normal <- function(seed = NULL) new_initializer("lecun_normal")
+#' @rdname initializers
+#' @export
+initializer_variance_scaling <- function(scale = 1, mode = "fan_in", distribution = "truncated_normal",
+                                         seed = NULL) {
+  if (identical(mode, c("fan_in", "fan_out", "fan_avg"))) mode <- "fan_in"
+  if (identical(distribution, c("normal", "uniform", "truncated_normal", "untruncated_normal"))) distribution <- "normal"
+  distribution <- check_string(distribution, "distribution",
+                               choices = c("normal", "truncated_normal", "untruncated_normal", "uniform"))
+  structure(list(class_name = "VarianceScaling",
+                 config = list(scale = check_number(scale, "scale", min = 1e-12),
+                               mode = check_string(mode, "mode", choices = c("fan_in", "fan_out", "fan_avg")),
+                               distribution = if (distribution == "normal") "truncated_normal" else distribution)),
+            class = "rkeras_initializer")
+}
 #' @rdname initializers
 #' @export
 initializer_orthogonal <- function(gain = 1, seed = NULL) new_initializer("orthogonal", c(check_number(gain, "gain", min = 1e-12), 0))

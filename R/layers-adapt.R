@@ -152,13 +152,16 @@ check_dense <- function(sparse, call = rlang::caller_env()) {
 #' * [layer_discretization()] made with `num_bins`: the bin boundaries, Keras 3's approximate
 #'   quantiles of all the values of `data` (a numeric vector, matrix or array), kept in the
 #'   layer's config. Adapt it before it joins a model.
+#' * [layer_integer_lookup()]: the vocabulary, the values of `data` by decreasing count
+#'   (and for tf-idf their inverse document frequencies, each row of `data` a document), kept
+#'   in the layer's config. Adapt it before it joins a model.
 #' * [layer_text_vectorization()]: counts the tokens of `data` (a character vector) and keeps
 #'   the most frequent as the vocabulary (and the document frequencies for tf-idf),
 #'   replacing any earlier vocabulary.
 #'
 #' Changes the layer in place, also inside the models that already hold it.
-#' @param object A layer made by [layer_normalization()], [layer_discretization()] or
-#'   [layer_text_vectorization()].
+#' @param object A layer made by [layer_normalization()], [layer_discretization()],
+#'   [layer_integer_lookup()] or [layer_text_vectorization()].
 #' @param data The data, as above.
 #' @param batch_size,steps Accepted for compatibility (all of `data` is used).
 #' @param ... Nothing else; any argument here is an error.
@@ -177,8 +180,9 @@ adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
   check_no_dots(..., fn = "adapt()")
   if (inherits(object, "rkeras_text_vectorization")) return(adapt_text(object, data))
   if (inherits(object, "rkeras_Discretization")) return(adapt_discretization(object, data))
+  if (inherits(object, "rkeras_IntegerLookup")) return(adapt_integer_lookup(object, data))
   if (!inherits(object, "rkeras_Normalization")) {
-    rk_abort(sprintf("`object` must be a layer made by layer_normalization(), layer_discretization() or layer_text_vectorization(), not %s.",
+    rk_abort(sprintf("`object` must be a layer made by layer_normalization(), layer_discretization(), layer_integer_lookup() or layer_text_vectorization(), not %s.",
                      show_value(object)), "type")
   }
   adapt_normalization(object, data)

@@ -154,14 +154,18 @@ adapt_text <- function(object, data) {
   invisible(object)
 }
 
-#' The vocabulary of a text vectorization layer
+#' The vocabulary of a text vectorization or integer lookup layer
 #'
-#' @param object A layer made by [layer_text_vectorization()].
+#' For an integer lookup layer the special tokens are the mask token (in `"int"` mode)
+#' and the out-of-vocabulary token once per out-of-vocabulary index, and the vocabulary is
+#' numbers; set it before the layer joins a model.
+#' @param object A layer made by [layer_text_vectorization()] or [layer_integer_lookup()].
 #' @param include_special_tokens Whether to include the padding and out-of-vocabulary
 #'   tokens, so that a token's position (from 0) is its id.
 #' @param vocabulary,idf_weights The tokens (without the special ones) and, for tf-idf, their
 #'   weights.
-#' @returns `get_vocabulary()`: a character vector; `set_vocabulary()`: the layer, invisibly.
+#' @returns `get_vocabulary()`: a character vector (numbers for an integer lookup);
+#'   `set_vocabulary()`: the layer, invisibly.
 #' @family text preprocessing
 #' @export
 #' @examples
@@ -171,6 +175,9 @@ adapt_text <- function(object, data) {
 #' get_vocabulary(v, include_special_tokens = FALSE)
 #' v("the dog sat")                      # "the" is out of the vocabulary: id 1
 get_vocabulary <- function(object, include_special_tokens = TRUE) {
+  if (inherits(object, "rkeras_IntegerLookup")) {
+    return(integer_vocabulary(object, check_flag(include_special_tokens, "include_special_tokens")))
+  }
   st <- vectorizer_state(object)
   if (check_flag(include_special_tokens, "include_special_tokens")) c(special_tokens(st), st$vocab) else st$vocab
 }
@@ -178,6 +185,7 @@ get_vocabulary <- function(object, include_special_tokens = TRUE) {
 #' @rdname get_vocabulary
 #' @export
 set_vocabulary <- function(object, vocabulary, idf_weights = NULL) {
+  if (inherits(object, "rkeras_IntegerLookup")) return(set_integer_vocabulary(object, vocabulary, idf_weights))
   st <- vectorizer_state(object)
   if (!is.character(vocabulary) || anyNA(vocabulary) || anyDuplicated(vocabulary) || any(!nzchar(vocabulary))) {
     rk_abort("`vocabulary` must be distinct non-empty strings.", "value")

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Create (once) a Python venv with TensorBoard and Keras 3 (jax backend), the tests' oracles:
+# Create (once) a Python venv with TensorBoard and Keras 3 (jax backend), the tests' oracles
+# (TensorFlow's CPU build too: Keras's lookup and hashing layers compute with it):
 # tests/testthat/oracle/read_tfevents.py and tests/testthat/oracle/keras_models.py.
 #   venv:   ${RKERAS_VENV:-$HOME/.cache/rkeras/venv-tb}
 #   python: ${PYTHON:-python3} (3.9 or newer) creates it
@@ -11,7 +12,7 @@ venv="${RKERAS_VENV:-${HOME}/.cache/rkeras/venv-tb}"
 py="$venv/bin/python"
 base="${PYTHON:-python3}"
 
-if [ -x "$py" ] && KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas' >/dev/null 2>&1; then
+if [ -x "$py" ] && KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas, tensorflow' >/dev/null 2>&1; then
     printf '%s\n' "$py"
     exit 0
 fi
@@ -30,7 +31,7 @@ if [ ! -x "$py" ]; then
     fi
 fi
 
-echo "setup-python.sh: installing tensorboard, keras, jax, pillow, scipy and pandas into $venv" >&2
-"$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax pillow scipy pandas >&2
-KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas' >&2
+echo "setup-python.sh: installing tensorboard, keras, jax, pillow, scipy, pandas and tensorflow-cpu into $venv" >&2
+"$py" -m pip install --quiet --disable-pip-version-check tensorboard keras jax pillow scipy pandas tensorflow-cpu >&2
+KERAS_BACKEND=jax "$py" -c 'import tensorboard, keras, jax, PIL, scipy, pandas, tensorflow' >&2
 printf '%s\n' "$py"

@@ -208,3 +208,18 @@ test_that("Inception bases without an input shape take images of any size from 7
   pooled <- application_inception_resnet_v2(weights = NULL, include_top = FALSE, pooling = "avg")
   expect_equal(pooled$output_shape, list(NULL, 1536L))
 })
+
+test_that("EfficientNet's random weights follow Keras's initializers: variance scaling by the fan out", {
+  set.seed(1)
+  model <- application_efficientnet_b0(weights = NULL)
+  stem <- get_weights(get_layer(model, "stem_conv"))[[1]]          # 3 x 3 x 3 x 32: fan out 288
+  expect_equal(sd(stem), sqrt(2 / 288), tolerance = 0.08)
+  expect_lte(max(abs(stem)), 2 * sqrt(2 / 288) / 0.87962566 + 1e-6)   # truncated at 2 sd
+  top <- get_weights(get_layer(model, "predictions"))
+  expect_lte(max(abs(top[[1]])), sqrt(1 / 1000) + 1e-6)              # uniform, scale 1/3, fan out 1000
+  expect_gt(max(abs(top[[1]])), 0.99 * sqrt(1 / 1000))
+  expect_equal(sum(abs(top[[2]])), 0)
+  expect_equal(class(initializer_variance_scaling()), "rkeras_initializer")
+  expect_error(initializer_variance_scaling(mode = "fan_max"), "`mode`", class = "rkeras_error_value")
+  expect_error(initializer_variance_scaling(distribution = "cauchy"), "`distribution`", class = "rkeras_error_value")
+})

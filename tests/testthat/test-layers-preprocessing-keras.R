@@ -22,7 +22,7 @@ r_axes <- function(axis) {
   ifelse(axis >= 0, axis + 1L, axis)
 }
 
-check_preprocessing_case <- function(case, make) {
+check_preprocessing_case <- function(case, make, read_keras = TRUE) {
   info <- case$name
   x <- unflat(case$x)
   layer <- make(case$args)
@@ -36,6 +36,7 @@ check_preprocessing_case <- function(case, make) {
   for (key in setdiff(names(case$config), "trainable")) {
     expect_equal(config[[key]], case$config[[key]], tolerance = 1e-7, info = paste(info, key))
   }
+  if (!read_keras) return(invisible())
   keras_model <- read_model(case$dir, case$name)
   if (length(want)) set_weights(keras_model, want)
   expect_equal(predict(keras_model, x, verbose = 0), unflat(case$output), tolerance = 1e-5, info = info)
@@ -137,4 +138,79 @@ test_that("Keras for R's regression pattern: a normalizer's $mean and a layer ca
   expect_equal(dim(first), c(4, 3))
   expect_error(dense(1:3), "shape")
   expect_error(normalizer(x, training = TRUE), "training", class = "rkeras_error_unsupported")
+})
+
+# A lookup or hashing layer made in R from Keras's arguments (lists as vectors).
+make_lookup <- function(fn) function(a) do.call(fn, lapply(a, function(v) if (is.list(v)) unlist(v) else v))
+
+test_that("layer_integer_lookup() and its adapt() match Keras 3: special tokens, out-of-vocabulary indices, invert, every mode", {
+  for (case in preprocessing_cases("lookup_")) {
+    learnt <- !is.null(case$adapt)
+    # Keras's config keeps an adapted vocabulary outside (in the .keras file's assets);
+    # rkeras keeps it in the config. Keras's JSON of an adapted layer has no vocabulary.
+    if (learnt) case$config[c("vocabulary", "idf_weights")] <- NULL
+    layer <- make_lookup(layer_integer_lookup)(case$args)
+    if (learnt) adapt(layer, unflat(case$adapt))
+    expect_equal(get_vocabulary(layer), as.numeric(unlist(case$vocabulary)), info = case$name)
+    case$adapt <- NULL
+    check_preprocessing_case(case, function(a) layer, read_keras = !learnt)
+  }
+})
+
+test_that("layer_hashing() matches Keras 3: FarmHash, salted SipHash, mask value, every mode", {
+  for (case in preprocessing_cases("hash_")) check_preprocessing_case(case, make_lookup(layer_hashing))
+})
+
+test_that("the lookup and hashing layers check their arguments and keep their state through files", {
+  expect_error(layer_integer_lookup(vocabulary = c(1, 2.5)), "`vocabulary`", class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(vocabulary = 2^25), "2\\^24", class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(invert = TRUE, output_mode = "count"), "`invert", class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(salt = 3), "farmhash", class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(output_mode = "tf_idf", vocabulary = 1:3), "idf_weights",
+               class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(vocabulary = 1:3, idf_weights = 1:2), "`idf_weights`",
+               class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(vocabulary = "/no/such/file"), "does not exist", class = "rkeras_error_value")
+  expect_error(layer_integer_lookup(oov_method = "md5"), "`oov_method`", class = "rkeras_error_value")
+  expect_error(layer_hashing(num_bins = 0), "`num_bins`", class = "rkeras_error_value")
+  expect_error(layer_hashing(num_bins = 3, salt = c(1, 2, 3)), "`salt`", class = "rkeras_error_value")
+  expect_error(layer_hashing(num_bins = 3, sparse = TRUE), "sparse", class = "rkeras_error_unsupported")
+  expect_error(keras_model_sequential(input_shape = 3) %>% layer_integer_lookup(vocabulary = c(1, 1, 2)),
+               "repeats 1")
+  expect_error(keras_model_sequential(input_shape = 3) %>% layer_integer_lookup(output_mode = "multi_hot"),
+               "needs a vocabulary")
+  expect_error(keras_model_sequential(input_shape = c(2, 3)) %>% layer_hashing(3, output_mode = "count"),
+               "samples of one axis", class = "rkeras_error_unsupported")
+  strict <- keras_model_sequential(input_shape = 2) %>% layer_integer_lookup(vocabulary = 1:3, num_oov_indices = 0)
+  expect_equal(predict(strict, rbind(c(1, 3)), verbose = 0), rbind(c(0, 2)))
+  expect_error(predict(strict, rbind(c(1, 4)), verbose = 0), "not in its vocabulary")
+  expect_equal(predict(strict, rbind(c(2, 2)), verbose = 0), rbind(c(1, 1)))   # still usable
+  lookup <- layer_integer_lookup()
+  expect_error(adapt(lookup, "a"), "`data`", class = "rkeras_error_type")
+  expect_error(adapt(lookup, c(-1, -1)), "no value to learn", class = "rkeras_error_value")
+  adapt(lookup, c(4, 4, 8))
+  expect_equal(get_vocabulary(lookup, include_special_tokens = FALSE), c(4, 8))
+  set_vocabulary(lookup, c(10, 20, 30))
+  expect_equal(get_vocabulary(lookup), c(-1, 10, 20, 30))
+  expect_error(set_vocabulary(lookup, c(10, 10)), "repeats 10")
+  expect_equal(get_vocabulary(lookup), c(-1, 10, 20, 30))
+  vocab_file <- withr::local_tempfile(fileext = ".txt")
+  writeLines(c("5", "6", ""), vocab_file)
+  expect_equal(get_vocabulary(layer_integer_lookup(vocabulary = vocab_file)), c(-1, 5, 6))
+  # In a model that trains: the ids feed an embedding; the vocabulary and the hashing
+  # travel through Keras's files.
+  input <- layer_input(shape = 3)
+  ids <- input %>% lookup()
+  hashed <- input %>% layer_hashing(num_bins = 8, salt = 5L)
+  out <- layer_concatenate(list(ids %>% layer_embedding(4, 2) %>% layer_flatten(),
+                                hashed %>% layer_embedding(8, 2) %>% layer_flatten())) %>% layer_dense(1)
+  model <- keras_model(input, out)
+  model %>% compile(loss = "mse", optimizer = "adam")
+  x <- matrix(sample(c(10, 20, 30, 99), 60, replace = TRUE), 20)
+  model %>% fit(x, rowSums(x) / 100, epochs = 2, verbose = 0)
+  for (ext in c(".keras", ".h5")) {
+    f <- withr::local_tempfile(fileext = ext)
+    save_model(model, f)
+    expect_equal(predict(load_model(f), x, verbose = 0), predict(model, x, verbose = 0), info = ext)
+  }
 })

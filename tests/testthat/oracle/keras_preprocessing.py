@@ -1,6 +1,8 @@
 """Keras 3 (JAX backend) as the oracle for the preprocessing layers that learn from data or
 encode categories: Normalization (adapt(), given statistics, invert), Discretization (adapt(),
-given boundaries, every output mode) and CategoryEncoding.
+given boundaries, every output mode), CategoryEncoding, IntegerLookup (given or adapted
+vocabularies, special tokens, out-of-vocabulary methods, invert, every output mode) and
+Hashing (FarmHash, salted SipHash, mask value). The last two need TensorFlow in the venv.
 
   python keras_preprocessing.py DIR
       DIR/cases.json: [{"name", "shape" (per sample), "args" (the layer's arguments as
@@ -61,6 +63,48 @@ def cases(rng):
         ("cat_one_hot", (1,), L.CategoryEncoding, {"num_tokens": 6, "output_mode": "one_hot"}, None,
          ints[:, :1]),
         ("cat_one_hot_seq", (4,), L.CategoryEncoding, {"num_tokens": 6, "output_mode": "one_hot"}, None, ints),
+    ] + lookup_cases(rng)
+
+
+def lookup_cases(rng):
+    """IntegerLookup and Hashing cases (Keras computes them with TensorFlow)."""
+    codes = rng.integers(-3, 40, (12, 4)).astype(float)
+    vocab = [12, 36, 1138, 42, 7, 0]
+    seen = np.array([[12, 36, 99, 42], [-1, 0, 7, 1138], [5, 12, 12, 2], [40, -3, 36, 41]], dtype=float)
+    skewed = np.concatenate([np.repeat([5, 9, 2, 11, 3], [6, 4, 4, 2, 1]), [-1, -1, 0]]).astype(float)
+    IL, H = L.IntegerLookup, L.Hashing
+    return [
+        ("lookup_given", (4,), IL, {"vocabulary": vocab}, None, seen),
+        ("lookup_given_special", (4,), IL, {"vocabulary": [-1] + vocab}, None, seen),
+        ("lookup_mask", (4,), IL, {"vocabulary": [12, 36, 1138, 42, 7], "mask_token": 0}, None, seen),
+        ("lookup_oov3", (4,), IL, {"vocabulary": vocab, "num_oov_indices": 3}, None, seen),
+        ("lookup_oov3_farmhash", (4,), IL, {"vocabulary": vocab, "num_oov_indices": 3, "oov_method": "farmhash"},
+         None, seen),
+        ("lookup_oov3_salt", (4,), IL, {"vocabulary": vocab, "num_oov_indices": 3, "oov_method": "farmhash",
+                                        "salt": [7, 11]}, None, seen),
+        ("lookup_one_hot", (1,), IL, {"vocabulary": vocab, "output_mode": "one_hot"}, None, seen[:, :1]),
+        ("lookup_multi_hot", (4,), IL, {"vocabulary": vocab, "output_mode": "multi_hot", "mask_token": -3},
+         None, seen),
+        ("lookup_count_pad", (4,), IL, {"vocabulary": vocab, "output_mode": "count", "max_tokens": 10,
+                                        "pad_to_max_tokens": True}, None, seen),
+        ("lookup_tf_idf", (4,), IL, {"vocabulary": vocab, "output_mode": "tf_idf",
+                                     "idf_weights": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]}, None, seen),
+        ("lookup_invert", (4,), IL, {"vocabulary": vocab, "invert": True},
+         None, np.array([[0, 1, 2, 6], [7, 8, 3, 4]], dtype=float)),
+        ("lookup_invert_mask", (3,), IL, {"vocabulary": vocab[:5], "invert": True, "mask_token": 0,
+                                          "oov_token": -9}, None, np.array([[0, 1, 2], [6, 7, 5]], dtype=float)),
+        ("lookup_adapt", (4,), IL, {}, skewed, seen),
+        ("lookup_adapt_max", (4,), IL, {"max_tokens": 4, "mask_token": 0}, skewed, seen),
+        ("lookup_adapt_tf_idf", (4,), IL, {"output_mode": "tf_idf"}, codes, codes[:5]),
+        ("lookup_adapt_multi_hot", (4,), IL, {"output_mode": "multi_hot", "num_oov_indices": 2}, codes, codes[:5]),
+        ("hash_int", (4,), H, {"num_bins": 5}, None, codes),
+        ("hash_mask", (4,), H, {"num_bins": 5, "mask_value": 0}, None, codes),
+        ("hash_salt", (4,), H, {"num_bins": 7, "salt": [133, 137]}, None, codes),
+        ("hash_salt_one", (4,), H, {"num_bins": 7, "salt": 133}, None, codes),
+        ("hash_one_hot", (1,), H, {"num_bins": 4, "output_mode": "one_hot"}, None, codes[:, :1]),
+        ("hash_multi_hot", (4,), H, {"num_bins": 6, "output_mode": "multi_hot"}, None, codes),
+        ("hash_count", (4,), H, {"num_bins": 6, "output_mode": "count", "mask_value": 3}, None, codes),
+        ("hash_floats", (4,), H, {"num_bins": 1000}, None, codes / 3),
     ]
 
 
@@ -71,8 +115,7 @@ def main(outdir):
     for name, shape, cls, args, data, x in cases(rng):
         layer = cls(**args)
         if data is not None and cls is L.Discretization:
-            # What adapt() does with an array (its check for a tf.data.Dataset needs
-            # TensorFlow, absent here).
+            # What adapt() does with an array.
             layer.reset_state()
             layer.update_state(data)
             layer.finalize_state()
@@ -81,12 +124,15 @@ def main(outdir):
         model = keras.Sequential([keras.Input(shape), layer], name=name)
         with open(os.path.join(outdir, name + ".json"), "w") as f:
             f.write(model.to_json())
-        y = model.predict(np.asarray(x, dtype="float32"), verbose=0)
+        dtype = "int64" if cls in (L.IntegerLookup, L.Hashing) else "float32"
+        y = model.predict(np.asarray(x, dtype=dtype), verbose=0)
         config = layer.get_config()
         out.append({"name": name, "shape": list(shape), "args": args,
                     "adapt": None if data is None else item(data), "x": item(x),
                     "weights": [item(w) for w in layer.get_weights()],
                     "config": {k: v for k, v in config.items() if k not in ("name", "dtype")},
+                    "vocabulary": [float(v) for v in layer.get_vocabulary()]
+                    if cls is L.IntegerLookup else None,
                     "output": item(y)})
     with open(os.path.join(outdir, "cases.json"), "w") as f:
         json.dump(out, f)

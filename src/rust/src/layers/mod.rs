@@ -24,6 +24,8 @@ pub mod dropout;
 pub mod embedding;
 pub mod gates;
 pub mod group_norm;
+pub mod hashing;
+pub mod integer_lookup;
 pub mod lambda;
 pub mod layer_norm;
 pub mod masking;
@@ -326,6 +328,8 @@ pub fn from_spec(class_name: &str, config: &Value, seed: u64) -> RkResult<Box<dy
         "Normalization" => Box::new(normalize::Normalization::from_config(config)?),
         "Discretization" => Box::new(discretization::Discretization::from_config(config)?),
         "CategoryEncoding" => Box::new(category::CategoryEncoding::from_config(config)?),
+        "Hashing" => Box::new(hashing::Hashing::from_config(config)?),
+        "IntegerLookup" => Box::new(integer_lookup::IntegerLookup::from_config(config)?),
         "RandomContrast" => Box::new(random_contrast::RandomContrast::from_config(config)?),
         "RandomCrop" => Box::new(random_crop::RandomCrop::from_config(config)?),
         "RandomRotation" | "RandomTranslation" | "RandomZoom" => Box::new(
