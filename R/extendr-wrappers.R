@@ -94,6 +94,8 @@ rk_op_vjp <- function(json, values, dims, grad, grad_dims) .Call(wrap__rk_op_vjp
 
 rk_discretization_bins <- function(values, epsilon, num_bins) .Call(wrap__rk_discretization_bins, values, epsilon, num_bins)
 
+rk_string_buckets <- function(x, bins, salt) .Call(wrap__rk_string_buckets, x, bins, salt)
+
 rk_model_save <- function(model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer) .Call(wrap__rk_model_save, model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer)
 
 rk_read_model_file <- function(path, raw) .Call(wrap__rk_read_model_file, path, raw)

@@ -155,13 +155,15 @@ check_dense <- function(sparse, call = rlang::caller_env()) {
 #' * [layer_integer_lookup()]: the vocabulary, the values of `data` by decreasing count
 #'   (and for tf-idf their inverse document frequencies, each row of `data` a document), kept
 #'   in the layer's config. Adapt it before it joins a model.
+#' * [layer_string_lookup()]: the same for strings (`data` a character vector or matrix),
+#'   ties by decreasing string.
 #' * [layer_text_vectorization()]: counts the tokens of `data` (a character vector) and keeps
 #'   the most frequent as the vocabulary (and the document frequencies for tf-idf),
 #'   replacing any earlier vocabulary.
 #'
 #' Changes the layer in place, also inside the models that already hold it.
 #' @param object A layer made by [layer_normalization()], [layer_discretization()],
-#'   [layer_integer_lookup()] or [layer_text_vectorization()].
+#'   [layer_integer_lookup()], [layer_string_lookup()] or [layer_text_vectorization()].
 #' @param data The data, as above.
 #' @param batch_size,steps Accepted for compatibility (all of `data` is used).
 #' @param ... Nothing else; any argument here is an error.
@@ -181,8 +183,9 @@ adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
   if (inherits(object, "rkeras_text_vectorization")) return(adapt_text(object, data))
   if (inherits(object, "rkeras_Discretization")) return(adapt_discretization(object, data))
   if (inherits(object, "rkeras_IntegerLookup")) return(adapt_integer_lookup(object, data))
+  if (inherits(object, "rkeras_string_lookup")) return(adapt_string_lookup(object, data))
   if (!inherits(object, "rkeras_Normalization")) {
-    rk_abort(sprintf("`object` must be a layer made by layer_normalization(), layer_discretization(), layer_integer_lookup() or layer_text_vectorization(), not %s.",
+    rk_abort(sprintf("`object` must be a layer made by layer_normalization(), layer_discretization(), layer_integer_lookup(), layer_string_lookup() or layer_text_vectorization(), not %s.",
                      show_value(object)), "type")
   }
   adapt_normalization(object, data)

@@ -158,7 +158,7 @@ model_bytes <- function(model, include_optimizer = TRUE) write_model_file(model,
 #' @noRd
 check_no_vectorizer <- function(model, call = rlang::caller_env()) {
   if (!is.null(model$text_vectorization)) {
-    rk_abort("A model that starts with layer_text_vectorization() cannot be written to Keras's files yet: keep it with saveRDS(), or save the model after the layer and the layer's vocabulary (get_vocabulary()) apart.",
+    rk_abort("A model that starts with layer_text_vectorization() or layer_string_lookup() cannot be written to Keras's files yet: keep it with saveRDS(), or save the model after the layer and the layer's vocabulary (get_vocabulary()) apart.",
              "unsupported", call)
   }
 }

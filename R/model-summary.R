@@ -53,10 +53,11 @@ format.rkeras_model <- function(x, line_length = getOption("width"), ...) {
            if (functional) info$inbound[[i]]))
   }))
   if (!is.null(x$text_vectorization)) {
-    # The text vectorization layer runs in R before the engine's layers.
-    st <- attr(x$text_vectorization, "state")
-    width_out <- if (st$output_mode == "int") st$length else if (st$pad) st$max_tokens else length(get_vocabulary(x$text_vectorization))
-    rows <- c(cell(c(paste0(" ", st$name, " (TextVectorization)"), paste0("(None, ", width_out, ")"), "0")), rows)
+    # The text vectorization or string lookup layer runs in R before the engine's layers.
+    layer <- x$text_vectorization
+    width_out <- r_layer_width(layer)
+    rows <- c(cell(c(paste0(" ", attr(layer, "state")$name, " (", r_layer_class(layer), ")"),
+                     paste0("(None, ", if (is.na(width_out)) "None" else width_out, ")"), "0")), rows)
   }
   total <- sum(info$params)
   frozen <- sum(info$params - info$trainable_params)

@@ -167,10 +167,10 @@ plot_graph <- function(model, expand_nested = FALSE) {
   }
   storage.mode(edges) <- "integer"
   if (!is.null(model$text_vectorization)) {
-    # The text vectorization layer runs in R, before the engine's input.
+    # The text vectorization or string lookup layer runs in R, before the engine's input.
     st <- attr(model$text_vectorization, "state")
     name <- c(st$name, name)
-    class <- c("TextVectorization", class)
+    class <- c(r_layer_class(model$text_vectorization), class)
     shape <- c("?", shape)
     activation <- c(NA_character_, activation)
     edges <- rbind(c(1L, 2L), edges + 1L)

@@ -85,7 +85,7 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
   }
   st$pad <- check_flag(pad_to_max_tokens, "pad_to_max_tokens")
   if (st$pad && is.null(st$max_tokens)) rk_abort("`pad_to_max_tokens = TRUE` needs `max_tokens`.", "value")
-  if (!isFALSE(sparse) || !isFALSE(ragged) || !identical(tolower(encoding), "utf-8")) {
+  if (!isFALSE(sparse) || !isFALSE(ragged) || !is.character(encoding) || !identical(tolower(encoding), "utf-8")) {
     rk_abort("`sparse`, `ragged` and `encoding` are supported at their defaults (FALSE, FALSE, \"utf-8\") only.", "unsupported")
   }
   st$name <- if (is.null(name)) unique_name("text_vectorization") else check_string(name, "name")
@@ -106,9 +106,10 @@ layer_text_vectorization <- function(object, max_tokens = NULL, standardize = "l
 attach_vectorizer <- function(model, layer, call = rlang::caller_env()) {
   st <- attr(layer, "state")
   if (has_graph(model) || length(model$specs) || !is.null(model$text_vectorization)) {
-    rk_abort("A text vectorization layer can only start a Sequential model, before any other layer.", "unsupported", call)
+    rk_abort(sprintf("A %s layer can only start a Sequential model, before any other layer.", r_layer_class(layer)),
+             "unsupported", call)
   }
-  if (st$output_mode == "int" && is.null(st$length)) {
+  if (inherits(layer, "rkeras_text_vectorization") && st$output_mode == "int" && is.null(st$length)) {
     rk_abort("A model's text vectorization layer in \"int\" mode needs `output_sequence_length`, so that every batch has one width.",
              "value", call)
   }
@@ -120,13 +121,37 @@ attach_vectorizer <- function(model, layer, call = rlang::caller_env()) {
 #' @noRd
 vectorized_input <- function(model, x, arg, call) {
   if (is.list(x) && !is.data.frame(x) && length(x) == 1) x <- x[[1]]
-  if (!(is.character(x) || is.factor(x))) {
-    rk_abort(sprintf("`%s` must be texts (a character vector): the model starts with a text vectorization layer.", arg),
-             "type", call)
+  layer <- model$text_vectorization
+  if (inherits(layer, "rkeras_string_lookup")) {
+    if (is.data.frame(x)) x <- as.matrix(x)
+    if (!(is.character(x) || is.factor(x))) {
+      rk_abort(sprintf("`%s` must be strings (a character matrix): the model starts with a string lookup layer.", arg),
+               "type", call)
+    }
+    if (is.null(dim(x))) x <- matrix(as.character(x), ncol = 1)
+    out <- string_lookup(attr(layer, "state"), x, call)
+    if (is.null(dim(out))) out <- matrix(out, nrow = 1)
+  } else {
+    if (!(is.character(x) || is.factor(x))) {
+      rk_abort(sprintf("`%s` must be texts (a character vector): the model starts with a text vectorization layer.", arg),
+               "type", call)
+    }
+    out <- text_vectorize(attr(layer, "state"), x, call)
   }
-  out <- text_vectorize(attr(model$text_vectorization, "state"), x, call)
   storage.mode(out) <- "double"
   out
+}
+
+#' Keras's class of a layer that runs in R before a model's engine
+#' @noRd
+r_layer_class <- function(layer) if (inherits(layer, "rkeras_string_lookup")) "StringLookup" else "TextVectorization"
+
+#' The width of the samples such a layer gives (`NA` when it depends on the data)
+#' @noRd
+r_layer_width <- function(layer) {
+  st <- attr(layer, "state")
+  if (st$output_mode == "int") return(if (inherits(layer, "rkeras_string_lookup")) NA else st$length)
+  if (st$pad) st$max_tokens else length(get_vocabulary(layer))
 }
 
 #' A text vectorization layer's vocabulary (and document frequencies) from `data`
@@ -154,12 +179,13 @@ adapt_text <- function(object, data) {
   invisible(object)
 }
 
-#' The vocabulary of a text vectorization or integer lookup layer
+#' The vocabulary of a text vectorization or lookup layer
 #'
-#' For an integer lookup layer the special tokens are the mask token (in `"int"` mode)
-#' and the out-of-vocabulary token once per out-of-vocabulary index, and the vocabulary is
-#' numbers; set it before the layer joins a model.
-#' @param object A layer made by [layer_text_vectorization()] or [layer_integer_lookup()].
+#' For the lookup layers the special tokens are the mask token (in `"int"` mode) and the
+#' out-of-vocabulary token once per out-of-vocabulary index; an integer lookup's vocabulary
+#' is numbers, and is set before the layer joins a model.
+#' @param object A layer made by [layer_text_vectorization()], [layer_string_lookup()] or
+#'   [layer_integer_lookup()].
 #' @param include_special_tokens Whether to include the padding and out-of-vocabulary
 #'   tokens, so that a token's position (from 0) is its id.
 #' @param vocabulary,idf_weights The tokens (without the special ones) and, for tf-idf, their
@@ -178,6 +204,10 @@ get_vocabulary <- function(object, include_special_tokens = TRUE) {
   if (inherits(object, "rkeras_IntegerLookup")) {
     return(integer_vocabulary(object, check_flag(include_special_tokens, "include_special_tokens")))
   }
+  if (inherits(object, "rkeras_string_lookup")) {
+    st <- attr(object, "state")
+    return(if (check_flag(include_special_tokens, "include_special_tokens")) c(lookup_specials(st), st$vocab) else st$vocab %||% character())
+  }
   st <- vectorizer_state(object)
   if (check_flag(include_special_tokens, "include_special_tokens")) c(special_tokens(st), st$vocab) else st$vocab
 }
@@ -186,6 +216,7 @@ get_vocabulary <- function(object, include_special_tokens = TRUE) {
 #' @export
 set_vocabulary <- function(object, vocabulary, idf_weights = NULL) {
   if (inherits(object, "rkeras_IntegerLookup")) return(set_integer_vocabulary(object, vocabulary, idf_weights))
+  if (inherits(object, "rkeras_string_lookup")) return(set_string_vocabulary(object, vocabulary, idf_weights))
   st <- vectorizer_state(object)
   if (!is.character(vocabulary) || anyNA(vocabulary) || anyDuplicated(vocabulary) || any(!nzchar(vocabulary))) {
     rk_abort("`vocabulary` must be distinct non-empty strings.", "value")

@@ -52,7 +52,7 @@ test_that("text vectorization refuses what it cannot do, with errors naming the 
   v <- layer_text_vectorization()
   expect_error(adapt(v, 1:3), "`data` must be a character vector", class = "rkeras_error_type")
   expect_error(v(list("a")), "`x` must be a character vector", class = "rkeras_error_type")
-  expect_error(adapt(keras_model_sequential(), "a"), "`object` must be a layer made by layer_normalization.., layer_discretization.. or layer_text_vectorization",
+  expect_error(adapt(keras_model_sequential(), "a"), "`object` must be a layer made by layer_normalization.., layer_discretization.., layer_integer_lookup.., layer_string_lookup.. or layer_text_vectorization",
                class = "rkeras_error_type")
   expect_error(set_vocabulary(v, c("a", "a")), "distinct", class = "rkeras_error_value")
   expect_error(layer_text_vectorization(vocabulary = "a", idf_weights = 1), "only for", class = "rkeras_error_value")

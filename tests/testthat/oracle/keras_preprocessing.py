@@ -5,6 +5,9 @@ vocabularies, special tokens, out-of-vocabulary methods, invert, every output mo
 Hashing (FarmHash, salted SipHash, mask value). The last two need TensorFlow in the venv.
 
   python keras_preprocessing.py DIR
+      DIR/strings.json: [{"name", "args", "adapt" (strings or null), "x" (strings, or ids
+      to invert, with "shape"), "vocabulary" (get_vocabulary()), "output" ({"shape",
+      "values"})}]: StringLookup called on arrays (its inputs cannot enter a JAX model).
       DIR/cases.json: [{"name", "shape" (per sample), "args" (the layer's arguments as
       given to Keras), "adapt" (the data given to adapt(), or null), "x", "weights" (after
       adapt), "config" (the layer's get_config() after adapt), "output" (the layer on x)}],
@@ -108,6 +111,54 @@ def lookup_cases(rng):
     ]
 
 
+def string_cases():
+    """(name, arguments, adapt data or None, input) for StringLookup."""
+    vocab = ["a", "b", "c", "é", "dog"]
+    seen = np.array([["a", "z", "dog"], ["c", "", "é"], ["b", "b", "q"]])
+    words = np.array([["x", "y", "y"], ["z", "z", "Z"], ["é", "y", "x"], ["w", "z", "y"]])
+    return [
+        ("str_given", {"vocabulary": vocab}, None, seen),
+        ("str_vector", {"vocabulary": vocab}, None, seen[0]),
+        ("str_special", {"vocabulary": ["[UNK]"] + vocab}, None, seen),
+        ("str_mask", {"vocabulary": vocab, "mask_token": ""}, None, seen),
+        ("str_oov3", {"vocabulary": vocab, "num_oov_indices": 3}, None, seen),
+        ("str_oov3_salt", {"vocabulary": vocab, "num_oov_indices": 3, "salt": [5, 9]}, None, seen),
+        ("str_one_hot", {"vocabulary": vocab, "output_mode": "one_hot"}, None, seen),
+        ("str_one_hot_column", {"vocabulary": vocab, "output_mode": "one_hot"}, None, seen[:, :1]),
+        ("str_multi_hot", {"vocabulary": vocab, "output_mode": "multi_hot"}, None, seen),
+        ("str_multi_hot_vector", {"vocabulary": vocab, "output_mode": "multi_hot"}, None, seen[0]),
+        ("str_count_pad", {"vocabulary": vocab, "output_mode": "count", "max_tokens": 9,
+                           "pad_to_max_tokens": True}, None, seen),
+        ("str_tf_idf", {"vocabulary": vocab, "output_mode": "tf_idf",
+                        "idf_weights": [0.5, 1.0, 1.5, 2.0, 2.5]}, None, seen),
+        ("str_adapt", {}, words, words),
+        ("str_adapt_max_mask", {"max_tokens": 4, "mask_token": "w"}, words, words),
+        ("str_adapt_tf_idf", {"output_mode": "tf_idf"}, words, words),
+        ("str_invert", {"vocabulary": vocab, "invert": True}, None, np.array([[0, 1, 2], [5, 6, 9]])),
+        ("str_invert_mask", {"vocabulary": vocab, "invert": True, "mask_token": "<m>", "oov_token": "?"},
+         None, np.array([[0, 1, 2], [6, 7, 3]])),
+    ]
+
+
+def write_strings(outdir):
+    import tensorflow as tf
+
+    out = []
+    for name, args, data, x in string_cases():
+        layer = L.StringLookup(**args)
+        if data is not None:
+            layer.adapt(data)
+        y = layer(tf.constant(x)) if args.get("invert") else layer(x)
+        y = np.asarray(y.numpy() if hasattr(y, "numpy") else y)
+        values = [v.decode() for v in y.ravel()] if y.dtype.kind in "SO" else y.astype(float).ravel().tolist()
+        out.append({"name": name, "args": args, "adapt": None if data is None else data.tolist(),
+                    "x": {"shape": list(x.shape), "values": x.ravel().tolist()},
+                    "vocabulary": [str(v) for v in layer.get_vocabulary()],
+                    "output": {"shape": list(y.shape), "values": values}})
+    with open(os.path.join(outdir, "strings.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False)
+
+
 def main(outdir):
     os.makedirs(outdir, exist_ok=True)
     rng = np.random.default_rng(5)
@@ -136,6 +187,7 @@ def main(outdir):
                     "output": item(y)})
     with open(os.path.join(outdir, "cases.json"), "w") as f:
         json.dump(out, f)
+    write_strings(outdir)
 
 
 if __name__ == "__main__":

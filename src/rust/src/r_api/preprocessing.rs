@@ -1,4 +1,5 @@
-//! Preprocessing layers' state learnt in R's `adapt()`.
+//! Preprocessing layers' state learnt in R's `adapt()`, and the string hashes of the layers
+//! that run in R.
 
 use crate::error::{RkError, RkResult};
 use crate::layers::discretization::quantile_boundaries;
@@ -22,7 +23,29 @@ fn rk_discretization_bins(values: &[f64], epsilon: f64, num_bins: f64) -> Ret {
     Ok(quantile_boundaries(values, epsilon, num_bins as usize).into())
 }
 
+/// TensorFlow's hash buckets of the UTF-8 strings `x` (FarmHash's fingerprint, or SipHash
+/// keyed by the two numbers of `salt` when it has them), as Keras's string lookup and hashing
+/// layers compute them; `NA` strings hash as `""`.
+#[extendr]
+fn rk_string_buckets(x: Strings, bins: f64, salt: &[f64]) -> Ret {
+    if !(bins.is_finite() && bins >= 1.0) || !(salt.is_empty() || salt.len() == 2) {
+        return Err(RkError::Value(
+            "hashing needs at least one bin and no salt or two numbers".into(),
+        ));
+    }
+    let key = (salt.len() == 2).then(|| [salt[0] as i64 as u64, salt[1] as i64 as u64]);
+    let out: Vec<f64> = x
+        .iter()
+        .map(|s| {
+            let s: &str = if s.is_na() { "" } else { s.as_ref() };
+            crate::layers::hashing::string_bucket(s.as_bytes(), bins as u64, key) as f64
+        })
+        .collect();
+    Ok(out.into())
+}
+
 extendr_module! {
     mod rk_preprocessing_api;
     fn rk_discretization_bins;
+    fn rk_string_buckets;
 }
