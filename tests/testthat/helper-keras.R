@@ -1,6 +1,12 @@
 # Keras 3 (Python, from the test venv: RKERAS_KERAS_PYTHON) as the oracle: running its
 # scripts, and moving weights, inputs and outputs between R and their JSON records.
 
+# R starts with its own library path (LD_LIBRARY_PATH), which can make a Python built with a
+# shared libpython load another build's library: Python's ssl module then fails to load, and
+# TensorFlow (in the oracle venv for Keras's lookup layers) says so on stdout, which the tests
+# read as JSON. The oracles run with the loader's default path.
+Sys.unsetenv("LD_LIBRARY_PATH")
+
 keras_python <- function() {
   py <- Sys.getenv("RKERAS_KERAS_PYTHON")
   skip_if(!nzchar(py), "RKERAS_KERAS_PYTHON is not set (python with keras and jax)")
