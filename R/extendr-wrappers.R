@@ -96,6 +96,8 @@ rk_discretization_bins <- function(values, epsilon, num_bins) .Call(wrap__rk_dis
 
 rk_string_buckets <- function(x, bins, salt) .Call(wrap__rk_string_buckets, x, bins, salt)
 
+rk_md5_buckets <- function(x, bins) .Call(wrap__rk_md5_buckets, x, bins)
+
 rk_model_save <- function(model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer) .Call(wrap__rk_model_save, model, path, format, config, training_config, metadata, model_name, groups, counts, weight_names, param_names, include_optimizer)
 
 rk_read_model_file <- function(path, raw) .Call(wrap__rk_read_model_file, path, raw)

@@ -1,6 +1,6 @@
 # Keras 2's text and sequence tools (keras.preprocessing.text / .sequence, kept in Keras 3 as
 # keras.src.legacy.preprocessing): splitting texts into words, the word2vec sampling table,
-# skipgram pairs, and a tokenizer's sequences back to texts.
+# skipgram pairs, words hashed to indices, and a tokenizer's sequences back to texts.
 
 keras_text_filters <- "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n"
 
@@ -22,6 +22,59 @@ text_to_word_sequence <- function(text, filters = keras_text_filters, lower = TR
                split = check_string(split, "split"), char_level = FALSE)
   if (!nzchar(opts$split)) rk_abort("`split` must be a non-empty string.", "value")
   tokenize_texts(opts, check_string(text, "text"), "text", rlang::current_env())[[1]]
+}
+
+#' Hash a text's words to indices
+#'
+#' As Keras's `hashing_trick()` and `one_hot()`: the words of [text_to_word_sequence()] each
+#' become `hash(word) %% (n - 1) + 1`, an index from 1 to `n - 1` (0 is left for padding;
+#' different words may share an index). `hash_function = "md5"` is Python's
+#' `int(hashlib.md5(word).hexdigest(), 16)`, the same in every session; an R function of one
+#' word returning a whole number is used as given. With `NULL` (and in `text_one_hot()`)
+#' Keras uses Python's `hash()`, which changes from one Python session to the next; rkeras
+#' uses FarmHash's fingerprint of the word's UTF-8 bytes instead (TensorFlow's
+#' `to_hash_bucket_fast()`), the same in every session.
+#' @inheritParams text_to_word_sequence
+#' @param text,input_text A string (`NA` gives `NA`).
+#' @param n The size of the hashing space: indices are below it.
+#' @param hash_function `NULL`, `"md5"` or an R function (see above).
+#' @returns An integer vector, one index per word.
+#' @family text preprocessing
+#' @export
+#' @examples
+#' text_hashing_trick("The cat sat on the mat", n = 20, hash_function = "md5")
+#' text_one_hot("The cat sat on the mat", n = 20)   # "the" twice: the same index
+text_hashing_trick <- function(text, n, hash_function = NULL, filters = keras_text_filters, lower = TRUE,
+                               split = " ") {
+  if (is.atomic(text) && length(text) == 1 && is.na(text)) return(NA_integer_)
+  if (identical(text, "")) return(integer())
+  n <- check_count(n, "n", min = 2, max = 2^31 - 1)
+  words <- text_to_word_sequence(text, filters = filters, lower = lower, split = split)
+  if (is.null(hash_function)) return(as.integer(rk_call(rk_string_buckets(words, n - 1, numeric())) + 1))
+  if (identical(hash_function, "md5")) return(as.integer(rk_call(rk_md5_buckets(words, n - 1)) + 1))
+  if (!is.function(hash_function)) {
+    rk_abort(sprintf("`hash_function` must be NULL, \"md5\" or a function of a word, not %s.", show_value(hash_function)),
+             "value")
+  }
+  vapply(words, function(w) {
+    h <- hash_function(w)
+    if (!is.numeric(h) || length(h) != 1 || !is.finite(h) || h != round(h)) {
+      rk_abort(sprintf("`hash_function` must return a whole number for each word, not %s for \"%s\".",
+                       show_value(h), w), "value")
+    }
+    as.integer(h %% (n - 1) + 1)
+  }, 1L, USE.NAMES = FALSE)
+}
+
+#' @rdname text_hashing_trick
+#' @param text Keras 2's old name of `input_text`.
+#' @export
+text_one_hot <- function(input_text, n, filters = keras_text_filters, lower = TRUE, split = " ", text = NULL) {
+  if (!is.null(text)) {
+    if (!missing(input_text)) rk_abort("Give `input_text` or its old name `text`, not both.", "value")
+    input_text <- text
+  }
+  text_hashing_trick(input_text, n, NULL, filters = filters, lower = lower, split = split)
 }
 
 #' Word2vec's sampling table

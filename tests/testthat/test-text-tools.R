@@ -51,3 +51,25 @@ test_that("skipgrams()'s negative pairs and shuffling follow the definition and 
   expect_error(text_to_word_sequence(c("a", "b")), "text", class = "rkeras_error")
   expect_error(sequences_to_texts(text_tokenizer(), list("a")), "sequences", class = "rkeras_error")
 })
+
+test_that("text_hashing_trick() and text_one_hot() hash words as Keras 2 does", {
+  # Python: [int(hashlib.md5(w.encode()).hexdigest(), 16) % (n - 1) + 1 for w in words]
+  text <- "The cat sat on the mat. \u00c9"
+  expect_equal(text_hashing_trick(text, 20, hash_function = "md5"), c(17L, 4L, 13L, 16L, 17L, 9L, 1L))
+  expect_equal(text_hashing_trick(text, 7, hash_function = "md5"), c(6L, 3L, 1L, 1L, 6L, 5L, 2L))
+  # Keras's default, Python's hash(), changes from session to session; rkeras's FarmHash
+  # fingerprint does not, and keeps the indices in 1..n-1 with equal words equal.
+  ids <- text_one_hot(text, 1000)
+  expect_equal(ids, text_hashing_trick(text, 1000))
+  expect_true(all(ids >= 1 & ids <= 999))
+  expect_equal(ids[1], ids[5])
+  expect_equal(text_one_hot(text = "a b", n = 5), text_one_hot("a b", 5))
+  expect_equal(text_hashing_trick("a bb", 10, hash_function = nchar), c(2L, 3L))
+  expect_identical(text_hashing_trick(NA, 5), NA_integer_)
+  expect_length(text_hashing_trick("", 5), 0)
+  expect_error(text_hashing_trick("a", 1), "`n`", class = "rkeras_error_value")
+  expect_error(text_hashing_trick("a", 5, hash_function = "sha1"), "`hash_function`", class = "rkeras_error_value")
+  expect_error(text_hashing_trick("a", 5, hash_function = function(w) "x"), "whole number",
+               class = "rkeras_error_value")
+  expect_error(text_one_hot("a", 5, text = "b"), "not both", class = "rkeras_error_value")
+})

@@ -44,8 +44,26 @@ fn rk_string_buckets(x: Strings, bins: f64, salt: &[f64]) -> Ret {
     Ok(out.into())
 }
 
+/// Python's `int(hashlib.md5(s).hexdigest(), 16) % bins` of the UTF-8 strings `x` (Keras 2's
+/// `hashing_trick(hash_function = "md5")`); `NA` strings hash as `""`.
+#[extendr]
+fn rk_md5_buckets(x: Strings, bins: f64) -> Ret {
+    if !(bins.is_finite() && bins >= 1.0) {
+        return Err(RkError::Value("hashing needs at least one bin".into()));
+    }
+    let out: Vec<f64> = x
+        .iter()
+        .map(|s| {
+            let s: &str = if s.is_na() { "" } else { s.as_ref() };
+            (u128::from_be_bytes(md5::compute(s.as_bytes()).0) % bins as u128) as f64
+        })
+        .collect();
+    Ok(out.into())
+}
+
 extendr_module! {
     mod rk_preprocessing_api;
     fn rk_discretization_bins;
     fn rk_string_buckets;
+    fn rk_md5_buckets;
 }
