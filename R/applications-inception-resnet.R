@@ -82,14 +82,8 @@ application_inception_resnet_v2 <- function(include_top = TRUE, weights = "image
   x <- layer_concatenate(list(b0, b1, b2, max3(x)), axis = -1, name = "mixed_7a")
   for (i in 1:9) x <- block(x, 0.2, "block8", i)
   x <- block(x, 1.0, "block8", 10, activation = NULL) %>% cbn(1536, 1, name = "conv_7b")
-  # Keras names the top's pooling, not the pooling without it.
-  x <- if (a$include_top) application_top(x, a, "predictions", list(avg = "avg_pool")) else application_pooling(x, a)
-  model <- keras_model(a$input, x, name = name)
-  file <- sprintf("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels%s.h5", if (a$include_top) "" else "_notop")
-  application_weights(model, a$weights, file,
-                      "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/",
-                      file_hash = c("e693bd0210a403b3192acc6073ad2e96",
-                                    "d19885ff4a710c122648d3b5c3b684e4")[[if (a$include_top) 1 else 2]])
+  finish_tf_application(x, a, name, "inception_resnet_v2",
+                        c("e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"))
 }
 
 #' @rdname application_inception_resnet_v2

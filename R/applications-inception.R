@@ -73,14 +73,8 @@ application_inception_v3 <- function(include_top = TRUE, weights = "imagenet", i
     bp <- x %>% avg3() %>% cbn(192, 1, 1)
     x <- mixed(list(b1, b3, b3d, bp), sprintf("mixed%d", 9 + i))
   }
-  # Keras names the top's pooling, not the pooling without it.
-  x <- if (a$include_top) application_top(x, a, "predictions", list(avg = "avg_pool")) else application_pooling(x, a)
-  model <- keras_model(a$input, x, name = name)
-  file <- sprintf("inception_v3_weights_tf_dim_ordering_tf_kernels%s.h5", if (a$include_top) "" else "_notop")
-  application_weights(model, a$weights, file,
-                      "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/",
-                      file_hash = c("9a0d58056eeedaa3f26cb7ebd46da564",
-                                    "bcbd6486424b2319ff4ef7d526e38f63")[[if (a$include_top) 1 else 2]])
+  finish_tf_application(x, a, name, "inception_v3",
+                        c("9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63"))
 }
 
 #' @rdname application_inception_v3

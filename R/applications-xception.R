@@ -64,13 +64,8 @@ application_xception <- function(include_top = TRUE, weights = "imagenet", input
   x <- x %>% entry(13, c(728, 1024)) %>%
     sep(1536, "block14_sepconv1") %>% relu("block14_sepconv1_act") %>%
     sep(2048, "block14_sepconv2") %>% relu("block14_sepconv2_act")
-  # Keras names the top's pooling, not the pooling without it.
-  x <- if (a$include_top) application_top(x, a, "predictions", list(avg = "avg_pool")) else application_pooling(x, a)
-  model <- keras_model(a$input, x, name = name)
-  file <- sprintf("xception_weights_tf_dim_ordering_tf_kernels%s.h5", if (a$include_top) "" else "_notop")
-  application_weights(model, a$weights, file, "https://storage.googleapis.com/tensorflow/keras-applications/xception/",
-                      file_hash = c("0a58e3b7378bc2990ea3b43d5981f1f6",
-                                    "b0042744bf5b25fce3cb969f33bebb97")[[if (a$include_top) 1 else 2]])
+  finish_tf_application(x, a, name, "xception",
+                        c("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97"))
 }
 
 #' @rdname application_xception

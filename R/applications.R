@@ -238,6 +238,20 @@ application_pooling <- function(x, a, pool_names = list(avg = NULL, max = NULL))
   }
 }
 
+#' The end of Keras's Xception and Inception builders: the top (average pooling named
+#' `avg_pool`, then `predictions`) or the pooling, the model, and its weights from
+#' `<stem>_weights_tf_dim_ordering_tf_kernels[_notop].h5` (`hashes`: with and without top)
+#' @noRd
+finish_tf_application <- function(x, a, name, stem, hashes, call = rlang::caller_env()) {
+  # Keras names the top's pooling, not the pooling without it.
+  x <- if (a$include_top) application_top(x, a, "predictions", list(avg = "avg_pool")) else application_pooling(x, a)
+  model <- keras_model(a$input, x, name = name)
+  file <- sprintf("%s_weights_tf_dim_ordering_tf_kernels%s.h5", stem, if (a$include_top) "" else "_notop")
+  application_weights(model, a$weights, file,
+                      sprintf("https://storage.googleapis.com/tensorflow/keras-applications/%s/", stem),
+                      file_hash = hashes[[if (a$include_top) 1 else 2]], call = call)
+}
+
 #' Load an application's weights: Keras's file `file` downloaded from `base` into the
 #' cache for `"imagenet"`, or the file at path `weights`
 #' @noRd

@@ -194,23 +194,38 @@ adapt <- function(object, data, ..., batch_size = NULL, steps = NULL) {
 #' A discretization layer's boundaries from `data`, as Keras's adapt() computes them
 #' @noRd
 adapt_discretization <- function(object, data, call = rlang::caller_env()) {
-  if (is.data.frame(data)) data <- as.matrix(data)
-  if (!is.numeric(data) || !length(data) || anyNA(data)) {
-    rk_abort(sprintf("`data` must be numbers without missing values, not %s.", show_value(data)), "type", call)
-  }
-  state <- layer_state(object)
-  config <- state$spec$config
+  data <- adapt_numbers(data, "numbers", call)
+  config <- layer_state(object)$spec$config
   if (is.null(config$num_bins)) {
     rk_abort("This discretization layer was given `bin_boundaries`; adapt() learns them for a layer made with `num_bins`.",
              "state", call)
   }
-  if (!is.null(state$model)) {
-    rk_abort("adapt() a discretization layer before it joins a model: its boundaries fix the model's shapes.",
-             "state", call)
-  }
+  state <- unattached_state(object, "a discretization layer", "boundaries", call)
   bounds <- rk_call(rk_discretization_bins(as.double(data), config$epsilon, config$num_bins), call = call)
   state$spec$config$bin_boundaries <- I(as.double(bounds))
   invisible(object)
+}
+
+#' `data` for adapt(): numbers without missing values (a data frame as its matrix)
+#' @noRd
+adapt_numbers <- function(data, what, call) {
+  if (is.data.frame(data)) data <- as.matrix(data)
+  if (!is.numeric(data) || !length(data) || anyNA(data)) {
+    rk_abort(sprintf("`data` must be %s without missing values, not %s.", what, show_value(data)), "type", call)
+  }
+  data
+}
+
+#' The state of a layer adapt() may still change: one that has not joined a model, whose
+#' shapes its learnt `what` would fix
+#' @noRd
+unattached_state <- function(object, layer, what, call) {
+  state <- layer_state(object)
+  if (!is.null(state$model)) {
+    rk_abort(sprintf("adapt() %s before it joins a model: its %s fix%s the model's shapes.", layer, what,
+                     if (endsWith(what, "s")) "" else "es"), "state", call)
+  }
+  state
 }
 
 #' Keras's axes (batch axis 0, negatives kept) from Keras for R's (batch axis 1)

@@ -163,16 +163,9 @@ read_vocabulary_file <- function(path, call = rlang::caller_env()) {
 #' adapt() learns them
 #' @noRd
 adapt_integer_lookup <- function(object, data, call = rlang::caller_env()) {
-  if (is.data.frame(data)) data <- as.matrix(data)
-  if (!is.numeric(data) || !length(data) || anyNA(data)) {
-    rk_abort(sprintf("`data` must be integers without missing values, not %s.", show_value(data)), "type", call)
-  }
-  state <- layer_state(object)
+  data <- adapt_numbers(data, "integers", call)
+  state <- unattached_state(object, "an integer lookup layer", "vocabulary", call)
   config <- state$spec$config
-  if (!is.null(state$model)) {
-    rk_abort("adapt() an integer lookup layer before it joins a model: its vocabulary fixes the model's shapes.",
-             "state", call)
-  }
   values <- trunc(as.double(data))
   counts <- table(values)
   tokens <- as.double(names(counts))

@@ -144,6 +144,25 @@ pub fn no_gradient(x: &Tensor) -> Vec<Tensor> {
     vec![super::zeros_like(&x.raw_dim())]
 }
 
+/// [`Layer::backward`] of a layer that is not differentiable (the encoding and lookup
+/// layers): zeros for its input, nothing for parameters.
+#[macro_export]
+macro_rules! no_input_gradient {
+    () => {
+        fn backward(
+            &self,
+            xs: &[&$crate::layers::Tensor],
+            _y: &$crate::layers::Tensor,
+            _cache: &$crate::layers::Cache,
+            _g: $crate::layers::Tensor,
+            _pgrads: &mut [$crate::layers::Tensor],
+            _ctx: &mut $crate::layers::Ctx,
+        ) -> $crate::error::RkResult<Vec<$crate::layers::Tensor>> {
+            Ok($crate::layers::category::no_gradient(xs[0]))
+        }
+    };
+}
+
 impl Layer for CategoryEncoding {
     fn class_name(&self) -> &'static str {
         "CategoryEncoding"
@@ -158,17 +177,7 @@ impl Layer for CategoryEncoding {
         Ok((self.mode.encode(xs[0], self.num_tokens)?, None))
     }
 
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        _g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        Ok(no_gradient(xs[0]))
-    }
+    crate::no_input_gradient!();
 
     fn config(&self) -> Value {
         json!({"num_tokens": self.num_tokens, "output_mode": self.mode.name(), "sparse": false})

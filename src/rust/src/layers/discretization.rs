@@ -7,7 +7,7 @@
 //! # Shapes
 //! As [`Encoding::shape`], over `len(boundaries) + 1` bins.
 
-use super::category::{no_gradient, refuse_sparse, Encoding};
+use super::category::{refuse_sparse, Encoding};
 use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -86,17 +86,7 @@ impl Layer for Discretization {
         Ok((self.mode.encode(&bins, self.depth())?, None))
     }
 
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        _g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        Ok(no_gradient(xs[0]))
-    }
+    crate::no_input_gradient!();
 
     fn config_has_trainable(&self) -> bool {
         false

@@ -10,7 +10,7 @@
 //! As [`Encoding::shape`], over `num_bins` bins; `"multi_hot"` and `"count"` take samples of
 //! one axis (`[batch, n]`), which Keras encodes along that axis.
 
-use super::category::{no_gradient, refuse_sparse, Encoding};
+use super::category::{refuse_sparse, Encoding};
 use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
 use crate::rng::Rng;
@@ -134,17 +134,7 @@ impl Layer for Hashing {
         Ok((self.mode.encode(&self.bins(xs[0])?, self.num_bins)?, None))
     }
 
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        _g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        Ok(no_gradient(xs[0]))
-    }
+    crate::no_input_gradient!();
 
     fn config(&self) -> Value {
         // Keras's Hashing outputs int64 ids in "int" mode, and its config says so.

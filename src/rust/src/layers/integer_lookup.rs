@@ -16,7 +16,7 @@
 //! As [`Encoding::shape`], over the vocabulary's size (or `max_tokens` with
 //! `pad_to_max_tokens`).
 
-use super::category::{no_gradient, refuse_sparse, Encoding};
+use super::category::{refuse_sparse, Encoding};
 use super::hashing::{check_encoded_rank, number_bucket};
 use super::{Cache, Ctx, Layer, Shape, Tensor};
 use crate::error::{RkError, RkResult};
@@ -112,6 +112,15 @@ impl IntegerLookup {
         };
         let vocab: Option<Vec<i64>> = super::field_or(c, CLASS, "vocabulary", None)?;
         let idf: Option<Vec<f64>> = super::field_or(c, CLASS, "idf_weights", None)?;
+        // Keras keeps an adapted vocabulary outside the config (a .keras file's assets); its
+        // config then has only the vocabulary's size.
+        let size: Option<usize> = super::field_or(c, CLASS, "vocabulary_size", None)?;
+        if vocab.is_none() && size.is_some_and(|n| n > layer.token_start()) {
+            return Err(RkError::Unsupported(format!(
+                "{CLASS}: this layer's vocabulary is kept outside its config (Keras's saved assets), \
+                 which rkeras does not read yet"
+            )));
+        }
         match (vocab, idf) {
             (Some(v), idf) => layer.set_vocabulary(v, idf)?,
             (None, Some(_)) => return Err(spec_error("`idf_weights` needs `vocabulary`".into())),
@@ -305,17 +314,7 @@ impl Layer for IntegerLookup {
         Ok((y, None))
     }
 
-    fn backward(
-        &self,
-        xs: &[&Tensor],
-        _y: &Tensor,
-        _cache: &Cache,
-        _g: Tensor,
-        _pgrads: &mut [Tensor],
-        _ctx: &mut Ctx,
-    ) -> RkResult<Vec<Tensor>> {
-        Ok(no_gradient(xs[0]))
-    }
+    crate::no_input_gradient!();
 
     fn config(&self) -> Value {
         json!({
