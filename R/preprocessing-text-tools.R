@@ -35,7 +35,8 @@ text_to_word_sequence <- function(text, filters = keras_text_filters, lower = TR
 #' uses FarmHash's fingerprint of the word's UTF-8 bytes instead (TensorFlow's
 #' `to_hash_bucket_fast()`), the same in every session.
 #' @inheritParams text_to_word_sequence
-#' @param text,input_text A string (`NA` gives `NA`).
+#' @param text,input_text A string (`NA` gives `NA`); in `text_one_hot()`, `text` is Keras 2's
+#'   old name of `input_text`.
 #' @param n The size of the hashing space: indices are below it.
 #' @param hash_function `NULL`, `"md5"` or an R function (see above).
 #' @returns An integer vector, one index per word.
@@ -67,7 +68,6 @@ text_hashing_trick <- function(text, n, hash_function = NULL, filters = keras_te
 }
 
 #' @rdname text_hashing_trick
-#' @param text Keras 2's old name of `input_text`.
 #' @export
 text_one_hot <- function(input_text, n, filters = keras_text_filters, lower = TRUE, split = " ", text = NULL) {
   if (!is.null(text)) {
