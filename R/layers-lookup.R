@@ -148,12 +148,38 @@ lookup_idf <- function(idf_weights, vocabulary, call = rlang::caller_env()) {
   I(as.double(idf_weights))
 }
 
-read_vocabulary_file <- function(path, call = rlang::caller_env()) {
+#' A vocabulary file's lines (one token each), without the empty lines at its end, as
+#' Keras reads them
+#' @noRd
+vocabulary_lines <- function(path, call = rlang::caller_env()) {
   if (!file.exists(path) || dir.exists(path)) rk_abort(sprintf("`vocabulary` file '%s' does not exist.", path), "value", call)
   lines <- tryCatch(readLines(path, warn = FALSE, encoding = "UTF-8"), error = function(e) {
     rk_abort(sprintf("`vocabulary` file '%s' cannot be read: %s", path, conditionMessage(e)), "value", call)
   })
   while (length(lines) && !nzchar(lines[length(lines)])) lines <- lines[-length(lines)]
+  lines
+}
+
+#' Keras's order of a learnt vocabulary: count descending, ties by token descending (strings
+#' in byte order)
+#' @noRd
+keras_vocabulary_order <- function(tokens, counts) {
+  key <- if (is.character(tokens)) {
+    rank(vapply(tokens, function(t) paste(sprintf("%02x", as.integer(charToRaw(t))), collapse = ""), ""))
+  } else tokens
+  order(-counts, -key)
+}
+
+#' Keras's inverse document frequency of each of `tokens` over `docs` (each document's
+#' distinct tokens): `log(1 + documents / (1 + documents with the token))`
+#' @noRd
+inverse_document_frequency <- function(docs, tokens) {
+  df <- tabulate(match(unlist(docs, use.names = FALSE), tokens), nbins = length(tokens))
+  log(1 + length(docs) / (1 + df))
+}
+
+read_vocabulary_file <- function(path, call = rlang::caller_env()) {
+  lines <- vocabulary_lines(path, call)
   v <- suppressWarnings(as.numeric(lines))
   if (anyNA(v)) rk_abort(sprintf("`vocabulary` file '%s' must have one integer per line.", path), "value", call)
   v
@@ -174,8 +200,7 @@ adapt_integer_lookup <- function(object, data, call = rlang::caller_env()) {
   if (!is.null(config$mask_token)) keep <- keep & tokens != config$mask_token
   tokens <- tokens[keep]
   counts <- counts[keep]
-  # Keras's order: count descending, ties by value descending.
-  ord <- order(-counts, -tokens)
+  ord <- keras_vocabulary_order(tokens, counts)
   start <- as.integer(!is.null(config$mask_token) && config$output_mode == "int") + config$num_oov_indices
   if (!is.null(config$max_tokens)) ord <- utils::head(ord, max(0, config$max_tokens - start))
   tokens <- tokens[ord]
@@ -184,8 +209,7 @@ adapt_integer_lookup <- function(object, data, call = rlang::caller_env()) {
   if (config$output_mode == "tf_idf") {
     # Each row of `data` is a document (each value of a vector its own).
     docs <- if (length(dim(data)) >= 2) lapply(seq_len(nrow(data)), function(i) unique(trunc(data[i, ]))) else as.list(values)
-    df <- tabulate(match(unlist(docs, use.names = FALSE), tokens), nbins = length(tokens))
-    idf <- log(1 + length(docs) / (1 + df))
+    idf <- inverse_document_frequency(docs, tokens)
   }
   state$spec$config$vocabulary <- I(tokens)
   state$spec$config$idf_weights <- if (!is.null(idf)) I(idf)

@@ -74,8 +74,7 @@ layer_string_lookup <- function(object, max_tokens = NULL, num_oov_indices = 1L,
     string_lookup(st, x)
   }, class = c("rkeras_string_lookup", "function"), state = st)
   if (is.character(vocabulary) && length(vocabulary) == 1 && file.exists(vocabulary) && !dir.exists(vocabulary)) {
-    vocabulary <- readLines(vocabulary, warn = FALSE, encoding = "UTF-8")
-    while (length(vocabulary) && !nzchar(vocabulary[length(vocabulary)])) vocabulary <- vocabulary[-length(vocabulary)]
+    vocabulary <- vocabulary_lines(vocabulary)
   }
   if (!is.null(vocabulary)) set_string_vocabulary(layer, vocabulary, idf_weights)
   else if (!is.null(idf_weights)) rk_abort("`idf_weights` needs `vocabulary`.", "value")
@@ -157,16 +156,14 @@ adapt_string_lookup <- function(object, data, call = rlang::caller_env()) {
   tokens <- tokens[keep]
   counts <- counts[keep]
   if (!length(tokens)) rk_abort("`data` has no string to learn besides the special tokens.", "value", call)
-  byte_rank <- rank(vapply(tokens, function(t) paste(sprintf("%02x", as.integer(charToRaw(t))), collapse = ""), ""))
-  ord <- order(-counts, -byte_rank)
+  ord <- keras_vocabulary_order(tokens, counts)
   if (!is.null(st$max_tokens)) ord <- utils::head(ord, max(0, st$max_tokens - lookup_token_start(st)))
   st$vocab <- tokens[ord]
   st$idf <- NULL
   if (st$output_mode == "tf_idf") {
     # Each row of a matrix is a document; each string of a vector its own.
     docs <- if (is.matrix(data)) lapply(seq_len(nrow(data)), function(i) unique(data[i, ])) else as.list(data)
-    df <- tabulate(match(unlist(docs, use.names = FALSE), st$vocab), nbins = length(st$vocab))
-    idf <- log(1 + length(docs) / (1 + df))
+    idf <- inverse_document_frequency(docs, st$vocab)
     st$idf <- c(rep(mean(idf), lookup_token_start(st)), idf)
   }
   invisible(object)

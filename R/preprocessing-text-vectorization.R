@@ -166,15 +166,12 @@ adapt_text <- function(object, data) {
   keep <- nzchar(tokens) & tokens != "[UNK]"
   tokens <- tokens[keep]
   counts <- counts[keep]
-  # Keras's order: count descending, ties by token descending (byte order).
-  byte_rank <- rank(vapply(tokens, function(t) paste(sprintf("%02x", as.integer(charToRaw(t))), collapse = ""), ""))
-  ord <- order(-counts, -byte_rank)
+  ord <- keras_vocabulary_order(tokens, counts)
   tokens <- tokens[ord]
   if (!is.null(st$max_tokens)) tokens <- utils::head(tokens, max(0, st$max_tokens - special_count(st)))
   st$vocab <- tokens
   if (st$output_mode == "tf_idf") {
-    df <- table(factor(unlist(lapply(docs, unique), use.names = FALSE), levels = tokens))
-    st$idf <- log(1 + length(texts) / (1 + as.numeric(df)))
+    st$idf <- inverse_document_frequency(lapply(docs, unique), tokens)
   }
   invisible(object)
 }
