@@ -22,7 +22,11 @@
 #'
 #' The weights a layer adds are trained, saved with the model, counted by `summary()` and
 #' listed by [get_weights()]. `call()` runs once, when the layer is first applied: R control
-#' flow in it may depend on shapes and settings, not on the values of a batch.
+#' flow in it may depend on shapes and settings, not on the values of a batch. A `call()`
+#' with a `training` argument runs twice, with `training = TRUE` and `FALSE`, and the layer
+#' computes in each mode what `call()` returned for it (`if (training) ...` works as in
+#' Keras). In `call()`, `self$add_loss(value)` adds a loss computed from the inputs or
+#' weights (its sum) to the model's loss, in training and in evaluation, as Keras does.
 #' @param classname The layer's class name (shown by `summary()`).
 #' @param initialize,build,call,compute_output_shape,get_config The layer's methods
 #'   (`compute_output_shape` is not needed: shapes are computed from `call`).
@@ -109,6 +113,7 @@ custom_layer_function <- function(classname, methods, inherit, style, call = rla
                                 trainable = TRUE, constraint = NULL, ...) {
       add_custom_weight(state, name, shape, dtype, initializer, regularizer, trainable, constraint, ...)
     }
+    self$add_loss <- function(losses, ...) add_custom_loss(state, losses, ...)
     apply_custom(state, object)
   }
 }
@@ -182,7 +187,10 @@ print.rkeras_weight <- function(x, ...) {
 #' @export
 dim.rkeras_weight <- function(x) x$shape
 
-#' Record a custom layer's `build()` and `call()` on inputs of per-sample shapes `shapes`
+#' Record a custom layer's `build()` and `call()` on inputs of per-sample shapes `shapes`.
+#' A `call()` that takes `training` is recorded in each mode (Keras passes it the mode);
+#' losses it adds with `self$add_loss()` become outputs of the recorded function after
+#' the layer's output.
 #' @noRd
 trace_custom <- function(state, shapes, call = rlang::caller_env()) {
   self <- state$custom
@@ -197,22 +205,53 @@ trace_custom <- function(state, shapes, call = rlang::caller_env()) {
     tryCatch(self$build(if (length(in_shapes) == 1) in_shapes[[1]] else in_shapes), error = fail("build"))
   }
   ws <- state$weights
-  tr <- new_trace(c(lapply(shapes, function(s) c(NA, s)), lapply(ws, function(w) as.integer(w$shape))))
-  ins <- trace_inputs(tr)
-  old <- rk_cache$weights_trace
-  rk_cache$weights_trace <- list(state = state, trace = tr, offset = length(shapes))
-  on.exit(rk_cache$weights_trace <- old)
-  x <- ins[seq_along(shapes)]
-  out <- tryCatch(self$call(if (length(x) == 1) x[[1]] else x), error = fail("call"))
-  if (inherits(out, "rkeras_weight")) out <- weight_symbol(out, call)
-  if (!inherits(out, "rkeras_symbol") || !identical(out$trace, tr)) {
-    rk_abort(sprintf("call() of layer class '%s' must return a tensor computed from its inputs, not %s.",
-                     cls, show_value(out)), "value", call)
+  takes_training <- "training" %in% names(formals(self$call))
+  record <- function(training) {
+    tr <- new_trace(c(lapply(shapes, function(s) c(NA, s)), lapply(ws, function(w) as.integer(w$shape))))
+    ins <- trace_inputs(tr)
+    old <- rk_cache$weights_trace
+    rk_cache$weights_trace <- list(state = state, trace = tr, offset = length(shapes))
+    state$added_losses <- list()
+    on.exit({
+      rk_cache$weights_trace <- old
+      state$added_losses <- NULL
+    })
+    x <- ins[seq_along(shapes)]
+    args <- c(list(if (length(x) == 1) x[[1]] else x), if (takes_training) list(training = training))
+    out <- tryCatch(do.call(self$call, args), error = fail("call"))
+    if (inherits(out, "rkeras_weight")) out <- weight_symbol(out, call)
+    if (!inherits(out, "rkeras_symbol") || !identical(out$trace, tr)) {
+      rk_abort(sprintf("call() of layer class '%s' must return a tensor computed from its inputs, not %s.",
+                       cls, show_value(out)), "value", call)
+    }
+    losses <- state$added_losses
+    list(rkeras_ops = trace_graph(tr, c(list(out), losses)), rkeras_losses = length(losses))
   }
+  fun <- record(TRUE)
+  inference <- if (takes_training) record(FALSE)
   config <- if (is.function(self$get_config)) tryCatch(self$get_config(), error = fail("get_config"))
   config <- if (is.list(config)) config[vapply(config, function(v) is.atomic(v) && length(v) <= 1, TRUE)] else list()
-  state$spec$config <- c(config, list(`function` = list(rkeras_ops = trace_graph(tr, list(out))),
-                                      rkeras_weights = unname(ws)))
+  state$spec$config <- c(config, list(`function` = fun),
+                         if (!is.null(inference) && !identical(inference, fun)) list(function_inference = inference),
+                         list(rkeras_weights = unname(ws)))
+  invisible()
+}
+
+#' `self$add_loss()`: a loss computed in a custom layer's `call()`, added to the model's loss
+#' (summed over its values) in every pass of that call
+#' @noRd
+add_custom_loss <- function(state, losses, ..., call = rlang::caller_env()) {
+  check_no_dots(..., fn = "add_loss()", call = call)
+  active <- rk_cache$weights_trace
+  if (is.null(active) || !identical(active$state, state)) {
+    rk_abort("add_loss() can be called only in the layer's own call() method.", "value", call)
+  }
+  if (inherits(losses, "rkeras_weight")) losses <- weight_symbol(losses, call)
+  if (!inherits(losses, "rkeras_symbol") || !identical(losses$trace, active$trace)) {
+    rk_abort(sprintf("`losses` must be a tensor computed in call() (with k_*() operations), not %s.",
+                     show_value(losses)), "type", call)
+  }
+  state$added_losses <- c(state$added_losses, list(losses))
   invisible()
 }
 
@@ -241,7 +280,8 @@ KerasLayer <- R6::R6Class("KerasLayer",
     add_weight = function(name = NULL, shape = NULL, dtype = NULL, initializer = NULL, regularizer = NULL,
                           trainable = TRUE, constraint = NULL) {
       add_custom_weight(private$rkeras_state, name, shape, dtype, initializer, regularizer, trainable, constraint)
-    }
+    },
+    add_loss = function(losses, ...) add_custom_loss(private$rkeras_state, losses, ...)
   ),
   private = list(rkeras_state = NULL)
 )

@@ -5,7 +5,9 @@
 #' `call(inputs, mask = NULL, training = FALSE)` function, which applies them. The model is
 #' built when it first sees data (`fit()`, `predict()`, ...): `call` then runs once on
 #' inputs of the data's shapes, and the layer calls it makes become the model's graph (R
-#' control flow in `call` may depend on settings and shapes, not on values). The model is
+#' control flow in `call` may depend on settings and shapes, not on values). `call` gets
+#' `training = NULL`, which passed on to layers (`self$dropout(x, training = training)`)
+#' makes them follow the mode the model runs in, as in Keras. The model is
 #' then a functional model: it compiles, trains, evaluates, predicts, summarizes and saves
 #' as one.
 #' @param model_fn A function of `self` returning the `call` function.
@@ -51,10 +53,16 @@ build_custom_model <- function(model, x, call = rlang::caller_env()) {
     nm <- names(xs)[i]
     layer_input(shape = if (length(d) < 2) 1L else d[-1], name = if (length(nm) && nzchar(nm)) nm)
   })
-  outs <- tryCatch(fn(if (length(ins) == 1) ins[[1]] else ins),
+  # `training = NULL`: the layer calls it passes `training` to follow the mode the model
+  # runs in (training in fit(), inference in predict()), as Keras's calls of the model do.
+  args <- c(list(if (length(ins) == 1) ins[[1]] else ins), if ("training" %in% names(formals(fn))) list(training = NULL))
+  outs <- tryCatch(do.call(fn, args),
                    rkeras_error = function(e) stop(e),
                    error = function(e) {
-                     rk_abort(sprintf("The custom model's call function failed: %s", conditionMessage(e)), "value", call)
+                     hint <- if (grepl("length zero", conditionMessage(e)) && length(args) > 1) {
+                       " (it is called once, with `training = NULL`: pass `training` on to layers rather than branching on it)"
+                     } else ""
+                     rk_abort(sprintf("The custom model's call function failed: %s%s", conditionMessage(e), hint), "value", call)
                    })
   outs <- as_tensor_list(outs, "the call function's result", call)
   model$graph <- collect_graph(ins, outs, call)

@@ -180,3 +180,95 @@ test_that("keras_model_custom() builds on its first data, as Keras for R's custo
   expect_error(keras_model_custom(function(self) 1), "must return the model's call function")
   expect_error(keras_model_custom("f"), "`model_fn` must be a function")
 })
+
+# Keras for R's custom-layers guide: a layer adding an activity loss with self$add_loss(), and
+# a layer whose call() branches on `training`.
+layer_activity_reg <- Layer(
+  "ActivityReg",
+  initialize = function(rate = 1e-2, ...) {
+    super()$`__init__`(...)
+    self$rate <- rate
+  },
+  call = function(inputs) {
+    self$add_loss(self$rate * k_sum(inputs))
+    inputs
+  }
+)
+
+layer_half_in_training <- new_layer_class(
+  "HalfInTraining",
+  build = function(input_shape) {
+    self$scale <- self$add_weight(name = "scale", shape = input_shape[[2]], initializer = "ones")
+  },
+  call = function(inputs, training = NULL) {
+    if (training) {
+      self$add_loss(0.1 * k_mean(k_square(self$scale)))
+      return(inputs * self$scale * 0.5)
+    }
+    inputs * self$scale
+  }
+)
+
+test_that("custom layers' added losses and training branches train, evaluate and predict as in Keras 3", {
+  out <- suppressWarnings(system2(keras_python(), test_path("oracle", "keras_custom_layers.py"),
+                                  stdout = TRUE, stderr = FALSE))
+  expect_null(attr(out, "status"))
+  want <- jsonlite::fromJSON(paste(out, collapse = ""), simplifyVector = FALSE)
+  arr <- function(v) if (length(v$shape) > 1) array_reshape(unlist(v$values), unlist(v$shape)) else unlist(v$values)
+  inputs <- layer_input(4)
+  outputs <- inputs %>% layer_dense(3, activation = "tanh", name = "d1") %>%
+    layer_activity_reg(0.05, name = "reg") %>% layer_half_in_training(name = "half") %>% layer_dense(2, name = "d2")
+  model <- keras_model(inputs, outputs)
+  set_weights(model, lapply(want$weights, arr))
+  ca_arr <- function(shape, start) array_reshape(sin((seq_len(prod(shape)) - 1) * 0.7 + start) * 1.5, shape)
+  x <- ca_arr(c(20, 4), 0.3)
+  y <- ca_arr(c(20, 2), 0.5)
+  # Inference ignores the training branch and its loss: predictions before training differ
+  # from a model without the layers' added losses only by the scale.
+  model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+  losses <- vapply(1:4, function(i) train_on_batch(model, x[(i - 1) * 5 + 1:5, ], y[(i - 1) * 5 + 1:5, ]), 1)
+  expect_equal(losses, unlist(want$losses), tolerance = 1e-5)
+  expect_equal(evaluate(model, x, y, batch_size = 5, verbose = 0)[["loss"]], want$evaluate, tolerance = 1e-5)
+  expect_equal(predict(model, x, verbose = 0), arr(want$predict), tolerance = 1e-5)
+  got <- get_weights(model)
+  for (i in seq_along(got)) expect_equal(c(got[[i]]), c(arr(want$final[[i]])), tolerance = 1e-5, info = i)
+  # The layer keeps both functions through Keras's JSON and rkeras's files.
+  f <- withr::local_tempfile(fileext = ".keras")
+  save_model(model, f)
+  again <- load_model(f)
+  expect_equal(predict(again, x, verbose = 0), predict(model, x, verbose = 0))
+  again %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+  expect_equal(evaluate(again, x, y, batch_size = 5, verbose = 0)[["loss"]],
+               evaluate(model, x, y, batch_size = 5, verbose = 0)[["loss"]], tolerance = 1e-6)
+})
+
+test_that("add_loss() outside call() and of a non-tensor is an error", {
+  layer_bad <- Layer("Bad", initialize = function(...) super()$`__init__`(...),
+                     call = function(x) {
+                       self$add_loss(1)
+                       x
+                     })
+  expect_error(layer_input(3) %>% layer_bad(), "`losses` must be a tensor", class = "rkeras_error")
+  layer_early <- Layer("Early", initialize = function(...) super()$`__init__`(...),
+                       build = function(input_shape) self$add_loss(1),
+                       call = function(x) x)
+  expect_error(layer_input(3) %>% layer_early(), "only in the layer's own call", class = "rkeras_error")
+})
+
+test_that("keras_model_custom() calls with training = NULL: layers given it follow the model's mode", {
+  m <- keras_model_custom(function(self) {
+    self$drop <- layer_dropout(rate = 0.5)
+    function(inputs, mask = NULL, training = FALSE) inputs %>% self$drop(training = training)
+  })
+  x <- matrix(1, 40, 4)
+  expect_equal(predict(m, x, verbose = 0), x)
+  m %>% compile(optimizer = optimizer_sgd(0), loss = "mse")
+  # In training the dropout runs: each value is 0 or 2, 1 away from its target.
+  expect_equal(train_on_batch(m, x, x), 1, tolerance = 1e-6)
+  expect_equal(evaluate(m, x, x, verbose = 0)[["loss"]], 0)
+  branching <- keras_model_custom(function(self) {
+    self$d <- layer_dense(units = 2)
+    function(inputs, mask = NULL, training = FALSE) if (training) self$d(inputs) else inputs
+  })
+  expect_error(predict(branching, x, verbose = 0), "pass `training` on to layers", class = "rkeras_error")
+})

@@ -538,7 +538,14 @@ impl Model {
             .iter()
             .flatten()
             .any(|l| !l.nodes.is_empty());
-        if reads_nodes {
+        // Losses that layers add are losses of whole batches (a sum over the batch is not
+        // the sum of its pieces').
+        let adds_losses = self
+            .graph()?
+            .slots
+            .iter()
+            .any(|s| s.layer.as_ref().is_some_and(|l| l.adds_loss()));
+        if reads_nodes || adds_losses {
             return self.evaluate_by_pass(rows, batch, fill, y, w);
         }
         let mut out = Vec::new();

@@ -220,12 +220,12 @@ impl Graph {
         values: &[Tensor],
         masks: &mut Vec<Option<Tensor>>,
         mut ctx: Ctx,
-    ) -> RkResult<(Tensor, crate::layers::Cache)> {
+    ) -> RkResult<(Tensor, crate::layers::Cache, f64)> {
         let in_mask = self.input_mask(node, masks);
         let xs: Vec<&Tensor> = node.inputs.iter().map(|&j| &values[j]).collect();
         ctx.mask = in_mask.clone();
         ctx.input_masks = self.input_masks(node, masks);
-        let out = layer.forward(&xs, &mut ctx)?;
+        let (y, cache) = layer.forward(&xs, &mut ctx)?;
         // A call with several outputs keeps its first output's mask, which that output's
         // part node passes on (nothing else reads the call).
         masks.push(if layer.uses_input_masks() {
@@ -233,7 +233,7 @@ impl Graph {
         } else {
             layer.compute_mask(xs[0], in_mask.as_ref())
         });
-        Ok(out)
+        Ok((y, cache, ctx.added_loss))
     }
 
     fn run(
@@ -269,6 +269,7 @@ impl Graph {
                 mask: None,
                 input_masks: Vec::new(),
                 epilogue: Vec::new(),
+                added_loss: 0.0,
             };
             if let Some(j) = fused[i] {
                 // The pooling node of a fused pair: computed from the pair's first input.
@@ -348,7 +349,14 @@ impl Graph {
                     if let Some(p) = plan {
                         ctx.epilogue = p.epilogue[i].clone();
                     }
-                    self.call(node, layer.as_ref(), &values, &mut masks, ctx)?
+                    let (v, c, added) =
+                        self.call(node, layer.as_ref(), &values, &mut masks, ctx)?;
+                    if layer.adds_loss() {
+                        // A loss of the batch: each row carries it (the batch's mean is it).
+                        activity.resize(rows, 0.0);
+                        activity.iter_mut().for_each(|a| *a += added);
+                    }
+                    (v, c)
                 }
             };
             if let (Some((l1, l2)), true) = (slot.activity, node.is_call()) {
@@ -453,6 +461,13 @@ impl Graph {
                     per_row(l2),
                 );
             }
+            if let (Some(layer), true) = (&slot.layer, needs[i]) {
+                if layer.adds_loss() && node.is_call() {
+                    // The losses the call adds reach the model's loss even when its output
+                    // does not.
+                    grads[i].get_or_insert_with(|| Tensor::zeros(pass.values[i].raw_dim()));
+                }
+            }
             let Some(g) = grads[i].take() else { continue };
             let Some(layer) = &slot.layer else { continue };
             if !needs[i] {
@@ -478,6 +493,7 @@ impl Graph {
                         mask: None,
                         input_masks: Vec::new(),
                         epilogue: Vec::new(),
+                        added_loss: 0.0,
                     };
                     flayer
                         .step_mean_backward(
@@ -504,6 +520,7 @@ impl Graph {
                 mask: self.input_mask(node, &pass.masks),
                 input_masks: self.input_masks(node, &pass.masks),
                 epilogue: Vec::new(),
+                added_loss: 0.0,
             };
             let pg: &mut [Tensor] = if slot.trainable {
                 &mut pgrads[node.layer]

@@ -17,6 +17,7 @@ fn ctx(masks: &[Option<Tensor>]) -> Ctx {
         mask: masks.first().cloned().flatten(),
         input_masks: masks.to_vec(),
         epilogue: Vec::new(),
+        added_loss: 0.0,
     }
 }
 

@@ -218,6 +218,7 @@ mod tests {
                 mask: None,
                 input_masks: Vec::new(),
                 epilogue: Vec::new(),
+                added_loss: 0.0,
             };
             let objective = |l: &GroupNorm, v: &[f32]| -> f64 {
                 let x = super::super::tensor(2, &[3, 4], v.to_vec()).unwrap();

@@ -6,8 +6,14 @@
 //! are the layer's inputs, then its weights. The same layer holds an operation applied to a
 //! model's tensors outside a layer (`x * 2`, `k_exp(x)`).
 //!
-//! Config: `{"function": {"rkeras_ops": <graph>}, "rkeras_weights": [{"name", "shape",
-//! "initializer", "trainable"}], ...}` (the rest as R wrote it).
+//! A custom layer whose `call()` takes `training` is recorded once in each mode, and runs
+//! the function of the mode it is called in. Losses its `call()` adds (`self$add_loss()`)
+//! are outputs of the function after the layer's output: each pass adds their sums to the
+//! model's loss (through [`Ctx::added_loss`]), and backward adds their gradients.
+//!
+//! Config: `{"function": {"rkeras_ops": <graph>, "rkeras_losses": <n>},
+//! "function_inference": {...} (optional, the same for inference), "rkeras_weights":
+//! [{"name", "shape", "initializer", "trainable"}], ...}` (the rest as R wrote it).
 
 use super::{shape_error, Cache, Ctx, Layer, Param, Shape, Tensor};
 use crate::error::{RkError, RkResult};
@@ -25,10 +31,46 @@ struct WeightSpec {
     trainable: bool,
 }
 
+/// A recorded function: the layer's output first, then the losses it adds.
+#[derive(Clone, Debug)]
+struct Function {
+    graph: OpGraph,
+    losses: usize,
+}
+
+impl Function {
+    fn from_value(class: &str, f: &Value) -> RkResult<Function> {
+        let ops = f.get("rkeras_ops").ok_or_else(|| {
+            RkError::Unsupported(format!(
+                "a {class} layer written in Python cannot be run by rkeras; write it in R (layer_lambda(), Layer())"
+            ))
+        })?;
+        let graph: OpGraph = serde_json::from_value(ops.clone())
+            .map_err(|e| RkError::Spec(format!("{class} function: {e}")))?;
+        let losses = match f.get("rkeras_losses") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v.as_u64().ok_or_else(|| {
+                RkError::Spec(format!("{class}: rkeras_losses must be a count, not {v}"))
+            })? as usize,
+        };
+        if graph.outputs.len() != 1 + losses {
+            return Err(RkError::Unsupported(format!(
+                "a {class} layer returning {} tensors is not supported; return one tensor",
+                graph.outputs.len() - losses.min(graph.outputs.len())
+            )));
+        }
+        Ok(Function { graph, losses })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Lambda {
     class: &'static str,
     graph: OpGraph,
+    /// Losses added by the function (outputs after the first).
+    losses: usize,
+    /// The function recorded for inference, when it differs from the training one.
+    inference: Option<Function>,
     weights: Vec<WeightSpec>,
     params: Vec<Param>,
     seed: u64,
@@ -67,20 +109,20 @@ fn fans(shape: &[usize]) -> (usize, usize) {
 
 impl Lambda {
     pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Lambda> {
-        let ops = c
-            .get("function")
-            .and_then(|f| f.get("rkeras_ops"))
-            .ok_or_else(|| {
-                RkError::Unsupported(format!(
-                    "a {class} layer written in Python cannot be run by rkeras; write it in R (layer_lambda(), Layer())"
-                ))
-            })?;
-        let graph: OpGraph = serde_json::from_value(ops.clone())
-            .map_err(|e| RkError::Spec(format!("{class} function: {e}")))?;
-        if graph.outputs.len() != 1 {
-            return Err(RkError::Unsupported(format!(
-                "a {class} layer returning {} tensors is not supported; return one tensor",
-                graph.outputs.len()
+        let Function { graph, losses } =
+            Function::from_value(class, c.get("function").unwrap_or(&Value::Null))?;
+        let inference = match c.get("function_inference") {
+            None | Some(Value::Null) => None,
+            Some(f) => Some(Function::from_value(class, f)?),
+        };
+        if inference
+            .as_ref()
+            .is_some_and(|f| f.graph.inputs != graph.inputs)
+        {
+            return Err(RkError::Spec(format!(
+                "{class}: the inference function takes {} inputs, the training one {}",
+                inference.as_ref().map_or(0, |f| f.graph.inputs),
+                graph.inputs
             )));
         }
         let weights: Vec<WeightSpec> = match c.get("rkeras_weights") {
@@ -101,6 +143,8 @@ impl Lambda {
         Ok(Lambda {
             class: intern(class),
             graph,
+            losses,
+            inference,
             weights,
             params: Vec::new(),
             seed,
@@ -120,17 +164,25 @@ impl Lambda {
             .collect()
     }
 
-    /// The values of a pass: drawn afresh, or (`draws`) with the random operations'
-    /// values of an earlier pass.
+    /// The function of the mode a call runs in, and the number of losses it adds.
+    fn mode(&self, training: bool) -> (&OpGraph, usize) {
+        match (&self.inference, training) {
+            (Some(f), false) => (&f.graph, f.losses),
+            _ => (&self.graph, self.losses),
+        }
+    }
+
+    /// The values of a pass of `graph`: drawn afresh, or (`draws`) with the random
+    /// operations' values of an earlier pass.
     fn run(
-        &self,
+        graph: &OpGraph,
         ins: &[&Tensor],
         ctx: &mut Ctx,
         draws: Option<&Tensor>,
     ) -> RkResult<crate::ops::OpValues> {
         match draws {
-            None => self.graph.forward(ins, &mut ctx.rng),
-            Some(d) => self.graph.forward_replay(ins, d.as_slice().unwrap_or(&[])),
+            None => graph.forward(ins, &mut ctx.rng),
+            Some(d) => graph.forward_replay(ins, d.as_slice().unwrap_or(&[])),
         }
     }
 
@@ -197,6 +249,23 @@ impl Layer for Lambda {
             .output_shapes(&dims)
             .map_err(|e| shape_error(name, e.message().to_string()))?
             .remove(0);
+        if let Some(f) = &self.inference {
+            let other = f
+                .graph
+                .output_shapes(&dims)
+                .map_err(|e| shape_error(name, e.message().to_string()))?
+                .remove(0);
+            if other != out {
+                return Err(shape_error(
+                    name,
+                    format!(
+                        "returns shape {} in training and {} in inference; both must agree",
+                        show(&out),
+                        show(&other)
+                    ),
+                ));
+            }
+        }
         match out.split_first() {
             Some((None, rest)) if rest.iter().all(|d| d.is_some()) => {
                 Ok(rest.iter().map(|d| d.unwrap_or(0)).collect())
@@ -219,15 +288,24 @@ impl Layer for Lambda {
         self.params.iter_mut().collect()
     }
 
+    fn adds_loss(&self) -> bool {
+        self.losses > 0 || self.inference.as_ref().is_some_and(|f| f.losses > 0)
+    }
+
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let ins = self.operands(xs);
-        let vals = self.run(&ins, ctx, None)?;
-        let cache = if ctx.backward && self.graph.is_random() {
-            Some(self.graph.draws(&vals))
+        let (graph, losses) = self.mode(ctx.training);
+        let vals = Self::run(graph, &ins, ctx, None)?;
+        let cache = if ctx.backward && graph.is_random() {
+            Some(graph.draws(&vals))
         } else {
             None
         };
-        let y = self.graph.value(&ins, &vals, self.graph.outputs[0]).clone();
+        for &o in &graph.outputs[1..=losses] {
+            let l = graph.value(&ins, &vals, o);
+            ctx.added_loss += l.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        let y = graph.value(&ins, &vals, graph.outputs[0]).clone();
         Ok((super::standard(y), cache))
     }
 
@@ -241,11 +319,20 @@ impl Layer for Lambda {
         ctx: &mut Ctx,
     ) -> RkResult<Vec<Tensor>> {
         let ins = self.operands(xs);
+        let (graph, losses) = self.mode(ctx.training);
         let vals = match cache {
-            Some(d) => self.run(&ins, ctx, Some(d))?,
-            None => self.graph.forward_replay(&ins, &[])?,
+            Some(d) => Self::run(graph, &ins, ctx, Some(d))?,
+            None => graph.forward_replay(&ins, &[])?,
         };
-        let mut grads = self.graph.backward(&ins, &vals, vec![Some(g)])?;
+        // Each added loss enters the model's loss as the sum of its values.
+        let seeds = std::iter::once(Some(g))
+            .chain(
+                graph.outputs[1..=losses]
+                    .iter()
+                    .map(|&o| Some(Tensor::ones(graph.value(&ins, &vals, o).raw_dim()))),
+            )
+            .collect();
+        let mut grads = graph.backward(&ins, &vals, seeds)?;
         let wgrads = grads.split_off(xs.len());
         for (pg, wg) in pgrads.iter_mut().zip(wgrads) {
             *pg += &wg;

@@ -97,6 +97,9 @@ pub struct Ctx {
     /// Elementwise steps of the layers the inference plan fused into this call, to run on
     /// each block of the output in order (only for layers that take them).
     pub epilogue: Vec<Map>,
+    /// Losses the call adds to the model's loss (a custom layer's `self$add_loss()`), summed;
+    /// the layer adds to it, the graph collects it after the call.
+    pub added_loss: f64,
 }
 
 /// An elementwise step in place on `[rows, channels]` values, given the channels.
@@ -159,6 +162,12 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     /// After a training forward pass: update state that is not trained by gradients (batch
     /// normalization's moving statistics) from what forward kept.
     fn update_state(&mut self, _cache: &Cache) {}
+    /// Whether the layer adds losses of its own to the model's loss (through
+    /// [`Ctx::added_loss`]), whose gradient its backward adds even when its output's
+    /// gradient is zero.
+    fn adds_loss(&self) -> bool {
+        false
+    }
     /// Whether the layer runs in inference mode while frozen, even in training (Keras's
     /// batch normalization with `trainable = FALSE`).
     fn frozen_runs_inference(&self) -> bool {
@@ -540,6 +549,7 @@ pub fn test_ctx(training: bool, rng: Rng) -> Ctx {
         mask: None,
         input_masks: Vec::new(),
         epilogue: Vec::new(),
+        added_loss: 0.0,
     }
 }
 
