@@ -305,7 +305,13 @@ impl Layer for Lambda {
             let l = graph.value(&ins, &vals, o);
             ctx.added_loss += l.iter().map(|&v| v as f64).sum::<f64>();
         }
-        let y = graph.value(&ins, &vals, graph.outputs[0]).clone();
+        // The output moves out of the pass's values (a copy only when it is an input).
+        let o = graph.outputs[0];
+        let mut vals = vals;
+        let y = match o.checked_sub(graph.inputs) {
+            Some(k) => std::mem::replace(&mut vals.nodes[k], Tensor::zeros(ndarray::IxDyn(&[0]))),
+            None => graph.value(&ins, &vals, o).clone(),
+        };
         Ok((super::standard(y), cache))
     }
 

@@ -41,7 +41,31 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// `$body` with `$u` bound to the constant `Unary` variant `$f` is: one loop per variant,
+/// the operation chosen once rather than for each value.
+macro_rules! for_each_unary {
+    ($f:expr, $u:ident => $body:expr) => {
+        for_each_unary!(@arms $f, $u, $body; Neg, Exp, Log, Log1p, Expm1, Sqrt, Square, Abs, Sign,
+            Round, Floor, Ceil, Sigmoid, HardSigmoid, Tanh, Relu, Elu, Selu, Softplus, Softsign,
+            Sin, Cos, Not)
+    };
+    (@arms $f:expr, $u:ident, $body:expr; $($v:ident),*) => {
+        match $f {
+            $(Unary::$v => {
+                const $u: Unary = Unary::$v;
+                $body
+            })*
+        }
+    };
+}
+
 impl Unary {
+    /// The operation on every value of `x`.
+    pub fn map(self, x: &Tensor) -> Tensor {
+        for_each_unary!(self, U => x.mapv(|v| U.apply(v)))
+    }
+
+    #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Unary::Neg => -x,
@@ -92,6 +116,7 @@ impl Unary {
     }
 
     /// The derivative at `x`, whose value is `y`.
+    #[inline(always)]
     fn derivative(self, x: f32, y: f32) -> f32 {
         match self {
             Unary::Neg => -1.0,
@@ -146,10 +171,10 @@ impl Unary {
             return None;
         }
         let mut out = g.clone();
-        Zip::from(&mut out)
+        for_each_unary!(self, U => Zip::from(&mut out)
             .and(x)
             .and(y)
-            .for_each(|o, &x, &y| *o *= self.derivative(x, y));
+            .for_each(|o, &x, &y| *o *= U.derivative(x, y)));
         Some(out)
     }
 }
@@ -178,7 +203,24 @@ pub enum Binary {
     Or,
 }
 
+/// [`for_each_unary!`] for [`Binary`].
+macro_rules! for_each_binary {
+    ($f:expr, $u:ident => $body:expr) => {
+        for_each_binary!(@arms $f, $u, $body; Add, Sub, Mul, Div, Pow, Maximum, Minimum, Mod,
+            FloorDiv, Equal, NotEqual, Greater, GreaterEqual, Less, LessEqual, And, Or)
+    };
+    (@arms $f:expr, $u:ident, $body:expr; $($v:ident),*) => {
+        match $f {
+            $(Binary::$v => {
+                const $u: Binary = Binary::$v;
+                $body
+            })*
+        }
+    };
+}
+
 impl Binary {
+    #[inline(always)]
     pub fn apply(self, a: f32, b: f32) -> f32 {
         match self {
             Binary::Add => a + b,
@@ -202,6 +244,7 @@ impl Binary {
     }
 
     /// The partial derivatives with respect to `a` and `b` at `(a, b)`, whose value is `y`.
+    #[inline(always)]
     fn partials(self, a: f32, b: f32, y: f32) -> (f32, f32) {
         match self {
             Binary::Add => (1.0, 1.0),
@@ -288,12 +331,23 @@ fn broadcast_shape(a: &Tensor, b: &Tensor) -> RkResult<Vec<usize>> {
 
 pub fn binary(f: Binary, a: &Tensor, b: &Tensor) -> RkResult<Tensor> {
     if a.shape() == b.shape() {
-        return Ok(Zip::from(a).and(b).map_collect(|&x, &y| f.apply(x, y)));
+        return Ok(
+            for_each_binary!(f, B => Zip::from(a).and(b).map_collect(|&x, &y| B.apply(x, y))),
+        );
     }
     let s = broadcast_shape(a, b)?;
+    // A number and a tensor: one pass over the tensor's values.
+    if b.len() == 1 && a.shape() == &s[..] {
+        let v = b.iter().next().copied().unwrap_or(0.0);
+        return Ok(for_each_binary!(f, B => a.mapv(|x| B.apply(x, v))));
+    }
+    if a.len() == 1 && b.shape() == &s[..] {
+        let v = a.iter().next().copied().unwrap_or(0.0);
+        return Ok(for_each_binary!(f, B => b.mapv(|y| B.apply(v, y))));
+    }
     let av = a.broadcast(IxDyn(&s)).expect("broadcasts");
     let bv = b.broadcast(IxDyn(&s)).expect("broadcasts");
-    Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f.apply(x, y)))
+    Ok(for_each_binary!(f, B => Zip::from(&av).and(&bv).map_collect(|&x, &y| B.apply(x, y))))
 }
 
 pub fn binary_grad(
@@ -311,16 +365,16 @@ pub fn binary_grad(
     let bv = b.broadcast(s.clone()).expect("broadcasts");
     let mut ga = g.clone();
     let mut gb = g.clone();
-    Zip::from(&mut ga)
-        .and(&mut gb)
-        .and(&av)
-        .and(&bv)
-        .and(y)
-        .for_each(|ga, gb, &a, &b, &y| {
-            let (da, db) = f.partials(a, b, y);
-            *ga *= da;
-            *gb *= db;
-        });
+    for_each_binary!(f, B => Zip::from(&mut ga)
+    .and(&mut gb)
+    .and(&av)
+    .and(&bv)
+    .and(y)
+    .for_each(|ga, gb, &a, &b, &y| {
+        let (da, db) = B.partials(a, b, y);
+        *ga *= da;
+        *gb *= db;
+    }));
     vec![
         Some(unbroadcast(ga, a.shape())),
         Some(unbroadcast(gb, b.shape())),

@@ -213,7 +213,7 @@ impl Op {
                     .collect();
                 Ok(Tensor::from_shape_vec(IxDyn(&dims), v).expect("size matches"))
             }
-            Op::Unary { f } => Ok(ins[0].mapv(|x| f.apply(x))),
+            Op::Unary { f } => Ok(f.map(ins[0])),
             Op::Binary { f } => elementwise::binary(*f, ins[0], ins[1]),
             Op::Where => elementwise::select(ins[0], ins[1], ins[2]),
             Op::Clip { min, max } => Ok(ins[0].mapv(|x| x.max(*min).min(*max))),
