@@ -8,7 +8,6 @@ binary_op <- function(x, y, fn) op_apply(list(op = "binary", fn = fn), list(x, y
 rank_of <- function(x) length(operand_shape(x))
 # The composite functions are written with these rather than R's operators, which on R
 # arrays would not broadcast as the engine does.
-op_add <- function(a, b) binary_op(a, b, "add")
 op_sub <- function(a, b) binary_op(a, b, "sub")
 op_mul <- function(a, b) binary_op(a, b, "mul")
 op_div <- function(a, b) binary_op(a, b, "div")
