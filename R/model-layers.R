@@ -7,7 +7,7 @@
     ptr = model_ptr(x),
     layers = model_entries(x),
     built = has_graph(x) && isTRUE(graph_info(x)$built),
-    optimizer = get0("compiled", envir = model_env(x))$optimizer,
+    optimizer = bound_optimizer(x),
     loss = get0("compiled", envir = model_env(x))$loss,
     weights = get_weights(x),
     trainable_weights = get_weights(x, trainable = TRUE),
@@ -34,6 +34,10 @@
     trainable = set_model_trainable(x, check_flag(value, "trainable")),
     stop_training = assign(name, check_flag(value, "stop_training"), envir = model_env(x)),
     name = assign(name, check_string(value, "name"), envir = model_env(x)),
+    # `model$optimizer$learning_rate <- v` set the rate through the optimizer already.
+    optimizer = if (!identical(attr(value, "rkeras_model"), x)) {
+      rk_abort("`model$optimizer` cannot be replaced; call compile() with the new optimizer.", "value")
+    },
     rk_abort(sprintf("`model$%s` cannot be set; a model's settable fields are `trainable`, `stop_training` and `name`.",
                      name), "value")
   )
@@ -447,4 +451,13 @@ clone_functional <- function(model, keep_weights) {
   link_layers(new, model_states(new))
   if (isTRUE(keep_weights)) set_weights(new, get_weights(model))
   new
+}
+
+#' A model's compiled optimizer, bound to the model (its learning rate reads and sets the
+#' model's), or NULL
+#' @noRd
+bound_optimizer <- function(model) {
+  opt <- get0("compiled", envir = model_env(model))$optimizer
+  if (!is.null(opt)) attr(opt, "rkeras_model") <- model
+  opt
 }

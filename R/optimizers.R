@@ -163,7 +163,7 @@ optimizer_nadam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999,
 
 #' @export
 print.rkeras_optimizer <- function(x, ...) {
-  cat("<rkeras optimizer: ", x$name, ", learning_rate = ", format(x$learning_rate), ">\n", sep = "")
+  cat("<rkeras optimizer: ", x$name, ", learning_rate = ", format(as.numeric(x$learning_rate)), ">\n", sep = "")
   invisible(x)
 }
 
@@ -174,4 +174,82 @@ as_optimizer <- function(x, call = rlang::caller_env()) {
   switch(x, rmsprop = optimizer_rmsprop(), adam = optimizer_adam(), sgd = optimizer_sgd(),
          adagrad = optimizer_adagrad(), adamw = optimizer_adamw(), adadelta = optimizer_adadelta(),
          adamax = optimizer_adamax(), nadam = optimizer_nadam())
+}
+
+# ---- a compiled model's optimizer -------------------------------------------------------
+
+#' A model's optimizer and its learning rate
+#'
+#' `model$optimizer` is the optimizer the model was compiled with. Its learning rate,
+#' `model$optimizer$learning_rate` (or Keras 2's `model$optimizer$lr`), is the rate the
+#' model trains with now (after any schedule or callback changed it); `k_get_value()` reads
+#' it and `k_set_value()` (Keras for R 2) or `model$optimizer$learning_rate <- value`
+#' (Keras for R 3) changes it for the following steps, as in Keras.
+#' @param x A model's `optimizer$learning_rate` (or `optimizer$lr`).
+#' @param value The new learning rate (a number at least 0).
+#' @param name A field of the optimizer.
+#' @returns `k_set_value()`: `NULL`, invisibly.
+#' @family backend
+#' @export
+#' @examples
+#' model <- keras_model_sequential() %>% layer_dense(1, input_shape = 2)
+#' model %>% compile(optimizer = optimizer_adam(0.01), loss = "mse")
+#' k_get_value(model$optimizer$lr)
+#' k_set_value(model$optimizer$lr, 0.001)
+#' model$optimizer$learning_rate
+k_set_value <- function(x, value) {
+  model <- lr_model(x)
+  if (is.null(model)) {
+    rk_abort(sprintf(paste0("`x` must be a model's learning rate (model$optimizer$lr), not %s: rkeras's ",
+                            "k_variable() values are R arrays, changed by assigning to them."), show_value(x)), "type")
+  }
+  set_lr(model, check_number(if (is.numeric(value)) as.numeric(value) else value, "value", min = 0),
+         call = rlang::current_env())
+  invisible(NULL)
+}
+
+#' The model whose learning rate `x` is, or NULL
+#' @noRd
+lr_model <- function(x) {
+  model <- if (inherits(x, "rkeras_learning_rate")) attr(x, "rkeras_model")
+  if (!is.null(model) && !rk_ptr_dead(model$ptr)) model
+}
+
+#' @rdname k_set_value
+#' @export
+`$.rkeras_optimizer` <- function(x, name) {
+  if (identical(name, "lr")) name <- "learning_rate"
+  model <- attr(x, "rkeras_model")
+  if (identical(name, "learning_rate") && !is.null(model) && !rk_ptr_dead(model$ptr)) {
+    return(structure(current_lr(model), class = "rkeras_learning_rate", rkeras_model = model))
+  }
+  .subset2(x, name)
+}
+
+#' @rdname k_set_value
+#' @export
+`$<-.rkeras_optimizer` <- function(x, name, value) {
+  model <- attr(x, "rkeras_model")
+  if (!name %in% c("lr", "learning_rate") || is.null(model)) {
+    rk_abort(sprintf("`optimizer$%s` cannot be set; a compiled model's optimizer takes `learning_rate`.", name), "value")
+  }
+  set_lr(model, check_number(if (is.numeric(value)) as.numeric(value) else value, "learning_rate", min = 0),
+         call = rlang::current_env())
+  x
+}
+
+#' @export
+print.rkeras_learning_rate <- function(x, ...) {
+  print(as.numeric(x))
+  invisible(x)
+}
+
+#' @export
+as.double.rkeras_learning_rate <- function(x, ...) as.double(unclass(x))
+
+#' @rdname k_set_value
+#' @param i A field of the optimizer.
+#' @export
+`[[<-.rkeras_optimizer` <- function(x, i, value) {
+  `$<-.rkeras_optimizer`(x, check_string(i, "i"), value)
 }
