@@ -41,21 +41,25 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// `$body` with `$u` bound to the constant `Unary` variant `$f` is: one loop per variant,
-/// the operation chosen once rather than for each value.
-macro_rules! for_each_unary {
-    ($f:expr, $u:ident => $body:expr) => {
-        for_each_unary!(@arms $f, $u, $body; Neg, Exp, Log, Log1p, Expm1, Sqrt, Square, Abs, Sign,
-            Round, Floor, Ceil, Sigmoid, HardSigmoid, Tanh, Relu, Elu, Selu, Softplus, Softsign,
-            Sin, Cos, Not)
-    };
-    (@arms $f:expr, $u:ident, $body:expr; $($v:ident),*) => {
+/// `$body` with `$u` bound to the constant variant `$f` of enum `$t` (one of `$v`): one
+/// loop per variant, the operation chosen once rather than for each value.
+macro_rules! for_each_variant {
+    ($t:ident, $f:expr, $u:ident, $body:expr; $($v:ident),*) => {
         match $f {
-            $(Unary::$v => {
-                const $u: Unary = Unary::$v;
+            $($t::$v => {
+                const $u: $t = $t::$v;
                 $body
             })*
         }
+    };
+}
+
+/// [`for_each_variant!`] over [`Unary`].
+macro_rules! for_each_unary {
+    ($f:expr, $u:ident => $body:expr) => {
+        for_each_variant!(Unary, $f, $u, $body; Neg, Exp, Log, Log1p, Expm1, Sqrt, Square, Abs,
+            Sign, Round, Floor, Ceil, Sigmoid, HardSigmoid, Tanh, Relu, Elu, Selu, Softplus,
+            Softsign, Sin, Cos, Not)
     };
 }
 
@@ -203,19 +207,11 @@ pub enum Binary {
     Or,
 }
 
-/// [`for_each_unary!`] for [`Binary`].
+/// [`for_each_variant!`] over [`Binary`].
 macro_rules! for_each_binary {
     ($f:expr, $u:ident => $body:expr) => {
-        for_each_binary!(@arms $f, $u, $body; Add, Sub, Mul, Div, Pow, Maximum, Minimum, Mod,
+        for_each_variant!(Binary, $f, $u, $body; Add, Sub, Mul, Div, Pow, Maximum, Minimum, Mod,
             FloorDiv, Equal, NotEqual, Greater, GreaterEqual, Less, LessEqual, And, Or)
-    };
-    (@arms $f:expr, $u:ident, $body:expr; $($v:ident),*) => {
-        match $f {
-            $(Binary::$v => {
-                const $u: Binary = Binary::$v;
-                $body
-            })*
-        }
     };
 }
 
