@@ -178,6 +178,7 @@ cat(sprintf("bench_fit: %d epoch(s) x %d round(s), %d training rows (%d fit / %d
             opts$epochs, opts$rounds, opts$train_rows, floor(opts$train_rows * 0.8),
             opts$train_rows - floor(opts$train_rows * 0.8), opts$batch))
 cat(if (nzchar(opts$out)) sprintf("raw results: %s\n", out_dir) else "raw results: not kept (pass --out DIR)\n")
+cat("# ", cpu_info()$text, "\n", sep = "")
 runs <- list(rkeras = list(), tensorflow = list(), jax = list())
 # The GEMM floor is measured right after each rkeras round, so that it sees the machine as
 # the epochs it is compared with did (this VM's speed drifts over minutes).
