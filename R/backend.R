@@ -659,7 +659,7 @@ k_ones_like <- function(x, dtype = NULL, name = NULL) {
 #' @rdname k_constant
 #' @export
 k_eval <- function(x) {
-  if (inherits(x, "rkeras_learning_rate")) return(as.numeric(unclass(x)))
+  if (inherits(x, "rkeras_learning_rate")) return(as.numeric(x))
   if (inherits(x, c("rkeras_symbol", "rkeras_tensor"))) {
     rk_abort("A symbolic tensor has no value of its own: it takes values when its model runs (predict()).", "value")
   }

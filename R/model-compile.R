@@ -179,8 +179,12 @@ per_output <- function(x, outs, arg, convert, call = rlang::caller_env()) {
 #' @noRd
 current_lr <- function(model) rk_call(rk_model_get(model$ptr, "learning_rate"))
 
-set_lr <- function(model, lr, call = rlang::caller_env()) {
-  lr <- check_number(lr, "learning rate", min = 0, call = call)
+#' Set the learning rate of `model` to `lr` (argument `arg` in messages); a rate read from
+#' `model$optimizer` is taken as its number
+#' @noRd
+set_lr <- function(model, lr, arg = "learning rate", call = rlang::caller_env()) {
+  if (inherits(lr, "rkeras_learning_rate")) lr <- as.numeric(lr)
+  lr <- check_number(lr, arg, min = 0, call = call)
   rk_call(rk_model_set(model$ptr, "learning_rate", lr), call = call)
   invisible(lr)
 }

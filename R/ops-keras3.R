@@ -1,5 +1,6 @@
 # Keras for R 3's operation names (`op_*`, Keras 3's `keras.ops`): the same engine
-# operations as the `k_*` functions, with Keras 3's argument names and defaults. Axes are
+# operations as the `k_*` functions (the same functions where the arguments agree), with
+# Keras 3's argument names and defaults. Axes are
 # 1-based as in Keras for R (negative axes count from the end), so `op_concatenate()`'s
 # default `axis = 1` is the first axis, as in Keras 3.
 
@@ -54,13 +55,13 @@ NULL
 
 #' @rdname keras3-ops
 #' @export
-op_abs <- function(x) unary_op(x, "abs")
+op_abs <- k_abs
 #' @rdname keras3-ops
 #' @export
 op_negative <- function(x) unary_op(x, "neg")
 #' @rdname keras3-ops
 #' @export
-op_sign <- function(x) unary_op(x, "sign")
+op_sign <- k_sign
 #' @rdname keras3-ops
 #' @export
 op_round <- function(x, decimals = 0) {
@@ -77,31 +78,31 @@ op_floor <- function(x) unary_op(x, "floor")
 op_ceil <- function(x) unary_op(x, "ceil")
 #' @rdname keras3-ops
 #' @export
-op_exp <- function(x) unary_op(x, "exp")
+op_exp <- k_exp
 #' @rdname keras3-ops
 #' @export
 op_expm1 <- function(x) unary_op(x, "expm1")
 #' @rdname keras3-ops
 #' @export
-op_log <- function(x) unary_op(x, "log")
+op_log <- k_log
 #' @rdname keras3-ops
 #' @export
 op_log1p <- function(x) unary_op(x, "log1p")
 #' @rdname keras3-ops
 #' @export
-op_sqrt <- function(x) unary_op(x, "sqrt")
+op_sqrt <- k_sqrt
 #' @rdname keras3-ops
 #' @export
-op_square <- function(x) unary_op(x, "square")
+op_square <- k_square
 #' @rdname keras3-ops
 #' @export
-op_sin <- function(x) unary_op(x, "sin")
+op_sin <- k_sin
 #' @rdname keras3-ops
 #' @export
-op_cos <- function(x) unary_op(x, "cos")
+op_cos <- k_cos
 #' @rdname keras3-ops
 #' @export
-op_tanh <- function(x) unary_op(x, "tanh")
+op_tanh <- k_tanh
 #' @rdname keras3-ops
 #' @export
 op_logical_not <- function(x) unary_op(x, "not")
@@ -172,7 +173,7 @@ op_leaky_relu <- function(x, negative_slope = 0.2) k_relu(x, alpha = negative_sl
 op_elu <- function(x, alpha = 1) k_elu(x, alpha)
 #' @rdname keras3-ops
 #' @export
-op_sigmoid <- function(x) unary_op(x, "sigmoid")
+op_sigmoid <- k_sigmoid
 #' @rdname keras3-ops
 #' @export
 op_hard_sigmoid <- function(x) {
@@ -184,10 +185,10 @@ op_hard_sigmoid <- function(x) {
 op_silu <- function(x) op_multiply(x, unary_op(x, "sigmoid"))
 #' @rdname keras3-ops
 #' @export
-op_softplus <- function(x) unary_op(x, "softplus")
+op_softplus <- k_softplus
 #' @rdname keras3-ops
 #' @export
-op_softsign <- function(x) unary_op(x, "softsign")
+op_softsign <- k_softsign
 #' @rdname keras3-ops
 #' @export
 op_softmax <- function(x, axis = -1) k_softmax(x, axis)
@@ -199,10 +200,10 @@ op_log_softmax <- function(x, axis = -1) {
 
 #' @rdname keras3-ops
 #' @export
-op_sum <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "sum", axis, keepdims)
+op_sum <- k_sum
 #' @rdname keras3-ops
 #' @export
-op_mean <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "mean", axis, keepdims)
+op_mean <- k_mean
 #' @rdname keras3-ops
 #' @export
 op_max <- function(x, axis = NULL, keepdims = FALSE, initial = NULL) {
@@ -223,19 +224,19 @@ op_prod <- function(x, axis = NULL, keepdims = FALSE, dtype = NULL) {
 }
 #' @rdname keras3-ops
 #' @export
-op_std <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "std", axis, keepdims)
+op_std <- k_std
 #' @rdname keras3-ops
 #' @export
-op_var <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "var", axis, keepdims)
+op_var <- k_var
 #' @rdname keras3-ops
 #' @export
-op_any <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "any", axis, keepdims)
+op_any <- k_any
 #' @rdname keras3-ops
 #' @export
-op_all <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "all", axis, keepdims)
+op_all <- k_all
 #' @rdname keras3-ops
 #' @export
-op_logsumexp <- function(x, axis = NULL, keepdims = FALSE) reduce_op(x, "logsumexp", axis, keepdims)
+op_logsumexp <- k_logsumexp
 #' @rdname keras3-ops
 #' @export
 op_argmax <- function(x, axis = NULL, keepdims = FALSE) arg_reduce_keras3(x, axis, keepdims, max = TRUE)
@@ -263,7 +264,7 @@ op_reshape <- function(x, newshape) k_reshape(x, newshape)
 op_expand_dims <- function(x, axis) k_expand_dims(x, axis)
 #' @rdname keras3-ops
 #' @export
-op_squeeze <- function(x, axis = NULL) k_squeeze(x, axis)
+op_squeeze <- k_squeeze
 #' @rdname keras3-ops
 #' @export
 op_transpose <- function(x, axes = NULL) if (is.null(axes)) k_transpose(x) else k_permute_dimensions(x, axes)
@@ -286,7 +287,7 @@ op_repeat <- function(x, repeats, axis = NULL) {
 }
 #' @rdname keras3-ops
 #' @export
-op_ndim <- function(x) k_ndim(x)
+op_ndim <- k_ndim
 
 #' @rdname keras3-ops
 #' @export

@@ -203,8 +203,7 @@ k_set_value <- function(x, value) {
     rk_abort(sprintf(paste0("`x` must be a model's learning rate (model$optimizer$lr), not %s: rkeras's ",
                             "k_variable() values are R arrays, changed by assigning to them."), show_value(x)), "type")
   }
-  set_lr(model, check_number(if (is.numeric(value)) as.numeric(value) else value, "value", min = 0),
-         call = rlang::current_env())
+  set_lr(model, value, "value", call = rlang::current_env())
   invisible(NULL)
 }
 
@@ -233,8 +232,7 @@ lr_model <- function(x) {
   if (!name %in% c("lr", "learning_rate") || is.null(model)) {
     rk_abort(sprintf("`optimizer$%s` cannot be set; a compiled model's optimizer takes `learning_rate`.", name), "value")
   }
-  set_lr(model, check_number(if (is.numeric(value)) as.numeric(value) else value, "learning_rate", min = 0),
-         call = rlang::current_env())
+  set_lr(model, value, "learning_rate", call = rlang::current_env())
   x
 }
 
@@ -243,9 +241,6 @@ print.rkeras_learning_rate <- function(x, ...) {
   print(as.numeric(x))
   invisible(x)
 }
-
-#' @export
-as.double.rkeras_learning_rate <- function(x, ...) as.double(unclass(x))
 
 #' @rdname k_set_value
 #' @param i A field of the optimizer.

@@ -61,14 +61,21 @@ impl Function {
         }
         Ok(Function { graph, losses })
     }
+
+    /// The shape of the layer's output for operands of shapes `dims`.
+    fn output_shape(&self, dims: &[Dims], layer: &str) -> RkResult<Dims> {
+        self.graph
+            .output_shapes(dims)
+            .map(|mut s| s.remove(0))
+            .map_err(|e| shape_error(layer, e.message().to_string()))
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Lambda {
     class: &'static str,
-    graph: OpGraph,
-    /// Losses added by the function (outputs after the first).
-    losses: usize,
+    /// The recorded function (of the training mode when `inference` is given).
+    function: Function,
     /// The function recorded for inference, when it differs from the training one.
     inference: Option<Function>,
     weights: Vec<WeightSpec>,
@@ -109,20 +116,19 @@ fn fans(shape: &[usize]) -> (usize, usize) {
 
 impl Lambda {
     pub fn from_config(class: &str, c: &Value, seed: u64) -> RkResult<Lambda> {
-        let Function { graph, losses } =
-            Function::from_value(class, c.get("function").unwrap_or(&Value::Null))?;
+        let function = Function::from_value(class, c.get("function").unwrap_or(&Value::Null))?;
         let inference = match c.get("function_inference") {
             None | Some(Value::Null) => None,
             Some(f) => Some(Function::from_value(class, f)?),
         };
         if inference
             .as_ref()
-            .is_some_and(|f| f.graph.inputs != graph.inputs)
+            .is_some_and(|f| f.graph.inputs != function.graph.inputs)
         {
             return Err(RkError::Spec(format!(
                 "{class}: the inference function takes {} inputs, the training one {}",
                 inference.as_ref().map_or(0, |f| f.graph.inputs),
-                graph.inputs
+                function.graph.inputs
             )));
         }
         let weights: Vec<WeightSpec> = match c.get("rkeras_weights") {
@@ -130,11 +136,11 @@ impl Lambda {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| RkError::Spec(format!("{class} weights: {e}")))?,
         };
-        if weights.len() > graph.inputs {
+        if weights.len() > function.graph.inputs {
             return Err(RkError::Spec(format!(
                 "{class}: {} weights for a function of {} inputs",
                 weights.len(),
-                graph.inputs
+                function.graph.inputs
             )));
         }
         for w in &weights {
@@ -142,8 +148,7 @@ impl Lambda {
         }
         Ok(Lambda {
             class: intern(class),
-            graph,
-            losses,
+            function,
             inference,
             weights,
             params: Vec::new(),
@@ -153,7 +158,7 @@ impl Lambda {
     }
 
     fn n_inputs(&self) -> usize {
-        self.graph.inputs - self.weights.len()
+        self.function.graph.inputs - self.weights.len()
     }
 
     /// The graph's inputs: the layer's, then its weights.
@@ -166,10 +171,11 @@ impl Lambda {
 
     /// The function of the mode a call runs in, and the number of losses it adds.
     fn mode(&self, training: bool) -> (&OpGraph, usize) {
-        match (&self.inference, training) {
-            (Some(f), false) => (&f.graph, f.losses),
-            _ => (&self.graph, self.losses),
-        }
+        let f = match (&self.inference, training) {
+            (Some(f), false) => f,
+            _ => &self.function,
+        };
+        (&f.graph, f.losses)
     }
 
     /// The values of a pass of `graph`: drawn afresh, or (`draws`) with the random
@@ -244,17 +250,9 @@ impl Layer for Lambda {
                     .map(|w| w.shape.iter().map(|&d| Some(d)).collect()),
             )
             .collect();
-        let out = self
-            .graph
-            .output_shapes(&dims)
-            .map_err(|e| shape_error(name, e.message().to_string()))?
-            .remove(0);
+        let out = self.function.output_shape(&dims, name)?;
         if let Some(f) = &self.inference {
-            let other = f
-                .graph
-                .output_shapes(&dims)
-                .map_err(|e| shape_error(name, e.message().to_string()))?
-                .remove(0);
+            let other = f.output_shape(&dims, name)?;
             if other != out {
                 return Err(shape_error(
                     name,
@@ -289,7 +287,7 @@ impl Layer for Lambda {
     }
 
     fn adds_loss(&self) -> bool {
-        self.losses > 0 || self.inference.as_ref().is_some_and(|f| f.losses > 0)
+        self.function.losses > 0 || self.inference.as_ref().is_some_and(|f| f.losses > 0)
     }
 
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
