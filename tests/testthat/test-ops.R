@@ -201,6 +201,43 @@ test_that("a loss written in R gives the built-in loss's training, whichever way
   expect_length(fit(m, x, y, epochs = 1, verbose = 0)$metrics$loss, 1)
 })
 
+test_that("lambdas that keep rows apart and a loss written in R run on the dense plan, as on the graph", {
+  # The engine compiles its fused dense plan from a graph whose lambdas are element-wise or
+  # per-row; both executors give the same training and predictions.
+  make <- function() {
+    withr::with_seed(5, keras_model_sequential() %>%
+      layer_dense(16, input_shape = 6) %>%
+      layer_lambda(function(x) k_relu(x)) %>%
+      layer_dropout(0.25) %>%
+      layer_dense(8) %>%
+      layer_lambda(function(x) x * k_sigmoid(x) + 0.5) %>%
+      layer_dense(3) %>%
+      layer_lambda(function(x) k_softmax(x)))
+  }
+  x <- withr::with_seed(6, matrix(rnorm(50 * 6), 50))
+  y <- to_categorical(rep(0:2, length.out = 50), 3)
+  loss <- function(y_true, y_pred) k_categorical_crossentropy(y_true, y_pred)
+  plan <- make()
+  general <- make()
+  rkeras:::model_plan(general, "graph")
+  for (m in list(plan, general)) compile(m, optimizer = optimizer_adam(0.01), loss = loss, metrics = "accuracy")
+  expect_equal(rkeras:::model_plan(plan), "dense")
+  expect_equal(rkeras:::model_plan(general), "graph")
+  h <- lapply(list(plan, general), function(m) {
+    withr::with_seed(3, fit(m, x, y, epochs = 3, batch_size = 16, validation_split = 0.2, verbose = 0))$metrics
+  })
+  expect_equal(h[[2]]$loss, h[[1]]$loss, tolerance = 1e-5)
+  expect_equal(h[[2]]$val_loss, h[[1]]$val_loss, tolerance = 1e-5)
+  expect_equal(get_weights(general), get_weights(plan), tolerance = 1e-5)
+  expect_equal(predict(general, x, verbose = 0), predict(plan, x, verbose = 0), tolerance = 1e-5)
+  # A lambda that mixes rows (a mean over the batch) stays on the graph.
+  mixed <- keras_model_sequential() %>%
+    layer_dense(4, input_shape = 6) %>%
+    layer_lambda(function(x) x - k_mean(x, axis = 1, keepdims = TRUE))
+  compile(mixed, optimizer = "sgd", loss = "mse")
+  expect_equal(rkeras:::model_plan(mixed), "graph")
+})
+
 test_that("layer_lambda() works in Sequential models, with arguments, and is saved with the model", {
   model <- keras_model_sequential() %>%
     layer_dense(4, input_shape = 3, kernel_initializer = "ones") %>%

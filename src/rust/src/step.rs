@@ -55,7 +55,7 @@ impl Model {
     }
 
     /// Forward `b.x` through every layer into the buffers; returns the output slice.
-    fn forward(&mut self, x: &[f32], rows: usize, training: bool) -> &[f32] {
+    fn forward(&mut self, x: &[f32], rows: usize, training: bool) -> RkResult<&[f32]> {
         if training {
             self.ensure_train_capacity(rows);
         } else {
@@ -91,7 +91,7 @@ impl Model {
                 training,
                 &mut rng,
                 threads,
-            );
+            )?;
             src = Some(i + 1);
         }
         let out = self.output_dim().unwrap_or(0);
@@ -103,7 +103,7 @@ impl Model {
                 Some(k) => hi[0][..n].copy_from_slice(&lo[k][..n]),
             }
         }
-        &self.a[nl][..n]
+        Ok(&self.a[nl][..n])
     }
 
     /// Loss and metrics of the plan's current output (with the penalties of the weights it
@@ -143,16 +143,16 @@ impl Model {
             return self.graph_train_step(b);
         }
         self.graph_check(b, true)?;
-        Ok(self.on_plan(|m| m.plan_train_step(b, avx2)))
+        self.on_plan(|m| m.plan_train_step(b, avx2))
     }
 
     /// A training step of the dense plan (the graph's weights lent to its layers).
-    fn plan_train_step(&mut self, b: &Batch, avx2: bool) -> f64 {
+    fn plan_train_step(&mut self, b: &Batch, avx2: bool) -> RkResult<f64> {
         if avx2 && b.rows > 0 {
             return self.train_step_kernel(b);
         }
         self.packs.invalidate();
-        self.forward(b.x, b.rows, true);
+        self.forward(b.x, b.rows, true)?;
         let loss = self.loss_and_metrics(b, true, true);
         let nl = self.layers.len();
         let fused = self.loss_fused();
@@ -181,7 +181,7 @@ impl Model {
                 b.rows,
                 fused && i == nl - 1,
                 threads,
-            );
+            )?;
             if i <= first_param {
                 break;
             }
@@ -200,7 +200,7 @@ impl Model {
             }
         }
         self.step += 1;
-        loss
+        Ok(loss)
     }
 
     /// Evaluate a batch in inference mode, accumulating into the test tracker. The outputs
@@ -218,10 +218,10 @@ impl Model {
     pub fn test_step_layers(&mut self, b: &Batch) -> RkResult<f64> {
         self.graph_check(b, true)?;
         assert!(self.uses_plan());
-        Ok(self.on_plan(|m| {
-            m.forward(b.x, b.rows, false);
-            m.loss_and_metrics(b, false, false)
-        }))
+        self.on_plan(|m| {
+            m.forward(b.x, b.rows, false)?;
+            Ok(m.loss_and_metrics(b, false, false))
+        })
     }
 
     /// Predict a batch in inference mode through the step buffers; appends the outputs to
@@ -236,8 +236,10 @@ impl Model {
         };
         self.graph_check(&b, false)?;
         assert!(self.uses_plan());
-        self.on_plan(|m| out.extend_from_slice(m.forward(x, rows, false)));
-        Ok(())
+        self.on_plan(|m| {
+            out.extend_from_slice(m.forward(x, rows, false)?);
+            Ok(())
+        })
     }
 
     /// Whether the loss gradient is taken through the output activation in one step

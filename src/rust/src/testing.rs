@@ -53,7 +53,7 @@ pub fn chain_model(layers: &[Layer], d: usize) -> Model {
     let mut specs =
         vec![json!({"name": "x", "class_name": "InputLayer", "config": {"shape": [d]}})];
     for (i, l) in layers.iter().enumerate() {
-        let (class, config) = match l.kind {
+        let (class, config) = match &l.kind {
             Kind::Dense {
                 units,
                 act,
@@ -69,6 +69,9 @@ pub fn chain_model(layers: &[Layer], d: usize) -> Model {
             Kind::Dropout { rate } => ("Dropout", json!({ "rate": rate })),
             Kind::Activation { act } => ("Activation", json!({"activation": act.name()})),
             Kind::Flatten => ("Flatten", json!({})),
+            Kind::Function { graph, .. } => {
+                ("Lambda", json!({"function": {"rkeras_ops": &**graph}}))
+            }
         };
         specs.push(
             json!({"name": l.name, "class_name": class, "config": config,

@@ -5,10 +5,14 @@
 //!   `dW = x' dz`, `db = colsum(dz)`, `dx = dz W'`.
 //! - dropout: training `a = x * m`, `m_ij ∈ {0, 1 / (1 - rate)}`; identity in inference.
 //! - activation: `a = act(x)`; flatten: identity on row-major samples.
+//! - function: `a = f(x)`, a recorded function that keeps rows apart (`function.rs`).
 
 use crate::activations::Act;
+use crate::error::RkResult;
+use crate::ops::OpGraph;
 use crate::rng::Rng;
 use crate::tensor::{matmul, Trans};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub enum Kind {
@@ -26,6 +30,11 @@ pub enum Kind {
         act: Act,
     },
     Flatten,
+    /// A `layer_lambda()` whose function keeps rows apart, giving `out` values per row.
+    Function {
+        graph: Arc<OpGraph>,
+        out: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -61,20 +70,22 @@ impl Layer {
             Kind::Dropout { .. } => "Dropout",
             Kind::Activation { .. } => "Activation",
             Kind::Flatten => "Flatten",
+            Kind::Function { .. } => "Lambda",
         }
     }
 
     pub fn out_dim(&self) -> usize {
         match self.kind {
             Kind::Dense { units, .. } => units,
+            Kind::Function { out, .. } => out,
             _ => self.in_dim,
         }
     }
 
     /// The activation applied at the end of this layer, if any.
     pub fn activation(&self) -> Option<Act> {
-        match self.kind {
-            Kind::Dense { act, .. } | Kind::Activation { act } => Some(act),
+        match &self.kind {
+            Kind::Dense { act, .. } | Kind::Activation { act } => Some(*act),
             _ => None,
         }
     }
@@ -117,7 +128,7 @@ impl Layer {
         training: bool,
         rng: &mut Rng,
         threads: usize,
-    ) {
+    ) -> RkResult<()> {
         let (inp, out) = (self.in_dim, self.out_dim());
         match self.kind {
             Kind::Dense { act, use_bias, .. } => {
@@ -153,7 +164,11 @@ impl Layer {
             }
             Kind::Activation { act } => act.forward(&x[..rows * out], &mut a[..rows * out], out),
             Kind::Flatten => a[..rows * out].copy_from_slice(&x[..rows * out]),
+            Kind::Function { ref graph, .. } => {
+                super::function::forward_rows(graph, x, rows, inp, &mut a[..rows * out])?
+            }
         }
+        Ok(())
     }
 
     /// Backward pass. `g_out` holds dL/da (or dL/dz when `fused`) and is used as
@@ -170,7 +185,7 @@ impl Layer {
         rows: usize,
         fused: bool,
         threads: usize,
-    ) {
+    ) -> RkResult<()> {
         let (inp, out) = (self.in_dim, self.out_dim());
         let n = rows * out;
         match self.kind {
@@ -233,7 +248,15 @@ impl Layer {
                     gi[..n].copy_from_slice(&g_out[..n]);
                 }
             }
+            Kind::Function { ref graph, .. } => {
+                if let Some(gi) = g_in {
+                    let gi = &mut gi[..rows * inp];
+                    let xy = (x, &a[..n]);
+                    super::function::backward_rows(graph, xy, rows, inp, &g_out[..n], gi)?;
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -332,7 +355,8 @@ mod tests {
     fn loss(l: &Layer, x: &[f32], w: &[f32], rows: usize) -> f64 {
         let mut z = vec![0.0; rows * 3];
         let mut a = vec![0.0; rows * 3];
-        l.forward(x, &mut z, &mut a, &mut [], rows, false, &mut Rng::new(0), 1);
+        l.forward(x, &mut z, &mut a, &mut [], rows, false, &mut Rng::new(0), 1)
+            .unwrap();
         a.iter()
             .zip(w)
             .map(|(a, w)| *a as f64 * *w as f64)
@@ -362,10 +386,12 @@ mod tests {
                 false,
                 &mut Rng::new(0),
                 1,
-            );
+            )
+            .unwrap();
             let mut g = w.clone();
             let mut gx = vec![0.0; rows * 4];
-            l.backward(&x, &z, &a, &[], &mut g, Some(&mut gx), rows, false, 1);
+            l.backward(&x, &z, &a, &[], &mut g, Some(&mut gx), rows, false, 1)
+                .unwrap();
             let name = format!("dense {act:?}");
             check_grad(&format!("{name} input"), &x, &gx, |xx| {
                 loss(&l, xx, &w, rows)

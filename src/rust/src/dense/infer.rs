@@ -79,19 +79,27 @@ impl Model {
             .iter()
             .filter(|l| !matches!(l.kind, Kind::Dropout { .. } | Kind::Flatten))
             .collect();
-        // With AVX2, dense stacks run on the panel-major kernel; otherwise the layers' own
-        // forward pass runs on row-major tiles.
+        // With AVX2, stacks of dense layers, each followed by activations and row-wise
+        // functions, run on the panel-major kernel; otherwise the layers' own forward pass
+        // runs on row-major tiles.
         let fast = avx2
-            && !layers.is_empty()
-            && layers.iter().all(|l| matches!(l.kind, Kind::Dense { .. }));
+            && layers.first().is_some_and(|l| is_dense(l))
+            && layers.iter().all(|l| {
+                matches!(
+                    l.kind,
+                    Kind::Dense { .. } | Kind::Activation { .. } | Kind::Function { .. }
+                )
+            });
+        let n_dense = layers.iter().filter(|l| is_dense(l)).count();
         // The packed weights are kept until the weights change (a training step, set_weights,
         // a rebuild): repeated calls on small inputs need not pack them again.
         let generation = self.packs.generation();
         let packed: Vec<PackedWeights> = match (fast, self.infer_packs.take()) {
             (false, _) => Vec::new(),
-            (true, Some((g, p))) if g == generation && p.len() == layers.len() => p,
+            (true, Some((g, p))) if g == generation && p.len() == n_dense => p,
             (true, _) => layers
                 .iter()
+                .filter(|l| is_dense(l))
                 .map(|l| PackedWeights::new(&l.kernel, l.in_dim, l.out_dim()))
                 .collect(),
         };
@@ -154,6 +162,17 @@ impl Model {
                 true => forward_panels(&layers, &packed, s, n, d),
                 false => forward_tile(&layers, s, n, d),
             };
+            let y = match y {
+                Ok(y) => y,
+                Err(e) => {
+                    let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                    if f.as_ref().is_none_or(|(ft, _)| t < *ft) {
+                        *f = Some((t, e));
+                    }
+                    stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            };
             let p = &dst;
             // SAFETY: rows r0..r1 of the output belong to this tile alone, and the
             // destination holds `rows * od` values from `start`.
@@ -177,6 +196,10 @@ impl Model {
     }
 }
 
+fn is_dense(l: &Layer) -> bool {
+    matches!(l.kind, Kind::Dense { .. })
+}
+
 fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
@@ -184,47 +207,72 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 }
 
 /// The forward pass of one tile of `n` rows (already in `s.x`, panel-major) through dense
-/// `layers` with the AVX2 kernel; returns the row-major output.
+/// `layers` with the AVX2 kernel, each dense layer followed by zero or more activations and
+/// row-wise functions; returns the row-major output.
 fn forward_panels<'s>(
     layers: &[&Layer],
     packed: &[PackedWeights],
     s: &'s mut Scratch,
     n: usize,
     d: usize,
-) -> &'s [f32] {
+) -> RkResult<&'s [f32]> {
     let blocks = n.div_ceil(MR);
-    let last = layers.len() - 1;
+    let starts: Vec<usize> = (0..layers.len()).filter(|&i| is_dense(layers[i])).collect();
     let mut in_cols = d;
-    for (i, (l, w)) in layers.iter().zip(packed).enumerate() {
+    let mut width = d;
+    for (q, (&i, w)) in starts.iter().zip(packed).enumerate() {
+        let end = starts.get(q + 1).copied().unwrap_or(layers.len());
+        let (tail, last) = (&layers[i + 1..end], end == layers.len());
         let (a0, a1) = s.a.split_at_mut(1);
-        let (input, output): (&[f32], &mut [f32]) = match i {
+        let (input, output): (&[f32], &mut [f32]) = match q {
             0 => (&s.x, &mut a0[0]),
-            _ if i % 2 == 1 => (&a0[0], &mut a1[0]),
+            _ if q % 2 == 1 => (&a0[0], &mut a1[0]),
             _ => (&a1[0], &mut a0[0]),
         };
         kernel::dense(blocks, input, in_cols, w, output);
-        let (act, bias) = match l.kind {
-            Kind::Dense { act, use_bias, .. } => (act, use_bias.then_some(&l.bias[..])),
-            _ => unreachable!("forward_panels is only used for dense stacks"),
+        let (act, bias) = match layers[i].kind {
+            Kind::Dense { act, use_bias, .. } => (act, use_bias.then_some(&layers[i].bias[..])),
+            _ => unreachable!("groups start at dense layers"),
         };
         let (o, cols) = (w.n, w.padded());
-        if i == last || act == Act::Softmax {
-            // Row-wise activations (and the output) go through row-major buffers.
-            kernel::to_rows(output, cols, n, o, &mut s.z[..n * o]);
-            act.forward_bias(&mut s.z[..n * o], &mut s.r[..n * o], bias, o);
-            if i != last {
-                kernel::from_rows(&s.r[..n * o], n, o, cols, output);
-            }
-        } else {
+        if !last && act != Act::Softmax && tail.is_empty() {
             kernel::bias_act(output, blocks, cols, o, bias, act);
+            in_cols = cols;
+            continue;
         }
-        in_cols = cols;
+        // Row-wise activations, the steps after the layer and the output go through
+        // row-major buffers (`s.r` holds the latest value).
+        kernel::to_rows(output, cols, n, o, &mut s.z[..n * o]);
+        act.forward_bias(&mut s.z[..n * o], &mut s.r[..n * o], bias, o);
+        width = o;
+        for t in tail {
+            let ow = t.out_dim();
+            let (x, y) = (&s.r[..n * width], &mut s.z[..n * ow]);
+            match &t.kind {
+                Kind::Activation { act } => act.forward(x, y, width),
+                Kind::Function { graph, .. } => {
+                    crate::dense::function::forward_rows(graph, x, n, width, y)?
+                }
+                _ => unreachable!("only activations and functions follow a dense layer here"),
+            }
+            std::mem::swap(&mut s.z, &mut s.r);
+            width = ow;
+        }
+        if !last {
+            in_cols = width.next_multiple_of(kernel::NR);
+            kernel::from_rows(&s.r[..n * width], n, width, in_cols, output);
+        }
     }
-    &s.r[..n * layers[last].out_dim()]
+    Ok(&s.r[..n * width])
 }
 
 /// The forward pass of one tile of `n` rows (already in `s.x`) through `layers`.
-fn forward_tile<'s>(layers: &[&Layer], s: &'s mut Scratch, n: usize, d: usize) -> &'s [f32] {
+fn forward_tile<'s>(
+    layers: &[&Layer],
+    s: &'s mut Scratch,
+    n: usize,
+    d: usize,
+) -> RkResult<&'s [f32]> {
     let mut rng = Rng::keyed(&[0]); // unused: inference draws no dropout masks
     let mut cur: Option<usize> = None;
     let mut width = d;
@@ -237,17 +285,17 @@ fn forward_tile<'s>(layers: &[&Layer], s: &'s mut Scratch, n: usize, d: usize) -
             Some(_) => (&a1[0][..n * width], &mut a0[0][..n * o]),
         };
         let z = &mut s.z[..n * o];
-        l.forward(input, z, output, &mut [], n, false, &mut rng, 1);
+        l.forward(input, z, output, &mut [], n, false, &mut rng, 1)?;
         cur = Some(match cur {
             None | Some(1) => 0,
             Some(_) => 1,
         });
         width = o;
     }
-    match cur {
+    Ok(match cur {
         None => &s.x[..n * d],
         Some(k) => &s.a[k][..n * width],
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The dense plan: when a model's graph is a chain of dense, dropout, activation and flatten
-//! layers over flat samples, trained as a whole, its steps run on the fused kernels of
+//! The dense plan: when a model's graph is a chain of dense, dropout, activation, flatten and
+//! row-wise lambda layers over flat samples, trained as a whole (with a built-in loss or one
+//! written in R that reads no other tensor of the model), its steps run on the fused kernels of
 //! `chain.rs`, `train.rs` and `infer.rs`. The plan is compiled from the graph and owns no
 //! weights: each step borrows the graph's dense weights (moving their buffers, not copying
 //! them) and gives them back when it ends, however it ends. The graph stays the model;
@@ -44,8 +45,8 @@ pub fn compile(g: &Graph) -> Option<Vec<Layer>> {
         {
             return None;
         }
-        let kind = kind_of(layer.as_ref())?;
         let input = &g.shapes[i - 1];
+        let kind = kind_of(layer.as_ref(), input, &g.shapes[i])?;
         if !matches!(kind, Kind::Flatten) && input.len() != 1 {
             return None;
         }
@@ -61,8 +62,20 @@ pub fn compile(g: &Graph) -> Option<Vec<Layer>> {
     Some(layers)
 }
 
-/// The plan's description of a graph layer, for the layers it runs.
-fn kind_of(layer: &dyn crate::layers::Layer) -> Option<Kind> {
+/// The plan's description of a graph layer from `input` to `output` (shapes without the
+/// batch axis), for the layers it runs.
+fn kind_of(layer: &dyn crate::layers::Layer, input: &[usize], output: &[usize]) -> Option<Kind> {
+    if let Some(graph) = layer.row_function() {
+        let (&[d], &[out]) = (input, output) else {
+            return None;
+        };
+        return graph
+            .row_wise(&[vec![None, Some(d)]])
+            .then(|| Kind::Function {
+                graph: std::sync::Arc::new(graph.clone()),
+                out,
+            });
+    }
     let c = layer.config();
     Some(match layer.class_name() {
         "Dense" => {
@@ -95,7 +108,8 @@ impl Model {
     pub(crate) fn uses_plan(&mut self) -> bool {
         if self.plan_choice == PlanChoice::General
             || self.compiled.as_ref().is_some_and(|c| {
-                c.optimizer.options.clips() || c.custom.iter().any(|g| g.is_some())
+                c.optimizer.options.clips()
+                    || c.custom.iter().flatten().any(|l| !l.nodes.is_empty())
             })
         {
             return false;

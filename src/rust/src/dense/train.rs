@@ -3,6 +3,11 @@
 //! 1. **Rows, in shards** (one per worker): the forward pass, the loss gradient and the
 //!    backward pass down to every dense layer's dL/dz and dL/dx. All of it is row by row
 //!    (`x W`, `dz W'`, activations, dropout), so no worker waits on another between layers.
+//!    A loss written in R whose samples' losses are independent takes each shard's
+//!    gradient in the shard, as a built-in loss does; one that is not (a mean over the
+//!    batch) runs over the whole batch: then phase 1 stops after the forward pass, the loss
+//!    and its gradient are taken on the calling thread, and the shards go on with the
+//!    backward pass.
 //! 2. **Loss and metrics** of the batch, row by row in order, on the calling thread.
 //! 3. **Weights, in blocks of input features**: `dW = x' dz` for the block, then the
 //!    optimizer's update of those weights, then their packed copies for the next step, while
@@ -21,6 +26,8 @@
 use crate::dense::buffers::{DensePack, TrainPacks};
 use crate::dense::chain::{add_penalty_grad, column_sums, dropout_forward, mul_into, Kind, Layer};
 use crate::dense::kernel::{MR, NR};
+use crate::error::{RkError, RkResult};
+use crate::graph::custom_loss::{custom_loss_rows, CustomLoss};
 use crate::losses::Loss;
 use crate::model::{Batch, Model};
 use crate::optimizers::Parts;
@@ -48,22 +55,62 @@ struct Rows<'a> {
     fused: bool,
     first_param: usize,
     cap: usize,
+    /// A row-wise loss written in R and its weight, taken in place of `loss`.
+    custom: Option<(&'a CustomLoss, f32)>,
+    /// The first error of a shard (a recorded function's); the step stops before the update.
+    failed: std::sync::Mutex<Option<RkError>>,
 }
 
 impl Rows<'_> {
-    /// Phase 1 for rows `r0..r1`.
-    fn run(&self, r0: usize, r1: usize) {
-        let nl = self.layers.len();
-        let n = r1 - r0;
-        // SAFETY (every `rows` call below): this shard alone touches rows r0..r1 of every
-        // buffer, and each buffer was allocated for at least `cap >= r1` rows.
-        let input = |i: usize, d: usize| -> &[f32] {
-            if i == 0 {
-                &self.b.x[r0 * d..r1 * d]
-            } else {
-                unsafe { self.a[i].rows(d, r0, r1) }
+    /// Run `f` on every shard of rows (of `shard` rows each) of the batch, in parallel.
+    fn shards(&self, shard: usize, f: impl Fn(&Self, usize, usize) -> RkResult<()> + Sync) {
+        let rows = self.b.rows;
+        let one = |r0: usize| {
+            if let Err(e) = f(self, r0, (r0 + shard).min(rows)) {
+                let mut slot = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(e);
             }
         };
+        if shard >= rows {
+            one(0);
+        } else {
+            let starts: Vec<usize> = (0..rows).step_by(shard).collect();
+            starts.par_iter().for_each(|&r0| one(r0));
+        }
+    }
+
+    /// The shards' first error, if any.
+    fn result(self) -> RkResult<()> {
+        match self.failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Phase 1 for rows `r0..r1`: forward, loss gradient, backward.
+    fn run(&self, r0: usize, r1: usize) -> RkResult<()> {
+        self.forward(r0, r1)?;
+        self.loss_grad(r0, r1)?;
+        self.backward(r0, r1)
+    }
+
+    /// The input of layer `i` (`d` values per row) for rows `r0..r1`.
+    fn input(&self, i: usize, d: usize, r0: usize, r1: usize) -> &[f32] {
+        if i == 0 {
+            &self.b.x[r0 * d..r1 * d]
+        } else {
+            // SAFETY: as in `forward`.
+            unsafe { self.a[i].rows(d, r0, r1) }
+        }
+    }
+
+    /// The forward pass of rows `r0..r1`.
+    fn forward(&self, r0: usize, r1: usize) -> RkResult<()> {
+        let n = r1 - r0;
+        // SAFETY (every `rows` call below and in `loss_grad`, `backward`): this shard alone
+        // touches rows r0..r1 of every buffer, and each buffer was allocated for at least
+        // `cap >= r1` rows.
+        let input = |i: usize, d: usize| self.input(i, d, r0, r1);
         for (i, l) in self.layers.iter().enumerate() {
             let (inp, out) = (l.in_dim, l.out_dim());
             let x = input(i, inp);
@@ -80,20 +127,47 @@ impl Rows<'_> {
                 }
                 Kind::Activation { act } => act.forward(x, a, out),
                 Kind::Dropout { .. } | Kind::Flatten => a.copy_from_slice(x),
+                Kind::Function { ref graph, .. } => {
+                    super::function::forward_rows(graph, x, n, inp, a)?
+                }
             }
         }
-        // The loss gradient, scaled by each row's weight over the batch's row count.
+        Ok(())
+    }
+
+    /// The loss gradient of rows `r0..r1`, scaled by each row's weight over the batch's
+    /// row count.
+    fn loss_grad(&self, r0: usize, r1: usize) -> RkResult<()> {
+        let nl = self.layers.len();
         let out = self.layers[nl - 1].out_dim();
         let yc = self.loss.target_cols(out);
         let scale = 1.0 / self.b.rows as f32;
         let p = unsafe { self.a[nl].rows(out, r0, r1) };
         let g = unsafe { self.g[nl].rows(out, r0, r1) };
+        if let Some((loss, lw)) = self.custom {
+            // A row-wise loss written in R: its gradient on these rows (added into `g`).
+            g.fill(0.0);
+            let y = &self.b.y[r0 * yc..r1 * yc];
+            let w = self.b.w.map(|w| &w[r0..r1]);
+            let rows = (r1 - r0, self.b.rows);
+            custom_loss_rows(loss, (p, y), (&[out], &[]), rows, w, lw, Some(g))?;
+            return Ok(());
+        }
         for (k, (pr, gr)) in p.chunks_exact(out).zip(g.chunks_exact_mut(out)).enumerate() {
             let r = r0 + k;
             let w = self.b.w.map_or(1.0, |w| w[r]);
             let y = &self.b.y[r * yc..(r + 1) * yc];
             self.loss.sample_grad(pr, y, w * scale, self.fused, gr);
         }
+        Ok(())
+    }
+
+    /// The backward pass of rows `r0..r1`, from the output's gradient down to the first
+    /// layer with parameters.
+    fn backward(&self, r0: usize, r1: usize) -> RkResult<()> {
+        let nl = self.layers.len();
+        let n = r1 - r0;
+        let input = |i: usize, d: usize| self.input(i, d, r0, r1);
         for i in (self.first_param..nl).rev() {
             let l = &self.layers[i];
             let (inp, out) = (l.in_dim, l.out_dim());
@@ -131,8 +205,16 @@ impl Rows<'_> {
                         gi.copy_from_slice(g);
                     }
                 }
+                Kind::Function { ref graph, .. } => {
+                    if let Some(gi) = g_in {
+                        let y = unsafe { self.a[i + 1].rows(out, r0, r1) };
+                        let xy = (input(i, inp), &*y);
+                        super::function::backward_rows(graph, xy, n, inp, g, gi)?;
+                    }
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -234,7 +316,7 @@ impl Model {
 
     /// A training step on the kernel (the caller checked the batch and the CPU); returns
     /// the batch loss. Runs its phases on the current rayon pool.
-    pub(crate) fn train_step_kernel(&mut self, b: &Batch) -> f64 {
+    pub(crate) fn train_step_kernel(&mut self, b: &Batch) -> RkResult<f64> {
         let rows = b.rows;
         self.ensure_train_capacity(rows);
         self.ensure_packs(rows);
@@ -246,7 +328,7 @@ impl Model {
         let out = self.layers[nl - 1].out_dim();
         let loss = loss.for_batch(b.y[..rows * loss.target_cols(out)].iter().copied());
         // Keyed by each layer's graph node, as the graph's executor keys its dropout masks.
-        let seeds = (0..nl)
+        let seeds: Vec<u32> = (0..nl)
             .map(|i| Rng::keyed(&[self.fit_seed, self.step, i as u64 + 1]).next_u64() as u32)
             .collect();
         let cap = self.packs.cap;
@@ -272,35 +354,61 @@ impl Model {
         // Phase 1: shards of whole micro-tiles of rows, one per thread.
         let threads = rayon::current_num_threads().max(1);
         let shard = rows.div_ceil(threads).next_multiple_of(NR).max(NR);
-        {
-            let job = Rows {
-                layers: &self.layers,
-                packs: &self.packs.layers,
-                b,
-                z,
-                a: a.clone(),
-                g: g.clone(),
-                masks,
-                dzt: dzt.clone(),
-                seeds,
-                loss,
-                fused,
-                first_param,
-                cap,
+        // A loss written in R: per shard when it is row-wise, else between the passes.
+        let (custom, custom_rows) = match self.compiled.as_ref().and_then(|c| c.custom.first()) {
+            Some(Some(l)) => (true, l.row_wise(&[out])),
+            _ => (false, false),
+        };
+        // Each phase borrows the model anew (the loss between the passes needs it mutably).
+        macro_rules! job {
+            () => {
+                Rows {
+                    layers: &self.layers,
+                    packs: &self.packs.layers,
+                    b,
+                    z: z.clone(),
+                    a: a.clone(),
+                    g: g.clone(),
+                    masks: masks.clone(),
+                    dzt: dzt.clone(),
+                    seeds: seeds.clone(),
+                    loss,
+                    fused,
+                    first_param,
+                    cap,
+                    custom: match custom_rows {
+                        true => self.compiled.as_ref().and_then(|c| {
+                            let l = c.custom.first()?.as_ref()?;
+                            Some((l, c.loss_weights.first().copied().unwrap_or(1.0)))
+                        }),
+                        false => None,
+                    },
+                    failed: std::sync::Mutex::new(None),
+                }
             };
-            let starts: Vec<usize> = (0..rows).step_by(shard).collect();
-            if starts.len() <= 1 {
-                job.run(0, rows);
-            } else {
-                starts
-                    .par_iter()
-                    .for_each(|&r0| job.run(r0, (r0 + shard).min(rows)));
-            }
         }
-        lap(&mut self.packs, 0);
-        // Phase 2: loss and metrics in row order (penalties of the weights before the update).
-        let batch_loss = self.loss_and_metrics(b, false, true);
-        lap(&mut self.packs, 1);
+        let batch_loss = if custom && !custom_rows {
+            // The loss written in R runs on the whole batch between the two passes.
+            let rows_job = job!();
+            rows_job.shards(shard, Rows::forward);
+            rows_job.result()?;
+            let batch_loss = self.loss_and_metrics(b, true, true);
+            let rows_job = job!();
+            rows_job.shards(shard, Rows::backward);
+            rows_job.result()?;
+            lap(&mut self.packs, 0);
+            batch_loss
+        } else {
+            let rows_job = job!();
+            rows_job.shards(shard, Rows::run);
+            rows_job.result()?;
+            lap(&mut self.packs, 0);
+            // Phase 2: loss and metrics in row order (penalties of the weights before the
+            // update).
+            let batch_loss = self.loss_and_metrics(b, false, true);
+            lap(&mut self.packs, 1);
+            batch_loss
+        };
         // Phase 3: weight gradients, updates and repacking, in blocks.
         let compiled = self.compiled.as_mut().expect("checked");
         compiled.optimizer.begin_step();
@@ -399,7 +507,7 @@ impl Model {
         self.packs.fresh = true;
         lap(&mut self.packs, 2);
         self.step += 1;
-        batch_loss
+        Ok(batch_loss)
     }
 }
 

@@ -28,13 +28,27 @@ pub(crate) struct CustomScore {
     pub node_grads: Vec<(usize, Tensor)>,
 }
 
-/// Each row's loss given the predictions `p` and targets `y`; with `grad`, `lw * w_r / rows` times the gradient of row `r`'s loss
-/// with respect to the predictions added into it.
+impl CustomLoss {
+    /// Whether each sample's loss depends on that sample's targets and predictions alone
+    /// (for outputs of shape `out_shape`): then any block of a batch's rows gives its own
+    /// rows' losses and gradients, as the dense plan's shards take them.
+    pub fn row_wise(&self, out_shape: &[usize]) -> bool {
+        let dims: Vec<Option<usize>> = std::iter::once(None)
+            .chain(out_shape.iter().map(|&d| Some(d)))
+            .collect();
+        self.nodes.is_empty() && self.graph.row_wise(&[dims.clone(), dims])
+    }
+}
+
+/// Each row's loss given the predictions `p` and targets `y` of `rows` rows; with `grad`,
+/// `lw * w_r / of` times the gradient of row `r`'s loss with respect to the predictions
+/// added into it, where `of` is the batch's row count (`rows` unless these rows are a block
+/// of the batch, which a row-wise loss allows: [`CustomLoss::row_wise`]).
 pub(crate) fn custom_loss_rows(
     loss: &CustomLoss,
     (p, y): (&[f32], &[f32]),
     (out_shape, nodes): (&[usize], &[&Tensor]),
-    rows: usize,
+    (rows, of): (usize, usize),
     w: Option<&[f32]>,
     lw: f32,
     grad: Option<&mut [f32]>,
@@ -78,7 +92,7 @@ pub(crate) fn custom_loss_rows(
     };
     let mut node_grads = Vec::new();
     if let Some(grad) = grad {
-        let inv = 1.0 / rows.max(1) as f32;
+        let inv = 1.0 / of.max(1) as f32;
         let gv = if per_sample {
             let k = (v.len() / rows.max(1)).max(1);
             let g: Vec<f32> = (0..v.len())

@@ -314,7 +314,7 @@ impl Model {
                 loss,
                 (&outs[o][..rows * od.width], &y),
                 (&g.shapes[g.outputs[o]], &read),
-                rows,
+                (rows, rows),
                 b.w,
                 c.loss_weights[o],
                 grad,

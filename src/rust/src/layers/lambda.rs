@@ -290,6 +290,11 @@ impl Layer for Lambda {
         self.function.losses > 0 || self.inference.as_ref().is_some_and(|f| f.losses > 0)
     }
 
+    fn row_function(&self) -> Option<&OpGraph> {
+        let f = &self.function;
+        (self.weights.is_empty() && self.inference.is_none() && f.losses == 0).then_some(&f.graph)
+    }
+
     fn forward(&self, xs: &[&Tensor], ctx: &mut Ctx) -> RkResult<(Tensor, Cache)> {
         let ins = self.operands(xs);
         let (graph, losses) = self.mode(ctx.training);

@@ -168,6 +168,12 @@ pub trait Layer: Send + Sync + LayerClone + std::fmt::Debug {
     fn adds_loss(&self) -> bool {
         false
     }
+    /// The layer as a recorded function of one input and no weights, the same in training
+    /// and inference (a `layer_lambda()`): the dense plan runs it on its rows when the
+    /// function keeps rows apart ([`crate::ops::OpGraph::row_wise`]). `None` otherwise.
+    fn row_function(&self) -> Option<&crate::ops::OpGraph> {
+        None
+    }
     /// Whether the layer runs in inference mode while frozen, even in training (Keras's
     /// batch normalization with `trainable = FALSE`).
     fn frozen_runs_inference(&self) -> bool {

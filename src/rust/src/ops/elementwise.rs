@@ -170,6 +170,25 @@ impl Unary {
         )
     }
 
+    /// [`Unary::map`] on row-major values: `out[i] = f(x[i])`.
+    pub fn map_slice(self, x: &[f32], out: &mut [f32]) {
+        for_each_unary!(self, U => out.iter_mut().zip(x).for_each(|(o, &v)| *o = U.apply(v)))
+    }
+
+    /// [`Unary::grad`] on row-major values: `out[i] = g[i] f'(x[i])` given `y = f(x)`
+    /// (zeros where the operation passes no gradient).
+    pub fn grad_slice(self, x: &[f32], y: &[f32], g: &[f32], out: &mut [f32]) {
+        if !self.differentiable() {
+            out.fill(0.0);
+            return;
+        }
+        for_each_unary!(self, U => {
+            for (((o, &x), &y), &g) in out.iter_mut().zip(x).zip(y).zip(g) {
+                *o = g * U.derivative(x, y);
+            }
+        })
+    }
+
     pub fn grad(self, x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
         if !self.differentiable() {
             return None;

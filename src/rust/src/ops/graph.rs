@@ -191,6 +191,63 @@ impl OpGraph {
     pub fn is_random(&self) -> bool {
         self.nodes.iter().any(|n| n.call.is_random())
     }
+
+    /// Whether each row of the outputs (axis 0, the batch) depends on the same row of the
+    /// inputs alone, for inputs of shapes `ins` whose batch axis is open: then the function
+    /// may run on any split of a batch's rows (as the dense plan's shards run it) and give
+    /// the values it gives on the whole batch. Conservative: an operation that could mix
+    /// rows (a reduction or softmax over the batch axis, a reshape, a product, random
+    /// draws) makes it `false`.
+    pub fn row_wise(&self, ins: &[Dims]) -> bool {
+        if self.is_random() || ins.iter().any(|d| d.first() != Some(&None)) {
+            return false;
+        }
+        let Ok(dims) = self.shapes(ins) else {
+            return false;
+        };
+        // Which values the inputs reach; the others are constants.
+        let mut reached: Vec<bool> = (0..dims.len()).map(|i| i < self.inputs).collect();
+        for (k, n) in self.nodes.iter().enumerate() {
+            let i = self.inputs + k;
+            reached[i] = n.args.iter().any(|&a| reached[a]);
+            if !reached[i] {
+                continue;
+            }
+            let rank = dims[i].len();
+            let batched = |a: usize| dims[a].first() == Some(&None);
+            // A constant operand broadcasts along the rows without meeting the batch axis.
+            let operands = n.args.iter().all(|&a| match reached[a] {
+                true => batched(a),
+                false => dims[a].len() < rank || dims[a].first() == Some(&Some(1)),
+            });
+            let keeps_rows = match &n.call {
+                Op::Unary { .. }
+                | Op::Binary { .. }
+                | Op::Clip { .. }
+                | Op::Cast { .. }
+                | Op::StopGradient
+                | Op::Where
+                | Op::OneHot { .. } => true,
+                Op::Reduce { axes, .. } => axes.as_ref().is_some_and(|a| !a.contains(&0)),
+                Op::ArgReduce { axis, .. }
+                | Op::Softmax { axis }
+                | Op::LogSoftmax { axis }
+                | Op::L2Normalize { axis, .. }
+                | Op::ExpandDims { axis }
+                | Op::Squeeze { axis }
+                | Op::Concat { axis }
+                | Op::Take { axis, .. }
+                | Op::Repeat { axis, .. } => *axis > 0,
+                Op::Transpose { perm } => perm.first() == Some(&0),
+                Op::Tile { reps } => reps.first() == Some(&1),
+                _ => false,
+            };
+            if !(operands && keeps_rows && batched(i)) {
+                return false;
+            }
+        }
+        self.outputs.iter().all(|&o| reached[o])
+    }
 }
 
 /// Where a pass takes its random operations' values from.

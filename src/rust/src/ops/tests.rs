@@ -238,3 +238,57 @@ fn values() {
         vec![None, Some(3)]
     );
 }
+
+#[test]
+fn row_wise_functions_are_told_from_those_that_mix_rows() {
+    let one = |op: serde_json::Value, consts: Vec<serde_json::Value>| {
+        // The input, then constants, then `op` on all of them.
+        let mut nodes: Vec<serde_json::Value> = consts
+            .iter()
+            .map(|c| json!({"call": c, "args": []}))
+            .collect();
+        let args: Vec<usize> = (0..=consts.len()).collect();
+        nodes.push(json!({"call": op, "args": args}));
+        let n = nodes.len();
+        let g =
+            OpGraph::from_json(&json!({"inputs": 1, "nodes": nodes, "outputs": [n]}).to_string())
+                .unwrap();
+        g.row_wise(&[vec![None, Some(4)]])
+    };
+    let c = |shape: Vec<usize>| {
+        let n: usize = shape.iter().product();
+        json!({"op": "const", "shape": shape, "values": vec![1.0; n]})
+    };
+    assert!(one(json!({"op": "unary", "fn": "relu"}), vec![]));
+    assert!(one(json!({"op": "softmax", "axis": 1}), vec![]));
+    assert!(!one(json!({"op": "softmax", "axis": 0}), vec![]));
+    assert!(one(
+        json!({"op": "reduce", "kind": "sum", "axes": [1], "keepdims": true}),
+        vec![]
+    ));
+    assert!(!one(
+        json!({"op": "reduce", "kind": "sum", "axes": null, "keepdims": false}),
+        vec![]
+    ));
+    assert!(!one(
+        json!({"op": "reduce", "kind": "mean", "axes": [0], "keepdims": true}),
+        vec![]
+    ));
+    assert!(one(json!({"op": "binary", "fn": "add"}), vec![c(vec![4])]));
+    assert!(one(
+        json!({"op": "binary", "fn": "add"}),
+        vec![c(vec![1, 4])]
+    ));
+    // A constant whose first axis meets the batch axis (it would broadcast over rows).
+    assert!(!one(
+        json!({"op": "binary", "fn": "add"}),
+        vec![c(vec![3, 4])]
+    ));
+    assert!(!one(
+        json!({"op": "random", "shape": [-1, 4], "normal": true, "a": 0.0, "b": 1.0}),
+        vec![]
+    ));
+    assert!(!one(json!({"op": "reshape", "shape": [-1, 2, 2]}), vec![]));
+    assert!(one(json!({"op": "transpose", "perm": [0, 1]}), vec![]));
+    assert!(!one(json!({"op": "transpose", "perm": [1, 0]}), vec![]));
+}

@@ -261,3 +261,143 @@ fn the_dense_plan_and_the_graph_executor_give_the_same_steps() {
         }
     }
 }
+
+/// A recorded function of one input from its operations (JSON as R records them).
+fn function(name: &str, ops: &str) -> Layer {
+    let g = crate::ops::OpGraph::from_json(ops).unwrap();
+    Layer::new(
+        name.into(),
+        Kind::Function {
+            graph: std::sync::Arc::new(g),
+            out: 0,
+        },
+    )
+}
+
+/// Categorical crossentropy written with operations, as a loss written in R records it:
+/// per sample, or (`batch_mean`) reduced to the batch's mean, one value for all samples.
+fn crossentropy_in_r(batch_mean: bool) -> crate::graph::custom_loss::CustomLoss {
+    let mut ops: serde_json::Value = serde_json::from_str(
+        r#"{"inputs": 2, "outputs": [6], "nodes": [
+        {"call": {"op": "clip", "min": 1e-7, "max": 0.9999999}, "args": [1]},
+        {"call": {"op": "unary", "fn": "log"}, "args": [2]},
+        {"call": {"op": "binary", "fn": "mul"}, "args": [0, 3]},
+        {"call": {"op": "reduce", "kind": "sum", "axes": [1], "keepdims": false}, "args": [4]},
+        {"call": {"op": "unary", "fn": "neg"}, "args": [5]}]}"#,
+    )
+    .unwrap();
+    if batch_mean {
+        ops["nodes"].as_array_mut().unwrap().push(serde_json::json!(
+            {"call": {"op": "reduce", "kind": "mean", "axes": null, "keepdims": false}, "args": [6]}
+        ));
+        ops["outputs"] = serde_json::json!([7]);
+    }
+    let loss = crate::graph::custom_loss::CustomLoss {
+        graph: crate::ops::OpGraph::from_json(&ops.to_string()).unwrap(),
+        nodes: vec![],
+    };
+    assert_eq!(loss.row_wise(&[10]), !batch_mean);
+    loss
+}
+
+#[test]
+fn row_wise_lambdas_and_a_loss_written_in_r_run_on_the_plan_as_on_the_graph() {
+    let relu = r#"{"inputs": 1, "outputs": [1],
+        "nodes": [{"call": {"op": "unary", "fn": "relu"}, "args": [0]}]}"#;
+    let softmax = r#"{"inputs": 1, "outputs": [1],
+        "nodes": [{"call": {"op": "softmax", "axis": 1}, "args": [0]}]}"#;
+    // x * sigmoid(x) + 1: a constant operand and two nodes.
+    let swish = r#"{"inputs": 1, "outputs": [4], "nodes": [
+        {"call": {"op": "unary", "fn": "sigmoid"}, "args": [0]},
+        {"call": {"op": "binary", "fn": "mul"}, "args": [0, 1]},
+        {"call": {"op": "const", "shape": [1], "values": [1.0]}, "args": []},
+        {"call": {"op": "binary", "fn": "add"}, "args": [2, 3]}]}"#;
+    let layers = vec![
+        dense("a", 37, Act::Linear, true, 0.0, 0.01),
+        function("f1", relu),
+        Layer::new("drop".into(), Kind::Dropout { rate: 0.5 }),
+        dense("b", 19, Act::Linear, true, 0.0, 0.0),
+        function("f2", swish),
+        dense("c", 10, Act::Linear, true, 0.0, 0.0),
+        function("f3", softmax),
+    ];
+    let (d, rows) = (21, 37);
+    let loss = Loss::parse("categorical_crossentropy").unwrap();
+    // Built-in, written in R per sample (taken in the shards), and written in R as one
+    // value for the batch (taken between the shards' passes).
+    for custom_loss in [None, Some(false), Some(true)] {
+        let mut m0 = model(&layers, loss, "adam", d);
+        if let Some(batch_mean) = custom_loss {
+            let c = m0.compiled.as_mut().unwrap();
+            c.losses = vec![Loss::Custom];
+            c.loss = Loss::Custom;
+            c.custom = vec![Some(crossentropy_in_r(batch_mean))];
+        }
+        let (x, y, w) = batch_data(rows, d, 10, loss);
+        let mut general = m0.clone();
+        general.plan_choice = crate::dense::plan::PlanChoice::General;
+        let mut plan = m0.clone();
+        assert!(plan.uses_plan(), "row-wise lambdas run on the plan");
+        assert!(plan
+            .layers
+            .iter()
+            .any(|l| matches!(l.kind, Kind::Function { .. })));
+        for avx2 in [kernel::available(), false] {
+            for threads in [1, 2] {
+                let (wg, lg) = train(&mut general.clone(), &x, &y, &w, rows, avx2, threads);
+                let (wp, lp) = train(&mut plan.clone(), &x, &y, &w, rows, avx2, threads);
+                for (a, b) in lg.iter().zip(&lp) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                        "custom loss {custom_loss:?}: loss {a} (graph) vs {b} (plan)"
+                    );
+                }
+                for (a, b) in wg.iter().flatten().zip(wp.iter().flatten()) {
+                    assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} vs {b}");
+                }
+            }
+        }
+        // Inference on the plan (tiles, the kernel's panels) gives the graph's predictions.
+        let mut pg = Vec::new();
+        let mut pp = Vec::new();
+        let fill = crate::dense::infer::row_source(&x, d);
+        general.predict_tiled(rows, 16, &fill, &mut pg).unwrap();
+        plan.predict_tiled(rows, 16, &fill, &mut pp).unwrap();
+        for (a, b) in pg.iter().zip(&pp) {
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "prediction {a} (graph) vs {b} (plan)"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_function_that_mixes_rows_or_a_loss_reading_the_model_stays_on_the_graph() {
+    // Softmax over the batch axis mixes rows: the plan must not split it.
+    let over_batch = r#"{"inputs": 1, "outputs": [1],
+        "nodes": [{"call": {"op": "softmax", "axis": 0}, "args": [0]}]}"#;
+    let layers = vec![
+        dense("a", 5, Act::Linear, true, 0.0, 0.0),
+        function("f", over_batch),
+    ];
+    let loss = Loss::MeanSquaredError;
+    let mut m = model(&layers, loss, "sgd", 4);
+    assert!(!m.uses_plan());
+    let relu = r#"{"inputs": 1, "outputs": [1],
+        "nodes": [{"call": {"op": "unary", "fn": "relu"}, "args": [0]}]}"#;
+    let layers = vec![
+        dense("a", 5, Act::Linear, true, 0.0, 0.0),
+        function("f", relu),
+    ];
+    let mut m = model(&layers, loss, "sgd", 4);
+    assert!(m.uses_plan());
+    let mut reads = crossentropy_in_r(false);
+    reads.nodes = vec![1];
+    let c = m.compiled.as_mut().unwrap();
+    c.losses = vec![Loss::Custom];
+    c.loss = Loss::Custom;
+    c.custom = vec![Some(reads)];
+    m.graph_changed();
+    assert!(!m.uses_plan());
+}
