@@ -604,7 +604,8 @@ k_constant <- function(value, dtype = NULL, shape = NULL, name = NULL) {
 }
 
 check_float_dtype <- function(dtype, call = rlang::caller_env()) {
-  if (!is.null(dtype) && !dtype %in% c("float16", "float32", "float64")) {
+  ok <- is.character(dtype) && length(dtype) == 1 && dtype %in% c("float16", "float32", "float64")
+  if (!is.null(dtype) && !ok) {
     rk_abort(sprintf("`dtype` must be NULL or a float type, not %s.", show_value(dtype)), "value", call)
   }
 }

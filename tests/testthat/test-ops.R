@@ -41,7 +41,10 @@ ops_cases <- list(
   categorical_crossentropy = function(t, p) k_categorical_crossentropy(t, p),
   categorical_crossentropy_logits = function(t, p) k_categorical_crossentropy(t, p, from_logits = TRUE),
   sparse_categorical_crossentropy = function(t, p) k_sparse_categorical_crossentropy(t, p),
-  compound = function(x, y) k_sum(k_exp(x) * k_tanh(y) - x / 2, axis = -1, keepdims = TRUE)
+  compound = function(x, y) k_sum(k_exp(x) * k_tanh(y) - x / 2, axis = -1, keepdims = TRUE),
+  reverse = function(x) k_reverse(x, c(2, 3)), repeat_2d = function(p) k_repeat(p, 3),
+  gather = function(x) k_gather(x, c(3, 1, 3)), bias_add = function(x, b) k_bias_add(x, b),
+  unstack = function(x) k_unstack(x, axis = 2)[[2]]
 )
 
 ops_oracle <- local({
@@ -85,6 +88,33 @@ test_that("operations give Keras 3's values and jax's gradients", {
                         info = paste(nm, "gradient", k))
     }
   }
+})
+
+test_that("k_arange(), k_eye() and the reshaping functions on R arrays, and their bad arguments", {
+  expect_equal(as.vector(k_arange(5)), 0:4)
+  expect_equal(as.vector(k_arange(2, 10, 3)), c(2, 5, 8))
+  expect_equal(as.vector(k_arange(5, 1, -2)), c(5, 3))
+  expect_length(k_arange(3, 3), 0)
+  expect_equal(k_eye(3), diag(3))
+  expect_equal(k_eye(c(2, 3)), diag(1, 2, 3))
+  x <- matrix(1:6, 2)
+  expect_equal(k_reverse(x, 2), x[, 3:1])
+  expect_equal(k_reverse(x, c(1, -1)), x[2:1, 3:1])
+  expect_equal(dim(k_repeat(x, 4)), c(2, 4, 3))
+  expect_equal(k_gather(x, c(2, 2, 1)), x[c(2, 2, 1), ])
+  expect_equal(k_unstack(x, axis = 2), list(1:2, 3:4, 5:6), ignore_attr = TRUE)
+  expect_equal(k_bias_add(x, c(10, 20, 30)), x + rep(c(10, 20, 30), each = 2))
+  expect_error(k_arange(1, 5, 0), "step", class = "rkeras_error")
+  expect_error(k_eye(0), "size", class = "rkeras_error")
+  expect_error(k_gather(x, 3), "indices", class = "rkeras_error")
+  expect_error(k_unstack(x, num = 3), "num", class = "rkeras_error")
+  expect_error(k_bias_add(x, 1:2), "bias", class = "rkeras_error")
+  expect_error(k_bias_add(x, 1:3, data_format = "channels_first"), "data_format", class = "rkeras_error")
+  expect_error(k_repeat(array(1, c(2, 2, 2)), 2), "2-D", class = "rkeras_error")
+  # On a model's tensors: the batch axis cannot be reversed or unstacked.
+  input <- layer_input(shape = 3)
+  expect_error(k_reverse(input, 1), "open size", class = "rkeras_error")
+  expect_equal(k_int_shape(k_repeat(input, 2)), list(NULL, 2L, 3L))
 })
 
 test_that("the k_* functions compute on arrays at once, as R arrays", {

@@ -121,6 +121,11 @@ CASES = {
     "sparse_categorical_crossentropy": (["ids", "prob"],
                                         lambda t, p: ops.sparse_categorical_crossentropy(t[:, 0], p)),
     "compound": (["x", "y"], lambda x, y: ops.sum(ops.exp(x) * ops.tanh(y) - x / 2, axis=-1, keepdims=True)),
+    "reverse": (["x"], lambda x: ops.flip(x, axis=(1, 2))),
+    "repeat_2d": (["prob"], lambda p: ops.repeat(ops.expand_dims(p, 1), 3, axis=1)),
+    "gather": (["x"], lambda x: ops.take(x, [2, 0, 2], axis=0)),
+    "bias_add": (["x", "b"], lambda x, b: ops.add(x, b)),
+    "unstack": (["x"], lambda x: ops.unstack(x, axis=1)[1]),
 }
 
 
