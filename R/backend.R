@@ -680,7 +680,9 @@ random_op <- function(shape, normal, a, b, seed, call = rlang::caller_env()) {
       rk_abort("`shape` may take an open size from the batch axis of one tensor (k_shape(x)[[1]]) only.", "value", call)
     }
   }
-  sizes <- vapply(dims, function(d) if (inherits(d, "rkeras_dim")) -1 else as.numeric(d), 1)
+  sizes <- vapply(dims, function(d) {
+    if (inherits(d, "rkeras_dim")) -1 else if (is.numeric(d) && length(d) == 1) as.numeric(d) else NA_real_
+  }, 1)
   if (!length(sizes) || anyNA(sizes) || any(sizes < -1) || any(sizes != round(sizes)) || any(sizes > 2^31 - 1)) {
     rk_abort(sprintf("`shape` must be whole numbers, not %s.", show_value(shape)), "value", call)
   }

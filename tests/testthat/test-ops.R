@@ -117,6 +117,34 @@ test_that("k_arange(), k_eye() and the reshaping functions on R arrays, and thei
   expect_equal(k_int_shape(k_repeat(input, 2)), list(NULL, 2L, 3L))
 })
 
+test_that("tensor predicates, sizes, the image data format and Bernoulli draws", {
+  input <- layer_input(shape = 3)
+  expect_true(k_is_tensor(input))
+  expect_true(k_is_keras_tensor(input %>% layer_dense(2)))
+  expect_false(k_is_tensor(matrix(1:4, 2)))
+  expect_false(k_is_sparse(input))
+  expect_equal(k_dtype(input), "float32")
+  expect_equal(k_count_params(k_zeros(c(3, 4))), 12)
+  expect_equal(k_get_variable_shape(array(0, c(2, 3, 4))), list(2L, 3L, 4L))
+  expect_error(k_count_params(input), "open size", class = "rkeras_error")
+  expect_equal(k_image_data_format(), "channels_last")
+  expect_error(k_set_image_data_format("channels_first"), "data_format", class = "rkeras_error")
+  # Bernoulli draws: the probability p of a 1, reproducible with a seed.
+  b <- k_random_bernoulli(c(200, 50), p = 0.3, seed = 4)
+  expect_setequal(unique(as.vector(b)), c(0, 1))
+  expect_equal(mean(b), 0.3, tolerance = 0.05)
+  expect_equal(k_random_bernoulli(c(200, 50), p = 0.3, seed = 4), b)
+  expect_true(all(k_random_binomial(c(3, 3), p = 1) == 1))
+  expect_error(k_random_bernoulli(3, p = 2), "p", class = "rkeras_error")
+  # In a recorded function, new draws for each batch (dropout written with operations).
+  drop <- function(x) x * k_random_bernoulli(c(k_shape(x)[[1]], 3), p = 0.5) * 2
+  model <- keras_model(input, layer_lambda(input, drop))
+  set.seed(2)
+  p <- predict(model, matrix(1, 400, 3), verbose = 0)
+  expect_setequal(unique(as.vector(p)), c(0, 2))
+  expect_equal(mean(p == 2), 0.5, tolerance = 0.05)
+})
+
 test_that("the k_* functions compute on arrays at once, as R arrays", {
   x <- matrix(c(1, -2, 3, 4, 5, -6), 2)
   expect_equal(k_sum(x, axis = 2), rowSums(x))
