@@ -139,6 +139,14 @@ impl Model {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let failed: Mutex<Option<(usize, RkError)>> = Mutex::new(None);
+        // Keep the first failure in tile order, and stop the workers.
+        let fail = |t: usize, e: RkError| {
+            let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+            if f.as_ref().is_none_or(|(ft, _)| t < *ft) {
+                *f = Some((t, e));
+            }
+            stop.store(true, Ordering::Relaxed);
+        };
         let work = |s: &mut Scratch| loop {
             let t = next.fetch_add(1, Ordering::Relaxed);
             if t >= tiles.len() || stop.load(Ordering::Relaxed) {
@@ -151,12 +159,7 @@ impl Model {
                 _ => n * d,
             };
             if let Err(e) = fill(r0, r1, layout, &mut s.x[..len]) {
-                let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
-                if f.as_ref().is_none_or(|(ft, _)| t < *ft) {
-                    *f = Some((t, e));
-                }
-                stop.store(true, Ordering::Relaxed);
-                return;
+                return fail(t, e);
             }
             let y = match fast {
                 true => forward_panels(&layers, &packed, s, n, d),
@@ -164,14 +167,7 @@ impl Model {
             };
             let y = match y {
                 Ok(y) => y,
-                Err(e) => {
-                    let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
-                    if f.as_ref().is_none_or(|(ft, _)| t < *ft) {
-                        *f = Some((t, e));
-                    }
-                    stop.store(true, Ordering::Relaxed);
-                    return;
-                }
+                Err(e) => return fail(t, e),
             };
             let p = &dst;
             // SAFETY: rows r0..r1 of the output belong to this tile alone, and the
